@@ -1,0 +1,127 @@
+//! The Watchpost agent: probes endpoints on a fixed schedule, confirms outages (three consecutive misses by
+//! default), and writes availability and latency points to the store.
+//!
+//! Data flow: [`scheduler`] tasks (one per endpoint) → [`probe`] → [`confirm`] → bounded queue → [`writer`]
+//! → `Store`. Architecture invariant: the probe loop never waits on the store; the only thing between them is
+//! the bounded queue, and a full queue drops (and counts) rather than blocks.
+
+pub mod confirm;
+pub mod metrics;
+pub mod probe;
+pub mod scheduler;
+pub mod writer;
+
+use metrics::AgentMetrics;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+use watchpost_core::config::Config;
+use watchpost_core::model::SeriesKey;
+use watchpost_core::store::Store;
+
+/// How often the agent checks whether it keeps its schedule.
+const OVERLOAD_CHECK: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A running agent. Dropping it does not stop it; call [`Agent::shutdown`].
+pub struct Agent {
+    stop: watch::Sender<bool>,
+    endpoints: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+    monitor: JoinHandle<()>,
+}
+
+impl Agent {
+    /// Starts probing every endpoint of `config`, writing to `store`.
+    pub fn start(config: &Config, store: Arc<dyn Store>, metrics: Arc<AgentMetrics>) -> Result<Agent, AgentError> {
+        let shared = probe::Shared::new().map_err(AgentError::Setup)?;
+        let (stop, stop_rx) = watch::channel(false);
+        let (tx, rx) = mpsc::channel(config.agent.queue_capacity);
+        metrics.queue_capacity.set(config.agent.queue_capacity as i64);
+        metrics.concurrency_limit.set(config.agent.concurrency as i64);
+        metrics.endpoints.set(config.endpoints.len() as i64);
+        let ctx = Arc::new(scheduler::Context {
+            permits: Arc::new(Semaphore::new(config.agent.concurrency)),
+            points: tx,
+            metrics: metrics.clone(),
+        });
+
+        let intervals: Vec<Duration> = config.endpoints.iter().map(|e| e.interval).collect();
+        let start = tokio::time::Instant::now();
+        let endpoints = config
+            .endpoints
+            .iter()
+            .zip(scheduler::phases(&intervals))
+            .map(|(e, phase)| {
+                let series = Arc::new(SeriesKey {
+                    endpoint: e.id.clone(),
+                    region: config.agent.region.clone(),
+                    component: e.component.clone().unwrap_or_default(),
+                    environment: e.environment.clone(),
+                });
+                let probe = probe::build(e, &shared);
+                tokio::spawn(scheduler::run_endpoint(Arc::new(e.clone()), series, probe, start + phase, ctx.clone(), stop_rx.clone()))
+            })
+            .collect();
+        drop(ctx); // the endpoint tasks hold the only senders: the writer ends when they do
+        let writer_cfg = writer::WriterConfig { max_points: config.agent.batch_max_points, max_age: config.agent.batch_max_age };
+        let writer = tokio::spawn(writer::run(rx, store, writer_cfg, metrics.clone()));
+        let monitor = tokio::spawn(watch_overload(metrics, config.agent.concurrency, stop_rx));
+        tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
+        Ok(Agent { stop, endpoints, writer, monitor })
+    }
+
+    /// Stops probing, writes what the confirmers still hold, flushes the writer, and returns when done.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.endpoints {
+            let _ = h.await;
+        }
+        let _ = self.writer.await;
+        let _ = self.monitor.await;
+        tracing::info!("agent stopped; all points flushed");
+    }
+}
+
+/// Says loudly, in the log and in `watchpost_scheduler_behind`, when the agent cannot keep its schedule, and
+/// whether the concurrency limit or the agent's own CPU is the cause: an overloaded monitor must not be
+/// mistaken for a slow service.
+async fn watch_overload(metrics: Arc<AgentMetrics>, concurrency: usize, mut stop: watch::Receiver<bool>) {
+    let mut late_before = metrics.late_probes.get();
+    let mut probes_before = metrics.probes.get();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(OVERLOAD_CHECK) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let (late, probes) = (metrics.late_probes.get(), metrics.probes.get());
+        let (late_now, probes_now) = (late - late_before, probes - probes_before);
+        (late_before, probes_before) = (late, probes);
+        // Behind when more than 1 % of the probes of the last period started over 250 ms after their slot.
+        let behind = probes_now > 0 && late_now * 100 > probes_now;
+        metrics.behind.set(i64::from(behind));
+        if behind {
+            let in_flight = metrics.in_flight.get();
+            let cause = if in_flight as usize >= concurrency {
+                "the concurrency limit is reached (raise agent.concurrency or lengthen intervals)"
+            } else {
+                "the agent lacks CPU (give it more, or lengthen intervals)"
+            };
+            let p99_ms = metrics.lateness_quantiles().map_or(0.0, |q| q.p99 * 1e3);
+            tracing::warn!(
+                late = late_now,
+                probes = probes_now,
+                lateness_p99_ms = p99_ms,
+                in_flight,
+                concurrency,
+                "agent is falling behind its schedule: {cause}; results reflect the monitor, not the targets"
+            );
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The HTTP(S) probe, built on hyper's client connection rather than a pooled client: reqwest cannot report
+//! phase timings, and a fresh connection per probe is what measures connect and TLS and notices a dead
+//! listener behind a healthy-looking pool.
+//!
+//! Phases (summed over redirect hops): DNS (hickory; none for IP literals), TCP connect, TLS handshake; TTFB
+//! is from the probe's start to the final response's headers. The body is read up to `max_body`.
+
+use super::net::{io_class, Shared};
+use super::tls::days_left;
+use super::{Observation, Probe, ProbeFailure, Timings};
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use watchpost_core::config::HttpProbeConfig;
+use watchpost_core::model::ErrorClass;
+
+const USER_AGENT_VALUE: &str = concat!("Watchpost/", env!("CARGO_PKG_VERSION"));
+/// Upper bound on response headers hyper buffers (its minimum is 8 KiB).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long a connection task may outlive its probe (it is normally gone when the probe ends).
+const CONN_TASK_LIMIT: Duration = Duration::from_secs(120);
+
+pub struct HttpProbe {
+    cfg: HttpProbeConfig,
+    shared: Arc<Shared>,
+}
+
+struct Hop {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    cert_days_left: Option<f64>,
+}
+
+impl HttpProbe {
+    pub fn new(cfg: HttpProbeConfig, shared: Arc<Shared>) -> Self {
+        HttpProbe { cfg, shared }
+    }
+
+    async fn hop(&self, uri: &Uri, method: &Method, body: Bytes, t: &mut Timings, t0: Instant) -> Result<Hop, ProbeFailure> {
+        let https = uri.scheme_str() == Some("https");
+        let host = uri.host().ok_or_else(|| ProbeFailure::new(ErrorClass::Internal, "URL has no host"))?;
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (addrs, dns_ms) = self.shared.resolve(host).await.map_err(|f| with_timings(f, *t))?;
+        add(&mut t.dns_ms, dns_ms);
+        let (tcp, connect_ms) = Shared::connect(&addrs, port).await.map_err(|f| with_timings(f, *t))?;
+        add(&mut t.connect_ms, Some(connect_ms));
+        let req = self.request(uri, method, body)?;
+        if !https {
+            return exchange(hyper_util::rt::TokioIo::new(tcp), req, self.cfg.max_body, t, t0, None).await;
+        }
+        let config = if self.cfg.tls_skip_verify { self.shared.tls_unverified.clone() } else { self.shared.tls_verified.clone() };
+        let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let name = rustls::pki_types::ServerName::try_from(bare)
+            .map_err(|e| with_timings(ProbeFailure::new(ErrorClass::Tls, format!("invalid TLS server name {host}: {e}")), *t))?;
+        let started = Instant::now();
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| with_timings(ProbeFailure::new(ErrorClass::Tls, format!("TLS handshake with {host}: {e}")), *t))?;
+        add(&mut t.tls_ms, Some(started.elapsed().as_secs_f64() * 1e3));
+        let now_unix = watchpost_core::time::now_nanos() / 1_000_000_000;
+        let days = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| days_left(c, now_unix));
+        exchange(hyper_util::rt::TokioIo::new(tls), req, self.cfg.max_body, t, t0, days).await
+    }
+
+    fn request(&self, uri: &Uri, method: &Method, body: Bytes) -> Result<Request<Full<Bytes>>, ProbeFailure> {
+        let authority = uri.authority().map(|a| a.as_str().rsplit('@').next().unwrap_or_default()).unwrap_or_default();
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .body(Full::new(body))
+            .map_err(|e| ProbeFailure::new(ErrorClass::Internal, format!("cannot build the request: {e}")))?;
+        let h = req.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(authority) {
+            h.insert(HOST, v);
+        }
+        h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        // One request per connection: the next probe measures a fresh connect again.
+        h.insert(CONNECTION, HeaderValue::from_static("close"));
+        for (k, v) in &self.cfg.headers {
+            h.insert(k, v.clone());
+        }
+        Ok(req)
+    }
+}
+
+#[async_trait::async_trait]
+impl Probe for HttpProbe {
+    async fn observe(&self) -> Result<Observation, ProbeFailure> {
+        let t0 = Instant::now();
+        let mut timings = Timings::default();
+        let mut uri = self.cfg.url.clone();
+        let mut method = self.cfg.method.clone();
+        let mut body = self.cfg.body.clone().map(Bytes::from).unwrap_or_default();
+        let mut redirects = 0;
+        loop {
+            let hop = self.hop(&uri, &method, body.clone(), &mut timings, t0).await?;
+            let location = hop.headers.get(LOCATION);
+            if hop.status.is_redirection() && self.cfg.follow_redirects > 0 {
+                if let Some(loc) = location {
+                    if redirects >= self.cfg.follow_redirects {
+                        let mut f = ProbeFailure::new(ErrorClass::Redirects, format!("more than {} redirects", self.cfg.follow_redirects));
+                        f.timings = timings;
+                        f.status = Some(hop.status.as_u16());
+                        return Err(f);
+                    }
+                    uri = follow(&uri, loc).map_err(|f| with_timings(f, timings))?;
+                    redirects += 1;
+                    // RFC 9110 §15.4: 303 always, and 301/302 after POST in practice, continue with GET.
+                    if hop.status == StatusCode::SEE_OTHER || (method == Method::POST && matches!(hop.status.as_u16(), 301 | 302)) {
+                        method = Method::GET;
+                        body = Bytes::new();
+                    }
+                    continue;
+                }
+            }
+            return Ok(Observation {
+                status: Some(hop.status.as_u16()),
+                headers: Some(hop.headers),
+                body: hop.body,
+                timings,
+                cert_days_left: hop.cert_days_left,
+            });
+        }
+    }
+}
+
+fn add(slot: &mut Option<f64>, v: Option<f64>) {
+    if let Some(v) = v {
+        *slot = Some(slot.unwrap_or(0.0) + v);
+    }
+}
+
+fn with_timings(mut f: ProbeFailure, t: Timings) -> ProbeFailure {
+    f.timings = t;
+    f
+}
+
+/// One request/response on `io`, body read up to `max_body`.
+async fn exchange<I>(
+    io: I,
+    req: Request<Full<Bytes>>,
+    max_body: u64,
+    t: &mut Timings,
+    t0: Instant,
+    cert_days_left: Option<f64>,
+) -> Result<Hop, ProbeFailure>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let fail = |class: ErrorClass, detail: String, t: &Timings| ProbeFailure { class, detail, timings: *t, status: None, cert_days_left };
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_HEADER_BYTES)
+        .handshake(io)
+        .await
+        .map_err(|e| fail(hyper_class(&e), format!("HTTP handshake: {e}"), t))?;
+    // The connection task ends with the response (Connection: close) or when the probe drops its handles;
+    // the limit only guards against a peer that keeps it open by other means.
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(CONN_TASK_LIMIT, conn).await;
+    });
+    let resp = sender.send_request(req).await.map_err(|e| fail(hyper_class(&e), format!("HTTP request: {e}"), t))?;
+    t.ttfb_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status.as_u16();
+    let too_large = |t: &Timings| ProbeFailure {
+        class: ErrorClass::BodyTooLarge,
+        detail: format!("body larger than {max_body} bytes"),
+        timings: *t,
+        status: Some(status),
+        cert_days_left,
+    };
+    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return Err(too_large(t));
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(max_body) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ProbeFailure { status: Some(status), ..fail(hyper_class(&e), format!("reading the body: {e}"), t) })?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() as u64 + data.len() as u64 > max_body {
+                return Err(too_large(t));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Hop { status: parts.status, headers: parts.headers, body: buf.freeze(), cert_days_left })
+}
+
+fn hyper_class(e: &hyper::Error) -> ErrorClass {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io_class(io);
+        }
+        source = s.source();
+    }
+    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        ErrorClass::ConnectReset
+    } else {
+        ErrorClass::Protocol
+    }
+}
+
+/// Resolves a `Location` header against the current URI (absolute, scheme-relative, absolute-path or
+/// relative-path references).
+fn follow(base: &Uri, location: &HeaderValue) -> Result<Uri, ProbeFailure> {
+    let bad = |why: &str| ProbeFailure::new(ErrorClass::Redirects, format!("unusable redirect Location: {why}"));
+    let loc = location.to_str().map_err(|_| bad("not ASCII"))?;
+    let scheme = base.scheme_str().unwrap_or("http");
+    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
+    // RFC 3986 §3.1: a reference that starts with `scheme:` is absolute.
+    let has_scheme = loc.split_once(':').is_some_and(|(s, _)| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let joined = if has_scheme {
+        loc.to_string()
+    } else if let Some(rest) = loc.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if loc.starts_with('/') {
+        format!("{scheme}://{authority}{loc}")
+    } else {
+        let dir = base.path().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        format!("{scheme}://{authority}{dir}/{loc}")
+    };
+    let uri: Uri = joined.parse().map_err(|_| bad(loc))?;
+    if uri.host().is_none() || !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(bad(loc));
+    }
+    Ok(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_every_kind_of_location() {
+        let base: Uri = "https://a.example:8443/x/y?q=1".parse().unwrap();
+        let f = |l: &'static str| follow(&base, &HeaderValue::from_static(l)).map(|u| u.to_string());
+        assert_eq!(f("http://b.example/z").unwrap(), "http://b.example/z");
+        assert_eq!(f("//c.example/p").unwrap(), "https://c.example/p");
+        assert_eq!(f("/root").unwrap(), "https://a.example:8443/root");
+        assert_eq!(f("sib").unwrap(), "https://a.example:8443/x/sib");
+        assert!(f("ftp://x/").is_err());
+    }
+}

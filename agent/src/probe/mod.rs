@@ -1,0 +1,138 @@
+//! The `Probe` seam: one exchange with a target, timed by phase and classified on failure.
+//!
+//! One file per implementation (`http.rs`, `tcp.rs`), built in exactly one place: [`build`], a `match` on the
+//! endpoint's [`ProbeConfig`]. A probe only observes; [`run_attempt`] applies the timeout and the endpoint's
+//! assertions, so every probe type gets the same assertion language and error classes.
+
+mod assert;
+pub mod http;
+mod net;
+pub mod tcp;
+pub mod tls;
+
+pub use net::Shared;
+
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use watchpost_core::config::{Assertion, EndpointConfig, ProbeConfig};
+use watchpost_core::model::ErrorClass;
+use watchpost_core::time::{now_nanos, Nanos};
+
+/// Phase timings in milliseconds, where the probe type measures them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub ttfb_ms: Option<f64>,
+}
+
+/// What a successful exchange showed; assertions run on it.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub status: Option<u16>,
+    pub headers: Option<::http::HeaderMap>,
+    /// The body (http) or the bytes received (tcp), at most the configured cap.
+    pub body: Bytes,
+    pub timings: Timings,
+    pub cert_days_left: Option<f64>,
+}
+
+/// An exchange that did not complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeFailure {
+    pub class: ErrorClass,
+    /// A short human explanation for logs. Never a secret (no header values, no URL credentials).
+    pub detail: String,
+    pub timings: Timings,
+    pub status: Option<u16>,
+    pub cert_days_left: Option<f64>,
+}
+
+impl ProbeFailure {
+    pub fn new(class: ErrorClass, detail: impl Into<String>) -> Self {
+        ProbeFailure { class, detail: detail.into(), timings: Timings::default(), status: None, cert_days_left: None }
+    }
+}
+
+/// One attempt's outcome, before confirmation decides its availability.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Attempt {
+    /// Wall-clock start, nanoseconds since the epoch: the point's timestamp.
+    pub start: Nanos,
+    pub ok: bool,
+    pub error: Option<ErrorClass>,
+    pub detail: String,
+    pub latency_ms: f64,
+    pub timings: Timings,
+    pub status_code: Option<u16>,
+    pub cert_days_left: Option<f64>,
+}
+
+impl Attempt {
+    /// An empty attempt started at `start` (tests and builders).
+    pub fn at(start: Nanos) -> Self {
+        Attempt { start, ..Default::default() }
+    }
+}
+
+/// The contract of a probe type:
+/// - `observe` performs one exchange and returns what it saw, or a failure with its [`ErrorClass`];
+/// - it never panics and bounds memory whatever the target sends (endless bodies, garbage, slow drips);
+/// - it opens its own connection (no pooling) so that connect and TLS are measured and a dead listener seen;
+/// - the caller enforces the timeout by dropping the future, so `observe` must be cancel-safe.
+#[async_trait::async_trait]
+pub trait Probe: Send + Sync {
+    async fn observe(&self) -> Result<Observation, ProbeFailure>;
+}
+
+/// Builds the probe an endpoint names. The one place where probe types are registered.
+pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>) -> Arc<dyn Probe> {
+    match &endpoint.probe {
+        ProbeConfig::Http(c) => Arc::new(http::HttpProbe::new(c.clone(), shared.clone())),
+        ProbeConfig::Tcp(c) => Arc::new(tcp::TcpProbe::new(c.clone(), shared.clone())),
+    }
+}
+
+/// Runs one attempt: the probe under `timeout`, then the assertions.
+pub async fn run_attempt(probe: &dyn Probe, assertions: &[Assertion], timeout: Duration) -> Attempt {
+    let start = now_nanos();
+    let t0 = Instant::now();
+    let result = tokio::time::timeout(timeout, probe.observe()).await;
+    let latency = t0.elapsed();
+    let latency_ms = latency.as_secs_f64() * 1e3;
+    match result {
+        Ok(Ok(obs)) => {
+            let verdict = assert::evaluate(assertions, &obs, latency);
+            Attempt {
+                start,
+                ok: verdict.is_ok(),
+                error: verdict.as_ref().err().map(|(c, _)| *c),
+                detail: verdict.err().map(|(_, d)| d).unwrap_or_default(),
+                latency_ms,
+                timings: obs.timings,
+                status_code: obs.status,
+                cert_days_left: obs.cert_days_left,
+            }
+        }
+        Ok(Err(f)) => Attempt {
+            start,
+            ok: false,
+            error: Some(f.class),
+            detail: f.detail,
+            latency_ms,
+            timings: f.timings,
+            status_code: f.status,
+            cert_days_left: f.cert_days_left,
+        },
+        Err(_) => Attempt {
+            start,
+            ok: false,
+            error: Some(ErrorClass::Timeout),
+            detail: format!("no complete answer within {} ms", timeout.as_millis()),
+            latency_ms,
+            ..Attempt::default()
+        },
+    }
+}

@@ -1,0 +1,79 @@
+//! What every probe shares: the DNS resolver, the TLS client configurations, and the timed resolve and
+//! connect steps with their error classes.
+
+use super::{tls, ProbeFailure};
+use hickory_resolver::TokioResolver;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpStream;
+use watchpost_core::model::ErrorClass;
+
+/// Built once per agent and shared by every probe.
+pub struct Shared {
+    resolver: TokioResolver,
+    pub(super) tls_verified: Arc<rustls::ClientConfig>,
+    pub(super) tls_unverified: Arc<rustls::ClientConfig>,
+}
+
+impl Shared {
+    /// Reads the system resolver configuration (`/etc/resolv.conf`, `/etc/hosts`).
+    pub fn new() -> Result<Arc<Shared>, String> {
+        let resolver = TokioResolver::builder_tokio()
+            .and_then(|b| b.build())
+            .map_err(|e| format!("cannot set up the DNS resolver from the system configuration: {e}"))?;
+        Ok(Arc::new(Shared { resolver, tls_verified: tls::verified_config(), tls_unverified: tls::unverified_config() }))
+    }
+
+    /// Resolves `host` (an IP literal needs no lookup and reports no DNS time). Returns the addresses and the
+    /// lookup time in milliseconds.
+    pub(super) async fn resolve(&self, host: &str) -> Result<(Vec<IpAddr>, Option<f64>), ProbeFailure> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok((vec![ip], None));
+        }
+        let t = Instant::now();
+        let lookup =
+            self.resolver.lookup_ip(bare).await.map_err(|e| ProbeFailure::new(ErrorClass::Dns, format!("cannot resolve {bare}: {e}")))?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let addrs: Vec<IpAddr> = lookup.iter().collect();
+        if addrs.is_empty() {
+            let mut f = ProbeFailure::new(ErrorClass::Dns, format!("{bare} has no addresses"));
+            f.timings.dns_ms = Some(ms);
+            return Err(f);
+        }
+        Ok((addrs, Some(ms)))
+    }
+
+    /// Connects to the first address that accepts, in order. Returns the stream and the connect time.
+    pub(super) async fn connect(addrs: &[IpAddr], port: u16) -> Result<(TcpStream, f64), ProbeFailure> {
+        let t = Instant::now();
+        let mut last = None;
+        for ip in addrs {
+            match TcpStream::connect(SocketAddr::new(*ip, port)).await {
+                Ok(s) => {
+                    // Small requests: send them at once rather than waiting for Nagle.
+                    let _ = s.set_nodelay(true);
+                    return Ok((s, t.elapsed().as_secs_f64() * 1e3));
+                }
+                Err(e) => last = Some((SocketAddr::new(*ip, port), e)),
+            }
+        }
+        let (addr, e) = match last {
+            Some(l) => l,
+            None => return Err(ProbeFailure::new(ErrorClass::Dns, "no address to connect to")),
+        };
+        Err(ProbeFailure::new(io_class(&e), format!("connect to {addr}: {e}")))
+    }
+}
+
+/// Classifies an I/O error from connect, read or write.
+pub(super) fn io_class(e: &std::io::Error) -> ErrorClass {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => ErrorClass::ConnectRefused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => ErrorClass::ConnectReset,
+        K::TimedOut => ErrorClass::Timeout,
+        _ => ErrorClass::Connect,
+    }
+}

@@ -1,0 +1,195 @@
+//! TLS for probes: rustls with the `ring` provider (the one crypto provider in the binary: two would make
+//! rustls refuse to pick a default), Mozilla's roots from `webpki-roots` (no system store needed, so probes
+//! behave the same on every host), an opt-in verifier that accepts anything for `tls_skip_verify`, and the
+//! certificate's expiry read straight from its DER.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::sync::Arc;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Verifies certificates against Mozilla's root store.
+pub fn verified_config() -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    // ring supports the default protocol versions; the error arm exists only for custom providers.
+    Arc::new(
+        cfg.unwrap_or_else(|_| {
+            rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
+        }),
+    )
+}
+
+/// Accepts any certificate (still checks handshake signatures), for `tls_skip_verify = true`.
+pub fn unverified_config() -> Arc<rustls::ClientConfig> {
+    let p = provider();
+    let verifier = Arc::new(AcceptAny(p.clone()));
+    let cfg = rustls::ClientConfig::builder_with_provider(p)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth());
+    Arc::new(
+        cfg.unwrap_or_else(|_| {
+            rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
+        }),
+    )
+}
+
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Days from `now_unix` until the certificate's `notAfter` (negative once expired), or `None` when the DER
+/// cannot be read. Walks only the few TLVs on the way to `validity`; any malformed length stops the walk.
+pub fn days_left(cert_der: &[u8], now_unix: i64) -> Option<f64> {
+    let (_, cert, _) = tlv(cert_der)?; // Certificate SEQUENCE
+    let (_, tbs, _) = tlv(cert)?; // TBSCertificate SEQUENCE
+    let mut rest = tbs;
+    let (tag, _, after) = tlv(rest)?;
+    if tag == 0xa0 {
+        rest = after; // [0] EXPLICIT version
+    }
+    for _ in 0..3 {
+        // serialNumber, signature, issuer
+        let (_, _, after) = tlv(rest)?;
+        rest = after;
+    }
+    let (_, validity, _) = tlv(rest)?;
+    let (_, _, after_not_before) = tlv(validity)?;
+    let (tag, not_after, _) = tlv(after_not_before)?;
+    let secs = parse_time(tag, not_after)?;
+    Some((secs - now_unix) as f64 / 86_400.0)
+}
+
+/// Reads one DER TLV: `(tag, contents, rest)`.
+fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let first = *b.get(1)? as usize;
+    let (len, header) = if first < 0x80 {
+        (first, 2)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *b.get(2 + i)? as usize;
+        }
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    Some((tag, b.get(header..end)?, b.get(end..)?))
+}
+
+/// UTCTime (0x17, `YYMMDDHHMMSSZ`) or GeneralizedTime (0x18, `YYYYMMDDHHMMSSZ`) to UNIX seconds.
+fn parse_time(tag: u8, s: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(s).ok()?;
+    let s = s.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy: i64 = s.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
+        }
+        0x18 => (s.get(..4)?.parse().ok()?, s.get(4..)?),
+        _ => return None,
+    };
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { rest.get(r)?.parse().ok() };
+    let (month, day, hour, min, sec) = (num(0..2)?, num(2..4)?, num(4..6)?, num(6..8)?, num(8..10)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        if content.len() < 0x80 {
+            v.push(content.len() as u8);
+        } else {
+            v.push(0x82);
+            v.extend_from_slice(&(content.len() as u16).to_be_bytes());
+        }
+        v.extend_from_slice(content);
+        v
+    }
+
+    fn cert_with_not_after(tag: u8, time: &str) -> Vec<u8> {
+        let validity = [der(0x17, b"200101000000Z"), der(tag, time.as_bytes())].concat();
+        let tbs = [der(0xa0, &der(0x02, &[2])), der(0x02, &[1, 2, 3]), der(0x30, &[]), der(0x30, &[0; 200]), der(0x30, &validity)].concat();
+        der(0x30, &[der(0x30, &tbs), der(0x30, &[]), der(0x03, &[0])].concat())
+    }
+
+    #[test]
+    fn reads_not_after() {
+        // 2027-01-01T00:00:00Z is 1798761600.
+        let now = 1_798_761_600 - 10 * 86_400;
+        assert_eq!(days_left(&cert_with_not_after(0x17, "270101000000Z"), now), Some(10.0));
+        assert_eq!(days_left(&cert_with_not_after(0x18, "20270101000000Z"), now), Some(10.0));
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+    }
+
+    #[test]
+    fn garbage_is_none_not_a_panic() {
+        assert_eq!(days_left(&[], 0), None);
+        assert_eq!(days_left(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], 0), None);
+        assert_eq!(days_left(&cert_with_not_after(0x17, "27XX01000000Z"), 0), None);
+        let mut c = cert_with_not_after(0x17, "270101000000Z");
+        c.truncate(c.len() / 2);
+        assert_eq!(days_left(&c, 0), None);
+    }
+}

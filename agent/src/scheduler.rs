@@ -1,0 +1,279 @@
+//! The scheduler: one task per endpoint, each firing on a fixed-phase grid.
+//!
+//! - **Fixed phase, no drift**: slot *k* of an endpoint is `start + phase + k × interval`, computed from the
+//!   grid rather than from the previous probe's end, so probe durations never shift later slots.
+//! - **Spread**: endpoints that share an interval get phases spread evenly across it ([`phases`]), so 10,000
+//!   endpoints at 5 s fire at 2,000 per second rather than all at once.
+//! - **No overlap**: an endpoint's task runs its probes one after the other; a slot that passes while a probe
+//!   is still running is skipped (and counted), never run concurrently.
+//! - **Retries** after a miss come `retry_interval` after the miss started; then the grid resumes.
+//! - **Lateness** (slot to actual start, including the wait for a concurrency permit) is measured for every
+//!   probe: it is the agent's own overload, not the target's slowness.
+
+use crate::confirm::{Confirmer, Decided, Next, State};
+use crate::metrics::AgentMetrics;
+use crate::probe::{run_attempt, Probe};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::Instant;
+use watchpost_core::config::EndpointConfig;
+use watchpost_core::model::{Point, ProbePoint, SeriesKey};
+
+/// Phase offsets: within each group of endpoints sharing an interval, the i-th of n starts at
+/// `interval × i / n`.
+pub fn phases(intervals: &[Duration]) -> Vec<Duration> {
+    let mut groups: BTreeMap<Duration, Vec<usize>> = BTreeMap::new();
+    for (i, iv) in intervals.iter().enumerate() {
+        groups.entry(*iv).or_default().push(i);
+    }
+    let mut out = vec![Duration::ZERO; intervals.len()];
+    for (iv, members) in groups {
+        let n = members.len() as u128;
+        for (rank, idx) in members.into_iter().enumerate() {
+            let nanos = iv.as_nanos() * rank as u128 / n;
+            out[idx] = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        }
+    }
+    out
+}
+
+/// The first grid slot strictly after `after`.
+pub fn next_slot(anchor: Instant, interval: Duration, after: Instant) -> Instant {
+    if after < anchor {
+        return anchor;
+    }
+    let k = (after - anchor).as_nanos() / interval.as_nanos().max(1) + 1;
+    anchor + Duration::from_nanos(u64::try_from(interval.as_nanos() * k).unwrap_or(u64::MAX))
+}
+
+/// Everything an endpoint task shares with the others.
+pub struct Context {
+    pub permits: Arc<Semaphore>,
+    pub points: mpsc::Sender<Point>,
+    pub metrics: Arc<AgentMetrics>,
+}
+
+impl Context {
+    fn emit(&self, series: &Arc<SeriesKey>, d: Decided) {
+        let a = d.attempt;
+        let point = Point::Probe(ProbePoint {
+            series: series.clone(),
+            ts: a.start,
+            availability: d.availability,
+            ok: a.ok,
+            latency_ms: a.latency_ms,
+            dns_ms: a.timings.dns_ms,
+            connect_ms: a.timings.connect_ms,
+            tls_ms: a.timings.tls_ms,
+            ttfb_ms: a.timings.ttfb_ms,
+            status_code: a.status_code.map(i64::from),
+            cert_days_left: a.cert_days_left,
+            error: a.error,
+            confirmed_down: d.confirmed_down,
+        });
+        match self.points.try_send(point) {
+            Ok(()) => self.metrics.points_enqueued.inc(),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.metrics.points_dropped_queue_full.get() % 10_000 == 0 {
+                    tracing::warn!(endpoint = %series.endpoint, "point queue full: the store is not keeping up; dropping points");
+                }
+                self.metrics.points_dropped_queue_full.inc();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// One endpoint's loop. Returns when `shutdown` turns true, after writing what its confirmer still holds.
+pub async fn run_endpoint(
+    endpoint: Arc<EndpointConfig>,
+    series: Arc<SeriesKey>,
+    probe: Arc<dyn Probe>,
+    anchor: Instant,
+    ctx: Arc<Context>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut confirmer = Confirmer::new(endpoint.failure_threshold, endpoint.success_threshold);
+    let mut due = anchor;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+        let permit = tokio::select! {
+            p = ctx.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let started = Instant::now();
+        ctx.metrics.record_lateness(started.saturating_duration_since(due));
+        ctx.metrics.in_flight.add(1);
+        let attempt = run_attempt(&*probe, &endpoint.assertions, endpoint.timeout).await;
+        ctx.metrics.in_flight.add(-1);
+        drop(permit);
+
+        ctx.metrics.probes.inc();
+        if let Some(class) = attempt.error {
+            ctx.metrics.failure(class);
+            tracing::debug!(endpoint = %endpoint.id, error = %class, detail = %attempt.detail, "probe missed");
+        }
+        let (first_ts, class, detail) = (attempt.start, attempt.error, attempt.detail.clone());
+        let decision = confirmer.observe(attempt);
+        if let Some((from, to)) = decision.transition {
+            let since = decision.points.first().map_or(first_ts, |p| p.attempt.start);
+            let since = watchpost_core::time::format_rfc3339(since);
+            match to {
+                State::Down => {
+                    ctx.metrics.endpoints_down.add(1);
+                    tracing::warn!(endpoint = %endpoint.id, region = %series.region, from = from.as_str(), to = to.as_str(),
+                        error = class.map(|c| c.as_str()).unwrap_or(""), detail = %detail, since = %since, "endpoint confirmed down");
+                }
+                State::Up => {
+                    ctx.metrics.endpoints_down.add(-1);
+                    tracing::info!(endpoint = %endpoint.id, region = %series.region, from = from.as_str(), to = to.as_str(), since = %since, "endpoint recovered");
+                }
+            }
+        }
+        for p in decision.points {
+            ctx.emit(&series, p);
+        }
+        due = match decision.next {
+            Next::Retry => started + endpoint.retry_interval,
+            Next::Interval => {
+                let next = next_slot(anchor, endpoint.interval, due);
+                let now = Instant::now();
+                if next < now {
+                    let resumed = next_slot(anchor, endpoint.interval, now);
+                    let skipped = (resumed - next).as_nanos() / endpoint.interval.as_nanos().max(1);
+                    ctx.metrics.skipped_slots.add(u64::try_from(skipped).unwrap_or(u64::MAX));
+                    resumed
+                } else {
+                    next
+                }
+            }
+        };
+    }
+    for p in confirmer.flush() {
+        ctx.emit(&series, p);
+    }
+    if confirmer.state() == State::Down {
+        ctx.metrics.endpoints_down.add(-1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Observation, ProbeFailure};
+    use std::sync::Mutex;
+    use watchpost_core::config::{ProbeConfig, TcpProbeConfig};
+    use watchpost_core::model::ErrorClass;
+
+    /// Records when each probe started and ended (tokio's paused clock), takes `busy`, and fails on demand.
+    struct FakeProbe {
+        busy: Duration,
+        log: Mutex<Vec<(Instant, Instant)>>,
+        fail_from: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl Probe for FakeProbe {
+        async fn observe(&self) -> Result<Observation, ProbeFailure> {
+            let start = Instant::now();
+            tokio::time::sleep(self.busy).await;
+            let n = {
+                let mut log = self.log.lock().unwrap();
+                log.push((start, Instant::now()));
+                log.len()
+            };
+            if n > self.fail_from {
+                Err(ProbeFailure::new(ErrorClass::ConnectRefused, "down"))
+            } else {
+                Ok(Observation::default())
+            }
+        }
+    }
+
+    fn endpoint(interval_ms: u64, timeout_ms: u64, retry_ms: u64) -> Arc<EndpointConfig> {
+        Arc::new(EndpointConfig {
+            id: "e".into(),
+            name: "e".into(),
+            component: None,
+            environment: "p".into(),
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(timeout_ms),
+            retry_interval: Duration::from_millis(retry_ms),
+            failure_threshold: 3,
+            success_threshold: 1,
+            probe: ProbeConfig::Tcp(TcpProbeConfig { host: "x".into(), port: 1, send: None, expect: None }),
+            assertions: vec![],
+        })
+    }
+
+    async fn drive(ep: Arc<EndpointConfig>, probe: Arc<FakeProbe>, phase: Duration, run_for: Duration) -> (Instant, Vec<Point>) {
+        let (tx, mut rx) = mpsc::channel(1000);
+        let ctx = Arc::new(Context { permits: Arc::new(Semaphore::new(10)), points: tx, metrics: Arc::new(AgentMetrics::default()) });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
+        let start = Instant::now();
+        let task = tokio::spawn(run_endpoint(ep, series, probe, start + phase, ctx, stop_rx));
+        tokio::time::sleep(run_for).await;
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+        let mut points = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            points.push(p);
+        }
+        (start, points)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fires_on_a_fixed_phase_without_drift_or_overlap() {
+        // Each probe takes 300 ms of a 1 s interval: slots must stay at phase + k s regardless.
+        let probe = Arc::new(FakeProbe { busy: Duration::from_millis(300), log: Mutex::new(vec![]), fail_from: usize::MAX });
+        let (start, points) =
+            drive(endpoint(1000, 500, 200), probe.clone(), Duration::from_millis(250), Duration::from_millis(10_100)).await;
+        let log = probe.log.lock().unwrap().clone();
+        assert_eq!(log.len(), 10, "slots at 0.25, 1.25, …, 9.25 s");
+        for (k, (s, _)) in log.iter().enumerate() {
+            assert_eq!(*s - start, Duration::from_millis(250 + 1000 * k as u64), "slot {k}");
+        }
+        for w in log.windows(2) {
+            assert!(w[1].0 >= w[0].1, "probes of one endpoint never overlap");
+        }
+        assert_eq!(points.len(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_sooner_after_a_miss_then_resumes_the_grid() {
+        // Two successes, then misses: retries at +200 ms until the third miss confirms, then the grid again.
+        let probe = Arc::new(FakeProbe { busy: Duration::from_millis(10), log: Mutex::new(vec![]), fail_from: 2 });
+        let (start, points) = drive(endpoint(1000, 500, 200), probe.clone(), Duration::ZERO, Duration::from_millis(4_500)).await;
+        let starts: Vec<u64> = probe.log.lock().unwrap().iter().map(|(s, _)| (*s - start).as_millis() as u64).collect();
+        assert_eq!(starts, vec![0, 1000, 2000, 2200, 2400, 3000, 4000]);
+        let avail: Vec<f64> = points.iter().map(|p| if let Point::Probe(p) = p { p.availability } else { -1.0 }).collect();
+        assert_eq!(avail, vec![100.0, 100.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_overruns_skips_slots_instead_of_overlapping() {
+        let probe = Arc::new(FakeProbe { busy: Duration::from_millis(2500), log: Mutex::new(vec![]), fail_from: usize::MAX });
+        // Timeout larger than the probe so it completes; slots at 0, 3 (1 and 2 skipped), 6.
+        let mut ep = (*endpoint(1000, 5000, 200)).clone();
+        ep.timeout = Duration::from_secs(5);
+        let (start, _) = drive(Arc::new(ep), probe.clone(), Duration::ZERO, Duration::from_millis(6_100)).await;
+        let starts: Vec<u64> = probe.log.lock().unwrap().iter().map(|(s, _)| (*s - start).as_millis() as u64).collect();
+        assert_eq!(starts, vec![0, 3000, 6000]);
+    }
+
+    #[test]
+    fn phases_spread_each_interval_group_evenly() {
+        let s = Duration::from_secs;
+        let p = phases(&[s(5), s(5), s(10), s(5), s(5)]);
+        assert_eq!(
+            p,
+            vec![Duration::ZERO, Duration::from_millis(1250), Duration::ZERO, Duration::from_millis(2500), Duration::from_millis(3750)]
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! Probes against hostile or broken targets: each yields a classified error, bounded memory and no panic.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use watchpost_agent::probe::{self, run_attempt, Attempt, Shared};
+use watchpost_core::config::{Config, Format};
+use watchpost_core::model::ErrorClass;
+
+/// Serves every connection with `respond(request path)` after reading the request head.
+async fn serve(respond: fn(&str) -> Vec<Vec<u8>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&seen);
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                for chunk in respond(&path) {
+                    if chunk.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(200)).await; // an empty chunk is a pause
+                    } else if s.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn attempt(endpoint_toml: &str) -> Attempt {
+    let text = format!("[[endpoints]]\nid = \"t\"\ntimeout = \"1s\"\n{endpoint_toml}");
+    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
+    let shared: Arc<Shared> = Shared::new().unwrap();
+    let e = &cfg.endpoints[0];
+    let p = probe::build(e, &shared);
+    run_attempt(&*p, &e.assertions, e.timeout).await
+}
+
+fn ok_response(_: &str) -> Vec<Vec<u8>> {
+    vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()]
+}
+
+#[tokio::test]
+async fn a_healthy_target_is_ok_with_phase_timings() {
+    let port = serve(ok_response).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\nassert = [{{ body_contains = \"ok\" }}]\n")).await;
+    assert!(a.ok, "{a:?}");
+    assert_eq!(a.status_code, Some(200));
+    assert!(a.timings.connect_ms.is_some() && a.timings.ttfb_ms.is_some());
+    assert_eq!(a.timings.dns_ms, None, "an IP literal needs no DNS");
+    assert!(a.latency_ms >= a.timings.ttfb_ms.unwrap());
+}
+
+#[tokio::test]
+async fn localhost_resolves_through_the_hosts_file() {
+    let port = serve(ok_response).await;
+    let a = attempt(&format!("url = \"http://localhost:{port}/\"\n")).await;
+    assert!(a.ok || a.error == Some(ErrorClass::ConnectRefused), "{a:?}"); // localhost may resolve to ::1 first
+    assert!(a.timings.dns_ms.is_some(), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_connect_refused() {
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port(); // dropped: closed
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::ConnectRefused), "{a:?}");
+    let a = attempt(&format!("type = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::ConnectRefused), "{a:?}");
+}
+
+#[tokio::test]
+async fn garbage_is_a_protocol_error() {
+    let port = serve(|_: &str| vec![b"SSH-2.0-OpenSSH_9.2\r\n\r\n".to_vec()]).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Protocol), "{a:?}");
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_cap() {
+    fn endless(_: &str) -> Vec<Vec<u8>> {
+        let mut v = vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()];
+        v.extend(std::iter::repeat_n(
+            b"4000\r\n".iter().copied().chain(std::iter::repeat_n(b'x', 0x4000)).chain(*b"\r\n").collect::<Vec<u8>>(),
+            200,
+        ));
+        v
+    }
+    let port = serve(endless).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\nmax_body = \"64KiB\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::BodyTooLarge), "{a:?}");
+    assert_eq!(a.status_code, Some(200));
+}
+
+#[tokio::test]
+async fn a_declared_oversized_body_fails_before_reading() {
+    let port = serve(|_: &str| vec![b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec()]).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::BodyTooLarge), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_slow_drip_times_out() {
+    fn drip(_: &str) -> Vec<Vec<u8>> {
+        let mut v = vec![b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec()];
+        for _ in 0..20 {
+            v.push(Vec::new());
+            v.push(b"x".to_vec());
+        }
+        v
+    }
+    let port = serve(drip).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Timeout), "{a:?}");
+    assert!(a.latency_ms < 1500.0, "the timeout bounds the probe: {a:?}");
+}
+
+#[tokio::test]
+async fn a_redirect_loop_is_classified() {
+    let port = serve(|_: &str| vec![b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n".to_vec()]).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\nfollow_redirects = 3\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Redirects), "{a:?}");
+    // With redirects off, the 302 itself is the response and fails the default 2xx status assertion.
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\nfollow_redirects = 0\n")).await;
+    assert_eq!((a.error, a.status_code), (Some(ErrorClass::Status), Some(302)), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_redirect_is_followed_to_its_target() {
+    fn moved(path: &str) -> Vec<Vec<u8>> {
+        match path {
+            "/final" => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal".to_vec()],
+            _ => vec![b"HTTP/1.1 301 Moved\r\nLocation: /final\r\nContent-Length: 0\r\n\r\n".to_vec()],
+        }
+    }
+    let port = serve(moved).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\nassert = [{{ status = 200 }}, {{ body_contains = \"final\" }}]\n")).await;
+    assert!(a.ok, "{a:?}");
+    assert!(a.timings.connect_ms.is_some());
+}
+
+#[tokio::test]
+async fn tls_to_a_plain_server_is_a_tls_error() {
+    // A plain HTTP server answers the ClientHello with an HTTP error at once, as a misconfigured port does.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+        }
+    });
+    let a = attempt(&format!("url = \"https://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Tls), "{a:?}");
+    assert!(a.timings.connect_ms.is_some(), "connect was measured before TLS failed: {a:?}");
+}
+
+#[tokio::test]
+async fn a_status_mismatch_reports_expected_and_actual() {
+    let port = serve(|_: &str| vec![b"HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec()]).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!((a.error, a.status_code), (Some(ErrorClass::Status), Some(503)));
+    assert!(a.detail.contains("expected 2xx, got 503"), "{}", a.detail);
+}
+
+#[tokio::test]
+async fn tcp_send_and_expect() {
+    let port = serve(|_: &str| vec![b"+PONG\r\n".to_vec()]).await;
+    // The server answers after the request head, so send one.
+    let a = attempt(&format!("type = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nsend = \"PING\\r\\n\\r\\n\"\nexpect = \"PONG\"\n")).await;
+    assert!(a.ok, "{a:?}");
+    let a = attempt(&format!("type = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nsend = \"PING\\r\\n\\r\\n\"\nexpect = \"HELLO\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Assertion), "{a:?}");
+}

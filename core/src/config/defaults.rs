@@ -1,0 +1,25 @@
+//! Every default value of the configuration, in one place. The README's configuration tables quote these.
+
+use std::time::Duration;
+
+pub const REGION: &str = "local";
+pub const ENVIRONMENT: &str = "production";
+pub const INTERVAL: Duration = Duration::from_secs(5);
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+pub const FAILURE_THRESHOLD: u32 = 3;
+pub const SUCCESS_THRESHOLD: u32 = 1;
+/// Probes in flight at once, across all endpoints.
+pub const CONCURRENCY: usize = 4096;
+/// Points waiting between the probe loop and the writer.
+pub const QUEUE_CAPACITY: usize = 200_000;
+pub const BATCH_MAX_POINTS: usize = 5_000;
+pub const BATCH_MAX_AGE: Duration = Duration::from_secs(1);
+pub const SQLITE_PATH: &str = "data/watchpost.db";
+pub const RETENTION: Duration = Duration::from_secs(30 * 86_400);
+pub const LISTEN: &str = "127.0.0.1:9090";
+pub const FOLLOW_REDIRECTS: u32 = 5;
+pub const MAX_BODY: u64 = 1 << 20;
+pub const METHOD: &str = "GET";
+/// A status assertion applied when an HTTP endpoint declares none of its own.
+pub const STATUS_CLASS: u8 = 2;

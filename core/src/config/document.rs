@@ -1,0 +1,324 @@
+//! The configuration document before it is typed: a JSON-like tree plus, for every key path, where the value
+//! came from (a line of the file, or an environment variable).
+//!
+//! Why a tree first: environment overrides (`WATCHPOST__AGENT__REGION`) and `${ENV_VAR}` interpolation apply
+//! the same way whatever the file format, and every later error (type errors from serde, semantic errors
+//! from validation) can be mapped back to a line by its key path.
+
+use super::error::{ConfigError, ConfigErrors};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Where a value in the final tree came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Line (1-based) in the configuration file.
+    Line(usize),
+    /// An environment variable override.
+    Env(String),
+}
+
+/// The parsed, merged, interpolated document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: String,
+    pub tree: Value,
+    origins: HashMap<String, Origin>,
+}
+
+/// The file formats Watchpost reads, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+}
+
+impl Format {
+    pub fn from_path(path: &Path) -> Result<Self, String> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Ok(Format::Toml),
+            Some("yaml") | Some("yml") => {
+                Err("YAML configuration is not supported yet: no maintained YAML parser that keeps line positions passes our \
+                 review (see ARCHITECTURE.md); write the same keys in TOML"
+                    .into())
+            }
+            _ => Err("unknown configuration format: the file name must end in .toml".into()),
+        }
+    }
+}
+
+impl Document {
+    /// Parses `text` (named `file` in errors), then applies environment overrides from `env` and `${VAR}`
+    /// interpolation. `env` is passed in, not read from the process, so that tests are hermetic.
+    pub fn parse(file: &str, format: Format, text: &str, env: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
+        let (tree, origins) = match format {
+            Format::Toml => parse_toml(file, text)?,
+        };
+        let mut doc = Document { file: file.to_string(), tree, origins };
+        let mut errors = ConfigErrors::default();
+        doc.apply_env_overrides(env, &mut errors);
+        doc.interpolate(env, &mut errors);
+        errors.into_result(doc)
+    }
+
+    /// Where `path` (e.g. `endpoints[3].timeout`) came from; falls back to the nearest parent that is known.
+    pub fn origin(&self, path: &str) -> Option<&Origin> {
+        let mut p = path;
+        loop {
+            if let Some(o) = self.origins.get(p) {
+                return Some(o);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p = &p[..cut];
+        }
+    }
+
+    /// An error at `path` with its line or environment variable filled in.
+    pub fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError { file: self.file.clone(), origin: self.origin(path).cloned(), key: path.to_string(), message: message.into() }
+    }
+
+    /// `WATCHPOST__SECTION__KEY=value` replaces (or adds) `section.key`. A numeric segment indexes an array
+    /// (`WATCHPOST__ENDPOINTS__0__URL`). The value keeps the type of what it replaces when that was a string;
+    /// otherwise `true`/`false` and numbers are read as such.
+    fn apply_env_overrides(&mut self, env: &HashMap<String, String>, errors: &mut ConfigErrors) {
+        let mut vars: Vec<(&String, &String)> = env.iter().filter(|(k, _)| k.starts_with("WATCHPOST__")).collect();
+        vars.sort();
+        for (name, raw) in vars {
+            let segments: Vec<String> = name["WATCHPOST__".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if segments.iter().any(|s| s.is_empty()) {
+                errors.push(ConfigError::env(name, "malformed override: segments are separated by exactly two underscores"));
+                continue;
+            }
+            let mut path = String::new();
+            match slot(&mut self.tree, &segments, &mut path) {
+                Ok(node) => {
+                    let keep_string = matches!(node, Value::String(_));
+                    *node = if keep_string { Value::String(raw.clone()) } else { guess_scalar(raw) };
+                }
+                Err(msg) => {
+                    errors.push(ConfigError::env(name, msg));
+                    continue;
+                }
+            }
+            self.origins.insert(path, Origin::Env(name.clone()));
+        }
+    }
+
+    /// Replaces `${NAME}` in every string with the environment variable's value; `$${` writes a literal `${`.
+    fn interpolate(&mut self, env: &HashMap<String, String>, errors: &mut ConfigErrors) {
+        let mut found = Vec::new();
+        walk_strings(&mut self.tree, String::new(), &mut |path, s| match interpolate_str(s, env) {
+            Ok(Some(new)) => *s = new,
+            Ok(None) => {}
+            Err(msg) => found.push((path.to_string(), msg)),
+        });
+        for (path, msg) in found {
+            errors.push(self.error(&path, msg));
+        }
+    }
+}
+
+/// The value at `segments` below `node`, created (as null, or as tables on the way) when missing. Numeric
+/// segments index existing array items; `path` is filled with the key path walked.
+fn slot<'a>(node: &'a mut Value, segments: &[String], path: &mut String) -> Result<&'a mut Value, String> {
+    let Some((seg, rest)) = segments.split_first() else { return Ok(node) };
+    let next = match node {
+        Value::Array(items) => {
+            let len = items.len();
+            path.push_str(&format!("[{seg}]"));
+            let idx: usize = seg.parse().map_err(|_| format!("`{path}` indexes an array: use a number"))?;
+            items.get_mut(idx).ok_or_else(|| format!("{path} does not exist: the array has {len} entries"))?
+        }
+        Value::Object(map) => {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(seg);
+            let default = if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) };
+            map.entry(seg.clone()).or_insert(default)
+        }
+        _ => return Err(format!("cannot set a key inside `{path}`, which is not a table")),
+    };
+    slot(next, rest, path)
+}
+
+fn guess_scalar(raw: &str) -> Value {
+    match raw {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => {
+            if let Ok(i) = raw.parse::<i64>() {
+                Value::from(i)
+            } else if let Ok(f) = raw.parse::<f64>() {
+                serde_json::Number::from_f64(f).map(Value::Number).unwrap_or_else(|| Value::String(raw.into()))
+            } else {
+                Value::String(raw.into())
+            }
+        }
+    }
+}
+
+fn walk_strings(v: &mut Value, path: String, f: &mut dyn FnMut(&str, &mut String)) {
+    match v {
+        Value::String(s) => f(&path, s),
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                walk_strings(item, format!("{path}[{i}]"), f);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                walk_strings(item, p, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `Ok(None)` when the string has nothing to interpolate.
+fn interpolate_str(s: &str, env: &HashMap<String, String>) -> Result<Option<String>, String> {
+    if !s.contains("${") {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find("${") {
+        if pos > 0 && rest.as_bytes()[pos - 1] == b'$' {
+            // `$${` is an escaped literal `${`.
+            out.push_str(&rest[..pos - 1]);
+            out.push_str("${");
+            rest = &rest[pos + 2..];
+            continue;
+        }
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in {s:?}"))?;
+        let name = &after[..end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("invalid environment variable name {name:?} in `${{…}}`"));
+        }
+        let value = env.get(name).ok_or_else(|| format!("environment variable `{name}` is not set (referenced as `${{{name}}}`)"))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(Some(out))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn parse_toml(file: &str, text: &str) -> Result<(Value, HashMap<String, Origin>), ConfigErrors> {
+    let syntax = |e: toml::de::Error| {
+        let origin = e.span().map(|s| Origin::Line(line_of(text, s.start)));
+        ConfigErrors::one(ConfigError {
+            file: file.to_string(),
+            origin,
+            key: String::new(),
+            message: format!("TOML syntax error: {}", e.message().trim()),
+        })
+    };
+    // Two passes over a small file: `toml::Table` gives values with TOML's own conversions, `DeTable` gives
+    // the spans of keys, which `toml::Table` drops.
+    let table: toml::Table = toml::from_str(text).map_err(syntax)?;
+    let spanned = toml::de::DeTable::parse(text).map_err(syntax)?;
+    let mut origins = HashMap::new();
+    collect_toml_spans(text, spanned.get_ref(), String::new(), &mut origins);
+    Ok((toml_to_json(toml::Value::Table(table)), origins))
+}
+
+fn collect_toml_spans(text: &str, table: &toml::de::DeTable<'_>, prefix: String, out: &mut HashMap<String, Origin>) {
+    for (key, value) in table.iter() {
+        let path = if prefix.is_empty() { key.get_ref().to_string() } else { format!("{prefix}.{}", key.get_ref()) };
+        out.insert(path.clone(), Origin::Line(line_of(text, key.span().start)));
+        collect_toml_value(text, value, path, out);
+    }
+}
+
+fn collect_toml_value(text: &str, value: &toml::Spanned<toml::de::DeValue<'_>>, path: String, out: &mut HashMap<String, Origin>) {
+    match value.get_ref() {
+        toml::de::DeValue::Table(t) => collect_toml_spans(text, t, path, out),
+        toml::de::DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                out.insert(p.clone(), Origin::Line(line_of(text, item.span().start)));
+                collect_toml_value(text, item, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn toml_to_json(v: toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn records_lines_of_nested_keys_and_array_items() {
+        let text = "[agent]\nregion = \"eu\"\n\n[[endpoints]]\nid = \"a\"\n\n[[endpoints]]\nid = \"b\"\ntimeout = \"1s\"\n";
+        let doc = Document::parse("c.toml", Format::Toml, text, &HashMap::new()).unwrap();
+        assert_eq!(doc.origin("agent.region"), Some(&Origin::Line(2)));
+        assert_eq!(doc.origin("endpoints[1].timeout"), Some(&Origin::Line(9)));
+        // Unknown leaf falls back to its parent.
+        assert_eq!(doc.origin("endpoints[1].nope"), Some(&Origin::Line(7)));
+    }
+
+    #[test]
+    fn env_overrides_replace_and_add_keys() {
+        let text = "[agent]\nregion = \"eu\"\n[[endpoints]]\nid = \"a\"\n";
+        let e =
+            env(&[("WATCHPOST__AGENT__REGION", "us"), ("WATCHPOST__AGENT__FAILURE_THRESHOLD", "5"), ("WATCHPOST__ENDPOINTS__0__ID", "b")]);
+        let doc = Document::parse("c.toml", Format::Toml, text, &e).unwrap();
+        assert_eq!(doc.tree["agent"]["region"], "us");
+        assert_eq!(doc.tree["agent"]["failure_threshold"], 5);
+        assert_eq!(doc.tree["endpoints"][0]["id"], "b");
+        assert_eq!(doc.origin("agent.region"), Some(&Origin::Env("WATCHPOST__AGENT__REGION".into())));
+    }
+
+    #[test]
+    fn env_override_into_missing_array_item_is_an_error() {
+        let e = env(&[("WATCHPOST__ENDPOINTS__3__ID", "x")]);
+        let err = Document::parse("c.toml", Format::Toml, "endpoints = []\n", &e).unwrap_err();
+        assert!(err.to_string().contains("WATCHPOST__ENDPOINTS__3__ID"), "{err}");
+    }
+
+    #[test]
+    fn interpolates_and_escapes() {
+        let text = "a = \"Bearer ${TOKEN}\"\nb = \"$${LITERAL}\"\n";
+        let doc = Document::parse("c.toml", Format::Toml, text, &env(&[("TOKEN", "t0k")])).unwrap();
+        assert_eq!(doc.tree["a"], "Bearer t0k");
+        assert_eq!(doc.tree["b"], "${LITERAL}");
+    }
+
+    #[test]
+    fn missing_variable_names_key_and_line() {
+        let err = Document::parse("c.toml", Format::Toml, "\n[store]\ntoken = \"${NOPE}\"\n", &HashMap::new()).unwrap_err();
+        let s = err.to_string();
+        assert!(s.contains("c.toml:3") && s.contains("store.token") && s.contains("NOPE"), "{s}");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let err = Document::parse("c.toml", Format::Toml, "a = 1\nb = \n", &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("c.toml:2"), "{err}");
+    }
+}

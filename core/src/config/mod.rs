@@ -1,0 +1,222 @@
+//! Configuration: one file, loaded in two phases.
+//!
+//! 1. [`document`]: the file is parsed into a tree that remembers the line of every key; environment
+//!    overrides (`WATCHPOST__SECTION__KEY`) and `${ENV_VAR}` interpolation are applied to that tree.
+//! 2. [`raw`]: each section is deserialized into serde structs with `deny_unknown_fields`, close to what the
+//!    user typed; [`validate`] then builds the domain types below, filling in [`defaults`] and collecting
+//!    every error with its key path and line.
+//!
+//! Callers only see [`Config`] (valid by construction) or [`ConfigErrors`] (every problem at once).
+
+pub mod defaults;
+pub mod document;
+pub mod duration;
+pub mod error;
+pub mod raw;
+pub mod secret;
+mod validate;
+
+pub use document::{Document, Format, Origin};
+pub use duration::{format_duration, parse_duration, HumanDuration};
+pub use error::{ConfigError, ConfigErrors};
+pub use secret::Secret;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub file: String,
+    pub agent: AgentConfig,
+    pub store: StoreConfig,
+    pub server: ServerConfig,
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub region: String,
+    pub concurrency: usize,
+    pub queue_capacity: usize,
+    pub batch_max_points: usize,
+    pub batch_max_age: Duration,
+}
+
+/// Which store holds the points; one variant per backend, matched in `store::open`.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite(SqliteConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    pub path: PathBuf,
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+}
+
+/// One endpoint to probe, with every default resolved.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub id: String,
+    pub name: String,
+    pub component: Option<String>,
+    pub environment: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retry_interval: Duration,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub probe: ProbeConfig,
+    pub assertions: Vec<Assertion>,
+}
+
+/// What kind of probe an endpoint uses; one variant per `Probe` implementation, matched in the agent's
+/// `probe::build`.
+#[derive(Debug, Clone)]
+pub enum ProbeConfig {
+    Http(HttpProbeConfig),
+    Tcp(TcpProbeConfig),
+}
+
+impl ProbeConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeConfig::Http(_) => "http",
+            ProbeConfig::Tcp(_) => "tcp",
+        }
+    }
+
+    /// What is probed, for tables and logs.
+    pub fn target(&self) -> String {
+        match self {
+            ProbeConfig::Http(h) => h.url.to_string(),
+            ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpProbeConfig {
+    pub url: http::Uri,
+    pub method: http::Method,
+    /// Header values are marked sensitive, so `Debug` does not print them (they often carry tokens).
+    pub headers: http::HeaderMap,
+    pub body: Option<String>,
+    pub follow_redirects: u32,
+    pub max_body: u64,
+    pub tls_skip_verify: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TcpProbeConfig {
+    pub host: String,
+    pub port: u16,
+    pub send: Option<String>,
+    pub expect: Option<String>,
+}
+
+/// A check on a probe's outcome. Evaluated by the agent; new kinds extend this enum and `raw::RawAssertion`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assertion {
+    Status(StatusMatcher),
+    LatencyBelow(Duration),
+    BodyContains(String),
+}
+
+/// Accepted status codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusMatcher {
+    Exact(u16),
+    OneOf(Vec<u16>),
+    /// `2` for `2xx`.
+    Class(u8),
+}
+
+impl StatusMatcher {
+    pub fn matches(&self, code: u16) -> bool {
+        match self {
+            StatusMatcher::Exact(c) => *c == code,
+            StatusMatcher::OneOf(cs) => cs.contains(&code),
+            StatusMatcher::Class(k) => code / 100 == u16::from(*k),
+        }
+    }
+}
+
+impl std::fmt::Display for StatusMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusMatcher::Exact(c) => write!(f, "{c}"),
+            StatusMatcher::OneOf(cs) => {
+                let s: Vec<String> = cs.iter().map(|c| c.to_string()).collect();
+                write!(f, "one of [{}]", s.join(", "))
+            }
+            StatusMatcher::Class(k) => write!(f, "{k}xx"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates `path` with the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_with_env(path, &env)
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (tests).
+    pub fn load_with_env(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let file_error = |message: String| ConfigErrors::one(ConfigError { file: file.clone(), origin: None, key: String::new(), message });
+        let format = Format::from_path(path).map_err(file_error)?;
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read the configuration file: {e}")))?;
+        Self::from_str_with_env(&file, format, &text, env)
+    }
+
+    /// Parses and validates configuration text named `file` in messages.
+    pub fn from_str_with_env(file: &str, format: Format, text: &str, env: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
+        let doc = Document::parse(file, format, text, env)?;
+        validate::validate(&doc)
+    }
+
+    pub fn endpoint(&self, id: &str) -> Option<&EndpointConfig> {
+        self.endpoints.iter().find(|e| e.id == id)
+    }
+
+    /// A short human summary, printed by `watchpost check-config`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let store = match &self.store {
+            StoreConfig::Sqlite(s) => format!("sqlite at {} (retention {})", s.path.display(), format_duration(s.retention)),
+        };
+        out.push_str(&format!("store:     {store}\n"));
+        out.push_str(&format!("region:    {}\n", self.agent.region));
+        out.push_str(&format!("server:    http://{} (/healthz, /metrics)\n", self.server.listen));
+        let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
+        for e in &self.endpoints {
+            *by_kind.entry(e.probe.kind()).or_default() += 1;
+        }
+        let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        out.push_str(&format!("endpoints: {} ({})\n", self.endpoints.len(), kinds.join(", ")));
+        let rate: f64 = self.endpoints.iter().map(|e| 1.0 / e.interval.as_secs_f64()).sum();
+        out.push_str(&format!("load:      {rate:.1} probes/s at steady state\n"));
+        for e in &self.endpoints {
+            out.push_str(&format!(
+                "  {:<24} {:<4} every {:<6} timeout {:<6} {}\n",
+                e.id,
+                e.probe.kind(),
+                format_duration(e.interval),
+                format_duration(e.timeout),
+                e.probe.target()
+            ));
+        }
+        out
+    }
+}

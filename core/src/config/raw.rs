@@ -1,0 +1,157 @@
+//! Phase one: the configuration exactly as the user wrote it. Every field is optional here where it has a
+//! default; [`super::validate`] turns these into the domain types and fills in [`super::defaults`].
+//!
+//! Each field's doc comment is the user documentation; the README's tables use the same words.
+
+use super::duration::{ByteSize, HumanDuration};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `[agent]`: how this agent probes and where its points go.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    /// Region tag written on every point (default `local`). One agent per region.
+    pub region: Option<String>,
+    /// Default interval between two probes of an endpoint (default `5s`).
+    pub interval: Option<HumanDuration>,
+    /// Default time a probe may take before it counts as a `timeout` miss (default `2s`).
+    pub timeout: Option<HumanDuration>,
+    /// Default delay before the retry that follows a miss (default `1s`).
+    pub retry_interval: Option<HumanDuration>,
+    /// Default number of consecutive misses that confirm an outage (default 3).
+    pub failure_threshold: Option<u32>,
+    /// Default number of consecutive successes that confirm recovery (default 1).
+    pub success_threshold: Option<u32>,
+    /// Default `environment` tag of endpoints that name none (default `production`).
+    pub environment: Option<String>,
+    /// Probes in flight at once across all endpoints (default 4096).
+    pub concurrency: Option<usize>,
+    /// Points that may wait between the probe loop and the writer (default 200000).
+    pub queue_capacity: Option<usize>,
+    /// Largest batch the writer sends to the store (default 5000 points).
+    pub batch_max_points: Option<usize>,
+    /// Longest a point waits in the writer before its batch is flushed (default `1s`).
+    pub batch_max_age: Option<HumanDuration>,
+}
+
+/// `[store]`: where points are kept. `type = "sqlite"` (embedded, the default).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RawStore {
+    Sqlite {
+        /// Database file (default `data/watchpost.db`); parent directories are created.
+        path: Option<String>,
+        /// How long raw points are kept (default `30d`).
+        retention: Option<HumanDuration>,
+    },
+}
+
+/// `[server]`: the process's own `/healthz` and `/metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address to listen on (default `127.0.0.1:9090`).
+    pub listen: Option<String>,
+}
+
+/// One `[[endpoints]]` entry: something to probe.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// Stable identifier, written as the `endpoint` tag: letters, digits, `_`, `-`, `.`.
+    pub id: Option<String>,
+    /// Human name for tables and pages (default: the id).
+    pub name: Option<String>,
+    /// Probe type: `http` (default) or `tcp`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// http: the URL to request (`http://` or `https://`).
+    pub url: Option<String>,
+    /// http: request method (default `GET`).
+    pub method: Option<String>,
+    /// http: request headers. Values may use `${ENV_VAR}` to keep tokens out of the file.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// http: request body.
+    pub body: Option<String>,
+    /// http: redirects to follow (default 5; 0 treats a redirect as the response).
+    pub follow_redirects: Option<u32>,
+    /// http: the most of the body that is read (default `1MiB`); more is a `body_too_large` miss.
+    pub max_body: Option<ByteSize>,
+    /// http: accept any certificate (default false). Expiry is still recorded.
+    pub tls_skip_verify: Option<bool>,
+    /// tcp: `host:port` to connect to.
+    pub address: Option<String>,
+    /// tcp: bytes to send after connecting.
+    pub send: Option<String>,
+    /// tcp: text the first reply must contain.
+    pub expect: Option<String>,
+    /// Interval between probes (default: `agent.interval`).
+    pub interval: Option<HumanDuration>,
+    /// Probe timeout (default: `agent.timeout`); at most the interval.
+    pub timeout: Option<HumanDuration>,
+    /// Delay of the retry after a miss (default: `agent.retry_interval`).
+    pub retry_interval: Option<HumanDuration>,
+    /// Consecutive misses that confirm an outage (default: `agent.failure_threshold`).
+    pub failure_threshold: Option<u32>,
+    /// Consecutive successes that confirm recovery (default: `agent.success_threshold`).
+    pub success_threshold: Option<u32>,
+    /// Status page component this endpoint belongs to (tag `component`).
+    pub component: Option<String>,
+    /// Deployment environment (tag `environment`, default: `agent.environment`).
+    pub environment: Option<String>,
+    /// Assertions, all of which must pass. HTTP endpoints without any expect a `2xx` status.
+    #[serde(rename = "assert")]
+    pub assertions: Option<Vec<RawAssertion>>,
+}
+
+/// One assertion, written as a one-key table: `{ status = "2xx" }`, `{ latency_below = "300ms" }`,
+/// `{ body_contains = "ok" }`. New kinds are new variants; the one-key form keeps old files valid.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawAssertion {
+    /// Status code: a number (`200`), a list (`[200, 204]`) or a class (`"2xx"`).
+    Status(StatusSpec),
+    /// Total latency must be below this duration.
+    LatencyBelow(HumanDuration),
+    /// The body must contain this text.
+    BodyContains(String),
+}
+
+/// What a status assertion accepts, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusSpec {
+    Exact(i64),
+    OneOf(Vec<i64>),
+    Class(String),
+}
+
+impl<'de> Deserialize<'de> for StatusSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StatusSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a status code (200), a list of codes ([200, 204]) or a class (\"2xx\")")
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<StatusSpec, E> {
+                Ok(StatusSpec::Exact(v))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<StatusSpec, E> {
+                Ok(StatusSpec::Exact(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<StatusSpec, E> {
+                Ok(StatusSpec::Class(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StatusSpec, A::Error> {
+                let mut codes = Vec::new();
+                while let Some(c) = seq.next_element::<i64>()? {
+                    codes.push(c);
+                }
+                Ok(StatusSpec::OneOf(codes))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

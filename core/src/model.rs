@@ -1,0 +1,234 @@
+//! The domain model: the points of DESIGN.md §4 and what is derived from them.
+
+use crate::time::Nanos;
+use std::fmt;
+
+/// The short error class of a failed attempt (DESIGN.md §4 `error` field). Stable strings: they are stored,
+/// counted in `/metrics` and matched by alert rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    Timeout,
+    Dns,
+    ConnectRefused,
+    ConnectReset,
+    Connect,
+    Tls,
+    Protocol,
+    Redirects,
+    BodyTooLarge,
+    Status,
+    Assertion,
+    Internal,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 12] = [
+        ErrorClass::Timeout,
+        ErrorClass::Dns,
+        ErrorClass::ConnectRefused,
+        ErrorClass::ConnectReset,
+        ErrorClass::Connect,
+        ErrorClass::Tls,
+        ErrorClass::Protocol,
+        ErrorClass::Redirects,
+        ErrorClass::BodyTooLarge,
+        ErrorClass::Status,
+        ErrorClass::Assertion,
+        ErrorClass::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Dns => "dns",
+            ErrorClass::ConnectRefused => "connect_refused",
+            ErrorClass::ConnectReset => "connect_reset",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Tls => "tls",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::Redirects => "redirects",
+            ErrorClass::BodyTooLarge => "body_too_large",
+            ErrorClass::Status => "status",
+            ErrorClass::Assertion => "assertion",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ErrorClass> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Tags shared by every point of one endpoint from one agent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    pub endpoint: String,
+    pub region: String,
+    /// Empty when the endpoint belongs to no component (the tag is then omitted in InfluxDB).
+    pub component: String,
+    pub environment: String,
+}
+
+/// One probe attempt, measurement `probe` (DESIGN.md §4). `ts` is the attempt's start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbePoint {
+    pub series: std::sync::Arc<SeriesKey>,
+    pub ts: Nanos,
+    /// 100 or 0: the *confirmed* state at this attempt (§5.2).
+    pub availability: f64,
+    /// This attempt passed every assertion.
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub ttfb_ms: Option<f64>,
+    pub status_code: Option<i64>,
+    /// Days until the TLS certificate expires (negative when expired); https only. An addition to §4.
+    pub cert_days_left: Option<f64>,
+    pub error: Option<ErrorClass>,
+    pub confirmed_down: bool,
+}
+
+/// A skipped slot in a maintenance window, measurement `maintenance`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenancePoint {
+    pub endpoint: String,
+    pub region: String,
+    pub ts: Nanos,
+    pub active: bool,
+}
+
+/// Anything the agent writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Point {
+    Probe(ProbePoint),
+    Maintenance(MaintenancePoint),
+}
+
+impl Point {
+    pub fn ts(&self) -> Nanos {
+        match self {
+            Point::Probe(p) => p.ts,
+            Point::Maintenance(m) => m.ts,
+        }
+    }
+}
+
+/// The latest known state of one endpoint in one region, as `watchpost status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointState {
+    pub endpoint: String,
+    pub region: String,
+    pub component: String,
+    pub environment: String,
+    pub confirmed_down: bool,
+    /// When the current confirmed state began (the first point of the current run of equal states).
+    pub since: Nanos,
+    pub last_ts: Nanos,
+    pub last_ok: bool,
+    pub last_latency_ms: f64,
+    pub last_error: Option<ErrorClass>,
+}
+
+/// Up and down time over a period, attributed by probe slot (DESIGN.md §5.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Availability {
+    pub up_s: f64,
+    pub down_s: f64,
+    pub samples: u64,
+    pub failures: u64,
+}
+
+impl Availability {
+    /// Percentage of confirmed-up time, or `None` when there is no data.
+    pub fn percent(&self) -> Option<f64> {
+        let total = self.up_s + self.down_s;
+        (total > 0.0).then(|| 100.0 * self.up_s / total)
+    }
+
+    /// Attributes time to `points` (sorted by `ts`, one series): each point stands for the time until the next
+    /// point, capped at `slot` (the endpoint's interval), so a retry after a miss covers only its own gap and a
+    /// hole in the data is not counted as either state. The last point stands for `min(slot, until - ts)`.
+    pub fn from_points(points: &[ProbePoint], slot: std::time::Duration, until: Nanos) -> Availability {
+        let slot_ns = crate::time::duration_nanos(slot);
+        let mut a = Availability::default();
+        for (i, p) in points.iter().enumerate() {
+            let next = points.get(i + 1).map_or(until, |n| n.ts);
+            let secs = (next - p.ts).clamp(0, slot_ns) as f64 / 1e9;
+            if p.availability >= 50.0 {
+                a.up_s += secs;
+            } else {
+                a.down_s += secs;
+            }
+            a.samples += 1;
+            a.failures += u64::from(!p.ok);
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub(crate) fn point(ts_s: i64, availability: f64, ok: bool) -> ProbePoint {
+        ProbePoint {
+            series: Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() }),
+            ts: ts_s * 1_000_000_000,
+            availability,
+            ok,
+            latency_ms: 1.0,
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            status_code: None,
+            cert_days_left: None,
+            error: None,
+            confirmed_down: availability < 50.0,
+        }
+    }
+
+    #[test]
+    fn availability_is_time_weighted_by_slot() {
+        // Up at 0, 5; miss at 10 retried at 11, 12 (confirmed down from 10); up again at 17.
+        let pts = [
+            point(0, 100.0, true),
+            point(5, 100.0, true),
+            point(10, 0.0, false),
+            point(11, 0.0, false),
+            point(12, 0.0, false),
+            point(17, 100.0, true),
+        ];
+        let a = Availability::from_points(&pts, Duration::from_secs(5), 22 * 1_000_000_000);
+        assert_eq!(a.down_s, 7.0);
+        assert_eq!(a.up_s, 15.0);
+        assert_eq!(a.samples, 6);
+        assert_eq!(a.failures, 3);
+        assert!((a.percent().unwrap() - 100.0 * 15.0 / 22.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_gap_counts_as_neither_state() {
+        let pts = [point(0, 100.0, true), point(100, 0.0, false)];
+        let a = Availability::from_points(&pts, Duration::from_secs(5), 105 * 1_000_000_000);
+        assert_eq!((a.up_s, a.down_s), (5.0, 5.0));
+        assert_eq!(Availability::default().percent(), None);
+    }
+
+    #[test]
+    fn error_classes_round_trip() {
+        for c in ErrorClass::ALL {
+            assert_eq!(ErrorClass::parse(c.as_str()), Some(c));
+        }
+    }
+}

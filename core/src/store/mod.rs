@@ -1,0 +1,90 @@
+//! The `Store` seam: where points are written and every part reads them back.
+//!
+//! One implementation per backend, one file each (`sqlite.rs` now; `influx.rs` next), built in exactly one
+//! place: [`open`], a `match` on [`StoreConfig`]. Callers hold an `Arc<dyn Store>` and never know which.
+//!
+//! Architecture invariant: only this module knows the store's schema.
+
+pub mod sqlite;
+
+use crate::config::StoreConfig;
+use crate::model::{EndpointState, MaintenancePoint, Point, ProbePoint};
+use crate::time::{Nanos, TimeRange};
+use std::sync::Arc;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be opened or created at `path`.
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    /// A read or write failed; `retryable` says whether the same call may succeed later.
+    #[error("store {op} failed: {reason}")]
+    Io { op: &'static str, reason: String, retryable: bool },
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Io { retryable: true, .. })
+    }
+}
+
+/// The contract every backend keeps:
+///
+/// - `write` is atomic per batch (all points or none) and idempotent for identical points (a replayed batch
+///   does not duplicate: a point is identified by its measurement, tags and timestamp);
+/// - reads see every batch whose `write` returned `Ok`;
+/// - ranges are half-open `[from, to)` and results are sorted by time;
+/// - methods may block on I/O for the backend's timeout, never forever.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Writes one batch of points.
+    async fn write(&self, batch: &[Point]) -> Result<(), StoreError>;
+
+    /// Probe points of one endpoint (all regions when `region` is `None`) in `range`, by time.
+    async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError>;
+
+    /// Probe points of every endpoint in `range` (the aggregator's minute window), by time.
+    async fn probe_points_all(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError>;
+
+    /// Maintenance points of one endpoint in `range`, by time.
+    async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;
+
+    /// The latest state of every endpoint × region that has written a point, sorted by endpoint, region.
+    async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError>;
+
+    /// Deletes raw points older than `before`; returns how many were deleted.
+    async fn apply_retention(&self, before: Nanos) -> Result<u64, StoreError>;
+
+    /// A one-line description for logs (`sqlite data/watchpost.db`). Never contains a secret.
+    fn describe(&self) -> String;
+}
+
+/// Opens the store the configuration names. The one place where backends are registered.
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match config {
+        StoreConfig::Sqlite(c) => Ok(Arc::new(sqlite::SqliteStore::open(c).await?)),
+    }
+}
+
+/// Deletes points older than `retention` once at start and then every `every`, until `stop` turns true.
+pub async fn retention_loop(
+    store: Arc<dyn Store>,
+    retention: std::time::Duration,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let before = crate::time::now_nanos() - crate::time::duration_nanos(retention);
+        match store.apply_retention(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, store = %store.describe(), "retention removed old points"),
+            Err(e) => tracing::warn!(error = %e, store = %store.describe(), "retention failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! One test per class of configuration error: each message must name the file, the line and the key path.
+
+use std::collections::HashMap;
+use watchpost_core::config::{Config, ConfigErrors, Format, ProbeConfig, StatusMatcher};
+
+fn load(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_str_with_env("w.toml", Format::Toml, text, &HashMap::new())
+}
+
+/// Asserts exactly one error, at `line`, naming `key`, whose message contains `fragment`.
+fn assert_one(text: &str, line: usize, key: &str, fragment: &str) {
+    let errs = load(text).expect_err("configuration must be rejected");
+    assert_eq!(errs.len(), 1, "expected one error, got:\n{errs}");
+    let e = &errs.0[0];
+    let shown = e.to_string();
+    assert_eq!(e.line(), Some(line), "{shown}");
+    assert_eq!(e.key, key, "{shown}");
+    assert!(shown.starts_with(&format!("w.toml:{line}: {key}: ")), "{shown}");
+    assert!(shown.contains(fragment), "{shown:?} should contain {fragment:?}");
+}
+
+const HEAD: &str = "[agent]\nregion = \"eu\"\n\n";
+
+#[test]
+fn unknown_key_in_an_endpoint() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nintervall = \"5s\"\n");
+    assert_one(&text, 7, "endpoints[0].intervall", "unknown key `intervall`");
+}
+
+#[test]
+fn unknown_section() {
+    assert_one("[agnet]\nregion = \"x\"\n", 1, "agnet", "unknown section");
+}
+
+#[test]
+fn invalid_url() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"not a url\"\n");
+    assert_one(&text, 6, "endpoints[0].url", "invalid URL");
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"ftp://host/\"\n");
+    assert_one(&text, 6, "endpoints[0].url", "http:// or https://");
+}
+
+#[test]
+fn zero_interval() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\ninterval = \"0s\"\n");
+    assert_one(&text, 7, "endpoints[0].interval", "longer than zero");
+}
+
+#[test]
+fn negative_interval() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\ninterval = \"-5s\"\n");
+    assert_one(&text, 7, "endpoints[0].interval", "invalid duration");
+}
+
+#[test]
+fn bare_number_duration_is_ambiguous() {
+    let text = "[agent]\ninterval = 5\n";
+    assert_one(text, 2, "agent.interval", "write a duration with a unit, like \"5s\"");
+}
+
+#[test]
+fn timeout_longer_than_interval() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\ninterval = \"5s\"\ntimeout = \"10s\"\n");
+    assert_one(&text, 8, "endpoints[0].timeout", "timeout (10s) is longer than the interval (5s)");
+}
+
+#[test]
+fn inherited_timeout_points_at_the_agent_default() {
+    let text = "[agent]\ntimeout = \"10s\"\n\n[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n";
+    assert_one(text, 2, "agent.timeout", "longer than the interval");
+}
+
+#[test]
+fn duplicate_endpoint_ids() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n\n[[endpoints]]\nid = \"a\"\nurl = \"http://y/\"\n");
+    assert_one(&text, 9, "endpoints[1].id", "duplicate endpoint id `a` (first defined at line 5)");
+}
+
+#[test]
+fn wrong_type() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nfailure_threshold = \"three\"\n");
+    assert_one(&text, 7, "endpoints[0].failure_threshold", "invalid type");
+}
+
+#[test]
+fn tcp_address_and_misplaced_keys() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\ntype = \"tcp\"\naddress = \"nohost\"\n");
+    assert_one(&text, 7, "endpoints[0].address", "expected host:port");
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\ntype = \"tcp\"\naddress = \"h:1\"\nurl = \"http://x/\"\n");
+    assert_one(&text, 8, "endpoints[0].url", "does not apply to a tcp endpoint");
+}
+
+#[test]
+fn bad_status_assertion() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nassert = [{{ status = \"9xx\" }}]\n");
+    assert_one(&text, 7, "endpoints[0].assert[0].status", "invalid status");
+}
+
+#[test]
+fn unknown_store_type() {
+    assert_one("[store]\ntype = \"mongodb\"\n", 2, "store.type", "unknown variant `mongodb`");
+}
+
+#[test]
+fn invalid_listen_address() {
+    assert_one("[server]\nlisten = \"localhost\"\n", 2, "server.listen", "expected host:port");
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let text = format!(
+        "{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"nope\"\n\n[[endpoints]]\nid = \"b c\"\nurl = \"http://x/\"\ninterval = \"0s\"\n\n[[endpoints]]\nurl = \"http://x/\"\nbogus = 1\n"
+    );
+    let errs = load(&text).unwrap_err();
+    let lines: Vec<Option<usize>> = errs.iter().map(|e| e.line()).collect();
+    assert_eq!(errs.len(), 4, "{errs}");
+    assert_eq!(lines, vec![Some(6), Some(9), Some(11), Some(15)], "{errs}");
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let errs = load("[agent]\nregion = \"eu\nx = 1\n").unwrap_err();
+    assert!(errs.to_string().starts_with("w.toml:2: TOML syntax error"), "{errs}");
+}
+
+#[test]
+fn unreadable_file_and_unsupported_format() {
+    let errs = Config::load(std::path::Path::new("/nonexistent/w.toml")).unwrap_err();
+    assert!(errs.to_string().contains("/nonexistent/w.toml: cannot read the configuration file"), "{errs}");
+    let errs = Config::load(std::path::Path::new("w.yaml")).unwrap_err();
+    assert!(errs.to_string().contains("YAML configuration is not supported yet"), "{errs}");
+}
+
+#[test]
+fn env_override_and_interpolation_reach_the_typed_config() {
+    let env: HashMap<String, String> =
+        [("WATCHPOST__AGENT__REGION", "us-east"), ("TOKEN", "s3cr3t")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let text =
+        "[agent]\nregion = \"eu\"\n[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nheaders = { Authorization = \"Bearer ${TOKEN}\" }\n";
+    let cfg = Config::from_str_with_env("w.toml", Format::Toml, text, &env).unwrap();
+    assert_eq!(cfg.agent.region, "us-east");
+    let ProbeConfig::Http(h) = &cfg.endpoints[0].probe else { panic!("http expected") };
+    assert_eq!(h.headers["authorization"], "Bearer s3cr3t");
+    // Header values are sensitive: Debug output of the whole configuration never shows the token.
+    assert!(!format!("{cfg:?}").contains("s3cr3t"));
+    // An override that does not parse is reported against the variable.
+    let env: HashMap<String, String> =
+        [("WATCHPOST__AGENT__FAILURE_THRESHOLD", "many")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let errs = Config::from_str_with_env("w.toml", Format::Toml, "[agent]\n", &env).unwrap_err();
+    assert!(
+        errs.to_string().starts_with("environment variable WATCHPOST__AGENT__FAILURE_THRESHOLD: agent.failure_threshold: invalid type"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn defaults_fill_in_and_http_expects_2xx() {
+    let cfg = load("[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n").unwrap();
+    let e = &cfg.endpoints[0];
+    assert_eq!((e.interval.as_secs(), e.timeout.as_secs(), e.retry_interval.as_secs(), e.failure_threshold), (5, 2, 1, 3));
+    assert_eq!(e.assertions, vec![watchpost_core::config::Assertion::Status(StatusMatcher::Class(2))]);
+    assert_eq!(cfg.agent.region, "local");
+}
+
+#[test]
+fn every_example_configuration_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Config::load_with_env(&path, &HashMap::new()).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no example configurations found in {}", dir.display());
+}

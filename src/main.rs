@@ -1,0 +1,175 @@
+//! `watchpost`: the command line. Parses arguments, loads the configuration, and starts the parts; the work
+//! itself lives in the crates (`watchpost-core`, `watchpost-agent`).
+
+mod server;
+mod status;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use watchpost_agent::metrics::AgentMetrics;
+use watchpost_agent::Agent;
+use watchpost_core::config::{Config, StoreConfig};
+
+/// Exit code for an invalid configuration or bad usage (clap uses 2 for usage errors too).
+const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "watchpost",
+    version,
+    about = "Service health: probes, confirmed outages, availability and latency.",
+    long_about = "Watchpost probes HTTP(S) and TCP endpoints on a fixed schedule, counts an endpoint as down only after \
+    consecutive misses (three by default), and stores availability and latency points in an embedded SQLite \
+    database (or InfluxDB).\n\nStart with `watchpost run --config examples/local.toml`, then `watchpost status`."
+)]
+struct Cli {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WATCHPOST_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info`, `debug`, `watchpost_agent=debug` (also RUST_LOG).
+    #[arg(long, global = true, env = "WATCHPOST_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every part in one process on the configured store (the way to start on one machine).
+    Run(ConfigArg),
+    /// Run only the probing agent (one per region).
+    Agent(ConfigArg),
+    /// Validate a configuration file and print a summary, or every error with its key and line (exit 2).
+    CheckConfig {
+        /// The configuration file (.toml).
+        file: PathBuf,
+    },
+    /// Print every endpoint's confirmed state from the store: since when, last latency, availability.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = status::Format::Table)]
+        format: status::Format,
+    },
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The configuration file (.toml).
+    #[arg(short, long, env = "WATCHPOST_CONFIG", default_value = "watchpost.toml")]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log);
+    let result = match cli.command {
+        Command::CheckConfig { file } => return check_config(&file),
+        Command::Run(c) | Command::Agent(c) => load(&c.config).and_then(|cfg| runtime()?.block_on(run(cfg))),
+        Command::Status { config, format } => load(&config.config).and_then(|cfg| runtime()?.block_on(status::print(&cfg, format))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| filter.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Loads and validates; an invalid file is reported in full and becomes exit code 2.
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        eprintln!("{}: {} error(s); nothing was started", path.display(), errors.len());
+        std::process::exit(i32::from(EXIT_INVALID));
+    })
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(cfg) => {
+            println!("{}: valid", path.display());
+            print!("{}", cfg.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{}: {} error(s)", path.display(), errors.len());
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
+    // Bind first: a port in use should stop us before any probe runs.
+    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: server.listen: cannot listen on {}: {e}", cfg.file, cfg.server.listen))?;
+    let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
+    tracing::info!(store = %store.describe(), listen = %cfg.server.listen, "watchpost starting");
+    if cfg.endpoints.is_empty() {
+        tracing::warn!("the configuration has no endpoints: nothing will be probed");
+    }
+    let metrics = Arc::new(AgentMetrics::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(server::serve(listener, metrics.clone(), stop_rx.clone()));
+    let StoreConfig::Sqlite(sqlite) = &cfg.store;
+    let retention =
+        tokio::spawn(watchpost_core::store::retention_loop(store.clone(), sqlite.retention, Duration::from_secs(3600), stop_rx));
+    let agent = Agent::start(&cfg, store, metrics)?;
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: flushing points");
+    agent.shutdown().await;
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = retention.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,143 @@
+//! `watchpost status`: every endpoint's confirmed state, read from the store.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+use watchpost_core::config::Config;
+use watchpost_core::model::Availability;
+use watchpost_core::time::{format_rfc3339, now_nanos, TimeRange};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+struct Row {
+    endpoint: String,
+    region: String,
+    state: &'static str,
+    since: i64,
+    last_ts: i64,
+    last_latency_ms: f64,
+    last_error: String,
+    avail_1h: Option<f64>,
+    avail_24h: Option<f64>,
+}
+
+pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
+    let store = watchpost_core::store::open(&cfg.store).await?;
+    let states = store.latest_states().await?;
+    let intervals: HashMap<&str, Duration> = cfg.endpoints.iter().map(|e| (e.id.as_str(), e.interval)).collect();
+    let now = now_nanos();
+    let mut rows = Vec::with_capacity(states.len());
+    for s in &states {
+        // Endpoints no longer in the configuration are still shown; their slot defaults to the agent's interval.
+        let slot = intervals.get(s.endpoint.as_str()).copied().unwrap_or(watchpost_core::config::defaults::INTERVAL);
+        let avail = |d: Duration| {
+            let range = TimeRange::new(now - watchpost_core::time::duration_nanos(d), now);
+            let store = store.clone();
+            let (e, r) = (s.endpoint.clone(), s.region.clone());
+            async move { store.probe_points(&e, Some(&r), range).await.map(|pts| Availability::from_points(&pts, slot, now).percent()) }
+        };
+        let avail_1h = avail(Duration::from_secs(3600)).await?;
+        let avail_24h = avail(Duration::from_secs(86_400)).await?;
+        rows.push(Row {
+            endpoint: s.endpoint.clone(),
+            region: s.region.clone(),
+            state: if s.confirmed_down { "DOWN" } else { "up" },
+            since: s.since,
+            last_ts: s.last_ts,
+            last_latency_ms: s.last_latency_ms,
+            last_error: s.last_error.map(|c| c.to_string()).unwrap_or_default(),
+            avail_1h,
+            avail_24h,
+        });
+    }
+    for e in &cfg.endpoints {
+        if !states.iter().any(|s| s.endpoint == e.id) {
+            rows.push(Row {
+                endpoint: e.id.clone(),
+                region: cfg.agent.region.clone(),
+                state: "no data",
+                since: 0,
+                last_ts: 0,
+                last_latency_ms: f64::NAN,
+                last_error: String::new(),
+                avail_1h: None,
+                avail_24h: None,
+            });
+        }
+    }
+    match format {
+        Format::Table => print_table(&rows, now),
+        Format::Json => {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "endpoint": r.endpoint, "region": r.region, "state": r.state,
+                        "since": (r.since > 0).then(|| format_rfc3339(r.since)),
+                        "last_probe": (r.last_ts > 0).then(|| format_rfc3339(r.last_ts)),
+                        "last_latency_ms": r.last_latency_ms.is_finite().then_some(r.last_latency_ms),
+                        "last_error": r.last_error, "availability_1h": r.avail_1h, "availability_24h": r.avail_24h,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&items)?);
+        }
+    }
+    // Exit 1 when anything is down, so scripts can use `watchpost status` as a check.
+    Ok(if rows.iter().any(|r| r.state == "DOWN") { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn ago(now: i64, ts: i64) -> String {
+    if ts <= 0 {
+        return "-".into();
+    }
+    let s = (now - ts).max(0) / 1_000_000_000;
+    match s {
+        0..=119 => format!("{s}s ago"),
+        120..=7199 => format!("{}m ago", s / 60),
+        7200..=172_799 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86_400),
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.3}%"))
+}
+
+fn print_table(rows: &[Row], now: i64) {
+    let header = ["ENDPOINT", "REGION", "STATE", "SINCE", "LAST PROBE", "LATENCY", "ERROR", "AVAIL 1H", "AVAIL 24H"];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.endpoint.clone(),
+                r.region.clone(),
+                r.state.to_string(),
+                if r.since > 0 { format!("{} ({})", format_rfc3339(r.since), ago(now, r.since)) } else { "-".into() },
+                ago(now, r.last_ts),
+                if r.last_latency_ms.is_finite() { format!("{:.1} ms", r.last_latency_ms) } else { "-".into() },
+                if r.last_error.is_empty() { "-".into() } else { r.last_error.clone() },
+                pct(r.avail_1h),
+                pct(r.avail_24h),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: Vec<&str>| {
+        let parts: Vec<String> = cols.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in &cells {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

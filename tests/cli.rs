@@ -1,0 +1,99 @@
+//! The command line on bad input: clear messages naming file, line and key; exit codes; never a panic.
+
+mod common;
+
+use common::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_no_panic(o: &std::process::Output) {
+    let e = stderr(o);
+    assert!(!e.contains("panicked") && !e.contains("RUST_BACKTRACE"), "{e}");
+}
+
+#[test]
+fn check_config_prints_a_summary_for_a_valid_file() {
+    let o = run(&["check-config", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local.toml")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("valid") && out.contains("endpoints: 2 (1 http, 1 tcp)") && out.contains("region:    local"), "{out}");
+}
+
+#[test]
+fn check_config_reports_every_error_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[agent]\ninterval = \"0s\"\n\n[[endpoints]]\nid = \"a\"\nurl = \"nope\"\n");
+    let o = run(&["check-config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("watchpost.toml:2: agent.interval: must be longer than zero"), "{e}");
+    assert!(e.contains("watchpost.toml:6: endpoints[0].url: invalid URL"), "{e}");
+    assert!(e.contains("2 error(s)"), "{e}");
+    assert_no_panic(&o);
+}
+
+#[test]
+fn run_with_an_invalid_file_exits_2_before_starting() {
+    let o = run(&["run", "--config", "/nonexistent/watchpost.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/watchpost.toml: cannot read the configuration file"), "{}", stderr(&o));
+    assert_no_panic(&o);
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let cfg = write_config(
+        dir.path(),
+        &format!("[store]\ntype = \"sqlite\"\npath = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n", db.display()),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("server.listen: cannot listen on 127.0.0.1:") && e.contains("in use"), "{e}");
+    assert_no_panic(&o);
+}
+
+#[test]
+fn an_unreachable_sqlite_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_config(
+        dir.path(),
+        &format!("[store]\ntype = \"sqlite\"\npath = \"/proc/no/such/w.db\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("store") && e.contains("cannot open the store at /proc/no/such/w.db"), "{e}");
+    assert_no_panic(&o);
+}
+
+#[test]
+fn status_lists_configured_endpoints_without_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let cfg = write_config(
+        dir.path(),
+        &format!("[store]\ntype = \"sqlite\"\npath = \"{}\"\n[[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:1/\"\n", db.display()),
+    );
+    let o = run(&["status", "--config", cfg.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.lines().next().unwrap_or_default().starts_with("ENDPOINT"), "{out}");
+    assert!(out.contains("api") && out.contains("no data"), "{out}");
+}
+
+#[test]
+fn help_explains_the_subcommands() {
+    let o = run(&["--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for sub in ["run", "agent", "check-config", "status"] {
+        assert!(out.contains(sub), "{out}");
+    }
+}

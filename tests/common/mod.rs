@@ -1,0 +1,111 @@
+//! Helpers shared by the end-to-end tests: a scripted HTTP target, free ports, and running the real binary.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_watchpost")
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind a loopback port")
+}
+
+/// An HTTP target that answers request *n* (1-based) with 200 when `script[n-1]` is `+` and 503 when it is
+/// `-`; past the end of the script it answers 200. Counts requests.
+pub struct Target {
+    pub port: u16,
+    pub requests: Arc<AtomicUsize>,
+}
+
+impl Target {
+    pub fn start(script: &'static str) -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                if read_request(&mut conn).is_none() {
+                    continue; // a connection without a request (e.g. a port check) is not counted
+                }
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let ok = script.as_bytes().get(n).is_none_or(|c| *c == b'+');
+                let (status, body) = if ok { ("200 OK", "ok") } else { ("503 Service Unavailable", "down") };
+                let resp = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = conn.write_all(resp.as_bytes());
+            }
+        });
+        Target { port, requests }
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn read_request(conn: &mut TcpStream) -> Option<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(())
+}
+
+/// A plain HTTP GET on loopback; returns (status line, body).
+pub fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// Waits until `cond` holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("watchpost.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+pub fn spawn(args: &[&str]) -> Child {
+    Command::new(bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start watchpost")
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run watchpost")
+}
+
+/// Sends SIGTERM and waits (bounded) for the process to exit; returns its output.
+pub fn terminate(child: Child) -> Output {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    child.wait_with_output().expect("wait for watchpost")
+}
