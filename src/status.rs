@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 use watchpost_core::config::Config;
-use watchpost_core::model::Availability;
 use watchpost_core::time::{format_rfc3339, now_nanos, TimeRange};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -28,20 +27,21 @@ struct Row {
 pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let store = watchpost_core::store::open(&cfg.store).await?;
     let states = store.latest_states().await?;
-    let intervals: HashMap<&str, Duration> = cfg.endpoints.iter().map(|e| (e.id.as_str(), e.interval)).collect();
+    let slots: HashMap<String, Duration> = cfg.endpoints.iter().map(|e| (e.id.clone(), e.interval)).collect();
     let now = now_nanos();
+    // One streaming pass per period over every series. Endpoints no longer configured use the default slot.
+    let availability = |hours: u64| {
+        let range = TimeRange::new(now - hours as i64 * 3_600_000_000_000, now);
+        let (store, slots) = (store.clone(), &slots);
+        async move {
+            let v = store.availability(range, slots, watchpost_core::config::defaults::INTERVAL).await?;
+            Ok::<_, anyhow::Error>(v.into_iter().map(|(k, a)| ((k.endpoint, k.region), a.percent())).collect::<HashMap<_, _>>())
+        }
+    };
+    let (hour, day) = (availability(1).await?, availability(24).await?);
     let mut rows = Vec::with_capacity(states.len());
     for s in &states {
-        // Endpoints no longer in the configuration are still shown; their slot defaults to the agent's interval.
-        let slot = intervals.get(s.endpoint.as_str()).copied().unwrap_or(watchpost_core::config::defaults::INTERVAL);
-        let avail = |d: Duration| {
-            let range = TimeRange::new(now - watchpost_core::time::duration_nanos(d), now);
-            let store = store.clone();
-            let (e, r) = (s.endpoint.clone(), s.region.clone());
-            async move { store.probe_points(&e, Some(&r), range).await.map(|pts| Availability::from_points(&pts, slot, now).percent()) }
-        };
-        let avail_1h = avail(Duration::from_secs(3600)).await?;
-        let avail_24h = avail(Duration::from_secs(86_400)).await?;
+        let key = (s.endpoint.clone(), s.region.clone());
         rows.push(Row {
             endpoint: s.endpoint.clone(),
             region: s.region.clone(),
@@ -50,8 +50,8 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
             last_ts: s.last_ts,
             last_latency_ms: s.last_latency_ms,
             last_error: s.last_error.map(|c| c.to_string()).unwrap_or_default(),
-            avail_1h,
-            avail_24h,
+            avail_1h: hour.get(&key).copied().flatten(),
+            avail_24h: day.get(&key).copied().flatten(),
         });
     }
     for e in &cfg.endpoints {

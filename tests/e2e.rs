@@ -60,7 +60,10 @@ component = "api"
 
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mut stmt = conn
-        .prepare("SELECT ts, availability, ok, confirmed_down, status_code, error, region, component FROM probe WHERE endpoint = 'flappy' ORDER BY ts")
+        .prepare(
+            "SELECT p.ts, p.availability, p.ok, p.confirmed_down, p.status_code, p.error, s.region, s.component
+             FROM probe p JOIN series s ON s.id = p.series WHERE s.endpoint = 'flappy' ORDER BY p.ts",
+        )
         .unwrap();
     type Row = (i64, f64, bool, bool, Option<i64>, Option<String>, String, String);
     let rows: Vec<Row> = stmt

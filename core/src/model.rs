@@ -153,24 +153,53 @@ impl Availability {
         (total > 0.0).then(|| 100.0 * self.up_s / total)
     }
 
-    /// Attributes time to `points` (sorted by `ts`, one series): each point stands for the time until the next
-    /// point, capped at `slot` (the endpoint's interval), so a retry after a miss covers only its own gap and a
-    /// hole in the data is not counted as either state. The last point stands for `min(slot, until - ts)`.
+    /// Attributes time to `points` (sorted by `ts`, one series); see [`SlotAccumulator`].
     pub fn from_points(points: &[ProbePoint], slot: std::time::Duration, until: Nanos) -> Availability {
-        let slot_ns = crate::time::duration_nanos(slot);
-        let mut a = Availability::default();
-        for (i, p) in points.iter().enumerate() {
-            let next = points.get(i + 1).map_or(until, |n| n.ts);
-            let secs = (next - p.ts).clamp(0, slot_ns) as f64 / 1e9;
-            if p.availability >= 50.0 {
-                a.up_s += secs;
-            } else {
-                a.down_s += secs;
-            }
-            a.samples += 1;
-            a.failures += u64::from(!p.ok);
+        let mut acc = SlotAccumulator::new(slot);
+        for p in points {
+            acc.push(p.ts, p.availability, p.ok);
         }
-        a
+        acc.finish(until)
+    }
+}
+
+/// Streaming slot attribution (DESIGN.md §5.6) for one series, fed points in time order: each point stands for
+/// the time until the next point, capped at `slot` (the endpoint's interval), so a retry after a miss covers
+/// only its own gap and a hole in the data counts as neither state. The last point stands for
+/// `min(slot, until - ts)`. Memory is constant, so a day of points need not be held at once.
+#[derive(Debug, Clone)]
+pub struct SlotAccumulator {
+    slot_ns: Nanos,
+    last: Option<(Nanos, bool)>,
+    acc: Availability,
+}
+
+impl SlotAccumulator {
+    pub fn new(slot: std::time::Duration) -> Self {
+        SlotAccumulator { slot_ns: crate::time::duration_nanos(slot), last: None, acc: Availability::default() }
+    }
+
+    pub fn push(&mut self, ts: Nanos, availability: f64, ok: bool) {
+        self.close(ts);
+        self.last = Some((ts, availability >= 50.0));
+        self.acc.samples += 1;
+        self.acc.failures += u64::from(!ok);
+    }
+
+    pub fn finish(mut self, until: Nanos) -> Availability {
+        self.close(until);
+        self.acc
+    }
+
+    fn close(&mut self, next: Nanos) {
+        if let Some((ts, up)) = self.last {
+            let secs = (next - ts).clamp(0, self.slot_ns) as f64 / 1e9;
+            if up {
+                self.acc.up_s += secs;
+            } else {
+                self.acc.down_s += secs;
+            }
+        }
     }
 }
 

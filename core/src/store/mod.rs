@@ -8,8 +8,9 @@
 pub mod sqlite;
 
 use crate::config::StoreConfig;
-use crate::model::{EndpointState, MaintenancePoint, Point, ProbePoint};
+use crate::model::{Availability, EndpointState, MaintenancePoint, Point, ProbePoint, SeriesKey};
 use crate::time::{Nanos, TimeRange};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Why a store operation failed.
@@ -47,6 +48,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Probe points of every endpoint in `range` (the aggregator's minute window), by time.
     async fn probe_points_all(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError>;
+
+    /// Availability of every series with points in `range`, attributed by slot (DESIGN.md §5.6, see
+    /// [`crate::model::SlotAccumulator`]); `slots` maps an endpoint id to its interval, `default_slot` covers
+    /// endpoints it does not name. Memory is proportional to the number of series, not of points.
+    async fn availability(
+        &self,
+        range: TimeRange,
+        slots: &HashMap<String, std::time::Duration>,
+        default_slot: std::time::Duration,
+    ) -> Result<Vec<(SeriesKey, Availability)>, StoreError>;
 
     /// Maintenance points of one endpoint in `range`, by time.
     async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;
