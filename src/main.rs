@@ -51,7 +51,7 @@ enum Command {
     Agent(ConfigArg),
     /// Validate a configuration file and print a summary, or every error with its key and line (exit 2).
     CheckConfig {
-        /// The configuration file (.toml).
+        /// The configuration file (.toml, .yaml or .yml).
         file: PathBuf,
     },
     /// Print every endpoint's confirmed state from the store: since when, last latency, availability.
@@ -66,7 +66,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ConfigArg {
-    /// The configuration file (.toml).
+    /// The configuration file (.toml, .yaml or .yml).
     #[arg(short, long, env = "WATCHPOST_CONFIG", default_value = "watchpost.toml")]
     config: PathBuf,
 }

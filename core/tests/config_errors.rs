@@ -118,6 +118,19 @@ fn every_error_is_reported_at_once() {
 }
 
 #[test]
+fn yaml_errors_name_key_and_line_like_toml() {
+    let yaml = "agent:\n  region: eu\nendpoints:\n  - id: a\n    url: http://x/\n    interval: 5s\n    timeout: 10s\n  - id: b\n    url: http://y/\n    intervall: 5s\n";
+    let errs = Config::from_str_with_env("w.yaml", Format::Yaml, yaml, &HashMap::new()).unwrap_err();
+    let shown = errs.to_string();
+    assert_eq!(errs.len(), 2, "{shown}");
+    assert!(shown.contains("w.yaml:7: endpoints[0].timeout: timeout (10s) is longer than the interval (5s)"), "{shown}");
+    assert!(shown.contains("w.yaml:10: endpoints[1].intervall: unknown key `intervall`"), "{shown}");
+    let ok = "endpoints:\n  - id: a\n    url: http://x/\n    assert:\n      - status: [200, 204]\n      - body_contains: ok\n";
+    let cfg = Config::from_str_with_env("w.yaml", Format::Yaml, ok, &HashMap::new()).unwrap();
+    assert_eq!(cfg.endpoints[0].assertions.len(), 2);
+}
+
+#[test]
 fn syntax_error_names_the_line() {
     let errs = load("[agent]\nregion = \"eu\nx = 1\n").unwrap_err();
     assert!(errs.to_string().starts_with("w.toml:2: TOML syntax error"), "{errs}");
@@ -127,8 +140,8 @@ fn syntax_error_names_the_line() {
 fn unreadable_file_and_unsupported_format() {
     let errs = Config::load(std::path::Path::new("/nonexistent/w.toml")).unwrap_err();
     assert!(errs.to_string().contains("/nonexistent/w.toml: cannot read the configuration file"), "{errs}");
-    let errs = Config::load(std::path::Path::new("w.yaml")).unwrap_err();
-    assert!(errs.to_string().contains("YAML configuration is not supported yet"), "{errs}");
+    let errs = Config::load(std::path::Path::new("w.ini")).unwrap_err();
+    assert!(errs.to_string().contains("must end in .toml, .yaml or .yml"), "{errs}");
 }
 
 #[test]
@@ -168,7 +181,7 @@ fn every_example_configuration_is_valid() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
+        if path.extension().is_some_and(|e| e == "toml" || e == "yaml" || e == "yml") {
             Config::load_with_env(&path, &HashMap::new()).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
             seen += 1;
         }

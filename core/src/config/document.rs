@@ -27,22 +27,20 @@ pub struct Document {
     origins: HashMap<String, Origin>,
 }
 
-/// The file formats Watchpost reads, chosen by extension.
+/// The file formats Watchpost reads, chosen by extension. Both yield the same tree and the same key paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Toml,
+    /// YAML 1.2 through `saphyr`, which keeps the position of every node, keys included.
+    Yaml,
 }
 
 impl Format {
     pub fn from_path(path: &Path) -> Result<Self, String> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => Ok(Format::Toml),
-            Some("yaml") | Some("yml") => {
-                Err("YAML configuration is not supported yet: no maintained YAML parser that keeps line positions passes our \
-                 review (see ARCHITECTURE.md); write the same keys in TOML"
-                    .into())
-            }
-            _ => Err("unknown configuration format: the file name must end in .toml".into()),
+            Some("yaml") | Some("yml") => Ok(Format::Yaml),
+            _ => Err("unknown configuration format: the file name must end in .toml, .yaml or .yml".into()),
         }
     }
 }
@@ -53,6 +51,7 @@ impl Document {
     pub fn parse(file: &str, format: Format, text: &str, env: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
         let (tree, origins) = match format {
             Format::Toml => parse_toml(file, text)?,
+            Format::Yaml => parse_yaml(file, text)?,
         };
         let mut doc = Document { file: file.to_string(), tree, origins };
         let mut errors = ConfigErrors::default();
@@ -252,6 +251,86 @@ fn collect_toml_value(text: &str, value: &toml::Spanned<toml::de::DeValue<'_>>, 
     }
 }
 
+fn parse_yaml(file: &str, text: &str) -> Result<(Value, HashMap<String, Origin>), ConfigErrors> {
+    use saphyr::LoadableYamlNode;
+    let error = |line: Option<usize>, key: &str, message: String| ConfigError {
+        file: file.to_string(),
+        origin: line.map(Origin::Line),
+        key: key.to_string(),
+        message,
+    };
+    let docs = saphyr::MarkedYaml::load_from_str(text)
+        .map_err(|e| ConfigErrors::one(error(Some(e.marker().line()), "", format!("YAML syntax error: {}", e.info()))))?;
+    let mut origins = HashMap::new();
+    let mut errors = ConfigErrors::default();
+    let tree = match docs.as_slice() {
+        [] => Value::Object(Map::new()),
+        [root] => yaml_to_json(root, String::new(), &mut origins, &mut |line, key, msg| errors.push(error(line, key, msg))),
+        [_, second, ..] => {
+            let line = second.span.start.line();
+            return Err(ConfigErrors::one(error(Some(line), "", "a configuration file holds one YAML document; remove the `---`".into())));
+        }
+    };
+    errors.into_result((tree, origins))
+}
+
+fn yaml_to_json(
+    node: &saphyr::MarkedYaml<'_>,
+    path: String,
+    origins: &mut HashMap<String, Origin>,
+    fail: &mut dyn FnMut(Option<usize>, &str, String),
+) -> Value {
+    use saphyr::{Scalar, YamlData};
+    let line = node.span.start.line();
+    match &node.data {
+        YamlData::Value(Scalar::Null) => Value::Null,
+        YamlData::Value(Scalar::Boolean(b)) => Value::Bool(*b),
+        YamlData::Value(Scalar::Integer(i)) => Value::from(*i),
+        YamlData::Value(Scalar::FloatingPoint(f)) => serde_json::Number::from_f64(f.into_inner()).map(Value::Number).unwrap_or(Value::Null),
+        YamlData::Value(Scalar::String(s)) | YamlData::Representation(s, ..) => Value::String(s.to_string()),
+        YamlData::Tagged(_, inner) => yaml_to_json(inner, path, origins, fail),
+        YamlData::Sequence(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let p = format!("{path}[{i}]");
+                    origins.insert(p.clone(), Origin::Line(item.span.start.line()));
+                    yaml_to_json(item, p, origins, fail)
+                })
+                .collect(),
+        ),
+        YamlData::Mapping(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                let key = match &k.data {
+                    YamlData::Value(Scalar::String(s)) | YamlData::Representation(s, ..) => s.to_string(),
+                    YamlData::Value(Scalar::Integer(i)) => i.to_string(),
+                    YamlData::Value(Scalar::Boolean(b)) => b.to_string(),
+                    _ => {
+                        fail(Some(k.span.start.line()), &path, "a key must be a plain string".into());
+                        continue;
+                    }
+                };
+                let p = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                origins.insert(p.clone(), Origin::Line(k.span.start.line()));
+                let value = yaml_to_json(v, p, origins, fail);
+                out.insert(key, value);
+            }
+            Value::Object(out)
+        }
+        // The loader replaces every alias with a copy of its anchor; one left here names no anchor.
+        YamlData::Alias(_) => {
+            fail(Some(line), &path, "YAML alias to an unknown anchor".into());
+            Value::Null
+        }
+        YamlData::BadValue => {
+            fail(Some(line), &path, "invalid YAML value".into());
+            Value::Null
+        }
+    }
+}
+
 fn toml_to_json(v: toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s),
@@ -314,6 +393,26 @@ mod tests {
         let err = Document::parse("c.toml", Format::Toml, "\n[store]\ntoken = \"${NOPE}\"\n", &HashMap::new()).unwrap_err();
         let s = err.to_string();
         assert!(s.contains("c.toml:3") && s.contains("store.token") && s.contains("NOPE"), "{s}");
+    }
+
+    #[test]
+    fn yaml_gives_the_same_tree_and_lines() {
+        let text = "agent:\n  region: eu\nendpoints:\n  - id: a\n  - id: b\n    timeout: 1s\n    tries: 3\n";
+        let doc = Document::parse("c.yaml", Format::Yaml, text, &HashMap::new()).unwrap();
+        assert_eq!(doc.tree["agent"]["region"], "eu");
+        assert_eq!(doc.tree["endpoints"][1]["tries"], 3);
+        assert_eq!(doc.origin("agent.region"), Some(&Origin::Line(2)));
+        assert_eq!(doc.origin("endpoints[1].timeout"), Some(&Origin::Line(6)));
+        assert_eq!(doc.origin("endpoints[1]"), Some(&Origin::Line(5)));
+    }
+
+    #[test]
+    fn yaml_aliases_resolve_and_syntax_errors_have_lines() {
+        let doc = Document::parse("c.yaml", Format::Yaml, "a: &x 1s\nb: *x\n", &HashMap::new()).unwrap();
+        assert_eq!(doc.tree["b"], "1s");
+        let err = Document::parse("c.yaml", Format::Yaml, "a: 1\nb: [1, 2\n", &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("YAML syntax error"), "{err}");
+        assert!(err.0[0].line().is_some(), "{err}");
     }
 
     #[test]

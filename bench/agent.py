@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Agent benchmark: Watchpost probing N loopback endpoints at a 5 s interval, side by side with the peers.
+
+Measures, in one sitting and interleaved (floor, peer, ours, ours, floor):
+  * the floor: ../shared/bench-anchors/bare_probe (a bare hyper GET per fresh connection, nothing stored)
+    at 2,000 probes/s, CPU-ms per probe from /usr/bin/time;
+  * the peer: prometheus-blackbox-exporter via ../shared/bench-anchors/blackbox_rate.py (200 and 2,000/s);
+  * Watchpost `run` with N endpoints (default 1,000 and 10,000) against the nginx target
+    (../shared/bench-anchors/target.py), fresh connection per probe, SQLite store, every point written:
+    achieved probes/s (from /metrics), CPU-ms per probe and RSS (../shared/bench-anchors/measure_pid.py),
+    scheduling lateness p50/p99/max (the agent's 10 s HDR windows, sampled during the measurement).
+All traffic stays on 127.0.0.1; every run is bounded in time. Prints a markdown report (also written to
+bench/results/agent-<time>.md) with the command that produced each figure.
+
+Usage: bench/agent.py [--sizes 1000 10000] [--warmup 20] [--window 30] [--reps 3] [--no-peers]
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ANCHORS = os.environ.get("WATCHPOST_ANCHORS", os.path.join(ROOT, "..", "shared", "bench-anchors"))
+ANCHOR_DIR = os.environ.get("ANCHOR_DIR", "/tmp/anchors")
+LISTEN = 19190
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+def sh(argv, **kw):
+    log("$", " ".join(argv))
+    return subprocess.run(argv, check=True, **kw)
+
+
+def newest(pattern):
+    files = sorted(glob.glob(pattern), key=os.path.getmtime)
+    return files[-1] if files else None
+
+
+def metrics():
+    with urllib.request.urlopen(f"http://127.0.0.1:{LISTEN}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def median(v):
+    v = sorted(v)
+    return v[len(v) // 2] if v else float("nan")
+
+
+def bare_probe(rate, seconds):
+    """The floor: build the anchor's bare_probe (in a copy: shared/ is read-only) and time it."""
+    work = os.path.join(ANCHOR_DIR, "bare_probe")
+    if not os.path.exists(os.path.join(work, "target", "release", "bare_probe")):
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(os.path.join(ANCHORS, "bare_probe"), work)
+        sh(["cargo", "build", "--release", "-q"], cwd=work)
+    argv = ["/usr/bin/time", "-f", "%U %S %M", os.path.join(work, "target", "release", "bare_probe"), str(rate), str(seconds)]
+    log("$", " ".join(argv))
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    user, system, maxrss_kb = p.stderr.strip().splitlines()[-1].split()
+    cpu_ms = (float(user) + float(system)) * 1000 / (rate * seconds)
+    return {"rate": rate, "cpu_ms_per_probe": cpu_ms, "stdout": p.stdout.strip(), "rss_mb": int(maxrss_kb) / 1024,
+            "command": f"/usr/bin/time bare_probe {rate} {seconds}"}
+
+
+def blackbox(rates, duration, reps):
+    argv = [sys.executable, os.path.join(ANCHORS, "blackbox_rate.py"), "--rates", *map(str, rates),
+            "--duration", str(duration), "--reps", str(reps), "--closed-conns", "16"]
+    log("$", " ".join(argv))
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, timeout=1500)
+    data = json.load(open(newest(os.path.join(ANCHOR_DIR, "results", "blackbox_rate-*.json"))))
+    out = {}
+    for r in rates:
+        s = data["summary"][f"rate-{r}"]
+        out[r] = {"cpu_ms_per_probe": s["engine_cpu_ms_per_probe"]["median"], "achieved": s["achieved_rate"]["median"],
+                  "rss_mb": s.get("engine_rss_mb", {}).get("median")}
+    return out, " ".join(os.path.relpath(a, ROOT) if a.startswith("/") and "bench-anchors" in a else a for a in argv[1:])
+
+
+def watchpost(n, warmup, window, reps):
+    d = tempfile.mkdtemp(prefix="watchpost-bench-")
+    cfg = os.path.join(d, "bench.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n'
+                f'[store]\ntype = "sqlite"\npath = "{d}/bench.db"\n\n[server]\nlisten = "127.0.0.1:{LISTEN}"\n\n')
+        for k in range(n):
+            f.write(f'[[endpoints]]\nid = "e{k}"\nurl = "http://127.0.0.1:18080/?id={k}"\n\n')
+    binary = os.path.join(ROOT, "target", "release", "watchpost")
+    argv = [binary, "run", "--config", cfg]
+    log("$", " ".join(argv))
+    proc = subprocess.Popen(argv, stderr=open(os.path.join(d, "watchpost.log"), "w"))
+    try:
+        for _ in range(100):
+            try:
+                metrics()
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(warmup)
+        samples, stop = [], threading.Event()
+
+        def sample():
+            while not stop.wait(10):
+                try:
+                    m = metrics()
+                    samples.append({q: m.get(f'watchpost_scheduler_lateness_recent_seconds{{quantile="{q}"}}') for q in ("0.5", "0.99", "1")})
+                except OSError:
+                    pass
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        m0, t0 = metrics(), time.time()
+        sampler.start()
+        margv = [sys.executable, os.path.join(ANCHORS, "measure_pid.py"), "--pid", str(proc.pid), "--rate", str(n / 5),
+                 "--window", str(window), "--reps", str(reps)]
+        log("$", " ".join(margv))
+        subprocess.run(margv, check=True, stdout=subprocess.DEVNULL, timeout=reps * window + 120)
+        m1, t1 = metrics(), time.time()
+        stop.set()
+        mp = json.load(open(newest(os.path.join(ANCHOR_DIR, "results", "measure_pid-*.json"))))["summary"]
+        probes = m1["watchpost_probes_total"] - m0["watchpost_probes_total"]
+        failures = sum(v for k, v in m1.items() if k.startswith("watchpost_probe_failures_total")) - \
+            sum(v for k, v in m0.items() if k.startswith("watchpost_probe_failures_total"))
+        q = [s for s in samples if s["0.99"] is not None]
+        return {
+            "endpoints": n,
+            "achieved": probes / (t1 - t0),
+            "target_rate": n / 5,
+            "failures": failures,
+            "cpu_ms_per_probe": mp["cpu_ms_per_item"]["median"],
+            "cpu_ms_per_probe_range": (mp["cpu_ms_per_item"]["min"], mp["cpu_ms_per_item"]["max"]),
+            "core_pct": mp["core_pct"]["median"],
+            "rss_mb": mp["rss_mb"]["median"],
+            "hwm_mb": mp["hwm_mb"]["max"],
+            "late_p50_ms": median([s["0.5"] for s in q]) * 1e3,
+            "late_p99_ms": max([s["0.99"] for s in q], default=float("nan")) * 1e3,
+            "late_max_ms": max([s["1"] for s in q], default=float("nan")) * 1e3,
+            "windows": len(q),
+            "dropped": m1.get('watchpost_points_dropped_total{reason="queue_full"}', 0) + m1.get('watchpost_points_dropped_total{reason="store_error"}', 0),
+            "written": m1["watchpost_points_written_total"] - m0["watchpost_points_written_total"],
+            "behind": m1["watchpost_scheduler_behind"],
+            "command": f"watchpost run --config <{n} endpoints, 5 s> + measure_pid.py --rate {n / 5:g} --window {window} --reps {reps}",
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--warmup", type=float, default=20)
+    ap.add_argument("--window", type=float, default=30)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-peers", action="store_true", help="skip blackbox_exporter and the bare floor")
+    a = ap.parse_args()
+    sh(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=ROOT)
+    sh([sys.executable, os.path.join(ANCHORS, "target.py"), "start"], stdout=subprocess.DEVNULL)
+    floor = []
+    if not a.no_peers:
+        floor.append(bare_probe(2000, 20))
+        peer, peer_cmd = blackbox([200, 2000], 10, 3)
+    ours = [watchpost(n, a.warmup, a.window, a.reps) for n in a.sizes]
+    if not a.no_peers:
+        floor.append(bare_probe(2000, 20))
+    noise = subprocess.run([sys.executable, os.path.join(ANCHORS, "machine_noise.py"), "--samples", "1", "--pause", "0"],
+                           capture_output=True, text=True, timeout=300).stdout.strip()
+
+    lines = [f"## Agent benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps}`", "",
+             "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in ours:
+        lo, hi = r["cpu_ms_per_probe_range"]
+        lines.append(f"| {r['endpoints']:,} | {r['target_rate']:,.0f} | {r['achieved']:,.0f} | {r['failures']:.0f} | "
+                     f"{r['cpu_ms_per_probe']:.3f} ({lo:.3f}-{hi:.3f}) | {r['core_pct']:.0f} | {r['rss_mb']:.0f} ({r['hwm_mb']:.0f}) | "
+                     f"{r['late_p50_ms']:.2f} / {r['late_p99_ms']:.1f} / {r['late_max_ms']:.1f} ({r['windows']} windows) | {r['dropped']:.0f} |")
+    if not a.no_peers:
+        lines += ["", "Peers in the same sitting:", "",
+                  "| engine | rate | CPU ms/probe | ratio Watchpost / engine (at the nearest size) |", "|---|---|---|---|"]
+        big = ours[-1]
+        small = ours[0]
+        for rate, r in peer.items():
+            mine = big if rate >= 1000 else small
+            lines.append(f"| blackbox_exporter (`{peer_cmd}`) | {rate}/s | {r['cpu_ms_per_probe']:.3f} | "
+                         f"{mine['cpu_ms_per_probe'] / r['cpu_ms_per_probe']:.2f} |")
+        for f in floor:
+            lines.append(f"| bare hyper probe, nothing stored (`{f['command']}`) | {f['rate']}/s | {f['cpu_ms_per_probe']:.3f} | "
+                         f"{big['cpu_ms_per_probe'] / f['cpu_ms_per_probe']:.2f} |")
+    lines += ["", "Host noise after the run (`machine_noise.py --samples 1`):", "", noise]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    path = os.path.join(ROOT, "bench", "results", f"agent-{time.strftime('%Y%m%dT%H%M%S')}.md")
+    with open(path, "w") as f:
+        f.write(report)
+    json.dump({"ours": ours, "floor": floor, "peer": None if a.no_peers else peer}, open(path[:-3] + ".json", "w"), indent=1)
+    log("report written to", path)
+
+
+if __name__ == "__main__":
+    main()
