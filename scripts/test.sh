@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the suite needs, as "command:package" pairs. Issue 3's suite needs none beyond Rust and
-# a C compiler (rusqlite builds SQLite from source); later parts add influxd, an SMTP server, chromium.
-REQUIRED=("cc:gcc")
+# Debian packages the suite needs, as "command:package" pairs: a C compiler (rusqlite builds SQLite from
+# source) and prlimit (the open-file limit test). Later parts add influxd, an SMTP server, chromium.
+REQUIRED=("cc:gcc" "prlimit:util-linux")
 missing=()
 for pair in "${REQUIRED[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

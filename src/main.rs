@@ -136,13 +136,14 @@ async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     if cfg.endpoints.is_empty() {
         tracing::warn!("the configuration has no endpoints: nothing will be probed");
     }
+    raise_open_file_limit(cfg.agent.concurrency);
     let metrics = Arc::new(AgentMetrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(server::serve(listener, metrics.clone(), stop_rx.clone()));
     let StoreConfig::Sqlite(sqlite) = &cfg.store;
     let retention =
         tokio::spawn(watchpost_core::store::retention_loop(store.clone(), sqlite.retention, Duration::from_secs(3600), stop_rx));
-    let agent = Agent::start(&cfg, store, metrics)?;
+    let agent = Agent::start(&cfg, store, metrics);
 
     shutdown_signal().await;
     tracing::info!("shutting down: flushing points");
@@ -151,6 +152,30 @@ async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let _ = server.await;
     let _ = retention.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every probe in flight holds a socket. Many systems start processes with a soft limit of 1,024 open files,
+/// below the default concurrency; running out would show up as connect failures of healthy targets. Raise the
+/// soft limit to the hard limit, and say so when even that is below what the configuration may use.
+fn raise_open_file_limit(concurrency: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!(error = %e, "could not raise the open-file limit");
+        }
+    }
+    let current = getrlimit(Resource::Nofile).current;
+    // Headroom for the store, the server and the resolver.
+    let needed = concurrency as u64 + 256;
+    if let Some(n) = current.filter(|n| *n < needed) {
+        tracing::warn!(
+            open_file_limit = n,
+            concurrency,
+            "the open-file limit is below agent.concurrency + 256: raise it (ulimit -n, LimitNOFILE=) or lower agent.concurrency"
+        );
+    }
 }
 
 async fn shutdown_signal() {

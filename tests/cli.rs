@@ -97,3 +97,27 @@ fn help_explains_the_subcommands() {
         assert!(out.contains(sub), "{out}");
     }
 }
+
+#[test]
+fn run_raises_a_low_open_file_limit() {
+    // Many systems start services with 1,024 open files, below the default concurrency of 4,096.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = dir.path().join("w.db");
+    let cfg = write_config(
+        dir.path(),
+        &format!("[store]\ntype = \"sqlite\"\npath = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n", db.display()),
+    );
+    let child = std::process::Command::new("prlimit")
+        .args(["--nofile=256:8192", bin(), "run", "--config", cfg.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) is needed for this test: apt-get install util-linux");
+    assert!(wait_for(std::time::Duration::from_secs(10), || http_get(port, "/healthz").is_some()), "watchpost did not start");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().to_string();
+    let out = terminate(child);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let soft: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(soft[3], "8192", "soft limit raised to the hard limit: {line}");
+}

@@ -23,12 +23,6 @@ use watchpost_core::store::Store;
 /// How often the agent checks whether it keeps its schedule.
 const OVERLOAD_CHECK: Duration = Duration::from_secs(10);
 
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("{0}")]
-    Setup(String),
-}
-
 /// A running agent. Dropping it does not stop it; call [`Agent::shutdown`].
 pub struct Agent {
     stop: watch::Sender<bool>,
@@ -39,8 +33,8 @@ pub struct Agent {
 
 impl Agent {
     /// Starts probing every endpoint of `config`, writing to `store`.
-    pub fn start(config: &Config, store: Arc<dyn Store>, metrics: Arc<AgentMetrics>) -> Result<Agent, AgentError> {
-        let shared = probe::Shared::new().map_err(AgentError::Setup)?;
+    pub fn start(config: &Config, store: Arc<dyn Store>, metrics: Arc<AgentMetrics>) -> Agent {
+        let shared = probe::Shared::new();
         let (stop, stop_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(config.agent.queue_capacity);
         metrics.queue_capacity.set(config.agent.queue_capacity as i64);
@@ -74,7 +68,7 @@ impl Agent {
         let writer = tokio::spawn(writer::run(rx, store, writer_cfg, metrics.clone()));
         let monitor = tokio::spawn(watch_overload(metrics, config.agent.concurrency, stop_rx));
         tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
-        Ok(Agent { stop, endpoints, writer, monitor })
+        Agent { stop, endpoints, writer, monitor }
     }
 
     /// Stops probing, writes what the confirmers still hold, flushes the writer, and returns when done.
@@ -87,6 +81,32 @@ impl Agent {
         let _ = self.monitor.await;
         tracing::info!("agent stopped; all points flushed");
     }
+}
+
+/// Why the agent cannot keep its schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// Every permit is taken: probes wait for `agent.concurrency`.
+    ConcurrencyLimit,
+    /// Permits are free, yet probes start late: the agent's own CPU.
+    Cpu,
+}
+
+impl Overload {
+    pub fn explain(self) -> &'static str {
+        match self {
+            Overload::ConcurrencyLimit => "the concurrency limit is reached (raise agent.concurrency or lengthen intervals)",
+            Overload::Cpu => "the agent lacks CPU (give it more, or lengthen intervals)",
+        }
+    }
+}
+
+/// The agent is behind when more than 1 % of the probes of a period started over 250 ms after their slot.
+pub fn assess(late: u64, probes: u64, in_flight: usize, concurrency: usize) -> Option<Overload> {
+    if probes == 0 || late * 100 <= probes {
+        return None;
+    }
+    Some(if in_flight >= concurrency { Overload::ConcurrencyLimit } else { Overload::Cpu })
 }
 
 /// Says loudly, in the log and in `watchpost_scheduler_behind`, when the agent cannot keep its schedule, and
@@ -123,5 +143,18 @@ async fn watch_overload(metrics: Arc<AgentMetrics>, concurrency: usize, mut stop
                 "agent is falling behind its schedule: {cause}; results reflect the monitor, not the targets"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overload_is_more_than_one_percent_late_and_names_its_cause() {
+        assert_eq!(assess(0, 0, 0, 10), None, "no probes, no verdict");
+        assert_eq!(assess(1, 100, 0, 10), None, "1 % late is within the budget");
+        assert_eq!(assess(2, 100, 3, 10), Some(Overload::Cpu));
+        assert_eq!(assess(50, 100, 10, 10), Some(Overload::ConcurrencyLimit));
     }
 }

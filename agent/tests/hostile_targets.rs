@@ -42,7 +42,7 @@ async fn serve(respond: fn(&str) -> Vec<Vec<u8>>) -> u16 {
 async fn attempt(endpoint_toml: &str) -> Attempt {
     let text = format!("[[endpoints]]\nid = \"t\"\ntimeout = \"1s\"\n{endpoint_toml}");
     let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
-    let shared: Arc<Shared> = Shared::new().unwrap();
+    let shared: Arc<Shared> = Shared::new();
     let e = &cfg.endpoints[0];
     let p = probe::build(e, &shared);
     run_attempt(&*p, &e.assertions, e.timeout).await

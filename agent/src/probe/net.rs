@@ -11,18 +11,24 @@ use watchpost_core::model::ErrorClass;
 
 /// Built once per agent and shared by every probe.
 pub struct Shared {
-    resolver: TokioResolver,
+    /// `None` when the system has no usable resolver configuration: IP literals still work, names fail as
+    /// `dns` with the reason.
+    resolver: Result<TokioResolver, String>,
     pub(super) tls_verified: Arc<rustls::ClientConfig>,
     pub(super) tls_unverified: Arc<rustls::ClientConfig>,
 }
 
 impl Shared {
-    /// Reads the system resolver configuration (`/etc/resolv.conf`, `/etc/hosts`).
-    pub fn new() -> Result<Arc<Shared>, String> {
+    /// Reads the system resolver configuration (`/etc/resolv.conf`, `/etc/hosts`). A host without one (some
+    /// minimal containers) still probes IP addresses; name lookups then fail as `dns` with the reason.
+    pub fn new() -> Arc<Shared> {
         let resolver = TokioResolver::builder_tokio()
             .and_then(|b| b.build())
-            .map_err(|e| format!("cannot set up the DNS resolver from the system configuration: {e}"))?;
-        Ok(Arc::new(Shared { resolver, tls_verified: tls::verified_config(), tls_unverified: tls::unverified_config() }))
+            .map_err(|e| format!("no DNS resolver: the system resolver configuration could not be read ({e})"));
+        if let Err(e) = &resolver {
+            tracing::warn!(error = %e, "host names cannot be resolved; endpoints given by IP address are probed as usual");
+        }
+        Arc::new(Shared { resolver, tls_verified: tls::verified_config(), tls_unverified: tls::unverified_config() })
     }
 
     /// Resolves `host` (an IP literal needs no lookup and reports no DNS time). Returns the addresses and the
@@ -32,9 +38,10 @@ impl Shared {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok((vec![ip], None));
         }
+        let resolver = self.resolver.as_ref().map_err(|e| ProbeFailure::new(ErrorClass::Dns, e.clone()))?;
         let t = Instant::now();
         let lookup =
-            self.resolver.lookup_ip(bare).await.map_err(|e| ProbeFailure::new(ErrorClass::Dns, format!("cannot resolve {bare}: {e}")))?;
+            resolver.lookup_ip(bare).await.map_err(|e| ProbeFailure::new(ErrorClass::Dns, format!("cannot resolve {bare}: {e}")))?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let addrs: Vec<IpAddr> = lookup.iter().collect();
         if addrs.is_empty() {
@@ -70,6 +77,11 @@ impl Shared {
 /// Classifies an I/O error from connect, read or write.
 pub(super) fn io_class(e: &std::io::Error) -> ErrorClass {
     use std::io::ErrorKind as K;
+    // EMFILE, ENFILE: the agent is out of file descriptors. That is the monitor's failure, not the target's,
+    // and must not read as `connect`.
+    if matches!(e.raw_os_error(), Some(23 | 24)) {
+        return ErrorClass::Internal;
+    }
     match e.kind() {
         K::ConnectionRefused => ErrorClass::ConnectRefused,
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => ErrorClass::ConnectReset,
