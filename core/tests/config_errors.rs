@@ -188,3 +188,11 @@ fn every_example_configuration_is_valid() {
     }
     assert!(seen >= 1, "no example configurations found in {}", dir.display());
 }
+
+#[test]
+fn the_summary_never_prints_credentials_or_query_tokens() {
+    let cfg = load("[[endpoints]]\nid = \"a\"\nurl = \"https://user:pa55@api.example:8443/health?token=t0k\"\n").unwrap();
+    let summary = cfg.summary();
+    assert!(summary.contains("https://api.example:8443/health?…"), "{summary}");
+    assert!(!summary.contains("pa55") && !summary.contains("t0k"), "{summary}");
+}

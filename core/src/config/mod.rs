@@ -95,10 +95,16 @@ impl ProbeConfig {
         }
     }
 
-    /// What is probed, for tables and logs.
+    /// What is probed, for tables and logs: credentials and query strings (which often carry tokens) are
+    /// left out.
     pub fn target(&self) -> String {
         match self {
-            ProbeConfig::Http(h) => h.url.to_string(),
+            ProbeConfig::Http(h) => {
+                let u = &h.url;
+                let host = u.authority().map(|a| a.as_str().rsplit('@').next().unwrap_or_default()).unwrap_or_default();
+                let query = if u.query().is_some() { "?…" } else { "" };
+                format!("{}://{host}{}{query}", u.scheme_str().unwrap_or("http"), u.path())
+            }
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
         }
     }

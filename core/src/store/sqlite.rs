@@ -414,26 +414,27 @@ impl Store for SqliteStore {
     }
 
     async fn apply_retention(&self, before: Nanos) -> Result<u64, StoreError> {
-        Self::run(&self.writer, "apply retention", move |w| {
-            // Points are keyed by time first, so old points are a prefix of the table: delete it an hour at a
-            // time, one short transaction each, so the writer is never held for long.
-            let c = &mut w.conn;
-            let oldest: Option<Nanos> = c.query_row("SELECT min(ts) FROM probe", [], |r| r.get(0))?;
-            let mut deleted = 0u64;
-            let mut upto = oldest.unwrap_or(before);
-            loop {
-                upto = upto.saturating_add(RETENTION_SLICE).min(before);
-                let tx = c.transaction()?;
+        // Points are keyed by time first, so old points are a prefix of the table: delete it an hour at a time,
+        // each slice its own transaction and its own turn at the writer lock, so live batches interleave even
+        // when a shortened retention leaves weeks to delete.
+        let oldest: Option<Nanos> =
+            Self::run(&self.reader, "apply retention", |c| c.query_row("SELECT min(ts) FROM probe", [], |r| r.get(0))).await?;
+        let mut deleted = 0u64;
+        let mut upto = oldest.unwrap_or(before);
+        loop {
+            upto = upto.saturating_add(RETENTION_SLICE).min(before);
+            deleted += Self::run(&self.writer, "apply retention", move |w| {
+                let tx = w.conn.transaction()?;
                 let n =
                     tx.execute("DELETE FROM probe WHERE ts < ?1", [upto])? + tx.execute("DELETE FROM maintenance WHERE ts < ?1", [upto])?;
                 tx.commit()?;
-                deleted += u64::try_from(n).unwrap_or(0);
-                if upto >= before {
-                    return Ok(deleted);
-                }
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await?;
+            if upto >= before {
+                return Ok(deleted);
             }
-        })
-        .await
+        }
     }
 
     fn describe(&self) -> String {
