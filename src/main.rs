@@ -74,11 +74,23 @@ struct ConfigArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
-    let result = match cli.command {
+    let (path, command) = match cli.command {
         Command::CheckConfig { file } => return check_config(&file),
-        Command::Run(c) | Command::Agent(c) => load(&c.config).and_then(|cfg| runtime()?.block_on(run(cfg))),
-        Command::Status { config, format } => load(&config.config).and_then(|cfg| runtime()?.block_on(status::print(&cfg, format))),
+        Command::Run(c) | Command::Agent(c) => (c.config, Work::Run),
+        Command::Status { config, format } => (config.config, Work::Status(format)),
     };
+    let cfg = match Config::load(&path) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{}: {} error(s); nothing was started", path.display(), errors.len());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let result = runtime().and_then(|rt| match command {
+        Work::Run => rt.block_on(run(cfg)),
+        Work::Status(format) => rt.block_on(status::print(&cfg, format)),
+    });
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -86,6 +98,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What to do once the configuration is loaded.
+enum Work {
+    Run,
+    Status(status::Format),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -100,15 +118,6 @@ fn init_logging(format: LogFormat, filter: &str) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-/// Loads and validates; an invalid file is reported in full and becomes exit code 2.
-fn load(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path).map_err(|errors| {
-        eprintln!("{errors}");
-        eprintln!("{}: {} error(s); nothing was started", path.display(), errors.len());
-        std::process::exit(i32::from(EXIT_INVALID));
-    })
 }
 
 fn check_config(path: &Path) -> ExitCode {
