@@ -4,11 +4,13 @@
 //!   with every error carrying its key path and line;
 //! - [`model`]: the points of DESIGN.md §4 and the derived values (endpoint state, availability);
 //! - [`store`]: the [`store::Store`] trait every part reads and writes through, and its backends;
+//! - [`lineproto`]: the InfluxDB line protocol encoder;
 //! - [`metrics`]: a small Prometheus text-format registry (counters, gauges, histograms) shared by the parts.
 //!
 //! Architecture invariant: `core` knows nothing of HTTP servers, HTML or providers.
 
 pub mod config;
+pub mod lineproto;
 pub mod metrics;
 pub mod model;
 pub mod store;
