@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suite needs, as "command:package" pairs: a C compiler (rusqlite builds SQLite from
-# source) and prlimit (the open-file limit test). Later parts add influxd, an SMTP server, chromium.
-REQUIRED=("cc:gcc" "prlimit:util-linux")
+# source), prlimit (the open-file limit test) and influxd (Debian's InfluxDB 1.6, for the store tests).
+REQUIRED=("cc:gcc" "prlimit:util-linux" "influxd:influxdb")
 missing=()
 for pair in "${REQUIRED[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

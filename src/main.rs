@@ -149,9 +149,13 @@ async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(AgentMetrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(server::serve(listener, metrics.clone(), stop_rx.clone()));
-    let StoreConfig::Sqlite(sqlite) = &cfg.store;
-    let retention =
-        tokio::spawn(watchpost_core::store::retention_loop(store.clone(), sqlite.retention, Duration::from_secs(3600), stop_rx));
+    // InfluxDB keeps its own retention (the database's retention policy or the bucket's).
+    let retention = match &cfg.store {
+        StoreConfig::Sqlite(sqlite) => {
+            Some(tokio::spawn(watchpost_core::store::retention_loop(store.clone(), sqlite.retention, Duration::from_secs(3600), stop_rx)))
+        }
+        StoreConfig::Influxdb(_) => None,
+    };
     let agent = Agent::start(&cfg, store, metrics);
 
     shutdown_signal().await;
@@ -159,7 +163,9 @@ async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     agent.shutdown().await;
     let _ = stop_tx.send(true);
     let _ = server.await;
-    let _ = retention.await;
+    if let Some(r) = retention {
+        let _ = r.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,6 +19,7 @@ pub struct AgentMetrics {
     pub points_enqueued: Counter,
     pub points_dropped_queue_full: Counter,
     pub points_dropped_store: Counter,
+    pub points_rejected: Counter,
     pub points_written: Counter,
     pub write_batches: Counter,
     pub write_errors: Counter,
@@ -67,6 +68,7 @@ impl Default for AgentMetrics {
             points_enqueued: Counter::default(),
             points_dropped_queue_full: Counter::default(),
             points_dropped_store: Counter::default(),
+            points_rejected: Counter::default(),
             points_written: Counter::default(),
             write_batches: Counter::default(),
             write_errors: Counter::default(),
@@ -172,6 +174,12 @@ impl AgentMetrics {
         m::sample(out, "watchpost_points_dropped_total", &[("reason", "queue_full")], self.points_dropped_queue_full.get() as f64);
         m::sample(out, "watchpost_points_dropped_total", &[("reason", "store_error")], self.points_dropped_store.get() as f64);
         m::counter(out, "watchpost_points_written_total", "Points written to the store.", self.points_written.get());
+        m::counter(
+            out,
+            "watchpost_points_rejected_total",
+            "Points the store refused as invalid (never retried).",
+            self.points_rejected.get(),
+        );
         m::counter(out, "watchpost_write_batches_total", "Batches written to the store.", self.write_batches.get());
         m::counter(out, "watchpost_write_errors_total", "Failed batch writes (each retry counts).", self.write_errors.get());
         m::histogram(out, "watchpost_write_duration_seconds", "Time to write one batch.", &self.write_duration);

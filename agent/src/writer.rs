@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use watchpost_core::model::Point;
-use watchpost_core::store::Store;
+use watchpost_core::store::{Store, StoreError};
 
 /// How long the writer keeps retrying one batch once the agent is shutting down.
 const SHUTDOWN_RETRY_BUDGET: Duration = Duration::from_secs(10);
@@ -54,6 +54,14 @@ async fn flush(store: &dyn Store, batch: &[Point], metrics: &AgentMetrics, closi
                 metrics.write_duration.observe(t.elapsed());
                 metrics.write_batches.inc();
                 metrics.points_written.add(batch.len() as u64);
+                return;
+            }
+            Err(StoreError::Rejected { points, message }) => {
+                // The store refused part of the batch as invalid and wrote the rest: never resend it.
+                metrics.write_batches.inc();
+                metrics.points_rejected.add(points);
+                metrics.points_written.add((batch.len() as u64).saturating_sub(points));
+                tracing::error!(points, store = %store.describe(), message = %message, "the store rejected points; they are dropped");
                 return;
             }
             Err(e) => {

@@ -5,6 +5,7 @@
 //! - [`model`]: the points of DESIGN.md §4 and the derived values (endpoint state, availability);
 //! - [`store`]: the [`store::Store`] trait every part reads and writes through, and its backends;
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
+//! - [`tls`]: the TLS client configuration every outbound connection shares;
 //! - [`metrics`]: a small Prometheus text-format registry (counters, gauges, histograms) shared by the parts.
 //!
 //! Architecture invariant: `core` knows nothing of HTTP servers, HTML or providers.
@@ -15,3 +16,4 @@ pub mod metrics;
 pub mod model;
 pub mod store;
 pub mod time;
+pub mod tls;

@@ -1,34 +1,19 @@
-//! TLS for probes: rustls with the `ring` provider (the one crypto provider in the binary: two would make
-//! rustls refuse to pick a default), Mozilla's roots from `webpki-roots` (no system store needed, so probes
-//! behave the same on every host), an opt-in verifier that accepts anything for `tls_skip_verify`, and the
-//! certificate's expiry read straight from its DER.
+//! TLS for probes: the shared client configuration of `watchpost_core::tls`, an opt-in verifier that accepts
+//! anything for `tls_skip_verify`, and the certificate's expiry read straight from its DER.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// Verifies certificates against Mozilla's root store.
 pub fn verified_config() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let cfg = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    // ring supports the default protocol versions; the error arm exists only for custom providers.
-    Arc::new(
-        cfg.unwrap_or_else(|_| {
-            rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
-        }),
-    )
+    Arc::new(watchpost_core::tls::verified_config())
 }
 
 /// Accepts any certificate (still checks handshake signatures), for `tls_skip_verify = true`.
 pub fn unverified_config() -> Arc<rustls::ClientConfig> {
-    let p = provider();
+    let p = watchpost_core::tls::provider();
     let verifier = Arc::new(AcceptAny(p.clone()));
     let cfg = rustls::ClientConfig::builder_with_provider(p)
         .with_safe_default_protocol_versions()

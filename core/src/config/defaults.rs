@@ -17,6 +17,8 @@ pub const BATCH_MAX_POINTS: usize = 5_000;
 pub const BATCH_MAX_AGE: Duration = Duration::from_secs(1);
 pub const SQLITE_PATH: &str = "data/watchpost.db";
 pub const RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// Time limit of every request to InfluxDB.
+pub const INFLUX_TIMEOUT: Duration = Duration::from_secs(10);
 pub const LISTEN: &str = "127.0.0.1:9090";
 pub const FOLLOW_REDIRECTS: u32 = 5;
 pub const MAX_BODY: u64 = 1 << 20;

@@ -50,6 +50,34 @@ pub struct AgentConfig {
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
     Sqlite(SqliteConfig),
+    Influxdb(InfluxConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct InfluxConfig {
+    /// Base URL without a trailing slash.
+    pub url: String,
+    pub api: InfluxApi,
+    /// The database InfluxQL queries read (v1: also the one written).
+    pub database: String,
+    pub retention_policy: Option<String>,
+    pub org: Option<String>,
+    pub bucket: Option<String>,
+    pub auth: InfluxAuth,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfluxApi {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone)]
+pub enum InfluxAuth {
+    None,
+    Basic { username: String, password: Secret },
+    Token(Secret),
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +229,9 @@ impl Config {
         let mut out = String::new();
         let store = match &self.store {
             StoreConfig::Sqlite(s) => format!("sqlite at {} (retention {})", s.path.display(), format_duration(s.retention)),
+            StoreConfig::Influxdb(i) => {
+                format!("influxdb {} at {} (database {})", if i.api == InfluxApi::V1 { "v1" } else { "v2" }, i.url, i.database)
+            }
         };
         out.push_str(&format!("store:     {store}\n"));
         out.push_str(&format!("region:    {}\n", self.agent.region));

@@ -4,6 +4,7 @@
 //! Each field's doc comment is the user documentation; the README's tables use the same words.
 
 use super::duration::{ByteSize, HumanDuration};
+use super::secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -35,15 +36,42 @@ pub struct RawAgent {
     pub batch_max_age: Option<HumanDuration>,
 }
 
-/// `[store]`: where points are kept. `type = "sqlite"` (embedded, the default).
+/// `[store]`: where points are kept. `type = "sqlite"` (embedded, the default) or `type = "influxdb"`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)] // read once at start; boxing would only obscure the schema
 pub enum RawStore {
     Sqlite {
         /// Database file (default `data/watchpost.db`); parent directories are created.
         path: Option<String>,
         /// How long raw points are kept (default `30d`).
         retention: Option<HumanDuration>,
+    },
+    Influxdb {
+        /// Base URL of InfluxDB, e.g. `http://influxdb:8086` (required).
+        url: Option<String>,
+        /// Write API: `v1` (`/write`, every InfluxDB; the default) or `v2` (`/api/v2/write`: 1.8+, 2.x, 3.x, Cloud).
+        api: Option<String>,
+        /// v1: database to write to; both: database that InfluxQL queries read (v2: default the bucket).
+        database: Option<String>,
+        /// v1: retention policy to write into (default: the database's default).
+        retention_policy: Option<String>,
+        /// v2: organization.
+        org: Option<String>,
+        /// v2: bucket.
+        bucket: Option<String>,
+        /// v2 (and v1 on 1.8+): API token, sent as `Authorization: Token …`. Use `${ENV_VAR}` or `token_file`.
+        token: Option<Secret>,
+        /// A file holding the token (instead of `token`).
+        token_file: Option<String>,
+        /// v1: user for Basic authentication.
+        username: Option<String>,
+        /// v1: password for Basic authentication. Use `${ENV_VAR}` or `password_file`.
+        password: Option<Secret>,
+        /// A file holding the password (instead of `password`).
+        password_file: Option<String>,
+        /// Time limit of every request (default `10s`).
+        timeout: Option<HumanDuration>,
     },
 }
 

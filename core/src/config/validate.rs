@@ -151,6 +151,124 @@ fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigErrors) -> St
             }
             StoreConfig::Sqlite(SqliteConfig { path: PathBuf::from(path), retention })
         }
+        RawStore::Influxdb {
+            url,
+            api,
+            database,
+            retention_policy,
+            org,
+            bucket,
+            token,
+            token_file,
+            username,
+            password,
+            password_file,
+            timeout,
+        } => {
+            let url = match url {
+                Some(u) if u.parse::<http::Uri>().is_ok_and(|p| matches!(p.scheme_str(), Some("http" | "https")) && p.host().is_some()) => {
+                    u.trim_end_matches('/').to_string()
+                }
+                Some(u) => {
+                    errors.push(doc.error(
+                        "store.url",
+                        format!("invalid URL {u:?}: expected http:// or https:// and a host, like \"http://influxdb:8086\""),
+                    ));
+                    String::new()
+                }
+                None => {
+                    errors.push(doc.error("store", "missing key `url` (required for type = \"influxdb\")"));
+                    String::new()
+                }
+            };
+            let api = match api.as_deref().unwrap_or("v1") {
+                "v1" => InfluxApi::V1,
+                "v2" => InfluxApi::V2,
+                other => {
+                    errors.push(doc.error("store.api", format!("unknown API {other:?}; expected \"v1\" or \"v2\"")));
+                    InfluxApi::V1
+                }
+            };
+            let token = secret_or_file(doc, "store.token", token, token_file, errors);
+            let password = secret_or_file(doc, "store.password", password, password_file, errors);
+            let not_for = |k: &str, set: bool, errors: &mut ConfigErrors| {
+                if set {
+                    errors.push(doc.error(
+                        &format!("store.{k}"),
+                        format!("`{k}` does not apply to api = \"{}\"", if api == InfluxApi::V1 { "v1" } else { "v2" }),
+                    ));
+                }
+            };
+            let database = match api {
+                InfluxApi::V1 => {
+                    not_for("org", org.is_some(), errors);
+                    not_for("bucket", bucket.is_some(), errors);
+                    database.unwrap_or_else(|| {
+                        errors.push(doc.error("store", "missing key `database` (required for api = \"v1\")"));
+                        String::new()
+                    })
+                }
+                InfluxApi::V2 => {
+                    not_for("retention_policy", retention_policy.is_some(), errors);
+                    not_for("username", username.is_some(), errors);
+                    not_for("password", password.is_some(), errors);
+                    for (k, v) in [("org", &org), ("bucket", &bucket)] {
+                        if v.is_none() {
+                            errors.push(doc.error("store", format!("missing key `{k}` (required for api = \"v2\")")));
+                        }
+                    }
+                    if token.is_none() {
+                        errors.push(doc.error("store", "missing key `token` or `token_file` (required for api = \"v2\")"));
+                    }
+                    database.or_else(|| bucket.clone()).unwrap_or_default()
+                }
+            };
+            let auth = match (token, username, password) {
+                (Some(t), None, None) => InfluxAuth::Token(t),
+                (None, Some(username), Some(password)) => InfluxAuth::Basic { username, password },
+                (None, None, None) => InfluxAuth::None,
+                (Some(_), _, _) => {
+                    errors.push(doc.error("store.token", "set either `token` or `username` and `password`, not both"));
+                    InfluxAuth::None
+                }
+                (None, Some(_), None) => {
+                    errors.push(doc.error("store.username", "`username` needs `password` or `password_file`"));
+                    InfluxAuth::None
+                }
+                (None, None, Some(_)) => {
+                    errors.push(doc.error("store.password", "`password` needs `username`"));
+                    InfluxAuth::None
+                }
+            };
+            let timeout = dur(timeout, d::INFLUX_TIMEOUT);
+            if timeout.is_zero() {
+                errors.push(doc.error("store.timeout", "must be longer than zero"));
+            }
+            StoreConfig::Influxdb(InfluxConfig { url, api, database, retention_policy, org, bucket, auth, timeout })
+        }
+    }
+}
+
+/// A secret given inline (`key`) or in a file (`key_file`), never both. The file's content, trimmed of the
+/// trailing newline editors add, is the secret.
+fn secret_or_file(doc: &Document, key: &str, inline: Option<Secret>, file: Option<String>, errors: &mut ConfigErrors) -> Option<Secret> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            errors.push(doc.error(
+                &format!("{key}_file"),
+                format!("set `{}` or `{}_file`, not both", key.rsplit('.').next().unwrap_or(key), key.rsplit('.').next().unwrap_or(key)),
+            ));
+            None
+        }
+        (Some(s), None) => Some(s),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some(Secret::new(text.trim_end_matches(['\n', '\r']))),
+            Err(e) => {
+                errors.push(doc.error(&format!("{key}_file"), format!("cannot read {path}: {e}")));
+                None
+            }
+        },
+        (None, None) => None,
     }
 }
 

@@ -1,10 +1,11 @@
 //! The `Store` seam: where points are written and every part reads them back.
 //!
-//! One implementation per backend, one file each (`sqlite.rs` now; `influx.rs` next), built in exactly one
+//! One implementation per backend, one file each (`sqlite.rs`, `influx.rs`), built in exactly one
 //! place: [`open`], a `match` on [`StoreConfig`]. Callers hold an `Arc<dyn Store>` and never know which.
 //!
 //! Architecture invariant: only this module knows the store's schema.
 
+pub mod influx;
 pub mod sqlite;
 
 use crate::config::StoreConfig;
@@ -23,6 +24,10 @@ pub enum StoreError {
     /// A read or write failed; `retryable` says whether the same call may succeed later.
     #[error("store {op} failed: {reason}")]
     Io { op: &'static str, reason: String, retryable: bool },
+    /// The store refused `points` points of a batch as invalid (for example a field type conflict); sending
+    /// them again cannot succeed. The rest of the batch was written.
+    #[error("the store rejected {points} point(s): {message}")]
+    Rejected { points: u64, message: String },
 }
 
 impl StoreError {
@@ -76,6 +81,7 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     match config {
         StoreConfig::Sqlite(c) => Ok(Arc::new(sqlite::SqliteStore::open(c).await?)),
+        StoreConfig::Influxdb(c) => Ok(Arc::new(influx::InfluxStore::new(c)?)),
     }
 }
 

@@ -1,0 +1,559 @@
+//! The InfluxDB store: line protocol over HTTP for writes, InfluxQL over `GET /query` for reads.
+//!
+//! - Writes (DESIGN.md §4 "InfluxDB rules"): `POST /write?db=&rp=&precision=ns` (api v1, every version) or
+//!   `POST /api/v2/write?org=&bucket=&precision=ns` (api v2: 1.8+, 2.x, 3.x, Cloud); gzip bodies of at most
+//!   5,000 lines and 10 MB. 204 is success. 400 and 422 reject the batch (or, in 1.x, part of it): the
+//!   server's message is returned and the batch is never retried. 429, 5xx and network errors are retried a
+//!   few times with exponential backoff and jitter, honouring `Retry-After`, then returned as retryable so
+//!   the agent can spool the batch.
+//! - Reads use only the InfluxQL that 1.x, 2.x and 3.x all answer: `SELECT` with `WHERE time`, `GROUP BY`
+//!   tags, and the selectors `first()` and `last()`. Ranges are absolute nanosecond times, never `now()`.
+//! - Retention belongs to the database (its retention policy or bucket), so `apply_retention` does nothing.
+
+use super::{Store, StoreError};
+use crate::config::{InfluxApi, InfluxAuth, InfluxConfig};
+use crate::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, SlotAccumulator};
+use crate::time::{now_nanos, Nanos, TimeRange};
+use backon::{ExponentialBuilder, Retryable};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// InfluxDB's advice for one write: at most 5,000 lines and 10 MB.
+pub const MAX_LINES: usize = 5_000;
+pub const MAX_BYTES: usize = 10_000_000;
+/// Attempts of one write before the error goes back to the caller (which spools the batch).
+const WRITE_ATTEMPTS: usize = 3;
+/// Reads of long ranges are split into windows of this length, bounding the size of one answer.
+const READ_WINDOW: Nanos = 10 * 60 * 1_000_000_000;
+/// How far back `latest_states` looks; a state older than this shows the window's start as its `since`.
+const STATE_WINDOW: Nanos = 24 * 3600 * 1_000_000_000;
+/// A `Retry-After` longer than this is not waited for inside one write: the batch goes back to the caller.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+pub struct InfluxStore {
+    client: reqwest::Client,
+    cfg: InfluxConfig,
+    write_url: String,
+}
+
+/// Why one request failed, before it becomes a [`StoreError`].
+#[derive(Debug)]
+enum Failure {
+    Retry { reason: String, after: Option<Duration> },
+    Final { reason: String },
+    Rejected { lines: u64, message: String },
+}
+
+impl InfluxStore {
+    pub fn new(cfg: &InfluxConfig) -> Result<Self, StoreError> {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls::verified_config())
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout)
+            .build()
+            .map_err(|e| StoreError::Open { path: cfg.url.clone(), reason: e.to_string() })?;
+        let enc = |s: &str| percent_encode(s);
+        let write_url = match cfg.api {
+            InfluxApi::V1 => {
+                let rp = cfg.retention_policy.as_deref().map(|rp| format!("&rp={}", enc(rp))).unwrap_or_default();
+                format!("{}/write?db={}{rp}&precision=ns", cfg.url, enc(&cfg.database))
+            }
+            InfluxApi::V2 => format!(
+                "{}/api/v2/write?org={}&bucket={}&precision=ns",
+                cfg.url,
+                enc(cfg.org.as_deref().unwrap_or_default()),
+                enc(cfg.bucket.as_deref().unwrap_or_default())
+            ),
+        };
+        Ok(InfluxStore { client, cfg: cfg.clone(), write_url })
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cfg.auth {
+            InfluxAuth::None => req,
+            InfluxAuth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
+            InfluxAuth::Token(t) => req.header(reqwest::header::AUTHORIZATION, format!("Token {}", t.expose())),
+        }
+    }
+
+    /// Posts one gzip body of `lines` lines, once.
+    async fn post(&self, body: Vec<u8>, lines: u64) -> Result<(), Failure> {
+        let req = self
+            .client
+            .post(&self.write_url)
+            .header("Content-Encoding", "gzip")
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body);
+        let resp = self.authorize(req).send().await.map_err(|e| Failure::Retry { reason: without_url(&e), after: None })?;
+        let status = resp.status().as_u16();
+        if status == 204 || status == 200 {
+            return Ok(());
+        }
+        let after = resp
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let message = resp.text().await.unwrap_or_default();
+        let message = message.trim().chars().take(500).collect::<String>();
+        match status {
+            // A field type conflict or a malformed line: sending the same batch again cannot succeed. InfluxDB
+            // 1.x writes the rest of a partially bad batch and says how many lines it dropped.
+            400 | 422 => Err(Failure::Rejected { lines: dropped_lines(&message).unwrap_or(lines), message }),
+            429 | 500..=599 => Err(Failure::Retry { reason: format!("HTTP {status}: {message}"), after }),
+            _ => Err(Failure::Final { reason: format!("HTTP {status}: {message}") }),
+        }
+    }
+
+    /// Runs InfluxQL statements (joined by `;`) and returns one result per statement.
+    async fn query(&self, q: &str) -> Result<Vec<StatementResult>, StoreError> {
+        let io = |reason: String, retryable: bool| StoreError::Io { op: "query", reason, retryable };
+        let url = format!("{}/query?db={}&epoch=ns&q={}", self.cfg.url, percent_encode(&self.cfg.database), percent_encode(q));
+        let resp = self.authorize(self.client.get(url)).send().await.map_err(|e| io(without_url(&e), true))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| io(without_url(&e), true))?;
+        let parsed: QueryResponse = serde_json::from_str(&text).map_err(|e| {
+            io(format!("HTTP {status}: unreadable answer ({e}): {}", text.chars().take(200).collect::<String>()), status.is_server_error())
+        })?;
+        if let Some(e) = parsed.error {
+            return Err(io(e, status.is_server_error()));
+        }
+        for r in &parsed.results {
+            if let Some(e) = &r.error {
+                // A missing measurement is no error, only no data; anything else is.
+                return Err(io(e.clone(), false));
+            }
+        }
+        Ok(parsed.results)
+    }
+
+    async fn probe_points_where(&self, filter: &str, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
+        let mut out = Vec::new();
+        let mut from = range.from;
+        while from < range.to {
+            let to = from.saturating_add(READ_WINDOW).min(range.to);
+            let q = format!("SELECT * FROM \"probe\" WHERE {filter}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
+            for r in self.query(&q).await? {
+                for s in r.series.unwrap_or_default() {
+                    probe_rows(&s, &mut out);
+                }
+            }
+            from = to;
+        }
+        // Series come one after the other; callers want time order.
+        out.sort_by_key(|p| p.ts);
+        Ok(out)
+    }
+}
+
+const PROBE_TAGS: &str = "\"endpoint\", \"region\", \"component\", \"environment\"";
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// An InfluxQL string literal: single quotes, with `\` and `'` escaped by a backslash.
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// reqwest's errors print the URL, which may carry a database name or, for some proxies, credentials.
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+/// `partial write: field type conflict: ... dropped=3`
+fn dropped_lines(message: &str) -> Option<u64> {
+    let rest = message.split("dropped=").nth(1)?;
+    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
+#[derive(Deserialize)]
+struct QueryResponse {
+    #[serde(default)]
+    results: Vec<StatementResult>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatementResult {
+    series: Option<Vec<SeriesResult>>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SeriesResult {
+    #[serde(default)]
+    tags: HashMap<String, String>,
+    columns: Vec<String>,
+    #[serde(default)]
+    values: Vec<Vec<serde_json::Value>>,
+}
+
+impl SeriesResult {
+    fn tag(&self, k: &str) -> String {
+        self.tags.get(k).cloned().unwrap_or_default()
+    }
+
+    fn key(&self) -> SeriesKey {
+        SeriesKey {
+            endpoint: self.tag("endpoint"),
+            region: self.tag("region"),
+            component: self.tag("component"),
+            environment: self.tag("environment"),
+        }
+    }
+
+    fn col(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The first row's `(time, value)` of a one-selector result such as `SELECT last(x)`.
+    fn first_row(&self) -> Option<(Nanos, &serde_json::Value)> {
+        let row = self.values.first()?;
+        Some((row.first()?.as_i64()?, row.get(1)?))
+    }
+}
+
+fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) {
+    let series = Arc::new(s.key());
+    let idx: Vec<Option<usize>> = [
+        "time",
+        "availability",
+        "ok",
+        "latency_ms",
+        "dns_ms",
+        "connect_ms",
+        "tls_ms",
+        "ttfb_ms",
+        "status_code",
+        "cert_days_left",
+        "error",
+        "confirmed_down",
+    ]
+    .iter()
+    .map(|c| s.col(c))
+    .collect();
+    for row in &s.values {
+        let get = |i: usize| idx[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
+        let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
+        let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+        out.push(ProbePoint {
+            series: series.clone(),
+            ts,
+            availability: f(1).unwrap_or(0.0),
+            ok: get(2).and_then(serde_json::Value::as_bool).unwrap_or(false),
+            latency_ms: f(3).unwrap_or(0.0),
+            dns_ms: f(4),
+            connect_ms: f(5),
+            tls_ms: f(6),
+            ttfb_ms: f(7),
+            status_code: get(8).and_then(serde_json::Value::as_i64),
+            cert_days_left: f(9),
+            error: get(10).and_then(serde_json::Value::as_str).and_then(ErrorClass::parse),
+            confirmed_down: get(11).and_then(serde_json::Value::as_bool).unwrap_or(false),
+        });
+    }
+}
+
+/// Encodes points into gzip bodies of at most [`MAX_LINES`] lines and [`MAX_BYTES`] uncompressed bytes.
+pub fn encode_batches(points: &[Point]) -> Vec<(Vec<u8>, u64)> {
+    let mut bodies = Vec::new();
+    let mut buf = Vec::with_capacity(points.len().min(MAX_LINES) * 200);
+    let mut lines = 0u64;
+    let flush = |buf: &mut Vec<u8>, lines: &mut u64, bodies: &mut Vec<(Vec<u8>, u64)>| {
+        if *lines > 0 {
+            // Level 1: most of gzip's saving for a fraction of its CPU on repetitive line protocol.
+            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(buf.len() / 8), flate2::Compression::fast());
+            let _ = gz.write_all(buf);
+            if let Ok(body) = gz.finish() {
+                bodies.push((body, *lines));
+            }
+            buf.clear();
+            *lines = 0;
+        }
+    };
+    for p in points {
+        let before = buf.len();
+        if crate::lineproto::write_point(&mut buf, p) {
+            lines += 1;
+            if buf.len() > MAX_BYTES {
+                // This line would overflow the body: send what came before, start the next with it.
+                let line = buf.split_off(before);
+                lines -= 1;
+                flush(&mut buf, &mut lines, &mut bodies);
+                buf.extend_from_slice(&line);
+                lines = 1;
+            }
+            if lines as usize == MAX_LINES {
+                flush(&mut buf, &mut lines, &mut bodies);
+            }
+        }
+    }
+    flush(&mut buf, &mut lines, &mut bodies);
+    bodies
+}
+
+#[async_trait::async_trait]
+impl Store for InfluxStore {
+    async fn write(&self, batch: &[Point]) -> Result<(), StoreError> {
+        let mut rejected: Option<(u64, String)> = None;
+        for (body, lines) in encode_batches(batch) {
+            let attempt = || self.post(body.clone(), lines);
+            let result = attempt
+                .retry(
+                    ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(200))
+                        .with_max_times(WRITE_ATTEMPTS - 1)
+                        .with_jitter(),
+                )
+                .when(|f| matches!(f, Failure::Retry { after, .. } if after.is_none_or(|a| a <= MAX_RETRY_AFTER)))
+                .adjust(|f, backoff| match f {
+                    Failure::Retry { after: Some(a), .. } => Some(*a),
+                    _ => backoff,
+                })
+                .await;
+            match result {
+                Ok(()) => {}
+                // The bodies after a rejected one are still sent: one bad line must not hold back the rest.
+                Err(Failure::Rejected { lines, message }) => {
+                    let total = rejected.as_ref().map_or(0, |r| r.0) + lines;
+                    rejected = Some((total, message));
+                }
+                Err(Failure::Retry { reason, .. }) => return Err(StoreError::Io { op: "write", reason, retryable: true }),
+                Err(Failure::Final { reason }) => return Err(StoreError::Io { op: "write", reason, retryable: false }),
+            }
+        }
+        match rejected {
+            Some((points, message)) => Err(StoreError::Rejected { points, message }),
+            None => Ok(()),
+        }
+    }
+
+    async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
+        let mut filter = format!("\"endpoint\" = {} AND ", lit(endpoint));
+        if let Some(r) = region {
+            filter.push_str(&format!("\"region\" = {} AND ", lit(r)));
+        }
+        self.probe_points_where(&filter, range).await
+    }
+
+    async fn probe_points_all(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
+        self.probe_points_where("", range).await
+    }
+
+    async fn availability(
+        &self,
+        range: TimeRange,
+        slots: &HashMap<String, Duration>,
+        default_slot: Duration,
+    ) -> Result<Vec<(SeriesKey, Availability)>, StoreError> {
+        let mut acc: HashMap<SeriesKey, SlotAccumulator> = HashMap::new();
+        let mut from = range.from;
+        while from < range.to {
+            let to = from.saturating_add(READ_WINDOW).min(range.to);
+            let q = format!("SELECT \"availability\", \"ok\" FROM \"probe\" WHERE time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
+            for r in self.query(&q).await? {
+                for s in r.series.unwrap_or_default() {
+                    let key = s.key();
+                    let slot = slots.get(&key.endpoint).copied().unwrap_or(default_slot);
+                    let a = acc.entry(key).or_insert_with(|| SlotAccumulator::new(slot));
+                    let (ti, ai, oi) = (s.col("time"), s.col("availability"), s.col("ok"));
+                    for row in &s.values {
+                        let v = |i: Option<usize>| i.and_then(|i| row.get(i));
+                        if let (Some(ts), Some(av)) = (v(ti).and_then(|x| x.as_i64()), v(ai).and_then(|x| x.as_f64())) {
+                            a.push(ts, av, v(oi).and_then(|x| x.as_bool()).unwrap_or(false));
+                        }
+                    }
+                }
+            }
+            from = to;
+        }
+        let mut out: Vec<(SeriesKey, Availability)> = acc.into_iter().map(|(k, a)| (k, a.finish(range.to))).collect();
+        out.sort_by(|a, b| (&a.0.endpoint, &a.0.region).cmp(&(&b.0.endpoint, &b.0.region)));
+        Ok(out)
+    }
+
+    async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
+        let q = format!(
+            "SELECT \"active\" FROM \"maintenance\" WHERE \"endpoint\" = {} AND time >= {} AND time < {} GROUP BY \"region\"",
+            lit(endpoint),
+            range.from,
+            range.to
+        );
+        let mut out = Vec::new();
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let (ti, ai) = (s.col("time"), s.col("active"));
+                for row in &s.values {
+                    let v = |i: Option<usize>| i.and_then(|i| row.get(i));
+                    if let Some(ts) = v(ti).and_then(|x| x.as_i64()) {
+                        let active = v(ai).and_then(|x| x.as_bool()).unwrap_or(false);
+                        out.push(MaintenancePoint { endpoint: endpoint.to_string(), region: s.tag("region"), ts, active });
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|m| m.ts);
+        Ok(out)
+    }
+
+    async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError> {
+        let window = format!("time >= {}", now_nanos() - STATE_WINDOW);
+        // One selector per statement, so each returns the time of the point it selected.
+        let q = [
+            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"ok\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"error\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"confirmed_down\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = true GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = false GROUP BY {PROBE_TAGS}"),
+            format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+        ]
+        .join("; ");
+        let results = self.query(&q).await?;
+        let by_key = |i: usize| -> HashMap<SeriesKey, (Nanos, serde_json::Value)> {
+            results
+                .get(i)
+                .and_then(|r| r.series.as_ref())
+                .map(|ss| ss.iter().filter_map(|s| s.first_row().map(|(t, v)| (s.key(), (t, v.clone())))).collect())
+                .unwrap_or_default()
+        };
+        let (latency, ok, error, down, last_down, last_up, first) =
+            (by_key(0), by_key(1), by_key(2), by_key(3), by_key(4), by_key(5), by_key(6));
+        let mut states = Vec::new();
+        // Series whose current state began after a change inside the window: the first point after the last
+        // point in the other state, found with one statement per such series.
+        let mut since_queries: Vec<(usize, String)> = Vec::new();
+        for (key, (ts, lat)) in &latency {
+            let is_down = down.get(key).and_then(|(_, v)| v.as_bool()).unwrap_or(false);
+            let other = if is_down { last_up.get(key) } else { last_down.get(key) };
+            let since = first.get(key).map_or(*ts, |(t, _)| *t);
+            if let Some((t_other, _)) = other {
+                let filter = format!(
+                    "\"endpoint\" = {} AND \"region\" = {} AND \"component\" = {} AND \"environment\" = {}",
+                    lit(&key.endpoint),
+                    lit(&key.region),
+                    lit(&key.component),
+                    lit(&key.environment)
+                );
+                since_queries
+                    .push((states.len(), format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE {filter} AND time > {t_other}")));
+            }
+            states.push(EndpointState {
+                endpoint: key.endpoint.clone(),
+                region: key.region.clone(),
+                component: key.component.clone(),
+                environment: key.environment.clone(),
+                confirmed_down: is_down,
+                since,
+                last_ts: *ts,
+                last_ok: ok.get(key).and_then(|(_, v)| v.as_bool()).unwrap_or(false),
+                last_latency_ms: lat.as_f64().unwrap_or(0.0),
+                last_error: error.get(key).and_then(|(_, v)| v.as_str()).and_then(ErrorClass::parse),
+            });
+        }
+        if !since_queries.is_empty() {
+            let q: Vec<&str> = since_queries.iter().map(|(_, q)| q.as_str()).collect();
+            let results = self.query(&q.join("; ")).await?;
+            for ((i, _), r) in since_queries.iter().zip(results) {
+                if let Some((t, _)) = r.series.as_ref().and_then(|ss| ss.first()).and_then(SeriesResult::first_row) {
+                    states[*i].since = t;
+                }
+            }
+        }
+        // An endpoint whose component or environment changed has an older series too: keep the newest.
+        states.sort_by(|a, b| (&a.endpoint, &a.region, a.last_ts).cmp(&(&b.endpoint, &b.region, b.last_ts)));
+        let mut out: Vec<EndpointState> = Vec::with_capacity(states.len());
+        for s in states {
+            match out.last_mut() {
+                Some(prev) if prev.endpoint == s.endpoint && prev.region == s.region => *prev = s,
+                _ => out.push(s),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply_retention(&self, _before: Nanos) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn describe(&self) -> String {
+        let api = match self.cfg.api {
+            InfluxApi::V1 => "v1",
+            InfluxApi::V2 => "v2",
+        };
+        format!("influxdb {api} {} database {}", self.cfg.url, self.cfg.database)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_respect_the_line_limit_and_gzip() {
+        let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
+        let points: Vec<Point> = (0..12_001)
+            .map(|i| {
+                Point::Probe(ProbePoint {
+                    series: series.clone(),
+                    ts: i,
+                    availability: 100.0,
+                    ok: true,
+                    latency_ms: 1.0,
+                    dns_ms: None,
+                    connect_ms: None,
+                    tls_ms: None,
+                    ttfb_ms: None,
+                    status_code: None,
+                    cert_days_left: None,
+                    error: None,
+                    confirmed_down: false,
+                })
+            })
+            .collect();
+        let bodies = encode_batches(&points);
+        assert_eq!(bodies.iter().map(|b| b.1).collect::<Vec<_>>(), vec![5000, 5000, 2001]);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bodies[2].0[..]), &mut text).unwrap();
+        assert_eq!(text.lines().count(), 2001);
+    }
+
+    #[test]
+    fn literals_queries_and_messages() {
+        assert_eq!(lit("it's"), "'it\\'s'");
+        assert_eq!(lit("a\\b"), "'a\\\\b'");
+        assert_eq!(percent_encode("a b&c"), "a%20b%26c");
+        assert_eq!(dropped_lines("partial write: field type conflict: input field \"ok\" ... dropped=3"), Some(3));
+        assert_eq!(dropped_lines("unable to parse"), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! Store conformance: one set of checks, written once, run against every backend (SQLite, and a real
+//! `influxd`), and the two backends must give the same answers for the same points.
+
+mod common;
+
+use common::influxd::{Influxd, DATABASE};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
+use watchpost_core::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey};
+use watchpost_core::store::{influx::InfluxStore, sqlite::SqliteStore, Store};
+use watchpost_core::time::{now_nanos, TimeRange};
+
+const S: i64 = 1_000_000_000;
+
+fn series(endpoint: &str, region: &str, component: &str) -> Arc<SeriesKey> {
+    Arc::new(SeriesKey { endpoint: endpoint.into(), region: region.into(), component: component.into(), environment: "production".into() })
+}
+
+fn point(s: &Arc<SeriesKey>, ts: i64, ok: bool, down: bool) -> Point {
+    Point::Probe(ProbePoint {
+        series: s.clone(),
+        ts,
+        availability: if down { 0.0 } else { 100.0 },
+        ok,
+        latency_ms: 10.5 + (ts / S % 7) as f64,
+        dns_ms: None,
+        connect_ms: Some(0.25),
+        tls_ms: if s.endpoint == "api" { Some(3.5) } else { None },
+        ttfb_ms: Some(9.75),
+        status_code: if ok { Some(200) } else { Some(503) },
+        cert_days_left: if s.endpoint == "api" { Some(42.5) } else { None },
+        error: if ok { None } else { Some(ErrorClass::Status) },
+        confirmed_down: down,
+    })
+}
+
+/// The fixture: `api` in two regions (eu has a transient miss, then an outage from 40 s to 60 s and a
+/// recovery), `db` always up with no component, `web` down from its second point; maintenance of `api`.
+struct Fixture {
+    base: i64,
+    points: Vec<Point>,
+}
+
+fn fixture() -> Fixture {
+    // Within the last hour: inside every backend's window for "latest state".
+    let base = (now_nanos() - 3600 * S) / S * S;
+    let (api_eu, api_us, db, web) =
+        (series("api", "eu", "public"), series("api", "us", "public"), series("db", "eu", ""), series("web", "eu", "public"));
+    let mut points = Vec::new();
+    // (offset s, ok, confirmed down) for api/eu.
+    for (t, ok, down) in [
+        (0, true, false),
+        (10, true, false),
+        (20, false, false),
+        (21, true, false),
+        (30, true, false),
+        (40, false, true),
+        (41, false, true),
+        (42, false, true),
+        (50, false, true),
+        (60, true, false),
+        (70, true, false),
+    ] {
+        points.push(point(&api_eu, base + t * S, ok, down));
+    }
+    for t in [5, 15, 25, 35, 45, 55, 65] {
+        points.push(point(&api_us, base + t * S, true, false));
+    }
+    for t in [0, 10, 20, 30, 40, 50, 60, 70] {
+        points.push(point(&db, base + t * S + 1, true, false));
+    }
+    points.push(point(&web, base + 2 * S, true, false));
+    for t in [12, 22, 32, 42] {
+        points.push(point(&web, base + t * S, false, true));
+    }
+    for t in [80, 90] {
+        points.push(Point::Maintenance(MaintenancePoint { endpoint: "api".into(), region: "eu".into(), ts: base + t * S, active: true }));
+    }
+    Fixture { base, points }
+}
+
+/// Everything a backend answers for the fixture, in a comparable form.
+#[derive(Debug, PartialEq)]
+struct Answers {
+    api_all: Vec<ProbePoint>,
+    api_eu: Vec<ProbePoint>,
+    half_open: usize,
+    all: Vec<(String, String, i64)>,
+    availability: Vec<(SeriesKey, Availability)>,
+    states: Vec<EndpointState>,
+    maintenance: Vec<MaintenancePoint>,
+}
+
+async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
+    let range = TimeRange::new(f.base, f.base + 100 * S);
+    let slots: HashMap<String, Duration> = [("api".to_string(), Duration::from_secs(10))].into_iter().collect();
+    Answers {
+        api_all: store.probe_points("api", None, range).await.unwrap(),
+        api_eu: store.probe_points("api", Some("eu"), range).await.unwrap(),
+        half_open: store.probe_points("api", Some("eu"), TimeRange::new(f.base, f.base + 40 * S)).await.unwrap().len(),
+        all: store
+            .probe_points_all(range)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| (p.series.endpoint.clone(), p.series.region.clone(), p.ts))
+            .collect(),
+        availability: store.availability(range, &slots, Duration::from_secs(10)).await.unwrap(),
+        states: store.latest_states().await.unwrap(),
+        maintenance: store.maintenance_points("api", range).await.unwrap(),
+    }
+}
+
+/// The checks every backend must pass, from the semantics rather than from another backend.
+async fn conforms(store: &dyn Store) -> Answers {
+    let f = fixture();
+    store.write(&f.points).await.unwrap();
+    store.write(&f.points[..5]).await.unwrap(); // a replay must not duplicate
+    let a = answers(store, &f).await;
+    let probes: Vec<&ProbePoint> = f.points.iter().filter_map(|p| if let Point::Probe(p) = p { Some(p) } else { None }).collect();
+
+    let want_api: Vec<ProbePoint> = {
+        let mut v: Vec<ProbePoint> = probes.iter().filter(|p| p.series.endpoint == "api").map(|p| (*p).clone()).collect();
+        v.sort_by_key(|p| p.ts);
+        v
+    };
+    assert_eq!(a.api_all, want_api, "points of one endpoint, every field, in time order");
+    assert_eq!(a.api_eu.len(), 11);
+    assert!(a.api_eu.iter().all(|p| p.series.region == "eu"));
+    assert_eq!(a.half_open, 5, "ranges are half-open");
+    assert_eq!(a.all.len(), probes.len(), "every series, no duplicates");
+    assert!(a.all.windows(2).all(|w| w[0].2 <= w[1].2), "in time order");
+
+    let avail: HashMap<(String, String), Availability> =
+        a.availability.iter().map(|(k, v)| ((k.endpoint.clone(), k.region.clone()), *v)).collect();
+    let eu = avail[&("api".into(), "eu".into())];
+    // Down from 40 s until the point at 60 s: 20 s; up: 0-40 and 60-80 (last point covers one slot).
+    assert_eq!((eu.up_s, eu.down_s, eu.samples, eu.failures), (60.0, 20.0, 11, 5));
+    let web = avail[&("web".into(), "eu".into())];
+    assert_eq!((web.up_s, web.down_s), (10.0, 40.0));
+
+    let state = |e: &str, r: &str| {
+        a.states.iter().find(|s| s.endpoint == e && s.region == r).unwrap_or_else(|| panic!("no state for {e}/{r}: {:?}", a.states)).clone()
+    };
+    let s = state("api", "eu");
+    assert_eq!((s.confirmed_down, s.since, s.last_ts, s.last_ok), (false, f.base + 60 * S, f.base + 70 * S, true));
+    let s = state("web", "eu");
+    assert_eq!((s.confirmed_down, s.since, s.last_ts, s.last_error), (true, f.base + 12 * S, f.base + 42 * S, Some(ErrorClass::Status)));
+    let s = state("db", "eu");
+    assert_eq!((s.confirmed_down, s.since, s.component.as_str()), (false, f.base + 1, ""));
+    assert_eq!(a.states.len(), 4);
+
+    assert_eq!(a.maintenance.iter().map(|m| m.ts - f.base).collect::<Vec<_>>(), vec![80 * S, 90 * S]);
+    a
+}
+
+async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&SqliteConfig { path: dir.path().join("w.db"), retention: Duration::from_secs(86_400) }).await.unwrap();
+    (dir, store)
+}
+
+fn influx(server: &Influxd) -> InfluxStore {
+    InfluxStore::new(&InfluxConfig {
+        url: server.url(),
+        api: InfluxApi::V1,
+        database: DATABASE.into(),
+        retention_policy: None,
+        org: None,
+        bucket: None,
+        auth: InfluxAuth::None,
+        timeout: Duration::from_secs(10),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_conforms() {
+    let (_dir, store) = sqlite().await;
+    conforms(&store).await;
+}
+
+#[tokio::test]
+async fn influxdb_conforms_and_answers_like_sqlite() {
+    let server = Influxd::start();
+    let from_influx = conforms(&influx(&server)).await;
+    let (_dir, store) = sqlite().await;
+    let from_sqlite = conforms(&store).await;
+    assert_eq!(from_influx, from_sqlite, "the same points give the same answers in both stores");
+}
+
+#[tokio::test]
+async fn influxdb_rejects_a_type_conflict_and_keeps_the_rest() {
+    let server = Influxd::start();
+    let store = influx(&server);
+    let f = fixture();
+    // Someone else wrote `cert_days_left` as a string into the same shard: our float lines for it conflict.
+    let status = server.write_raw(&format!("probe,endpoint=other cert_days_left=\"soon\" {}\n", f.base));
+    assert!(status.is_some_and(|s| s.contains("204")), "setup write");
+    let err = store.write(&f.points).await.expect_err("a type conflict is an error");
+    let with_cert = f.points.iter().filter(|p| matches!(p, Point::Probe(p) if p.cert_days_left.is_some())).count() as u64;
+    match err {
+        watchpost_core::store::StoreError::Rejected { points, message } => {
+            assert_eq!(points, with_cert, "InfluxDB counts the lines it dropped");
+            assert!(message.contains("field type conflict"), "{message}");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert!(!err_is_retryable(&store, &f).await, "a rejection is never retried");
+    // The other lines of the batch were written.
+    let probes = f.points.iter().filter(|p| matches!(p, Point::Probe(_))).count() as u64;
+    assert_eq!(server.count_probe_points(), probes - with_cert);
+}
+
+async fn err_is_retryable(store: &InfluxStore, f: &Fixture) -> bool {
+    store.write(&f.points).await.err().is_some_and(|e| e.is_retryable())
+}
