@@ -156,7 +156,7 @@ async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         }
         StoreConfig::Influxdb(_) => None,
     };
-    let agent = Agent::start(&cfg, store, metrics);
+    let agent = Agent::start(&cfg, store, metrics).map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
 
     shutdown_signal().await;
     tracing::info!("shutting down: flushing points");

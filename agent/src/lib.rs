@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod metrics;
 pub mod probe;
 pub mod scheduler;
+pub mod spool;
 pub mod writer;
 
 use metrics::AgentMetrics;
@@ -23,17 +24,37 @@ use watchpost_core::store::Store;
 /// How often the agent checks whether it keeps its schedule.
 const OVERLOAD_CHECK: Duration = Duration::from_secs(10);
 
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("agent.spool: {0}")]
+    Spool(#[from] spool::SpoolError),
+}
+
 /// A running agent. Dropping it does not stop it; call [`Agent::shutdown`].
 pub struct Agent {
     stop: watch::Sender<bool>,
     endpoints: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     monitor: JoinHandle<()>,
+    metrics: Arc<AgentMetrics>,
 }
 
 impl Agent {
-    /// Starts probing every endpoint of `config`, writing to `store`.
-    pub fn start(config: &Config, store: Arc<dyn Store>, metrics: Arc<AgentMetrics>) -> Agent {
+    /// Opens the spool (replaying what an earlier run left), then starts probing every endpoint of `config`,
+    /// writing to `store`.
+    pub fn start(config: &Config, store: Arc<dyn Store>, metrics: Arc<AgentMetrics>) -> Result<Agent, AgentError> {
+        let s = &config.agent.spool;
+        // A segment is the unit in which a full spool drops old data: small enough to lose little at once.
+        let segment_bytes = (s.max_bytes / 16).clamp(16 << 10, 64 << 20);
+        let (spool, report) = spool::Spool::open(spool::SpoolConfig { dir: s.dir.clone(), max_bytes: s.max_bytes, segment_bytes })?;
+        for line in &report.damaged {
+            tracing::warn!(damage = %line, "the spool was damaged (a crash or power loss during a write); the records before the damage are kept");
+        }
+        metrics.spool_damaged_segments.add(report.damaged.len() as u64);
+        if report.points > 0 {
+            tracing::info!(points = report.points, records = report.records, dir = %s.dir.display(), "replaying points an earlier run left in the spool");
+        }
+        metrics.store_up.set(1);
         let shared = probe::Shared::new();
         let (stop, stop_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(config.agent.queue_capacity);
@@ -64,11 +85,15 @@ impl Agent {
             })
             .collect();
         drop(ctx); // the endpoint tasks hold the only senders: the writer ends when they do
-        let writer_cfg = writer::WriterConfig { max_points: config.agent.batch_max_points, max_age: config.agent.batch_max_age };
-        let writer = tokio::spawn(writer::run(rx, store, writer_cfg, metrics.clone()));
-        let monitor = tokio::spawn(watch_overload(metrics, config.agent.concurrency, stop_rx));
+        let writer_cfg = writer::WriterConfig {
+            max_points: config.agent.batch_max_points,
+            max_age: config.agent.batch_max_age,
+            replay_rate: config.agent.spool.replay_rate,
+        };
+        let writer = tokio::spawn(writer::run(rx, store, writer_cfg, spool, metrics.clone()));
+        let monitor = tokio::spawn(watch_overload(metrics.clone(), config.agent.concurrency, stop_rx));
         tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
-        Agent { stop, endpoints, writer, monitor }
+        Ok(Agent { stop, endpoints, writer, monitor, metrics })
     }
 
     /// Stops probing, writes what the confirmers still hold, flushes the writer, and returns when done.
@@ -79,7 +104,15 @@ impl Agent {
         }
         let _ = self.writer.await;
         let _ = self.monitor.await;
-        tracing::info!("agent stopped; all points flushed");
+        let m = &self.metrics;
+        tracing::info!(
+            points_produced = m.points_enqueued.get(),
+            points_written = m.points_written.get(),
+            points_spooled = m.spool_pending_points.get(),
+            points_rejected = m.points_rejected.get(),
+            points_lost = m.points_dropped_queue_full.get() + m.points_dropped_store.get() + m.spool_dropped_points.get(),
+            "agent stopped: every point is in the store or the spool"
+        );
     }
 }
 

@@ -20,6 +20,13 @@ pub struct AgentMetrics {
     pub points_dropped_queue_full: Counter,
     pub points_dropped_store: Counter,
     pub points_rejected: Counter,
+    pub spool_appended_points: Counter,
+    pub spool_replayed_points: Counter,
+    pub spool_dropped_points: Counter,
+    pub spool_damaged_segments: Counter,
+    pub spool_pending_points: Gauge,
+    pub spool_bytes: Gauge,
+    pub store_up: Gauge,
     pub points_written: Counter,
     pub write_batches: Counter,
     pub write_errors: Counter,
@@ -69,6 +76,13 @@ impl Default for AgentMetrics {
             points_dropped_queue_full: Counter::default(),
             points_dropped_store: Counter::default(),
             points_rejected: Counter::default(),
+            spool_appended_points: Counter::default(),
+            spool_replayed_points: Counter::default(),
+            spool_dropped_points: Counter::default(),
+            spool_damaged_segments: Counter::default(),
+            spool_pending_points: Gauge::default(),
+            spool_bytes: Gauge::default(),
+            store_up: Gauge::default(),
             points_written: Counter::default(),
             write_batches: Counter::default(),
             write_errors: Counter::default(),
@@ -179,6 +193,33 @@ impl AgentMetrics {
             "watchpost_points_rejected_total",
             "Points the store refused as invalid (never retried).",
             self.points_rejected.get(),
+        );
+        m::gauge(
+            out,
+            "watchpost_store_up",
+            "1 while the store accepts writes, 0 while batches go to the spool.",
+            self.store_up.get() as f64,
+        );
+        m::gauge(out, "watchpost_spool_pending_points", "Points in the spool waiting for replay.", self.spool_pending_points.get() as f64);
+        m::gauge(out, "watchpost_spool_bytes", "Bytes the spool uses on disk.", self.spool_bytes.get() as f64);
+        m::counter(out, "watchpost_spool_appended_points_total", "Points written to the spool.", self.spool_appended_points.get());
+        m::counter(
+            out,
+            "watchpost_spool_replayed_points_total",
+            "Points replayed from the spool into the store.",
+            self.spool_replayed_points.get(),
+        );
+        m::counter(
+            out,
+            "watchpost_spool_dropped_points_total",
+            "Points dropped from a full spool (oldest first).",
+            self.spool_dropped_points.get(),
+        );
+        m::counter(
+            out,
+            "watchpost_spool_damaged_segments_total",
+            "Spool segments found damaged at start (torn tail cut off).",
+            self.spool_damaged_segments.get(),
         );
         m::counter(out, "watchpost_write_batches_total", "Batches written to the store.", self.write_batches.get());
         m::counter(out, "watchpost_write_errors_total", "Failed batch writes (each retry counts).", self.write_errors.get());

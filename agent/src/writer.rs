@@ -1,81 +1,214 @@
 //! The batching writer: points leave the probe loop through a bounded queue and reach the store here, in
 //! batches bounded by size and age. The probe loop never waits on the store (DESIGN.md §2): when the queue
 //! is full the point is counted as dropped rather than blocking a probe.
+//!
+//! When the store fails (unreachable, 5xx after the store's own retries, disk errors), batches go to the
+//! disk [`Spool`] instead, and live batches keep going there while the store is down, so the writer never
+//! stalls on a dead store. The spool is replayed in order, one record at a time, paced to `replay_rate`
+//! points per second so that live batches keep their share; a failed replay doubles the wait before the
+//! next try (up to 30 s), which is also how the writer notices that the store is back. A batch the store
+//! rejects as invalid is counted and dropped, never retried. At shutdown the last batch goes to the store
+//! or, if it is down, to the spool: nothing waits on a dead store.
 
 use crate::metrics::AgentMetrics;
+use crate::spool::Spool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use watchpost_core::model::Point;
 use watchpost_core::store::{Store, StoreError};
 
-/// How long the writer keeps retrying one batch once the agent is shutting down.
-const SHUTDOWN_RETRY_BUDGET: Duration = Duration::from_secs(10);
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub struct WriterConfig {
     pub max_points: usize,
     pub max_age: Duration,
+    /// Spool replay pace, points per second.
+    pub replay_rate: u64,
 }
 
-/// Runs until every sender is dropped and the queue is drained; the last batch is flushed before returning.
-pub async fn run(mut rx: mpsc::Receiver<Point>, store: Arc<dyn Store>, cfg: WriterConfig, metrics: Arc<AgentMetrics>) {
+struct Writer {
+    store: Arc<dyn Store>,
+    spool: Option<Spool>,
+    metrics: Arc<AgentMetrics>,
+    replay_rate: u64,
+    /// False from a failed write until a replay succeeds.
+    healthy: bool,
+    backoff: Duration,
+    next_replay: Instant,
+    pending: u64,
+}
+
+/// Runs until every sender is dropped and the queue is drained; the last batch is delivered or spooled.
+pub async fn run(mut rx: mpsc::Receiver<Point>, store: Arc<dyn Store>, cfg: WriterConfig, spool: Spool, metrics: Arc<AgentMetrics>) {
+    let mut w = Writer {
+        store,
+        spool: Some(spool),
+        metrics,
+        replay_rate: cfg.replay_rate.max(1),
+        healthy: true,
+        backoff: MIN_BACKOFF,
+        next_replay: Instant::now(),
+        pending: 0,
+    };
+    w.refresh().await;
     let mut batch: Vec<Point> = Vec::with_capacity(cfg.max_points);
     loop {
-        if rx.recv_many(&mut batch, cfg.max_points).await == 0 {
-            break; // closed and drained
-        }
-        let deadline = tokio::time::Instant::now() + cfg.max_age;
-        let mut closed = false;
-        while batch.len() < cfg.max_points {
-            let room = cfg.max_points - batch.len();
-            tokio::select! {
-                n = rx.recv_many(&mut batch, room) => if n == 0 { closed = true; break },
-                _ = tokio::time::sleep_until(deadline) => break,
+        let replay = w.pending > 0;
+        tokio::select! {
+            biased;
+            n = rx.recv_many(&mut batch, cfg.max_points) => {
+                if n == 0 {
+                    break; // closed and drained
+                }
+                let deadline = Instant::now() + cfg.max_age;
+                while batch.len() < cfg.max_points {
+                    let room = cfg.max_points - batch.len();
+                    tokio::select! {
+                        n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                        _ = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
+                w.metrics.queue_depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
+                w.deliver(std::mem::replace(&mut batch, Vec::with_capacity(cfg.max_points))).await;
             }
-        }
-        metrics.queue_depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
-        flush(&*store, &batch, &metrics, closed || rx.is_closed()).await;
-        batch.clear();
-        if closed {
-            break;
+            _ = tokio::time::sleep_until(w.next_replay), if replay => w.replay_one().await,
         }
     }
-    metrics.queue_depth.set(0);
+    w.metrics.queue_depth.set(0);
+    if w.pending > 0 {
+        tracing::info!(points = w.pending, "points stay in the spool and are replayed at the next start");
+    }
 }
 
-async fn flush(store: &dyn Store, batch: &[Point], metrics: &AgentMetrics, closing: bool) {
-    let mut backoff = Duration::from_millis(100);
-    let first_try = Instant::now();
-    loop {
-        let t = Instant::now();
-        match store.write(batch).await {
-            Ok(()) => {
-                metrics.write_duration.observe(t.elapsed());
-                metrics.write_batches.inc();
-                metrics.points_written.add(batch.len() as u64);
-                return;
-            }
-            Err(StoreError::Rejected { points, message }) => {
-                // The store refused part of the batch as invalid and wrote the rest: never resend it.
-                metrics.write_batches.inc();
-                metrics.points_rejected.add(points);
-                metrics.points_written.add((batch.len() as u64).saturating_sub(points));
-                tracing::error!(points, store = %store.describe(), message = %message, "the store rejected points; they are dropped");
-                return;
+impl Writer {
+    /// Runs `f` on the spool in tokio's blocking pool (file I/O and fsync) and refreshes the spool gauges.
+    async fn with_spool<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Spool) -> T + Send + 'static) -> Option<T> {
+        let mut spool = self.spool.take()?;
+        let joined = tokio::task::spawn_blocking(move || {
+            let out = f(&mut spool);
+            let pending = spool.pending();
+            (spool, out, pending)
+        })
+        .await;
+        match joined {
+            Ok((spool, out, (points, bytes))) => {
+                self.spool = Some(spool);
+                self.pending = points;
+                self.metrics.spool_pending_points.set(i64::try_from(points).unwrap_or(i64::MAX));
+                self.metrics.spool_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                Some(out)
             }
             Err(e) => {
-                metrics.write_errors.inc();
-                let give_up = !e.is_retryable() || (closing && first_try.elapsed() > SHUTDOWN_RETRY_BUDGET);
-                if give_up {
-                    tracing::error!(points = batch.len(), store = %store.describe(), error = %e, "dropping a batch the store refused");
-                    metrics.points_dropped_store.add(batch.len() as u64);
-                    return;
-                }
-                tracing::warn!(points = batch.len(), store = %store.describe(), error = %e, retry_in_ms = backoff.as_millis() as u64, "store write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tracing::error!(error = %e, "the spool task failed; spooling is off until restart");
+                None
             }
         }
+    }
+
+    async fn refresh(&mut self) {
+        self.with_spool(|_| ()).await;
+    }
+
+    async fn deliver(&mut self, batch: Vec<Point>) {
+        if self.healthy || self.pending == 0 {
+            let t = std::time::Instant::now();
+            match self.store.write(&batch).await {
+                Ok(()) => {
+                    self.metrics.write_duration.observe(t.elapsed());
+                    self.written(batch.len() as u64);
+                    return;
+                }
+                Err(StoreError::Rejected { points, message }) => return self.rejected(batch.len() as u64, points, &message),
+                Err(e) => {
+                    self.metrics.write_errors.inc();
+                    if self.healthy {
+                        tracing::warn!(store = %self.store.describe(), error = %e, "the store is unavailable; spooling batches to disk until it is back");
+                    }
+                    self.set_healthy(false);
+                    self.backoff = MIN_BACKOFF;
+                    self.next_replay = Instant::now() + self.backoff;
+                }
+            }
+        }
+        self.spool_batch(batch).await;
+    }
+
+    async fn spool_batch(&mut self, batch: Vec<Point>) {
+        let n = batch.len() as u64;
+        match self.with_spool(move |s| s.append(&batch)).await {
+            Some(Ok(dropped)) => {
+                self.metrics.spool_appended_points.add(n);
+                if dropped > 0 {
+                    self.metrics.spool_dropped_points.add(dropped);
+                    tracing::warn!(dropped, "the spool is full (agent.spool.max_bytes): dropped its oldest points to keep the newest");
+                }
+            }
+            Some(Err(e)) => {
+                self.metrics.points_dropped_store.add(n);
+                tracing::error!(points = n, error = %e, "cannot spool a batch; its points are lost");
+            }
+            None => self.metrics.points_dropped_store.add(n),
+        }
+    }
+
+    async fn replay_one(&mut self) {
+        let next = match self.with_spool(|s| s.next_record()).await {
+            Some(Ok(Some(next))) => next,
+            Some(Ok(None)) | None => return,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the spool");
+                self.next_replay = Instant::now() + MAX_BACKOFF;
+                return;
+            }
+        };
+        let (ticket, points) = next;
+        let n = points.len() as u64;
+        match self.store.write(&points).await {
+            Ok(()) => {
+                self.written(n);
+                self.metrics.spool_replayed_points.add(n);
+            }
+            Err(StoreError::Rejected { points: bad, message }) => self.rejected(n, bad, &message),
+            Err(e) => {
+                self.metrics.write_errors.inc();
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.next_replay = Instant::now() + self.backoff;
+                tracing::debug!(error = %e, retry_in_ms = self.backoff.as_millis() as u64, "the store is still unavailable");
+                return;
+            }
+        }
+        if let Some(Err(e)) = self.with_spool(move |s| s.commit(ticket)).await {
+            tracing::error!(error = %e, "cannot advance the spool cursor; the record may be replayed again");
+        }
+        if !self.healthy {
+            tracing::info!(store = %self.store.describe(), spooled = self.pending + n, "the store is back; replaying the spool");
+            self.set_healthy(true);
+        }
+        self.backoff = MIN_BACKOFF;
+        // Pace: n points at replay_rate per second, so live batches keep their share of the store.
+        self.next_replay = Instant::now() + Duration::from_secs_f64(n as f64 / self.replay_rate as f64);
+        if self.pending == 0 {
+            tracing::info!("spool replayed");
+        }
+    }
+
+    fn written(&self, n: u64) {
+        self.metrics.write_batches.inc();
+        self.metrics.points_written.add(n);
+    }
+
+    fn rejected(&self, total: u64, bad: u64, message: &str) {
+        // The store refused part of the batch as invalid and wrote the rest: never resend it.
+        self.written(total.saturating_sub(bad));
+        self.metrics.points_rejected.add(bad);
+        tracing::error!(points = bad, store = %self.store.describe(), message = %message, "the store rejected points; they are dropped");
+    }
+
+    fn set_healthy(&mut self, up: bool) {
+        self.healthy = up;
+        self.metrics.store_up.set(i64::from(up));
     }
 }

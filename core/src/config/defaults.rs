@@ -16,6 +16,12 @@ pub const QUEUE_CAPACITY: usize = 200_000;
 pub const BATCH_MAX_POINTS: usize = 5_000;
 pub const BATCH_MAX_AGE: Duration = Duration::from_secs(1);
 pub const SQLITE_PATH: &str = "data/watchpost.db";
+/// The spool's directory when the store is InfluxDB (with SQLite: `spool/` beside the database file).
+pub const SPOOL_DIR: &str = "data/spool";
+pub const SPOOL_MAX_BYTES: u64 = 1 << 30;
+/// The smallest spool that holds a few full batches.
+pub const SPOOL_MIN_BYTES: u64 = 64 << 10;
+pub const SPOOL_REPLAY_RATE: u64 = 50_000;
 pub const RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Time limit of every request to InfluxDB.
 pub const INFLUX_TIMEOUT: Duration = Duration::from_secs(10);

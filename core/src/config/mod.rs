@@ -44,6 +44,15 @@ pub struct AgentConfig {
     pub queue_capacity: usize,
     pub batch_max_points: usize,
     pub batch_max_age: Duration,
+    pub spool: SpoolSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    /// Points per second.
+    pub replay_rate: u64,
 }
 
 /// Which store holds the points; one variant per backend, matched in `store::open`.
@@ -235,6 +244,7 @@ impl Config {
         };
         out.push_str(&format!("store:     {store}\n"));
         out.push_str(&format!("region:    {}\n", self.agent.region));
+        out.push_str(&format!("spool:     {} (at most {} MiB)\n", self.agent.spool.dir.display(), self.agent.spool.max_bytes >> 20));
         out.push_str(&format!("server:    http://{} (/healthz, /metrics)\n", self.server.listen));
         let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
         for e in &self.endpoints {

@@ -34,6 +34,20 @@ pub struct RawAgent {
     pub batch_max_points: Option<usize>,
     /// Longest a point waits in the writer before its batch is flushed (default `1s`).
     pub batch_max_age: Option<HumanDuration>,
+    /// `[agent.spool]`: where batches wait while the store is down.
+    pub spool: Option<RawSpool>,
+}
+
+/// `[agent.spool]`: the disk spool that keeps batches while the store is unreachable or failing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    /// Directory of the spool (default `data/spool`); one per agent.
+    pub dir: Option<String>,
+    /// Most disk the spool may use (default `1GiB`); beyond it the oldest batches are dropped, logged and counted.
+    pub max_bytes: Option<ByteSize>,
+    /// Points per second replayed once the store is back, leaving room for live points (default 50000).
+    pub replay_rate: Option<u64>,
 }
 
 /// `[store]`: where points are kept. `type = "sqlite"` (embedded, the default) or `type = "influxdb"`.

@@ -65,8 +65,8 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
         Some(_) => errors.push(doc.error("endpoints", "expected an array of tables ([[endpoints]])")),
     }
 
-    let agent = agent(doc, &raw_agent, &mut errors);
     let store = store(doc, raw_store, &mut errors);
+    let agent = agent(doc, &raw_agent, &store, &mut errors);
     let listen_raw = raw_server.listen.as_deref().unwrap_or(d::LISTEN);
     let listen = listen_raw.parse().unwrap_or_else(|_| {
         errors.push(doc.error("server.listen", format!("invalid address {listen_raw:?}; expected host:port such as \"127.0.0.1:9090\"")));
@@ -111,7 +111,7 @@ fn check_name(doc: &Document, path: &str, value: &str, errors: &mut ConfigErrors
     }
 }
 
-fn agent(doc: &Document, raw: &RawAgent, errors: &mut ConfigErrors) -> AgentConfig {
+fn agent(doc: &Document, raw: &RawAgent, store: &StoreConfig, errors: &mut ConfigErrors) -> AgentConfig {
     let region = raw.region.clone().unwrap_or_else(|| d::REGION.into());
     check_name(doc, "agent.region", &region, errors);
     if let Some(env) = &raw.environment {
@@ -129,7 +129,28 @@ fn agent(doc: &Document, raw: &RawAgent, errors: &mut ConfigErrors) -> AgentConf
     if batch_max_age.is_zero() {
         errors.push(doc.error("agent.batch_max_age", "must be longer than zero"));
     }
+    let raw_spool = raw.spool.as_ref();
+    // By default the spool lives next to the SQLite database, so one data directory holds everything.
+    let default_dir = match store {
+        StoreConfig::Sqlite(s) => {
+            s.path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("spool"), |p| p.join("spool"))
+        }
+        StoreConfig::Influxdb(_) => PathBuf::from(d::SPOOL_DIR),
+    };
+    let spool_dir = raw_spool.and_then(|s| s.dir.clone()).map_or(default_dir, PathBuf::from);
+    if spool_dir.as_os_str().is_empty() {
+        errors.push(doc.error("agent.spool.dir", "must not be empty"));
+    }
+    let max_bytes = raw_spool.and_then(|s| s.max_bytes).map_or(d::SPOOL_MAX_BYTES, |b| b.0);
+    if max_bytes < d::SPOOL_MIN_BYTES {
+        errors.push(doc.error("agent.spool.max_bytes", format!("must be at least {} KiB", d::SPOOL_MIN_BYTES >> 10)));
+    }
+    let replay_rate = raw_spool.and_then(|s| s.replay_rate).unwrap_or(d::SPOOL_REPLAY_RATE);
+    if replay_rate == 0 {
+        errors.push(doc.error("agent.spool.replay_rate", "must be at least 1 point per second"));
+    }
     AgentConfig {
+        spool: SpoolSettings { dir: spool_dir, max_bytes, replay_rate },
         region,
         concurrency: positive("concurrency", raw.concurrency, d::CONCURRENCY, errors),
         queue_capacity: positive("queue_capacity", raw.queue_capacity, d::QUEUE_CAPACITY, errors),
