@@ -1,0 +1,221 @@
+//! Faults the agent must survive, against a real `influxd` (loopback only, each bounded in time): a store
+//! outage, a crash during the outage, a rejected batch, a full spool, and a spool torn by a crash.
+
+mod common;
+
+use common::influxd::{Influxd, DATABASE};
+use common::*;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+const ENDPOINTS: usize = 100;
+
+/// A configuration: `ENDPOINTS` endpoints at 1 s against `target`, InfluxDB at `influx_port`.
+fn config(dir: &Path, listen: u16, influx_port: u16, target: &str, spool_max: &str, extra: &str) -> std::path::PathBuf {
+    let mut text = format!(
+        "[agent]\nregion = \"fault\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nretry_interval = \"200ms\"\nbatch_max_age = \"200ms\"\n\n\
+         [agent.spool]\ndir = \"{}/spool\"\nmax_bytes = \"{spool_max}\"\n\n\
+         [store]\ntype = \"influxdb\"\nurl = \"http://127.0.0.1:{influx_port}\"\ndatabase = \"{DATABASE}\"\ntimeout = \"2s\"\n\n\
+         [server]\nlisten = \"127.0.0.1:{listen}\"\n\n{extra}",
+        dir.display()
+    );
+    for i in 0..ENDPOINTS {
+        text.push_str(&format!("[[endpoints]]\nid = \"e{i:03}\"\nurl = \"{target}?id={i}\"\n\n"));
+    }
+    write_config(dir, &text)
+}
+
+fn start(cfg: &Path) -> Child {
+    spawn(&["run", "--log-format", "json", "--config", cfg.to_str().unwrap()])
+}
+
+fn metrics(port: u16) -> HashMap<String, f64> {
+    let (_, body) = http_get(port, "/metrics").unwrap_or_default();
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?))))
+        .collect()
+}
+
+fn metric(port: u16, name: &str) -> f64 {
+    metrics(port).get(name).copied().unwrap_or(f64::NAN)
+}
+
+fn wait_metric(port: u16, name: &str, limit: Duration, cond: impl Fn(f64) -> bool) {
+    let ok = wait_for(limit, || cond(metric(port, name)));
+    assert!(ok, "{name} = {} after {limit:?}", metric(port, name));
+}
+
+/// The `agent stopped` accounting from the JSON log of a process that exited.
+fn accounting(log: &str) -> HashMap<String, i64> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("agent stopped")))
+        .and_then(|v| v["fields"].as_object().cloned())
+        .map(|f| f.iter().filter_map(|(k, v)| Some((k.clone(), v.as_i64()?))).collect())
+        .unwrap_or_else(|| panic!("no `agent stopped` line in the log:\n{log}"))
+}
+
+fn stop(child: Child) -> String {
+    let out = terminate(child);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "watchpost exited with {:?}:\n{log}", out.status);
+    log
+}
+
+#[test]
+fn a_30_s_outage_loses_nothing() {
+    let mut influx = Influxd::start();
+    let target = Target::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let cfg = config(dir.path(), listen, influx.port, &format!("http://127.0.0.1:{}/", target.port), "64MiB", "");
+    let agent = start(&cfg);
+    wait_metric(listen, "watchpost_points_written_total", Duration::from_secs(20), |v| v >= 200.0);
+
+    influx.stop();
+    std::thread::sleep(Duration::from_secs(30));
+    assert!(metric(listen, "watchpost_spool_pending_points") > 2000.0, "30 s of points wait in the spool");
+    assert_eq!(metric(listen, "watchpost_store_up"), 0.0);
+    influx.restart();
+    wait_metric(listen, "watchpost_spool_pending_points", Duration::from_secs(60), |v| v == 0.0);
+    assert_eq!(metric(listen, "watchpost_store_up"), 1.0);
+
+    let acc = accounting(&stop(agent));
+    assert_eq!(acc["points_lost"], 0);
+    assert_eq!(acc["points_spooled"], 0);
+    // Every point the agent produced is in InfluxDB, once (a point is its series and timestamp).
+    assert_eq!(influx.count_probe_points() as i64, acc["points_produced"], "{acc:?}");
+}
+
+#[test]
+fn a_crash_during_an_outage_loses_at_most_the_batch_not_yet_spooled() {
+    let mut influx = Influxd::start();
+    let target = Target::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let cfg = config(dir.path(), listen, influx.port, &format!("http://127.0.0.1:{}/", target.port), "64MiB", "");
+    let mut first = start(&cfg);
+    wait_metric(listen, "watchpost_points_written_total", Duration::from_secs(20), |v| v >= 200.0);
+    influx.stop();
+    wait_metric(listen, "watchpost_spool_appended_points_total", Duration::from_secs(20), |v| v >= 500.0);
+    let m = metrics(listen);
+    let (produced, written, spooled) =
+        (m["watchpost_points_enqueued_total"], m["watchpost_points_written_total"], m["watchpost_spool_appended_points_total"]);
+    first.kill().unwrap(); // SIGKILL: no flush, no goodbye
+    let _ = first.wait();
+
+    // The bound: what was produced but neither written nor spooled when the counters were read is at most
+    // the writer's open batch, i.e. batch_max_age (200 ms) of points at 100 points/s, plus one second of
+    // slack for a batch being handed to the spool: 120 points.
+    assert!(produced - written - spooled <= 120.0, "produced {produced}, written {written}, spooled {spooled}");
+
+    influx.restart();
+    let second = start(&cfg);
+    wait_metric(listen, "watchpost_spool_replayed_points_total", Duration::from_secs(60), |v| v >= spooled);
+    wait_metric(listen, "watchpost_spool_pending_points", Duration::from_secs(60), |v| v == 0.0);
+    let acc = accounting(&stop(second));
+    let from_first = influx.count_probe_points() as f64 - acc["points_produced"] as f64;
+    // Everything that reached the store or the spool before the crash is in InfluxDB.
+    assert!(from_first >= written + spooled, "delivered {from_first} of the first run's {written} written + {spooled} spooled");
+}
+
+#[test]
+fn a_rejected_batch_is_dropped_with_the_servers_reason_and_later_batches_arrive() {
+    let influx = Influxd::start();
+    let target = Target::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    // `dns_ms` was written as a string by someone else: our lines that carry it (endpoints by host name)
+    // conflict; those by IP address carry no `dns_ms` and are accepted.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    assert!(influx.write_raw(&format!("probe,endpoint=other dns_ms=\"slow\" {now}\n")).is_some_and(|s| s.contains("204")));
+    let by_name = format!("[[endpoints]]\nid = \"by-name\"\nurl = \"http://localhost:{}/\"\n\n", target.port);
+    let cfg = config(dir.path(), listen, influx.port, &format!("http://127.0.0.1:{}/", target.port), "64MiB", &by_name);
+    let agent = start(&cfg);
+    wait_metric(listen, "watchpost_points_rejected_total", Duration::from_secs(20), |v| v >= 3.0);
+    let written_then = metric(listen, "watchpost_points_written_total");
+    wait_metric(listen, "watchpost_points_written_total", Duration::from_secs(20), |v| v >= written_then + 300.0);
+    assert_eq!(metric(listen, "watchpost_store_up"), 1.0, "a rejection is not an outage");
+    assert_eq!(metric(listen, "watchpost_spool_appended_points_total"), 0.0, "and is never spooled or retried");
+
+    let log = stop(agent);
+    assert!(log.contains("field type conflict"), "the server's reason is logged:\n{log}");
+    let acc = accounting(&log);
+    assert!(acc["points_rejected"] >= 3);
+    assert_eq!(influx.count_probe_points() as i64, acc["points_produced"] - acc["points_rejected"], "{acc:?}");
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_and_keeps_the_newest() {
+    let mut influx = Influxd::start();
+    influx.stop(); // down from the start
+    let target = Target::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let cfg = config(dir.path(), listen, influx.port, &format!("http://127.0.0.1:{}/", target.port), "64KiB", "");
+    let started = Instant::now();
+    let started_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let agent = start(&cfg);
+    wait_metric(listen, "watchpost_spool_dropped_points_total", Duration::from_secs(40), |v| v > 0.0);
+    assert!(metric(listen, "watchpost_spool_bytes") <= 64.0 * 1024.0, "the bound holds");
+    let elapsed = started.elapsed();
+    influx.restart();
+    wait_metric(listen, "watchpost_spool_pending_points", Duration::from_secs(60), |v| v == 0.0);
+    let log = stop(agent);
+    assert!(log.contains("the spool is full"), "the drop is logged:\n{log}");
+    let acc = accounting(&log);
+    assert!(acc["points_lost"] > 0);
+    assert_eq!(influx.count_probe_points() as i64, acc["points_produced"] - acc["points_lost"], "{acc:?}");
+    // The oldest points went: the first second of the run is not in InfluxDB, the end of the outage is.
+    let v = influx.query("SELECT first(\"latency_ms\") FROM \"probe\"");
+    let first_ts = v["results"][0]["series"][0]["values"][0][0].as_i64().unwrap();
+    assert!(
+        first_ts > started_ns + 1_000_000_000,
+        "oldest delivered point is {} ms after the start ({elapsed:?} of outage)",
+        (first_ts - started_ns) / 1_000_000
+    );
+}
+
+#[test]
+fn a_torn_spool_segment_is_reported_and_the_rest_replayed() {
+    let mut influx = Influxd::start();
+    influx.stop();
+    let target = Target::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let cfg = config(dir.path(), listen, influx.port, &format!("http://127.0.0.1:{}/", target.port), "64MiB", "");
+    let mut first = start(&cfg);
+    wait_metric(listen, "watchpost_spool_appended_points_total", Duration::from_secs(20), |v| v >= 300.0);
+    first.kill().unwrap();
+    let _ = first.wait();
+    // Power loss in the middle of the last record: cut the newest segment mid-record.
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    let newest = segments.last().expect("a spool segment");
+    let len = std::fs::metadata(newest).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(newest).unwrap().set_len(len - 25).unwrap();
+
+    influx.restart();
+    let second = start(&cfg);
+    wait_metric(listen, "watchpost_spool_damaged_segments_total", Duration::from_secs(20), |v| v == 1.0);
+    wait_metric(listen, "watchpost_spool_pending_points", Duration::from_secs(60), |v| v == 0.0);
+    let log = stop(second);
+    assert!(log.contains("the spool was damaged"), "{log}");
+    let left = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("replaying points an earlier run left")))
+        .and_then(|v| v["fields"]["points"].as_i64())
+        .expect("the start-up replay is logged");
+    let acc = accounting(&log);
+    assert!(left >= 250, "the records before the damage are kept: {left}");
+    assert_eq!(influx.count_probe_points() as i64, left + acc["points_produced"], "{acc:?}");
+}
