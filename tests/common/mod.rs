@@ -16,9 +16,24 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_watchpost")
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port to listen on, free now and never handed to another test of this process.
+///
+/// Why not port 0: the kernel gives port 0 binds from the ephemeral range, the same range outgoing
+/// connections use, and the agents under test open hundreds per second. A port chosen that way can be taken
+/// by an outgoing connection before the server (re)binds it, or be handed to two tests in turn. Ports below
+/// the ephemeral range (32768 on Linux), taken from one counter, avoid both.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind a loopback port")
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // Start where another test binary running right before is unlikely to have left sockets behind.
+    let base = 20_000 + (std::process::id() as usize * 97) % 10_000;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (base + n % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        assert!(n < 12_000, "no free loopback port below 32000");
+    }
 }
 
 /// An HTTP target that answers request *n* (1-based) with 200 when `script[n-1]` is `+` and 503 when it is

@@ -3,9 +3,10 @@
 //! - Writes (DESIGN.md §4 "InfluxDB rules"): `POST /write?db=&rp=&precision=ns` (api v1, every version) or
 //!   `POST /api/v2/write?org=&bucket=&precision=ns` (api v2: 1.8+, 2.x, 3.x, Cloud); gzip bodies of at most
 //!   5,000 lines and 10 MB. 204 is success. 400 and 422 reject the batch (or, in 1.x, part of it): the
-//!   server's message is returned and the batch is never retried. 429, 5xx and network errors are retried a
-//!   few times with exponential backoff and jitter, honouring `Retry-After`, then returned as retryable so
-//!   the agent can spool the batch.
+//!   server's message is returned and the batch is never retried. 429 and 5xx are retried a few times with
+//!   exponential backoff and jitter, honouring `Retry-After`, then returned as retryable; network errors
+//!   (refused, reset, timed out) are returned as retryable at once. Either way the agent spools the batch:
+//!   retrying in place against a server that does not answer would only hold up the writer.
 //! - Reads use only the InfluxQL that 1.x, 2.x and 3.x all answer: `SELECT` with `WHERE time`, `GROUP BY`
 //!   tags, and the selectors `first()` and `last()`. Ranges are absolute nanosecond times, never `now()`.
 //! - Retention belongs to the database (its retention policy or bucket), so `apply_retention` does nothing.
@@ -42,9 +43,22 @@ pub struct InfluxStore {
 /// Why one request failed, before it becomes a [`StoreError`].
 #[derive(Debug)]
 enum Failure {
-    Retry { reason: String, after: Option<Duration> },
-    Final { reason: String },
-    Rejected { lines: u64, message: String },
+    /// The server answered 429 or 5xx: worth a few quick retries.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// No answer (refused, reset, timed out): the server is down; retrying in place only delays the spool.
+    Unreachable {
+        reason: String,
+    },
+    Final {
+        reason: String,
+    },
+    Rejected {
+        lines: u64,
+        message: String,
+    },
 }
 
 impl InfluxStore {
@@ -87,7 +101,7 @@ impl InfluxStore {
             .header("Content-Encoding", "gzip")
             .header("Content-Type", "text/plain; charset=utf-8")
             .body(body);
-        let resp = self.authorize(req).send().await.map_err(|e| Failure::Retry { reason: without_url(&e), after: None })?;
+        let resp = self.authorize(req).send().await.map_err(|e| Failure::Unreachable { reason: without_url(&e) })?;
         let status = resp.status().as_u16();
         if status == 204 || status == 200 {
             return Ok(());
@@ -348,7 +362,9 @@ impl Store for InfluxStore {
                     let total = rejected.as_ref().map_or(0, |r| r.0) + lines;
                     rejected = Some((total, message));
                 }
-                Err(Failure::Retry { reason, .. }) => return Err(StoreError::Io { op: "write", reason, retryable: true }),
+                Err(Failure::Retry { reason, .. } | Failure::Unreachable { reason }) => {
+                    return Err(StoreError::Io { op: "write", reason, retryable: true })
+                }
                 Err(Failure::Final { reason }) => return Err(StoreError::Io { op: "write", reason, retryable: false }),
             }
         }
