@@ -217,3 +217,27 @@ async fn influxdb_rejects_a_type_conflict_and_keeps_the_rest() {
 async fn err_is_retryable(store: &InfluxStore, f: &Fixture) -> bool {
     store.write(&f.points).await.err().is_some_and(|e| e.is_retryable())
 }
+
+/// Regression: with thousands of series whose state changed, `latest_states` asked InfluxDB for each
+/// series' `since` in one GET request, which failed; it now posts bounded chunks.
+#[tokio::test]
+async fn latest_states_of_many_changed_series_agree() {
+    let server = Influxd::start();
+    let influx = influx(&server);
+    let (_dir, sqlite) = sqlite().await;
+    let base = (now_nanos() - 600 * S) / S * S;
+    let mut points = Vec::new();
+    for i in 0..1500 {
+        let s = series(&format!("e{i:04}"), "eu", "c");
+        points.push(point(&s, base, true, false));
+        points.push(point(&s, base + 10 * S, false, true));
+        points.push(point(&s, base + 20 * S + i, false, true));
+    }
+    for store in [&influx as &dyn Store, &sqlite] {
+        store.write(&points).await.unwrap();
+    }
+    let (a, b) = (influx.latest_states().await.unwrap(), sqlite.latest_states().await.unwrap());
+    assert_eq!(a.len(), 1500);
+    assert!(a.iter().all(|s| s.confirmed_down && s.since == base + 10 * S));
+    assert_eq!(a, b);
+}

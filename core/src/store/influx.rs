@@ -1,6 +1,6 @@
 //! The InfluxDB store: line protocol over HTTP for writes, InfluxQL over `GET /query` for reads.
 //!
-//! - Writes (DESIGN.md §4 "InfluxDB rules"): `POST /write?db=&rp=&precision=ns` (api v1, every version) or
+//! - Writes (DESIGN.md §4 "InfluxDB rules"): `POST /write?db=&rp=&precision=n` (api v1, every version) or
 //!   `POST /api/v2/write?org=&bucket=&precision=ns` (api v2: 1.8+, 2.x, 3.x, Cloud); gzip bodies of at most
 //!   5,000 lines and 10 MB. 204 is success. 400 and 422 reject the batch (or, in 1.x, part of it): the
 //!   server's message is returned and the batch is never retried. 429 and 5xx are retried a few times with
@@ -31,6 +31,8 @@ const WRITE_ATTEMPTS: usize = 3;
 const READ_WINDOW: Nanos = 10 * 60 * 1_000_000_000;
 /// How far back `latest_states` looks; a state older than this shows the window's start as its `since`.
 const STATE_WINDOW: Nanos = 24 * 3600 * 1_000_000_000;
+/// Statements per request when `latest_states` asks, per series, when its current state began.
+const SINCE_STATEMENTS: usize = 500;
 /// A `Retry-After` longer than this is not waited for inside one write: the batch goes back to the caller.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -73,7 +75,8 @@ impl InfluxStore {
         let write_url = match cfg.api {
             InfluxApi::V1 => {
                 let rp = cfg.retention_policy.as_deref().map(|rp| format!("&rp={}", enc(rp))).unwrap_or_default();
-                format!("{}/write?db={}{rp}&precision=ns", cfg.url, enc(&cfg.database))
+                // The 1.x API documents `n` for nanoseconds (v2 documents `ns`).
+                format!("{}/write?db={}{rp}&precision=n", cfg.url, enc(&cfg.database))
             }
             InfluxApi::V2 => format!(
                 "{}/api/v2/write?org={}&bucket={}&precision=ns",
@@ -100,6 +103,7 @@ impl InfluxStore {
             .post(&self.write_url)
             .header("Content-Encoding", "gzip")
             .header("Content-Type", "text/plain; charset=utf-8")
+            .header("Accept", "application/json")
             .body(body);
         let resp = self.authorize(req).send().await.map_err(|e| Failure::Unreachable { reason: without_url(&e) })?;
         let status = resp.status().as_u16();
@@ -126,8 +130,11 @@ impl InfluxStore {
     /// Runs InfluxQL statements (joined by `;`) and returns one result per statement.
     async fn query(&self, q: &str) -> Result<Vec<StatementResult>, StoreError> {
         let io = |reason: String, retryable: bool| StoreError::Io { op: "query", reason, retryable };
-        let url = format!("{}/query?db={}&epoch=ns&q={}", self.cfg.url, percent_encode(&self.cfg.database), percent_encode(q));
-        let resp = self.authorize(self.client.get(url)).send().await.map_err(|e| io(without_url(&e), true))?;
+        // POST with a form body: many statements do not fit in a URL, and 1.x, 2.x and 3.x all take it.
+        let url = format!("{}/query?db={}&epoch=ns", self.cfg.url, percent_encode(&self.cfg.database));
+        let req =
+            self.client.post(url).header("Content-Type", "application/x-www-form-urlencoded").body(format!("q={}", percent_encode(q)));
+        let resp = self.authorize(req).send().await.map_err(|e| io(without_url(&e), true))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| io(without_url(&e), true))?;
         let parsed: QueryResponse = serde_json::from_str(&text).map_err(|e| {
@@ -497,10 +504,11 @@ impl Store for InfluxStore {
                 last_error: error.get(key).and_then(|(_, v)| v.as_str()).and_then(ErrorClass::parse),
             });
         }
-        if !since_queries.is_empty() {
-            let q: Vec<&str> = since_queries.iter().map(|(_, q)| q.as_str()).collect();
+        // In requests of a bounded number of statements, however many series changed state.
+        for chunk in since_queries.chunks(SINCE_STATEMENTS) {
+            let q: Vec<&str> = chunk.iter().map(|(_, q)| q.as_str()).collect();
             let results = self.query(&q.join("; ")).await?;
-            for ((i, _), r) in since_queries.iter().zip(results) {
+            for ((i, _), r) in chunk.iter().zip(results) {
                 if let Some((t, _)) = r.series.as_ref().and_then(|ss| ss.first()).and_then(SeriesResult::first_row) {
                     states[*i].since = t;
                 }

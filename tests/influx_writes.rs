@@ -1,0 +1,186 @@
+//! The InfluxDB writer's wire contract, against a local stand-in receiver that validates every request
+//! against InfluxDB's published OpenAPI documents (`../shared/schemas/`) and answers as scripted: the v2
+//! write path (which Debian's influxd 1.6 does not serve), and the retry rules: 5xx and 429 (with
+//! `Retry-After`) retried, 400 never, an unreachable server returned at once for the spool.
+
+mod common;
+
+use common::openapi::Operation;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, Secret};
+use watchpost_core::model::{Point, ProbePoint, SeriesKey};
+use watchpost_core::store::{influx::InfluxStore, Store, StoreError};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    request_line: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: String,
+    at: Instant,
+}
+
+/// Serves `answers` in order (status, extra header line), then 204; records every request.
+fn receiver(answers: Vec<(u16, &'static str)>) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let mut answers = answers.into_iter();
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            let head_end = loop {
+                let n = c.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let mut lines = head.lines();
+            let request_line = lines.next().unwrap_or_default().to_string();
+            let headers: Vec<(String, String)> =
+                lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+            let len: usize =
+                headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+            while buf.len() < head_end + len {
+                let n = c.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let mut body = String::new();
+            let raw = &buf[head_end..(head_end + len).min(buf.len())];
+            if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-encoding") && v == "gzip") {
+                flate2::read::GzDecoder::new(raw).read_to_string(&mut body).unwrap();
+            } else {
+                body = String::from_utf8_lossy(raw).into_owned();
+            }
+            let target = request_line.split_whitespace().nth(1).unwrap_or_default();
+            let query = target
+                .split_once('?')
+                .map(|(_, q)| q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+                .unwrap_or_default();
+            log.lock().unwrap().push(Seen { request_line: request_line.clone(), query, headers, body, at: Instant::now() });
+            let (status, extra) = answers.next().unwrap_or((204, ""));
+            let reason = match status {
+                204 => "No Content",
+                400 => "Bad Request",
+                429 => "Too Many Requests",
+                _ => "Service Unavailable",
+            };
+            let payload =
+                if status == 400 { "{\"error\":\"partial write: field type conflict: input field \\\"ok\\\" dropped=2\"}" } else { "" };
+            let _ =
+                write!(c, "HTTP/1.1 {status} {reason}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{payload}", payload.len());
+        }
+    });
+    (port, seen)
+}
+
+fn store(port: u16, api: InfluxApi) -> InfluxStore {
+    let (database, org, bucket, auth) = match api {
+        InfluxApi::V1 => ("watchpost".to_string(), None, None, InfluxAuth::Basic { username: "agent".into(), password: Secret::new("pw") }),
+        InfluxApi::V2 => {
+            ("watchpost".to_string(), Some("ops".to_string()), Some("watchpost".to_string()), InfluxAuth::Token(Secret::new("t0k")))
+        }
+    };
+    InfluxStore::new(&InfluxConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        api,
+        database,
+        retention_policy: None,
+        org,
+        bucket,
+        auth,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn batch(n: usize) -> Vec<Point> {
+    let s = Arc::new(SeriesKey { endpoint: "api".into(), region: "eu".into(), component: "web".into(), environment: "prod".into() });
+    (0..n as i64)
+        .map(|i| {
+            Point::Probe(ProbePoint {
+                series: s.clone(),
+                ts: 1_700_000_000_000_000_000 + i,
+                availability: 100.0,
+                ok: true,
+                latency_ms: 5.0,
+                dns_ms: None,
+                connect_ms: Some(0.5),
+                tls_ms: None,
+                ttfb_ms: Some(4.0),
+                status_code: Some(200),
+                cert_days_left: None,
+                error: None,
+                confirmed_down: false,
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn v2_writes_match_the_published_schema() {
+    let (port, seen) = receiver(vec![]);
+    store(port, InfluxApi::V2).write(&batch(3)).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let r = &seen[0];
+    assert!(r.request_line.starts_with("POST /api/v2/write?"), "{}", r.request_line);
+    Operation::load("influxdb-v2.openapi.yaml", "/api/v2/write", "post").validate(&r.query, &r.headers).unwrap();
+    assert_eq!(r.query, vec![("org".into(), "ops".into()), ("bucket".into(), "watchpost".into()), ("precision".into(), "ns".into())]);
+    assert!(r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == "Token t0k"));
+    assert_eq!(r.body.lines().count(), 3);
+    assert!(r.body.lines().all(|l| l.starts_with("probe,component=web,endpoint=api,environment=prod,region=eu ")), "{}", r.body);
+}
+
+#[tokio::test]
+async fn v1_writes_match_the_published_schema() {
+    let (port, seen) = receiver(vec![]);
+    store(port, InfluxApi::V1).write(&batch(2)).await.unwrap();
+    let r = seen.lock().unwrap()[0].clone();
+    assert!(r.request_line.starts_with("POST /write?"), "{}", r.request_line);
+    Operation::load("influxdb-v1.openapi.yaml", "/write", "post").validate(&r.query, &r.headers).unwrap();
+    assert!(r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v.starts_with("Basic ")));
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_and_retry_after_honoured() {
+    let (port, seen) = receiver(vec![(503, ""), (429, "Retry-After: 1\r\n")]);
+    store(port, InfluxApi::V2).write(&batch(1)).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "503, then 429, then success");
+    assert!(seen[2].at - seen[1].at >= Duration::from_millis(950), "waited for Retry-After: {:?}", seen[2].at - seen[1].at);
+}
+
+#[tokio::test]
+async fn a_rejected_batch_is_not_retried() {
+    let (port, seen) = receiver(vec![(400, "")]);
+    let err = store(port, InfluxApi::V2).write(&batch(5)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Rejected { points: 2, message } if message.contains("field type conflict")), "{err:?}");
+    assert!(!err.is_retryable());
+    assert_eq!(seen.lock().unwrap().len(), 1, "sent once");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_returned_at_once_for_the_spool() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(); // closed again
+    let t = Instant::now();
+    let err = store(port, InfluxApi::V2).write(&batch(1)).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(t.elapsed() < Duration::from_millis(500), "no retries in place: {:?}", t.elapsed());
+    assert!(!err.to_string().contains("t0k"), "no secret in errors: {err}");
+}
