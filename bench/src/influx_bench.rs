@@ -9,55 +9,25 @@
 //! - `queries URL DB SQLITE SERIES HOURS INTERVAL_S`: loads the same day of points into both stores and times
 //!   each conformance query on both (median of 5 after one warm-up).
 
+mod common;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watchpost_agent::spool::{Spool, SpoolConfig};
 use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
-use watchpost_core::model::{ErrorClass, Point, ProbePoint, SeriesKey};
+use watchpost_core::model::Point;
 use watchpost_core::store::{influx, sqlite::SqliteStore, Store};
 use watchpost_core::time::{now_nanos, TimeRange};
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
 /// SERIES x SLOTS points, slot by slot (as agents write), ending now.
 fn points(series: usize, slots: usize, interval_s: i64) -> Vec<Point> {
-    let keys: Vec<Arc<SeriesKey>> = (0..series)
-        .map(|i| {
-            Arc::new(SeriesKey {
-                endpoint: format!("endpoint-{i:05}"),
-                region: "eu-west".into(),
-                component: format!("component-{}", i % 50),
-                environment: "production".into(),
-            })
-        })
-        .collect();
+    let keys = common::series(series);
     let end = now_nanos() / 1_000_000_000 * 1_000_000_000;
     let start = end - slots as i64 * interval_s * 1_000_000_000;
     let mut out = Vec::with_capacity(series * slots);
     for slot in 0..slots {
         for (i, k) in keys.iter().enumerate() {
-            let down = (slot + i) % 997 == 0;
-            out.push(Point::Probe(ProbePoint {
-                series: k.clone(),
-                ts: start + slot as i64 * interval_s * 1_000_000_000 + i as i64 * 1000,
-                availability: if down { 0.0 } else { 100.0 },
-                ok: !down,
-                latency_ms: 20.0 + ((slot * 7 + i) % 100) as f64 * 0.5,
-                dns_ms: None,
-                connect_ms: Some(0.3),
-                tls_ms: None,
-                ttfb_ms: Some(15.0),
-                status_code: Some(if down { 503 } else { 200 }),
-                cert_days_left: None,
-                error: down.then_some(ErrorClass::Status),
-                confirmed_down: down,
-            }));
+            out.push(common::point(k, i, slot, start + slot as i64 * interval_s * 1_000_000_000 + i as i64 * 1000));
         }
     }
     out
@@ -92,20 +62,20 @@ async fn write(args: &[String]) {
     let (url, db, series, slots, dir): (String, String, usize, usize, String) =
         (arg(args, 2, "URL"), arg(args, 3, "DB"), arg(args, 4, "SERIES"), arg(args, 5, "SLOTS"), arg(args, 6, "BODIES_DIR"));
     let pts = points(series, slots, 5);
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let (c0, t0) = (common::cpu_seconds(), Instant::now());
     let bodies: Vec<(Vec<u8>, u64)> = pts.chunks(influx::MAX_LINES).flat_map(influx::encode_batches).collect();
-    let (encode_cpu, encode_wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+    let (encode_cpu, encode_wall) = (common::cpu_seconds() - c0, t0.elapsed().as_secs_f64());
     let raw: usize = bodies.iter().map(|b| b.0.len()).sum();
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&e.to_string()));
     for (i, (b, _)) in bodies.iter().enumerate() {
         std::fs::write(format!("{dir}/{i:06}.lp.gz"), b).unwrap_or_else(|e| fail(&e.to_string()));
     }
     let store = influx_store(&url, &db);
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let (c0, t0) = (common::cpu_seconds(), Instant::now());
     for batch in pts.chunks(influx::MAX_LINES) {
         store.write(batch).await.unwrap_or_else(|e| fail(&e.to_string()));
     }
-    let (cpu, wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+    let (cpu, wall) = (common::cpu_seconds() - c0, t0.elapsed().as_secs_f64());
     let n = pts.len() as f64;
     println!(
         "{{\"points\": {n}, \"bodies\": {}, \"gzip_bytes\": {raw}, \"encode_cpu_ms_per_1000\": {:.3}, \"encode_wall_s\": {encode_wall:.3}, \"write_points_per_s\": {:.0}, \"write_cpu_ms_per_1000\": {:.3}, \"write_wall_s\": {wall:.3}}}",
@@ -122,13 +92,13 @@ async fn spool(args: &[String]) {
     let _ = std::fs::remove_dir_all(&dir);
     let cfg = SpoolConfig { dir: dir.clone().into(), max_bytes: 64 << 30, segment_bytes: 64 << 20 };
     let (mut spool, _) = Spool::open(cfg.clone()).unwrap_or_else(|e| fail(&e.to_string()));
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let (c0, t0) = (common::cpu_seconds(), Instant::now());
     let mut appends = 0;
     for batch in pts.chunks(influx::MAX_LINES) {
         spool.append(batch).unwrap_or_else(|e| fail(&e.to_string()));
         appends += 1;
     }
-    let (cpu, wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+    let (cpu, wall) = (common::cpu_seconds() - c0, t0.elapsed().as_secs_f64());
     let bytes = spool.pending().1 as f64;
     let n = pts.len() as f64;
     print!(
@@ -141,14 +111,14 @@ async fn spool(args: &[String]) {
     );
     if let (Some(url), Some(db)) = (args.get(5), args.get(6)) {
         let store = influx_store(url, db);
-        let (c0, t0) = (cpu_seconds(), Instant::now());
+        let (c0, t0) = (common::cpu_seconds(), Instant::now());
         let mut replayed = 0u64;
         while let Some((ticket, batch)) = spool.next_record().unwrap_or_else(|e| fail(&e.to_string())) {
             store.write(&batch).await.unwrap_or_else(|e| fail(&e.to_string()));
             replayed += batch.len() as u64;
             spool.commit(ticket).unwrap_or_else(|e| fail(&e.to_string()));
         }
-        let (cpu, wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+        let (cpu, wall) = (common::cpu_seconds() - c0, t0.elapsed().as_secs_f64());
         print!(
             ", \"replay_points\": {replayed}, \"replay_points_per_s\": {:.0}, \"replay_cpu_ms_per_1000\": {:.3}",
             replayed as f64 / wall,

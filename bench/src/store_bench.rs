@@ -4,10 +4,11 @@
 //! Usage: store_bench [--endpoints N] [--hours H] [--interval-s S] [--batch B] [--db PATH]
 //! Prints one line per figure; run through `bench/store.sh`, which records the command beside the figures.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 use watchpost_core::config::SqliteConfig;
-use watchpost_core::model::{ErrorClass, Point, ProbePoint, SeriesKey};
+
 use watchpost_core::store::{sqlite::SqliteStore, Store};
 use watchpost_core::time::{now_nanos, TimeRange};
 
@@ -40,14 +41,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Process CPU seconds (user + system) from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0 // utime, stime: fields 14 and 15 of the line, in USER_HZ (100 on Linux)
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -72,16 +65,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let series: Vec<Arc<SeriesKey>> = (0..args.endpoints)
-        .map(|i| {
-            Arc::new(SeriesKey {
-                endpoint: format!("endpoint-{i:05}"),
-                region: "eu-west".into(),
-                component: format!("component-{}", i % 50),
-                environment: "production".into(),
-            })
-        })
-        .collect();
+    let series = common::series(args.endpoints);
     let slots = args.hours * 3600 / args.interval_s;
     let total = slots as usize * args.endpoints;
     let end = now_nanos();
@@ -91,29 +75,15 @@ async fn main() {
         args.endpoints, args.hours, args.interval_s, args.batch
     );
 
-    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    let (cpu0, t0) = (common::cpu_seconds(), Instant::now());
     let mut batch = Vec::with_capacity(args.batch);
     let mut written = 0usize;
     let mut next_report = total / 10;
     for slot in 0..slots {
         let ts = start + (slot * args.interval_s) as i64 * 1_000_000_000;
         for (i, s) in series.iter().enumerate() {
-            let down = (slot as usize + i) % 997 == 0;
-            batch.push(Point::Probe(ProbePoint {
-                series: s.clone(),
-                ts: ts + i as i64 * 1000, // spread within the slot, as the scheduler does
-                availability: if down { 0.0 } else { 100.0 },
-                ok: !down,
-                latency_ms: 20.0 + (i % 100) as f64,
-                dns_ms: None,
-                connect_ms: Some(0.3),
-                tls_ms: None,
-                ttfb_ms: Some(15.0),
-                status_code: Some(if down { 503 } else { 200 }),
-                cert_days_left: None,
-                error: down.then_some(ErrorClass::Status),
-                confirmed_down: down,
-            }));
+            // Spread within the slot, as the scheduler does.
+            batch.push(common::point(s, i, slot as usize, ts + i as i64 * 1000));
             if batch.len() == args.batch {
                 if let Err(e) = store.write(&batch).await {
                     eprintln!("error: {e}");
@@ -139,7 +109,7 @@ async fn main() {
         }
         written += batch.len();
     }
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), common::cpu_seconds() - cpu0);
     println!(
         "write: {written} points in {wall:.1} s = {:.0} points/s; CPU {cpu:.1} s = {:.2} us/point",
         written as f64 / wall,

@@ -1,0 +1,46 @@
+//! What the benchmark drivers share: CPU accounting and the synthetic data set.
+
+use std::sync::Arc;
+use watchpost_core::model::{ErrorClass, Point, ProbePoint, SeriesKey};
+
+/// Process CPU seconds (user + system) from /proc/self/stat (fields 14 and 15, in USER_HZ = 100 on Linux).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+/// The series of `n` endpoints in one region, spread over 50 components.
+pub fn series(n: usize) -> Vec<Arc<SeriesKey>> {
+    (0..n)
+        .map(|i| {
+            Arc::new(SeriesKey {
+                endpoint: format!("endpoint-{i:05}"),
+                region: "eu-west".into(),
+                component: format!("component-{}", i % 50),
+                environment: "production".into(),
+            })
+        })
+        .collect()
+}
+
+/// The point of series `i` in `slot`: a failure every 997 slots, latencies spread over 50 ms.
+pub fn point(s: &Arc<SeriesKey>, i: usize, slot: usize, ts: i64) -> Point {
+    let down = (slot + i) % 997 == 0;
+    Point::Probe(ProbePoint {
+        series: s.clone(),
+        ts,
+        availability: if down { 0.0 } else { 100.0 },
+        ok: !down,
+        latency_ms: 20.0 + ((slot * 7 + i) % 100) as f64 * 0.5,
+        dns_ms: None,
+        connect_ms: Some(0.3),
+        tls_ms: None,
+        ttfb_ms: Some(15.0),
+        status_code: Some(if down { 503 } else { 200 }),
+        cert_days_left: None,
+        error: down.then_some(ErrorClass::Status),
+        confirmed_down: down,
+    })
+}
