@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suite needs, as "command:package" pairs: a C compiler (rusqlite builds SQLite from
-# source), prlimit (the open-file limit test) and influxd (Debian's InfluxDB 1.6, for the store tests).
-REQUIRED=("cc:gcc" "prlimit:util-linux" "influxd:influxdb")
+# source), prlimit (the open-file limit test), kill (stopping processes by pid) and influxd (Debian's
+# InfluxDB 1.6, for the store tests).
+REQUIRED=("cc:gcc" "prlimit:util-linux" "kill:procps" "influxd:influxdb")
 missing=()
 for pair in "${REQUIRED[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
