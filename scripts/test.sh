@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 REQUIRED=("cc:gcc" "prlimit:util-linux" "kill:procps" "influxd:influxdb")
 missing=()
 for pair in "${REQUIRED[@]}"; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  type -P "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")  # a program on PATH, not a shell builtin
 done
 if ((${#missing[@]})); then
   echo "==> installing: ${missing[*]}"
