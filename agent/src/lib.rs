@@ -2,7 +2,7 @@
 //! default), and writes availability and latency points to the store.
 //!
 //! Data flow: [`scheduler`] tasks (one per endpoint) → [`probe`] → [`confirm`] → bounded queue → [`writer`]
-//! → `Store`. Architecture invariant: the probe loop never waits on the store; the only thing between them is
+//! → `Store`, or the disk [`spool`] while the store is down (replayed in order when it is back). Architecture invariant: the probe loop never waits on the store; the only thing between them is
 //! the bounded queue, and a full queue drops (and counts) rather than blocks.
 
 pub mod confirm;

@@ -154,21 +154,31 @@ impl InfluxStore {
 
     async fn probe_points_where(&self, filter: &str, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
         let mut out = Vec::new();
-        let mut from = range.from;
-        while from < range.to {
-            let to = from.saturating_add(READ_WINDOW).min(range.to);
+        for (from, to) in windows(range) {
             let q = format!("SELECT * FROM \"probe\" WHERE {filter}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
             for r in self.query(&q).await? {
                 for s in r.series.unwrap_or_default() {
                     probe_rows(&s, &mut out);
                 }
             }
-            from = to;
         }
         // Series come one after the other; callers want time order.
         out.sort_by_key(|p| p.ts);
         Ok(out)
     }
+}
+
+/// `range` cut into consecutive windows of at most [`READ_WINDOW`], so no single answer grows with the range.
+fn windows(range: TimeRange) -> impl Iterator<Item = (Nanos, Nanos)> {
+    let mut from = range.from;
+    std::iter::from_fn(move || {
+        (from < range.to).then(|| {
+            let to = from.saturating_add(READ_WINDOW).min(range.to);
+            let w = (from, to);
+            from = to;
+            w
+        })
+    })
 }
 
 const PROBE_TAGS: &str = "\"endpoint\", \"region\", \"component\", \"environment\"";
@@ -400,9 +410,7 @@ impl Store for InfluxStore {
         default_slot: Duration,
     ) -> Result<Vec<(SeriesKey, Availability)>, StoreError> {
         let mut acc: HashMap<SeriesKey, SlotAccumulator> = HashMap::new();
-        let mut from = range.from;
-        while from < range.to {
-            let to = from.saturating_add(READ_WINDOW).min(range.to);
+        for (from, to) in windows(range) {
             let q = format!("SELECT \"availability\", \"ok\" FROM \"probe\" WHERE time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
             for r in self.query(&q).await? {
                 for s in r.series.unwrap_or_default() {
@@ -418,7 +426,6 @@ impl Store for InfluxStore {
                     }
                 }
             }
-            from = to;
         }
         let mut out: Vec<(SeriesKey, Availability)> = acc.into_iter().map(|(k, a)| (k, a.finish(range.to))).collect();
         out.sort_by(|a, b| (&a.0.endpoint, &a.0.region).cmp(&(&b.0.endpoint, &b.0.region)));
@@ -545,31 +552,19 @@ mod tests {
 
     #[test]
     fn bodies_respect_the_line_limit_and_gzip() {
-        let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
-        let points: Vec<Point> = (0..12_001)
-            .map(|i| {
-                Point::Probe(ProbePoint {
-                    series: series.clone(),
-                    ts: i,
-                    availability: 100.0,
-                    ok: true,
-                    latency_ms: 1.0,
-                    dns_ms: None,
-                    connect_ms: None,
-                    tls_ms: None,
-                    ttfb_ms: None,
-                    status_code: None,
-                    cert_days_left: None,
-                    error: None,
-                    confirmed_down: false,
-                })
-            })
-            .collect();
+        let points: Vec<Point> = (0..12_001).map(|i| Point::Probe(crate::model::tests::point(i, 100.0, true))).collect();
         let bodies = encode_batches(&points);
         assert_eq!(bodies.iter().map(|b| b.1).collect::<Vec<_>>(), vec![5000, 5000, 2001]);
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bodies[2].0[..]), &mut text).unwrap();
         assert_eq!(text.lines().count(), 2001);
+    }
+
+    #[test]
+    fn windows_cover_the_range_exactly() {
+        let w: Vec<_> = windows(TimeRange::new(0, 2 * READ_WINDOW + 5)).collect();
+        assert_eq!(w, vec![(0, READ_WINDOW), (READ_WINDOW, 2 * READ_WINDOW), (2 * READ_WINDOW, 2 * READ_WINDOW + 5)]);
+        assert_eq!(windows(TimeRange::new(5, 5)).count(), 0);
     }
 
     #[test]
