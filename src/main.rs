@@ -1,6 +1,7 @@
 //! `watchpost`: the command line. Parses arguments, loads the configuration, and starts the parts; the work
 //! itself lives in the crates (`watchpost-core`, `watchpost-agent`).
 
+mod checks;
 mod server;
 mod status;
 
@@ -15,13 +16,13 @@ use watchpost_agent::Agent;
 use watchpost_core::config::{Config, StoreConfig};
 
 /// Exit code for an invalid configuration or bad usage (clap uses 2 for usage errors too).
-const EXIT_INVALID: u8 = 2;
+pub(crate) const EXIT_INVALID: u8 = 2;
 
 #[derive(Parser)]
 #[command(
     name = "watchpost",
     version,
-    about = "Service health: probes, confirmed outages, availability and latency.",
+    about = "Service health: probes, API checks, confirmed outages, availability and latency.",
     long_about = "Watchpost probes HTTP(S) and TCP endpoints on a fixed schedule, counts an endpoint as down only after \
     consecutive misses (three by default), and stores availability and latency points in an embedded SQLite \
     database (or InfluxDB).\n\nStart with `watchpost run --config examples/local.toml`, then `watchpost status`."
@@ -62,6 +63,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = status::Format::Table)]
         format: status::Format,
     },
+    /// Multi-step API checks: run them now (for CI, with a JUnit report) or show their history.
+    Checks {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: checks::ChecksCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -78,6 +86,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => return check_config(&file),
         Command::Run(c) | Command::Agent(c) => (c.config, Work::Run),
         Command::Status { config, format } => (config.config, Work::Status(format)),
+        Command::Checks { config, command } => (config.config, Work::Checks(command)),
     };
     let cfg = match Config::load(&path) {
         Ok(cfg) => cfg,
@@ -90,6 +99,7 @@ fn main() -> ExitCode {
     let result = runtime().and_then(|rt| match command {
         Work::Run => rt.block_on(run(cfg)),
         Work::Status(format) => rt.block_on(status::print(&cfg, format)),
+        Work::Checks(command) => rt.block_on(checks::main(&cfg, command)),
     });
     match result {
         Ok(code) => code,
@@ -104,6 +114,7 @@ fn main() -> ExitCode {
 enum Work {
     Run,
     Status(status::Format),
+    Checks(checks::ChecksCommand),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -150,15 +161,18 @@ async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     raise_open_file_limit(cfg.agent.concurrency);
     let metrics = Arc::new(AgentMetrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(server::serve(listener, metrics.clone(), stop_rx.clone()));
     // InfluxDB keeps its own retention (the database's retention policy or the bucket's).
     let retention = match &cfg.store {
-        StoreConfig::Sqlite(sqlite) => {
-            Some(tokio::spawn(watchpost_core::store::retention_loop(store.clone(), sqlite.retention, Duration::from_secs(3600), stop_rx)))
-        }
+        StoreConfig::Sqlite(sqlite) => Some(tokio::spawn(watchpost_core::store::retention_loop(
+            store.clone(),
+            sqlite.retention,
+            Duration::from_secs(3600),
+            stop_rx.clone(),
+        ))),
         StoreConfig::Influxdb(_) => None,
     };
-    let agent = Agent::start(&cfg, store, metrics).map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
+    let agent = Agent::start(&cfg, store, metrics.clone()).map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
+    let server = tokio::spawn(server::serve(listener, server::app(metrics, agent.pushes()), stop_rx.clone()));
 
     shutdown_signal().await;
     tracing::info!("shutting down: flushing points");

@@ -15,6 +15,7 @@ pub enum Format {
 struct Row {
     endpoint: String,
     region: String,
+    environment: String,
     state: &'static str,
     since: i64,
     last_ts: i64,
@@ -35,16 +36,24 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
         let (store, slots) = (store.clone(), &slots);
         async move {
             let v = store.availability(range, slots, watchpost_core::config::defaults::INTERVAL).await?;
-            Ok::<_, anyhow::Error>(v.into_iter().map(|(k, a)| ((k.endpoint, k.region), a.percent())).collect::<HashMap<_, _>>())
+            Ok::<_, anyhow::Error>(
+                v.into_iter().map(|(k, a)| ((k.endpoint, k.region, k.environment), a.percent())).collect::<HashMap<_, _>>(),
+            )
         }
     };
     let (hour, day) = (availability(1).await?, availability(24).await?);
     let mut rows = Vec::with_capacity(states.len());
     for s in &states {
-        let key = (s.endpoint.clone(), s.region.clone());
+        // A configured endpoint whose environment changed left a series under the old one: not its state now.
+        let configured = |e: &&watchpost_core::config::EndpointConfig| e.id == s.endpoint;
+        if cfg.endpoints.iter().any(|e| configured(&e)) && !cfg.endpoints.iter().any(|e| configured(&e) && e.environment == s.environment) {
+            continue;
+        }
+        let key = (s.endpoint.clone(), s.region.clone(), s.environment.clone());
         rows.push(Row {
             endpoint: s.endpoint.clone(),
             region: s.region.clone(),
+            environment: s.environment.clone(),
             state: if s.confirmed_down { "DOWN" } else { "up" },
             since: s.since,
             last_ts: s.last_ts,
@@ -55,10 +64,11 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
         });
     }
     for e in &cfg.endpoints {
-        if !states.iter().any(|s| s.endpoint == e.id) {
+        if !states.iter().any(|s| s.endpoint == e.id && s.environment == e.environment) {
             rows.push(Row {
                 endpoint: e.id.clone(),
                 region: cfg.agent.region.clone(),
+                environment: e.environment.clone(),
                 state: "no data",
                 since: 0,
                 last_ts: 0,
@@ -76,7 +86,7 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|r| {
                     serde_json::json!({
-                        "endpoint": r.endpoint, "region": r.region, "state": r.state,
+                        "endpoint": r.endpoint, "region": r.region, "environment": r.environment, "state": r.state,
                         "since": (r.since > 0).then(|| format_rfc3339(r.since)),
                         "last_probe": (r.last_ts > 0).then(|| format_rfc3339(r.last_ts)),
                         "last_latency_ms": r.last_latency_ms.is_finite().then_some(r.last_latency_ms),
@@ -109,13 +119,14 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn print_table(rows: &[Row], now: i64) {
-    let header = ["ENDPOINT", "REGION", "STATE", "SINCE", "LAST PROBE", "LATENCY", "ERROR", "AVAIL 1H", "AVAIL 24H"];
-    let cells: Vec<[String; 9]> = rows
+    let header = ["ENDPOINT", "REGION", "ENVIRONMENT", "STATE", "SINCE", "LAST PROBE", "LATENCY", "ERROR", "AVAIL 1H", "AVAIL 24H"];
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
                 r.endpoint.clone(),
                 r.region.clone(),
+                r.environment.clone(),
                 r.state.to_string(),
                 if r.since > 0 { format!("{} ({})", format_rfc3339(r.since), ago(now, r.since)) } else { "-".into() },
                 ago(now, r.last_ts),

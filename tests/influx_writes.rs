@@ -127,6 +127,7 @@ fn batch(n: usize) -> Vec<Point> {
                 cert_days_left: None,
                 error: None,
                 confirmed_down: false,
+                failed_step: None,
             })
         })
         .collect()

@@ -33,6 +33,7 @@ fn point(s: &Arc<SeriesKey>, ts: i64, ok: bool, down: bool) -> Point {
         cert_days_left: if s.endpoint == "api" { Some(42.5) } else { None },
         error: if ok { None } else { Some(ErrorClass::Status) },
         confirmed_down: down,
+        failed_step: None,
     })
 }
 
@@ -158,7 +159,13 @@ async fn conforms(store: &dyn Store) -> Answers {
 
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&SqliteConfig { path: dir.path().join("w.db"), retention: Duration::from_secs(86_400) }).await.unwrap();
+    let store = SqliteStore::open(&SqliteConfig {
+        path: dir.path().join("w.db"),
+        retention: Duration::from_secs(86_400),
+        check_history: Duration::from_secs(86_400),
+    })
+    .await
+    .unwrap();
     (dir, store)
 }
 

@@ -37,6 +37,7 @@ pub struct Agent {
     writer: JoinHandle<()>,
     monitor: JoinHandle<()>,
     metrics: Arc<AgentMetrics>,
+    pushes: probe::push::Registry,
 }
 
 impl Agent {
@@ -56,6 +57,7 @@ impl Agent {
         }
         metrics.store_up.set(1);
         let shared = probe::Shared::new();
+        let pushes = probe::push::Registry::default();
         let (stop, stop_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(config.agent.queue_capacity);
         metrics.queue_capacity.set(config.agent.queue_capacity as i64);
@@ -80,7 +82,7 @@ impl Agent {
                     component: e.component.clone().unwrap_or_default(),
                     environment: e.environment.clone(),
                 });
-                let probe = probe::build(e, &shared);
+                let probe = probe::build(e, &shared, &pushes);
                 tokio::spawn(scheduler::run_endpoint(Arc::new(e.clone()), series, probe, start + phase, ctx.clone(), stop_rx.clone()))
             })
             .collect();
@@ -93,7 +95,12 @@ impl Agent {
         let writer = tokio::spawn(writer::run(rx, store, writer_cfg, spool, metrics.clone()));
         let monitor = tokio::spawn(watch_overload(metrics.clone(), config.agent.concurrency, stop_rx));
         tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
-        Ok(Agent { stop, endpoints, writer, monitor, metrics })
+        Ok(Agent { stop, endpoints, writer, monitor, metrics, pushes })
+    }
+
+    /// Where the HTTP listener delivers push reports (`POST /api/v1/push/{id}`).
+    pub fn pushes(&self) -> probe::push::Registry {
+        self.pushes.clone()
     }
 
     /// Stops probing, writes what the confirmers still hold, flushes the writer, and returns when done.

@@ -12,6 +12,7 @@
 
 use crate::confirm::{Confirmer, Decided, Next, State};
 use crate::metrics::AgentMetrics;
+use crate::probe::steps::StepResult;
 use crate::probe::{run_attempt, Probe};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use watchpost_core::config::EndpointConfig;
-use watchpost_core::model::{Point, ProbePoint, SeriesKey};
+use watchpost_core::model::{Point, ProbePoint, SeriesKey, StepPoint};
 
 /// Phase offsets: within each group of endpoints sharing an interval, the i-th of n starts at
 /// `interval × i / n`.
@@ -58,6 +59,12 @@ pub struct Context {
 impl Context {
     fn emit(&self, series: &Arc<SeriesKey>, d: Decided) {
         let a = d.attempt;
+        // A check run's steps go out with its probe point: the history shows the run as the point recorded it.
+        if let Some(run) = &a.run {
+            for (i, st) in run.steps.iter().enumerate() {
+                self.send(series, Point::Step(step_point(series, a.start, i, st)));
+            }
+        }
         let point = Point::Probe(ProbePoint {
             series: series.clone(),
             ts: a.start,
@@ -72,7 +79,12 @@ impl Context {
             cert_days_left: a.cert_days_left,
             error: a.error,
             confirmed_down: d.confirmed_down,
+            failed_step: a.run.as_ref().and_then(|r| r.failed_step.clone()),
         });
+        self.send(series, point);
+    }
+
+    fn send(&self, series: &Arc<SeriesKey>, point: Point) {
         match self.points.try_send(point) {
             Ok(()) => self.metrics.points_enqueued.inc(),
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -83,6 +95,23 @@ impl Context {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+}
+
+fn step_point(series: &Arc<SeriesKey>, ts: watchpost_core::time::Nanos, index: usize, st: &StepResult) -> StepPoint {
+    StepPoint {
+        series: series.clone(),
+        ts,
+        step: st.name.clone(),
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        ran: st.ran,
+        finally: st.finally,
+        ok: st.ok(),
+        status_code: st.status.map(i64::from),
+        latency_ms: st.latency_ms,
+        error: st.error,
+        detail: st.detail.clone(),
+        assertions: st.outcomes.iter().map(|o| o.line()).collect::<Vec<_>>().join("; "),
     }
 }
 

@@ -44,7 +44,7 @@ async fn attempt(endpoint_toml: &str) -> Attempt {
     let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
     let shared: Arc<Shared> = Shared::new();
     let e = &cfg.endpoints[0];
-    let p = probe::build(e, &shared);
+    let p = probe::build(e, &shared, &probe::push::Registry::default());
     run_attempt(&*p, &e.assertions, e.timeout).await
 }
 

@@ -42,5 +42,6 @@ pub fn point(s: &Arc<SeriesKey>, i: usize, slot: usize, ts: i64) -> Point {
         cert_days_left: None,
         error: down.then_some(ErrorClass::Status),
         confirmed_down: down,
+        failed_step: None,
     })
 }

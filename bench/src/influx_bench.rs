@@ -155,9 +155,13 @@ async fn queries(args: &[String]) {
     );
     let slots = hours * 3600 / interval as usize;
     let pts = points(series, slots, interval);
-    let sqlite = SqliteStore::open(&SqliteConfig { path: path.into(), retention: Duration::from_secs(86_400 * 30) })
-        .await
-        .unwrap_or_else(|e| fail(&e.to_string()));
+    let sqlite = SqliteStore::open(&SqliteConfig {
+        path: path.into(),
+        retention: Duration::from_secs(86_400 * 30),
+        check_history: Duration::from_secs(86_400),
+    })
+    .await
+    .unwrap_or_else(|e| fail(&e.to_string()));
     let influx = influx_store(&url, &db);
     for batch in pts.chunks(influx::MAX_LINES) {
         sqlite.write(batch).await.unwrap_or_else(|e| fail(&e.to_string()));

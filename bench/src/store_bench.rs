@@ -58,7 +58,13 @@ async fn main() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", args.db));
     }
-    let store = match SqliteStore::open(&SqliteConfig { path: args.db.clone().into(), retention: Duration::from_secs(86_400 * 30) }).await {
+    let store = match SqliteStore::open(&SqliteConfig {
+        path: args.db.clone().into(),
+        retention: Duration::from_secs(86_400 * 30),
+        check_history: Duration::from_secs(86_400),
+    })
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -15,5 +15,6 @@ pub mod lineproto;
 pub mod metrics;
 pub mod model;
 pub mod store;
+pub mod template;
 pub mod time;
 pub mod tls;

@@ -8,7 +8,7 @@
 //! be empty). Floats that are not finite cannot be written and are left out of the line. Line protocol has no
 //! escape for a newline: one in a name or value is written as a space, so a line stays a line.
 
-use crate::model::{ErrorClass, MaintenancePoint, Point, ProbePoint};
+use crate::model::{ErrorClass, MaintenancePoint, Point, ProbePoint, StepPoint};
 use crate::time::Nanos;
 use std::io::Write;
 
@@ -98,6 +98,7 @@ pub fn write_point(buf: &mut Vec<u8>, point: &Point) -> bool {
     match point {
         Point::Probe(p) => write_probe(buf, p),
         Point::Maintenance(m) => write_maintenance(buf, m),
+        Point::Step(st) => write_step(buf, st),
     }
 }
 
@@ -123,8 +124,32 @@ fn write_probe(buf: &mut Vec<u8>, p: &ProbePoint) -> bool {
         // of the latest point needs no special case.
         ("error", Some(Field::Str(p.error.map_or("", ErrorClass::as_str)))),
         ("confirmed_down", Some(Field::Bool(p.confirmed_down))),
+        ("failed_step", p.failed_step.as_deref().map(Field::Str)),
     ];
     write_line(buf, "probe", &tags, &fields, p.ts)
+}
+
+fn write_step(buf: &mut Vec<u8>, p: &StepPoint) -> bool {
+    let s = &p.series;
+    let tags = [
+        ("endpoint", s.endpoint.as_str()),
+        ("region", s.region.as_str()),
+        ("component", s.component.as_str()),
+        ("environment", s.environment.as_str()),
+        ("step", p.step.as_str()),
+    ];
+    let fields = [
+        ("index", Some(Field::Int(i64::from(p.index)))),
+        ("ran", Some(Field::Bool(p.ran))),
+        ("finally", Some(Field::Bool(p.finally))),
+        ("ok", Some(Field::Bool(p.ok))),
+        ("status_code", p.status_code.map(Field::Int)),
+        ("latency_ms", Some(Field::Float(p.latency_ms))),
+        ("error", Some(Field::Str(p.error.map_or("", ErrorClass::as_str)))),
+        ("detail", Some(Field::Str(&p.detail))),
+        ("assertions", Some(Field::Str(&p.assertions))),
+    ];
+    write_line(buf, "check_step", &tags, &fields, p.ts)
 }
 
 fn write_maintenance(buf: &mut Vec<u8>, m: &MaintenancePoint) -> bool {
@@ -192,6 +217,7 @@ mod tests {
             cert_days_left: None,
             error: Some(ErrorClass::Status),
             confirmed_down: false,
+            failed_step: None,
         });
         let mut buf = Vec::new();
         assert!(write_point(&mut buf, &p));

@@ -94,6 +94,32 @@ pub struct ProbePoint {
     pub cert_days_left: Option<f64>,
     pub error: Option<ErrorClass>,
     pub confirmed_down: bool,
+    /// Multi-step checks: the step that failed the run (field `failed_step`, written only when set).
+    pub failed_step: Option<String>,
+}
+
+/// One step of one run of a multi-step check, measurement `check_step` (an addition to DESIGN.md §4): the
+/// history `watchpost checks history` shows. Tags are the run's series plus `step`; `ts` is the run's start,
+/// shared by every step of the run, so a run is read back as the steps with one timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepPoint {
+    pub series: std::sync::Arc<SeriesKey>,
+    pub ts: Nanos,
+    pub step: String,
+    /// Position in the check, from 0.
+    pub index: u32,
+    /// False when the step was skipped because an earlier step failed.
+    pub ran: bool,
+    pub finally: bool,
+    /// The step passed every assertion.
+    pub ok: bool,
+    pub status_code: Option<i64>,
+    pub latency_ms: f64,
+    pub error: Option<ErrorClass>,
+    /// Why it failed: the failed assertion with its expected and actual values, or the error.
+    pub detail: String,
+    /// Every assertion's outcome, `✓ status 2xx; ✗ json $.id exists (got nothing)`.
+    pub assertions: String,
 }
 
 /// A skipped slot in a maintenance window, measurement `maintenance`.
@@ -110,6 +136,7 @@ pub struct MaintenancePoint {
 pub enum Point {
     Probe(ProbePoint),
     Maintenance(MaintenancePoint),
+    Step(StepPoint),
 }
 
 impl Point {
@@ -117,6 +144,7 @@ impl Point {
         match self {
             Point::Probe(p) => p.ts,
             Point::Maintenance(m) => m.ts,
+            Point::Step(s) => s.ts,
         }
     }
 }
@@ -224,6 +252,7 @@ pub(crate) mod tests {
             cert_days_left: None,
             error: None,
             confirmed_down: availability < 50.0,
+            failed_step: None,
         }
     }
 

@@ -171,7 +171,7 @@ fn defaults_fill_in_and_http_expects_2xx() {
     let cfg = load("[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n").unwrap();
     let e = &cfg.endpoints[0];
     assert_eq!((e.interval.as_secs(), e.timeout.as_secs(), e.retry_interval.as_secs(), e.failure_threshold), (5, 2, 1, 3));
-    assert_eq!(e.assertions, vec![watchpost_core::config::Assertion::Status(StatusMatcher::Class(2))]);
+    assert!(matches!(e.assertions.as_slice(), [watchpost_core::config::Assertion::Status(StatusMatcher::Class(2))]), "{:?}", e.assertions);
     assert_eq!(cfg.agent.region, "local");
 }
 
@@ -199,4 +199,152 @@ fn the_summary_never_prints_credentials_or_query_tokens() {
     let summary = cfg.summary();
     assert!(summary.contains("https://api.example:8443/health?…"), "{summary}");
     assert!(!summary.contains("pa55") && !summary.contains("t0k"), "{summary}");
+}
+
+/// A three-step check over two environments, as the README shows it; the tests below break one thing each.
+const CHECK: &str = r#"[vars]
+prefix = "wp"
+
+[environments.staging]
+base = "http://staging.example"
+token = "s"
+
+[environments.production]
+base = "http://api.example"
+token = "p"
+
+[[checks]]
+id = "stream"
+environments = ["staging", "production"]
+
+[[checks.steps]]
+name = "create"
+method = "POST"
+url = "{{env.base}}/streams"
+headers = { Authorization = "Bearer {{env.token}}" }
+json = { name = "{{vars.prefix}}-{{uuid}}" }
+extract = { id = { json = "$.id" } }
+assert = [{ status = 201 }, { json = "$.playback_url", op = "matches", value = "^rtmp://" }]
+
+[[checks.steps]]
+name = "read"
+url = "{{env.base}}/streams/{{vars.id}}"
+assert = [{ json = "$.playback_url", op = "==", value = "{{steps.create.body.playback_url}}" }]
+
+[[checks.steps]]
+name = "delete"
+method = "DELETE"
+url = "{{env.base}}/streams/{{steps.create.body.id}}"
+finally = true
+"#;
+
+#[test]
+fn a_check_runs_once_per_environment_with_its_variables() {
+    let cfg = load(CHECK).unwrap();
+    let runs: Vec<(&str, &str)> = cfg.checks().map(|c| (c.id.as_str(), c.environment.as_str())).collect();
+    assert_eq!(runs, vec![("stream", "staging"), ("stream", "production")]);
+    let ProbeConfig::Steps(s) = &cfg.checks().next().unwrap().probe else { panic!("a steps probe") };
+    assert_eq!(s.env.get("base").map(String::as_str), Some("http://staging.example"));
+    assert_eq!(s.steps.len(), 3);
+    assert!(s.steps[2].finally);
+    assert_eq!(cfg.checks().next().unwrap().interval, std::time::Duration::from_secs(60), "checks default to once a minute");
+}
+
+/// Replaces `from` in the check (which must occur) and asserts the one error that follows.
+fn assert_check_error(from: &str, to: &str, line: usize, key: &str, fragment: &str) {
+    assert!(CHECK.contains(from), "{from}");
+    assert_one(&CHECK.replacen(from, to, 1), line, key, fragment);
+}
+
+#[test]
+fn unknown_template_names_are_errors_at_check_config() {
+    assert_check_error(
+        "{{env.token}}",
+        "{{env.tokn}}",
+        20,
+        "checks[0].steps[0].headers.Authorization",
+        "unknown environment variable `tokn`",
+    );
+    assert_check_error("{{vars.prefix}}", "{{vars.prefx}}", 21, "checks[0].steps[0].json.name", "unknown variable `prefx`");
+    assert_check_error("{{vars.id}}", "{{vars.ident}}", 27, "checks[0].steps[1].url", "unknown variable `ident`");
+    assert_check_error(
+        "{{steps.create.body.playback_url}}",
+        "{{steps.delete.body.playback_url}}",
+        28,
+        "checks[0].steps[1].assert[0].value",
+        "unknown step `delete`",
+    );
+    assert_check_error("{{uuid}}", "{{uuidv7}}", 21, "checks[0].steps[0].json.name", "unknown name `uuidv7`");
+}
+
+#[test]
+fn an_environment_variable_must_exist_in_every_environment_of_the_check() {
+    assert_check_error(
+        "token = \"p\"\n",
+        "tokn = \"p\"\n",
+        20,
+        "checks[0].steps[0].headers.Authorization",
+        "unknown environment variable `token`",
+    );
+}
+
+#[test]
+fn check_errors_name_the_key() {
+    assert_check_error(
+        "\"staging\", \"production\"]",
+        "\"staging\", \"prod\"]",
+        14,
+        "checks[0].environments[1]",
+        "unknown environment `prod`",
+    );
+    assert_check_error("json = \"$.id\"", "json = \"$.id[\"", 22, "checks[0].steps[0].extract.id.json", "invalid JSON path");
+    assert_check_error("op = \"matches\"", "op = \"resembles\"", 23, "checks[0].steps[0].assert[1].op", "unknown op");
+    assert_check_error(
+        "value = \"^rtmp://\"",
+        "value = \"^(rtmp\"",
+        23,
+        "checks[0].steps[0].assert[1].value",
+        "invalid regular expression",
+    );
+    assert_check_error("name = \"read\"", "name = \"create\"", 26, "checks[0].steps[1].name", "duplicate step name");
+    assert_check_error(
+        "{ status = 201 }",
+        "{ status = 201, body_contains = \"x\" }",
+        23,
+        "checks[0].steps[0].assert[0]",
+        "one assertion checks one thing",
+    );
+    assert_check_error(
+        "finally = true",
+        "finally = true\ntimeout = \"2m\"",
+        35,
+        "checks[0].steps[2].timeout",
+        "longer than the check's interval",
+    );
+}
+
+#[test]
+fn push_endpoints_need_a_strong_token_and_a_period() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"ci\"\ntype = \"push\"\ntoken = \"0123456789abcdef\"\n");
+    assert_one(&text, 4, "endpoints[0]", "missing key `expect_every`");
+    let text = format!("{HEAD}[[endpoints]]\nid = \"ci\"\ntype = \"push\"\ntoken = \"short\"\nexpect_every = \"3m\"\n");
+    assert_one(&text, 7, "endpoints[0].token", "at least 16 characters");
+    let text =
+        format!("{HEAD}[[endpoints]]\nid = \"ci\"\ntype = \"push\"\ntoken = \"0123456789abcdef\"\nexpect_every = \"3m\"\ngrace = \"5m\"\n");
+    assert_one(&text, 9, "endpoints[0].grace", "shorter than expect_every");
+    let text = format!(
+        "{HEAD}[[endpoints]]\nid = \"ci\"\ntype = \"push\"\ntoken = \"0123456789abcdef\"\nexpect_every = \"3m\"\ninterval = \"1m\"\n"
+    );
+    assert_one(&text, 9, "endpoints[0].interval", "use `expect_every`");
+    let ok = format!("{HEAD}[[endpoints]]\nid = \"ci\"\ntype = \"push\"\ntoken = \"0123456789abcdef\"\nexpect_every = \"3m\"\n");
+    let cfg = load(&ok).unwrap();
+    let e = &cfg.endpoints[0];
+    assert_eq!((e.interval, e.retry_interval), (std::time::Duration::from_secs(180), std::time::Duration::from_secs(180)));
+    assert!(!format!("{cfg:?}").contains("0123456789abcdef"), "the token never shows in Debug");
+}
+
+#[test]
+fn endpoint_assertions_that_do_not_fit_the_probe() {
+    let text = format!("{HEAD}[[endpoints]]\nid = \"db\"\ntype = \"tcp\"\naddress = \"db:5432\"\nassert = [{{ json = \"$.x\" }}]\n");
+    assert_one(&text, 8, "endpoints[0].assert[0]", "does not apply to a tcp endpoint");
 }

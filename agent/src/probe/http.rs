@@ -125,6 +125,7 @@ impl Probe for HttpProbe {
                 body: hop.body,
                 timings,
                 cert_days_left: hop.cert_days_left,
+                ..Observation::default()
             });
         }
     }
@@ -153,7 +154,8 @@ async fn exchange<I>(
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let fail = |class: ErrorClass, detail: String, t: &Timings| ProbeFailure { class, detail, timings: *t, status: None, cert_days_left };
+    let fail =
+        |class: ErrorClass, detail: String, t: &Timings| ProbeFailure { timings: *t, cert_days_left, ..ProbeFailure::new(class, detail) };
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
         .max_buf_size(MAX_HEADER_BYTES)
         .handshake(io)
@@ -169,11 +171,8 @@ where
     let (parts, mut body) = resp.into_parts();
     let status = parts.status.as_u16();
     let too_large = |t: &Timings| ProbeFailure {
-        class: ErrorClass::BodyTooLarge,
-        detail: format!("body larger than {max_body} bytes"),
-        timings: *t,
         status: Some(status),
-        cert_days_left,
+        ..fail(ErrorClass::BodyTooLarge, format!("body larger than {max_body} bytes"), t)
     };
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body) {

@@ -4,9 +4,16 @@
 //! endpoint's [`ProbeConfig`]. A probe only observes; [`run_attempt`] applies the timeout and the endpoint's
 //! assertions, so every probe type gets the same assertion language and error classes.
 
-mod assert;
+// A `ProbeFailure` carries the phase timings measured before the failure, so it is larger than clippy likes in
+// an `Err`; it is built once per failed attempt and moved up a few frames, where boxing would only add an
+// allocation to every miss.
+#![allow(clippy::result_large_err)]
+
+pub mod assert;
 pub mod http;
 mod net;
+pub mod push;
+pub mod steps;
 pub mod tcp;
 pub mod tls;
 
@@ -37,6 +44,10 @@ pub struct Observation {
     pub body: Bytes,
     pub timings: Timings,
     pub cert_days_left: Option<f64>,
+    /// A latency the target reported itself (push checks), used instead of the measured one.
+    pub latency_ms: Option<f64>,
+    /// Multi-step checks: what each step did.
+    pub run: Option<Arc<steps::CheckRun>>,
 }
 
 /// An exchange that did not complete.
@@ -48,11 +59,23 @@ pub struct ProbeFailure {
     pub timings: Timings,
     pub status: Option<u16>,
     pub cert_days_left: Option<f64>,
+    /// Multi-step checks: what each step did, and which one failed.
+    pub run: Option<Arc<steps::CheckRun>>,
+    /// A latency the target reported itself (push checks).
+    pub latency_ms: Option<f64>,
 }
 
 impl ProbeFailure {
     pub fn new(class: ErrorClass, detail: impl Into<String>) -> Self {
-        ProbeFailure { class, detail: detail.into(), timings: Timings::default(), status: None, cert_days_left: None }
+        ProbeFailure {
+            class,
+            detail: detail.into(),
+            timings: Timings::default(),
+            status: None,
+            cert_days_left: None,
+            run: None,
+            latency_ms: None,
+        }
     }
 }
 
@@ -68,6 +91,8 @@ pub struct Attempt {
     pub timings: Timings,
     pub status_code: Option<u16>,
     pub cert_days_left: Option<f64>,
+    /// Multi-step checks: what each step did, and which one failed.
+    pub run: Option<Arc<steps::CheckRun>>,
 }
 
 impl Attempt {
@@ -88,10 +113,14 @@ pub trait Probe: Send + Sync {
 }
 
 /// Builds the probe an endpoint names. The one place where probe types are registered.
-pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>) -> Arc<dyn Probe> {
+///
+/// Push endpoints need the registry the agent's HTTP listener delivers reports through.
+pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Registry) -> Arc<dyn Probe> {
     match &endpoint.probe {
         ProbeConfig::Http(c) => Arc::new(http::HttpProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Tcp(c) => Arc::new(tcp::TcpProbe::new(c.clone(), shared.clone())),
+        ProbeConfig::Steps(c) => Arc::new(steps::StepsProbe::new((**c).clone(), shared.clone())),
+        ProbeConfig::Push(c) => Arc::new(pushes.register(&endpoint.id, c)),
     }
 }
 
@@ -110,10 +139,11 @@ pub async fn run_attempt(probe: &dyn Probe, assertions: &[Assertion], timeout: D
                 ok: verdict.is_ok(),
                 error: verdict.as_ref().err().map(|(c, _)| *c),
                 detail: verdict.err().map(|(_, d)| d).unwrap_or_default(),
-                latency_ms,
+                latency_ms: obs.latency_ms.unwrap_or(latency_ms),
                 timings: obs.timings,
                 status_code: obs.status,
                 cert_days_left: obs.cert_days_left,
+                run: obs.run,
             }
         }
         Ok(Err(f)) => Attempt {
@@ -121,10 +151,11 @@ pub async fn run_attempt(probe: &dyn Probe, assertions: &[Assertion], timeout: D
             ok: false,
             error: Some(f.class),
             detail: f.detail,
-            latency_ms,
+            latency_ms: f.latency_ms.unwrap_or(latency_ms),
             timings: f.timings,
             status_code: f.status,
             cert_days_left: f.cert_days_left,
+            run: f.run,
         },
         Err(_) => Attempt {
             start,

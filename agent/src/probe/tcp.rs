@@ -32,7 +32,7 @@ impl Probe for TcpProbe {
             f
         })?;
         timings.connect_ms = Some(connect_ms);
-        let fail = |class, detail: String| ProbeFailure { class, detail, timings, status: None, cert_days_left: None };
+        let fail = |class, detail: String| ProbeFailure { timings, ..ProbeFailure::new(class, detail) };
         if let Some(payload) = &self.cfg.send {
             stream.write_all(payload.as_bytes()).await.map_err(|e| fail(io_class(&e), format!("send: {e}")))?;
         }

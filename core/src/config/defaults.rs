@@ -31,3 +31,9 @@ pub const MAX_BODY: u64 = 1 << 20;
 pub const METHOD: &str = "GET";
 /// A status assertion applied when an HTTP endpoint declares none of its own.
 pub const STATUS_CLASS: u8 = 2;
+/// Multi-step checks create and delete things: once a minute, not every few seconds.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(60);
+/// How late a push report may arrive and still count for its period.
+pub const PUSH_GRACE: Duration = Duration::from_secs(30);
+/// How long the step results of multi-step checks are kept (SQLite; InfluxDB keeps its retention policy's).
+pub const CHECK_HISTORY: Duration = Duration::from_secs(14 * 86_400);

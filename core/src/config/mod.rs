@@ -21,7 +21,7 @@ pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::Secret;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +93,8 @@ pub enum InfluxAuth {
 pub struct SqliteConfig {
     pub path: PathBuf,
     pub retention: Duration,
+    /// How long the step results of multi-step checks are kept.
+    pub check_history: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +124,9 @@ pub struct EndpointConfig {
 pub enum ProbeConfig {
     Http(HttpProbeConfig),
     Tcp(TcpProbeConfig),
+    /// A multi-step API check from `[[checks]]`, one per environment it runs in.
+    Steps(Box<StepsProbeConfig>),
+    Push(PushProbeConfig),
 }
 
 impl ProbeConfig {
@@ -129,6 +134,8 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Http(_) => "http",
             ProbeConfig::Tcp(_) => "tcp",
+            ProbeConfig::Steps(_) => "steps",
+            ProbeConfig::Push(_) => "push",
         }
     }
 
@@ -143,6 +150,11 @@ impl ProbeConfig {
                 format!("{}://{host}{}{query}", u.scheme_str().unwrap_or("http"), u.path())
             }
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
+            ProbeConfig::Steps(s) => {
+                let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
+                format!("{} step(s): {}", s.steps.len(), names.join(" → "))
+            }
+            ProbeConfig::Push(_) => "reports to POST /api/v1/push/{id}".into(),
         }
     }
 }
@@ -167,12 +179,178 @@ pub struct TcpProbeConfig {
     pub expect: Option<String>,
 }
 
-/// A check on a probe's outcome. Evaluated by the agent; new kinds extend this enum and `raw::RawAssertion`.
-#[derive(Debug, Clone, PartialEq)]
+/// A check on a probe's outcome, for endpoints and for every step of a check. Evaluated by the agent; new
+/// kinds extend this enum and `raw::RawAssertion`.
+#[derive(Debug, Clone)]
 pub enum Assertion {
     Status(StatusMatcher),
     LatencyBelow(Duration),
     BodyContains(String),
+    BodyMatches(regex::Regex),
+    /// A response header (name lower-case).
+    Header {
+        name: http::HeaderName,
+        check: Check,
+    },
+    /// The nodes an RFC 9535 JSON path selects in the body; comparisons use the first node.
+    Json {
+        path: serde_json_path::JsonPath,
+        source: String,
+        check: Check,
+    },
+    /// The TLS certificate must have more than this many days left.
+    CertDaysLeftAbove(f64),
+}
+
+impl Assertion {
+    /// What the assertion checks, for reports: `status 2xx`, `json $.id == 7`.
+    pub fn describe(&self) -> String {
+        match self {
+            Assertion::Status(m) => format!("status {m}"),
+            Assertion::LatencyBelow(d) => format!("latency below {}", format_duration(*d)),
+            Assertion::BodyContains(s) => format!("body contains {s:?}"),
+            Assertion::BodyMatches(r) => format!("body matches /{}/", r.as_str()),
+            Assertion::Header { name, check } => format!("header {name} {check}"),
+            Assertion::Json { source, check, .. } => format!("json {source} {check}"),
+            Assertion::CertDaysLeftAbove(d) => format!("certificate days left above {d}"),
+        }
+    }
+}
+
+/// How a selected value (a header, a JSON node) is checked.
+#[derive(Debug, Clone)]
+pub enum Check {
+    Exists,
+    NotExists,
+    /// Missing, `null`, `""`, `[]` or `{}`.
+    Empty,
+    NotEmpty,
+    Compare(CmpOp, Operand),
+    /// Substring of a string, element of an array, or key of an object.
+    Contains(Operand),
+    Matches(regex::Regex),
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Exists => f.write_str("exists"),
+            Check::NotExists => f.write_str("not_exists"),
+            Check::Empty => f.write_str("empty"),
+            Check::NotEmpty => f.write_str("not_empty"),
+            Check::Compare(op, v) => write!(f, "{} {v}", op.as_str()),
+            Check::Contains(v) => write!(f, "contains {v}"),
+            Check::Matches(r) => write!(f, "matches /{}/", r.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// The right-hand side of a comparison: a literal, or a template rendered at run time (to compare with a
+/// variable or a value saved from an earlier step).
+#[derive(Debug, Clone)]
+pub enum Operand {
+    Value(serde_json::Value),
+    Template(crate::template::Template),
+}
+
+impl std::fmt::Display for Operand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operand::Value(v) => write!(f, "{v}"),
+            Operand::Template(t) => write!(f, "{:?}", t.to_string()),
+        }
+    }
+}
+
+/// A multi-step check as it runs in one environment.
+#[derive(Debug, Clone)]
+pub struct StepsProbeConfig {
+    /// The environment's variables (`{{env.NAME}}`).
+    pub env: BTreeMap<String, String>,
+    /// `[vars]` merged with the check's own `vars` (`{{vars.NAME}}`).
+    pub vars: BTreeMap<String, String>,
+    pub steps: Vec<StepConfig>,
+    pub follow_redirects: u32,
+    pub max_body: u64,
+    pub tls_skip_verify: bool,
+}
+
+/// One request of a check.
+#[derive(Debug, Clone)]
+pub struct StepConfig {
+    pub name: String,
+    pub method: http::Method,
+    pub url: crate::template::Template,
+    pub query: Vec<(String, crate::template::Template)>,
+    pub headers: Vec<(http::HeaderName, crate::template::Template)>,
+    pub body: StepBody,
+    pub timeout: Duration,
+    pub extract: Vec<Extract>,
+    pub assertions: Vec<Assertion>,
+    /// Runs whatever happened before (cleanup); its failure does not fail the check.
+    pub finally: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepBody {
+    None,
+    Raw(crate::template::Template),
+    Json(JsonTemplate),
+    Form(Vec<(String, crate::template::Template)>),
+}
+
+/// A JSON document whose strings are templates.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Value(serde_json::Value),
+    String(crate::template::Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// A value saved from a response as `{{vars.NAME}}` for the later steps.
+#[derive(Debug, Clone)]
+pub struct Extract {
+    pub name: String,
+    pub from: ExtractFrom,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExtractFrom {
+    Json { path: serde_json_path::JsonPath, source: String },
+    Header(http::HeaderName),
+    Regex(regex::Regex),
+}
+
+/// A push endpoint: reporters send results; silence is a miss.
+#[derive(Debug, Clone)]
+pub struct PushProbeConfig {
+    pub token: Secret,
+    pub expect_every: Duration,
+    pub grace: Duration,
 }
 
 /// Accepted status codes.
@@ -233,6 +411,11 @@ impl Config {
         self.endpoints.iter().find(|e| e.id == id)
     }
 
+    /// The multi-step checks, one entry per check and environment.
+    pub fn checks(&self) -> impl Iterator<Item = &EndpointConfig> {
+        self.endpoints.iter().filter(|e| matches!(e.probe, ProbeConfig::Steps(_)))
+    }
+
     /// A short human summary, printed by `watchpost check-config`.
     pub fn summary(&self) -> String {
         let mut out = String::new();
@@ -256,7 +439,7 @@ impl Config {
         out.push_str(&format!("load:      {rate:.1} probes/s at steady state\n"));
         for e in &self.endpoints {
             out.push_str(&format!(
-                "  {:<24} {:<4} every {:<6} timeout {:<6} {}\n",
+                "  {:<24} {:<5} every {:<6} timeout {:<6} {}\n",
                 e.id,
                 e.probe.kind(),
                 format_duration(e.interval),

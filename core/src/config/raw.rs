@@ -60,6 +60,8 @@ pub enum RawStore {
         path: Option<String>,
         /// How long raw points are kept (default `30d`).
         retention: Option<HumanDuration>,
+        /// How long the step results of multi-step checks are kept for `watchpost checks history` (default `14d`).
+        check_history: Option<HumanDuration>,
     },
     Influxdb {
         /// Base URL of InfluxDB, e.g. `http://influxdb:8086` (required).
@@ -105,7 +107,7 @@ pub struct RawEndpoint {
     pub id: Option<String>,
     /// Human name for tables and pages (default: the id).
     pub name: Option<String>,
-    /// Probe type: `http` (default) or `tcp`.
+    /// Probe type: `http` (default), `tcp` or `push` (results reported to `POST /api/v1/push/{id}`).
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// http: the URL to request (`http://` or `https://`).
@@ -120,7 +122,8 @@ pub struct RawEndpoint {
     pub follow_redirects: Option<u32>,
     /// http: the most of the body that is read (default `1MiB`); more is a `body_too_large` miss.
     pub max_body: Option<ByteSize>,
-    /// http: accept any certificate (default false). Expiry is still recorded.
+    /// http: accept any certificate (default false; also spelled `insecure_skip_verify`). Expiry is still recorded.
+    #[serde(alias = "insecure_skip_verify")]
     pub tls_skip_verify: Option<bool>,
     /// tcp: `host:port` to connect to.
     pub address: Option<String>,
@@ -128,6 +131,14 @@ pub struct RawEndpoint {
     pub send: Option<String>,
     /// tcp: text the first reply must contain.
     pub expect: Option<String>,
+    /// push: the token a reporter sends as `Authorization: Bearer …` (required). Use `${ENV_VAR}` or `token_file`.
+    pub token: Option<Secret>,
+    /// push: a file holding the token (instead of `token`).
+    pub token_file: Option<String>,
+    /// push: how often a report is expected (required); a period without one is a miss.
+    pub expect_every: Option<HumanDuration>,
+    /// push: how late a report may arrive and still count for its period (default `30s`).
+    pub grace: Option<HumanDuration>,
     /// Interval between probes (default: `agent.interval`).
     pub interval: Option<HumanDuration>,
     /// Probe timeout (default: `agent.timeout`); at most the interval.
@@ -147,17 +158,109 @@ pub struct RawEndpoint {
     pub assertions: Option<Vec<RawAssertion>>,
 }
 
-/// One assertion, written as a one-key table: `{ status = "2xx" }`, `{ latency_below = "300ms" }`,
-/// `{ body_contains = "ok" }`. New kinds are new variants; the one-key form keeps old files valid.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawAssertion {
-    /// Status code: a number (`200`), a list (`[200, 204]`) or a class (`"2xx"`).
-    Status(StatusSpec),
-    /// Total latency must be below this duration.
-    LatencyBelow(HumanDuration),
-    /// The body must contain this text.
-    BodyContains(String),
+/// One assertion. Exactly one subject key says what is checked; `op` and `value` say how, where the subject
+/// takes them:
+///
+/// - `{ status = 200 }`, `{ status = [200, 204] }`, `{ status = "2xx" }`
+/// - `{ latency_below = "300ms" }`
+/// - `{ body_contains = "ok" }`, `{ body_matches = "^v[0-9]+" }` (a regular expression)
+/// - `{ header = "content-type", op = "contains", value = "json" }` (`op` default `exists`)
+/// - `{ json = "$.items[0].id", op = "==", value = "{{steps.create.body.id}}" }` (RFC 9535 JSON path; `op`
+///   default `exists`)
+/// - `{ cert_days_left_above = 14 }`
+///
+/// `op` is one of `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `not_exists`, `empty`, `not_empty`, `contains`,
+/// `matches`. A `value` that is a string is a template.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssertion {
+    pub status: Option<StatusSpec>,
+    pub latency_below: Option<HumanDuration>,
+    pub body_contains: Option<String>,
+    pub body_matches: Option<String>,
+    pub header: Option<String>,
+    pub json: Option<String>,
+    pub cert_days_left_above: Option<f64>,
+    pub op: Option<String>,
+    pub value: Option<serde_json::Value>,
+}
+
+/// One `[[checks]]` entry: a multi-step API check (DESIGN.md §5.1).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// Stable identifier, written as the `endpoint` tag: letters, digits, `_`, `-`, `.`.
+    pub id: Option<String>,
+    /// Human name for reports (default: the id).
+    pub name: Option<String>,
+    /// Environments (from `[environments.NAME]`) to run in: once per environment, tagged `environment`.
+    /// Default: one run in `agent.environment`, without `env.*` variables.
+    pub environments: Option<Vec<String>>,
+    /// Variables of this check, `{{vars.NAME}}`; they shadow `[vars]`.
+    pub vars: Option<BTreeMap<String, String>>,
+    /// Interval between runs (default `1m`: API checks create things; check as often as you need, not more).
+    pub interval: Option<HumanDuration>,
+    /// Default time limit of each step (default: `agent.timeout`).
+    pub timeout: Option<HumanDuration>,
+    /// Delay of the retry after a failed run (default: `agent.retry_interval`).
+    pub retry_interval: Option<HumanDuration>,
+    /// Consecutive failed runs that confirm an outage (default: `agent.failure_threshold`).
+    pub failure_threshold: Option<u32>,
+    /// Consecutive passed runs that confirm recovery (default: `agent.success_threshold`).
+    pub success_threshold: Option<u32>,
+    /// Status page component (tag `component`).
+    pub component: Option<String>,
+    /// Accept any TLS certificate in every step (default false; also spelled `insecure_skip_verify`).
+    #[serde(alias = "insecure_skip_verify")]
+    pub tls_skip_verify: Option<bool>,
+    /// The most of each response body that is read (default `1MiB`).
+    pub max_body: Option<ByteSize>,
+    /// Redirects each step follows (default 5; 0 treats a redirect as the response).
+    pub follow_redirects: Option<u32>,
+    /// The requests, run in order.
+    pub steps: Option<Vec<RawStep>>,
+}
+
+/// One `[[checks.steps]]` entry: a request, what to save from its response, and what must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// Name, unique in the check; later steps refer to it as `{{steps.NAME.…}}`.
+    pub name: Option<String>,
+    /// Request method (default `GET`).
+    pub method: Option<String>,
+    /// URL (template).
+    pub url: Option<String>,
+    /// Query parameters added to the URL (values are templates, percent-encoded).
+    pub query: Option<BTreeMap<String, String>>,
+    /// Request headers (values are templates).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Raw request body (template).
+    pub body: Option<String>,
+    /// JSON request body; its strings are templates. Sets `content-type: application/json`.
+    pub json: Option<serde_json::Value>,
+    /// Form request body (values are templates). Sets `content-type: application/x-www-form-urlencoded`.
+    pub form: Option<BTreeMap<String, String>>,
+    /// Time limit of this step (default: the check's `timeout`).
+    pub timeout: Option<HumanDuration>,
+    /// Values to save for later steps as `{{vars.NAME}}`: `{ json = "$.id" }`, `{ header = "location" }` or
+    /// `{ regex = "token=(\\w+)" }` (the first capture group, or the whole match).
+    pub extract: Option<BTreeMap<String, RawExtract>>,
+    /// Assertions on the response; without a `status` assertion a step expects `2xx`.
+    #[serde(rename = "assert")]
+    pub assertions: Option<Vec<RawAssertion>>,
+    /// Run this step even when an earlier one failed (cleanup). Its failure is reported, not counted as the
+    /// check's failure.
+    pub finally: Option<bool>,
+}
+
+/// Where an extracted value comes from; exactly one key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtract {
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub regex: Option<String>,
 }
 
 /// What a status assertion accepts, as written.

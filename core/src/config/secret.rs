@@ -21,6 +21,17 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Compares a presented credential with the secret in time that depends only on their lengths, so the
+    /// response time does not tell an attacker how many leading bytes were right.
+    pub fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        // `black_box` keeps the optimiser from turning the fold into an early-exit comparison.
+        std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -52,5 +63,14 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert!(!format!("{:?}", Some(&s)).contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn matches_only_the_exact_value() {
+        let s = Secret::new("hunter2");
+        assert!(s.matches("hunter2"));
+        for wrong in ["hunter3", "hunter", "hunter22", "", "Hunter2"] {
+            assert!(!s.matches(wrong), "{wrong}");
+        }
     }
 }

@@ -3,13 +3,15 @@
 use super::defaults as d;
 use super::document::Document;
 use super::error::ConfigErrors;
-use super::raw::{RawAgent, RawAssertion, RawEndpoint, RawServer, RawStore, StatusSpec};
+use super::raw::{RawAgent, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawServer, RawStep, RawStore, StatusSpec};
 use super::*;
+use crate::template::{Scope, Template};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-const SECTIONS: &[&str] = &["agent", "store", "server", "endpoints"];
+const SECTIONS: &[&str] = &["agent", "store", "server", "vars", "environments", "endpoints", "checks"];
 
 /// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
 fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
@@ -65,6 +67,30 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
         Some(_) => errors.push(doc.error("endpoints", "expected an array of tables ([[endpoints]])")),
     }
 
+    let vars: BTreeMap<String, String> = root.get("vars").and_then(|v| section(doc, "vars", v, &mut errors)).unwrap_or_default();
+    for k in vars.keys() {
+        check_var_name(doc, &format!("vars.{k}"), k, &mut errors);
+    }
+    let environments: BTreeMap<String, BTreeMap<String, String>> =
+        root.get("environments").and_then(|v| section(doc, "environments", v, &mut errors)).unwrap_or_default();
+    for (name, env_vars) in &environments {
+        check_name(doc, &format!("environments.{name}"), name, &mut errors);
+        for k in env_vars.keys() {
+            check_var_name(doc, &format!("environments.{name}.{k}"), k, &mut errors);
+        }
+    }
+    let mut raw_checks = Vec::new();
+    match root.get("checks") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("checks[{i}]");
+                raw_checks.push((path.clone(), section::<RawCheck>(doc, &path, item, &mut errors)));
+            }
+        }
+        Some(_) => errors.push(doc.error("checks", "expected an array of tables ([[checks]])")),
+    }
+
     let store = store(doc, raw_store, &mut errors);
     let agent = agent(doc, &raw_agent, &store, &mut errors);
     let listen_raw = raw_server.listen.as_deref().unwrap_or(d::LISTEN);
@@ -89,6 +115,25 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
                 endpoints.push(e);
             }
         }
+    }
+    let globals = Globals { agent: &raw_agent, vars: &vars, environments: &environments };
+    for (path, raw) in raw_checks {
+        let Some(raw) = raw else { continue };
+        let runs = check(doc, &path, raw, &globals, &mut errors);
+        if let Some(first) = runs.first() {
+            if let Some(prev) = seen.get(&first.id) {
+                let at = match doc.origin(prev) {
+                    Some(Origin::Line(l)) => format!(" (first defined at line {l})"),
+                    _ => String::new(),
+                };
+                errors.push(
+                    doc.error(&format!("{path}.id"), format!("duplicate id `{}`: endpoints and checks share one namespace{at}", first.id)),
+                );
+                continue;
+            }
+            seen.insert(first.id.clone(), format!("{path}.id"));
+        }
+        endpoints.extend(runs);
     }
     errors.into_result(Config { file: doc.file.clone(), agent, store, server: ServerConfig { listen }, endpoints })
 }
@@ -160,8 +205,8 @@ fn agent(doc: &Document, raw: &RawAgent, store: &StoreConfig, errors: &mut Confi
 }
 
 fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigErrors) -> StoreConfig {
-    match raw.unwrap_or(RawStore::Sqlite { path: None, retention: None }) {
-        RawStore::Sqlite { path, retention } => {
+    match raw.unwrap_or(RawStore::Sqlite { path: None, retention: None, check_history: None }) {
+        RawStore::Sqlite { path, retention, check_history } => {
             let path = path.unwrap_or_else(|| d::SQLITE_PATH.into());
             if path.trim().is_empty() {
                 errors.push(doc.error("store.path", "must not be empty"));
@@ -170,7 +215,11 @@ fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigErrors) -> St
             if retention < Duration::from_secs(3600) {
                 errors.push(doc.error("store.retention", "must be at least 1h"));
             }
-            StoreConfig::Sqlite(SqliteConfig { path: PathBuf::from(path), retention })
+            let check_history = dur(check_history, d::CHECK_HISTORY);
+            if check_history < Duration::from_secs(3600) {
+                errors.push(doc.error("store.check_history", "must be at least 1h"));
+            }
+            StoreConfig::Sqlite(SqliteConfig { path: PathBuf::from(path), retention, check_history })
         }
         RawStore::Influxdb {
             url,
@@ -296,7 +345,7 @@ fn secret_or_file(doc: &Document, key: &str, inline: Option<Secret>, file: Optio
 fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, errors: &mut ConfigErrors) -> Option<EndpointConfig> {
     let before = errors.len();
     let key = |k: &str| format!("{path}.{k}");
-    let id = match raw.id {
+    let id = match raw.id.clone() {
         Some(id) => {
             check_name(doc, &key("id"), &id, errors);
             id
@@ -306,36 +355,19 @@ fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, erro
             String::new()
         }
     };
-    let interval = dur(raw.interval.or(agent.interval), d::INTERVAL);
-    let timeout = dur(raw.timeout.or(agent.timeout), d::TIMEOUT);
-    let retry_interval = dur(raw.retry_interval.or(agent.retry_interval), d::RETRY_INTERVAL);
-    // Point at the key the user wrote, or at the [agent] default it inherited.
-    let src = |own: bool, k: &str| if own { key(k) } else { format!("agent.{k}") };
-    if interval.is_zero() {
-        errors.push(doc.error(&src(raw.interval.is_some(), "interval"), "must be longer than zero"));
-    }
-    if timeout.is_zero() {
-        errors.push(doc.error(&src(raw.timeout.is_some(), "timeout"), "must be longer than zero"));
-    } else if !interval.is_zero() && timeout > interval {
-        errors.push(doc.error(
-            &src(raw.timeout.is_some(), "timeout"),
-            format!(
-                "timeout ({}) is longer than the interval ({}): probes of one endpoint would overlap",
-                format_duration(timeout),
-                format_duration(interval)
-            ),
-        ));
-    }
-    if retry_interval.is_zero() {
-        errors.push(doc.error(&src(raw.retry_interval.is_some(), "retry_interval"), "must be longer than zero"));
-    }
+    let kind = raw.kind.as_deref().unwrap_or("http");
+    let push_timing = if kind == "push" { push_timing(doc, path, &raw, errors) } else { None };
+    let (interval, timeout, retry_interval) = match push_timing {
+        Some(t) => t,
+        None => timing(doc, path, (raw.interval, raw.timeout, raw.retry_interval), agent, d::INTERVAL, errors),
+    };
     let failure_threshold = raw.failure_threshold.or(agent.failure_threshold).unwrap_or(d::FAILURE_THRESHOLD);
     let success_threshold = raw.success_threshold.or(agent.success_threshold).unwrap_or(d::SUCCESS_THRESHOLD);
     if failure_threshold == 0 {
-        errors.push(doc.error(&src(raw.failure_threshold.is_some(), "failure_threshold"), "must be at least 1"));
+        errors.push(doc.error(&inherited(path, raw.failure_threshold.is_some(), "failure_threshold"), "must be at least 1"));
     }
     if success_threshold == 0 {
-        errors.push(doc.error(&src(raw.success_threshold.is_some(), "success_threshold"), "must be at least 1"));
+        errors.push(doc.error(&inherited(path, raw.success_threshold.is_some(), "success_threshold"), "must be at least 1"));
     }
     if let Some(c) = &raw.component {
         check_name(doc, &key("component"), c, errors);
@@ -343,9 +375,8 @@ fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, erro
     if let Some(env) = &raw.environment {
         check_name(doc, &key("environment"), env, errors);
     }
-    let environment = raw.environment.or_else(|| agent.environment.clone()).unwrap_or_else(|| d::ENVIRONMENT.into());
+    let environment = raw.environment.clone().or_else(|| agent.environment.clone()).unwrap_or_else(|| d::ENVIRONMENT.into());
 
-    let kind = raw.kind.as_deref().unwrap_or("http");
     let not_for = |k: &str, set: bool, errors: &mut ConfigErrors| {
         if set {
             errors.push(doc.error(&key(k), format!("`{k}` does not apply to a {kind} endpoint")));
@@ -356,6 +387,9 @@ fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, erro
             not_for("address", raw.address.is_some(), errors);
             not_for("send", raw.send.is_some(), errors);
             not_for("expect", raw.expect.is_some(), errors);
+            for (k, set) in push_keys(&raw) {
+                not_for(k, set, errors);
+            }
             http_probe(
                 doc,
                 path,
@@ -378,36 +412,73 @@ fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, erro
                 ("follow_redirects", raw.follow_redirects.is_some()),
                 ("max_body", raw.max_body.is_some()),
                 ("tls_skip_verify", raw.tls_skip_verify.is_some()),
-            ] {
+            ]
+            .into_iter()
+            .chain(push_keys(&raw))
+            {
                 not_for(k, set, errors);
             }
             tcp_probe(doc, path, raw.address, raw.send, raw.expect, errors)
         }
+        "push" => {
+            for (k, set) in http_keys(&raw).into_iter().chain([
+                ("address", raw.address.is_some()),
+                ("send", raw.send.is_some()),
+                ("expect", raw.expect.is_some()),
+                ("interval", raw.interval.is_some()),
+                ("timeout", raw.timeout.is_some()),
+            ]) {
+                if set {
+                    let hint = match k {
+                        "interval" => "; use `expect_every`",
+                        "timeout" => "; use `grace`",
+                        _ => "",
+                    };
+                    errors.push(doc.error(&key(k), format!("`{k}` does not apply to a push endpoint{hint}")));
+                }
+            }
+            let token = secret_or_file(doc, &key("token"), raw.token, raw.token_file, errors);
+            if token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+                errors.push(
+                    doc.error(&key("token"), "must be at least 16 characters (it is all that stands between the internet and your uptime)"),
+                );
+            }
+            match (token, push_timing) {
+                (Some(token), Some((expect_every, timeout, _))) => {
+                    Some(ProbeConfig::Push(PushProbeConfig { token, expect_every, grace: timeout.saturating_sub(PUSH_SLACK) }))
+                }
+                (None, _) => {
+                    errors.push(doc.error(path, "missing key `token` or `token_file` (required for a push endpoint)"));
+                    None
+                }
+                _ => None,
+            }
+        }
         other => {
-            errors.push(doc.error(&key("type"), format!("unknown probe type {other:?}; expected \"http\" or \"tcp\"")));
+            errors.push(doc.error(
+                &key("type"),
+                format!("unknown probe type {other:?}; expected \"http\", \"tcp\" or \"push\" (multi-step checks go in [[checks]])"),
+            ));
             None
         }
     };
+    let scope = Scope::default();
     let mut assertions = Vec::new();
     for (i, a) in raw.assertions.unwrap_or_default().into_iter().enumerate() {
         let apath = format!("{path}.assert[{i}]");
-        match a {
-            RawAssertion::Status(spec) => match status_matcher(&spec) {
-                Ok(m) => assertions.push(Assertion::Status(m)),
-                Err(msg) => errors.push(doc.error(&format!("{apath}.status"), msg)),
-            },
-            RawAssertion::LatencyBelow(v) => {
-                if v.0.is_zero() {
-                    errors.push(doc.error(&format!("{apath}.latency_below"), "must be longer than zero"));
+        if let Some(a) = assertion(doc, &apath, a, &scope, errors) {
+            // HTTP takes every kind; TCP the latency and what it received; push only the reported latency.
+            let fits = match &probe {
+                Some(ProbeConfig::Http(_)) | None => true,
+                Some(ProbeConfig::Tcp(_)) => {
+                    matches!(a, Assertion::LatencyBelow(_) | Assertion::BodyContains(_) | Assertion::BodyMatches(_))
                 }
-                assertions.push(Assertion::LatencyBelow(v.0));
+                Some(_) => matches!(a, Assertion::LatencyBelow(_)),
+            };
+            if !fits {
+                errors.push(doc.error(&apath, format!("`{}` does not apply to a {kind} endpoint", a.describe())));
             }
-            RawAssertion::BodyContains(s) => {
-                if matches!(probe, Some(ProbeConfig::Tcp(_))) {
-                    errors.push(doc.error(&apath, "body_contains does not apply to a tcp endpoint; use `expect`"));
-                }
-                assertions.push(Assertion::BodyContains(s));
-            }
+            assertions.push(a);
         }
     }
     if matches!(probe, Some(ProbeConfig::Http(_))) && !assertions.iter().any(|a| matches!(a, Assertion::Status(_))) {
@@ -543,5 +614,567 @@ fn status_matcher(spec: &StatusSpec) -> Result<StatusMatcher, String> {
                 Err(format!("invalid status {s:?}: expected a code (200), a list ([200, 204]) or a class (\"2xx\")"))
             }
         }
+    }
+}
+
+/// The key the user wrote, or the `[agent]` default it inherited: where an error should point.
+fn inherited(path: &str, own: bool, key: &str) -> String {
+    if own {
+        format!("{path}.{key}")
+    } else {
+        format!("agent.{key}")
+    }
+}
+
+/// How much longer than its grace a push endpoint's attempt may take (the wait itself is `grace`).
+const PUSH_SLACK: Duration = Duration::from_secs(1);
+
+/// Interval, timeout and retry interval, inherited from `[agent]` where not set, checked for consistency.
+fn timing(
+    doc: &Document,
+    path: &str,
+    (interval, timeout, retry): (Option<HumanDuration>, Option<HumanDuration>, Option<HumanDuration>),
+    agent: &RawAgent,
+    default_interval: Duration,
+    errors: &mut ConfigErrors,
+) -> (Duration, Duration, Duration) {
+    let interval_v = dur(interval.or(agent.interval), default_interval);
+    let timeout_v = dur(timeout.or(agent.timeout), d::TIMEOUT);
+    let retry_v = dur(retry.or(agent.retry_interval), d::RETRY_INTERVAL);
+    let src = |own: bool, k: &str| inherited(path, own, k);
+    if interval_v.is_zero() {
+        errors.push(doc.error(&src(interval.is_some(), "interval"), "must be longer than zero"));
+    }
+    if timeout_v.is_zero() {
+        errors.push(doc.error(&src(timeout.is_some(), "timeout"), "must be longer than zero"));
+    } else if !interval_v.is_zero() && timeout_v > interval_v {
+        errors.push(doc.error(
+            &src(timeout.is_some(), "timeout"),
+            format!(
+                "timeout ({}) is longer than the interval ({}): probes of one endpoint would overlap",
+                format_duration(timeout_v),
+                format_duration(interval_v)
+            ),
+        ));
+    }
+    if retry_v.is_zero() {
+        errors.push(doc.error(&src(retry.is_some(), "retry_interval"), "must be longer than zero"));
+    }
+    (interval_v, timeout_v, retry_v)
+}
+
+/// A push endpoint's schedule: one check per `expect_every`, waiting up to `grace` for a late report; after a
+/// miss the next check comes after `retry_interval` (default: `expect_every`, since reports come on the
+/// reporter's schedule, not ours).
+fn push_timing(doc: &Document, path: &str, raw: &RawEndpoint, errors: &mut ConfigErrors) -> Option<(Duration, Duration, Duration)> {
+    let key = |k: &str| format!("{path}.{k}");
+    let Some(every) = raw.expect_every.map(HumanDuration::as_duration) else {
+        errors.push(doc.error(path, "missing key `expect_every` (required for a push endpoint: how often a report is due)"));
+        return None;
+    };
+    let grace = dur(raw.grace, d::PUSH_GRACE);
+    if every < Duration::from_secs(1) {
+        errors.push(doc.error(&key("expect_every"), "must be at least 1s"));
+        return None;
+    }
+    if grace.is_zero() || grace >= every {
+        errors
+            .push(doc.error(&key("grace"), format!("must be longer than zero and shorter than expect_every ({})", format_duration(every))));
+        return None;
+    }
+    let retry = dur(raw.retry_interval, every);
+    Some((every, grace + PUSH_SLACK, retry))
+}
+
+fn http_keys(raw: &RawEndpoint) -> [(&'static str, bool); 7] {
+    [
+        ("url", raw.url.is_some()),
+        ("method", raw.method.is_some()),
+        ("headers", raw.headers.is_some()),
+        ("body", raw.body.is_some()),
+        ("follow_redirects", raw.follow_redirects.is_some()),
+        ("max_body", raw.max_body.is_some()),
+        ("tls_skip_verify", raw.tls_skip_verify.is_some()),
+    ]
+}
+
+fn push_keys(raw: &RawEndpoint) -> [(&'static str, bool); 4] {
+    [
+        ("token", raw.token.is_some()),
+        ("token_file", raw.token_file.is_some()),
+        ("expect_every", raw.expect_every.is_some()),
+        ("grace", raw.grace.is_some()),
+    ]
+}
+
+/// Variable names: what `{{vars.NAME}}` and `{{env.NAME}}` can spell.
+fn check_var_name(doc: &Document, path: &str, name: &str, errors: &mut ConfigErrors) {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+        errors.push(doc.error(path, format!("invalid variable name {name:?}: use letters, digits, `_` and `-`")));
+    }
+}
+
+fn template(doc: &Document, path: &str, text: &str, scope: &Scope, errors: &mut ConfigErrors) -> Template {
+    Template::parse(text, scope).unwrap_or_else(|e| {
+        errors.push(doc.error(path, e));
+        Template::literal(text)
+    })
+}
+
+/// One assertion: exactly one subject key, and `op`/`value` where the subject takes them.
+fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &Scope, errors: &mut ConfigErrors) -> Option<Assertion> {
+    let subjects: Vec<&str> = [
+        ("status", raw.status.is_some()),
+        ("latency_below", raw.latency_below.is_some()),
+        ("body_contains", raw.body_contains.is_some()),
+        ("body_matches", raw.body_matches.is_some()),
+        ("header", raw.header.is_some()),
+        ("json", raw.json.is_some()),
+        ("cert_days_left_above", raw.cert_days_left_above.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    let subject = match subjects.as_slice() {
+        [one] => *one,
+        [] => {
+            errors.push(doc.error(
+                path,
+                "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, cert_days_left_above",
+            ));
+            return None;
+        }
+        many => {
+            errors.push(doc.error(path, format!("one assertion checks one thing; split {} into separate assertions", many.join(" and "))));
+            return None;
+        }
+    };
+    let takes_op = matches!(subject, "header" | "json");
+    if !takes_op {
+        for (k, set) in [("op", raw.op.is_some()), ("value", raw.value.is_some())] {
+            if set {
+                errors.push(doc.error(&format!("{path}.{k}"), format!("`{k}` applies to `header` and `json` assertions, not `{subject}`")));
+            }
+        }
+    }
+    let regex = |key: &str, pattern: &str, errors: &mut ConfigErrors| match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            errors.push(doc.error(&format!("{path}.{key}"), format!("invalid regular expression: {e}")));
+            None
+        }
+    };
+    match subject {
+        "status" => match status_matcher(raw.status.as_ref()?) {
+            Ok(m) => Some(Assertion::Status(m)),
+            Err(msg) => {
+                errors.push(doc.error(&format!("{path}.status"), msg));
+                None
+            }
+        },
+        "latency_below" => {
+            let v = raw.latency_below?.0;
+            if v.is_zero() {
+                errors.push(doc.error(&format!("{path}.latency_below"), "must be longer than zero"));
+            }
+            Some(Assertion::LatencyBelow(v))
+        }
+        "body_contains" => raw.body_contains.map(Assertion::BodyContains),
+        "body_matches" => regex("body_matches", raw.body_matches.as_deref()?, errors).map(Assertion::BodyMatches),
+        "cert_days_left_above" => raw.cert_days_left_above.map(Assertion::CertDaysLeftAbove),
+        "header" => {
+            let name_raw = raw.header?;
+            let name = match http::HeaderName::from_bytes(name_raw.to_ascii_lowercase().as_bytes()) {
+                Ok(n) => n,
+                Err(_) => {
+                    errors.push(doc.error(&format!("{path}.header"), format!("invalid header name {name_raw:?}")));
+                    return None;
+                }
+            };
+            let check = value_check(doc, path, raw.op, raw.value, scope, errors)?;
+            Some(Assertion::Header { name, check })
+        }
+        _ => {
+            let source = raw.json?;
+            let json_path = match serde_json_path::JsonPath::parse(&source) {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(
+                        doc.error(&format!("{path}.json"), format!("invalid JSON path {source:?} (RFC 9535, e.g. \"$.items[0].id\"): {e}")),
+                    );
+                    return None;
+                }
+            };
+            let check = value_check(doc, path, raw.op, raw.value, scope, errors)?;
+            Some(Assertion::Json { path: json_path, source, check })
+        }
+    }
+}
+
+fn value_check(
+    doc: &Document,
+    path: &str,
+    op: Option<String>,
+    value: Option<Value>,
+    scope: &Scope,
+    errors: &mut ConfigErrors,
+) -> Option<Check> {
+    let op = op.unwrap_or_else(|| if value.is_some() { "==".into() } else { "exists".into() });
+    let operand = |value: Option<Value>, errors: &mut ConfigErrors| -> Option<Operand> {
+        match value {
+            None => {
+                errors.push(doc.error(path, format!("`op = \"{op}\"` needs a `value`")));
+                None
+            }
+            Some(Value::String(s)) => {
+                let t = template(doc, &format!("{path}.value"), &s, scope, errors);
+                Some(if t.is_literal() { Operand::Value(Value::String(s)) } else { Operand::Template(t) })
+            }
+            Some(v) => Some(Operand::Value(v)),
+        }
+    };
+    let no_value = |check: Check, value: &Option<Value>, errors: &mut ConfigErrors| {
+        if value.is_some() {
+            errors.push(doc.error(&format!("{path}.value"), format!("`op = \"{op}\"` takes no `value`")));
+        }
+        Some(check)
+    };
+    let cmp = |c: CmpOp, value: Option<Value>, errors: &mut ConfigErrors| operand(value, errors).map(|o| Check::Compare(c, o));
+    match op.as_str() {
+        "exists" => no_value(Check::Exists, &value, errors),
+        "not_exists" => no_value(Check::NotExists, &value, errors),
+        "empty" => no_value(Check::Empty, &value, errors),
+        "not_empty" => no_value(Check::NotEmpty, &value, errors),
+        "==" => cmp(CmpOp::Eq, value, errors),
+        "!=" => cmp(CmpOp::Ne, value, errors),
+        "<" => cmp(CmpOp::Lt, value, errors),
+        "<=" => cmp(CmpOp::Le, value, errors),
+        ">" => cmp(CmpOp::Gt, value, errors),
+        ">=" => cmp(CmpOp::Ge, value, errors),
+        "contains" => operand(value, errors).map(Check::Contains),
+        "matches" => match value {
+            Some(Value::String(p)) => match regex::RegexBuilder::new(&p).size_limit(1 << 20).build() {
+                Ok(r) => Some(Check::Matches(r)),
+                Err(e) => {
+                    errors.push(doc.error(&format!("{path}.value"), format!("invalid regular expression: {e}")));
+                    None
+                }
+            },
+            _ => {
+                errors.push(doc.error(path, "`op = \"matches\"` needs a `value` that is a regular expression"));
+                None
+            }
+        },
+        other => {
+            errors.push(doc.error(
+                &format!("{path}.op"),
+                format!("unknown op {other:?}; expected ==, !=, <, <=, >, >=, exists, not_exists, empty, not_empty, contains or matches"),
+            ));
+            None
+        }
+    }
+}
+
+/// What every check inherits.
+struct Globals<'a> {
+    agent: &'a RawAgent,
+    vars: &'a BTreeMap<String, String>,
+    environments: &'a BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A `[[checks]]` entry, validated once and expanded into one run per environment.
+fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, errors: &mut ConfigErrors) -> Vec<EndpointConfig> {
+    let before = errors.len();
+    let key = |k: &str| format!("{path}.{k}");
+    let id = match &raw.id {
+        Some(id) => {
+            check_name(doc, &key("id"), id, errors);
+            id.clone()
+        }
+        None => {
+            errors.push(doc.error(path, "missing key `id`"));
+            String::new()
+        }
+    };
+    let (interval, timeout, retry_interval) =
+        timing(doc, path, (raw.interval, raw.timeout, raw.retry_interval), g.agent, d::CHECK_INTERVAL, errors);
+    let failure_threshold = raw.failure_threshold.or(g.agent.failure_threshold).unwrap_or(d::FAILURE_THRESHOLD);
+    let success_threshold = raw.success_threshold.or(g.agent.success_threshold).unwrap_or(d::SUCCESS_THRESHOLD);
+    for (k, v) in [("failure_threshold", failure_threshold), ("success_threshold", success_threshold)] {
+        if v == 0 {
+            errors.push(doc.error(&key(k), "must be at least 1"));
+        }
+    }
+    if let Some(c) = &raw.component {
+        check_name(doc, &key("component"), c, errors);
+    }
+    let mut vars = g.vars.clone();
+    for (k, v) in raw.vars.clone().unwrap_or_default() {
+        check_var_name(doc, &format!("{path}.vars.{k}"), &k, errors);
+        vars.insert(k, v);
+    }
+    // The environments to run in, and the variable names every one of them defines.
+    let envs: Vec<(String, BTreeMap<String, String>)> = match &raw.environments {
+        None => vec![],
+        Some(list) if list.is_empty() => {
+            errors.push(doc.error(&key("environments"), "is empty; leave it out to run once without environment variables"));
+            vec![]
+        }
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| match g.environments.get(name) {
+                Some(v) => Some((name.clone(), v.clone())),
+                None => {
+                    let known: Vec<&str> = g.environments.keys().map(String::as_str).collect();
+                    errors.push(doc.error(
+                        &format!("{path}.environments[{i}]"),
+                        format!(
+                            "unknown environment `{name}`; defined: {}",
+                            if known.is_empty() { "(none: add [environments.NAME])".into() } else { known.join(", ") }
+                        ),
+                    ));
+                    None
+                }
+            })
+            .collect(),
+    };
+    let env_names: Option<BTreeSet<String>> = (!envs.is_empty()).then(|| {
+        let mut common: BTreeSet<String> = envs[0].1.keys().cloned().collect();
+        for (_, v) in &envs[1..] {
+            common.retain(|k| v.contains_key(k));
+        }
+        common
+    });
+    let mut scope = Scope { env: env_names, vars: vars.keys().cloned().collect(), steps: vec![] };
+
+    let raw_steps = raw.steps.unwrap_or_default();
+    if raw_steps.is_empty() {
+        errors.push(doc.error(path, "a check needs at least one step ([[checks.steps]])"));
+    }
+    let mut steps = Vec::new();
+    for (i, rs) in raw_steps.into_iter().enumerate() {
+        let spath = format!("{path}.steps[{i}]");
+        // Later steps may use this step's name and what it extracts even if it has an error of its own: one
+        // mistake is reported once, not again at every reference.
+        let name = rs.name.clone().unwrap_or_default();
+        let extracted: Vec<String> = rs.extract.iter().flat_map(|m| m.keys().cloned()).collect();
+        if let Some(st) = step(doc, &spath, rs, timeout, interval, &scope, errors) {
+            steps.push(st);
+        }
+        scope.steps.push(name);
+        scope.vars.extend(extracted);
+    }
+    if steps.iter().all(|s| s.finally) && !steps.is_empty() {
+        errors.push(doc.error(path, "every step is `finally`: a check needs at least one step that can fail it"));
+    }
+    if errors.len() > before {
+        return vec![];
+    }
+    let base = StepsProbeConfig {
+        env: BTreeMap::new(),
+        vars,
+        steps,
+        follow_redirects: raw.follow_redirects.unwrap_or(d::FOLLOW_REDIRECTS),
+        max_body: raw.max_body.map_or(d::MAX_BODY, |b| b.0),
+        tls_skip_verify: raw.tls_skip_verify.unwrap_or(false),
+    };
+    let runs: Vec<(String, BTreeMap<String, String>)> =
+        if envs.is_empty() { vec![(g.agent.environment.clone().unwrap_or_else(|| d::ENVIRONMENT.into()), BTreeMap::new())] } else { envs };
+    runs.into_iter()
+        .map(|(environment, env)| EndpointConfig {
+            id: id.clone(),
+            name: raw.name.clone().unwrap_or_else(|| id.clone()),
+            component: raw.component.clone(),
+            environment,
+            interval,
+            timeout: total_timeout(&base.steps),
+            retry_interval,
+            failure_threshold,
+            success_threshold,
+            probe: ProbeConfig::Steps(Box::new(StepsProbeConfig { env, ..base.clone() })),
+            assertions: vec![],
+        })
+        .collect()
+}
+
+/// The whole run's limit: every step's own limit, plus a second for the bookkeeping between steps. The steps
+/// enforce their limits themselves, so `finally` steps still run when an earlier step times out.
+fn total_timeout(steps: &[StepConfig]) -> Duration {
+    steps.iter().map(|s| s.timeout).sum::<Duration>() + Duration::from_secs(1)
+}
+
+fn step(
+    doc: &Document,
+    path: &str,
+    raw: RawStep,
+    default_timeout: Duration,
+    interval: Duration,
+    scope: &Scope,
+    errors: &mut ConfigErrors,
+) -> Option<StepConfig> {
+    let before = errors.len();
+    let key = |k: &str| format!("{path}.{k}");
+    let name = raw.name.unwrap_or_default();
+    if name.is_empty() {
+        errors.push(doc.error(path, "missing key `name` (later steps refer to a step by its name)"));
+    } else if scope.steps.contains(&name) {
+        errors.push(doc.error(&key("name"), format!("duplicate step name `{name}`")));
+    } else {
+        check_var_name(doc, &key("name"), &name, errors);
+    }
+    let method_raw = raw.method.unwrap_or_else(|| d::METHOD.into());
+    let method = http::Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).ok().or_else(|| {
+        errors.push(doc.error(&key("method"), format!("invalid HTTP method {method_raw:?}")));
+        None
+    });
+    let url = match raw.url {
+        Some(u) => {
+            let t = template(doc, &key("url"), &u, scope, errors);
+            // A URL whose scheme and host are fixed text can be checked now; a templated one when it runs.
+            if !(u.starts_with("{{") || u.starts_with("http://") || u.starts_with("https://")) {
+                errors.push(doc.error(
+                    &key("url"),
+                    format!("invalid URL {u:?}: expected http:// or https:// (or a template such as \"{{{{env.base}}}}/path\")"),
+                ));
+            }
+            Some(t)
+        }
+        None => {
+            errors.push(doc.error(path, "missing key `url`"));
+            None
+        }
+    };
+    let templates = |what: &str, map: Option<BTreeMap<String, String>>, errors: &mut ConfigErrors| -> Vec<(String, Template)> {
+        map.unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let t = template(doc, &format!("{path}.{what}.{k}"), &v, scope, errors);
+                (k, t)
+            })
+            .collect()
+    };
+    let query = templates("query", raw.query, errors);
+    let mut headers = Vec::new();
+    for (k, t) in templates("headers", raw.headers, errors) {
+        match http::HeaderName::from_bytes(k.as_bytes()) {
+            Ok(n) => headers.push((n, t)),
+            Err(_) => errors.push(doc.error(&format!("{path}.headers.{k}"), format!("invalid header name {k:?}"))),
+        }
+    }
+    let bodies = [("body", raw.body.is_some()), ("json", raw.json.is_some()), ("form", raw.form.is_some())];
+    let set: Vec<&str> = bodies.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect();
+    if set.len() > 1 {
+        errors.push(doc.error(path, format!("a step has one body: choose one of {}", set.join(", "))));
+    }
+    let body = if let Some(b) = raw.body {
+        StepBody::Raw(template(doc, &key("body"), &b, scope, errors))
+    } else if let Some(j) = raw.json {
+        StepBody::Json(json_template(doc, &key("json"), j, scope, errors))
+    } else if raw.form.is_some() {
+        StepBody::Form(templates("form", raw.form, errors))
+    } else {
+        StepBody::None
+    };
+    let timeout = dur(raw.timeout, default_timeout);
+    if timeout.is_zero() {
+        errors.push(doc.error(&key("timeout"), "must be longer than zero"));
+    } else if timeout > interval {
+        errors.push(doc.error(
+            &key("timeout"),
+            format!(
+                "the step's timeout ({}) is longer than the check's interval ({})",
+                format_duration(timeout),
+                format_duration(interval)
+            ),
+        ));
+    }
+    let mut extract = Vec::new();
+    for (var, ex) in raw.extract.unwrap_or_default() {
+        let epath = format!("{path}.extract.{var}");
+        check_var_name(doc, &epath, &var, errors);
+        if let Some(from) = extract_from(doc, &epath, ex, errors) {
+            extract.push(Extract { name: var, from });
+        }
+    }
+    let mut assertions = Vec::new();
+    for (i, a) in raw.assertions.unwrap_or_default().into_iter().enumerate() {
+        // An assertion may compare with values extracted by this very step.
+        let mut own = scope.clone();
+        own.vars.extend(extract.iter().map(|e| e.name.clone()));
+        own.steps.push(name.clone());
+        if let Some(a) = assertion(doc, &format!("{path}.assert[{i}]"), a, &own, errors) {
+            assertions.push(a);
+        }
+    }
+    if !assertions.iter().any(|a| matches!(a, Assertion::Status(_))) {
+        assertions.insert(0, Assertion::Status(StatusMatcher::Class(d::STATUS_CLASS)));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(StepConfig {
+        name,
+        method: method?,
+        url: url?,
+        query,
+        headers,
+        body,
+        timeout,
+        extract,
+        assertions,
+        finally: raw.finally.unwrap_or(false),
+    })
+}
+
+fn extract_from(doc: &Document, path: &str, raw: RawExtract, errors: &mut ConfigErrors) -> Option<ExtractFrom> {
+    match (raw.json, raw.header, raw.regex) {
+        (Some(source), None, None) => match serde_json_path::JsonPath::parse(&source) {
+            Ok(p) => Some(ExtractFrom::Json { path: p, source }),
+            Err(e) => {
+                errors.push(doc.error(&format!("{path}.json"), format!("invalid JSON path {source:?} (RFC 9535, e.g. \"$.id\"): {e}")));
+                None
+            }
+        },
+        (None, Some(h), None) => match http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()) {
+            Ok(n) => Some(ExtractFrom::Header(n)),
+            Err(_) => {
+                errors.push(doc.error(&format!("{path}.header"), format!("invalid header name {h:?}")));
+                None
+            }
+        },
+        (None, None, Some(r)) => match regex::RegexBuilder::new(&r).size_limit(1 << 20).build() {
+            Ok(re) => Some(ExtractFrom::Regex(re)),
+            Err(e) => {
+                errors.push(doc.error(&format!("{path}.regex"), format!("invalid regular expression: {e}")));
+                None
+            }
+        },
+        _ => {
+            errors.push(
+                doc.error(path, "name exactly one source: { json = \"$.id\" }, { header = \"location\" } or { regex = \"id=(\\\\d+)\" }"),
+            );
+            None
+        }
+    }
+}
+
+fn json_template(doc: &Document, path: &str, v: Value, scope: &Scope, errors: &mut ConfigErrors) -> JsonTemplate {
+    match v {
+        Value::String(s) => {
+            let t = template(doc, path, &s, scope, errors);
+            if t.is_literal() {
+                JsonTemplate::Value(Value::String(s))
+            } else {
+                JsonTemplate::String(t)
+            }
+        }
+        Value::Array(items) => JsonTemplate::Array(
+            items.into_iter().enumerate().map(|(i, v)| json_template(doc, &format!("{path}[{i}]"), v, scope, errors)).collect(),
+        ),
+        Value::Object(m) => JsonTemplate::Object(
+            m.into_iter().map(|(k, v)| (k.clone(), json_template(doc, &format!("{path}.{k}"), v, scope, errors))).collect(),
+        ),
+        other => JsonTemplate::Value(other),
     }
 }

@@ -13,7 +13,8 @@
 
 use super::{Store, StoreError};
 use crate::config::{InfluxApi, InfluxAuth, InfluxConfig};
-use crate::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, SlotAccumulator};
+use crate::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, SlotAccumulator, StepPoint};
+use crate::template::percent_encode;
 use crate::time::{now_nanos, Nanos, TimeRange};
 use backon::{ExponentialBuilder, Retryable};
 use serde::Deserialize;
@@ -183,17 +184,6 @@ fn windows(range: TimeRange) -> impl Iterator<Item = (Nanos, Nanos)> {
 
 const PROBE_TAGS: &str = "\"endpoint\", \"region\", \"component\", \"environment\"";
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// An InfluxQL string literal: single quotes, with `\` and `'` escaped by a backslash.
 fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -289,6 +279,7 @@ fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) {
         "cert_days_left",
         "error",
         "confirmed_down",
+        "failed_step",
     ]
     .iter()
     .map(|c| s.col(c))
@@ -311,6 +302,7 @@ fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) {
             cert_days_left: f(9),
             error: get(10).and_then(serde_json::Value::as_str).and_then(ErrorClass::parse),
             confirmed_down: get(11).and_then(serde_json::Value::as_bool).unwrap_or(false),
+            failed_step: get(12).and_then(serde_json::Value::as_str).map(str::to_string),
         });
     }
 }
@@ -456,6 +448,52 @@ impl Store for InfluxStore {
         Ok(out)
     }
 
+    async fn check_runs(&self, endpoint: &str, environment: Option<&str>, range: TimeRange) -> Result<Vec<StepPoint>, StoreError> {
+        let env = environment.map(|e| format!("\"environment\" = {} AND ", lit(e))).unwrap_or_default();
+        let mut out = Vec::new();
+        for (from, to) in windows(range) {
+            let q = format!(
+                "SELECT * FROM \"check_step\" WHERE \"endpoint\" = {} AND {env}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}, \"step\"",
+                lit(endpoint)
+            );
+            for r in self.query(&q).await? {
+                for s in r.series.unwrap_or_default() {
+                    let series = Arc::new(s.key());
+                    let step = s.tag("step");
+                    let idx: Vec<Option<usize>> =
+                        ["time", "index", "ran", "finally", "ok", "status_code", "latency_ms", "error", "detail", "assertions"]
+                            .iter()
+                            .map(|c| s.col(c))
+                            .collect();
+                    for row in &s.values {
+                        let get = |i: usize| idx[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
+                        let b = |i: usize| get(i).and_then(serde_json::Value::as_bool).unwrap_or(false);
+                        let text = |i: usize| get(i).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+                        let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+                        out.push(StepPoint {
+                            series: series.clone(),
+                            ts,
+                            step: step.clone(),
+                            index: get(1).and_then(serde_json::Value::as_u64).and_then(|i| u32::try_from(i).ok()).unwrap_or(0),
+                            ran: b(2),
+                            finally: b(3),
+                            ok: b(4),
+                            status_code: get(5).and_then(serde_json::Value::as_i64),
+                            latency_ms: get(6).and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+                            error: get(7).and_then(serde_json::Value::as_str).and_then(ErrorClass::parse),
+                            detail: text(8),
+                            assertions: text(9),
+                        });
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.ts, &a.series.region, &a.series.environment, a.index).cmp(&(b.ts, &b.series.region, &b.series.environment, b.index))
+        });
+        Ok(out)
+    }
+
     async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError> {
         let window = format!("time >= {}", now_nanos() - STATE_WINDOW);
         // One selector per statement, so each returns the time of the point it selected.
@@ -521,12 +559,13 @@ impl Store for InfluxStore {
                 }
             }
         }
-        // An endpoint whose component or environment changed has an older series too: keep the newest.
-        states.sort_by(|a, b| (&a.endpoint, &a.region, a.last_ts).cmp(&(&b.endpoint, &b.region, b.last_ts)));
+        // An endpoint whose component changed has an older series too: keep the newest.
+        states
+            .sort_by(|a, b| (&a.endpoint, &a.region, &a.environment, a.last_ts).cmp(&(&b.endpoint, &b.region, &b.environment, b.last_ts)));
         let mut out: Vec<EndpointState> = Vec::with_capacity(states.len());
         for s in states {
             match out.last_mut() {
-                Some(prev) if prev.endpoint == s.endpoint && prev.region == s.region => *prev = s,
+                Some(prev) if prev.endpoint == s.endpoint && prev.region == s.region && prev.environment == s.environment => *prev = s,
                 _ => out.push(s),
             }
         }

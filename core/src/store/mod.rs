@@ -9,7 +9,7 @@ pub mod influx;
 pub mod sqlite;
 
 use crate::config::StoreConfig;
-use crate::model::{Availability, EndpointState, MaintenancePoint, Point, ProbePoint, SeriesKey};
+use crate::model::{Availability, EndpointState, MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
 use crate::time::{Nanos, TimeRange};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,10 +67,16 @@ pub trait Store: Send + Sync + 'static {
     /// Maintenance points of one endpoint in `range`, by time.
     async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;
 
-    /// The latest state of every endpoint × region that has written a point, sorted by endpoint, region.
+    /// The latest state of every endpoint × region × environment that has written a point, sorted by endpoint,
+    /// region, environment (a check runs once per environment).
     async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError>;
 
-    /// Deletes raw points older than `before`; returns how many were deleted.
+    /// Step results of check `endpoint` (every environment unless one is given, every region) in `range`, by
+    /// time, then region, environment and step position: the steps of one run share its timestamp.
+    async fn check_runs(&self, endpoint: &str, environment: Option<&str>, range: TimeRange) -> Result<Vec<StepPoint>, StoreError>;
+
+    /// Deletes raw points older than `before` (and check history older than its own retention, where the
+    /// backend keeps one); returns how many were deleted.
     async fn apply_retention(&self, before: Nanos) -> Result<u64, StoreError>;
 
     /// A one-line description for logs (`sqlite data/watchpost.db`). Never contains a secret.

@@ -17,7 +17,7 @@
 
 use super::{Store, StoreError};
 use crate::config::SqliteConfig;
-use crate::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, SlotAccumulator};
+use crate::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, SlotAccumulator, StepPoint};
 use crate::time::{Nanos, TimeRange};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -48,6 +48,16 @@ const MIGRATIONS: &[&str] = &[
         ts INTEGER NOT NULL, endpoint TEXT NOT NULL, region TEXT NOT NULL, active INTEGER NOT NULL,
         PRIMARY KEY (ts, endpoint, region)
     ) WITHOUT ROWID;",
+    // 2: multi-step checks: the failing step on the run's probe point, and every step's result. Step rows are
+    // read per check (its history), so they are keyed by series first.
+    "ALTER TABLE probe ADD COLUMN failed_step TEXT;
+    CREATE TABLE check_step (
+        series INTEGER NOT NULL REFERENCES series (id), ts INTEGER NOT NULL, idx INTEGER NOT NULL,
+        step TEXT NOT NULL, ran INTEGER NOT NULL, finally INTEGER NOT NULL, ok INTEGER NOT NULL,
+        status_code INTEGER, latency_ms REAL NOT NULL, error TEXT, detail TEXT NOT NULL, assertions TEXT NOT NULL,
+        PRIMARY KEY (series, ts, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX check_step_ts ON check_step (ts);",
 ];
 
 /// Page cache per connection, in KiB: enough for `series_state` and the hot end of `probe` at 10,000 series.
@@ -73,6 +83,7 @@ struct Writer {
 
 pub struct SqliteStore {
     path: PathBuf,
+    check_history: std::time::Duration,
     writer: Arc<Mutex<Writer>>,
     reader: Arc<Mutex<Connection>>,
 }
@@ -139,7 +150,12 @@ impl SqliteStore {
         .map_err(|e| StoreError::Open { path: path.display().to_string(), reason: e.to_string() })?;
         let (writer, reader) = opened.map_err(|reason| StoreError::Open { path: path.display().to_string(), reason })?;
         let writer = Writer { conn: writer, series: HashMap::new() };
-        Ok(SqliteStore { path, writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+        Ok(SqliteStore {
+            path,
+            check_history: config.check_history,
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
     }
 
     async fn run<C: Send + 'static, T: Send + 'static>(
@@ -200,8 +216,12 @@ impl Writer {
         {
             let mut probe = tx.prepare_cached(
                 "INSERT OR IGNORE INTO probe (series, ts, availability, ok, latency_ms, dns_ms, connect_ms, tls_ms, ttfb_ms,
-                 status_code, cert_days_left, error, confirmed_down)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 status_code, cert_days_left, error, confirmed_down, failed_step)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            let mut step = tx.prepare_cached(
+                "INSERT OR IGNORE INTO check_step (series, ts, idx, step, ran, finally, ok, status_code, latency_ms, error, detail, assertions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             let mut maint =
                 tx.prepare_cached("INSERT OR IGNORE INTO maintenance (endpoint, region, ts, active) VALUES (?1, ?2, ?3, ?4)")?;
@@ -223,6 +243,7 @@ impl Writer {
                             p.cert_days_left,
                             p.error.map(ErrorClass::as_str),
                             p.confirmed_down,
+                            p.failed_step,
                         ])?;
                         // Only newer points move the state: a replayed older batch leaves it alone.
                         if p.ts > e.last_ts {
@@ -237,6 +258,23 @@ impl Writer {
                     }
                     Point::Maintenance(m) => {
                         maint.execute(params![m.endpoint, m.region, m.ts, m.active])?;
+                    }
+                    Point::Step(st) => {
+                        let e = series_entry(&tx, known, &mut overlay, &st.series)?;
+                        step.execute(params![
+                            e.id,
+                            st.ts,
+                            st.index,
+                            st.step,
+                            st.ran,
+                            st.finally,
+                            st.ok,
+                            st.status_code,
+                            st.latency_ms,
+                            st.error.map(ErrorClass::as_str),
+                            st.detail,
+                            st.assertions,
+                        ])?;
                     }
                 }
             }
@@ -255,7 +293,8 @@ impl Writer {
 }
 
 const PROBE_COLUMNS: &str = "s.endpoint, s.region, s.component, s.environment, p.ts, p.availability, p.ok, p.latency_ms, \
-                             p.dns_ms, p.connect_ms, p.tls_ms, p.ttfb_ms, p.status_code, p.cert_days_left, p.error, p.confirmed_down";
+                             p.dns_ms, p.connect_ms, p.tls_ms, p.ttfb_ms, p.status_code, p.cert_days_left, p.error, p.confirmed_down, \
+                             p.failed_step";
 
 /// Reads probe rows, sharing one `Arc<SeriesKey>` per series.
 fn read_probes(stmt: &mut rusqlite::Statement<'_>, params: impl rusqlite::Params) -> rusqlite::Result<Vec<ProbePoint>> {
@@ -285,6 +324,7 @@ fn read_probes(stmt: &mut rusqlite::Statement<'_>, params: impl rusqlite::Params
             cert_days_left: r.get(13)?,
             error: error.as_deref().and_then(ErrorClass::parse),
             confirmed_down: r.get(15)?,
+            failed_step: r.get(16)?,
         });
     }
     Ok(out)
@@ -382,7 +422,7 @@ impl Store for SqliteStore {
                 "SELECT s.endpoint, s.region, s.component, s.environment, st.confirmed_down, st.since,
                         st.last_ts, st.last_ok, st.last_latency_ms, st.last_error
                  FROM series s JOIN series_state st ON st.series = s.id
-                 ORDER BY s.endpoint, s.region, st.last_ts",
+                 ORDER BY s.endpoint, s.region, s.environment, st.last_ts",
             )?;
             let rows = stmt.query_map([], |r| {
                 let error: Option<String> = r.get(9)?;
@@ -399,12 +439,14 @@ impl Store for SqliteStore {
                     last_error: error.as_deref().and_then(ErrorClass::parse),
                 })
             })?;
-            // An endpoint whose component or environment changed has an older series too: keep the newest.
+            // An endpoint whose component changed has an older series too: keep the newest.
             let mut out: Vec<EndpointState> = Vec::new();
             for row in rows {
                 let row = row?;
                 match out.last_mut() {
-                    Some(prev) if prev.endpoint == row.endpoint && prev.region == row.region => *prev = row,
+                    Some(prev) if prev.endpoint == row.endpoint && prev.region == row.region && prev.environment == row.environment => {
+                        *prev = row
+                    }
                     _ => out.push(row),
                 }
             }
@@ -432,9 +474,50 @@ impl Store for SqliteStore {
             })
             .await?;
             if upto >= before {
-                return Ok(deleted);
+                break;
             }
         }
+        // Check history has its own retention (`store.check_history`); it is small, so one statement.
+        let history_before = crate::time::now_nanos().saturating_sub(crate::time::duration_nanos(self.check_history));
+        deleted += Self::run(&self.writer, "apply retention", move |w| {
+            w.conn.execute("DELETE FROM check_step WHERE ts < ?1", [history_before]).map(|n| n as u64)
+        })
+        .await?;
+        Ok(deleted)
+    }
+
+    async fn check_runs(&self, endpoint: &str, environment: Option<&str>, range: TimeRange) -> Result<Vec<StepPoint>, StoreError> {
+        let (endpoint, environment) = (endpoint.to_string(), environment.map(str::to_string));
+        Self::run(&self.reader, "read check history", move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT s.endpoint, s.region, s.component, s.environment, c.ts, c.idx, c.step, c.ran, c.finally, c.ok,
+                        c.status_code, c.latency_ms, c.error, c.detail, c.assertions
+                 FROM series s JOIN check_step c ON c.series = s.id AND c.ts >= ?3 AND c.ts < ?4
+                 WHERE s.endpoint = ?1 AND (?2 IS NULL OR s.environment = ?2)
+                 ORDER BY c.ts, s.region, s.environment, c.idx",
+            )?;
+            let mut rows = stmt.query(params![endpoint, environment, range.from, range.to])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let error: Option<String> = r.get(12)?;
+                out.push(StepPoint {
+                    series: Arc::new(SeriesKey { endpoint: r.get(0)?, region: r.get(1)?, component: r.get(2)?, environment: r.get(3)? }),
+                    ts: r.get(4)?,
+                    index: r.get(5)?,
+                    step: r.get(6)?,
+                    ran: r.get(7)?,
+                    finally: r.get(8)?,
+                    ok: r.get(9)?,
+                    status_code: r.get(10)?,
+                    latency_ms: r.get(11)?,
+                    error: error.as_deref().and_then(ErrorClass::parse),
+                    detail: r.get(13)?,
+                    assertions: r.get(14)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     fn describe(&self) -> String {
@@ -480,12 +563,17 @@ mod tests {
             cert_days_left: None,
             error: down.then_some(ErrorClass::Status),
             confirmed_down: down,
+            failed_step: None,
         })
     }
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SqliteConfig { path: dir.path().join("sub/dir/w.db"), retention: Duration::from_secs(86400) };
+        let cfg = SqliteConfig {
+            path: dir.path().join("sub/dir/w.db"),
+            retention: Duration::from_secs(86400),
+            check_history: Duration::from_secs(86400),
+        };
         let s = SqliteStore::open(&cfg).await.unwrap();
         (dir, s)
     }
@@ -553,7 +641,11 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_path_is_a_clear_error() {
-        let cfg = SqliteConfig { path: PathBuf::from("/proc/watchpost/x.db"), retention: Duration::from_secs(3600) };
+        let cfg = SqliteConfig {
+            path: PathBuf::from("/proc/watchpost/x.db"),
+            retention: Duration::from_secs(3600),
+            check_history: Duration::from_secs(3600),
+        };
         let err = SqliteStore::open(&cfg).await.err().expect("must fail");
         assert!(err.to_string().contains("/proc/watchpost"), "{err}");
     }
