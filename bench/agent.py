@@ -95,13 +95,21 @@ def blackbox(rates, duration, reps):
 
 
 def watchpost(n, warmup, window, reps):
+    body = "".join(f'[[endpoints]]\nid = "e{k}"\nurl = "http://127.0.0.1:18080/?id={k}"\n\n' for k in range(n))
+    r = measure_run('[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n', body, n / 5, warmup, window, reps)
+    r.update(endpoints=n, target_rate=n / 5,
+             command=f"watchpost run --config <{n} endpoints, 5 s> + measure_pid.py --rate {n / 5:g} --window {window} --reps {reps}")
+    return r
+
+
+def measure_run(agent_section, body, rate, warmup, window, reps):
+    """Runs `watchpost run` on a SQLite store with `body` (endpoints and checks) and measures it at `rate`
+    probes (or check runs) per second: achieved rate from /metrics, CPU-ms per probe and RSS from
+    measure_pid.py, lateness from the agent's own 10 s windows."""
     d = tempfile.mkdtemp(prefix="watchpost-bench-")
     cfg = os.path.join(d, "bench.toml")
     with open(cfg, "w") as f:
-        f.write(f'[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n'
-                f'[store]\ntype = "sqlite"\npath = "{d}/bench.db"\n\n[server]\nlisten = "127.0.0.1:{LISTEN}"\n\n')
-        for k in range(n):
-            f.write(f'[[endpoints]]\nid = "e{k}"\nurl = "http://127.0.0.1:18080/?id={k}"\n\n')
+        f.write(agent_section + f'[store]\ntype = "sqlite"\npath = "{d}/bench.db"\n\n[server]\nlisten = "127.0.0.1:{LISTEN}"\n\n' + body)
     binary = os.path.join(ROOT, "target", "release", "watchpost")
     argv = [binary, "run", "--config", cfg]
     log("$", " ".join(argv))
@@ -127,7 +135,7 @@ def watchpost(n, warmup, window, reps):
         sampler = threading.Thread(target=sample, daemon=True)
         m0, t0 = metrics(), time.time()
         sampler.start()
-        margv = [sys.executable, os.path.join(ANCHORS, "measure_pid.py"), "--pid", str(proc.pid), "--rate", str(n / 5),
+        margv = [sys.executable, os.path.join(ANCHORS, "measure_pid.py"), "--pid", str(proc.pid), "--rate", str(rate),
                  "--window", str(window), "--reps", str(reps)]
         log("$", " ".join(margv))
         subprocess.run(margv, check=True, stdout=subprocess.DEVNULL, timeout=reps * window + 120)
@@ -139,9 +147,7 @@ def watchpost(n, warmup, window, reps):
             sum(v for k, v in m0.items() if k.startswith("watchpost_probe_failures_total"))
         q = [s for s in samples if s["0.99"] is not None]
         return {
-            "endpoints": n,
             "achieved": probes / (t1 - t0),
-            "target_rate": n / 5,
             "failures": failures,
             "cpu_ms_per_probe": mp["cpu_ms_per_item"]["median"],
             "cpu_ms_per_probe_range": (mp["cpu_ms_per_item"]["min"], mp["cpu_ms_per_item"]["max"]),
@@ -155,7 +161,6 @@ def watchpost(n, warmup, window, reps):
             "dropped": m1.get('watchpost_points_dropped_total{reason="queue_full"}', 0) + m1.get('watchpost_points_dropped_total{reason="store_error"}', 0),
             "written": m1["watchpost_points_written_total"] - m0["watchpost_points_written_total"],
             "behind": m1["watchpost_scheduler_behind"],
-            "command": f"watchpost run --config <{n} endpoints, 5 s> + measure_pid.py --rate {n / 5:g} --window {window} --reps {reps}",
         }
     finally:
         proc.send_signal(signal.SIGTERM)

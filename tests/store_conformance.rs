@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
-use watchpost_core::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey};
+use watchpost_core::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
 use watchpost_core::store::{influx::InfluxStore, sqlite::SqliteStore, Store};
 use watchpost_core::time::{now_nanos, TimeRange};
 
@@ -79,6 +79,39 @@ fn fixture() -> Fixture {
     for t in [80, 90] {
         points.push(Point::Maintenance(MaintenancePoint { endpoint: "api".into(), region: "eu".into(), ts: base + t * S, active: true }));
     }
+    // A multi-step check in two environments: a passing run, then a run that fails at `read`.
+    for env in ["staging", "production"] {
+        let check =
+            Arc::new(SeriesKey { endpoint: "stream".into(), region: "eu".into(), component: String::new(), environment: env.into() });
+        for (t, fails) in [(3, false), (13, true)] {
+            let ts = base + t * S;
+            let Point::Probe(mut p) = point(&check, ts, !fails, false) else { unreachable!() };
+            p.error = fails.then_some(ErrorClass::Assertion);
+            p.failed_step = fails.then(|| "read".to_string());
+            points.push(Point::Probe(p));
+            for (index, step) in ["create", "read", "delete"].into_iter().enumerate() {
+                let failed = fails && step == "read";
+                points.push(Point::Step(StepPoint {
+                    series: check.clone(),
+                    ts,
+                    step: step.into(),
+                    index: index as u32,
+                    ran: true,
+                    finally: step == "delete",
+                    ok: !failed,
+                    status_code: Some(if step == "create" { 201 } else { 200 }),
+                    latency_ms: 5.0 + index as f64,
+                    error: failed.then_some(ErrorClass::Assertion),
+                    detail: if failed { "json $.url == \"a\": expected == \"a\", got \"b, c\"".into() } else { String::new() },
+                    assertions: if failed {
+                        "✓ status 2xx; ✗ json $.url == \"a\": expected == \"a\", got \"b, c\"".into()
+                    } else {
+                        "✓ status 2xx".into()
+                    },
+                }));
+            }
+        }
+    }
     Fixture { base, points }
 }
 
@@ -92,6 +125,9 @@ struct Answers {
     availability: Vec<(SeriesKey, Availability)>,
     states: Vec<EndpointState>,
     maintenance: Vec<MaintenancePoint>,
+    check_probes: Vec<ProbePoint>,
+    steps_staging: Vec<StepPoint>,
+    steps_all: usize,
 }
 
 async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
@@ -111,6 +147,9 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
         availability: store.availability(range, &slots, Duration::from_secs(10)).await.unwrap(),
         states: store.latest_states().await.unwrap(),
         maintenance: store.maintenance_points("api", range).await.unwrap(),
+        check_probes: store.probe_points("stream", None, range).await.unwrap(),
+        steps_staging: store.check_runs("stream", Some("staging"), range).await.unwrap(),
+        steps_all: store.check_runs("stream", None, range).await.unwrap().len(),
     }
 }
 
@@ -151,7 +190,20 @@ async fn conforms(store: &dyn Store) -> Answers {
     assert_eq!((s.confirmed_down, s.since, s.last_ts, s.last_error), (true, f.base + 12 * S, f.base + 42 * S, Some(ErrorClass::Status)));
     let s = state("db", "eu");
     assert_eq!((s.confirmed_down, s.since, s.component.as_str()), (false, f.base + 1, ""));
-    assert_eq!(a.states.len(), 4);
+    assert_eq!(a.states.len(), 6, "api eu and us, db, web, and the check in each of its environments");
+
+    let failed: Vec<Option<&str>> = a.check_probes.iter().map(|p| p.failed_step.as_deref()).collect();
+    assert_eq!(failed, vec![None, None, Some("read"), Some("read")], "the failing step is kept on the probe point");
+    let want_steps: Vec<StepPoint> = f
+        .points
+        .iter()
+        .filter_map(|p| match p {
+            Point::Step(s) if s.series.environment == "staging" => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(a.steps_staging, want_steps, "every step of every run, every field, by run then position");
+    assert_eq!(a.steps_all, 12);
 
     assert_eq!(a.maintenance.iter().map(|m| m.ts - f.base).collect::<Vec<_>>(), vec![80 * S, 90 * S]);
     a

@@ -182,3 +182,116 @@ async fn tcp_send_and_expect() {
     let a = attempt(&format!("type = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nsend = \"PING\\r\\n\\r\\n\"\nexpect = \"HELLO\"\n")).await;
     assert_eq!(a.error, Some(ErrorClass::Assertion), "{a:?}");
 }
+
+#[tokio::test]
+async fn huge_headers_are_a_protocol_error_not_a_buffer() {
+    fn huge(_: &str) -> Vec<Vec<u8>> {
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..2_000 {
+            head.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(100)).as_bytes());
+        }
+        head.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+        vec![head]
+    }
+    let port = serve(huge).await;
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Protocol), "{a:?}");
+    assert!(a.detail.contains("HTTP"), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s); // read nothing, answer nothing, close nothing
+        }
+    });
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Timeout), "{a:?}");
+    assert!(a.latency_ms < 1500.0, "the timeout bounds the probe: {a:?}");
+}
+
+/// A TLS server on loopback presenting `cert` (PEM fixtures made with openssl: a self-signed certificate for
+/// 127.0.0.1 valid until 2125, and one that expired in February 2020), answering `ok`.
+async fn tls_server(cert: &str, key: &str) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+    let certs = vec![CertificateDer::from_pem_file(format!("{dir}{cert}")).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}{key}")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else { return };
+                let mut buf = vec![0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn bad_and_expired_certificates_are_tls_errors_unless_verification_is_off() {
+    for (cert, key, expired) in [("self.crt", "self.key", false), ("expired.crt", "expired.key", true)] {
+        let port = tls_server(cert, key).await;
+        let a = attempt(&format!("url = \"https://127.0.0.1:{port}/\"\n")).await;
+        assert_eq!(a.error, Some(ErrorClass::Tls), "{cert}: {a:?}");
+        // `insecure_skip_verify` accepts it; the expiry is still recorded and can be asserted on.
+        let a = attempt(&format!("url = \"https://127.0.0.1:{port}/\"\ninsecure_skip_verify = true\n")).await;
+        assert!(a.ok, "{cert}: {a:?}");
+        let days = a.cert_days_left.expect("days left recorded");
+        assert_eq!(days < 0.0, expired, "{cert}: {days}");
+        let a =
+            attempt(&format!("url = \"https://127.0.0.1:{port}/\"\ntls_skip_verify = true\nassert = [{{ cert_days_left_above = 14 }}]\n"))
+                .await;
+        assert_eq!(a.ok, !expired, "{cert}: {a:?}");
+        if expired {
+            assert!(a.detail.contains("expected more than 14 days left, got -"), "{a:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_check_step_against_a_hostile_target_fails_that_step_with_its_class() {
+    fn endless(_: &str) -> Vec<Vec<u8>> {
+        let mut v = vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()];
+        v.extend(std::iter::repeat_n(
+            b"4000\r\n".iter().copied().chain(std::iter::repeat_n(b'x', 0x4000)).chain(*b"\r\n").collect::<Vec<u8>>(),
+            100,
+        ));
+        v
+    }
+    let port = serve(endless).await;
+    let ok = serve(ok_response).await;
+    let text = format!(
+        "[[checks]]\nid = \"c\"\ntimeout = \"1s\"\nmax_body = \"64KiB\"\n\
+         [[checks.steps]]\nname = \"big\"\nurl = \"http://127.0.0.1:{port}/\"\n\
+         [[checks.steps]]\nname = \"after\"\nurl = \"http://127.0.0.1:{ok}/\"\n\
+         [[checks.steps]]\nname = \"cleanup\"\nurl = \"http://127.0.0.1:{ok}/\"\nfinally = true\n"
+    );
+    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
+    let e = &cfg.endpoints[0];
+    let p = probe::build(e, &Shared::new(), &probe::push::Registry::default());
+    let a = run_attempt(&*p, &e.assertions, e.timeout).await;
+    assert_eq!(a.error, Some(ErrorClass::BodyTooLarge), "{a:?}");
+    let run = a.run.expect("step results");
+    assert_eq!(run.failed_step.as_deref(), Some("big"));
+    let states: Vec<(bool, bool)> = run.steps.iter().map(|s| (s.ran, s.ok())).collect();
+    assert_eq!(states, vec![(true, false), (false, false), (true, true)], "after is skipped, cleanup runs");
+}

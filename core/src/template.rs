@@ -18,6 +18,8 @@ use std::fmt;
 /// A parsed template: literal text and expressions, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
+    /// The text as written, for messages and reports.
+    source: String,
     parts: Vec<Part>,
 }
 
@@ -93,7 +95,8 @@ const HELPERS: &str = "uuid, now, now.unix, random_int(min, max), base64(…)";
 impl Template {
     /// A template without expressions.
     pub fn literal(text: impl Into<String>) -> Self {
-        Template { parts: vec![Part::Lit(text.into())] }
+        let text = text.into();
+        Template { source: text.clone(), parts: vec![Part::Lit(text)] }
     }
 
     /// Parses `text`, checking every name against `scope`. The error names the expression at fault.
@@ -113,7 +116,7 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Lit(rest.to_string()));
         }
-        Ok(Template { parts })
+        Ok(Template { source: text.to_string(), parts })
     }
 
     /// True when the template has no expression: its text is fixed.
@@ -146,59 +149,7 @@ impl Template {
 
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for p in &self.parts {
-            match p {
-                Part::Lit(s) => f.write_str(s)?,
-                Part::Expr(e) => write!(f, "{{{{{e}}}}}")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Expr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expr::Ref(r) => write!(f, "{r}"),
-            Expr::Uuid => f.write_str("uuid"),
-            Expr::Now => f.write_str("now"),
-            Expr::NowUnix => f.write_str("now.unix"),
-            Expr::RandomInt(a, b) => write!(f, "random_int({a}, {b})"),
-            Expr::Base64(args) => {
-                f.write_str("base64(")?;
-                for (i, a) in args.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    match a {
-                        Arg::Lit(s) => write!(f, "{s:?}")?,
-                        Arg::Ref(r) => write!(f, "{r}")?,
-                    }
-                }
-                f.write_str(")")
-            }
-        }
-    }
-}
-
-impl fmt::Display for Ref {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ref::Env(n) => write!(f, "env.{n}"),
-            Ref::Var(n) => write!(f, "vars.{n}"),
-            Ref::StepBody { step, path } => {
-                write!(f, "steps[{step}].body")?;
-                for seg in path {
-                    match seg {
-                        PathSeg::Key(k) => write!(f, ".{k}")?,
-                        PathSeg::Index(i) => write!(f, "[{i}]")?,
-                    }
-                }
-                Ok(())
-            }
-            Ref::StepHeader { step, name } => write!(f, "steps[{step}].headers.{name}"),
-            Ref::StepStatus { step } => write!(f, "steps[{step}].status"),
-        }
+        f.write_str(&self.source)
     }
 }
 

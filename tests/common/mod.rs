@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod api;
 pub mod influxd;
 pub mod openapi;
 
@@ -87,9 +88,21 @@ fn read_request(conn: &mut TcpStream) -> Option<()> {
 
 /// A plain HTTP GET on loopback; returns (status line, body).
 pub fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+    http_request(port, "GET", path, &[], "")
+}
+
+/// One HTTP/1.1 request on loopback with extra header lines; returns (status line, body).
+pub fn http_request(port: u16, method: &str, path: &str, headers: &[&str], body: &str) -> Option<(String, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let (head, body) = out.split_once("\r\n\r\n")?;

@@ -430,17 +430,32 @@ impl Config {
         out.push_str(&format!("spool:     {} (at most {} MiB)\n", self.agent.spool.dir.display(), self.agent.spool.max_bytes >> 20));
         out.push_str(&format!("server:    http://{} (/healthz, /metrics)\n", self.server.listen));
         let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
-        for e in &self.endpoints {
+        for e in self.endpoints.iter().filter(|e| !matches!(e.probe, ProbeConfig::Steps(_))) {
             *by_kind.entry(e.probe.kind()).or_default() += 1;
         }
         let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        out.push_str(&format!("endpoints: {} ({})\n", self.endpoints.len(), kinds.join(", ")));
+        let plain: usize = by_kind.values().sum();
+        if kinds.is_empty() {
+            out.push_str("endpoints: 0\n");
+        } else {
+            out.push_str(&format!("endpoints: {plain} ({})\n", kinds.join(", ")));
+        }
+        let runs = self.checks().count();
+        if runs > 0 {
+            let mut ids: Vec<&str> = self.checks().map(|c| c.id.as_str()).collect();
+            ids.dedup();
+            out.push_str(&format!("checks:    {} ({runs} run(s) across their environments)\n", ids.len()));
+        }
         let rate: f64 = self.endpoints.iter().map(|e| 1.0 / e.interval.as_secs_f64()).sum();
         out.push_str(&format!("load:      {rate:.1} probes/s at steady state\n"));
         for e in &self.endpoints {
+            let name = match e.probe {
+                ProbeConfig::Steps(_) => format!("{} [{}]", e.id, e.environment),
+                _ => e.id.clone(),
+            };
             out.push_str(&format!(
                 "  {:<24} {:<5} every {:<6} timeout {:<6} {}\n",
-                e.id,
+                name,
                 e.probe.kind(),
                 format_duration(e.interval),
                 format_duration(e.timeout),

@@ -163,8 +163,8 @@ impl InfluxStore {
                 }
             }
         }
-        // Series come one after the other; callers want time order.
-        out.sort_by_key(|p| p.ts);
+        // Series come one after the other; callers want time order (ties by series, as SQLite answers).
+        out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
         Ok(out)
     }
 }
@@ -420,7 +420,7 @@ impl Store for InfluxStore {
             }
         }
         let mut out: Vec<(SeriesKey, Availability)> = acc.into_iter().map(|(k, a)| (k, a.finish(range.to))).collect();
-        out.sort_by(|a, b| (&a.0.endpoint, &a.0.region).cmp(&(&b.0.endpoint, &b.0.region)));
+        out.sort_by(|a, b| (&a.0.endpoint, &a.0.region, &a.0.environment).cmp(&(&b.0.endpoint, &b.0.region, &b.0.environment)));
         Ok(out)
     }
 

@@ -41,7 +41,8 @@ impl StoreError {
 /// - `write` is atomic per batch (all points or none) and idempotent for identical points (a replayed batch
 ///   does not duplicate: a point is identified by its measurement, tags and timestamp);
 /// - reads see every batch whose `write` returned `Ok`;
-/// - ranges are half-open `[from, to)` and results are sorted by time;
+/// - ranges are half-open `[from, to)` and results are sorted by time (points with equal timestamps by region,
+///   then environment);
 /// - methods may block on I/O for the backend's timeout, never forever.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {

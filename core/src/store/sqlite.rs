@@ -347,7 +347,7 @@ impl Store for SqliteStore {
                 "SELECT {PROBE_COLUMNS} FROM probe p JOIN series s ON s.id = p.series
                  WHERE p.ts >= ?3 AND p.ts < ?4
                    AND p.series IN (SELECT id FROM series WHERE endpoint = ?1 AND (?2 IS NULL OR region = ?2))
-                 ORDER BY p.ts"
+                 ORDER BY p.ts, s.region, s.environment"
             );
             let mut stmt = c.prepare_cached(&sql)?;
             read_probes(&mut stmt, params![endpoint, region, range.from, range.to])
@@ -359,7 +359,7 @@ impl Store for SqliteStore {
         Self::run(&self.reader, "read probe points", move |c| {
             // One primary-key range per series rather than a scan of the table.
             let sql =
-                format!("SELECT {PROBE_COLUMNS} FROM series s JOIN probe p ON p.series = s.id AND p.ts >= ?1 AND p.ts < ?2 ORDER BY p.ts");
+                format!("SELECT {PROBE_COLUMNS} FROM series s JOIN probe p ON p.series = s.id AND p.ts >= ?1 AND p.ts < ?2 ORDER BY p.ts, s.region, s.environment");
             let mut stmt = c.prepare_cached(&sql)?;
             read_probes(&mut stmt, params![range.from, range.to])
         })
@@ -396,7 +396,7 @@ impl Store for SqliteStore {
             }
             let mut out: Vec<(SeriesKey, Availability)> =
                 acc.into_iter().filter_map(|(id, a)| Some((series.remove(&id)?, a.finish(range.to)))).collect();
-            out.sort_by(|a, b| (&a.0.endpoint, &a.0.region).cmp(&(&b.0.endpoint, &b.0.region)));
+            out.sort_by(|a, b| (&a.0.endpoint, &a.0.region, &a.0.environment).cmp(&(&b.0.endpoint, &b.0.region, &b.0.environment)));
             Ok(out)
         })
         .await

@@ -1,0 +1,71 @@
+//! Memory stays bounded while many hostile targets are probed at once: 100 endless bodies in parallel cost at
+//! most the body cap per probe, not what the targets send. In its own test binary, so that the process's peak
+//! memory belongs to this test alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use watchpost_agent::probe::{self, run_attempt, Shared};
+use watchpost_core::config::{Config, Format};
+use watchpost_core::model::ErrorClass;
+
+/// Peak resident memory of this process so far (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .expect("VmHWM");
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_endless_bodies_at_once_cost_at_most_the_cap_each() {
+    const PROBES: usize = 100;
+    const CAP: u64 = 256 * 1024;
+    // An endless chunked body: 16 KiB chunks for as long as the client reads.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").await;
+                let chunk: Vec<u8> = b"4000\r\n".iter().copied().chain(std::iter::repeat_n(b'x', 0x4000)).chain(*b"\r\n").collect();
+                while s.write_all(&chunk).await.is_ok() {}
+            });
+        }
+    });
+    let text =
+        format!("[[endpoints]]\nid = \"t\"\ntimeout = \"5s\"\nurl = \"http://127.0.0.1:{port}/\"\nmax_body = \"{}KiB\"\n", CAP / 1024);
+    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
+    let e = Arc::new(cfg.endpoints[0].clone());
+    let shared = Shared::new();
+    let p = probe::build(&e, &shared, &probe::push::Registry::default());
+    // Warm up (runtime, resolver, allocator arenas) before taking the baseline.
+    let _ = run_attempt(&*p, &e.assertions, e.timeout).await;
+    let before = peak_rss();
+    let tasks: Vec<_> = (0..PROBES)
+        .map(|_| {
+            let (p, e) = (p.clone(), e.clone());
+            tokio::spawn(async move { run_attempt(&*p, &e.assertions, e.timeout).await })
+        })
+        .collect();
+    for t in tasks {
+        let a = t.await.unwrap();
+        assert_eq!(a.error, Some(ErrorClass::BodyTooLarge), "{a:?}");
+    }
+    let grew = peak_rss().saturating_sub(before);
+    let bound = CAP * PROBES as u64;
+    println!(
+        "peak memory grew {:.1} MiB for {PROBES} endless bodies at once (cap × probes = {:.1} MiB)",
+        grew as f64 / 1048576.0,
+        bound as f64 / 1048576.0
+    );
+    // The bound plus room for 100 connections' buffers and tasks.
+    assert!(grew <= bound + (16 << 20), "peak memory grew {grew} bytes, more than cap × probes ({bound}) + 16 MiB");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
