@@ -61,7 +61,10 @@ def metrics():
 
 def median(v):
     v = sorted(v)
-    return v[len(v) // 2] if v else float("nan")
+    if not v:
+        return float("nan")
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
 def bare_probe(rate, seconds):

@@ -18,7 +18,13 @@ fn check_config_prints_a_summary_for_a_valid_file() {
     let o = run(&["check-config", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local.toml")]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(out.contains("valid") && out.contains("endpoints: 2 (1 http, 1 tcp)") && out.contains("region:    local"), "{out}");
+    assert!(
+        out.contains("valid")
+            && out.contains("endpoints: 3 (1 http, 1 push, 1 tcp)")
+            && out.contains("checks:    1 (1 run(s)")
+            && out.contains("region:    local"),
+        "{out}"
+    );
 }
 
 #[test]
