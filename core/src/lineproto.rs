@@ -8,7 +8,7 @@
 //! be empty). Floats that are not finite cannot be written and are left out of the line. Line protocol has no
 //! escape for a newline: one in a name or value is written as a space, so a line stays a line.
 
-use crate::model::{ErrorClass, MaintenancePoint, Point, ProbePoint, StepPoint};
+use crate::model::{ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
 use crate::time::Nanos;
 use std::io::Write;
 
@@ -102,14 +102,18 @@ pub fn write_point(buf: &mut Vec<u8>, point: &Point) -> bool {
     }
 }
 
-fn write_probe(buf: &mut Vec<u8>, p: &ProbePoint) -> bool {
-    let s = &p.series;
-    let tags = [
+/// The tags of a series (an array, not a `Vec`: this runs for every point the writer encodes).
+fn series_tags(s: &SeriesKey) -> [(&str, &str); 4] {
+    [
         ("endpoint", s.endpoint.as_str()),
         ("region", s.region.as_str()),
         ("component", s.component.as_str()),
         ("environment", s.environment.as_str()),
-    ];
+    ]
+}
+
+fn write_probe(buf: &mut Vec<u8>, p: &ProbePoint) -> bool {
+    let tags = series_tags(&p.series);
     let fields = [
         ("availability", Some(Field::Float(p.availability))),
         ("ok", Some(Field::Bool(p.ok))),
@@ -130,14 +134,8 @@ fn write_probe(buf: &mut Vec<u8>, p: &ProbePoint) -> bool {
 }
 
 fn write_step(buf: &mut Vec<u8>, p: &StepPoint) -> bool {
-    let s = &p.series;
-    let tags = [
-        ("endpoint", s.endpoint.as_str()),
-        ("region", s.region.as_str()),
-        ("component", s.component.as_str()),
-        ("environment", s.environment.as_str()),
-        ("step", p.step.as_str()),
-    ];
+    let [e, r, c, env] = series_tags(&p.series);
+    let tags = [e, r, c, env, ("step", p.step.as_str())];
     let fields = [
         ("index", Some(Field::Int(i64::from(p.index)))),
         ("ran", Some(Field::Bool(p.ran))),

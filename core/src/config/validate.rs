@@ -55,17 +55,7 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     let raw_agent: RawAgent = section(doc, "agent", root.get("agent").unwrap_or(&empty), &mut errors).unwrap_or_default();
     let raw_server: RawServer = section(doc, "server", root.get("server").unwrap_or(&empty), &mut errors).unwrap_or_default();
     let raw_store: Option<RawStore> = root.get("store").and_then(|v| section(doc, "store", v, &mut errors));
-    let mut raw_endpoints = Vec::new();
-    match root.get("endpoints") {
-        None => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("endpoints[{i}]");
-                raw_endpoints.push((path.clone(), section::<RawEndpoint>(doc, &path, item, &mut errors)));
-            }
-        }
-        Some(_) => errors.push(doc.error("endpoints", "expected an array of tables ([[endpoints]])")),
-    }
+    let raw_endpoints = tables::<RawEndpoint>(doc, root, "endpoints", &mut errors);
 
     let vars: BTreeMap<String, String> = root.get("vars").and_then(|v| section(doc, "vars", v, &mut errors)).unwrap_or_default();
     for k in vars.keys() {
@@ -79,17 +69,7 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
             check_var_name(doc, &format!("environments.{name}.{k}"), k, &mut errors);
         }
     }
-    let mut raw_checks = Vec::new();
-    match root.get("checks") {
-        None => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("checks[{i}]");
-                raw_checks.push((path.clone(), section::<RawCheck>(doc, &path, item, &mut errors)));
-            }
-        }
-        Some(_) => errors.push(doc.error("checks", "expected an array of tables ([[checks]])")),
-    }
+    let raw_checks = tables::<RawCheck>(doc, root, "checks", &mut errors);
 
     let store = store(doc, raw_store, &mut errors);
     let agent = agent(doc, &raw_agent, &store, &mut errors);
@@ -99,43 +79,62 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
         d::LISTEN.parse().unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 9090)))
     });
 
+    // Endpoints and checks share one id namespace: the id is the `endpoint` tag of their points.
     let mut endpoints = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
+    let mut add = |path: &str, runs: Vec<EndpointConfig>, errors: &mut ConfigErrors| {
+        let Some(id) = runs.first().map(|r| r.id.clone()) else { return };
+        if let Some(first) = seen.get(&id) {
+            let at = match doc.origin(first) {
+                Some(Origin::Line(l)) => format!(" (first defined at line {l})"),
+                _ => String::new(),
+            };
+            let what = if path.starts_with("checks") { "id (endpoints and checks share one namespace)" } else { "endpoint id" };
+            errors.push(doc.error(&format!("{path}.id"), format!("duplicate {what} `{id}`{at}")));
+        } else {
+            seen.insert(id, format!("{path}.id"));
+            endpoints.extend(runs);
+        }
+    };
     for (path, raw) in raw_endpoints {
-        let Some(raw) = raw else { continue };
-        if let Some(e) = endpoint(doc, &path, raw, &raw_agent, &mut errors) {
-            if let Some(first) = seen.get(&e.id) {
-                let at = match doc.origin(first) {
-                    Some(Origin::Line(l)) => format!(" (first defined at line {l})"),
-                    _ => String::new(),
-                };
-                errors.push(doc.error(&format!("{path}.id"), format!("duplicate endpoint id `{}`{at}", e.id)));
-            } else {
-                seen.insert(e.id.clone(), format!("{path}.id"));
-                endpoints.push(e);
-            }
+        if let Some(e) = raw.and_then(|raw| endpoint(doc, &path, raw, &raw_agent, &mut errors)) {
+            add(&path, vec![e], &mut errors);
         }
     }
     let globals = Globals { agent: &raw_agent, vars: &vars, environments: &environments };
     for (path, raw) in raw_checks {
-        let Some(raw) = raw else { continue };
-        let runs = check(doc, &path, raw, &globals, &mut errors);
-        if let Some(first) = runs.first() {
-            if let Some(prev) = seen.get(&first.id) {
-                let at = match doc.origin(prev) {
-                    Some(Origin::Line(l)) => format!(" (first defined at line {l})"),
-                    _ => String::new(),
-                };
-                errors.push(
-                    doc.error(&format!("{path}.id"), format!("duplicate id `{}`: endpoints and checks share one namespace{at}", first.id)),
-                );
-                continue;
-            }
-            seen.insert(first.id.clone(), format!("{path}.id"));
+        if let Some(raw) = raw {
+            let runs = check(doc, &path, raw, &globals, &mut errors);
+            add(&path, runs, &mut errors);
         }
-        endpoints.extend(runs);
     }
     errors.into_result(Config { file: doc.file.clone(), agent, store, server: ServerConfig { listen }, endpoints })
+}
+
+/// An array of tables (`[[endpoints]]`): each entry deserialized on its own, with its key path, so one bad
+/// entry does not hide the errors of the others.
+fn tables<T: DeserializeOwned>(
+    doc: &Document,
+    root: &serde_json::Map<String, Value>,
+    key: &str,
+    errors: &mut ConfigErrors,
+) -> Vec<(String, Option<T>)> {
+    match root.get(key) {
+        None => vec![],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let path = format!("{key}[{i}]");
+                let raw = section::<T>(doc, &path, item, errors);
+                (path, raw)
+            })
+            .collect(),
+        Some(_) => {
+            errors.push(doc.error(key, format!("expected an array of tables ([[{key}]])")));
+            vec![]
+        }
+    }
 }
 
 fn dur(v: Option<HumanDuration>, default: Duration) -> Duration {
