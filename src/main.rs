@@ -2,6 +2,7 @@
 //! itself lives in the crates (`watchpost-core`, `watchpost-agent`).
 
 mod checks;
+mod maintenance;
 mod server;
 mod status;
 
@@ -63,6 +64,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = status::Format::Table)]
         format: status::Format,
     },
+    /// Maintenance windows: list past, active and upcoming ones.
+    Maintenance {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: maintenance::MaintenanceCommand,
+    },
     /// Multi-step API checks: run them now (for CI, with a JUnit report) or show their history.
     Checks {
         #[command(flatten)]
@@ -87,6 +95,7 @@ fn main() -> ExitCode {
         Command::Run(c) | Command::Agent(c) => (c.config, Work::Run),
         Command::Status { config, format } => (config.config, Work::Status(format)),
         Command::Checks { config, command } => (config.config, Work::Checks(command)),
+        Command::Maintenance { config, command } => (config.config, Work::Maintenance(command)),
     };
     let cfg = match Config::load(&path) {
         Ok(cfg) => cfg,
@@ -100,6 +109,7 @@ fn main() -> ExitCode {
         Work::Run => rt.block_on(run(cfg)),
         Work::Status(format) => rt.block_on(status::print(&cfg, format)),
         Work::Checks(command) => rt.block_on(checks::main(&cfg, command)),
+        Work::Maintenance(command) => rt.block_on(maintenance::main(&cfg, command)),
     });
     match result {
         Ok(code) => code,
@@ -115,6 +125,7 @@ enum Work {
     Run,
     Status(status::Format),
     Checks(checks::ChecksCommand),
+    Maintenance(maintenance::MaintenanceCommand),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -171,7 +182,7 @@ async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         ))),
         StoreConfig::Influxdb(_) => None,
     };
-    let agent = Agent::start(&cfg, store, metrics.clone()).map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
+    let agent = Agent::start(&cfg, store, metrics.clone()).await.map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
     let server = tokio::spawn(server::serve(listener, server::app(metrics, agent.pushes()), stop_rx.clone()));
 
     shutdown_signal().await;

@@ -137,8 +137,13 @@ fn print_table(rows: &[Row], now: i64) {
             ]
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
+    print_rows(&header, &cells.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
+}
+
+/// Prints a table: columns as wide as their widest cell, two spaces apart.
+pub fn print_rows(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
@@ -148,7 +153,7 @@ fn print_table(rows: &[Row], now: i64) {
         println!("{}", parts.join("  ").trim_end());
     };
     line(header.to_vec());
-    for row in &cells {
+    for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
 }

@@ -6,6 +6,7 @@
 //! the bounded queue, and a full queue drops (and counts) rather than blocks.
 
 pub mod confirm;
+pub mod maintenance;
 pub mod metrics;
 pub mod probe;
 pub mod scheduler;
@@ -36,14 +37,15 @@ pub struct Agent {
     endpoints: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     monitor: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
     metrics: Arc<AgentMetrics>,
     pushes: probe::push::Registry,
 }
 
 impl Agent {
-    /// Opens the spool (replaying what an earlier run left), then starts probing every endpoint of `config`,
-    /// writing to `store`.
-    pub fn start(config: &Config, store: Arc<dyn Store>, metrics: Arc<AgentMetrics>) -> Result<Agent, AgentError> {
+    /// Opens the spool (replaying what an earlier run left), loads the maintenance windows, then starts
+    /// probing every endpoint of `config`, writing to `store`.
+    pub async fn start(config: &Config, store: Arc<dyn Store>, metrics: Arc<AgentMetrics>) -> Result<Agent, AgentError> {
         let s = &config.agent.spool;
         // A segment is the unit in which a full spool drops old data: small enough to lose little at once.
         let segment_bytes = (s.max_bytes / 16).clamp(16 << 10, 64 << 20);
@@ -63,10 +65,14 @@ impl Agent {
         metrics.queue_capacity.set(config.agent.queue_capacity as i64);
         metrics.concurrency_limit.set(config.agent.concurrency as i64);
         metrics.endpoints.set(config.endpoints.len() as i64);
+        let schedule = Arc::new(maintenance::Schedule::default());
+        let sources = watchpost_core::maintenance::sources(config);
+        schedule.refresh(&sources).await;
         let ctx = Arc::new(scheduler::Context {
             permits: Arc::new(Semaphore::new(config.agent.concurrency)),
             points: tx,
             metrics: metrics.clone(),
+            maintenance: schedule.clone(),
         });
 
         let intervals: Vec<Duration> = config.endpoints.iter().map(|e| e.interval).collect();
@@ -93,9 +99,10 @@ impl Agent {
             replay_rate: config.agent.spool.replay_rate,
         };
         let writer = tokio::spawn(writer::run(rx, store, writer_cfg, spool, metrics.clone()));
-        let monitor = tokio::spawn(watch_overload(metrics.clone(), config.agent.concurrency, stop_rx));
+        let monitor = tokio::spawn(watch_overload(metrics.clone(), config.agent.concurrency, stop_rx.clone()));
+        let maintenance = tokio::spawn(maintenance::keep_fresh(schedule, sources, stop_rx));
         tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
-        Ok(Agent { stop, endpoints, writer, monitor, metrics, pushes })
+        Ok(Agent { stop, endpoints, writer, monitor, maintenance, metrics, pushes })
     }
 
     /// Where the HTTP listener delivers push reports (`POST /api/v1/push/{id}`).
@@ -111,6 +118,7 @@ impl Agent {
         }
         let _ = self.writer.await;
         let _ = self.monitor.await;
+        let _ = self.maintenance.await;
         let m = &self.metrics;
         tracing::info!(
             points_produced = m.points_enqueued.get(),

@@ -34,6 +34,7 @@ pub struct AgentMetrics {
     pub lateness: Histogram,
     pub late_probes: Counter,
     pub skipped_slots: Counter,
+    pub maintenance_slots: Counter,
     pub in_flight: Gauge,
     pub concurrency_limit: Gauge,
     pub queue_depth: Gauge,
@@ -90,6 +91,7 @@ impl Default for AgentMetrics {
             lateness: Histogram::new(&LATENESS_BOUNDS),
             late_probes: Counter::default(),
             skipped_slots: Counter::default(),
+            maintenance_slots: Counter::default(),
             in_flight: Gauge::default(),
             concurrency_limit: Gauge::default(),
             queue_depth: Gauge::default(),
@@ -174,6 +176,12 @@ impl AgentMetrics {
             "watchpost_scheduler_skipped_slots_total",
             "Slots skipped because the previous probe ran past them.",
             self.skipped_slots.get(),
+        );
+        m::counter(
+            out,
+            "watchpost_maintenance_slots_total",
+            "Slots not probed because a maintenance window covered them (each wrote a maintenance point).",
+            self.maintenance_slots.get(),
         );
         m::gauge(
             out,

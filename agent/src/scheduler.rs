@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use watchpost_core::config::EndpointConfig;
-use watchpost_core::model::{Point, ProbePoint, SeriesKey, StepPoint};
+use watchpost_core::model::{MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
 
 /// Phase offsets: within each group of endpoints sharing an interval, the i-th of n starts at
 /// `interval × i / n`.
@@ -54,6 +54,7 @@ pub struct Context {
     pub permits: Arc<Semaphore>,
     pub points: mpsc::Sender<Point>,
     pub metrics: Arc<AgentMetrics>,
+    pub maintenance: Arc<crate::maintenance::Schedule>,
 }
 
 impl Context {
@@ -130,6 +131,26 @@ pub async fn run_endpoint(
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
             _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+        // A slot inside a maintenance window is not probed; its `maintenance` point stands for it. Misses
+        // still pending confirmation are written as they are: the window interrupts the streak.
+        let slot_ts = watchpost_core::time::now_nanos();
+        if ctx.maintenance.covers(&endpoint.id, &series.component, slot_ts) {
+            for p in confirmer.flush() {
+                ctx.emit(&series, p);
+            }
+            ctx.metrics.maintenance_slots.inc();
+            ctx.send(
+                &series,
+                Point::Maintenance(MaintenancePoint {
+                    endpoint: endpoint.id.clone(),
+                    region: series.region.clone(),
+                    ts: slot_ts,
+                    active: true,
+                }),
+            );
+            due = next_slot(anchor, endpoint.interval, due.max(Instant::now()));
+            continue;
         }
         let permit = tokio::select! {
             p = ctx.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -241,8 +262,23 @@ mod tests {
     }
 
     async fn drive(ep: Arc<EndpointConfig>, probe: Arc<FakeProbe>, phase: Duration, run_for: Duration) -> (Instant, Vec<Point>) {
+        drive_with(ep, probe, phase, run_for, Arc::default()).await
+    }
+
+    async fn drive_with(
+        ep: Arc<EndpointConfig>,
+        probe: Arc<FakeProbe>,
+        phase: Duration,
+        run_for: Duration,
+        maintenance: Arc<crate::maintenance::Schedule>,
+    ) -> (Instant, Vec<Point>) {
         let (tx, mut rx) = mpsc::channel(1000);
-        let ctx = Arc::new(Context { permits: Arc::new(Semaphore::new(10)), points: tx, metrics: Arc::new(AgentMetrics::default()) });
+        let ctx = Arc::new(Context {
+            permits: Arc::new(Semaphore::new(10)),
+            points: tx,
+            metrics: Arc::new(AgentMetrics::default()),
+            maintenance,
+        });
         let (stop_tx, stop_rx) = watch::channel(false);
         let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
         let start = Instant::now();
@@ -294,6 +330,32 @@ mod tests {
         let (start, _) = drive(Arc::new(ep), probe.clone(), Duration::ZERO, Duration::from_millis(6_100)).await;
         let starts: Vec<u64> = probe.log.lock().unwrap().iter().map(|(s, _)| (*s - start).as_millis() as u64).collect();
         assert_eq!(starts, vec![0, 3000, 6000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_maintenance_window_replaces_probes_with_maintenance_points() {
+        use watchpost_core::maintenance::{Scope, Window};
+        // A window covering the endpoint from now on (wall clock), lifted after 3 s of the paused clock.
+        let schedule = Arc::new(crate::maintenance::Schedule::default());
+        let now = watchpost_core::time::now_nanos();
+        let window =
+            |scope| Window { id: "w".into(), title: "w".into(), start: now - 1, end: now + 3_600_000_000_000, scope, source: "test" };
+        schedule.replace(vec![window(Scope::Endpoints(["other".to_string()].into())), window(Scope::All)]);
+        let lift = {
+            let schedule = schedule.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(2_500)).await;
+                schedule.replace(vec![]);
+            })
+        };
+        let probe = Arc::new(FakeProbe { busy: Duration::from_millis(10), log: Mutex::new(vec![]), fail_from: usize::MAX });
+        let (start, points) =
+            drive_with(endpoint(1000, 500, 200), probe.clone(), Duration::ZERO, Duration::from_millis(5_500), schedule).await;
+        lift.await.unwrap();
+        let starts: Vec<u64> = probe.log.lock().unwrap().iter().map(|(s, _)| (*s - start).as_millis() as u64).collect();
+        assert_eq!(starts, vec![3000, 4000, 5000], "slots at 0, 1 and 2 s fell in the window");
+        let kinds: Vec<&str> = points.iter().map(|p| if matches!(p, Point::Maintenance(_)) { "m" } else { "p" }).collect();
+        assert_eq!(kinds, vec!["m", "m", "m", "p", "p", "p"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod lineproto;
+pub mod maintenance;
 pub mod metrics;
 pub mod model;
 pub mod store;

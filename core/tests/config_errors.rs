@@ -348,3 +348,55 @@ fn endpoint_assertions_that_do_not_fit_the_probe() {
     let text = format!("{HEAD}[[endpoints]]\nid = \"db\"\ntype = \"tcp\"\naddress = \"db:5432\"\nassert = [{{ json = \"$.x\" }}]\n");
     assert_one(&text, 8, "endpoints[0].assert[0]", "does not apply to a tcp endpoint");
 }
+
+#[test]
+fn maintenance_windows_are_checked_with_their_keys() {
+    let ep = format!("{HEAD}[[endpoints]]\nid = \"api\"\nurl = \"http://x/\"\ncomponent = \"payments\"\n\n[[maintenance]]\n");
+    // Line 9 is `[[maintenance]]`; its keys follow.
+    let cases: &[(&str, usize, &str, &str)] = &[
+        (
+            "start = \"2026-12-01T02:00:00Z\"\nend = \"2026-12-01T01:00:00Z\"\nall = true\n",
+            11,
+            "maintenance[0].end",
+            "must be after `start`",
+        ),
+        ("start = \"tomorrow\"\nend = \"2026-12-01T01:00:00Z\"\nall = true\n", 10, "maintenance[0].start", "invalid time"),
+        ("cron = \"0 3 * *\"\nduration = \"1h\"\nall = true\n", 10, "maintenance[0].cron", "five fields"),
+        (
+            "cron = \"0 3 * * sun\"\nduration = \"1h\"\ntimezone = \"Mars/Olympus\"\nall = true\n",
+            12,
+            "maintenance[0].timezone",
+            "unknown time zone",
+        ),
+        ("days = [\"sat\"]\nat = \"25:00\"\nduration = \"1h\"\nall = true\n", 11, "maintenance[0].at", "invalid time of day"),
+        ("cron = \"0 3 * * sun\"\nall = true\n", 9, "maintenance[0]", "missing key `duration`"),
+        (
+            "cron = \"0 3 * * sun\"\nduration = \"1h\"\nendpoints = [\"apii\"]\n",
+            12,
+            "maintenance[0].endpoints[0]",
+            "no endpoint or check has id `apii`",
+        ),
+        (
+            "cron = \"0 3 * * sun\"\nduration = \"1h\"\ncomponents = [\"payment\"]\n",
+            12,
+            "maintenance[0].components[0]",
+            "no endpoint or check belongs to component `payment`",
+        ),
+        ("cron = \"0 3 * * sun\"\nduration = \"1h\"\n", 9, "maintenance[0]", "name what the window silences"),
+        (
+            "start = \"2026-12-01T02:00:00Z\"\nend = \"2026-12-01T03:00:00Z\"\ncron = \"0 3 * * *\"\nall = true\n",
+            9,
+            "maintenance[0]",
+            "not both",
+        ),
+    ];
+    for (body, line, key, fragment) in cases {
+        assert_one(&format!("{ep}{body}"), *line, key, fragment);
+    }
+    let ok = load(&format!(
+        "{ep}days = [\"sat\", \"sun\"]\nat = \"03:30\"\nduration = \"90m\"\ntimezone = \"Europe/Berlin\"\ncomponents = [\"payments\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.maintenance.len(), 1);
+    assert_eq!(ok.maintenance[0].id, "maintenance-1");
+}

@@ -35,6 +35,23 @@ pub struct Config {
     pub store: StoreConfig,
     pub server: ServerConfig,
     pub endpoints: Vec<EndpointConfig>,
+    /// Maintenance windows from the file (`[[maintenance]]`).
+    pub maintenance: Vec<MaintenanceConfig>,
+}
+
+/// A configured maintenance window.
+#[derive(Debug, Clone)]
+pub struct MaintenanceConfig {
+    pub id: String,
+    pub title: String,
+    pub schedule: Schedule,
+    pub scope: crate::maintenance::Scope,
+}
+
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Once { start: crate::time::Nanos, end: crate::time::Nanos },
+    Recurring { cron: crate::maintenance::cron::Cron, duration: Duration, tz: jiff::tz::TimeZone, tz_name: String },
 }
 
 #[derive(Debug, Clone)]

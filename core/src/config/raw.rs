@@ -300,3 +300,34 @@ impl<'de> Deserialize<'de> for StatusSpec {
         d.deserialize_any(V)
     }
 }
+
+/// One `[[maintenance]]` window: one-off (`start` and `end`) or recurring (`cron`, or `days` and `at`, with a
+/// `duration` and a `timezone`), naming `endpoints`, `components` or `all = true`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    /// Identifier for lists and logs (default `maintenance-N`).
+    pub id: Option<String>,
+    /// What is done, for lists, the status page and reports.
+    pub title: Option<String>,
+    /// One-off: start, RFC 3339 with an offset (`2026-12-01T02:00:00Z`).
+    pub start: Option<String>,
+    /// One-off: end, RFC 3339 with an offset.
+    pub end: Option<String>,
+    /// Recurring: a five-field cron expression in `timezone` (`0 3 * * sun`).
+    pub cron: Option<String>,
+    /// Recurring: weekdays (`["sat", "sun"]`), with `at`; instead of `cron`.
+    pub days: Option<Vec<String>>,
+    /// Recurring: the local start time (`"03:00"`), with `days`.
+    pub at: Option<String>,
+    /// Recurring: how long each occurrence lasts (elapsed time).
+    pub duration: Option<HumanDuration>,
+    /// Recurring: IANA time zone of `cron`/`at` (default `UTC`).
+    pub timezone: Option<String>,
+    /// The endpoint (and check) ids it silences.
+    pub endpoints: Option<Vec<String>>,
+    /// The components it silences.
+    pub components: Option<Vec<String>>,
+    /// Silence everything.
+    pub all: Option<bool>,
+}

@@ -1,0 +1,140 @@
+//! Five-field cron expressions (`minute hour day-of-month month day-of-week`), as crontab(5) reads them:
+//! `*`, lists `1,15`, ranges `1-5`, steps `*/15` and `8-18/2`, month and weekday names (`jan`, `mon`), 7 as
+//! Sunday, and the rule that when both day fields are restricted a day matching either one matches.
+//! Times are wall-clock times in the window's time zone; turning them into instants is the caller's job
+//! (`super::Recurring::starts`), which is where daylight-saving changes are handled.
+
+/// A parsed expression: one bit per allowed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    minutes: u64,
+    hours: u32,
+    days: u32,
+    months: u16,
+    weekdays: u8,
+    /// Whether the day-of-month and day-of-week fields were `*` (crontab's OR rule needs to know).
+    any_day: bool,
+    any_weekday: bool,
+}
+
+const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+impl Cron {
+    pub fn parse(expr: &str) -> Result<Cron, String> {
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let [m, h, dom, mon, dow] = fields.as_slice() else {
+            return Err(format!("expected five fields (minute hour day-of-month month day-of-week), got {}: {expr:?}", fields.len()));
+        };
+        let field = |text: &str, name: &str, lo: u32, hi: u32, names: &[&str]| {
+            bits(text, lo, hi, names).map_err(|e| format!("{name} field {text:?}: {e}"))
+        };
+        let weekdays = field(dow, "day-of-week", 0, 7, &WEEKDAYS)?;
+        Ok(Cron {
+            minutes: field(m, "minute", 0, 59, &[])?,
+            hours: field(h, "hour", 0, 23, &[])? as u32,
+            days: field(dom, "day-of-month", 1, 31, &[])? as u32,
+            months: field(mon, "month", 1, 12, &MONTHS)? as u16,
+            // 7 is Sunday too.
+            weekdays: ((weekdays | (weekdays >> 7)) & 0x7f) as u8,
+            any_day: *dom == "*",
+            any_weekday: *dow == "*",
+        })
+    }
+
+    /// Whether the expression allows this date (`weekday`: 0 = Sunday).
+    pub fn matches_date(&self, month: u32, day: u32, weekday: u32) -> bool {
+        if self.months & (1 << month) == 0 {
+            return false;
+        }
+        let by_day = self.days & (1 << day) != 0;
+        let by_weekday = self.weekdays & (1 << weekday) != 0;
+        match (self.any_day, self.any_weekday) {
+            (false, false) => by_day || by_weekday,
+            _ => by_day && by_weekday,
+        }
+    }
+
+    /// The allowed (hour, minute) pairs of a matching day, in order.
+    pub fn times(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        (0..24u32)
+            .filter(|h| self.hours & (1 << h) != 0)
+            .flat_map(move |h| (0..60u32).filter(|m| self.minutes & (1 << m) != 0).map(move |m| (h, m)))
+    }
+}
+
+fn bits(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<u64, String> {
+    let value = |s: &str| -> Result<u32, String> {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+            // Month names count from 1, weekday names from 0 (Sunday).
+            return Ok(i as u32 + if names.len() == 12 { 1 } else { 0 });
+        }
+        let v: u32 = s.parse().map_err(|_| format!("{s:?} is not a number{}", if names.is_empty() { "" } else { " or a name" }))?;
+        if v < lo || v > hi {
+            return Err(format!("{v} is outside {lo}-{hi}"));
+        }
+        Ok(v)
+    };
+    let mut out = 0u64;
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| format!("invalid step {s:?}"))?),
+            None => (part, 1),
+        };
+        let (a, b) = match range {
+            "*" => (lo, hi),
+            r => match r.split_once('-') {
+                Some((a, b)) => (value(a)?, value(b)?),
+                // `5/15` means from 5 to the end in steps of 15.
+                None if step > 1 => (value(r)?, hi),
+                None => {
+                    let v = value(r)?;
+                    (v, v)
+                }
+            },
+        };
+        if a > b {
+            return Err(format!("the range {a}-{b} is backwards"));
+        }
+        let mut v = a;
+        while v <= b {
+            out |= 1 << v;
+            v += step;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_lists_ranges_steps_and_names() {
+        let c = Cron::parse("*/15 8-18/2 * jan,jul mon-fri").unwrap();
+        assert_eq!(c.times().take(5).collect::<Vec<_>>(), vec![(8, 0), (8, 15), (8, 30), (8, 45), (10, 0)]);
+        assert!(c.matches_date(1, 5, 1));
+        assert!(!c.matches_date(1, 4, 0), "Sunday");
+        assert!(!c.matches_date(2, 5, 1), "February");
+        let sunday = Cron::parse("0 3 * * 7").unwrap();
+        assert!(sunday.matches_date(3, 1, 0), "7 is Sunday");
+        assert_eq!(sunday.times().collect::<Vec<_>>(), vec![(3, 0)]);
+    }
+
+    #[test]
+    fn both_day_fields_restricted_means_either() {
+        let c = Cron::parse("0 0 1 * mon").unwrap();
+        assert!(c.matches_date(6, 1, 3), "the 1st, a Wednesday");
+        assert!(c.matches_date(6, 8, 1), "a Monday");
+        assert!(!c.matches_date(6, 9, 2));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(Cron::parse("0 3 * *").unwrap_err().contains("five fields"));
+        assert!(Cron::parse("60 3 * * *").unwrap_err().contains("minute field \"60\": 60 is outside 0-59"));
+        assert!(Cron::parse("0 3 * * funday").unwrap_err().contains("day-of-week"));
+        assert!(Cron::parse("0 5-3 * * *").unwrap_err().contains("backwards"));
+        assert!(Cron::parse("*/0 * * * *").unwrap_err().contains("invalid step"));
+    }
+}
