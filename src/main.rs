@@ -51,6 +51,8 @@ enum Command {
     Run(ConfigArg),
     /// Run only the probing agent (one per region).
     Agent(ConfigArg),
+    /// Run only the aggregator: minute, hour and day rollups of the store's raw points.
+    Aggregator(ConfigArg),
     /// Validate a configuration file and print a summary, or every error with its key and line (exit 2).
     CheckConfig {
         /// The configuration file (.toml, .yaml or .yml).
@@ -92,7 +94,9 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     let (path, command) = match cli.command {
         Command::CheckConfig { file } => return check_config(&file),
-        Command::Run(c) | Command::Agent(c) => (c.config, Work::Run),
+        Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true })),
+        Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, aggregator: false })),
+        Command::Aggregator(c) => (c.config, Work::Run(Parts { agent: false, aggregator: true })),
         Command::Status { config, format } => (config.config, Work::Status(format)),
         Command::Checks { config, command } => (config.config, Work::Checks(command)),
         Command::Maintenance { config, command } => (config.config, Work::Maintenance(command)),
@@ -106,7 +110,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime().and_then(|rt| match command {
-        Work::Run => rt.block_on(run(cfg)),
+        Work::Run(parts) => rt.block_on(run(cfg, parts)),
         Work::Status(format) => rt.block_on(status::print(&cfg, format)),
         Work::Checks(command) => rt.block_on(checks::main(&cfg, command)),
         Work::Maintenance(command) => rt.block_on(maintenance::main(&cfg, command)),
@@ -122,10 +126,17 @@ fn main() -> ExitCode {
 
 /// What to do once the configuration is loaded.
 enum Work {
-    Run,
+    Run(Parts),
     Status(status::Format),
     Checks(checks::ChecksCommand),
     Maintenance(maintenance::MaintenanceCommand),
+}
+
+/// Which long-running parts a command starts (`run` starts them all).
+#[derive(Clone, Copy)]
+struct Parts {
+    agent: bool,
+    aggregator: bool,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -159,39 +170,56 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
+async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     // Bind first: a port in use should stop us before any probe runs.
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .map_err(|e| anyhow::anyhow!("{}: server.listen: cannot listen on {}: {e}", cfg.file, cfg.server.listen))?;
     let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
-    tracing::info!(store = %store.describe(), listen = %cfg.server.listen, "watchpost starting");
-    if cfg.endpoints.is_empty() {
-        tracing::warn!("the configuration has no endpoints: nothing will be probed");
-    }
-    raise_open_file_limit(cfg.agent.concurrency);
-    let metrics = Arc::new(AgentMetrics::default());
+    tracing::info!(store = %store.describe(), listen = %cfg.server.listen, agent = parts.agent, aggregator = parts.aggregator, "watchpost starting");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // InfluxDB keeps its own retention (the database's retention policy or the bucket's).
-    let retention = match &cfg.store {
-        StoreConfig::Sqlite(sqlite) => Some(tokio::spawn(watchpost_core::store::retention_loop(
+    let mut state = server::AppState::default();
+    let mut tasks = Vec::new();
+    // InfluxDB keeps its own retention (the database's retention policy or the bucket's); with SQLite the part
+    // that writes raw points runs the retention job.
+    if let (StoreConfig::Sqlite(sqlite), true) = (&cfg.store, parts.agent) {
+        tasks.push(tokio::spawn(watchpost_core::store::retention_loop(
             store.clone(),
             sqlite.retention,
             Duration::from_secs(3600),
             stop_rx.clone(),
-        ))),
-        StoreConfig::Influxdb(_) => None,
+        )));
+    }
+    if parts.aggregator {
+        let metrics = Arc::new(watchpost_aggregator::metrics::AggregatorMetrics::default());
+        state.aggregator = Some(metrics.clone());
+        let aggregator = watchpost_aggregator::Aggregator::new(&cfg, store.clone(), metrics);
+        tasks.push(tokio::spawn(watchpost_aggregator::run(aggregator, stop_rx.clone())));
+    }
+    let agent = if parts.agent {
+        if cfg.endpoints.is_empty() {
+            tracing::warn!("the configuration has no endpoints: nothing will be probed");
+        }
+        raise_open_file_limit(cfg.agent.concurrency);
+        let metrics = Arc::new(AgentMetrics::default());
+        let agent = Agent::start(&cfg, store, metrics.clone()).await.map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
+        state.agent = Some(metrics);
+        state.pushes = agent.pushes();
+        Some(agent)
+    } else {
+        None
     };
-    let agent = Agent::start(&cfg, store, metrics.clone()).await.map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
-    let server = tokio::spawn(server::serve(listener, server::app(metrics, agent.pushes()), stop_rx.clone()));
+    let server = tokio::spawn(server::serve(listener, server::app(state), stop_rx.clone()));
 
     shutdown_signal().await;
     tracing::info!("shutting down: flushing points");
-    agent.shutdown().await;
+    if let Some(agent) = agent {
+        agent.shutdown().await;
+    }
     let _ = stop_tx.send(true);
     let _ = server.await;
-    if let Some(r) = retention {
-        let _ = r.await;
+    for t in tasks {
+        let _ = t.await;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,27 +11,35 @@ use axum::Router;
 use std::sync::Arc;
 use watchpost_agent::metrics::AgentMetrics;
 use watchpost_agent::probe::push::{parse_report, Delivery, Registry};
+use watchpost_aggregator::metrics::AggregatorMetrics;
 
 /// A push report is a few fields; anything larger is not one.
 const PUSH_BODY_LIMIT: usize = 16 * 1024;
 
-#[derive(Clone)]
-struct AppState {
-    metrics: Arc<AgentMetrics>,
-    pushes: Registry,
+/// What the server shows: the metrics of the parts this process runs, and the push registry of its agent.
+#[derive(Clone, Default)]
+pub struct AppState {
+    pub agent: Option<Arc<AgentMetrics>>,
+    pub aggregator: Option<Arc<AggregatorMetrics>>,
+    pub pushes: Registry,
 }
 
-pub fn app(metrics: Arc<AgentMetrics>, pushes: Registry) -> Router {
+pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(render))
         .route("/api/v1/push/{id}", post(push).layer(DefaultBodyLimit::max(PUSH_BODY_LIMIT)))
-        .with_state(AppState { metrics, pushes })
+        .with_state(state)
 }
 
 async fn render(State(s): State<AppState>) -> impl IntoResponse {
     let mut out = String::with_capacity(8192);
-    s.metrics.render(&mut out);
+    if let Some(m) = &s.agent {
+        m.render(&mut out);
+    }
+    if let Some(m) = &s.aggregator {
+        m.render(&mut out);
+    }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
 }
 

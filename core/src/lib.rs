@@ -11,6 +11,7 @@
 //! Architecture invariant: `core` knows nothing of HTTP servers, HTML or providers.
 
 pub mod config;
+pub mod hist;
 pub mod lineproto;
 pub mod maintenance;
 pub mod metrics;

@@ -8,7 +8,7 @@
 //! be empty). Floats that are not finite cannot be written and are left out of the line. Line protocol has no
 //! escape for a newline: one in a name or value is written as a space, so a line stays a line.
 
-use crate::model::{ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
+use crate::model::{ErrorClass, MaintenancePoint, Point, ProbePoint, RollupPoint, SeriesKey, StepPoint};
 use crate::time::Nanos;
 use std::io::Write;
 
@@ -99,7 +99,30 @@ pub fn write_point(buf: &mut Vec<u8>, point: &Point) -> bool {
         Point::Probe(p) => write_probe(buf, p),
         Point::Maintenance(m) => write_maintenance(buf, m),
         Point::Step(st) => write_step(buf, st),
+        Point::Rollup(r) => write_rollup(buf, r),
     }
+}
+
+fn write_rollup(buf: &mut Vec<u8>, r: &RollupPoint) -> bool {
+    let tags = series_tags(&r.series);
+    let int = |v: u64| Field::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let fields = [
+        ("availability", r.availability().map(Field::Float)),
+        ("up_s", Some(Field::Float(r.up_s))),
+        ("down_s", Some(Field::Float(r.down_s))),
+        ("maintenance_s", Some(Field::Float(r.maintenance_s))),
+        ("samples", Some(int(r.samples))),
+        ("failures", Some(int(r.failures))),
+        ("under_threshold", Some(int(r.under_threshold))),
+        ("latency_mean_ms", r.latency_mean_ms.map(Field::Float)),
+        ("latency_p50_ms", r.latency_p50_ms.map(Field::Float)),
+        ("latency_p90_ms", r.latency_p90_ms.map(Field::Float)),
+        ("latency_p95_ms", r.latency_p95_ms.map(Field::Float)),
+        ("latency_p99_ms", r.latency_p99_ms.map(Field::Float)),
+        ("latency_max_ms", r.latency_max_ms.map(Field::Float)),
+        ("hist", Some(Field::Str(&r.hist))),
+    ];
+    write_line(buf, r.resolution.measurement(), &tags, &fields, r.ts)
 }
 
 /// The tags of a series (an array, not a `Vec`: this runs for every point the writer encodes).

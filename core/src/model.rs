@@ -66,7 +66,7 @@ impl fmt::Display for ErrorClass {
 }
 
 /// Tags shared by every point of one endpoint from one agent.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
     pub endpoint: String,
     pub region: String,
@@ -122,6 +122,81 @@ pub struct StepPoint {
     pub assertions: String,
 }
 
+/// The resolution of a rollup: measurement `rollup_1m`, `rollup_1h` or `rollup_1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resolution {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Resolution {
+    pub const ALL: [Resolution; 3] = [Resolution::Minute, Resolution::Hour, Resolution::Day];
+
+    pub fn measurement(self) -> &'static str {
+        match self {
+            Resolution::Minute => "rollup_1m",
+            Resolution::Hour => "rollup_1h",
+            Resolution::Day => "rollup_1d",
+        }
+    }
+
+    /// The window's length in nanoseconds (days are UTC days).
+    pub fn nanos(self) -> Nanos {
+        match self {
+            Resolution::Minute => 60_000_000_000,
+            Resolution::Hour => 3_600_000_000_000,
+            Resolution::Day => 86_400_000_000_000,
+        }
+    }
+
+    /// The start of the window holding `ts`.
+    pub fn floor(self, ts: Nanos) -> Nanos {
+        ts.div_euclid(self.nanos()) * self.nanos()
+    }
+
+    pub fn parse(s: &str) -> Option<Resolution> {
+        Self::ALL.into_iter().find(|r| r.measurement() == s)
+    }
+}
+
+/// The region tag of the merge of every region in a rollup.
+pub const ALL_REGIONS: &str = "all";
+
+/// One closed window of one series (DESIGN.md §4 rollup points): counts, time by state, and the latency
+/// histogram its percentiles come from. `ts` is the window's start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupPoint {
+    pub resolution: Resolution,
+    /// Region [`ALL_REGIONS`] is the merge of every region.
+    pub series: std::sync::Arc<SeriesKey>,
+    pub ts: Nanos,
+    pub up_s: f64,
+    pub down_s: f64,
+    pub maintenance_s: f64,
+    pub samples: u64,
+    /// Attempts that were not ok.
+    pub failures: u64,
+    /// Latency of the ok attempts: count of those under the configured objective, and the histogram
+    /// (microseconds, 3 significant digits; V2 + deflate, base64) with the figures read from it.
+    pub under_threshold: u64,
+    pub latency_mean_ms: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p90_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_max_ms: Option<f64>,
+    pub hist: String,
+}
+
+impl RollupPoint {
+    /// Percentage of confirmed-up time, maintenance excluded; `None` without probed time.
+    pub fn availability(&self) -> Option<f64> {
+        let total = self.up_s + self.down_s;
+        (total > 0.0).then(|| 100.0 * self.up_s / total)
+    }
+}
+
 /// A skipped slot in a maintenance window, measurement `maintenance`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaintenancePoint {
@@ -137,6 +212,7 @@ pub enum Point {
     Probe(ProbePoint),
     Maintenance(MaintenancePoint),
     Step(StepPoint),
+    Rollup(RollupPoint),
 }
 
 impl Point {
@@ -145,6 +221,7 @@ impl Point {
             Point::Probe(p) => p.ts,
             Point::Maintenance(m) => m.ts,
             Point::Step(s) => s.ts,
+            Point::Rollup(r) => r.ts,
         }
     }
 }

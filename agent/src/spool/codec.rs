@@ -48,6 +48,8 @@ pub fn encode(points: &[Point], out: &mut Vec<u8>) {
                 string(out, &st.detail);
                 string(out, &st.assertions);
             }
+            // Rollups are written by the aggregator straight to the store, never through an agent's spool.
+            Point::Rollup(_) => {}
             Point::Maintenance(m) => {
                 out.push(MAINTENANCE);
                 string(out, &m.endpoint);

@@ -37,3 +37,9 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(60);
 pub const PUSH_GRACE: Duration = Duration::from_secs(30);
 /// How long the step results of multi-step checks are kept (SQLite; InfluxDB keeps its retention policy's).
 pub const CHECK_HISTORY: Duration = Duration::from_secs(14 * 86_400);
+/// How long after a minute ends the aggregator closes it.
+pub const LATENESS: Duration = Duration::from_secs(90);
+/// How much existing history the aggregator rolls up on its first start.
+pub const BACKFILL: Duration = Duration::from_secs(86_400);
+/// The latency objective of the rollups' `under_threshold` count.
+pub const LATENCY_OBJECTIVE: Duration = Duration::from_millis(300);

@@ -37,6 +37,14 @@ pub struct Config {
     pub endpoints: Vec<EndpointConfig>,
     /// Maintenance windows from the file (`[[maintenance]]`).
     pub maintenance: Vec<MaintenanceConfig>,
+    pub aggregator: AggregatorConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct AggregatorConfig {
+    pub lateness: Duration,
+    pub backfill: Duration,
+    pub latency_objective: Duration,
 }
 
 /// A configured maintenance window.

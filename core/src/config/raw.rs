@@ -331,3 +331,15 @@ pub struct RawMaintenance {
     /// Silence everything.
     pub all: Option<bool>,
 }
+
+/// `[aggregator]`: rollups (DESIGN.md §5.5).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAggregator {
+    /// How long after a minute ends it is closed, so late points still count (default `90s`).
+    pub lateness: Option<HumanDuration>,
+    /// On the first start, how much existing history is rolled up (default `1d`).
+    pub backfill: Option<HumanDuration>,
+    /// Latency objective for the rollups' `under_threshold` count (default `300ms`).
+    pub latency_objective: Option<HumanDuration>,
+}

@@ -3,7 +3,9 @@
 use super::defaults as d;
 use super::document::Document;
 use super::error::ConfigErrors;
-use super::raw::{RawAgent, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawServer, RawStep, RawStore, StatusSpec};
+use super::raw::{
+    RawAgent, RawAggregator, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawServer, RawStep, RawStore, StatusSpec,
+};
 use super::*;
 use crate::template::{Scope, Template};
 use serde::de::DeserializeOwned;
@@ -11,7 +13,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
-const SECTIONS: &[&str] = &["agent", "store", "server", "vars", "environments", "endpoints", "checks", "maintenance"];
+const SECTIONS: &[&str] = &["agent", "store", "server", "aggregator", "vars", "environments", "endpoints", "checks", "maintenance"];
 
 /// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
 fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
@@ -55,6 +57,8 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     let raw_agent: RawAgent = section(doc, "agent", root.get("agent").unwrap_or(&empty), &mut errors).unwrap_or_default();
     let raw_server: RawServer = section(doc, "server", root.get("server").unwrap_or(&empty), &mut errors).unwrap_or_default();
     let raw_store: Option<RawStore> = root.get("store").and_then(|v| section(doc, "store", v, &mut errors));
+    let raw_aggregator: RawAggregator =
+        section(doc, "aggregator", root.get("aggregator").unwrap_or(&empty), &mut errors).unwrap_or_default();
     let raw_endpoints = tables::<RawEndpoint>(doc, root, "endpoints", &mut errors);
 
     let vars: BTreeMap<String, String> = root.get("vars").and_then(|v| section(doc, "vars", v, &mut errors)).unwrap_or_default();
@@ -115,7 +119,18 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
             maintenance.push(w);
         }
     }
-    errors.into_result(Config { file: doc.file.clone(), agent, store, server: ServerConfig { listen }, endpoints, maintenance })
+    let aggregator = AggregatorConfig {
+        lateness: dur(raw_aggregator.lateness, d::LATENESS),
+        backfill: dur(raw_aggregator.backfill, d::BACKFILL),
+        latency_objective: dur(raw_aggregator.latency_objective, d::LATENCY_OBJECTIVE),
+    };
+    if aggregator.lateness < Duration::from_secs(1) {
+        errors.push(doc.error("aggregator.lateness", "must be at least 1s (points need time to reach the store)"));
+    }
+    if aggregator.latency_objective.is_zero() {
+        errors.push(doc.error("aggregator.latency_objective", "must be longer than zero"));
+    }
+    errors.into_result(Config { file: doc.file.clone(), agent, store, server: ServerConfig { listen }, endpoints, maintenance, aggregator })
 }
 
 /// An array of tables (`[[endpoints]]`): each entry deserialized on its own, with its key path, so one bad

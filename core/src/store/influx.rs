@@ -13,7 +13,10 @@
 
 use super::{Store, StoreError};
 use crate::config::{InfluxApi, InfluxAuth, InfluxConfig};
-use crate::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, SlotAccumulator, StepPoint};
+use crate::model::{
+    Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
+    StepPoint,
+};
 use crate::template::percent_encode;
 use crate::time::{now_nanos, Nanos, TimeRange};
 use backon::{ExponentialBuilder, Retryable};
@@ -151,6 +154,29 @@ impl InfluxStore {
             }
         }
         Ok(parsed.results)
+    }
+
+    async fn maintenance_where(&self, filter: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
+        let mut out = Vec::new();
+        for (from, to) in windows(range) {
+            let q = format!(
+                "SELECT \"active\" FROM \"maintenance\" WHERE {filter}time >= {from} AND time < {to} GROUP BY \"endpoint\", \"region\""
+            );
+            for r in self.query(&q).await? {
+                for s in r.series.unwrap_or_default() {
+                    let (ti, ai) = (s.col("time"), s.col("active"));
+                    for row in &s.values {
+                        let v = |i: Option<usize>| i.and_then(|i| row.get(i));
+                        if let Some(ts) = v(ti).and_then(|x| x.as_i64()) {
+                            let active = v(ai).and_then(|x| x.as_bool()).unwrap_or(false);
+                            out.push(MaintenancePoint { endpoint: s.tag("endpoint"), region: s.tag("region"), ts, active });
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.ts, &a.endpoint, &a.region).cmp(&(b.ts, &b.endpoint, &b.region)));
+        Ok(out)
     }
 
     async fn probe_points_where(&self, filter: &str, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
@@ -308,18 +334,20 @@ fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) {
 }
 
 /// Encodes points into gzip bodies of at most [`MAX_LINES`] lines and [`MAX_BYTES`] uncompressed bytes.
+/// A gzip body. Level 1: most of gzip's saving for a fraction of its CPU on repetitive line protocol.
+fn gzip(buf: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(buf.len() / 8 + 64), flate2::Compression::fast());
+    let _ = gz.write_all(buf);
+    gz.finish().unwrap_or_default()
+}
+
 pub fn encode_batches(points: &[Point]) -> Vec<(Vec<u8>, u64)> {
     let mut bodies = Vec::new();
     let mut buf = Vec::with_capacity(points.len().min(MAX_LINES) * 200);
     let mut lines = 0u64;
     let flush = |buf: &mut Vec<u8>, lines: &mut u64, bodies: &mut Vec<(Vec<u8>, u64)>| {
         if *lines > 0 {
-            // Level 1: most of gzip's saving for a fraction of its CPU on repetitive line protocol.
-            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(buf.len() / 8), flate2::Compression::fast());
-            let _ = gz.write_all(buf);
-            if let Ok(body) = gz.finish() {
-                bodies.push((body, *lines));
-            }
+            bodies.push((gzip(buf), *lines));
             buf.clear();
             *lines = 0;
         }
@@ -425,27 +453,113 @@ impl Store for InfluxStore {
     }
 
     async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
+        self.maintenance_where(&format!("\"endpoint\" = {} AND ", lit(endpoint)), range).await
+    }
+
+    async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
+        self.maintenance_where("", range).await
+    }
+
+    async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError> {
+        let filter = endpoint.map(|e| format!("\"endpoint\" = {} AND ", lit(e))).unwrap_or_default();
+        // Rollups are few per series and window, so whole days per statement are small answers.
+        let mut out = Vec::new();
         let q = format!(
-            "SELECT \"active\" FROM \"maintenance\" WHERE \"endpoint\" = {} AND time >= {} AND time < {} GROUP BY \"region\"",
-            lit(endpoint),
+            "SELECT * FROM \"{}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
+            resolution.measurement(),
             range.from,
             range.to
         );
-        let mut out = Vec::new();
         for r in self.query(&q).await? {
             for s in r.series.unwrap_or_default() {
-                let (ti, ai) = (s.col("time"), s.col("active"));
+                let series = Arc::new(s.key());
+                let cols: Vec<Option<usize>> = [
+                    "time",
+                    "up_s",
+                    "down_s",
+                    "maintenance_s",
+                    "samples",
+                    "failures",
+                    "under_threshold",
+                    "latency_mean_ms",
+                    "latency_p50_ms",
+                    "latency_p90_ms",
+                    "latency_p95_ms",
+                    "latency_p99_ms",
+                    "latency_max_ms",
+                    "hist",
+                ]
+                .iter()
+                .map(|c| s.col(c))
+                .collect();
                 for row in &s.values {
-                    let v = |i: Option<usize>| i.and_then(|i| row.get(i));
-                    if let Some(ts) = v(ti).and_then(|x| x.as_i64()) {
-                        let active = v(ai).and_then(|x| x.as_bool()).unwrap_or(false);
-                        out.push(MaintenancePoint { endpoint: endpoint.to_string(), region: s.tag("region"), ts, active });
-                    }
+                    let get = |i: usize| cols[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
+                    let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
+                    let n = |i: usize| get(i).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+                    out.push(RollupPoint {
+                        resolution,
+                        series: series.clone(),
+                        ts,
+                        up_s: f(1).unwrap_or(0.0),
+                        down_s: f(2).unwrap_or(0.0),
+                        maintenance_s: f(3).unwrap_or(0.0),
+                        samples: n(4),
+                        failures: n(5),
+                        under_threshold: n(6),
+                        latency_mean_ms: f(7),
+                        latency_p50_ms: f(8),
+                        latency_p90_ms: f(9),
+                        latency_p95_ms: f(10),
+                        latency_p99_ms: f(11),
+                        latency_max_ms: f(12),
+                        hist: get(13).and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
+                    });
                 }
             }
         }
-        out.sort_by_key(|m| m.ts);
+        out.sort_by(|a, b| {
+            (a.ts, &a.series.endpoint, &a.series.region, &a.series.environment).cmp(&(
+                b.ts,
+                &b.series.endpoint,
+                &b.series.region,
+                &b.series.environment,
+            ))
+        });
         Ok(out)
+    }
+
+    async fn watermark(&self, name: &str) -> Result<Option<Nanos>, StoreError> {
+        let q = format!("SELECT last(\"upto\") FROM \"watermark\" WHERE \"name\" = {}", lit(name));
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                if let Some((_, v)) = s.first_row() {
+                    return Ok(v.as_i64());
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn set_watermark(&self, name: &str, ts: Nanos) -> Result<(), StoreError> {
+        // A new point each time (InfluxDB 3 does not overwrite reliably); `last()` reads the newest.
+        let mut line = Vec::new();
+        crate::lineproto::write_line(
+            &mut line,
+            "watermark",
+            &[("name", name)],
+            &[("upto", Some(crate::lineproto::Field::Int(ts)))],
+            now_nanos(),
+        );
+        let body = gzip(&line);
+        match self.post(body, 1).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Retry { reason, .. } | Failure::Unreachable { reason }) => {
+                Err(StoreError::Io { op: "write watermark", reason, retryable: true })
+            }
+            Err(Failure::Final { reason }) => Err(StoreError::Io { op: "write watermark", reason, retryable: false }),
+            Err(Failure::Rejected { message, .. }) => Err(StoreError::Rejected { points: 1, message }),
+        }
     }
 
     async fn check_runs(&self, endpoint: &str, environment: Option<&str>, range: TimeRange) -> Result<Vec<StepPoint>, StoreError> {

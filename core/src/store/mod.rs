@@ -9,7 +9,7 @@ pub mod influx;
 pub mod sqlite;
 
 use crate::config::StoreConfig;
-use crate::model::{Availability, EndpointState, MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
+use crate::model::{Availability, EndpointState, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, StepPoint};
 use crate::time::{Nanos, TimeRange};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +71,19 @@ pub trait Store: Send + Sync + 'static {
     /// The latest state of every endpoint × region × environment that has written a point, sorted by endpoint,
     /// region, environment (a check runs once per environment).
     async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError>;
+
+    /// Maintenance points of every endpoint in `range`, by time (the aggregator's minute window).
+    async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;
+
+    /// Rollups of one resolution whose window starts in `range` (of one endpoint, or all), by time, then
+    /// endpoint, region, environment.
+    async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError>;
+
+    /// The aggregator's watermark `name`: everything before it is rolled up. `None` before the first cycle.
+    async fn watermark(&self, name: &str) -> Result<Option<Nanos>, StoreError>;
+
+    /// Moves watermark `name` to `ts`.
+    async fn set_watermark(&self, name: &str, ts: Nanos) -> Result<(), StoreError>;
 
     /// Step results of check `endpoint` (every environment unless one is given, every region) in `range`, by
     /// time, then region, environment and step position: the steps of one run share its timestamp.

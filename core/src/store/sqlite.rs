@@ -17,7 +17,10 @@
 
 use super::{Store, StoreError};
 use crate::config::SqliteConfig;
-use crate::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, SlotAccumulator, StepPoint};
+use crate::model::{
+    Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
+    StepPoint,
+};
 use crate::time::{Nanos, TimeRange};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -58,6 +61,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (series, ts, idx)
     ) WITHOUT ROWID;
     CREATE INDEX check_step_ts ON check_step (ts);",
+    // 3: rollups (one table, keyed by resolution and time: the aggregator and reports read windows of every
+    // series) and the aggregator's watermarks.
+    "CREATE TABLE rollup (
+        resolution TEXT NOT NULL, ts INTEGER NOT NULL, series INTEGER NOT NULL REFERENCES series (id),
+        up_s REAL NOT NULL, down_s REAL NOT NULL, maintenance_s REAL NOT NULL,
+        samples INTEGER NOT NULL, failures INTEGER NOT NULL, under_threshold INTEGER NOT NULL,
+        latency_mean_ms REAL, latency_p50_ms REAL, latency_p90_ms REAL, latency_p95_ms REAL, latency_p99_ms REAL,
+        latency_max_ms REAL, hist TEXT NOT NULL,
+        PRIMARY KEY (resolution, ts, series)
+    ) WITHOUT ROWID;
+    CREATE TABLE watermark (name TEXT PRIMARY KEY, ts INTEGER NOT NULL);",
 ];
 
 /// Page cache per connection, in KiB: enough for `series_state` and the hot end of `probe` at 10,000 series.
@@ -219,6 +233,11 @@ impl Writer {
                  status_code, cert_days_left, error, confirmed_down, failed_step)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
+            let mut rollup = tx.prepare_cached(
+                "INSERT OR REPLACE INTO rollup (resolution, ts, series, up_s, down_s, maintenance_s, samples, failures,
+                 under_threshold, latency_mean_ms, latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, hist)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )?;
             let mut step = tx.prepare_cached(
                 "INSERT OR IGNORE INTO check_step (series, ts, idx, step, ran, finally, ok, status_code, latency_ms, error, detail, assertions)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -258,6 +277,28 @@ impl Writer {
                     }
                     Point::Maintenance(m) => {
                         maint.execute(params![m.endpoint, m.region, m.ts, m.active])?;
+                    }
+                    Point::Rollup(r) => {
+                        let e = series_entry(&tx, known, &mut overlay, &r.series)?;
+                        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                        rollup.execute(params![
+                            r.resolution.measurement(),
+                            r.ts,
+                            e.id,
+                            r.up_s,
+                            r.down_s,
+                            r.maintenance_s,
+                            int(r.samples),
+                            int(r.failures),
+                            int(r.under_threshold),
+                            r.latency_mean_ms,
+                            r.latency_p50_ms,
+                            r.latency_p90_ms,
+                            r.latency_p95_ms,
+                            r.latency_p99_ms,
+                            r.latency_max_ms,
+                            r.hist,
+                        ])?;
                     }
                     Point::Step(st) => {
                         let e = series_entry(&tx, known, &mut overlay, &st.series)?;
@@ -484,6 +525,82 @@ impl Store for SqliteStore {
         })
         .await?;
         Ok(deleted)
+    }
+
+    async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
+        Self::run(&self.reader, "read maintenance points", move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT endpoint, region, ts, active FROM maintenance WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, endpoint, region",
+            )?;
+            let rows = stmt.query_map(params![range.from, range.to], |r| {
+                Ok(MaintenancePoint { endpoint: r.get(0)?, region: r.get(1)?, ts: r.get(2)?, active: r.get(3)? })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError> {
+        let endpoint = endpoint.map(str::to_string);
+        Self::run(&self.reader, "read rollups", move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT s.endpoint, s.region, s.component, s.environment, r.ts, r.up_s, r.down_s, r.maintenance_s, r.samples,
+                        r.failures, r.under_threshold, r.latency_mean_ms, r.latency_p50_ms, r.latency_p90_ms, r.latency_p95_ms,
+                        r.latency_p99_ms, r.latency_max_ms, r.hist
+                 FROM rollup r JOIN series s ON s.id = r.series
+                 WHERE r.resolution = ?1 AND r.ts >= ?2 AND r.ts < ?3 AND (?4 IS NULL OR s.endpoint = ?4)
+                 ORDER BY r.ts, s.endpoint, s.region, s.environment",
+            )?;
+            let mut series: HashMap<(String, String, String, String), Arc<SeriesKey>> = HashMap::new();
+            let mut rows = stmt.query(params![resolution.measurement(), range.from, range.to, endpoint])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let key: (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let s = series
+                    .entry(key)
+                    .or_insert_with_key(|k| {
+                        Arc::new(SeriesKey { endpoint: k.0.clone(), region: k.1.clone(), component: k.2.clone(), environment: k.3.clone() })
+                    })
+                    .clone();
+                let count = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
+                out.push(RollupPoint {
+                    resolution,
+                    series: s,
+                    ts: r.get(4)?,
+                    up_s: r.get(5)?,
+                    down_s: r.get(6)?,
+                    maintenance_s: r.get(7)?,
+                    samples: count(8)?,
+                    failures: count(9)?,
+                    under_threshold: count(10)?,
+                    latency_mean_ms: r.get(11)?,
+                    latency_p50_ms: r.get(12)?,
+                    latency_p90_ms: r.get(13)?,
+                    latency_p95_ms: r.get(14)?,
+                    latency_p99_ms: r.get(15)?,
+                    latency_max_ms: r.get(16)?,
+                    hist: r.get(17)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn watermark(&self, name: &str) -> Result<Option<Nanos>, StoreError> {
+        let name = name.to_string();
+        Self::run(&self.reader, "read watermark", move |c| {
+            c.prepare_cached("SELECT ts FROM watermark WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()
+        })
+        .await
+    }
+
+    async fn set_watermark(&self, name: &str, ts: Nanos) -> Result<(), StoreError> {
+        let name = name.to_string();
+        Self::run(&self.writer, "write watermark", move |w| {
+            w.conn.prepare_cached("INSERT OR REPLACE INTO watermark (name, ts) VALUES (?1, ?2)")?.execute(params![name, ts]).map(|_| ())
+        })
+        .await
     }
 
     async fn check_runs(&self, endpoint: &str, environment: Option<&str>, range: TimeRange) -> Result<Vec<StepPoint>, StoreError> {

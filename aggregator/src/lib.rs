@@ -1,0 +1,205 @@
+//! The aggregator (DESIGN.md §5.5): rolls raw points up into minute, hour and day rollups.
+//!
+//! Every minute a cycle closes each minute window older than `lateness`, builds its rollups from the raw
+//! points of that window (and the slot's worth around it, see [`rollup::minutes`]), and writes `rollup_1m`
+//! per series and for the `all`-regions merge; then every hour (UTC day) whose minutes (hours) are all closed
+//! is merged into `rollup_1h` (`rollup_1d`). A watermark per resolution in the store says how far each has
+//! got, so a cycle's work follows the new points, never the retained history, and a restart resumes where the
+//! last cycle stopped. Minutes in which a configured series has no point at all are gaps: logged and counted,
+//! never filled in.
+
+pub mod metrics;
+pub mod rollup;
+
+use metrics::AggregatorMetrics;
+use rollup::Params;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use watchpost_core::config::Config;
+use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
+use watchpost_core::store::{Store, StoreError};
+use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, TimeRange};
+
+/// Minutes read from the store at once while catching up: one query per hour of backlog.
+const CHUNK_MINUTES: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AggregatorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CycleStats {
+    pub minutes: u64,
+    pub hours: u64,
+    pub days: u64,
+    pub points_read: u64,
+    pub rollups_written: u64,
+    /// Series-minutes of configured series with no point at all.
+    pub gap_minutes: u64,
+}
+
+pub struct Aggregator {
+    store: Arc<dyn Store>,
+    params: Params,
+    lateness: Nanos,
+    backfill: Nanos,
+    /// Configured endpoints: only their missing minutes are gaps (a removed endpoint is not an outage).
+    configured: Vec<String>,
+    /// The series seen for each endpoint and region, so maintenance-only minutes have their series.
+    known: HashMap<(String, String), Vec<Arc<SeriesKey>>>,
+    /// Series whose points this aggregator has seen: a minute without points is a gap only after the first.
+    seen: std::collections::HashSet<Arc<SeriesKey>>,
+    metrics: Arc<AggregatorMetrics>,
+}
+
+impl Aggregator {
+    pub fn new(config: &Config, store: Arc<dyn Store>, metrics: Arc<AggregatorMetrics>) -> Aggregator {
+        let a = &config.aggregator;
+        Aggregator {
+            store,
+            params: Params {
+                slots: config.endpoints.iter().map(|e| (e.id.clone(), e.interval)).collect(),
+                default_slot: watchpost_core::config::defaults::INTERVAL,
+                objective_ms: a.latency_objective.as_secs_f64() * 1e3,
+            },
+            lateness: duration_nanos(a.lateness),
+            backfill: duration_nanos(a.backfill),
+            configured: config.endpoints.iter().map(|e| e.id.clone()).collect(),
+            known: HashMap::new(),
+            seen: Default::default(),
+            metrics,
+        }
+    }
+
+    /// Learns the series the store already has (for maintenance-only minutes after a restart).
+    async fn learn_series(&mut self) -> Result<(), StoreError> {
+        if self.known.is_empty() {
+            for s in self.store.latest_states().await? {
+                let key =
+                    Arc::new(SeriesKey { endpoint: s.endpoint, region: s.region, component: s.component, environment: s.environment });
+                self.remember(&key);
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, s: &Arc<SeriesKey>) {
+        let list = self.known.entry((s.endpoint.clone(), s.region.clone())).or_default();
+        if !list.iter().any(|k| k == s) {
+            list.push(s.clone());
+        }
+    }
+
+    /// Where a resolution starts when the store has no watermark yet: `backfill` before the first closable
+    /// minute, on a UTC day boundary, so the first hours and days are whole.
+    fn initial(&self, now: Nanos) -> Nanos {
+        Resolution::Day.floor(now - self.lateness - self.backfill)
+    }
+
+    /// One cycle at wall-clock time `now`: closes what can be closed, writes it, moves the watermarks.
+    pub async fn cycle(&mut self, now: Nanos) -> Result<CycleStats, AggregatorError> {
+        let started = Instant::now();
+        self.learn_series().await?;
+        let mut stats = CycleStats::default();
+        let closable = Resolution::Minute.floor(now - self.lateness);
+        let mut wm = self.store.watermark(Resolution::Minute.measurement()).await?.unwrap_or_else(|| self.initial(now));
+        let max_slot = self.params.max_slot();
+        while wm < closable {
+            let to = closable.min(wm + CHUNK_MINUTES * Resolution::Minute.nanos());
+            let around = TimeRange::new(wm - max_slot, to + max_slot);
+            let probes = self.store.probe_points_all(around).await?;
+            let maintenance = self.store.maintenance_points_all(around).await?;
+            for p in &probes {
+                if !self.known.get(&(p.series.endpoint.clone(), p.series.region.clone())).is_some_and(|l| l.contains(&p.series)) {
+                    self.remember(&p.series);
+                }
+            }
+            let rollups = rollup::minutes(&probes, &maintenance, wm, to, &self.params, &self.known);
+            stats.gap_minutes += self.gaps(&rollups, &probes, wm, to);
+            stats.points_read += (probes.len() + maintenance.len()) as u64;
+            stats.minutes += ((to - wm) / Resolution::Minute.nanos()) as u64;
+            stats.rollups_written += rollups.len() as u64;
+            self.store.write(&rollups.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+            self.store.set_watermark(Resolution::Minute.measurement(), to).await?;
+            wm = to;
+        }
+        // Hours whose minutes are all rolled up, then days whose hours are.
+        for (coarse, fine) in [(Resolution::Hour, Resolution::Minute), (Resolution::Day, Resolution::Hour)] {
+            let fine_wm = self.store.watermark(fine.measurement()).await?.unwrap_or_else(|| self.initial(now));
+            let mut cwm = self.store.watermark(coarse.measurement()).await?.unwrap_or_else(|| self.initial(now));
+            while cwm + coarse.nanos() <= fine_wm {
+                let children = self.store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), None).await?;
+                let merged = rollup::merge(&children, coarse);
+                stats.rollups_written += merged.len() as u64;
+                match coarse {
+                    Resolution::Hour => stats.hours += 1,
+                    _ => stats.days += 1,
+                }
+                self.store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+                cwm += coarse.nanos();
+                self.store.set_watermark(coarse.measurement(), cwm).await?;
+            }
+        }
+        self.metrics.record(&stats, started.elapsed(), now - wm);
+        Ok(stats)
+    }
+
+    /// Counts (and logs) the series-minutes in `[from, to)` that no point covers, for configured series after
+    /// their first point (before it, a series did not exist yet).
+    fn gaps(&mut self, rollups: &[RollupPoint], probes: &[ProbePoint], from: Nanos, to: Nanos) -> u64 {
+        let covered: HashSet<(Nanos, &SeriesKey)> = rollups
+            .iter()
+            .filter(|r| r.series.region != ALL_REGIONS && r.up_s + r.down_s + r.maintenance_s > 0.0)
+            .map(|r| (r.ts, &*r.series))
+            .collect();
+        let mut first: HashMap<&SeriesKey, Nanos> = HashMap::new();
+        for p in probes {
+            first.entry(&p.series).or_insert(p.ts);
+        }
+        let mut missing: HashMap<Arc<SeriesKey>, u64> = HashMap::new();
+        for series in self.known.values().flatten().filter(|s| self.configured.contains(&s.endpoint)) {
+            let since = if self.seen.contains(series) { Some(from) } else { first.get(&**series).map(|t| Resolution::Minute.floor(*t)) };
+            let Some(mut m) = since.map(|t| t.max(from)) else { continue };
+            while m < to {
+                if !covered.contains(&(m, &**series)) {
+                    *missing.entry(series.clone()).or_default() += 1;
+                }
+                m += Resolution::Minute.nanos();
+            }
+        }
+        for s in first.keys() {
+            if let Some(k) = self.known.get(&(s.endpoint.clone(), s.region.clone())).and_then(|l| l.iter().find(|k| ***k == **s)) {
+                self.seen.insert(k.clone());
+            }
+        }
+        for (s, n) in &missing {
+            tracing::warn!(endpoint = %s.endpoint, region = %s.region, environment = %s.environment, minutes = n,
+                from = %format_rfc3339(from), to = %format_rfc3339(to),
+                "no data: minutes without any point for this series (an agent stopped or fell behind); counted as neither up nor down");
+        }
+        missing.values().sum()
+    }
+}
+
+/// Runs a cycle now and then at the start of every minute (plus a few seconds, so the minute that just
+/// passed the lateness is complete) until `stop`.
+pub async fn run(mut aggregator: Aggregator, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match aggregator.cycle(now_nanos()).await {
+            Ok(s) if s.minutes > 1 => {
+                tracing::info!(minutes = s.minutes, hours = s.hours, days = s.days, rollups = s.rollups_written, "aggregator caught up")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "aggregator cycle failed; the next cycle resumes from the watermark"),
+        }
+        let to_next_minute = Resolution::Minute.nanos() - now_nanos().rem_euclid(Resolution::Minute.nanos()) + 2_000_000_000;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_nanos(to_next_minute as u64)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The aggregator against both stores: three hours of raw points with a confirmed outage across an hour
+//! boundary, transient misses, a maintenance window and a region that stops reporting for 20 minutes, rolled
+//! up by real aggregator cycles; the rollups must equal what an independent second-by-second replay of the
+//! same points says, and hour percentiles must match the exact percentiles of the raw latencies within the
+//! histogram's precision. SQLite and a real `influxd` must agree.
+
+mod common;
+
+use common::influxd::{Influxd, DATABASE};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use watchpost_aggregator::{metrics::AggregatorMetrics, Aggregator};
+use watchpost_core::config::{Config, Format, InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
+use watchpost_core::model::{MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
+use watchpost_core::store::{influx::InfluxStore, sqlite::SqliteStore, Store};
+use watchpost_core::time::TimeRange;
+
+const S: i64 = 1_000_000_000;
+const HOURS: i64 = 3;
+
+fn config() -> Config {
+    let text = "[[endpoints]]\nid = \"api\"\nurl = \"http://x/\"\ncomponent = \"pay\"\n\n[[endpoints]]\nid = \"web\"\nurl = \"http://y/\"\n\n[aggregator]\nlateness = \"90s\"\nbackfill = \"1d\"\n";
+    Config::from_str_with_env("t.toml", Format::Toml, text, &HashMap::new()).unwrap()
+}
+
+/// Raw points at whole seconds from `base`: every 5 s per series, with
+/// - api/eu: an outage from 0:59:55 to 1:03:00, across the hour (the first miss retried 1 s later), transient
+///   misses every 17 minutes, and maintenance from 2:00:00 to 2:10:00 (maintenance points instead of probes);
+/// - api/us: silent from 1:30:00 to 1:50:00 (a region that stopped reporting);
+/// - web/eu: always up.
+fn points(base: i64) -> Vec<Point> {
+    let key = |e: &str, r: &str, c: &str| {
+        Arc::new(SeriesKey { endpoint: e.into(), region: r.into(), component: c.into(), environment: "production".into() })
+    };
+    let (api_eu, api_us, web) = (key("api", "eu", "pay"), key("api", "us", "pay"), key("web", "eu", ""));
+    let mut out = Vec::new();
+    let probe = |s: &Arc<SeriesKey>, t: i64, up: bool, ok: bool| {
+        Point::Probe(ProbePoint {
+            series: s.clone(),
+            ts: base + t * S,
+            availability: if up { 100.0 } else { 0.0 },
+            ok,
+            // A spread of latencies whose percentiles are known.
+            latency_ms: 20.0 + ((t * 7919) % 480) as f64 + (t % 3) as f64 * 0.25,
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            status_code: Some(if ok { 200 } else { 503 }),
+            cert_days_left: None,
+            error: None,
+            confirmed_down: !up,
+            failed_step: None,
+        })
+    };
+    let (outage_from, outage_to) = (3595, 3780);
+    let (maint_from, maint_to) = (7200, 7800);
+    let mut t = 0;
+    while t < HOURS * 3600 {
+        if (maint_from..maint_to).contains(&t) {
+            out.push(Point::Maintenance(MaintenancePoint { endpoint: "api".into(), region: "eu".into(), ts: base + t * S, active: true }));
+        } else if (outage_from..outage_to).contains(&t) {
+            out.push(probe(&api_eu, t, false, false));
+            if t == outage_from {
+                out.push(probe(&api_eu, t + 1, false, false));
+            }
+        } else if t % 1020 == 0 && t > 0 {
+            // A transient miss, retried 1 s later with success: not downtime.
+            out.push(probe(&api_eu, t, true, false));
+            out.push(probe(&api_eu, t + 1, true, true));
+        } else {
+            out.push(probe(&api_eu, t, true, true));
+        }
+        if !(5400..6600).contains(&t) {
+            out.push(probe(&api_us, t + 2, true, true));
+        }
+        out.push(probe(&web, t + 3, true, true));
+        t += 5;
+    }
+    out.sort_by_key(Point::ts);
+    out
+}
+
+/// Up, down and maintenance seconds.
+type Seconds = (f64, f64, f64);
+
+/// The independent method: replay every second; a second is in the state of the newest event at or before it
+/// that is less than a slot (5 s) old, else in no state. Returns up, down and maintenance seconds per endpoint
+/// and region, and the minutes after a series' first point in which no second had a state (gaps).
+fn replay(points: &[Point], base: i64) -> (HashMap<(String, String), Seconds>, u64) {
+    let mut events: HashMap<(String, String), BTreeMap<i64, char>> = HashMap::new();
+    for p in points {
+        match p {
+            Point::Probe(p) => {
+                events
+                    .entry((p.series.endpoint.clone(), p.series.region.clone()))
+                    .or_default()
+                    .insert((p.ts - base) / S, if p.availability >= 50.0 { 'u' } else { 'd' });
+            }
+            Point::Maintenance(m) => {
+                events.entry((m.endpoint.clone(), m.region.clone())).or_default().insert((m.ts - base) / S, 'm');
+            }
+            _ => {}
+        }
+    }
+    let mut out = HashMap::new();
+    let mut gaps = 0;
+    for (k, ev) in events {
+        let (mut up, mut down, mut maint) = (0.0, 0.0, 0.0);
+        let mut covered_in_minute = [0u32; (HOURS * 60) as usize];
+        for sec in 0..HOURS * 3600 {
+            if let Some((t, state)) = ev.range(..=sec).next_back() {
+                if sec - t < 5 {
+                    covered_in_minute[(sec / 60) as usize] += 1;
+                    match state {
+                        'u' => up += 1.0,
+                        'd' => down += 1.0,
+                        _ => maint += 1.0,
+                    }
+                }
+            }
+        }
+        let first_minute = ev.keys().next().map_or(0, |t| t / 60) as usize;
+        gaps += covered_in_minute[first_minute..].iter().filter(|c| **c == 0).count() as u64;
+        out.insert(k, (up, down, maint));
+    }
+    (out, gaps)
+}
+
+/// Runs aggregator cycles over the fixture (minute by minute catch-up, then a restart) and returns the hour
+/// rollups and the gap count.
+async fn aggregate(store: Arc<dyn Store>, base: i64) -> (Vec<RollupPoint>, Vec<RollupPoint>, u64) {
+    let cfg = config();
+    let pts = points(base);
+    store.write(&pts).await.unwrap();
+    let metrics = Arc::new(AggregatorMetrics::default());
+    let mut a = Aggregator::new(&cfg, store.clone(), metrics.clone());
+    // "Now" is just past the fixture plus lateness: every minute of it is closable.
+    let end = base + HOURS * 3600 * S;
+    let first_now = end - 1800 * S + 91 * S;
+    let first = a.cycle(first_now).await.unwrap();
+    // A restart: a new aggregator resumes from the watermark and does only the rest.
+    let mut b = Aggregator::new(&cfg, store.clone(), metrics);
+    let second = b.cycle(end + 91 * S).await.unwrap();
+    // The first cycle starts a day (the backfill) before its first closable minute, on a UTC day boundary.
+    let initial = Resolution::Day.floor(first_now - 90 * S - 86_400 * S);
+    assert_eq!(first.minutes + second.minutes, ((end - initial) / (60 * S)) as u64, "every minute closed exactly once");
+    let again = b.cycle(end + 91 * S).await.unwrap();
+    assert_eq!((again.minutes, again.rollups_written), (0, 0), "nothing new, nothing done");
+    let range = TimeRange::new(base, end);
+    let minutes = store.rollups(Resolution::Minute, range, None).await.unwrap();
+    let hours = store.rollups(Resolution::Hour, range, None).await.unwrap();
+    (minutes, hours, first.gap_minutes + second.gap_minutes)
+}
+
+async fn check(store: Arc<dyn Store>) -> Vec<RollupPoint> {
+    // Whole hours, a day back, so hour windows align with the fixture.
+    let now = watchpost_core::time::now_nanos();
+    let base = Resolution::Day.floor(now) - 86_400 * S + 3600 * S;
+    let pts = points(base);
+    let (expected, expected_gaps) = replay(&pts, base);
+    let (minutes, hours, gaps) = aggregate(store, base).await;
+
+    // Per series, the minutes add up to the replay, to the second.
+    let mut sums: HashMap<(String, String), Seconds> = HashMap::new();
+    for m in minutes.iter().filter(|m| m.series.region != ALL_REGIONS) {
+        let e = sums.entry((m.series.endpoint.clone(), m.series.region.clone())).or_default();
+        e.0 += m.up_s;
+        e.1 += m.down_s;
+        e.2 += m.maintenance_s;
+    }
+    for (k, (up, down, maint)) in &expected {
+        let (gu, gd, gm) = sums[k];
+        assert!(
+            (gu - up).abs() < 1e-6 && (gd - down).abs() < 1e-6 && (gm - maint).abs() < 1e-6,
+            "{k:?}: rollups {gu}/{gd}/{gm}, replay {up}/{down}/{maint}"
+        );
+    }
+    let api_eu = expected[&("api".to_string(), "eu".to_string())];
+    assert_eq!(api_eu.1, 185.0, "down from 0:59:55 to 1:03:00");
+    assert_eq!(api_eu.2, 600.0, "ten minutes of maintenance");
+    // api/us is silent from 1:30:00 to 1:50:00; its last point before reaches 2 s into 1:30 and its first after
+    // starts 2 s into 1:50, so 19 whole minutes have no point at all: gaps, neither up nor down.
+    assert_eq!(expected_gaps, 19);
+    assert_eq!(gaps, expected_gaps, "the silent region's minutes are reported as gaps");
+    let us = expected[&("api".to_string(), "us".to_string())];
+    assert!((us.0 - (HOURS * 3600 - 1200) as f64).abs() <= 5.0, "{us:?}");
+
+    // Hours: availability with maintenance excluded, and percentiles from merged histograms.
+    let hour = |h: i64, region: &str| {
+        hours.iter().find(|r| r.ts == base + h * 3600 * S && r.series.endpoint == "api" && r.series.region == region).unwrap().clone()
+    };
+    let h0 = hour(0, "eu");
+    assert!((h0.down_s - 5.0).abs() < 1e-9, "the outage starts 5 s before the hour ends: {}", h0.down_s);
+    let h2 = hour(2, "eu");
+    assert!((h2.maintenance_s - 600.0).abs() < 1e-9 && h2.up_s + h2.down_s + h2.maintenance_s <= 3600.0 + 1e-9);
+    let lat: Vec<f64> = {
+        let mut v: Vec<f64> = pts
+            .iter()
+            .filter_map(|p| match p {
+                Point::Probe(p)
+                    if p.ok
+                        && p.series.endpoint == "api"
+                        && p.series.region == "us"
+                        && p.ts >= base + 3600 * S
+                        && p.ts < base + 7200 * S =>
+                {
+                    Some(p.latency_ms)
+                }
+                _ => None,
+            })
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let exact = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).max(1) - 1];
+    let h1 = hour(1, "us");
+    for (q, got) in [(0.5, h1.latency_p50_ms), (0.95, h1.latency_p95_ms), (0.99, h1.latency_p99_ms)] {
+        let (got, want) = (got.unwrap(), exact(q));
+        assert!((got - want).abs() <= want * 1e-3 + 1e-3, "p{}: {got} vs exact {want}", q * 100.0);
+    }
+    let all = hours.iter().find(|r| r.ts == base && r.series.endpoint == "api" && r.series.region == ALL_REGIONS).unwrap();
+    assert_eq!(all.samples, hour(0, "eu").samples + hour(0, "us").samples, "the all-regions merge adds the regions");
+    hours
+}
+
+#[tokio::test]
+async fn sqlite_rollups_equal_an_independent_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SqliteConfig {
+        path: dir.path().join("w.db"),
+        retention: Duration::from_secs(86_400 * 30),
+        check_history: Duration::from_secs(86_400),
+    };
+    check(Arc::new(SqliteStore::open(&cfg).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn influxdb_rollups_equal_the_replay_and_sqlite() {
+    let server = Influxd::start();
+    let influx = InfluxStore::new(&InfluxConfig {
+        url: server.url(),
+        api: InfluxApi::V1,
+        database: DATABASE.into(),
+        retention_policy: None,
+        org: None,
+        bucket: None,
+        auth: InfluxAuth::None,
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let from_influx = check(Arc::new(influx)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SqliteConfig {
+        path: dir.path().join("w.db"),
+        retention: Duration::from_secs(86_400 * 30),
+        check_history: Duration::from_secs(86_400),
+    };
+    let from_sqlite = check(Arc::new(SqliteStore::open(&cfg).await.unwrap())).await;
+    assert_eq!(from_influx, from_sqlite, "both stores roll up to the same hours");
+}
