@@ -113,8 +113,10 @@ impl Aggregator {
             let around = TimeRange::new(wm - max_slot, to + max_slot);
             let probes = self.store.probe_points_all(around).await?;
             let maintenance = self.store.maintenance_points_all(around).await?;
+            // Stores share one `Arc` per series in an answer: look at each series once, not at every point.
+            let mut distinct: HashSet<usize> = HashSet::new();
             for p in &probes {
-                if !self.known.get(&(p.series.endpoint.clone(), p.series.region.clone())).is_some_and(|l| l.contains(&p.series)) {
+                if distinct.insert(Arc::as_ptr(&p.series) as usize) {
                     self.remember(&p.series);
                 }
             }

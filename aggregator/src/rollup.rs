@@ -40,7 +40,7 @@ impl Params {
 }
 
 /// A window being built.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Acc {
     pub up_s: f64,
     pub down_s: f64,
@@ -50,23 +50,9 @@ pub struct Acc {
     pub under_threshold: u64,
     pub latency_sum_ms: f64,
     pub latency_max_ms: Option<f64>,
-    pub hist: Histogram<u64>,
-}
-
-impl Default for Acc {
-    fn default() -> Self {
-        Acc {
-            up_s: 0.0,
-            down_s: 0.0,
-            maintenance_s: 0.0,
-            samples: 0,
-            failures: 0,
-            under_threshold: 0,
-            latency_sum_ms: 0.0,
-            latency_max_ms: None,
-            hist: hist::new(),
-        }
-    }
+    /// Created with the first latency: most windows of a busy cycle are built, merged and written once, and
+    /// an empty histogram need not be allocated at all.
+    pub hist: Option<Histogram<u64>>,
 }
 
 impl Acc {
@@ -80,30 +66,43 @@ impl Acc {
         self.under_threshold += other.under_threshold;
         self.latency_sum_ms += other.latency_sum_ms;
         self.latency_max_ms = max_opt(self.latency_max_ms, other.latency_max_ms);
-        // Same bounds everywhere (hist::new), so adding cannot fail.
-        let _ = self.hist.add(&other.hist);
+        if let Some(h) = &other.hist {
+            match &mut self.hist {
+                // Auto-resizing histograms of equal precision: adding grows the target as needed.
+                Some(mine) => {
+                    let _ = mine.add(h);
+                }
+                None => self.hist = Some(h.clone()),
+            }
+        }
     }
 
-    /// Reads a stored rollup back into an accumulator (the mean is turned back into a sum by the histogram's
-    /// count, which is the number of ok attempts).
-    pub fn from_rollup(r: &RollupPoint) -> Acc {
-        let h = hist::decode(&r.hist);
-        let n = h.len() as f64;
-        Acc {
-            up_s: r.up_s,
-            down_s: r.down_s,
-            maintenance_s: r.maintenance_s,
-            samples: r.samples,
-            failures: r.failures,
-            under_threshold: r.under_threshold,
-            latency_sum_ms: r.latency_mean_ms.map_or(0.0, |m| m * n),
-            latency_max_ms: r.latency_max_ms,
-            hist: h,
+    /// Records the latency of an ok attempt.
+    pub fn record(&mut self, ms: f64) {
+        hist::record_ms(self.hist.get_or_insert_with(hist::new), ms);
+    }
+
+    /// Adds a stored rollup (the mean is turned back into a sum by the number of ok attempts, which is
+    /// `samples - failures`: the histogram holds exactly their latencies).
+    pub fn add_rollup(&mut self, r: &RollupPoint) {
+        let ok = r.samples.saturating_sub(r.failures) as f64;
+        self.up_s += r.up_s;
+        self.down_s += r.down_s;
+        self.maintenance_s += r.maintenance_s;
+        self.samples += r.samples;
+        self.failures += r.failures;
+        self.under_threshold += r.under_threshold;
+        self.latency_sum_ms += r.latency_mean_ms.map_or(0.0, |m| m * ok);
+        self.latency_max_ms = max_opt(self.latency_max_ms, r.latency_max_ms);
+        if !r.hist.is_empty() {
+            hist::add_encoded(self.hist.get_or_insert_with(hist::new), &r.hist);
         }
     }
 
     pub fn into_rollup(self, resolution: Resolution, series: Arc<SeriesKey>, ts: Nanos) -> RollupPoint {
-        let n = self.hist.len();
+        let h = self.hist.as_ref();
+        let [p50, p90, p95, p99] = h.map_or([None; 4], |h| hist::quantiles_ms(h, [0.50, 0.90, 0.95, 0.99]));
+        let n = h.map_or(0, |h| h.len());
         RollupPoint {
             resolution,
             series,
@@ -115,12 +114,12 @@ impl Acc {
             failures: self.failures,
             under_threshold: self.under_threshold,
             latency_mean_ms: (n > 0).then(|| self.latency_sum_ms / n as f64),
-            latency_p50_ms: hist::quantile_ms(&self.hist, 0.50),
-            latency_p90_ms: hist::quantile_ms(&self.hist, 0.90),
-            latency_p95_ms: hist::quantile_ms(&self.hist, 0.95),
-            latency_p99_ms: hist::quantile_ms(&self.hist, 0.99),
+            latency_p50_ms: p50,
+            latency_p90_ms: p90,
+            latency_p95_ms: p95,
+            latency_p99_ms: p99,
             latency_max_ms: self.latency_max_ms,
-            hist: hist::encode(&self.hist),
+            hist: h.map(hist::encode).unwrap_or_default(),
         }
     }
 
@@ -183,8 +182,16 @@ pub fn minutes(
         Maintenance,
     }
     let mut events: HashMap<Arc<SeriesKey>, Vec<(Nanos, Ev)>> = HashMap::new();
+    // By the series' `Arc` first (one per series in a store's answer), by its tags only once per `Arc`.
+    let mut by_ptr: HashMap<usize, Arc<SeriesKey>> = HashMap::new();
     for p in probes {
-        events.entry(p.series.clone()).or_default().push((p.ts, Ev::Probe(p)));
+        let key = by_ptr.entry(Arc::as_ptr(&p.series) as usize).or_insert_with(|| p.series.clone());
+        match events.get_mut(key) {
+            Some(v) => v.push((p.ts, Ev::Probe(p))),
+            None => {
+                events.insert(key.clone(), vec![(p.ts, Ev::Probe(p))]);
+            }
+        }
     }
     for m in maintenance {
         if let Some(series) = known.get(&(m.endpoint.clone(), m.region.clone())) {
@@ -194,7 +201,7 @@ pub fn minutes(
         }
     }
     let mut out = Vec::new();
-    let mut merged: BTreeMap<(Nanos, String, String, String), Acc> = BTreeMap::new();
+    let mut merged: HashMap<(Nanos, String, String, String), Acc> = HashMap::new();
     for (series, mut evs) in events {
         evs.sort_by_key(|(ts, _)| *ts);
         let slot = params.slot(&series.endpoint);
@@ -216,7 +223,7 @@ pub fn minutes(
                         acc.latency_sum_ms += p.latency_ms;
                         acc.latency_max_ms = max_opt(acc.latency_max_ms, Some(p.latency_ms));
                         acc.under_threshold += u64::from(p.latency_ms < params.objective_ms);
-                        hist::record_ms(&mut acc.hist, p.latency_ms);
+                        acc.record(p.latency_ms);
                     } else {
                         acc.failures += 1;
                     }
@@ -246,11 +253,30 @@ pub fn minutes(
 /// Merges child rollups (minutes into an hour, hours into a day) into one rollup per series and window of
 /// `into`, exactly: counts and seconds add, histograms merge, percentiles are read from the merged histogram.
 pub fn merge(children: &[RollupPoint], into: Resolution) -> Vec<RollupPoint> {
-    let mut acc: BTreeMap<(Nanos, Arc<SeriesKey>), Acc> = BTreeMap::new();
+    // Keyed by the series' `Arc` (stores share one per series in an answer), not by hashing its four tags
+    // for each of a million children; equal keys behind different `Arc`s still merge, by the tags.
+    let mut by_ptr: HashMap<(Nanos, usize), usize> = HashMap::new();
+    let mut acc: Vec<(Nanos, Arc<SeriesKey>, Acc)> = Vec::new();
+    let mut by_key: HashMap<(Nanos, Arc<SeriesKey>), usize> = HashMap::new();
     for c in children {
-        acc.entry((into.floor(c.ts), c.series.clone())).or_default().add(&Acc::from_rollup(c));
+        let w = into.floor(c.ts);
+        let ptr = (w, Arc::as_ptr(&c.series) as usize);
+        let i = match by_ptr.get(&ptr) {
+            Some(i) => *i,
+            None => {
+                let i = *by_key.entry((w, c.series.clone())).or_insert_with(|| {
+                    acc.push((w, c.series.clone(), Acc::default()));
+                    acc.len() - 1
+                });
+                by_ptr.insert(ptr, i);
+                i
+            }
+        };
+        acc[i].2.add_rollup(c);
     }
-    acc.into_iter().map(|((ts, series), a)| a.into_rollup(into, series, ts)).collect()
+    let mut out: Vec<RollupPoint> = acc.into_iter().map(|(ts, series, a)| a.into_rollup(into, series, ts)).collect();
+    out.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
+    out
 }
 
 #[cfg(test)]

@@ -75,8 +75,8 @@ pub trait Store: Send + Sync + 'static {
     /// Maintenance points of every endpoint in `range`, by time (the aggregator's minute window).
     async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;
 
-    /// Rollups of one resolution whose window starts in `range` (of one endpoint, or all), by time, then
-    /// endpoint, region, environment.
+    /// Rollups of one resolution whose window starts in `range` (of one endpoint, or all), by time (the
+    /// order of one window's series is the backend's). Rollups of one series share one `Arc<SeriesKey>`.
     async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError>;
 
     /// The aggregator's watermark `name`: everything before it is rolled up. `None` before the first cycle.
