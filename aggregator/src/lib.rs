@@ -100,13 +100,35 @@ impl Aggregator {
         Resolution::Day.floor(now - self.lateness - self.backfill)
     }
 
-    /// One cycle at wall-clock time `now`: closes what can be closed, writes it, moves the watermarks.
+    /// One cycle at wall-clock time `now`: closes the minutes that can be closed, then merges the hours and
+    /// days that are complete. [`run`] does the two apart, so a long merge never delays a minute.
     pub async fn cycle(&mut self, now: Nanos) -> Result<CycleStats, AggregatorError> {
+        let mut stats = self.close_minutes(now).await?;
+        let coarse = merge_closed(&*self.store).await?;
+        stats.hours = coarse.hours;
+        stats.days = coarse.days;
+        stats.rollups_written += coarse.rollups_written;
+        Ok(stats)
+    }
+
+    /// Closes every minute older than `lateness` from the minute watermark on, writes its rollups and moves
+    /// the watermark. On the very first cycle all three watermarks are set to the same start.
+    pub async fn close_minutes(&mut self, now: Nanos) -> Result<CycleStats, AggregatorError> {
         let started = Instant::now();
         self.learn_series().await?;
         let mut stats = CycleStats::default();
         let closable = Resolution::Minute.floor(now - self.lateness);
-        let mut wm = self.store.watermark(Resolution::Minute.measurement()).await?.unwrap_or_else(|| self.initial(now));
+        let mut wm = match self.store.watermark(Resolution::Minute.measurement()).await? {
+            Some(wm) => wm,
+            None => {
+                // Hours and days start where minutes start: a later cycle must not pick a different day.
+                let start = self.initial(now);
+                for r in [Resolution::Day, Resolution::Hour, Resolution::Minute] {
+                    self.store.set_watermark(r.measurement(), start).await?;
+                }
+                start
+            }
+        };
         let max_slot = self.params.max_slot();
         while wm < closable {
             let to = closable.min(wm + CHUNK_MINUTES * Resolution::Minute.nanos());
@@ -128,23 +150,6 @@ impl Aggregator {
             self.store.write(&rollups.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
             self.store.set_watermark(Resolution::Minute.measurement(), to).await?;
             wm = to;
-        }
-        // Hours whose minutes are all rolled up, then days whose hours are.
-        for (coarse, fine) in [(Resolution::Hour, Resolution::Minute), (Resolution::Day, Resolution::Hour)] {
-            let fine_wm = self.store.watermark(fine.measurement()).await?.unwrap_or_else(|| self.initial(now));
-            let mut cwm = self.store.watermark(coarse.measurement()).await?.unwrap_or_else(|| self.initial(now));
-            while cwm + coarse.nanos() <= fine_wm {
-                let children = self.store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), None).await?;
-                let merged = rollup::merge(&children, coarse);
-                stats.rollups_written += merged.len() as u64;
-                match coarse {
-                    Resolution::Hour => stats.hours += 1,
-                    _ => stats.days += 1,
-                }
-                self.store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
-                cwm += coarse.nanos();
-                self.store.set_watermark(coarse.measurement(), cwm).await?;
-            }
         }
         self.metrics.record(&stats, started.elapsed(), now - wm);
         Ok(stats)
@@ -187,21 +192,60 @@ impl Aggregator {
     }
 }
 
+/// Merges every hour whose minutes are all closed into `rollup_1h`, then every UTC day whose hours are into
+/// `rollup_1d`, moving their watermarks. An hour of 10,000 endpoints is 1.2 M minute rollups to read and
+/// merge (seconds of work), which is why [`run`] does this beside the minute cycles rather than in them.
+pub async fn merge_closed(store: &dyn Store) -> Result<CycleStats, AggregatorError> {
+    let mut stats = CycleStats::default();
+    for (coarse, fine) in [(Resolution::Hour, Resolution::Minute), (Resolution::Day, Resolution::Hour)] {
+        let (Some(fine_wm), Some(mut cwm)) = (store.watermark(fine.measurement()).await?, store.watermark(coarse.measurement()).await?)
+        else {
+            continue;
+        };
+        while cwm + coarse.nanos() <= fine_wm {
+            let children = store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), None).await?;
+            let merged = rollup::merge(&children, coarse);
+            stats.rollups_written += merged.len() as u64;
+            match coarse {
+                Resolution::Hour => stats.hours += 1,
+                _ => stats.days += 1,
+            }
+            store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+            cwm += coarse.nanos();
+            store.set_watermark(coarse.measurement(), cwm).await?;
+        }
+    }
+    Ok(stats)
+}
+
 /// Runs a cycle now and then at the start of every minute (plus a few seconds, so the minute that just
 /// passed the lateness is complete) until `stop`.
 pub async fn run(mut aggregator: Aggregator, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut merging: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        match aggregator.cycle(now_nanos()).await {
-            Ok(s) if s.minutes > 1 => {
-                tracing::info!(minutes = s.minutes, hours = s.hours, days = s.days, rollups = s.rollups_written, "aggregator caught up")
-            }
+        match aggregator.close_minutes(now_nanos()).await {
+            Ok(s) if s.minutes > 1 => tracing::info!(minutes = s.minutes, rollups = s.rollups_written, "aggregator caught up"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "aggregator cycle failed; the next cycle resumes from the watermark"),
+        }
+        // Hours and days merge in their own task (on the other core), one merge at a time.
+        if merging.as_ref().is_none_or(|m| m.is_finished()) {
+            let store = aggregator.store.clone();
+            merging = Some(tokio::spawn(async move {
+                match merge_closed(&*store).await {
+                    Ok(s) if s.hours + s.days > 0 => tracing::debug!(hours = s.hours, days = s.days, "hour and day rollups merged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "merging hour and day rollups failed; the next cycle retries"),
+                }
+            }));
         }
         let to_next_minute = Resolution::Minute.nanos() - now_nanos().rem_euclid(Resolution::Minute.nanos()) + 2_000_000_000;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_nanos(to_next_minute as u64)) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => break,
         }
+    }
+    if let Some(m) = merging {
+        let _ = m.await;
     }
 }

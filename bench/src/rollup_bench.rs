@@ -5,8 +5,8 @@
 //! The history is one point per endpoint every `--history-every-s` seconds (sparser than 5 s so 30 days of
 //! 10,000 endpoints fit on this machine's disk; the table's size, not its density, is what a history-bound
 //! cycle would pay for). The measured minutes are written at full density just after it, and each cycle is
-//! run with an explicit "now" that closes exactly one of them; hour-closing cycles (the merge of 60 minute
-//! rollups) are measured separately.
+//! run with an explicit "now" that closes exactly one of them (`Aggregator::close_minutes`); the merge of the
+//! completed hour (`merge_closed`, which `run` does in its own task) is measured separately.
 //!
 //! Usage: rollup_bench [--endpoints N] [--history-days D] [--history-every-s S] [--cycles C] [--db PATH]
 
@@ -144,19 +144,20 @@ async fn main() {
     let lateness = config.aggregator.lateness.as_nanos() as i64;
     let mut agg = Aggregator::new(&config, store.clone(), Arc::new(AggregatorMetrics::default()));
     let mut minute_cycles = Vec::new();
-    let mut hour_cycles = Vec::new();
     for k in 1..=minutes {
         let now = start + k * MIN + lateness;
         let (wall, cpu) = (Instant::now(), common::cpu_seconds());
-        let stats = agg.cycle(now).await.unwrap_or_else(|e| panic!("cycle: {e}"));
+        let stats = agg.close_minutes(now).await.unwrap_or_else(|e| panic!("cycle: {e}"));
         let (wall, cpu) = (wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu);
-        if stats.hours > 0 {
-            hour_cycles.push((wall, cpu, stats));
-        } else if k <= args.cycles as i64 + 1 && k > 1 {
-            // The first cycle also learns the series; it is reported apart.
+        // The first cycle also learns the series from the store; it is left out.
+        if k > 1 {
             minute_cycles.push((wall, cpu, stats));
         }
     }
+    // The hour that the minutes completed, merged as `run` does it: beside the minute cycles.
+    let (wall, cpu) = (Instant::now(), common::cpu_seconds());
+    let merged = watchpost_aggregator::merge_closed(&*store).await.unwrap_or_else(|e| panic!("merge: {e}"));
+    let hour_cycles = vec![(wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu, merged)];
     let med = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
@@ -165,7 +166,7 @@ async fn main() {
     let cpus: Vec<f64> = minute_cycles.iter().map(|c| c.1).collect();
     let points = minute_cycles.first().map_or(0, |c| c.2.points_read);
     println!(
-        "minute cycle ({} endpoints, {} raw points read, {} rollups written): median {:.3} s wall, {:.3} s CPU (min {:.3}, max {:.3} s wall) over {} cycles",
+        "minute cycle ({} endpoints, {} raw points read, {} rollups written): median {:.3} s wall, {:.3} s CPU (min {:.3}, max {:.3} s wall) over {} cycles, the hour boundary included",
         args.endpoints,
         points,
         minute_cycles.first().map_or(0, |c| c.2.rollups_written),
@@ -176,6 +177,6 @@ async fn main() {
         minute_cycles.len()
     );
     for (wall, cpu, s) in &hour_cycles {
-        println!("hour-closing cycle (a minute plus the merge of 60 minute rollups into the hour): {wall:.3} s wall, {cpu:.3} s CPU, {} rollups written", s.rollups_written);
+        println!("hour merge (60 minute rollups per series into the hour, beside the minute cycles): {wall:.3} s wall, {cpu:.3} s CPU, {} hour(s), {} rollups written", s.hours, s.rollups_written);
     }
 }
