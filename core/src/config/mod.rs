@@ -453,7 +453,7 @@ impl Config {
         out.push_str(&format!("store:     {store}\n"));
         out.push_str(&format!("region:    {}\n", self.agent.region));
         out.push_str(&format!("spool:     {} (at most {} MiB)\n", self.agent.spool.dir.display(), self.agent.spool.max_bytes >> 20));
-        out.push_str(&format!("server:    http://{} (/healthz, /metrics)\n", self.server.listen));
+        out.push_str(&format!("server:    http://{} (/healthz, /metrics, /api/v1/push/{{id}})\n", self.server.listen));
         let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
         for e in self.endpoints.iter().filter(|e| !matches!(e.probe, ProbeConfig::Steps(_))) {
             *by_kind.entry(e.probe.kind()).or_default() += 1;
@@ -471,6 +471,17 @@ impl Config {
             ids.dedup();
             out.push_str(&format!("checks:    {} ({runs} run(s) across their environments)\n", ids.len()));
         }
+        if !self.maintenance.is_empty() {
+            out.push_str(&format!(
+                "windows:   {} maintenance window(s) (`watchpost maintenance list` shows them)\n",
+                self.maintenance.len()
+            ));
+        }
+        out.push_str(&format!(
+            "rollups:   minutes closed {} after they end; latency objective {}\n",
+            format_duration(self.aggregator.lateness),
+            format_duration(self.aggregator.latency_objective)
+        ));
         let rate: f64 = self.endpoints.iter().map(|e| 1.0 / e.interval.as_secs_f64()).sum();
         out.push_str(&format!("load:      {rate:.1} probes/s at steady state\n"));
         for e in &self.endpoints {
