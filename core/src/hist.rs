@@ -21,8 +21,7 @@ pub const DEFLATE_ABOVE: usize = 1024;
 
 /// A new, empty latency histogram (auto-resizing, 3 significant digits).
 pub fn new() -> Histogram<u64> {
-    // ok: 3 significant digits is within what hdrhistogram accepts (0 to 5).
-    Histogram::new(3).expect("3 significant digits")
+    Histogram::new(3).expect("3 significant digits") // ok: a constant within what hdrhistogram accepts (0 to 5)
 }
 
 /// Records one latency in milliseconds (clamped to [1 µs, 1 h]).
