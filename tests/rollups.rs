@@ -6,14 +6,14 @@
 
 mod common;
 
-use common::influxd::{Influxd, DATABASE};
+use common::influxd::Influxd;
+use common::sqlite_store;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 use watchpost_aggregator::{metrics::AggregatorMetrics, Aggregator};
-use watchpost_core::config::{Config, Format, InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
+use watchpost_core::config::{Config, Format};
 use watchpost_core::model::{MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::{influx::InfluxStore, sqlite::SqliteStore, Store};
+use watchpost_core::store::Store;
 use watchpost_core::time::TimeRange;
 
 const S: i64 = 1_000_000_000;
@@ -229,36 +229,15 @@ async fn check(store: Arc<dyn Store>) -> Vec<RollupPoint> {
 
 #[tokio::test]
 async fn sqlite_rollups_equal_an_independent_replay() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = SqliteConfig {
-        path: dir.path().join("w.db"),
-        retention: Duration::from_secs(86_400 * 30),
-        check_history: Duration::from_secs(86_400),
-    };
-    check(Arc::new(SqliteStore::open(&cfg).await.unwrap())).await;
+    let (_dir, store) = sqlite_store().await;
+    check(Arc::new(store)).await;
 }
 
 #[tokio::test]
 async fn influxdb_rollups_equal_the_replay_and_sqlite() {
     let server = Influxd::start();
-    let influx = InfluxStore::new(&InfluxConfig {
-        url: server.url(),
-        api: InfluxApi::V1,
-        database: DATABASE.into(),
-        retention_policy: None,
-        org: None,
-        bucket: None,
-        auth: InfluxAuth::None,
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
-    let from_influx = check(Arc::new(influx)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = SqliteConfig {
-        path: dir.path().join("w.db"),
-        retention: Duration::from_secs(86_400 * 30),
-        check_history: Duration::from_secs(86_400),
-    };
-    let from_sqlite = check(Arc::new(SqliteStore::open(&cfg).await.unwrap())).await;
+    let from_influx = check(Arc::new(server.store())).await;
+    let (_dir, store) = sqlite_store().await;
+    let from_sqlite = check(Arc::new(store)).await;
     assert_eq!(from_influx, from_sqlite, "both stores roll up to the same hours");
 }

@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::influxd::{Influxd, DATABASE};
+use common::influxd::Influxd;
+use common::sqlite_store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
 use watchpost_core::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
-use watchpost_core::store::{influx::InfluxStore, sqlite::SqliteStore, Store};
+use watchpost_core::store::{influx::InfluxStore, Store};
 use watchpost_core::time::{now_nanos, TimeRange};
 
 const S: i64 = 1_000_000_000;
@@ -209,43 +209,17 @@ async fn conforms(store: &dyn Store) -> Answers {
     a
 }
 
-async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&SqliteConfig {
-        path: dir.path().join("w.db"),
-        retention: Duration::from_secs(86_400),
-        check_history: Duration::from_secs(86_400),
-    })
-    .await
-    .unwrap();
-    (dir, store)
-}
-
-fn influx(server: &Influxd) -> InfluxStore {
-    InfluxStore::new(&InfluxConfig {
-        url: server.url(),
-        api: InfluxApi::V1,
-        database: DATABASE.into(),
-        retention_policy: None,
-        org: None,
-        bucket: None,
-        auth: InfluxAuth::None,
-        timeout: Duration::from_secs(10),
-    })
-    .unwrap()
-}
-
 #[tokio::test]
 async fn sqlite_conforms() {
-    let (_dir, store) = sqlite().await;
+    let (_dir, store) = sqlite_store().await;
     conforms(&store).await;
 }
 
 #[tokio::test]
 async fn influxdb_conforms_and_answers_like_sqlite() {
     let server = Influxd::start();
-    let from_influx = conforms(&influx(&server)).await;
-    let (_dir, store) = sqlite().await;
+    let from_influx = conforms(&server.store()).await;
+    let (_dir, store) = sqlite_store().await;
     let from_sqlite = conforms(&store).await;
     assert_eq!(from_influx, from_sqlite, "the same points give the same answers in both stores");
 }
@@ -253,7 +227,7 @@ async fn influxdb_conforms_and_answers_like_sqlite() {
 #[tokio::test]
 async fn influxdb_rejects_a_type_conflict_and_keeps_the_rest() {
     let server = Influxd::start();
-    let store = influx(&server);
+    let store = server.store();
     let f = fixture();
     // Someone else wrote `cert_days_left` as a string into the same shard: our float lines for it conflict.
     let status = server.write_raw(&format!("probe,endpoint=other cert_days_left=\"soon\" {}\n", f.base));
@@ -282,8 +256,8 @@ async fn err_is_retryable(store: &InfluxStore, f: &Fixture) -> bool {
 #[tokio::test]
 async fn latest_states_of_many_changed_series_agree() {
     let server = Influxd::start();
-    let influx = influx(&server);
-    let (_dir, sqlite) = sqlite().await;
+    let influx = server.store();
+    let (_dir, sqlite) = sqlite_store().await;
     let base = (now_nanos() - 600 * S) / S * S;
     let mut points = Vec::new();
     for i in 0..1500 {

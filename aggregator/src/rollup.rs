@@ -239,14 +239,7 @@ pub fn minutes(
         let series = Arc::new(SeriesKey { endpoint, region: ALL_REGIONS.to_string(), component, environment });
         out.push(acc.into_rollup(Resolution::Minute, series, w));
     }
-    out.sort_by(|a, b| {
-        (a.ts, &a.series.endpoint, &a.series.region, &a.series.environment).cmp(&(
-            b.ts,
-            &b.series.endpoint,
-            &b.series.region,
-            &b.series.environment,
-        ))
-    });
+    out.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
     out
 }
 

@@ -66,6 +66,22 @@ impl Influxd {
         );
     }
 
+    /// A Watchpost store on this server (v1 API, database [`DATABASE`], no authentication).
+    pub fn store(&self) -> watchpost_core::store::influx::InfluxStore {
+        use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig};
+        watchpost_core::store::influx::InfluxStore::new(&InfluxConfig {
+            url: self.url(),
+            api: InfluxApi::V1,
+            database: DATABASE.into(),
+            retention_policy: None,
+            org: None,
+            bucket: None,
+            auth: InfluxAuth::None,
+            timeout: Duration::from_secs(30),
+        })
+        .expect("an InfluxDB store for the test server")
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

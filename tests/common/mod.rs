@@ -140,3 +140,12 @@ pub fn terminate(child: Child) -> Output {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     child.wait_with_output().expect("wait for watchpost")
 }
+
+/// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
+pub async fn sqlite_store() -> (tempfile::TempDir, watchpost_core::store::sqlite::SqliteStore) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let day = Duration::from_secs(86_400);
+    let cfg = watchpost_core::config::SqliteConfig { path: dir.path().join("w.db"), retention: day * 30, check_history: day };
+    let store = watchpost_core::store::sqlite::SqliteStore::open(&cfg).await.expect("open the SQLite store");
+    (dir, store)
+}

@@ -425,18 +425,7 @@ fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, erro
             )
         }
         "tcp" => {
-            for (k, set) in [
-                ("url", raw.url.is_some()),
-                ("method", raw.method.is_some()),
-                ("headers", raw.headers.is_some()),
-                ("body", raw.body.is_some()),
-                ("follow_redirects", raw.follow_redirects.is_some()),
-                ("max_body", raw.max_body.is_some()),
-                ("tls_skip_verify", raw.tls_skip_verify.is_some()),
-            ]
-            .into_iter()
-            .chain(push_keys(&raw))
-            {
+            for (k, set) in http_keys(&raw).into_iter().chain(push_keys(&raw)) {
                 not_for(k, set, errors);
             }
             tcp_probe(doc, path, raw.address, raw.send, raw.expect, errors)

@@ -518,14 +518,7 @@ impl Store for InfluxStore {
                 }
             }
         }
-        out.sort_by(|a, b| {
-            (a.ts, &a.series.endpoint, &a.series.region, &a.series.environment).cmp(&(
-                b.ts,
-                &b.series.endpoint,
-                &b.series.region,
-                &b.series.environment,
-            ))
-        });
+        out.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
         Ok(out)
     }
 
