@@ -3,6 +3,7 @@
 
 mod checks;
 mod maintenance;
+mod report;
 mod server;
 mod status;
 
@@ -73,6 +74,14 @@ enum Command {
         #[command(subcommand)]
         command: maintenance::MaintenanceCommand,
     },
+    /// An SLA report for a partner (`[sla.NAME]`): availability against the target, downtime, error budget,
+    /// incidents, latency and maintenance per component, as JSON, CSV or printable HTML.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        args: report::ReportArgs,
+    },
     /// Multi-step API checks: run them now (for CI, with a JUnit report) or show their history.
     Checks {
         #[command(flatten)]
@@ -100,6 +109,7 @@ fn main() -> ExitCode {
         Command::Status { config, format } => (config.config, Work::Status(format)),
         Command::Checks { config, command } => (config.config, Work::Checks(command)),
         Command::Maintenance { config, command } => (config.config, Work::Maintenance(command)),
+        Command::Report { config, args } => (config.config, Work::Report(args)),
     };
     let cfg = match Config::load(&path) {
         Ok(cfg) => cfg,
@@ -114,6 +124,7 @@ fn main() -> ExitCode {
         Work::Status(format) => rt.block_on(status::print(&cfg, format)),
         Work::Checks(command) => rt.block_on(checks::main(&cfg, command)),
         Work::Maintenance(command) => rt.block_on(maintenance::main(&cfg, command)),
+        Work::Report(args) => rt.block_on(report::main(&cfg, args)),
     });
     match result {
         Ok(code) => code,
@@ -130,6 +141,7 @@ enum Work {
     Status(status::Format),
     Checks(checks::ChecksCommand),
     Maintenance(maintenance::MaintenanceCommand),
+    Report(report::ReportArgs),
 }
 
 /// Which long-running parts a command starts (`run` starts them all).

@@ -9,6 +9,7 @@
 //! never filled in.
 
 pub mod metrics;
+pub mod report;
 pub mod rollup;
 
 use metrics::AggregatorMetrics;

@@ -45,6 +45,8 @@ pub struct Acc {
     pub up_s: f64,
     pub down_s: f64,
     pub maintenance_s: f64,
+    /// Offsets of the down time from the window's start, in seconds (see `RollupPoint::down_from_s`).
+    pub down_span: Option<(f64, f64)>,
     pub samples: u64,
     pub failures: u64,
     pub under_threshold: u64,
@@ -61,6 +63,9 @@ impl Acc {
         self.up_s += other.up_s;
         self.down_s += other.down_s;
         self.maintenance_s += other.maintenance_s;
+        if let Some((a, b)) = other.down_span {
+            self.mark_down(a, b);
+        }
         self.samples += other.samples;
         self.failures += other.failures;
         self.under_threshold += other.under_threshold;
@@ -77,18 +82,30 @@ impl Acc {
         }
     }
 
+    /// Widens the down span to take `[from, until)` (seconds from the window's start).
+    pub fn mark_down(&mut self, from: f64, until: f64) {
+        self.down_span = Some(match self.down_span {
+            Some((a, b)) => (a.min(from), b.max(until)),
+            None => (from, until),
+        });
+    }
+
     /// Records the latency of an ok attempt.
     pub fn record(&mut self, ms: f64) {
         hist::record_ms(self.hist.get_or_insert_with(hist::new), ms);
     }
 
-    /// Adds a stored rollup (the mean is turned back into a sum by the number of ok attempts, which is
-    /// `samples - failures`: the histogram holds exactly their latencies).
-    pub fn add_rollup(&mut self, r: &RollupPoint) {
+    /// Adds a stored rollup that starts `offset_s` seconds after this window (the mean is turned back into a
+    /// sum by the number of ok attempts, which is `samples - failures`: the histogram holds exactly their
+    /// latencies).
+    pub fn add_rollup(&mut self, r: &RollupPoint, offset_s: f64) {
         let ok = r.samples.saturating_sub(r.failures) as f64;
         self.up_s += r.up_s;
         self.down_s += r.down_s;
         self.maintenance_s += r.maintenance_s;
+        if let (Some(a), Some(b)) = (r.down_from_s, r.down_until_s) {
+            self.mark_down(offset_s + a, offset_s + b);
+        }
         self.samples += r.samples;
         self.failures += r.failures;
         self.under_threshold += r.under_threshold;
@@ -110,6 +127,8 @@ impl Acc {
             up_s: self.up_s,
             down_s: self.down_s,
             maintenance_s: self.maintenance_s,
+            down_from_s: self.down_span.map(|s| s.0),
+            down_until_s: self.down_span.map(|s| s.1),
             samples: self.samples,
             failures: self.failures,
             under_threshold: self.under_threshold,
@@ -155,7 +174,10 @@ fn spread(windows: &mut BTreeMap<Nanos, Acc>, state: State, start: Nanos, end: N
         let acc = windows.entry(w).or_default();
         match state {
             State::Up => acc.up_s += secs,
-            State::Down => acc.down_s += secs,
+            State::Down => {
+                acc.down_s += secs;
+                acc.mark_down((a - w) as f64 / 1e9, (b - w) as f64 / 1e9);
+            }
             State::Maintenance => acc.maintenance_s += secs,
         }
         a = b;
@@ -265,7 +287,7 @@ pub fn merge(children: &[RollupPoint], into: Resolution) -> Vec<RollupPoint> {
                 i
             }
         };
-        acc[i].2.add_rollup(c);
+        acc[i].2.add_rollup(c, (c.ts - w) as f64 / 1e9);
     }
     let mut out: Vec<RollupPoint> = acc.into_iter().map(|(ts, series, a)| a.into_rollup(into, series, ts)).collect();
     out.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
@@ -329,6 +351,11 @@ mod tests {
         // 60-62 down by retries (1 s each), 62-67 down (slot), 70-80 maintenance, 80-85 up; 67-70 is a gap.
         assert_eq!((m1.up_s, m1.down_s, m1.maintenance_s), (5.0, 7.0, 10.0));
         assert_eq!((m1.samples, m1.failures), (4, 3));
+        assert_eq!((m1.down_from_s, m1.down_until_s), (Some(0.0), Some(7.0)));
+        assert_eq!(m1.down_stretch(), Some((60 * S, 67 * S)), "one stretch: placed to the second");
+        assert_eq!((m0.down_from_s, m0.down_stretch()), (None, None));
+        let hour = merge(&r.iter().filter(|r| r.series.region == "eu").cloned().collect::<Vec<_>>(), Resolution::Hour);
+        assert_eq!(hour[0].down_stretch(), Some((60 * S, 67 * S)), "the span survives the merge, shifted by the child's start");
         assert_eq!(m1.latency_mean_ms, Some(50.0), "only ok attempts count for latency");
         let all = r.iter().find(|r| r.ts == 60 * S && r.series.region == ALL_REGIONS).unwrap();
         assert_eq!((all.up_s, all.down_s, all.samples), (5.0, 7.0, 4));
@@ -346,6 +373,9 @@ mod tests {
         assert_eq!(h.samples, 720);
         assert_eq!(h.failures, 8);
         assert!((h.up_s + h.down_s - 3600.0).abs() < 1e-9);
+        // Eight separate misses: the span bounds them but is not one stretch, so a report reads finer windows.
+        assert_eq!((h.down_from_s, h.down_until_s), (Some(0.0), Some(3505.0)));
+        assert_eq!(h.down_stretch(), None);
         // The merged p95 is the p95 of all the ok latencies, within the histogram's precision.
         let mut ok: Vec<f64> = probes.iter().filter(|p| p.ok).map(|p| p.latency_ms).collect();
         ok.sort_by(f64::total_cmp);

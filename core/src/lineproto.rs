@@ -111,6 +111,8 @@ fn write_rollup(buf: &mut Vec<u8>, r: &RollupPoint) -> bool {
         ("up_s", Some(Field::Float(r.up_s))),
         ("down_s", Some(Field::Float(r.down_s))),
         ("maintenance_s", Some(Field::Float(r.maintenance_s))),
+        ("down_from_s", r.down_from_s.map(Field::Float)),
+        ("down_until_s", r.down_until_s.map(Field::Float)),
         ("samples", Some(int(r.samples))),
         ("failures", Some(int(r.failures))),
         ("under_threshold", Some(int(r.under_threshold))),

@@ -174,6 +174,12 @@ pub struct RollupPoint {
     pub up_s: f64,
     pub down_s: f64,
     pub maintenance_s: f64,
+    /// Where the confirmed-down time lies: seconds from `ts` to the start of the first down stretch and to
+    /// the end of the last (`None` without down time). When `down_until_s - down_from_s == down_s` the
+    /// down time is one stretch, so a report places an incident to the second from this window alone
+    /// instead of reading its children. In the `all` merge they bound the down time of every region.
+    pub down_from_s: Option<f64>,
+    pub down_until_s: Option<f64>,
     pub samples: u64,
     /// Attempts that were not ok.
     pub failures: u64,
@@ -194,6 +200,13 @@ impl RollupPoint {
     pub fn availability(&self) -> Option<f64> {
         let total = self.up_s + self.down_s;
         (total > 0.0).then(|| 100.0 * self.up_s / total)
+    }
+
+    /// The down time as one stretch `[from, until)` in nanoseconds, when it is one (see `down_from_s`).
+    pub fn down_stretch(&self) -> Option<(Nanos, Nanos)> {
+        let (from, until) = (self.down_from_s?, self.down_until_s?);
+        ((until - from - self.down_s).abs() < 1e-6)
+            .then(|| (self.ts + (from * 1e9).round() as Nanos, self.ts + (until * 1e9).round() as Nanos))
     }
 }
 

@@ -400,3 +400,34 @@ fn maintenance_windows_are_checked_with_their_keys() {
     assert_eq!(ok.maintenance.len(), 1);
     assert_eq!(ok.maintenance[0].id, "maintenance-1");
 }
+
+#[test]
+fn sla_reports_are_checked_with_their_keys() {
+    let ep = format!("{HEAD}[[endpoints]]\nid = \"api\"\nurl = \"http://x/\"\ncomponent = \"payments\"\n\n[sla.acme]\n");
+    // Line 9 is `[sla.acme]`; its keys follow.
+    let cases: &[(&str, usize, &str, &str)] = &[
+        (
+            "components = [\"payment\"]\ntarget = 99.9\n",
+            10,
+            "sla.acme.components[0]",
+            "no endpoint or check belongs to component `payment`; components: payments",
+        ),
+        ("components = [\"payments\"]\ntarget = 100.5\n", 11, "sla.acme.target", "not a percentage"),
+        ("components = [\"payments\"]\ntarget = 99.9\ntimezone = \"Europe/Berlinn\"\n", 12, "sla.acme.timezone", "unknown time zone"),
+        (
+            "components = [\"payments\"]\ntarget = 99.9\nenvironments = [\"staging\"]\n",
+            12,
+            "sla.acme.environments[0]",
+            "run in: production",
+        ),
+        ("components = [\"payments\"]\ntarget = 99.9\ntarget_pct = 3\n", 12, "sla.acme.target_pct", "unknown key"),
+        ("components = [\"payments\"]\n", 9, "sla.acme", "missing field `target`"),
+    ];
+    for (body, line, key, fragment) in cases {
+        assert_one(&format!("{ep}{body}"), *line, key, fragment);
+    }
+    let ok = load(&format!("{ep}components = [\"payments\"]\ntarget = 99.95\ntimezone = \"Europe/Berlin\"\n")).expect("valid");
+    let sla = &ok.sla["acme"];
+    assert_eq!((sla.title.as_str(), sla.target, sla.tz_name.as_str()), ("acme", 99.95, "Europe/Berlin"));
+    assert_eq!(sla.latency_objective, std::time::Duration::from_millis(300), "defaults to the aggregator's objective");
+}

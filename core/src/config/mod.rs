@@ -38,6 +38,23 @@ pub struct Config {
     /// Maintenance windows from the file (`[[maintenance]]`).
     pub maintenance: Vec<MaintenanceConfig>,
     pub aggregator: AggregatorConfig,
+    /// SLA report definitions by name (`[sla.NAME]`).
+    pub sla: BTreeMap<String, SlaConfig>,
+}
+
+/// One partner's SLA report definition.
+#[derive(Debug, Clone)]
+pub struct SlaConfig {
+    pub name: String,
+    pub title: String,
+    pub components: Vec<String>,
+    /// Empty: every environment the components run in.
+    pub environments: Vec<String>,
+    /// Percent.
+    pub target: f64,
+    pub latency_objective: Duration,
+    pub tz: jiff::tz::TimeZone,
+    pub tz_name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -475,6 +492,17 @@ impl Config {
             out.push_str(&format!(
                 "windows:   {} maintenance window(s) (`watchpost maintenance list` shows them)\n",
                 self.maintenance.len()
+            ));
+        }
+        for sla in self.sla.values() {
+            out.push_str(&format!(
+                "sla:       {} ({}): {} % for {}, latency objective {}, periods in {}\n",
+                sla.name,
+                sla.title,
+                sla.target,
+                sla.components.join(", "),
+                format_duration(sla.latency_objective),
+                sla.tz_name
             ));
         }
         out.push_str(&format!(

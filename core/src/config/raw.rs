@@ -343,3 +343,22 @@ pub struct RawAggregator {
     /// Latency objective for the rollups' `under_threshold` count (default `300ms`).
     pub latency_objective: Option<HumanDuration>,
 }
+
+/// `[sla.NAME]`: the SLA report for one partner (DESIGN.md §5.6), read by `watchpost report --sla NAME`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSla {
+    /// The partner's name on the report (default: NAME).
+    pub title: Option<String>,
+    /// The components the report covers, one section each.
+    pub components: Vec<String>,
+    /// The environments it covers (default: every environment the components run in).
+    pub environments: Option<Vec<String>>,
+    /// Availability target in percent (`99.9`); more than 0, at most 100.
+    pub target: f64,
+    /// Latency objective: the report gives the share of probes faster than this (default
+    /// `aggregator.latency_objective`).
+    pub latency_objective: Option<HumanDuration>,
+    /// IANA time zone in which report periods (months, quarters, dates) begin and end (default `UTC`).
+    pub timezone: Option<String>,
+}

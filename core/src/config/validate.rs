@@ -4,7 +4,8 @@ use super::defaults as d;
 use super::document::Document;
 use super::error::ConfigErrors;
 use super::raw::{
-    RawAgent, RawAggregator, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawServer, RawStep, RawStore, StatusSpec,
+    RawAgent, RawAggregator, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawServer, RawSla, RawStep, RawStore,
+    StatusSpec,
 };
 use super::*;
 use crate::template::{Scope, Template};
@@ -13,7 +14,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
-const SECTIONS: &[&str] = &["agent", "store", "server", "aggregator", "vars", "environments", "endpoints", "checks", "maintenance"];
+const SECTIONS: &[&str] = &["agent", "store", "server", "aggregator", "vars", "environments", "endpoints", "checks", "maintenance", "sla"];
 
 /// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
 fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
@@ -130,7 +131,26 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     if aggregator.latency_objective.is_zero() {
         errors.push(doc.error("aggregator.latency_objective", "must be longer than zero"));
     }
-    errors.into_result(Config { file: doc.file.clone(), agent, store, server: ServerConfig { listen }, endpoints, maintenance, aggregator })
+    let raw_sla: BTreeMap<String, Value> = root.get("sla").and_then(|v| section(doc, "sla", v, &mut errors)).unwrap_or_default();
+    let mut sla = BTreeMap::new();
+    for (name, v) in raw_sla {
+        let path = format!("sla.{name}");
+        if let Some(s) = section::<RawSla>(doc, &path, &v, &mut errors)
+            .and_then(|raw| sla_report(doc, &path, &name, raw, &endpoints, &aggregator, &mut errors))
+        {
+            sla.insert(name, s);
+        }
+    }
+    errors.into_result(Config {
+        file: doc.file.clone(),
+        agent,
+        store,
+        server: ServerConfig { listen },
+        endpoints,
+        maintenance,
+        aggregator,
+        sla,
+    })
 }
 
 /// An array of tables (`[[endpoints]]`): each entry deserialized on its own, with its key path, so one bad
@@ -1326,4 +1346,83 @@ fn maintenance_window(
         return None;
     }
     Some(MaintenanceConfig { title: raw.title.unwrap_or_else(|| id.clone()), id, schedule: schedule?, scope: scope? })
+}
+
+fn sla_report(
+    doc: &Document,
+    path: &str,
+    name: &str,
+    raw: RawSla,
+    endpoints: &[EndpointConfig],
+    aggregator: &AggregatorConfig,
+    errors: &mut ConfigErrors,
+) -> Option<SlaConfig> {
+    let before = errors.len();
+    check_name(doc, path, name, errors);
+    if raw.components.is_empty() {
+        errors.push(doc.error(&format!("{path}.components"), "is empty: name the components the report covers"));
+    }
+    let known: BTreeSet<&str> = endpoints.iter().filter_map(|e| e.component.as_deref()).collect();
+    for (i, c) in raw.components.iter().enumerate() {
+        if !known.contains(c.as_str()) {
+            let list = if known.is_empty() {
+                "(none: give endpoints a `component`)".to_string()
+            } else {
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            };
+            errors.push(
+                doc.error(
+                    &format!("{path}.components[{i}]"),
+                    format!("no endpoint or check belongs to component `{c}`; components: {list}"),
+                ),
+            );
+        }
+    }
+    let environments = raw.environments.unwrap_or_default();
+    let envs: BTreeSet<&str> = endpoints
+        .iter()
+        .filter(|e| e.component.as_ref().is_some_and(|c| raw.components.contains(c)))
+        .map(|e| e.environment.as_str())
+        .collect();
+    for (i, env) in environments.iter().enumerate() {
+        if !envs.contains(env.as_str()) {
+            let list = envs.iter().copied().collect::<Vec<_>>().join(", ");
+            errors.push(doc.error(
+                &format!("{path}.environments[{i}]"),
+                format!("the components do not run in environment `{env}`; they run in: {list}"),
+            ));
+        }
+    }
+    if !(raw.target > 0.0 && raw.target <= 100.0) {
+        errors.push(
+            doc.error(&format!("{path}.target"), format!("{} is not a percentage: use more than 0 and at most 100, like 99.9", raw.target)),
+        );
+    }
+    let latency_objective = dur(raw.latency_objective, aggregator.latency_objective);
+    if latency_objective.is_zero() {
+        errors.push(doc.error(&format!("{path}.latency_objective"), "must be longer than zero"));
+    }
+    let tz_name = raw.timezone.unwrap_or_else(|| "UTC".into());
+    let tz =
+        jiff::tz::TimeZone::get(&tz_name)
+            .map_err(|_| {
+                errors.push(doc.error(
+                    &format!("{path}.timezone"),
+                    format!("unknown time zone {tz_name:?}: use an IANA name such as \"Europe/Berlin\""),
+                ))
+            })
+            .ok();
+    if errors.len() > before {
+        return None;
+    }
+    Some(SlaConfig {
+        name: name.to_string(),
+        title: raw.title.unwrap_or_else(|| name.to_string()),
+        components: raw.components,
+        environments,
+        target: raw.target,
+        latency_objective,
+        tz: tz?,
+        tz_name,
+    })
 }

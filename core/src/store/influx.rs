@@ -488,6 +488,8 @@ impl Store for InfluxStore {
                     "latency_p99_ms",
                     "latency_max_ms",
                     "hist",
+                    "down_from_s",
+                    "down_until_s",
                 ]
                 .iter()
                 .map(|c| s.col(c))
@@ -504,6 +506,8 @@ impl Store for InfluxStore {
                         up_s: f(1).unwrap_or(0.0),
                         down_s: f(2).unwrap_or(0.0),
                         maintenance_s: f(3).unwrap_or(0.0),
+                        down_from_s: f(14),
+                        down_until_s: f(15),
                         samples: n(4),
                         failures: n(5),
                         under_threshold: n(6),

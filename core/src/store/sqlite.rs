@@ -72,6 +72,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (resolution, ts, series)
     ) WITHOUT ROWID;
     CREATE TABLE watermark (name TEXT PRIMARY KEY, ts INTEGER NOT NULL);",
+    // 4: where a rollup's down time lies, so reports place incidents without reading finer windows.
+    "ALTER TABLE rollup ADD COLUMN down_from_s REAL;
+    ALTER TABLE rollup ADD COLUMN down_until_s REAL;",
 ];
 
 /// Page cache per connection, in KiB: enough for `series_state` and the hot end of `probe` at 10,000 series.
@@ -235,8 +238,9 @@ impl Writer {
             )?;
             let mut rollup = tx.prepare_cached(
                 "INSERT OR REPLACE INTO rollup (resolution, ts, series, up_s, down_s, maintenance_s, samples, failures,
-                 under_threshold, latency_mean_ms, latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, hist)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 under_threshold, latency_mean_ms, latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, hist,
+                 down_from_s, down_until_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?;
             let mut step = tx.prepare_cached(
                 "INSERT OR IGNORE INTO check_step (series, ts, idx, step, ran, finally, ok, status_code, latency_ms, error, detail, assertions)
@@ -298,6 +302,8 @@ impl Writer {
                             r.latency_p99_ms,
                             r.latency_max_ms,
                             r.hist,
+                            r.down_from_s,
+                            r.down_until_s,
                         ])?;
                     }
                     Point::Step(st) => {
@@ -557,7 +563,7 @@ impl Store for SqliteStore {
             }
             let mut stmt = c.prepare_cached(
                 "SELECT series, ts, up_s, down_s, maintenance_s, samples, failures, under_threshold, latency_mean_ms,
-                        latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, hist
+                        latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, hist, down_from_s, down_until_s
                  FROM rollup WHERE resolution = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts, series",
             )?;
             let mut rows = stmt.query(params![resolution.measurement(), range.from, range.to])?;
@@ -572,6 +578,8 @@ impl Store for SqliteStore {
                     up_s: r.get(2)?,
                     down_s: r.get(3)?,
                     maintenance_s: r.get(4)?,
+                    down_from_s: r.get(15)?,
+                    down_until_s: r.get(16)?,
                     samples: count(5)?,
                     failures: count(6)?,
                     under_threshold: count(7)?,
