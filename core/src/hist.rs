@@ -31,13 +31,19 @@ pub fn record_ms(h: &mut Histogram<u64>, ms: f64) {
     let _ = h.record(us);
 }
 
-/// `V2 + deflate`, base64; empty for an empty histogram (nothing to merge).
+/// `V2` (deflated when larger than [`DEFLATE_ABOVE`]), base64; empty for an empty histogram (nothing to merge).
 pub fn encode(h: &Histogram<u64>) -> String {
     if h.is_empty() {
         return String::new();
     }
     let mut buf = Vec::new();
-    let mut result = V2Serializer::new().serialize(h, &mut buf).map_err(|e| format!("{e:?}"));
+    let mut result = match encode_v2(h) {
+        Some(bytes) => {
+            buf = bytes;
+            Ok(buf.len())
+        }
+        None => V2Serializer::new().serialize(h, &mut buf).map_err(|e| format!("{e:?}")),
+    };
     if result.is_ok() && buf.len() > DEFLATE_ABOVE {
         buf.clear();
         result = V2DeflateSerializer::new().serialize(h, &mut buf).map_err(|e| format!("{e:?}"));
@@ -49,6 +55,67 @@ pub fn encode(h: &Histogram<u64>) -> String {
             String::new()
         }
     }
+}
+
+/// The V2 encoding of one of our histograms (lowest value 1, 3 digits), byte for byte what hdrhistogram's
+/// `V2Serializer` writes, from the recorded values only.
+///
+/// Why: `V2Serializer` first zeroes a buffer of 9 bytes per slot up to the maximum (about 90 KB for a
+/// histogram reaching 500 ms) for a payload of tens of bytes; a minute cycle encodes 20,000 histograms.
+/// `None` for any other kind of histogram (the general serializer takes it).
+fn encode_v2(h: &Histogram<u64>) -> Option<Vec<u8>> {
+    if h.low() != 1 || h.sigfig() != 3 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(V2_HEADER + 64);
+    out.extend_from_slice(&V2_COOKIE.to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes()); // payload length, set below
+    out.extend_from_slice(&0u32.to_be_bytes()); // normalizing index offset
+    out.extend_from_slice(&3u32.to_be_bytes());
+    out.extend_from_slice(&1u64.to_be_bytes());
+    out.extend_from_slice(&h.high().to_be_bytes());
+    out.extend_from_slice(&1.0f64.to_be_bytes());
+    let mut next = 0usize; // the first counts index not yet written
+    for v in h.iter_recorded() {
+        let index = index_of(v.value_iterated_to());
+        let zeros = index.checked_sub(next)?;
+        // A single empty slot is written as a zero count, longer runs as their negated length.
+        match zeros {
+            0 => {}
+            1 => write_varint(&mut out, 0),
+            n => write_varint(&mut out, zig_zag(-i64::try_from(n).ok()?)),
+        }
+        write_varint(&mut out, zig_zag(i64::try_from(v.count_at_value()).ok()?));
+        next = index + 1;
+    }
+    let len = u32::try_from(out.len() - V2_HEADER).ok()?;
+    out[4..8].copy_from_slice(&len.to_be_bytes());
+    Some(out)
+}
+
+/// The counts index of `value` at lowest value 1 and 3 significant digits (the inverse of [`add_counts`]).
+fn index_of(value: u64) -> usize {
+    let sub_bucket_mask = (1u64 << (HALF_SUB_BUCKETS_LOG2 + 1)) - 1;
+    let bucket = (64 - (value | sub_bucket_mask).leading_zeros()) - (HALF_SUB_BUCKETS_LOG2 + 1);
+    let sub = (value >> bucket) as usize;
+    ((bucket as usize) << HALF_SUB_BUCKETS_LOG2) + sub
+}
+
+fn zig_zag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+/// LEB128-64b9B: seven bits a byte for eight bytes, then a ninth byte of eight bits.
+fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    for _ in 0..8 {
+        if v < 0x80 {
+            out.push(v as u8);
+            return;
+        }
+        out.push((v & 0x7f) as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// Reads what [`encode`] wrote; an empty or damaged text is an empty histogram (and a damaged one is logged).
@@ -185,6 +252,28 @@ mod tests {
         assert_eq!(decode("not base64!").len(), 0);
         assert_eq!(decode("AAAA").len(), 0, "damaged: empty, no panic");
         assert_eq!(quantile_ms(&new(), 0.5), None);
+    }
+
+    #[test]
+    fn own_encoder_writes_what_hdrhistogram_writes() {
+        for spread in [0u64, 1, 37, 1_000, 250_000, 3_600_000] {
+            let mut h = new();
+            for i in 0..2_000u64 {
+                record_ms(&mut h, ((i * 7919) % (spread * 1000 + 1)) as f64 / 1000.0 + 0.001);
+            }
+            // Large counts and a lone value far from the rest.
+            let _ = h.record_n(12_345, 1 << 40);
+            let mut theirs = Vec::new();
+            V2Serializer::new().serialize(&h, &mut theirs).unwrap();
+            assert_eq!(encode_v2(&h).unwrap(), theirs, "spread {spread}");
+        }
+        for v in [1u64, 2047, 2048, 4095, 4096, 1_000_000, MAX_US] {
+            let mut h = new();
+            h.record(v).unwrap();
+            let mut theirs = Vec::new();
+            V2Serializer::new().serialize(&h, &mut theirs).unwrap();
+            assert_eq!(encode_v2(&h).unwrap(), theirs, "value {v}");
+        }
     }
 
     #[test]

@@ -149,3 +149,26 @@ pub async fn sqlite_store() -> (tempfile::TempDir, watchpost_core::store::sqlite
     let store = watchpost_core::store::sqlite::SqliteStore::open(&cfg).await.expect("open the SQLite store");
     (dir, store)
 }
+
+/// Headless Chromium with the flags this machine's closed network needs, in a fresh profile directory.
+/// Fails loudly when Chromium is missing.
+pub fn chromium(profile: &Path) -> Command {
+    let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists()).unwrap_or_else(|| {
+        panic!("chromium is not installed: run scripts/test.sh, or `apt-get install chromium` (Debian's Chromium, for the HTML tests)")
+    });
+    let mut c = Command::new(bin);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .stdin(Stdio::null());
+    c
+}

@@ -304,7 +304,8 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
             let maintenance = inputs
                 .windows
                 .iter()
-                .filter(|w| w.end > inputs.period.from && w.start < inputs.period.to)
+                // Taken: begun before the covered time ended (a partial report does not list future windows).
+                .filter(|w| w.end > inputs.period.from && w.start < data_until)
                 .filter(|w| members.iter().any(|id| w.scope.covers(id, &component)))
                 .cloned()
                 .collect();
