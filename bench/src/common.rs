@@ -12,6 +12,7 @@ pub fn cpu_seconds() -> f64 {
 }
 
 /// The series of `n` endpoints in one region, spread over 50 components.
+#[allow(dead_code)] // used by the rollup and store drivers, not this one
 pub fn series(n: usize) -> Vec<Arc<SeriesKey>> {
     (0..n)
         .map(|i| {
@@ -26,6 +27,7 @@ pub fn series(n: usize) -> Vec<Arc<SeriesKey>> {
 }
 
 /// The point of series `i` in `slot`: a failure every 997 slots, latencies spread over 50 ms.
+#[allow(dead_code)] // used by the rollup and store drivers, not this one
 pub fn point(s: &Arc<SeriesKey>, i: usize, slot: usize, ts: i64) -> Point {
     let down = (slot + i) % 997 == 0;
     Point::Probe(ProbePoint {

@@ -196,7 +196,6 @@ impl Sum {
 
 #[derive(Default)]
 struct Building {
-    total: Sum,
     endpoints: BTreeMap<String, Sum>,
     days: BTreeMap<Nanos, Sum>,
     covered_s: f64,
@@ -238,7 +237,8 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
             }
             let b = sections.entry((r.series.component.clone(), r.series.environment.clone())).or_default();
             if r.series.region == ALL_REGIONS {
-                b.total.add(&r);
+                // The section's total is the sum of its endpoints', merged once at the end: each stored
+                // histogram is decoded twice per report, not three times.
                 b.endpoints.entry(r.series.endpoint.clone()).or_default().add(&r);
                 b.days.entry(Resolution::Day.floor(r.ts)).or_default().add(&r);
                 continue;
@@ -291,7 +291,12 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
     let sections = sections
         .into_iter()
         .map(|((component, environment), b)| {
-            let totals = b.total.totals(objective_ms, inputs.rollup_objective_ms);
+            let mut total = Sum::default();
+            for e in b.endpoints.values() {
+                total.acc.add(&e.acc);
+                total.under += e.under;
+            }
+            let totals = total.totals(objective_ms, inputs.rollup_objective_ms);
             let probed = totals.up_s + totals.down_s;
             let budget = probed * (1.0 - sla.target / 100.0);
             let members: BTreeSet<&str> = inputs
