@@ -417,6 +417,16 @@ async fn sqlite_report_equals_an_independent_replay() {
     assert!(out.stderr.is_empty(), "quiet when not on a terminal: {}", String::from_utf8_lossy(&out.stderr));
     let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cli["sections"], json["sections"], "the command prints what the library builds");
+    // On a terminal (a pseudo-terminal from util-linux's `script`, part of Debian's essential bsdutils), the
+    // same command shows its progress on stderr.
+    let shell = format!(
+        "{} report --config {cfg} --sla acme --period 2026-10 --format csv --out {}",
+        common::bin(),
+        dir.path().join("tty.csv").display()
+    );
+    let tty = std::process::Command::new("script").args(["-qec", &shell, "/dev/null"]).output().expect("run script(1) from bsdutils");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success() && shown.contains("reading rollups: 1/") && shown.contains("ranges"), "progress on a terminal: {shown:?}");
     let bad = common::run(&["report", "--config", cfg, "--sla", "acmee", "--period", "2026-10"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no SLA report named `acmee`; defined: acme"));
