@@ -153,12 +153,12 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
     }
 }
 
-/// The checks every backend must pass, from the semantics rather than from another backend.
-async fn conforms(store: &dyn Store) -> Answers {
-    let f = fixture();
+/// The checks every backend must pass, from the semantics rather than from another backend. Stores that are
+/// compared get the same fixture (it is placed relative to now, so two fixtures may differ by a second).
+async fn conforms(store: &dyn Store, f: &Fixture) -> Answers {
     store.write(&f.points).await.unwrap();
     store.write(&f.points[..5]).await.unwrap(); // a replay must not duplicate
-    let a = answers(store, &f).await;
+    let a = answers(store, f).await;
     let probes: Vec<&ProbePoint> = f.points.iter().filter_map(|p| if let Point::Probe(p) = p { Some(p) } else { None }).collect();
 
     let want_api: Vec<ProbePoint> = {
@@ -212,15 +212,16 @@ async fn conforms(store: &dyn Store) -> Answers {
 #[tokio::test]
 async fn sqlite_conforms() {
     let (_dir, store) = sqlite_store().await;
-    conforms(&store).await;
+    conforms(&store, &fixture()).await;
 }
 
 #[tokio::test]
 async fn influxdb_conforms_and_answers_like_sqlite() {
     let server = Influxd::start();
-    let from_influx = conforms(&server.store()).await;
+    let f = fixture();
+    let from_influx = conforms(&server.store(), &f).await;
     let (_dir, store) = sqlite_store().await;
-    let from_sqlite = conforms(&store).await;
+    let from_sqlite = conforms(&store, &f).await;
     assert_eq!(from_influx, from_sqlite, "the same points give the same answers in both stores");
 }
 
