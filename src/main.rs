@@ -1,6 +1,7 @@
 //! `watchpost`: the command line. Parses arguments, loads the configuration, and starts the parts; the work
 //! itself lives in the crates (`watchpost-core`, `watchpost-agent`).
 
+mod admin;
 mod checks;
 mod maintenance;
 mod report;
@@ -67,7 +68,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = status::Format::Table)]
         format: status::Format,
     },
-    /// Maintenance windows: list past, active and upcoming ones.
+    /// Run only the public status page (and its admin API), or export it as static files.
+    Statuspage {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: Option<StatuspageCommand>,
+    },
+    /// Incidents on the status page: open, update, resolve, list (through its admin API).
+    Incident {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: admin::IncidentCommand,
+    },
+    /// Maintenance windows: list past, active and upcoming ones; start and end them through the status page.
     Maintenance {
         #[command(flatten)]
         config: ConfigArg,
@@ -91,6 +106,15 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum StatuspageCommand {
+    /// Write the page, its JSON API, feeds and badges into DIR as static files for any web server.
+    Export {
+        /// The directory to write (created if missing; files in it are replaced).
+        dir: PathBuf,
+    },
+}
+
 #[derive(clap::Args)]
 struct ConfigArg {
     /// The configuration file (.toml, .yaml or .yml).
@@ -103,9 +127,14 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     let (path, command) = match cli.command {
         Command::CheckConfig { file } => return check_config(&file),
-        Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true })),
-        Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, aggregator: false })),
-        Command::Aggregator(c) => (c.config, Work::Run(Parts { agent: false, aggregator: true })),
+        Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true, statuspage: true })),
+        Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, aggregator: false, statuspage: false })),
+        Command::Aggregator(c) => (c.config, Work::Run(Parts { agent: false, aggregator: true, statuspage: false })),
+        Command::Statuspage { config, command: None } => {
+            (config.config, Work::Run(Parts { agent: false, aggregator: false, statuspage: true }))
+        }
+        Command::Statuspage { config, command: Some(StatuspageCommand::Export { dir }) } => (config.config, Work::Export(dir)),
+        Command::Incident { config, command } => (config.config, Work::Incident(command)),
         Command::Status { config, format } => (config.config, Work::Status(format)),
         Command::Checks { config, command } => (config.config, Work::Checks(command)),
         Command::Maintenance { config, command } => (config.config, Work::Maintenance(command)),
@@ -125,6 +154,8 @@ fn main() -> ExitCode {
         Work::Checks(command) => rt.block_on(checks::main(&cfg, command)),
         Work::Maintenance(command) => rt.block_on(maintenance::main(&cfg, command)),
         Work::Report(args) => rt.block_on(report::main(&cfg, args)),
+        Work::Incident(command) => rt.block_on(admin::incident(&cfg, command)),
+        Work::Export(dir) => rt.block_on(export(cfg, &dir)),
     });
     match result {
         Ok(code) => code,
@@ -142,6 +173,8 @@ enum Work {
     Checks(checks::ChecksCommand),
     Maintenance(maintenance::MaintenanceCommand),
     Report(report::ReportArgs),
+    Incident(admin::IncidentCommand),
+    Export(PathBuf),
 }
 
 /// Which long-running parts a command starts (`run` starts them all).
@@ -149,6 +182,7 @@ enum Work {
 struct Parts {
     agent: bool,
     aggregator: bool,
+    statuspage: bool,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -184,11 +218,28 @@ fn check_config(path: &Path) -> ExitCode {
 
 async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     // Bind first: a port in use should stop us before any probe runs.
-    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: server.listen: cannot listen on {}: {e}", cfg.file, cfg.server.listen))?;
+    // The status page alone serves its own /healthz; the process server (metrics, push) is for the others.
+    let listener = if parts.agent || parts.aggregator {
+        Some(
+            tokio::net::TcpListener::bind(cfg.server.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: server.listen: cannot listen on {}: {e}", cfg.file, cfg.server.listen))?,
+        )
+    } else {
+        None
+    };
+    let page_listener = if parts.statuspage {
+        Some(
+            tokio::net::TcpListener::bind(cfg.statuspage.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: statuspage.listen: cannot listen on {}: {e}", cfg.file, cfg.statuspage.listen))?,
+        )
+    } else {
+        None
+    };
     let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
-    tracing::info!(store = %store.describe(), listen = %cfg.server.listen, agent = parts.agent, aggregator = parts.aggregator, "watchpost starting");
+    tracing::info!(store = %store.describe(), listen = %cfg.server.listen, agent = parts.agent, aggregator = parts.aggregator,
+        statuspage = parts.statuspage, "watchpost starting");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut state = server::AppState::default();
     let mut tasks = Vec::new();
@@ -214,14 +265,24 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         }
         raise_open_file_limit(cfg.agent.concurrency);
         let metrics = Arc::new(AgentMetrics::default());
-        let agent = Agent::start(&cfg, store, metrics.clone()).await.map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
+        let agent = Agent::start(&cfg, store.clone(), metrics.clone()).await.map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
         state.agent = Some(metrics);
         state.pushes = agent.pushes();
         Some(agent)
     } else {
         None
     };
-    let server = tokio::spawn(server::serve(listener, server::app(state), stop_rx.clone()));
+    if let Some(page_listener) = page_listener {
+        let page =
+            watchpost_statuspage::StatusPage::new(&cfg, store.clone()).await.with_context(|| format!("{}: status page", cfg.file))?;
+        tracing::info!(url = %cfg.statuspage.url, listen = %cfg.statuspage.listen, state = %cfg.state.path.display(),
+            admin_api = cfg.statuspage.admin_token.is_some(), "status page serving");
+        tasks.push(tokio::spawn(watchpost_statuspage::refresh_loop(page.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(server::serve(page_listener, watchpost_statuspage::server::app(page), stop_rx.clone())));
+    }
+    if let Some(listener) = listener {
+        tasks.push(tokio::spawn(server::serve(listener, server::app(state), stop_rx.clone())));
+    }
 
     shutdown_signal().await;
     tracing::info!("shutting down: flushing points");
@@ -229,10 +290,25 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         agent.shutdown().await;
     }
     let _ = stop_tx.send(true);
-    let _ = server.await;
     for t in tasks {
         let _ = t.await;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `watchpost statuspage export DIR`: one snapshot from the store, written as files.
+async fn export(cfg: Config, dir: &Path) -> anyhow::Result<ExitCode> {
+    let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
+    let page = watchpost_statuspage::StatusPage::new(&cfg, store).await.with_context(|| format!("{}: status page", cfg.file))?;
+    let published = page.published();
+    let files = watchpost_statuspage::export::export(&page, &published, dir).with_context(|| format!("cannot write {}", dir.display()))?;
+    println!(
+        "{}: {} files ({} components, overall: {})",
+        dir.display(),
+        files.len(),
+        published.snapshot.components.len(),
+        published.snapshot.overall_description
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,4 +1,5 @@
-//! `watchpost maintenance list`: past, active and upcoming maintenance windows from every source.
+//! `watchpost maintenance list`: past, active and upcoming maintenance windows from every source; `start` and
+//! `end` go through the status page's admin API (see `admin.rs`).
 
 use std::process::ExitCode;
 use watchpost_core::config::Config;
@@ -17,6 +18,16 @@ pub enum MaintenanceCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = crate::status::Format::Table)]
         format: crate::status::Format,
+    },
+    /// Start (or schedule) a window now through the status page's admin API: the agents stop probing what it
+    /// covers within seconds, and the page shows it.
+    Start(crate::admin::StartArgs),
+    /// End a window started through the admin API (or cancel one not yet begun).
+    End {
+        #[command(flatten)]
+        target: crate::admin::Target,
+        /// The window's id (printed by `start`, listed by `list`).
+        id: String,
     },
 }
 
@@ -42,7 +53,11 @@ fn parse_when_future(s: &str) -> Result<Nanos, String> {
 }
 
 pub async fn main(cfg: &Config, cmd: MaintenanceCommand) -> anyhow::Result<ExitCode> {
-    let MaintenanceCommand::List { from, to, format } = cmd;
+    let (from, to, format) = match cmd {
+        MaintenanceCommand::List { from, to, format } => (from, to, format),
+        MaintenanceCommand::Start(args) => return crate::admin::start_maintenance(cfg, args).await,
+        MaintenanceCommand::End { target, id } => return crate::admin::end_maintenance(cfg, target, &id).await,
+    };
     if to <= from {
         eprintln!("error: --to must be after --from");
         return Ok(ExitCode::from(crate::EXIT_INVALID));

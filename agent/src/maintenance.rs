@@ -8,8 +8,10 @@ use tokio::sync::watch;
 use watchpost_core::maintenance::{self, MaintenanceSource, Window};
 use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
 
-/// How often the sources are asked; a window added through a source takes effect within this.
-pub const REFRESH: Duration = Duration::from_secs(15);
+/// How often the sources are asked; a window added through a source (the admin API) takes effect within
+/// this, so it must stay below the shortest usual probe interval (DESIGN: "within one interval"). Both
+/// sources answer from memory or one indexed SQLite query.
+pub const REFRESH: Duration = Duration::from_secs(2);
 /// How far ahead each snapshot looks: more than the refresh period, so no window starts unseen.
 const AHEAD: Duration = Duration::from_secs(600);
 

@@ -4,6 +4,7 @@
 //!   with every error carrying its key path and line;
 //! - [`model`]: the points of DESIGN.md §4 and the derived values (endpoint state, availability);
 //! - [`store`]: the [`store::Store`] trait every part reads and writes through, and its backends;
+//! - [`state`]: the local state database (incidents, admin maintenance windows), SQLite whatever the store;
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
 //! - [`tls`]: the TLS client configuration every outbound connection shares;
 //! - [`metrics`]: a small Prometheus text-format registry (counters, gauges, histograms) shared by the parts.
@@ -16,6 +17,7 @@ pub mod lineproto;
 pub mod maintenance;
 pub mod metrics;
 pub mod model;
+pub mod state;
 pub mod store;
 pub mod template;
 pub mod time;

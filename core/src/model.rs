@@ -255,6 +255,74 @@ pub struct EndpointState {
     pub last_error: Option<ErrorClass>,
 }
 
+/// The status of a status-page component (DESIGN.md §5.7): Statuspage's own values, so that its JSON and its
+/// publishers speak them unchanged. Ordered by severity: [`ComponentStatus::worst`] of a set is its maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ComponentStatus {
+    Operational,
+    UnderMaintenance,
+    DegradedPerformance,
+    PartialOutage,
+    MajorOutage,
+}
+
+impl ComponentStatus {
+    pub const ALL: [ComponentStatus; 5] = [
+        ComponentStatus::Operational,
+        ComponentStatus::UnderMaintenance,
+        ComponentStatus::DegradedPerformance,
+        ComponentStatus::PartialOutage,
+        ComponentStatus::MajorOutage,
+    ];
+
+    /// The wire name (`partial_outage`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentStatus::Operational => "operational",
+            ComponentStatus::UnderMaintenance => "under_maintenance",
+            ComponentStatus::DegradedPerformance => "degraded_performance",
+            ComponentStatus::PartialOutage => "partial_outage",
+            ComponentStatus::MajorOutage => "major_outage",
+        }
+    }
+
+    /// For people: `Partial outage`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ComponentStatus::Operational => "Operational",
+            ComponentStatus::UnderMaintenance => "Under maintenance",
+            ComponentStatus::DegradedPerformance => "Degraded performance",
+            ComponentStatus::PartialOutage => "Partial outage",
+            ComponentStatus::MajorOutage => "Major outage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn worst(items: impl IntoIterator<Item = Self>) -> Self {
+        items.into_iter().max().unwrap_or(ComponentStatus::Operational)
+    }
+
+    /// status.io's code for it (DESIGN.md §5.7).
+    pub fn statusio_code(self) -> u16 {
+        match self {
+            ComponentStatus::Operational => 100,
+            ComponentStatus::UnderMaintenance => 200,
+            ComponentStatus::DegradedPerformance => 300,
+            ComponentStatus::PartialOutage => 400,
+            ComponentStatus::MajorOutage => 500,
+        }
+    }
+}
+
+impl fmt::Display for ComponentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Up and down time over a period, attributed by probe slot (DESIGN.md §5.6).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Availability {

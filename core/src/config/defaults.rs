@@ -43,3 +43,10 @@ pub const LATENESS: Duration = Duration::from_secs(90);
 pub const BACKFILL: Duration = Duration::from_secs(86_400);
 /// The latency objective of the rollups' `under_threshold` count.
 pub const LATENCY_OBJECTIVE: Duration = Duration::from_millis(300);
+/// The state database when the store is InfluxDB (with SQLite: `state.db` beside the database file).
+pub const STATE_PATH: &str = "data/state.db";
+pub const STATUSPAGE_LISTEN: &str = "127.0.0.1:8080";
+/// Share of a `partial_outage` second that counts against uptime (Statuspage's convention).
+pub const PARTIAL_OUTAGE_WEIGHT: f64 = 0.3;
+/// Days of uptime bars on the status page.
+pub const HISTORY_DAYS: u32 = 90;

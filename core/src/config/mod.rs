@@ -14,12 +14,14 @@ pub mod duration;
 pub mod error;
 pub mod raw;
 pub mod secret;
+pub mod statuspage;
 mod validate;
 
 pub use document::{Document, Format, Origin};
 pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::Secret;
+pub use statuspage::{ComponentConfig, GroupConfig, StateConfig, StatusPageConfig};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -40,6 +42,10 @@ pub struct Config {
     pub aggregator: AggregatorConfig,
     /// SLA report definitions by name (`[sla.NAME]`).
     pub sla: BTreeMap<String, SlaConfig>,
+    /// `[state]`: the local state database.
+    pub state: StateConfig,
+    /// `[statuspage]`: the public status page.
+    pub statuspage: StatusPageConfig,
 }
 
 /// One partner's SLA report definition.
@@ -505,6 +511,19 @@ impl Config {
                 sla.tz_name
             ));
         }
+        let sp = &self.statuspage;
+        let private = sp.components.iter().filter(|c| c.private).count();
+        out.push_str(&format!(
+            "status:    http://{} \"{}\": {} component(s) ({} private) in {} group(s), times in {}, admin API {}\n",
+            sp.listen,
+            sp.title,
+            sp.components.len(),
+            private,
+            sp.groups.len(),
+            sp.tz_name,
+            if sp.admin_token.is_some() { "on" } else { "off (no admin_token)" }
+        ));
+        out.push_str(&format!("state:     {}\n", self.state.path.display()));
         out.push_str(&format!(
             "rollups:   minutes closed {} after they end; latency objective {}\n",
             format_duration(self.aggregator.lateness),

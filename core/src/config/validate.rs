@@ -14,10 +14,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
-const SECTIONS: &[&str] = &["agent", "store", "server", "aggregator", "vars", "environments", "endpoints", "checks", "maintenance", "sla"];
+const SECTIONS: &[&str] =
+    &["agent", "store", "server", "aggregator", "vars", "environments", "endpoints", "checks", "maintenance", "sla", "state", "statuspage"];
 
 /// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
-fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
+pub(super) fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -141,8 +142,12 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
             sla.insert(name, s);
         }
     }
+    let state = super::statuspage::state(doc, root.get("state"), &store, &mut errors);
+    let statuspage = super::statuspage::statuspage(doc, root.get("statuspage"), &endpoints, &mut errors);
     errors.into_result(Config {
         file: doc.file.clone(),
+        state,
+        statuspage,
         agent,
         store,
         server: ServerConfig { listen },
@@ -184,7 +189,7 @@ fn dur(v: Option<HumanDuration>, default: Duration) -> Duration {
 }
 
 /// Names that become tags: InfluxDB's portable character set plus `.`.
-fn check_name(doc: &Document, path: &str, value: &str, errors: &mut ConfigErrors) {
+pub(super) fn check_name(doc: &Document, path: &str, value: &str, errors: &mut ConfigErrors) {
     let ok = !value.is_empty()
         && value.len() <= 128
         && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -362,7 +367,13 @@ fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigErrors) -> St
 
 /// A secret given inline (`key`) or in a file (`key_file`), never both. The file's content, trimmed of the
 /// trailing newline editors add, is the secret.
-fn secret_or_file(doc: &Document, key: &str, inline: Option<Secret>, file: Option<String>, errors: &mut ConfigErrors) -> Option<Secret> {
+pub(super) fn secret_or_file(
+    doc: &Document,
+    key: &str,
+    inline: Option<Secret>,
+    file: Option<String>,
+    errors: &mut ConfigErrors,
+) -> Option<Secret> {
     match (inline, file) {
         (Some(_), Some(_)) => {
             errors.push(doc.error(

@@ -3,11 +3,13 @@
 //! A window names endpoints, components, or everything, and has a start and an end. Sources answer "which
 //! windows touch this range"; the agent asks for the next hours and skips probes inside them, `watchpost
 //! maintenance list` asks for any range, and reports exclude the time. Today's source is the configuration
-//! (`config.rs`: one-off and recurring windows); the status page's admin API and external status pages are
-//! further implementations of the same trait, registered in [`sources`].
+//! (`config.rs`: one-off and recurring windows) and the status page's admin API (`state.rs`: windows kept in
+//! the local state database); external status pages are further implementations of the same trait, all
+//! registered in [`sources`].
 
 pub mod config;
 pub mod cron;
+pub mod state;
 
 use crate::time::{Nanos, TimeRange};
 use std::collections::BTreeSet;
@@ -51,7 +53,7 @@ pub struct Window {
     pub start: Nanos,
     pub end: Nanos,
     pub scope: Scope,
-    /// Where it came from (`config`, later `admin`, `statusio`, …).
+    /// Where it came from (`config`, `admin`, later `statusio`, …).
     pub source: &'static str,
 }
 
@@ -79,7 +81,7 @@ pub trait MaintenanceSource: Send + Sync {
 
 /// The sources a configuration names. The one place where maintenance sources are registered.
 pub fn sources(cfg: &crate::config::Config) -> Vec<Arc<dyn MaintenanceSource>> {
-    vec![Arc::new(config::ConfigSource::new(cfg.maintenance.clone()))]
+    vec![Arc::new(config::ConfigSource::new(cfg.maintenance.clone())), Arc::new(state::StateSource::new(cfg.state.path.clone()))]
 }
 
 /// Windows of every source overlapping `range`, by start; a source that fails is logged and skipped (the

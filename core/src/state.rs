@@ -1,0 +1,691 @@
+//! The local state database: what people and parts decide, as opposed to what probes measure. Incidents
+//! with their updates, maintenance windows started through the admin API, and (later) subscribers and the
+//! alerting outbox live here, in SQLite under `[state] path`, whichever store holds the points.
+//!
+//! Why not the point store: InfluxDB is a time-series database without updates or transactions, and an
+//! incident is edited many times. Every part that needs this state runs beside the status page (or reads
+//! it through its HTTP API), so one SQLite file is enough, and it is the same whether the points live in
+//! SQLite or InfluxDB.
+//!
+//! Calls block on SQLite, so they run on tokio's blocking pool; the connection's `std::sync::Mutex` is never
+//! held across an `.await`. WAL mode lets an agent in another process read windows while the status page
+//! writes.
+
+use crate::maintenance::Scope;
+use crate::model::ComponentStatus;
+use crate::time::{now_nanos, Nanos, TimeRange};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many have run. Append only.
+const MIGRATIONS: &[&str] = &[
+    // 1: incidents, their updates and the components they affect; maintenance windows from the admin API.
+    "CREATE TABLE incident (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, impact TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        monitoring_at INTEGER, resolved_at INTEGER
+    );
+    CREATE INDEX incident_created ON incident (created_at);
+    CREATE TABLE incident_component (
+        incident TEXT NOT NULL REFERENCES incident (id), component TEXT NOT NULL, status TEXT NOT NULL,
+        PRIMARY KEY (incident, component)
+    ) WITHOUT ROWID;
+    CREATE TABLE incident_update (
+        id TEXT PRIMARY KEY, incident TEXT NOT NULL REFERENCES incident (id), status TEXT NOT NULL,
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, affected TEXT NOT NULL
+    );
+    CREATE INDEX incident_update_incident ON incident_update (incident, created_at);
+    CREATE TABLE maintenance (
+        id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,
+        scope_kind TEXT NOT NULL, scope TEXT NOT NULL,
+        starts_at INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, ended_early INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX maintenance_range ON maintenance (ends_at, starts_at);",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    #[error("cannot open the state database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("state database: {0}")]
+    Sql(String),
+    #[error("no {what} with id `{id}`")]
+    NotFound { what: &'static str, id: String },
+    /// The request contradicts the stored state (for example updating a resolved incident's components).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl From<rusqlite::Error> for StateError {
+    fn from(e: rusqlite::Error) -> Self {
+        StateError::Sql(e.to_string())
+    }
+}
+
+/// An incident's lifecycle (Statuspage's realtime values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IncidentStatus {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub const ALL: [IncidentStatus; 4] =
+        [IncidentStatus::Investigating, IncidentStatus::Identified, IncidentStatus::Monitoring, IncidentStatus::Resolved];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Investigating => "investigating",
+            IncidentStatus::Identified => "identified",
+            IncidentStatus::Monitoring => "monitoring",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            IncidentStatus::Investigating => "Investigating",
+            IncidentStatus::Identified => "Identified",
+            IncidentStatus::Monitoring => "Monitoring",
+            IncidentStatus::Resolved => "Resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// An incident's impact (Statuspage's values): derived from the worst affected component unless given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Impact {
+    None,
+    Minor,
+    Major,
+    Critical,
+}
+
+impl Impact {
+    pub const ALL: [Impact; 4] = [Impact::None, Impact::Minor, Impact::Major, Impact::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impact::None => "none",
+            Impact::Minor => "minor",
+            Impact::Major => "major",
+            Impact::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Statuspage's mapping from a component's status to an incident's impact.
+    pub fn of(status: ComponentStatus) -> Self {
+        match status {
+            ComponentStatus::Operational | ComponentStatus::UnderMaintenance => Impact::None,
+            ComponentStatus::DegradedPerformance => Impact::Minor,
+            ComponentStatus::PartialOutage => Impact::Major,
+            ComponentStatus::MajorOutage => Impact::Critical,
+        }
+    }
+}
+
+/// A component's status as an update changed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffectedComponent {
+    pub component: String,
+    pub old_status: ComponentStatus,
+    pub new_status: ComponentStatus,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentUpdate {
+    pub id: String,
+    pub status: IncidentStatus,
+    pub body: String,
+    pub created_at: Nanos,
+    pub affected: Vec<AffectedComponent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub id: String,
+    pub name: String,
+    pub status: IncidentStatus,
+    pub impact: Impact,
+    pub created_at: Nanos,
+    pub updated_at: Nanos,
+    pub monitoring_at: Option<Nanos>,
+    pub resolved_at: Option<Nanos>,
+    /// The components it affects, with the status it declares for each while unresolved.
+    pub components: Vec<(String, ComponentStatus)>,
+    /// Newest first, as Statuspage lists them.
+    pub updates: Vec<IncidentUpdate>,
+}
+
+impl Incident {
+    pub fn is_resolved(&self) -> bool {
+        self.status == IncidentStatus::Resolved
+    }
+}
+
+/// What `POST /api/v1/admin/incidents` creates.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub name: String,
+    pub status: IncidentStatus,
+    pub message: String,
+    pub impact: Option<Impact>,
+    pub components: Vec<(String, ComponentStatus)>,
+}
+
+/// What an update changes; `None` keeps the current value. Components named are set; others keep theirs.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentChange {
+    pub name: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub message: Option<String>,
+    pub impact: Option<Impact>,
+    pub components: Vec<(String, ComponentStatus)>,
+}
+
+/// A maintenance window kept in the state database (started or scheduled through the admin API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Maintenance {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub scope: Scope,
+    pub starts_at: Nanos,
+    pub ends_at: Nanos,
+    pub created_at: Nanos,
+    pub updated_at: Nanos,
+    /// Ended through the admin API before its planned end (`ends_at` is then when it was ended).
+    pub ended_early: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMaintenance {
+    pub title: String,
+    pub body: String,
+    pub scope: Scope,
+    pub starts_at: Nanos,
+    pub ends_at: Nanos,
+}
+
+/// The state database. Cheap to clone: clones share one connection.
+#[derive(Clone)]
+pub struct StateDb {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for StateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StateDb({})", self.path.display())
+    }
+}
+
+impl StateDb {
+    /// Opens (creating it and its directory if needed) and migrates the database at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StateError> {
+        let path = path.to_path_buf();
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || open_blocking(&p))
+            .await
+            .map_err(|e| StateError::Open { path: path.display().to_string(), reason: e.to_string() })??;
+        Ok(StateDb { path, conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| StateError::Sql(format!("state task failed: {e}")))?
+    }
+
+    pub async fn create_incident(&self, new: NewIncident) -> Result<Incident, StateError> {
+        self.with(move |c| {
+            let now = now_nanos();
+            let id = new_id();
+            let tx = c.transaction()?;
+            let impact = new.impact.unwrap_or_else(|| derived_impact(&new.components));
+            let resolved = (new.status == IncidentStatus::Resolved).then_some(now);
+            let monitoring = (new.status == IncidentStatus::Monitoring).then_some(now);
+            tx.execute(
+                "INSERT INTO incident (id, name, status, impact, created_at, updated_at, monitoring_at, resolved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+                params![id, new.name, new.status.as_str(), impact.as_str(), now, monitoring, resolved],
+            )?;
+            let affected: Vec<AffectedComponent> = new
+                .components
+                .iter()
+                .map(|(c, s)| AffectedComponent { component: c.clone(), old_status: ComponentStatus::Operational, new_status: *s })
+                .collect();
+            for (component, status) in &new.components {
+                tx.execute(
+                    "INSERT INTO incident_component (incident, component, status) VALUES (?1, ?2, ?3)",
+                    params![id, component, status.as_str()],
+                )?;
+            }
+            insert_update(&tx, &id, new.status, &new.message, now, &affected)?;
+            tx.commit()?;
+            load_incident(c, &id)?.ok_or(StateError::NotFound { what: "incident", id })
+        })
+        .await
+    }
+
+    pub async fn update_incident(&self, id: &str, change: IncidentChange) -> Result<Incident, StateError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let current = load_incident(c, &id)?.ok_or_else(|| StateError::NotFound { what: "incident", id: id.clone() })?;
+            let now = now_nanos();
+            let status = change.status.unwrap_or(current.status);
+            let mut components = current.components.clone();
+            let mut affected = Vec::new();
+            for (component, new_status) in &change.components {
+                match components.iter_mut().find(|(c, _)| c == component) {
+                    Some((_, s)) => {
+                        if s != new_status {
+                            affected.push(AffectedComponent { component: component.clone(), old_status: *s, new_status: *new_status });
+                            *s = *new_status;
+                        }
+                    }
+                    None => {
+                        affected.push(AffectedComponent {
+                            component: component.clone(),
+                            old_status: ComponentStatus::Operational,
+                            new_status: *new_status,
+                        });
+                        components.push((component.clone(), *new_status));
+                    }
+                }
+            }
+            let impact = change.impact.unwrap_or_else(|| if change.components.is_empty() { current.impact } else { derived_impact(&components) });
+            let monitoring = current.monitoring_at.or((status == IncidentStatus::Monitoring).then_some(now));
+            // Reopening an incident clears its resolution time.
+            let resolved = if status == IncidentStatus::Resolved { current.resolved_at.or(Some(now)) } else { None };
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE incident SET name = ?2, status = ?3, impact = ?4, updated_at = ?5, monitoring_at = ?6, resolved_at = ?7 WHERE id = ?1",
+                params![id, change.name.as_deref().unwrap_or(&current.name), status.as_str(), impact.as_str(), now, monitoring, resolved],
+            )?;
+            for a in &affected {
+                tx.execute(
+                    "INSERT INTO incident_component (incident, component, status) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (incident, component) DO UPDATE SET status = excluded.status",
+                    params![id, a.component, a.new_status.as_str()],
+                )?;
+            }
+            // An update without a message still records the change (as Statuspage does), with a default text.
+            let body = match (&change.message, change.status) {
+                (Some(m), _) => m.clone(),
+                (None, Some(s)) if s != current.status => format!("The incident is now {}.", s.as_str()),
+                (None, _) if !affected.is_empty() => "Component status updated.".to_string(),
+                (None, _) => String::new(),
+            };
+            if !body.is_empty() {
+                insert_update(&tx, &id, status, &body, now, &affected)?;
+            }
+            tx.commit()?;
+            load_incident(c, &id)?.ok_or(StateError::NotFound { what: "incident", id })
+        })
+        .await
+    }
+
+    pub async fn incident(&self, id: &str) -> Result<Option<Incident>, StateError> {
+        let id = id.to_string();
+        self.with(move |c| load_incident(c, &id)).await
+    }
+
+    /// Incidents that are unresolved or were created or resolved at or after `since`, newest first.
+    pub async fn incidents(&self, since: Nanos) -> Result<Vec<Incident>, StateError> {
+        self.with(move |c| {
+            let ids: Vec<String> = {
+                let mut st = c.prepare_cached(
+                    "SELECT id FROM incident WHERE status != 'resolved' OR created_at >= ?1 OR resolved_at >= ?1 ORDER BY created_at DESC, id",
+                )?;
+                let rows = st.query_map(params![since], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(i) = load_incident(c, &id)? {
+                    out.push(i);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn create_maintenance(&self, new: NewMaintenance) -> Result<Maintenance, StateError> {
+        self.with(move |c| {
+            let now = now_nanos();
+            let id = new_id();
+            let (kind, scope) = scope_columns(&new.scope);
+            c.execute(
+                "INSERT INTO maintenance (id, title, body, scope_kind, scope, starts_at, ends_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                params![id, new.title, new.body, kind, scope, new.starts_at, new.ends_at, now],
+            )?;
+            load_maintenance(c, &id)?.ok_or(StateError::NotFound { what: "maintenance window", id })
+        })
+        .await
+    }
+
+    /// Ends a window now (or cancels one that has not started). Ending one that is over is a conflict.
+    pub async fn end_maintenance(&self, id: &str) -> Result<Maintenance, StateError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let m = load_maintenance(c, &id)?.ok_or_else(|| StateError::NotFound { what: "maintenance window", id: id.clone() })?;
+            let now = now_nanos();
+            if m.ends_at <= now {
+                return Err(StateError::Conflict(format!("maintenance window `{id}` is already over")));
+            }
+            // A window ended before it began keeps a zero length, so it stays in the history as cancelled.
+            let start = m.starts_at.min(now);
+            c.execute(
+                "UPDATE maintenance SET starts_at = ?2, ends_at = ?3, updated_at = ?3, ended_early = 1 WHERE id = ?1",
+                params![id, start, now],
+            )?;
+            load_maintenance(c, &id)?.ok_or(StateError::NotFound { what: "maintenance window", id })
+        })
+        .await
+    }
+
+    /// Windows overlapping `range` (zero-length ones inside it too), by start.
+    pub async fn maintenances(&self, range: TimeRange) -> Result<Vec<Maintenance>, StateError> {
+        self.with(move |c| {
+            let mut st = c.prepare_cached("SELECT id FROM maintenance WHERE ends_at >= ?1 AND starts_at < ?2 ORDER BY starts_at, id")?;
+            let ids: Vec<String> = st.query_map(params![range.from, range.to], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            drop(st);
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(m) = load_maintenance(c, &id)? {
+                    out.push(m);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn open_blocking(path: &Path) -> Result<Connection, StateError> {
+    let err = |reason: String| StateError::Open { path: path.display().to_string(), reason };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(e.to_string()))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(e.to_string()))?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err(e.to_string()))?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| err(e.to_string()))?;
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(|e| err(e.to_string()))? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(err(format!("written by a newer Watchpost (schema {version}, this one knows {})", MIGRATIONS.len())));
+    }
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(|e| err(e.to_string()))?;
+        tx.execute_batch(m).map_err(|e| err(format!("migration {}: {e}", i + 1)))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| err(e.to_string()))?;
+        tx.commit().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(conn)
+}
+
+/// A 12-character id of lowercase letters and digits, like Statuspage's (`p31zjtct2jer`): 60 random bits.
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut bytes = [0u8; 12];
+    // Without an OS random source nothing else works either; fall back to the clock rather than panic.
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = now_nanos().to_le_bytes();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = t[i % 8].wrapping_mul(31).wrapping_add(i as u8);
+        }
+    }
+    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+fn derived_impact(components: &[(String, ComponentStatus)]) -> Impact {
+    components.iter().map(|(_, s)| Impact::of(*s)).max().unwrap_or(Impact::None)
+}
+
+fn insert_update(
+    tx: &rusqlite::Transaction<'_>,
+    incident: &str,
+    status: IncidentStatus,
+    body: &str,
+    at: Nanos,
+    affected: &[AffectedComponent],
+) -> Result<(), StateError> {
+    let affected = serde_json::Value::Array(
+        affected
+            .iter()
+            .map(
+                |a| serde_json::json!({"component": a.component, "old_status": a.old_status.as_str(), "new_status": a.new_status.as_str()}),
+            )
+            .collect(),
+    );
+    tx.execute(
+        "INSERT INTO incident_update (id, incident, status, body, created_at, affected) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![new_id(), incident, status.as_str(), body, at, affected.to_string()],
+    )?;
+    Ok(())
+}
+
+fn bad(what: &str, value: &str) -> StateError {
+    StateError::Sql(format!("unexpected {what} `{value}` in the state database"))
+}
+
+fn load_incident(c: &Connection, id: &str) -> Result<Option<Incident>, StateError> {
+    let row = c
+        .prepare_cached("SELECT name, status, impact, created_at, updated_at, monitoring_at, resolved_at FROM incident WHERE id = ?1")?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((name, status, impact, created_at, updated_at, monitoring_at, resolved_at)) = row else { return Ok(None) };
+    let mut components = Vec::new();
+    let mut st = c.prepare_cached("SELECT component, status FROM incident_component WHERE incident = ?1 ORDER BY component")?;
+    for row in st.query_map(params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (component, s) = row?;
+        components.push((component, ComponentStatus::parse(&s).ok_or_else(|| bad("component status", &s))?));
+    }
+    let mut updates = Vec::new();
+    let mut st = c.prepare_cached(
+        "SELECT id, status, body, created_at, affected FROM incident_update WHERE incident = ?1 ORDER BY created_at DESC, rowid DESC",
+    )?;
+    for row in st.query_map(params![id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?))
+    })? {
+        let (uid, s, body, at, affected) = row?;
+        let affected: Vec<serde_json::Value> = serde_json::from_str(&affected).map_err(|_| bad("affected components", &affected))?;
+        let affected = affected
+            .iter()
+            .filter_map(|a| {
+                Some(AffectedComponent {
+                    component: a.get("component")?.as_str()?.to_string(),
+                    old_status: ComponentStatus::parse(a.get("old_status")?.as_str()?)?,
+                    new_status: ComponentStatus::parse(a.get("new_status")?.as_str()?)?,
+                })
+            })
+            .collect();
+        updates.push(IncidentUpdate {
+            id: uid,
+            status: IncidentStatus::parse(&s).ok_or_else(|| bad("incident status", &s))?,
+            body,
+            created_at: at,
+            affected,
+        });
+    }
+    Ok(Some(Incident {
+        id: id.to_string(),
+        name,
+        status: IncidentStatus::parse(&status).ok_or_else(|| bad("incident status", &status))?,
+        impact: Impact::parse(&impact).ok_or_else(|| bad("impact", &impact))?,
+        created_at,
+        updated_at,
+        monitoring_at,
+        resolved_at,
+        components,
+        updates,
+    }))
+}
+
+fn scope_columns(scope: &Scope) -> (&'static str, String) {
+    let join = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join("\n");
+    match scope {
+        Scope::All => ("all", String::new()),
+        Scope::Endpoints(e) => ("endpoints", join(e)),
+        Scope::Components(c) => ("components", join(c)),
+    }
+}
+
+fn load_maintenance(c: &Connection, id: &str) -> Result<Option<Maintenance>, StateError> {
+    let row = c
+        .prepare_cached(
+            "SELECT title, body, scope_kind, scope, starts_at, ends_at, created_at, updated_at, ended_early FROM maintenance WHERE id = ?1",
+        )?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, bool>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((title, body, kind, list, starts_at, ends_at, created_at, updated_at, ended_early)) = row else { return Ok(None) };
+    let set = || list.lines().map(str::to_string).collect::<BTreeSet<_>>();
+    let scope = match kind.as_str() {
+        "all" => Scope::All,
+        "endpoints" => Scope::Endpoints(set()),
+        "components" => Scope::Components(set()),
+        other => return Err(bad("maintenance scope", other)),
+    };
+    Ok(Some(Maintenance { id: id.to_string(), title, body, scope, starts_at, ends_at, created_at, updated_at, ended_early }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comps(list: &[(&str, ComponentStatus)]) -> Vec<(String, ComponentStatus)> {
+        list.iter().map(|(c, s)| (c.to_string(), *s)).collect()
+    }
+
+    #[tokio::test]
+    async fn an_incident_lives_through_its_lifecycle_and_survives_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/state.db");
+        let db = StateDb::open(&path).await.unwrap();
+        let i = db
+            .create_incident(NewIncident {
+                name: "API errors".into(),
+                status: IncidentStatus::Investigating,
+                message: "We are looking into it.".into(),
+                impact: None,
+                components: comps(&[("api", ComponentStatus::PartialOutage)]),
+            })
+            .await
+            .unwrap();
+        assert_eq!(i.id.len(), 12);
+        assert_eq!(i.impact, Impact::Major, "derived from the worst component");
+        assert_eq!(i.updates.len(), 1);
+        assert_eq!(i.updates[0].affected[0].new_status, ComponentStatus::PartialOutage);
+
+        let i = db
+            .update_incident(
+                &i.id,
+                IncidentChange {
+                    status: Some(IncidentStatus::Monitoring),
+                    components: comps(&[("api", ComponentStatus::DegradedPerformance), ("web", ComponentStatus::MajorOutage)]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(i.status, IncidentStatus::Monitoring);
+        assert!(i.monitoring_at.is_some());
+        assert_eq!(i.impact, Impact::Critical);
+        assert_eq!(i.updates.len(), 2, "a change without a message still records an update");
+        assert_eq!(i.updates[0].body, "The incident is now monitoring.");
+        assert_eq!(i.updates[0].affected.len(), 2);
+        assert_eq!(i.updates[0].affected[0].old_status, ComponentStatus::PartialOutage);
+
+        let resolved = db
+            .update_incident(
+                &i.id,
+                IncidentChange { status: Some(IncidentStatus::Resolved), message: Some("Fixed.".into()), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        assert!(resolved.resolved_at.is_some());
+        drop(db);
+
+        let db = StateDb::open(&path).await.unwrap();
+        let again = db.incident(&i.id).await.unwrap().unwrap();
+        assert_eq!(again, resolved);
+        assert_eq!(db.incidents(now_nanos() + 1).await.unwrap().len(), 0, "resolved and older than `since`");
+        assert_eq!(db.incidents(0).await.unwrap().len(), 1);
+        assert!(matches!(db.update_incident("nope", IncidentChange::default()).await, Err(StateError::NotFound { .. })));
+    }
+
+    #[tokio::test]
+    async fn maintenance_windows_are_found_by_range_and_end_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.db")).await.unwrap();
+        let now = now_nanos();
+        let hour = 3_600_000_000_000;
+        let m = db
+            .create_maintenance(NewMaintenance {
+                title: "DB upgrade".into(),
+                body: String::new(),
+                scope: Scope::Components(["db".to_string()].into()),
+                starts_at: now - hour,
+                ends_at: now + hour,
+            })
+            .await
+            .unwrap();
+        assert_eq!(db.maintenances(TimeRange::new(now, now + 1)).await.unwrap(), vec![m.clone()]);
+        assert!(db.maintenances(TimeRange::new(now + 2 * hour, now + 3 * hour)).await.unwrap().is_empty());
+        let ended = db.end_maintenance(&m.id).await.unwrap();
+        assert!(ended.ended_early && ended.ends_at <= now_nanos() && ended.ends_at >= now);
+        assert!(matches!(db.end_maintenance(&m.id).await, Err(StateError::Conflict(_))));
+        assert!(db.maintenances(TimeRange::new(now_nanos() + 1, now + hour)).await.unwrap().is_empty(), "no longer active");
+    }
+}

@@ -1,0 +1,246 @@
+//! The page's history: uptime per day and response times, read from the aggregator's rollups (the `all`
+//! regions merge) and kept in memory, refreshed incrementally so that a refresh reads only the windows
+//! that may have changed since the last one, never the whole 90 days again.
+//!
+//! Component uptime (DESIGN.md §5.7): in each window, the share of the window a component spent in
+//! `major_outage` is the smallest down share among its endpoints (all of them were down at least that
+//! long), and in `partial_outage` the rest up to the largest. Exact for a one-endpoint component and for
+//! outages that overlap; for a component whose endpoints fail at different times in one window it
+//! counts partial time as major at most for the overlap it cannot see — hour windows for closed hours,
+//! minute windows for the current hour keep that error small. The day's uptime is
+//! `(observed − major − weight × partial) / observed`; maintenance counts as up and is shown apart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use watchpost_core::model::{Resolution, ALL_REGIONS};
+use watchpost_core::store::{Store, StoreError};
+use watchpost_core::time::{Nanos, TimeRange};
+
+pub const MINUTE: Nanos = 60_000_000_000;
+pub const HOUR: Nanos = 60 * MINUTE;
+pub const DAY: Nanos = 24 * HOUR;
+
+/// One endpoint's figures in one rollup window (all regions merged).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cell {
+    pub up_s: f64,
+    pub down_s: f64,
+    pub maintenance_s: f64,
+    /// Ok attempts, and the sum of their latencies (mean × count), for means over longer buckets.
+    pub ok: u64,
+    pub latency_sum_ms: f64,
+}
+
+type Windows = BTreeMap<Nanos, HashMap<Arc<str>, Cell>>;
+
+/// Rollup windows in memory: hours for the uptime history and the 30-day chart, minutes for the last day.
+#[derive(Debug, Default)]
+pub struct History {
+    pub hours: Windows,
+    pub minutes: Windows,
+    hours_until: Option<Nanos>,
+    minutes_until: Option<Nanos>,
+}
+
+/// How far back a refresh re-reads what it read before: rollups of a window are rewritten when late points
+/// arrive (within the aggregator's lateness), and an hour is written only once it has closed.
+const REREAD: Nanos = 2 * HOUR;
+
+impl History {
+    /// Reads the windows that may have changed since the last refresh and forgets those older than the page
+    /// shows. Returns how many rollup rows were read.
+    pub async fn refresh(&mut self, store: &dyn Store, now: Nanos, history_days: u32) -> Result<usize, StoreError> {
+        let oldest_hour = now - i64::from(history_days + 1) * DAY;
+        let oldest_minute = now - DAY - HOUR;
+        let mut read = 0;
+        for (resolution, windows, until, oldest) in [
+            (Resolution::Hour, &mut self.hours, &mut self.hours_until, oldest_hour),
+            (Resolution::Minute, &mut self.minutes, &mut self.minutes_until, oldest_minute),
+        ] {
+            let from = until.map_or(oldest, |u| (u - REREAD).max(oldest));
+            let rows = store.rollups(resolution, TimeRange::new(from, now + MINUTE), None).await?;
+            read += rows.len();
+            windows.retain(|ts, _| *ts >= oldest && *ts < from);
+            let mut names: HashMap<String, Arc<str>> = HashMap::new();
+            for r in rows.iter().filter(|r| r.series.region == ALL_REGIONS) {
+                let name = names.entry(r.series.endpoint.clone()).or_insert_with(|| Arc::from(r.series.endpoint.as_str())).clone();
+                let ok = r.samples.saturating_sub(r.failures);
+                let cell = windows.entry(r.ts).or_default().entry(name).or_default();
+                // One endpoint may run in several environments (a check): their windows add up.
+                cell.up_s += r.up_s;
+                cell.down_s += r.down_s;
+                cell.maintenance_s += r.maintenance_s;
+                if let Some(mean) = r.latency_mean_ms {
+                    cell.ok += ok;
+                    cell.latency_sum_ms += mean * ok as f64;
+                }
+            }
+            *until = Some(now);
+        }
+        Ok(read)
+    }
+
+    /// The windows that cover `[from, to)` for uptime: closed hours, then the minutes after the last hour.
+    fn uptime_windows(&self, from: Nanos, to: Nanos) -> impl Iterator<Item = (Nanos, Nanos, &HashMap<Arc<str>, Cell>)> {
+        let last_hour_end = self.hours.range(..to).next_back().map_or(from, |(ts, _)| ts + HOUR);
+        let hours = self.hours.range(from..to).map(|(ts, c)| (*ts, HOUR, c));
+        let minutes = self.minutes.range(last_hour_end.max(from)..to).map(|(ts, c)| (*ts, MINUTE, c));
+        hours.chain(minutes)
+    }
+
+    /// Uptime of a component made of `endpoints` per day, for the days starting at `day_starts` (each day
+    /// ends where the next begins; the last at `end`).
+    pub fn component_days(&self, endpoints: &[String], day_starts: &[Nanos], end: Nanos, weight: f64) -> Vec<DayUptime> {
+        let mut out = Vec::with_capacity(day_starts.len());
+        for (i, start) in day_starts.iter().enumerate() {
+            let stop = day_starts.get(i + 1).copied().unwrap_or(end);
+            let mut day = DayUptime::default();
+            for (_, len, cells) in self.uptime_windows(*start, stop) {
+                let len_s = len as f64 / 1e9;
+                let (mut min_down, mut max_down, mut observed, mut maintenance, mut any) = (f64::MAX, 0.0f64, 0.0f64, 0.0f64, false);
+                for e in endpoints {
+                    let Some(c) = cells.get(e.as_str()) else { continue };
+                    let probed = c.up_s + c.down_s;
+                    let total = probed + c.maintenance_s;
+                    if total <= 0.0 {
+                        continue;
+                    }
+                    if probed > 0.0 {
+                        any = true;
+                        let share = c.down_s / probed;
+                        min_down = min_down.min(share);
+                        max_down = max_down.max(share);
+                        observed = observed.max(probed / total);
+                    }
+                    maintenance = maintenance.max(c.maintenance_s / total);
+                }
+                // Endpoints without data in a window are left out of it (the others decide); a window where
+                // none has data is not invented as uptime.
+                if !any {
+                    day.maintenance_s += maintenance * len_s;
+                    continue;
+                }
+                let obs = observed * len_s;
+                day.observed_s += obs;
+                day.major_s += min_down * obs;
+                day.partial_s += (max_down - min_down) * obs;
+                day.maintenance_s += maintenance.min(1.0 - observed).max(0.0) * len_s;
+            }
+            day.percent = day.uptime(weight);
+            out.push(day);
+        }
+        out
+    }
+
+    /// Mean latency of `endpoints` in buckets of `bucket` over `[from, to)`, from hours or minutes.
+    pub fn latency(&self, endpoints: &[String], from: Nanos, to: Nanos, bucket: Nanos, minutes: bool) -> Vec<(Nanos, f64)> {
+        let windows = if minutes { &self.minutes } else { &self.hours };
+        let mut buckets: BTreeMap<Nanos, (f64, u64)> = BTreeMap::new();
+        for (ts, cells) in windows.range(from..to) {
+            let b = from + (ts - from) / bucket * bucket;
+            for e in endpoints {
+                if let Some(c) = cells.get(e.as_str()) {
+                    let entry = buckets.entry(b).or_default();
+                    entry.0 += c.latency_sum_ms;
+                    entry.1 += c.ok;
+                }
+            }
+        }
+        buckets.into_iter().filter(|(_, (_, n))| *n > 0).map(|(ts, (sum, n))| (ts, sum / n as f64)).collect()
+    }
+}
+
+/// One day of a component's uptime bar. Seconds are the raw time in each state; `percent` weighs them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayUptime {
+    /// Time with probe data (maintenance excluded).
+    pub observed_s: f64,
+    pub major_s: f64,
+    pub partial_s: f64,
+    pub maintenance_s: f64,
+    pub percent: Option<f64>,
+}
+
+impl DayUptime {
+    fn uptime(&self, weight: f64) -> Option<f64> {
+        (self.observed_s > 0.0)
+            .then(|| (100.0 * (self.observed_s - self.major_s - weight * self.partial_s) / self.observed_s).clamp(0.0, 100.0))
+    }
+
+    /// Sums days (for uptime over a period) and weighs the total.
+    pub fn total(days: &[DayUptime], weight: f64) -> DayUptime {
+        let mut t = DayUptime::default();
+        for d in days {
+            t.observed_s += d.observed_s;
+            t.major_s += d.major_s;
+            t.partial_s += d.partial_s;
+            t.maintenance_s += d.maintenance_s;
+        }
+        t.percent = t.uptime(weight);
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(up: f64, down: f64, maint: f64) -> Cell {
+        Cell { up_s: up, down_s: down, maintenance_s: maint, ok: 10, latency_sum_ms: 10.0 * 42.0 }
+    }
+
+    fn history(hours: &[(Nanos, &[(&str, Cell)])]) -> History {
+        let mut h = History::default();
+        for (ts, cells) in hours {
+            h.hours.insert(*ts, cells.iter().map(|(e, c)| (Arc::from(*e), *c)).collect());
+        }
+        h
+    }
+
+    const W: f64 = 0.3;
+
+    #[test]
+    fn one_endpoint_counts_its_down_time_as_major_outage() {
+        let h = history(&[(0, &[("a", cell(3000.0, 600.0, 0.0))]), (HOUR, &[("a", cell(3600.0, 0.0, 0.0))])]);
+        let d = h.component_days(&["a".into()], &[0], DAY, W)[0];
+        assert_eq!((d.observed_s, d.major_s, d.partial_s), (7200.0, 600.0, 0.0));
+        assert!((d.percent.unwrap() - 100.0 * 6600.0 / 7200.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn one_of_two_endpoints_down_is_a_weighted_partial_outage() {
+        let h = history(&[(0, &[("a", cell(3600.0, 0.0, 0.0)), ("b", cell(1800.0, 1800.0, 0.0))])]);
+        let d = h.component_days(&["a".into(), "b".into()], &[0], DAY, W)[0];
+        assert_eq!((d.major_s, d.partial_s), (0.0, 1800.0));
+        assert!((d.percent.unwrap() - 100.0 * (3600.0 - 0.3 * 1800.0) / 3600.0).abs() < 1e-9);
+        let both = history(&[(0, &[("a", cell(2400.0, 1200.0, 0.0)), ("b", cell(1800.0, 1800.0, 0.0))])]);
+        let d = both.component_days(&["a".into(), "b".into()], &[0], DAY, W)[0];
+        assert_eq!((d.major_s.round(), d.partial_s.round()), (1200.0, 600.0), "both down for at least 20 minutes");
+    }
+
+    #[test]
+    fn maintenance_counts_as_up_and_no_data_is_not_invented() {
+        let h = history(&[(0, &[("a", cell(1800.0, 0.0, 1800.0))]), (2 * HOUR, &[("a", cell(0.0, 0.0, 3600.0))])]);
+        let d = h.component_days(&["a".into()], &[0, DAY], 2 * DAY, W);
+        assert_eq!((d[0].observed_s, d[0].maintenance_s, d[0].percent), (1800.0, 5400.0, Some(100.0)));
+        assert_eq!(d[1], DayUptime::default(), "a day without data has no uptime");
+    }
+
+    #[test]
+    fn the_current_hour_comes_from_minutes() {
+        let mut h = history(&[(0, &[("a", cell(3600.0, 0.0, 0.0))])]);
+        h.minutes.insert(HOUR, [(Arc::from("a"), cell(0.0, 60.0, 0.0))].into());
+        h.minutes.insert(30 * MINUTE, [(Arc::from("a"), cell(0.0, 60.0, 0.0))].into()); // inside a closed hour: ignored
+        let d = h.component_days(&["a".into()], &[0], DAY, W)[0];
+        assert_eq!((d.observed_s, d.major_s), (3660.0, 60.0));
+    }
+
+    #[test]
+    fn latency_is_the_mean_of_ok_attempts_per_bucket() {
+        let mut h = History::default();
+        h.minutes.insert(0, [(Arc::from("a"), Cell { ok: 2, latency_sum_ms: 20.0, ..Default::default() })].into());
+        h.minutes.insert(MINUTE, [(Arc::from("a"), Cell { ok: 2, latency_sum_ms: 60.0, ..Default::default() })].into());
+        h.minutes.insert(10 * MINUTE, [(Arc::from("b"), Cell { ok: 1, latency_sum_ms: 5.0, ..Default::default() })].into());
+        assert_eq!(h.latency(&["a".into()], 0, HOUR, 10 * MINUTE, true), vec![(0, 20.0)]);
+    }
+}

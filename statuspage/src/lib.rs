@@ -1,0 +1,227 @@
+//! Watchpost's public status page (DESIGN.md §5.7, §5.9, §7): server-rendered HTML, a JSON API in
+//! Atlassian Statuspage's shapes, badges, feeds, the admin API for incidents and maintenance, and a static
+//! export.
+//!
+//! How it stays fast and fresh: a background task rebuilds a [`snapshot::Snapshot`] from the store and the
+//! state database every [`LIVE_REFRESH`] (and at once after an admin change), renders every public
+//! document from it, and swaps them in behind one `Arc`. A request copies out a reference-counted body; it
+//! never queries the store. The page can therefore lag the store by at most one refresh period, well
+//! inside the one probe interval DESIGN.md allows.
+//!
+//! Architecture invariant: this crate depends on `core` only; what it knows of probes comes from the store.
+
+pub mod admin;
+pub mod export;
+pub mod history;
+pub mod render;
+pub mod server;
+pub mod snapshot;
+pub mod status;
+
+use bytes::Bytes;
+use history::History;
+use render::json::Doc;
+use snapshot::Snapshot;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use watchpost_core::config::{Config, ProbeConfig, StatusPageConfig};
+use watchpost_core::maintenance::{self, MaintenanceSource};
+use watchpost_core::state::StateDb;
+use watchpost_core::store::Store;
+use watchpost_core::time::{now_nanos, TimeRange};
+
+/// How often the live part (statuses, incidents, maintenance) is rebuilt.
+pub const LIVE_REFRESH: Duration = Duration::from_millis(500);
+/// How often the rollup history (uptime bars, charts) is re-read; rollups change once a minute.
+pub const HISTORY_REFRESH: Duration = Duration::from_secs(30);
+/// How far ahead scheduled maintenance is listed.
+const UPCOMING: i64 = 30 * history::DAY;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    State(#[from] watchpost_core::state::StateError),
+    #[error(transparent)]
+    Store(#[from] watchpost_core::store::StoreError),
+}
+
+/// Everything the public routes serve, rendered from one snapshot.
+pub struct Published {
+    pub snapshot: Arc<Snapshot>,
+    pub page: Bytes,
+    pub docs: HashMap<&'static str, Bytes>,
+    pub atom: Bytes,
+    pub rss: Bytes,
+}
+
+impl Published {
+    pub fn render(cfg: &StatusPageConfig, snapshot: Snapshot, has_logo: bool) -> Self {
+        let docs = Doc::ALL.iter().map(|d| (d.path(), Bytes::from(render::json::render(*d, cfg, &snapshot).to_string()))).collect();
+        Published {
+            page: Bytes::from(render::html::page(cfg, &snapshot, has_logo)),
+            atom: Bytes::from(render::feed::atom(cfg, &snapshot)),
+            rss: Bytes::from(render::feed::rss(cfg, &snapshot)),
+            docs,
+            snapshot: Arc::new(snapshot),
+        }
+    }
+}
+
+/// The status page: its configuration, where it reads, and what it serves now.
+pub struct StatusPage {
+    pub cfg: StatusPageConfig,
+    pub objective_ms: f64,
+    pub store: Arc<dyn Store>,
+    pub state: StateDb,
+    sources: Vec<Arc<dyn MaintenanceSource>>,
+    endpoint_components: HashMap<String, String>,
+    endpoints: std::collections::HashSet<String>,
+    targets: HashMap<String, String>,
+    logo: Option<(Bytes, &'static str)>,
+    history: tokio::sync::Mutex<(History, Option<tokio::time::Instant>)>,
+    published: RwLock<Arc<Published>>,
+    wake: tokio::sync::Notify,
+}
+
+impl StatusPage {
+    /// Opens the state database and reads the logo; the first snapshot is built before this returns, so
+    /// the server never answers with an empty page.
+    pub async fn new(config: &Config, store: Arc<dyn Store>) -> Result<Arc<Self>, Error> {
+        let state = StateDb::open(&config.state.path).await?;
+        let cfg = config.statuspage.clone();
+        let logo = cfg.logo.as_ref().and_then(|p| {
+            let kind = if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) { "image/svg+xml" } else { "image/png" };
+            match std::fs::read(p) {
+                Ok(b) => Some((Bytes::from(b), kind)),
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "cannot read the logo; the page is shown without it");
+                    None
+                }
+            }
+        });
+        let endpoint_components = config.endpoints.iter().filter_map(|e| e.component.clone().map(|c| (e.id.clone(), c))).collect();
+        // Only what a component that opts in may show; the map holds nothing else.
+        let targets = config
+            .endpoints
+            .iter()
+            .filter(|e| cfg.components.iter().any(|c| c.show_targets && c.endpoints.contains(&e.id)))
+            .filter_map(|e| match &e.probe {
+                ProbeConfig::Http(h) => Some((e.id.clone(), h.url.to_string())),
+                ProbeConfig::Tcp(t) => Some((e.id.clone(), format!("{}:{}", t.host, t.port))),
+                _ => None,
+            })
+            .collect();
+        let page = StatusPage {
+            objective_ms: config.aggregator.latency_objective.as_secs_f64() * 1000.0,
+            sources: maintenance::sources(config),
+            cfg,
+            store,
+            state,
+            endpoint_components,
+            endpoints: config.endpoints.iter().map(|e| e.id.clone()).collect(),
+            targets,
+            logo,
+            history: tokio::sync::Mutex::new((History::default(), None)),
+            published: RwLock::new(Arc::new(Published::render(&config.statuspage, empty_snapshot(&config.statuspage), false))),
+            wake: tokio::sync::Notify::new(),
+        };
+        let page = Arc::new(page);
+        if let Err(e) = page.refresh().await {
+            tracing::warn!(error = %e, "status page: first refresh failed; retrying in the background");
+        }
+        Ok(page)
+    }
+
+    /// What the routes serve now.
+    pub fn published(&self) -> Arc<Published> {
+        self.published.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn logo(&self) -> Option<&(Bytes, &'static str)> {
+        self.logo.as_ref()
+    }
+
+    /// Whether an endpoint or check has this id.
+    pub fn endpoint_known(&self, id: &str) -> bool {
+        self.endpoints.contains(id)
+    }
+
+    /// Asks the refresh loop to rebuild now (after an admin change).
+    pub fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Rebuilds the snapshot and every document from the store and the state database.
+    pub async fn refresh(&self) -> Result<(), Error> {
+        let now = now_nanos();
+        let history_from = now - i64::from(self.cfg.history_days + 1) * history::DAY;
+        let states = self.store.latest_states().await?;
+        let windows = maintenance::windows(&self.sources, TimeRange::new(history_from, now + UPCOMING)).await;
+        let incidents = self.state.incidents(history_from).await?;
+        let mut guard = self.history.lock().await;
+        let (history, last) = &mut *guard;
+        if last.is_none_or(|t| t.elapsed() >= HISTORY_REFRESH) {
+            let started = std::time::Instant::now();
+            let rows = history.refresh(self.store.as_ref(), now, self.cfg.history_days).await?;
+            tracing::debug!(rows, elapsed_ms = started.elapsed().as_millis() as u64, "status page history refreshed");
+            *last = Some(tokio::time::Instant::now());
+        }
+        let snapshot = snapshot::build(&snapshot::Inputs {
+            cfg: &self.cfg,
+            now,
+            objective_ms: self.objective_ms,
+            states: &states,
+            windows: &windows,
+            endpoint_components: &self.endpoint_components,
+            targets: &self.targets,
+            incidents: &incidents,
+            history,
+        });
+        drop(guard);
+        let published = Arc::new(Published::render(&self.cfg, snapshot, self.logo.is_some()));
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = published;
+        Ok(())
+    }
+}
+
+fn empty_snapshot(cfg: &StatusPageConfig) -> Snapshot {
+    let history = History::default();
+    snapshot::build(&snapshot::Inputs {
+        cfg,
+        now: now_nanos(),
+        objective_ms: f64::MAX,
+        states: &[],
+        windows: &[],
+        endpoint_components: &HashMap::new(),
+        targets: &HashMap::new(),
+        incidents: &[],
+        history: &history,
+    })
+}
+
+/// Rebuilds every [`LIVE_REFRESH`] (or when poked) until `stop`.
+pub async fn refresh_loop(page: Arc<StatusPage>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(LIVE_REFRESH) => {}
+            _ = page.wake.notified() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match page.refresh().await {
+            Ok(()) if failing => {
+                tracing::info!("status page refresh works again");
+                failing = false;
+            }
+            Ok(()) => {}
+            // Keep serving the last good snapshot; say so once, not twice a second.
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "status page refresh failed; serving the last good page until it works");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
