@@ -228,7 +228,12 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let page_listener = if parts.statuspage {
+    // `run` starts the public page only when the file asks for one; `watchpost statuspage` always does.
+    let alone = !(parts.agent || parts.aggregator);
+    if parts.statuspage && !alone && !cfg.statuspage.configured {
+        tracing::info!("no [statuspage] section: the status page is off (add one, or run `watchpost statuspage`)");
+    }
+    let page_listener = if parts.statuspage && (alone || cfg.statuspage.configured) {
         Some(
             tokio::net::TcpListener::bind(cfg.statuspage.listen)
                 .await

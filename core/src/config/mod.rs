@@ -513,16 +513,20 @@ impl Config {
         }
         let sp = &self.statuspage;
         let private = sp.components.iter().filter(|c| c.private).count();
-        out.push_str(&format!(
-            "status:    http://{} \"{}\": {} component(s) ({} private) in {} group(s), times in {}, admin API {}\n",
-            sp.listen,
-            sp.title,
-            sp.components.len(),
-            private,
-            sp.groups.len(),
-            sp.tz_name,
-            if sp.admin_token.is_some() { "on" } else { "off (no admin_token)" }
-        ));
+        if !sp.configured {
+            out.push_str("status:    no [statuspage] section (`watchpost run` serves no page)\n");
+        } else {
+            out.push_str(&format!(
+                "status:    http://{} \"{}\": {} component(s) ({} private) in {} group(s), times in {}, admin API {}\n",
+                sp.listen,
+                sp.title,
+                sp.components.len(),
+                private,
+                sp.groups.len(),
+                sp.tz_name,
+                if sp.admin_token.is_some() { "on" } else { "off (no admin_token)" }
+            ));
+        }
         out.push_str(&format!("state:     {}\n", self.state.path.display()));
         out.push_str(&format!(
             "rollups:   minutes closed {} after they end; latency objective {}\n",

@@ -95,6 +95,9 @@ pub struct StateConfig {
 
 #[derive(Debug, Clone)]
 pub struct StatusPageConfig {
+    /// Whether the file has a `[statuspage]` section: `watchpost run` starts the page only then (a public
+    /// page is something to opt into); `watchpost statuspage` runs it either way.
+    pub configured: bool,
     pub listen: SocketAddr,
     pub title: String,
     pub description: String,
@@ -286,6 +289,7 @@ pub(super) fn statuspage(
         }
     };
     StatusPageConfig {
+        configured: value.is_some(),
         listen,
         title: raw.title.unwrap_or_else(|| "Status".into()),
         description: raw.description.unwrap_or_default(),
