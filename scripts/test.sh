@@ -22,6 +22,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# Python packages from PyPI: aRez (pinned), a client written for Atlassian Statuspage's public API; the
+# status page tests check that it reads our JSON unchanged.
+PY_REQUIRED=("arez:arez==0.2.4")
+for pair in "${PY_REQUIRED[@]}"; do
+  if ! python3 -c "import ${pair%%:*}" 2>/dev/null; then
+    echo "==> installing Python package ${pair#*:}"
+    python3 -m pip install --quiet --disable-pip-version-check "${pair#*:}"
+  fi
+done
+
 for tool in rustfmt clippy-driver; do
   command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is missing: run 'rustup component add rustfmt clippy'" >&2; exit 1; }
 done

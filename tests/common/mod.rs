@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod influxd;
+pub mod jsonschema;
 pub mod openapi;
 
 use std::io::{Read, Write};

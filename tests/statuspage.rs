@@ -1,0 +1,574 @@
+//! The public status page (issue 7): its JSON against Statuspage's published schema and a client written
+//! for Statuspage, the admin API, hostile text, private components, and the page in headless Chromium.
+//!
+//! Each test serves a real page over loopback from a real SQLite store holding points and rollups written
+//! here, with the state database in the same temporary directory.
+
+mod common;
+
+use common::jsonschema::Schemas;
+use common::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use watchpost_core::config::{Config, Format};
+use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
+use watchpost_core::store::Store;
+use watchpost_core::time::now_nanos;
+use watchpost_statuspage::StatusPage;
+
+const TOKEN: &str = "test-admin-token-0123456789";
+const HOUR: i64 = 3_600_000_000_000;
+const XSS_TITLE: &str = "<script>alert('t')</script> \"><img src=x onerror=alert(1)>";
+const XSS_BODY: &str = "javascript:alert(1) <a href=\"javascript:alert(2)\">click</a> & <b>bold</b>";
+
+/// A status page served from a fresh store: `api` (api-1 up, api-2 confirmed down: a partial outage),
+/// `web` (up, and slow), and the private `internal` (down). 90 days of hourly rollups for api-1 and web,
+/// with one hour of downtime for api-1 two days ago.
+struct Page {
+    port: u16,
+    dir: tempfile::TempDir,
+    _rt: tokio::runtime::Runtime,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn config(dir: &Path, port: u16) -> String {
+    format!(
+        r#"
+[store]
+type = "sqlite"
+path = "{db}"
+
+[statuspage]
+listen = "127.0.0.1:{port}"
+title = "Acme <Status> & Co"
+timezone = "Europe/Berlin"
+admin_token = "{TOKEN}"
+links = [{{ title = "Home <b>", url = "https://example.com/?a=1&b=2" }}]
+
+[[statuspage.groups]]
+id = "core"
+name = "Core services"
+
+[[statuspage.components]]
+id = "api"
+name = "Public API"
+group = "core"
+
+[[statuspage.components]]
+id = "web"
+name = "Website"
+show_targets = true
+
+[[statuspage.components]]
+id = "internal"
+name = "Secret Internal DB"
+private = true
+
+[[endpoints]]
+id = "api-1"
+url = "http://api-1.internal.example:8080/health"
+component = "api"
+
+[[endpoints]]
+id = "api-2"
+url = "http://10.1.2.3:8080/health"
+component = "api"
+
+[[endpoints]]
+id = "web"
+url = "http://www.example.com/"
+component = "web"
+
+[[endpoints]]
+id = "internal-db"
+type = "tcp"
+address = "10.9.9.9:5432"
+component = "internal"
+"#,
+        db = dir.join("w.db").display()
+    )
+}
+
+fn series(endpoint: &str, component: &str, region: &str) -> Arc<SeriesKey> {
+    Arc::new(SeriesKey { endpoint: endpoint.into(), region: region.into(), component: component.into(), environment: "production".into() })
+}
+
+fn probe(endpoint: &str, component: &str, ts: i64, down: bool, latency_ms: f64) -> Point {
+    Point::Probe(ProbePoint {
+        series: series(endpoint, component, "eu"),
+        ts,
+        availability: if down { 0.0 } else { 100.0 },
+        ok: !down,
+        latency_ms,
+        dns_ms: None,
+        connect_ms: None,
+        tls_ms: None,
+        ttfb_ms: None,
+        status_code: Some(if down { 503 } else { 200 }),
+        cert_days_left: None,
+        error: None,
+        confirmed_down: down,
+        failed_step: None,
+    })
+}
+
+fn hour(endpoint: &str, component: &str, ts: i64, down_s: f64, mean_ms: f64) -> Point {
+    Point::Rollup(RollupPoint {
+        resolution: Resolution::Hour,
+        series: series(endpoint, component, ALL_REGIONS),
+        ts,
+        up_s: 3600.0 - down_s,
+        down_s,
+        maintenance_s: 0.0,
+        down_from_s: (down_s > 0.0).then_some(0.0),
+        down_until_s: (down_s > 0.0).then_some(down_s),
+        samples: 720,
+        failures: (down_s / 5.0) as u64,
+        under_threshold: 700,
+        latency_mean_ms: Some(mean_ms),
+        latency_p50_ms: Some(mean_ms),
+        latency_p90_ms: Some(mean_ms),
+        latency_p95_ms: Some(mean_ms),
+        latency_p99_ms: Some(mean_ms),
+        latency_max_ms: Some(mean_ms),
+        hist: String::new(),
+    })
+}
+
+impl Page {
+    fn start() -> Page {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = free_port();
+        let text = config(dir.path(), port);
+        let cfg = Config::from_str_with_env("page.toml", Format::Toml, &text, &HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        rt.block_on(async {
+            let store = watchpost_core::store::open(&cfg.store).await.expect("store");
+            let now = now_nanos();
+            let this_hour = now - now % HOUR;
+            let mut points = Vec::new();
+            for h in 1..=(90 * 24) {
+                let ts = this_hour - h * HOUR;
+                points.push(hour("api-1", "api", ts, if h == 48 { 3600.0 } else { 0.0 }, 40.0));
+                points.push(hour("web", "web", ts, 0.0, 120.0 + (h % 24) as f64));
+                points.push(hour("internal-db", "internal", ts, 1800.0, 5.0));
+            }
+            store.write(&points).await.expect("write rollups");
+            let t = now - 1_000_000_000;
+            store
+                .write(&[
+                    probe("api-1", "api", t, false, 30.0),
+                    probe("api-2", "api", t, true, 0.0),
+                    probe("web", "web", t, false, 80.0),
+                    probe("internal-db", "internal", t, true, 0.0),
+                ])
+                .await
+                .expect("write probes");
+            let page = StatusPage::new(&cfg, store).await.expect("status page");
+            let listener = tokio::net::TcpListener::bind(cfg.statuspage.listen).await.expect("bind the page");
+            let app = watchpost_statuspage::server::app(page.clone());
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
+            });
+            tokio::spawn(watchpost_statuspage::refresh_loop(page, stop_rx));
+        });
+        Page { port, dir, _rt: rt, _stop: stop }
+    }
+
+    fn get(&self, path: &str) -> (String, String) {
+        http_get(self.port, path).unwrap_or_else(|| panic!("GET {path}: no answer"))
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert!(status.contains("200"), "GET {path}: {status}\n{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}\n{body}"))
+    }
+
+    fn admin(&self, method: &str, path: &str, body: &Value) -> (String, Value) {
+        let auth = format!("Authorization: Bearer {TOKEN}");
+        let text = if body.is_null() { String::new() } else { body.to_string() };
+        let (status, body) =
+            http_request(self.port, method, &format!("/api/v1/admin{path}"), &[&auth, "Content-Type: application/json"], &text)
+                .unwrap_or_else(|| panic!("{method} {path}: no answer"));
+        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    }
+
+    fn config_path(&self) -> std::path::PathBuf {
+        write_config(self.dir.path(), &config(self.dir.path(), self.port))
+    }
+}
+
+fn ok(status: &str) -> bool {
+    status.starts_with("HTTP/1.1 2")
+}
+
+#[test]
+fn public_json_follows_statuspages_schema_and_a_statuspage_client_reads_it() {
+    let p = Page::start();
+    let (st, incident) = p.admin(
+        "POST",
+        "/incidents",
+        &json!({"name": "Elevated API errors", "message": "We are investigating.", "components": {"api": "partial_outage", "internal": "major_outage"}}),
+    );
+    assert!(st.contains("201"), "{st} {incident}");
+    let now = jiff::Timestamp::now();
+    let (st, m) = p.admin(
+        "POST",
+        "/maintenance",
+        &json!({"title": "Database upgrade", "components": ["web"], "start": (now + jiff::SignedDuration::from_hours(2)).to_string(), "duration": "1h"}),
+    );
+    assert!(st.contains("201"), "{st} {m}");
+
+    let schemas = Schemas::load("statuspage.openapi.json");
+    // Keys Statuspage's public API returns that its management API document does not list.
+    let extras = ["Component.components", "Incident.started_at"];
+    let summary = p.json("/api/v2/summary.json");
+    let mut checked = 0;
+    for doc in [
+        "summary.json",
+        "status.json",
+        "components.json",
+        "incidents.json",
+        "incidents/unresolved.json",
+        "scheduled-maintenances.json",
+        "scheduled-maintenances/upcoming.json",
+        "scheduled-maintenances/active.json",
+    ] {
+        let v = p.json(&format!("/api/v2/{doc}"));
+        let page = &v["page"];
+        for k in ["id", "name", "url", "time_zone", "updated_at"] {
+            assert!(page.get(k).is_some(), "{doc}: page.{k} missing");
+        }
+        for c in v.get("components").and_then(Value::as_array).into_iter().flatten() {
+            let errors = schemas.validate("Component", c, &extras);
+            assert!(errors.is_empty(), "{doc}: {errors:#?}");
+            checked += 1;
+        }
+        for key in ["incidents", "scheduled_maintenances"] {
+            for x in v.get(key).and_then(Value::as_array).into_iter().flatten() {
+                let errors = schemas.validate("Incident", x, &extras);
+                assert!(errors.is_empty(), "{doc}: {errors:#?}");
+                assert!(!x["incident_updates"].as_array().unwrap().is_empty(), "{doc}: Statuspage always lists an update");
+                checked += 1;
+            }
+        }
+        if doc != "components.json" && doc != "status.json" {
+            assert!(v.get("incidents").is_some() || v.get("scheduled_maintenances").is_some(), "{doc}: {v}");
+        }
+    }
+    assert!(checked >= 10, "validated only {checked} objects");
+
+    // What the page says, read by aRez's Statuspage client (PyPI `arez`), unchanged.
+    let script = format!(
+        r#"
+import asyncio, json, sys
+try:
+    from arez.statuspage import StatusPage
+except ImportError:
+    sys.exit("the Python package `arez` is missing: run scripts/test.sh, or `pip install arez`")
+async def main():
+    async with StatusPage("http://127.0.0.1:{port}") as page:
+        s = await page.get_status()
+        print(json.dumps({{
+            "status": s.status, "impact": s.impact, "name": s.name, "id": s.id,
+            "groups": [[g.name, [c.name for c in g.components]] for g in s.groups],
+            "components": [[c.name, c.status, len(c.incidents)] for c in s.components],
+            "incidents": [[i.name, i.status, i.impact, i.last_update.description] for i in s.incidents],
+            "maintenances": [[m.name, m.status, [c.name for c in m.components]] for m in s.maintenances],
+        }}))
+asyncio.run(main())
+"#,
+        port = p.port
+    );
+    let out = std::process::Command::new("python3").arg("-c").arg(&script).output().expect("python3");
+    assert!(out.status.success(), "the Statuspage client failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let read: Value = serde_json::from_slice(&out.stdout).expect("the client's JSON");
+    assert_eq!(read["status"], summary["status"]["description"]);
+    assert_eq!(read["status"], "Partial System Outage");
+    assert_eq!(read["name"], "Acme <Status> & Co");
+    assert_eq!(read["id"], summary["page"]["id"]);
+    assert_eq!(read["groups"], json!([["Core services", ["Public API"]]]));
+    assert_eq!(read["components"], json!([["Public API", "Partial Outage", 1], ["Website", "Operational", 0]]));
+    assert_eq!(read["incidents"], json!([["Elevated API errors", "Investigating", "Critical", "We are investigating."]]));
+    assert_eq!(read["maintenances"], json!([["Database upgrade", "Scheduled", ["Website"]]]));
+}
+
+#[test]
+fn the_admin_api_wants_its_token_validates_and_runs_an_incident_lifecycle() {
+    let p = Page::start();
+    let body = r#"{"name":"x"}"#;
+    for headers in
+        [vec!["Content-Type: application/json"], vec!["Authorization: Bearer wrong-token-0123456789", "Content-Type: application/json"]]
+    {
+        let (st, b) = http_request(p.port, "POST", "/api/v1/admin/incidents", &headers, body).unwrap();
+        assert!(st.contains("401"), "{st} {b}");
+    }
+    let (st, _) = http_get(p.port, "/api/v1/admin/incidents").unwrap();
+    assert!(st.contains("401"), "reads need the token too");
+
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let (st, _) = http_request(p.port, "POST", "/api/v1/admin/incidents", &[&auth, "Content-Type: text/plain"], body).unwrap();
+    assert!(st.contains("415"), "{st}");
+    for (body, want, says) in [
+        ("{not json", "400", "invalid JSON"),
+        (r#"{"name":"x","colour":"red"}"#, "400", "unknown field `colour`"),
+        (r#"{"message":"no name"}"#, "422", "name: is required"),
+        (r#"{"name":"x","status":"exploded"}"#, "422", "status: `exploded` is not one of"),
+        (r#"{"name":"x","components":{"nope":"major_outage"}}"#, "422", "components.nope: no component `nope`"),
+        (r#"{"name":"x","components":{"api":"on_fire"}}"#, "422", "components.api: `on_fire` is not one of"),
+    ] {
+        let (st, b) = http_request(p.port, "POST", "/api/v1/admin/incidents", &[&auth, "Content-Type: application/json"], body).unwrap();
+        assert!(st.contains(want) && b.contains(says), "{body} -> {st} {b}");
+    }
+    let long = format!(r#"{{"name":"{}"}}"#, "x".repeat(70 * 1024));
+    let (st, _) = http_request(p.port, "POST", "/api/v1/admin/incidents", &[&auth, "Content-Type: application/json"], &long).unwrap();
+    assert!(st.contains("413"), "an oversized body: {st}");
+    let (st, b) = p.admin(
+        "POST",
+        "/maintenance",
+        &json!({"title": "t", "components": ["web"], "start": "2030-01-01T10:00:00Z", "end": "2030-01-01T09:00:00Z"}),
+    );
+    assert!(st.contains("422") && b["errors"][0]["field"] == "end", "{st} {b}");
+    let (st, b) = p.admin("POST", "/maintenance", &json!({"title": "t", "duration": "1h"}));
+    assert!(st.contains("422") && b["error"].as_str().unwrap().contains("exactly one of"), "{st} {b}");
+
+    // The lifecycle, as the page and the JSON show it.
+    let (st, x) = p.admin("POST", "/incidents", &json!({"name": "Checkout failing", "components": {"web": "major_outage"}}));
+    assert!(st.contains("201"), "{st} {x}");
+    let id = x["id"].as_str().unwrap().to_string();
+    let web = |p: &Page| {
+        p.json("/api/v2/components.json")["components"].as_array().unwrap().iter().find(|c| c["id"] == "web").unwrap()["status"].clone()
+    };
+    assert_eq!(web(&p), "major_outage", "an incident's declared status shows at once");
+    assert_eq!(p.json("/api/v2/status.json")["status"]["indicator"], "major", "one component down, one partly");
+    let (st, x) = p.admin(
+        "PATCH",
+        &format!("/incidents/{id}"),
+        &json!({"status": "monitoring", "message": "Fix deployed.", "components": {"web": "operational"}}),
+    );
+    assert!(ok(&st), "{st} {x}");
+    assert_eq!(x["incident_updates"].as_array().unwrap().len(), 2);
+    assert_eq!(x["incident_updates"][0]["affected_components"][0]["old_status"], "major_outage");
+    assert_eq!(web(&p), "operational");
+    let (st, x) = p.admin("PATCH", &format!("/incidents/{id}"), &json!({"status": "resolved", "message": "All good."}));
+    assert!(ok(&st) && x["resolved_at"].is_string(), "{st} {x}");
+    assert!(p.json("/api/v2/incidents/unresolved.json")["incidents"].as_array().unwrap().is_empty());
+    let all = p.json("/api/v2/incidents.json");
+    assert_eq!(all["incidents"][0]["id"], id.as_str());
+    assert_eq!(all["incidents"][0]["status"], "resolved");
+    let (st, _) = p.admin("PATCH", "/incidents/doesnotexist", &json!({"status": "resolved"}));
+    assert!(st.contains("404"), "{st}");
+
+    // A maintenance window through the command line: started, shown, ended, and not ended twice.
+    let cfg = p.config_path();
+    let cfg = cfg.to_str().unwrap();
+    let out = run(&["maintenance", "--config", cfg, "start", "--title", "Router swap", "--component", "api", "--duration", "30m"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mid = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string();
+    let active = p.json("/api/v2/scheduled-maintenances/active.json");
+    assert_eq!(active["scheduled_maintenances"][0]["name"], "Router swap");
+    assert_eq!(p.json("/api/v2/components.json")["components"][0]["status"], "under_maintenance");
+    let out = run(&["maintenance", "--config", cfg, "end", &mid]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(p.json("/api/v2/scheduled-maintenances/active.json")["scheduled_maintenances"].as_array().unwrap().is_empty());
+    let out = run(&["maintenance", "--config", cfg, "end", &mid]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already over"));
+    let out = run(&["incident", "--config", cfg, "list", "--token", "wrong-token-0123456789"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+#[test]
+fn hostile_text_is_text_in_the_page_the_feeds_and_the_badges() {
+    let p = Page::start();
+    let (st, x) =
+        p.admin("POST", "/incidents", &json!({"name": XSS_TITLE, "message": XSS_BODY, "components": {"api": "degraded_performance"}}));
+    assert!(st.contains("201"), "{st} {x}");
+    let (_, html) = p.get("/");
+    for raw in ["<script>alert", "<img src=x", "<a href=\"javascript:", "<b>bold", "<Status>", "Home <b>"] {
+        assert!(!html.contains(raw), "the page contains raw {raw:?}");
+    }
+    assert!(html.contains("&lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt; &quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(html.contains("href=\"https://example.com/?a=1&amp;b=2\""), "configured links keep their URL, escaped");
+    assert!(!html.contains("<script"), "the page has no script at all");
+    for feed in ["/feed.atom", "/feed.rss"] {
+        let (st, xml) = p.get(feed);
+        assert!(ok(&st), "{feed}: {st}");
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{feed} is not XML: {e}\n{xml}"));
+        let titles: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("title")).filter_map(|n| n.text()).collect();
+        assert!(titles.iter().any(|t| t.starts_with(XSS_TITLE)), "{feed}: the title is text, unchanged: {titles:?}");
+        assert!(doc.descendants().all(|n| !n.has_tag_name("script") && !n.has_tag_name("img")), "{feed} grew elements");
+        let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(text.contains(XSS_BODY), "{feed}: the message is text, unchanged");
+    }
+    let (st, svg) = p.get("/badge/api/status.svg?label=%3Cscript%3Ealert(1)%3C/script%3E");
+    assert!(ok(&st), "{st}");
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("the badge is not XML: {e}\n{svg}"));
+    assert!(doc.descendants().all(|n| !n.has_tag_name("script")));
+    assert!(doc.descendants().any(|n| n.text() == Some("<script>alert(1)</script>")), "the label is text");
+    // JSON carries the text as it was given: escaping is the renderer's job, and clients render text.
+    assert_eq!(p.json("/api/v2/incidents.json")["incidents"][0]["name"], XSS_TITLE);
+
+    // A `javascript:` link in the configuration is refused before anything is served.
+    let bad = config(p.dir.path(), p.port).replace("https://example.com/?a=1&b=2", "javascript:alert(1)");
+    let errors = Config::from_str_with_env("bad.toml", Format::Toml, &bad, &HashMap::new()).unwrap_err().to_string();
+    assert!(errors.contains("statuspage.links[0].url") && errors.contains("not an absolute http(s) URL"), "{errors}");
+}
+
+#[test]
+fn private_components_and_probe_targets_never_reach_a_public_document() {
+    let p = Page::start();
+    let (st, _) = p.admin("POST", "/incidents", &json!({"name": "Internal DB failover", "components": {"internal": "major_outage"}}));
+    assert!(st.contains("201"));
+    let (st, _) = p.admin(
+        "POST",
+        "/incidents",
+        &json!({"name": "Mixed incident", "components": {"internal": "major_outage", "api": "degraded_performance"}}),
+    );
+    assert!(st.contains("201"));
+    let mut public = vec![p.get("/").1, p.get("/feed.atom").1, p.get("/feed.rss").1];
+    for doc in ["summary.json", "components.json", "incidents.json", "incidents/unresolved.json", "scheduled-maintenances.json"] {
+        public.push(p.get(&format!("/api/v2/{doc}")).1);
+    }
+    for c in ["api", "web"] {
+        public.push(p.get(&format!("/api/v1/components/{c}/uptime")).1);
+        public.push(p.get(&format!("/api/v1/components/{c}/response-times")).1);
+        for kind in ["status.svg", "uptime.svg", "response-time.svg"] {
+            public.push(p.get(&format!("/badge/{c}/{kind}")).1);
+        }
+    }
+    let export = p.dir.path().join("export");
+    let out = run(&["statuspage", "--config", p.config_path().to_str().unwrap(), "export", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut files = 0;
+    for entry in walk(&export) {
+        public.push(std::fs::read_to_string(&entry).unwrap());
+        files += 1;
+    }
+    assert!(files >= 20, "the export wrote {files} files");
+    for text in &public {
+        for secret in ["internal", "Secret Internal DB", "Internal DB failover", "10.9.9.9", "10.1.2.3", "api-1.internal.example", "api-2"]
+        {
+            assert!(!text.contains(secret), "{secret:?} leaked into a public document:\n{}", &text[..text.len().min(400)]);
+        }
+    }
+    assert!(public[0].contains("Mixed incident"), "an incident naming a public component is shown");
+    assert!(public[0].contains("http://www.example.com/"), "a component that opts in shows its target");
+    let (private, body) = p.get("/badge/internal/status.svg");
+    let (unknown, body2) = p.get("/badge/nope/status.svg");
+    assert!(private.contains("404") && unknown.contains("404") && body == body2, "a private badge answers like an unknown one");
+    assert!(p.get("/api/v1/components/internal/uptime").0.contains("404"));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn uptime_and_response_times_come_from_the_rollups() {
+    let p = Page::start();
+    let up = p.json("/api/v1/components/api/uptime");
+    let days = up["days"].as_array().unwrap();
+    assert_eq!(days.len(), 90);
+    // api-1 was down for one hour two days ago; api-2 has no rollups, so api-1 alone decides.
+    let down: Vec<&Value> = days.iter().filter(|d| d["major_outage_seconds"].as_f64().unwrap() > 0.0).collect();
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(down[0]["major_outage_seconds"], 3600.0);
+    let observed: f64 = days.iter().map(|d| d["observed_seconds"].as_f64().unwrap()).sum();
+    let expected = 100.0 * (observed - 3600.0) / observed;
+    assert!((up["uptime_percentage"].as_f64().unwrap() - expected).abs() < 1e-9, "{} vs {expected}", up["uptime_percentage"]);
+    let rt = p.json("/api/v1/components/web/response-times");
+    let points = rt["last_30d"]["points"].as_array().unwrap();
+    assert!(points.len() >= 110, "6-hour buckets over 30 days: {}", points.len());
+    for pt in points {
+        let ms = pt["mean_ms"].as_f64().unwrap();
+        assert!((120.0..144.0).contains(&ms), "{ms}");
+    }
+    let (_, svg) = p.get("/badge/api/uptime.svg?days=1&label=today");
+    assert!(svg.contains(">today<"), "{svg}");
+    let (_, svg) = p.get("/badge/web/uptime.svg");
+    assert!(svg.contains("100%"), "{svg}");
+}
+
+/// Console errors and CSP violations that Chromium printed, from its stderr with `--enable-logging=stderr`.
+fn browser_complaints(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("Refused to") || l.contains("Content Security Policy") || (l.contains("CONSOLE") && l.contains("rror")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn chromium_run(profile: &Path, args: &[&str], url: &str) -> (String, String) {
+    let out = chromium(profile)
+        .args(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn chromium_shows_the_banner_and_90_days_of_bars_without_console_errors_or_csp_violations() {
+    let p = Page::start();
+    let profile = p.dir.path().join("chromium");
+    // The harness must be able to see a violation: a page whose inline script the CSP refuses.
+    let canary =
+        "data:text/html,<meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'none'\"><script>document.title='x'</script>";
+    let (_, stderr) = chromium_run(&profile, &["--dump-dom"], canary);
+    assert!(
+        !browser_complaints(&stderr).is_empty(),
+        "Chromium's log shows no CSP violation for the canary; the check below would be blind:\n{stderr}"
+    );
+
+    let url = format!("http://127.0.0.1:{}/", p.port);
+    let (dom, stderr) = chromium_run(&profile, &["--dump-dom"], &url);
+    assert!(dom.contains("id=\"overall\""), "no page rendered:\n{stderr}");
+    assert!(dom.contains("data-indicator=\"major\"") && dom.contains("Partial System Outage"), "the outage banner");
+    let complaints = browser_complaints(&stderr);
+    assert!(complaints.is_empty(), "console errors or CSP violations: {complaints:#?}");
+    for c in ["api", "web"] {
+        let start = dom.find(&format!("id=\"component-{c}\"")).unwrap_or_else(|| panic!("component {c} missing"));
+        let section = &dom[start..];
+        let section = &section[..section.find("</article>").unwrap()];
+        assert_eq!(section.matches("<rect class=\"u-").count(), 90, "90 daily bars for {c}");
+        assert!(section.contains("<title>"), "every bar has a text alternative");
+    }
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("statuspage-outage.png");
+    let _ = std::fs::remove_file(&shot);
+    let (_, stderr) = chromium_run(&profile, &["--window-size=1000,2000", &format!("--screenshot={}", shot.display())], &url);
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "no screenshot:\n{stderr}");
+
+    // Maintenance on everything public: the banner says so.
+    let (st, b) = p.admin("POST", "/maintenance", &json!({"title": "Full upgrade", "all": true, "duration": "1h"}));
+    assert!(st.contains("201"), "{st} {b}");
+    let (dom, stderr) = chromium_run(&profile, &["--dump-dom"], &url);
+    assert!(
+        dom.contains("data-indicator=\"maintenance\"") && dom.contains("Service Under Maintenance"),
+        "the maintenance banner:\n{stderr}"
+    );
+    assert!(browser_complaints(&stderr).is_empty());
+    let shot = artifacts.join("statuspage-maintenance.png");
+    let _ = chromium_run(&profile, &["--window-size=1000,2000", &format!("--screenshot={}", shot.display())], &url);
+    assert!(shot.exists());
+}
