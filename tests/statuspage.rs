@@ -14,7 +14,6 @@ use std::path::Path;
 use std::sync::Arc;
 use watchpost_core::config::{Config, Format};
 use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::Store;
 use watchpost_core::time::now_nanos;
 use watchpost_statuspage::StatusPage;
 
