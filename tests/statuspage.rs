@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use watchpost_core::config::{Config, Format};
 use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
 use watchpost_core::time::now_nanos;
@@ -570,4 +571,87 @@ fn chromium_shows_the_banner_and_90_days_of_bars_without_console_errors_or_csp_v
     let shot = artifacts.join("statuspage-maintenance.png");
     let _ = chromium_run(&profile, &["--window-size=1000,2000", &format!("--screenshot={}", shot.display())], &url);
     assert!(shot.exists());
+}
+
+/// `watchpost run` with the page: an outage reaches the page and its JSON, and a maintenance window started
+/// through the command line stops the agent probing within a few seconds and shows on the page.
+#[test]
+fn run_serves_outages_and_admin_maintenance_stops_probing() {
+    let target = Target::start("");
+    let db = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the db port");
+    let db_port = db.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, page_port) = (free_port(), free_port());
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[agent]
+interval = "500ms"
+timeout = "300ms"
+retry_interval = "200ms"
+batch_max_age = "100ms"
+
+[store]
+type = "sqlite"
+path = "{}"
+
+[server]
+listen = "127.0.0.1:{listen}"
+
+[statuspage]
+listen = "127.0.0.1:{page_port}"
+admin_token = "{TOKEN}"
+
+[[endpoints]]
+id = "api"
+url = "http://127.0.0.1:{}/health"
+component = "api"
+
+[[endpoints]]
+id = "db"
+type = "tcp"
+address = "127.0.0.1:{db_port}"
+component = "db"
+"#,
+            dir.path().join("w.db").display(),
+            target.port
+        ),
+    );
+    let cfg = cfg.to_str().unwrap();
+    let child = spawn(&["run", "--config", cfg]);
+    let status_of = |id: &str| -> Option<String> {
+        let (_, body) = http_get(page_port, "/api/v2/components.json")?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v["components"].as_array()?.iter().find(|c| c["id"] == id).map(|c| c["status"].as_str().unwrap_or("").to_string())
+    };
+    let ready = wait_for(Duration::from_secs(20), || status_of("db").as_deref() == Some("operational") && target.count() > 2);
+    assert!(ready, "the page never showed db operational: {:?}", status_of("db"));
+
+    // The outage: db's port closes; three refused connects later the page says so.
+    drop(db);
+    let closed = std::time::Instant::now();
+    assert!(wait_for(Duration::from_secs(15), || status_of("db").as_deref() == Some("major_outage")), "{:?}", status_of("db"));
+    println!("db closed -> page shows major_outage after {:?} (interval 500 ms, 3 misses)", closed.elapsed());
+    let (_, summary) = http_get(page_port, "/api/v2/summary.json").unwrap();
+    assert!(summary.contains("Partial System Outage"), "{summary}");
+
+    // Maintenance for api through the command line: the agent stops probing it.
+    let out = run(&["maintenance", "--config", cfg, "start", "--title", "Deploy", "--component", "api", "--duration", "10m"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string();
+    assert_eq!(status_of("api").as_deref(), Some("under_maintenance"), "the page shows it at once");
+    // The agent reads windows every 2 s; after that, no more requests reach the target.
+    std::thread::sleep(Duration::from_millis(2_600));
+    let before = target.count();
+    std::thread::sleep(Duration::from_millis(2_000));
+    let during = target.count() - before;
+    assert!(during <= 1, "{during} probes reached api during maintenance");
+    let out = run(&["maintenance", "--config", cfg, "end", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(wait_for(Duration::from_secs(6), || target.count() > before + during + 2), "probing resumed after the window ended");
+    assert!(wait_for(Duration::from_secs(5), || status_of("api").as_deref() == Some("operational")));
+    let out = terminate(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("maintenance window started") && log.contains("maintenance window ended"), "{log}");
 }
