@@ -655,3 +655,26 @@ component = "db"
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("maintenance window started") && log.contains("maintenance window ended"), "{log}");
 }
+
+#[test]
+fn the_page_and_json_are_gzip_encoded_for_clients_that_accept_it() {
+    use std::io::{Read, Write};
+    let p = Page::start();
+    for path in ["/", "/api/v2/summary.json", "/feed.atom"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        assert!(head.contains("content-encoding: gzip") && head.contains("vary: accept-encoding"), "{path}: {head}");
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&raw[split + 4..]).read_to_string(&mut plain).unwrap();
+        // The same document (a re-render in between may change only its "updated" time).
+        let direct = p.get(path).1;
+        assert!(
+            plain.len() > 100 && plain[..100] == direct[..100] && plain.len().abs_diff(direct.len()) < 64,
+            "{path}: the gzip body is the plain body"
+        );
+    }
+}

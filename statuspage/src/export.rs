@@ -11,16 +11,16 @@ pub fn export(page: &StatusPage, published: &Published, dir: &Path) -> std::io::
     let s = &published.snapshot;
     let cfg = &page.cfg;
     let mut files: Vec<(PathBuf, Vec<u8>)> = vec![
-        ("index.html".into(), published.page.to_vec()),
+        ("index.html".into(), published.page.plain.to_vec()),
         ("assets/style.css".into(), crate::render::html::STYLE.as_bytes().to_vec()),
-        ("feed.atom".into(), published.atom.to_vec()),
-        ("feed.rss".into(), published.rss.to_vec()),
+        ("feed.atom".into(), published.atom.plain.to_vec()),
+        ("feed.rss".into(), published.rss.plain.to_vec()),
     ];
     if let Some((bytes, _)) = page.logo() {
         files.push(("assets/logo".into(), bytes.to_vec()));
     }
     for (path, body) in &published.docs {
-        files.push((Path::new("api/v2").join(path), body.to_vec()));
+        files.push((Path::new("api/v2").join(path), body.plain.to_vec()));
     }
     for c in &s.components {
         let base = Path::new("api/v1/components").join(&c.id);

@@ -40,6 +40,8 @@ pub struct History {
     pub minutes: Windows,
     hours_until: Option<Nanos>,
     minutes_until: Option<Nanos>,
+    /// Counts refreshes, so a page knows when its charts may have changed.
+    pub version: u64,
 }
 
 /// How far back a refresh re-reads what it read before: rollups of a window are rewritten when late points
@@ -77,6 +79,7 @@ impl History {
             }
             *until = Some(now);
         }
+        self.version += 1;
         Ok(read)
     }
 

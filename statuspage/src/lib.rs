@@ -47,22 +47,40 @@ pub enum Error {
     Store(#[from] watchpost_core::store::StoreError),
 }
 
+/// A rendered document and its gzip encoding, made once per render: a page of 50 components is hundreds
+/// of kilobytes of repetitive markup that compresses twentyfold, and phones read it.
+#[derive(Clone)]
+pub struct Body {
+    pub plain: Bytes,
+    pub gzip: Bytes,
+}
+
+impl Body {
+    pub fn new(plain: String) -> Self {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 8), flate2::Compression::default());
+        // Writing to a Vec cannot fail; an error would only leave the compressed copy empty, served never.
+        let gzip = enc.write_all(plain.as_bytes()).and_then(|_| enc.finish()).map(Bytes::from).unwrap_or_default();
+        Body { plain: Bytes::from(plain), gzip }
+    }
+}
+
 /// Everything the public routes serve, rendered from one snapshot.
 pub struct Published {
     pub snapshot: Arc<Snapshot>,
-    pub page: Bytes,
-    pub docs: HashMap<&'static str, Bytes>,
-    pub atom: Bytes,
-    pub rss: Bytes,
+    pub page: Body,
+    pub docs: HashMap<&'static str, Body>,
+    pub atom: Body,
+    pub rss: Body,
 }
 
 impl Published {
     pub fn render(cfg: &StatusPageConfig, snapshot: Snapshot, has_logo: bool) -> Self {
-        let docs = Doc::ALL.iter().map(|d| (d.path(), Bytes::from(render::json::render(*d, cfg, &snapshot).to_string()))).collect();
+        let docs = Doc::ALL.iter().map(|d| (d.path(), Body::new(render::json::render(*d, cfg, &snapshot).to_string()))).collect();
         Published {
-            page: Bytes::from(render::html::page(cfg, &snapshot, has_logo)),
-            atom: Bytes::from(render::feed::atom(cfg, &snapshot)),
-            rss: Bytes::from(render::feed::rss(cfg, &snapshot)),
+            page: Body::new(render::html::page(cfg, &snapshot, has_logo)),
+            atom: Body::new(render::feed::atom(cfg, &snapshot)),
+            rss: Body::new(render::feed::rss(cfg, &snapshot)),
             docs,
             snapshot: Arc::new(snapshot),
         }
@@ -82,6 +100,9 @@ pub struct StatusPage {
     logo: Option<(Bytes, &'static str)>,
     history: tokio::sync::Mutex<(History, Option<tokio::time::Instant>)>,
     published: RwLock<Arc<Published>>,
+    /// The fingerprint of what is published, to skip rendering an unchanged page.
+    fingerprint: std::sync::Mutex<Option<u64>>,
+    refreshing: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
 }
 
@@ -125,6 +146,8 @@ impl StatusPage {
             logo,
             history: tokio::sync::Mutex::new((History::default(), None)),
             published: RwLock::new(Arc::new(Published::render(&config.statuspage, empty_snapshot(&config.statuspage), false))),
+            fingerprint: std::sync::Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
         };
         let page = Arc::new(page);
@@ -155,6 +178,9 @@ impl StatusPage {
 
     /// Rebuilds the snapshot and every document from the store and the state database.
     pub async fn refresh(&self) -> Result<(), Error> {
+        // One refresh at a time (the loop and an admin change may race): otherwise an older snapshot could
+        // be published after a newer one and, its fingerprint being current, stay until the next change.
+        let _one = self.refreshing.lock().await;
         let now = now_nanos();
         let history_from = now - i64::from(self.cfg.history_days + 1) * history::DAY;
         let states = self.store.latest_states().await?;
@@ -179,7 +205,17 @@ impl StatusPage {
             incidents: &incidents,
             history,
         });
+        let fingerprint = snapshot.fingerprint(history.version);
         drop(guard);
+        // Rendering 50 components' bars and charts costs milliseconds; twice a second for an unchanged page
+        // would be waste. "Updated" then says when the page last changed, as on Statuspage.
+        {
+            let mut last = self.fingerprint.lock().unwrap_or_else(|p| p.into_inner());
+            if *last == Some(fingerprint) {
+                return Ok(());
+            }
+            *last = Some(fingerprint);
+        }
         let published = Arc::new(Published::render(&self.cfg, snapshot, self.logo.is_some()));
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = published;
         Ok(())

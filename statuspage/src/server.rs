@@ -5,7 +5,7 @@ use crate::render::{badge, json as json_render};
 use crate::StatusPage;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -49,6 +49,24 @@ fn body(content_type: &'static str, cache: &'static str, bytes: Bytes) -> Respon
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], bytes).into_response()
 }
 
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|e| {
+        let mut parts = e.split(';');
+        parts.next().is_some_and(|name| name.trim().eq_ignore_ascii_case("gzip")) && !parts.any(|q| q.trim().replace(' ', "") == "q=0")
+    })
+}
+
+/// A rendered document, gzip-encoded when the client accepts it.
+fn rendered(headers: &HeaderMap, content_type: &'static str, b: &crate::Body) -> Response {
+    let gzip = !b.gzip.is_empty() && accepts_gzip(headers);
+    let mut r = body(content_type, "no-cache", if gzip { b.gzip.clone() } else { b.plain.clone() });
+    r.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip {
+        r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
 /// Public JSON: any origin may read it (widgets on other sites do), nothing may be cached for long.
 fn public_json(bytes: Bytes) -> Response {
     let mut r = body("application/json", "no-cache", bytes);
@@ -61,8 +79,8 @@ pub fn not_found(message: &str) -> Response {
         .into_response()
 }
 
-async fn index(State(p): State<Arc<StatusPage>>) -> Response {
-    body("text/html; charset=utf-8", "no-cache", p.published().page.clone())
+async fn index(State(p): State<Arc<StatusPage>>, headers: HeaderMap) -> Response {
+    rendered(&headers, "text/html; charset=utf-8", &p.published().page)
 }
 
 async fn style() -> Response {
@@ -76,12 +94,12 @@ async fn logo(State(p): State<Arc<StatusPage>>) -> Response {
     }
 }
 
-async fn atom(State(p): State<Arc<StatusPage>>) -> Response {
-    body("application/atom+xml; charset=utf-8", "no-cache", p.published().atom.clone())
+async fn atom(State(p): State<Arc<StatusPage>>, headers: HeaderMap) -> Response {
+    rendered(&headers, "application/atom+xml; charset=utf-8", &p.published().atom)
 }
 
-async fn rss(State(p): State<Arc<StatusPage>>) -> Response {
-    body("application/rss+xml; charset=utf-8", "no-cache", p.published().rss.clone())
+async fn rss(State(p): State<Arc<StatusPage>>, headers: HeaderMap) -> Response {
+    rendered(&headers, "application/rss+xml; charset=utf-8", &p.published().rss)
 }
 
 async fn incident_link(State(p): State<Arc<StatusPage>>, Path(id): Path<String>) -> Response {
@@ -94,9 +112,13 @@ async fn incident_link(State(p): State<Arc<StatusPage>>, Path(id): Path<String>)
     }
 }
 
-async fn doc(State(p): State<Arc<StatusPage>>, Path(path): Path<String>) -> Response {
+async fn doc(State(p): State<Arc<StatusPage>>, Path(path): Path<String>, headers: HeaderMap) -> Response {
     match p.published().docs.get(path.as_str()) {
-        Some(b) => public_json(b.clone()),
+        Some(b) => {
+            let mut r = rendered(&headers, "application/json", b);
+            r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            r
+        }
         None => not_found("no such document; see /api/v2/summary.json"),
     }
 }
@@ -114,6 +136,25 @@ async fn response_times(State(p): State<Arc<StatusPage>>, Path(id): Path<String>
     match published.snapshot.component(&id) {
         Some(c) => public_json(Bytes::from(json_render::response_times(&p.cfg, c).to_string())),
         None => not_found("no such component"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_chosen_only_when_accepted() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert!(accepts_gzip(&h("gzip, deflate, br")));
+        assert!(accepts_gzip(&h("br;q=1.0, GZIP;q=0.5")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("br, identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }
 

@@ -256,6 +256,25 @@ pub fn build(i: &Inputs<'_>) -> Snapshot {
 }
 
 impl Snapshot {
+    /// Everything a visitor could see change, without the clock: equal fingerprints render equal pages
+    /// (but for "updated at"), so the refresh loop renders only when this changes.
+    pub fn fingerprint(&self, history_version: u64) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        history_version.hash(&mut h);
+        self.day_starts.hash(&mut h);
+        for c in &self.components {
+            (&c.id, c.status, c.since).hash(&mut h);
+        }
+        for x in &self.incidents {
+            (&x.id, x.updated_at).hash(&mut h);
+        }
+        for m in &self.maintenances {
+            (&m.id, m.start, m.end, m.status.as_str()).hash(&mut h);
+        }
+        h.finish()
+    }
+
     pub fn component(&self, id: &str) -> Option<&ComponentView> {
         self.components.iter().find(|c| c.id == id)
     }
