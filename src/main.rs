@@ -283,6 +283,7 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         tracing::info!(url = %cfg.statuspage.url, listen = %cfg.statuspage.listen, state = %cfg.state.path.display(),
             admin_api = cfg.statuspage.admin_token.is_some(), "status page serving");
         tasks.push(tokio::spawn(watchpost_statuspage::refresh_loop(page.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(watchpost_statuspage::deliver::run(page.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(server::serve(page_listener, watchpost_statuspage::server::app(page), stop_rx.clone())));
     }
     if let Some(listener) = listener {

@@ -29,6 +29,7 @@ const XSS_BODY: &str = "javascript:alert(1) <a href=\"javascript:alert(2)\">clic
 struct Page {
     port: u16,
     dir: tempfile::TempDir,
+    extra: String,
     _rt: tokio::runtime::Runtime,
     _stop: tokio::sync::watch::Sender<bool>,
 }
@@ -139,9 +140,14 @@ fn hour(endpoint: &str, component: &str, ts: i64, down_s: f64, mean_ms: f64) -> 
 
 impl Page {
     fn start() -> Page {
+        Page::start_with("")
+    }
+
+    /// With `extra` appended to the configuration (more tables).
+    fn start_with(extra: &str) -> Page {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
-        let text = config(dir.path(), port);
+        let text = config(dir.path(), port) + extra;
         let cfg = Config::from_str_with_env("page.toml", Format::Toml, &text, &HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -178,9 +184,10 @@ impl Page {
                     })
                     .await;
             });
+            tokio::spawn(watchpost_statuspage::deliver::run(page.clone(), stop_rx.clone()));
             tokio::spawn(watchpost_statuspage::refresh_loop(page, stop_rx));
         });
-        Page { port, dir, _rt: rt, _stop: stop }
+        Page { port, dir, extra: extra.to_string(), _rt: rt, _stop: stop }
     }
 
     fn get(&self, path: &str) -> (String, String) {
@@ -203,7 +210,7 @@ impl Page {
     }
 
     fn config_path(&self) -> std::path::PathBuf {
-        write_config(self.dir.path(), &config(self.dir.path(), self.port))
+        write_config(self.dir.path(), &(config(self.dir.path(), self.port) + &self.extra))
     }
 }
 
@@ -677,4 +684,165 @@ fn the_page_and_json_are_gzip_encoded_for_clients_that_accept_it() {
             "{path}: the gzip body is the plain body"
         );
     }
+}
+
+const SECRET: &str = "subscriptions-secret-0123456789abcdef";
+
+/// A webhook receiver on loopback: keeps each request's headers (lower-cased) and body, answers 200.
+struct Hook {
+    port: u16,
+    got: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl Hook {
+    fn start() -> Hook {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = got.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten().take(100) {
+                let mut conn = conn;
+                conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let Ok(n) = conn.read(&mut chunk) else { break (String::new(), String::new()) };
+                    if n == 0 {
+                        break (String::new(), String::new());
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                        let len: usize =
+                            head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                        while buf.len() < i + 4 + len {
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        break (head, String::from_utf8_lossy(&buf[i + 4..]).into_owned());
+                    }
+                };
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                keep.lock().unwrap().push((head, body));
+            }
+        });
+        Hook { port, got }
+    }
+
+    fn bodies(&self) -> Vec<(String, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Quoted-printable soft breaks and escapes, as mail bodies carry long links.
+fn decode_qp(s: &str) -> String {
+    let joined = s.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first link in (decoded) text that starts with `prefix`, as a path and query on the page.
+fn link(text: &str, prefix: &str) -> String {
+    let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"));
+    let url: String = text[start..].chars().take_while(|c| !c.is_whitespace() && *c != '>').collect();
+    url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap()
+}
+
+#[test]
+fn email_subscribers_confirm_hear_of_incidents_and_unsubscribe_through_a_real_smtp_server() {
+    let mail = tempfile::tempdir().unwrap();
+    let smtp = common::smtp::SmtpSink::start(mail.path());
+    let hook = Hook::start();
+    let p = Page::start_with(&format!(
+        "\n[statuspage.subscriptions]\nsecret = \"{SECRET}\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsmtp_tls = \"none\"\nfrom = \"Acme Status <status@acme.example>\"\n",
+        smtp.port
+    ));
+    assert!(p.get("/").1.contains("action=\"/subscribe\""), "the page offers the form");
+    let form = ["Content-Type: application/x-www-form-urlencoded"];
+    let (st, body) = http_request(p.port, "POST", "/subscribe", &form, "email=alice%40example.com").unwrap();
+    assert!(ok(&st) && body.contains("Check your inbox"), "{st} {body}");
+    let (st, _) = http_request(p.port, "POST", "/subscribe", &form, "email=not-an-address").unwrap();
+    assert!(st.contains("422"), "{st}");
+    let first = smtp.wait_for(1, Duration::from_secs(10));
+    assert_eq!(first.len(), 1, "one confirmation message");
+    assert!(first[0].contains("To: alice@example.com") && first[0].contains("Subject: Confirm your subscription"), "{}", first[0]);
+    // Asking again does not send again (the form must not flood an inbox).
+    let (st, _) = http_request(p.port, "POST", "/subscribe", &form, "email=alice%40example.com").unwrap();
+    assert!(ok(&st));
+
+    // Nothing reaches an unconfirmed subscriber.
+    let (st, _) = p.admin("POST", "/incidents", &json!({"name": "Before confirming", "components": {"api": "degraded_performance"}}));
+    assert!(st.contains("201"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(smtp.messages().len(), 1, "no second confirmation and nothing for the unconfirmed");
+
+    let confirm = link(&decode_qp(&first[0]), "http://127.0.0.1");
+    let tampered = confirm.replace("sig=", "sig=0");
+    assert!(p.get(&tampered).0.contains("400"), "a tampered link is refused");
+    let (st, body) = p.get(&confirm);
+    assert!(ok(&st) && body.contains("You are subscribed"), "{st} {body}");
+
+    let (st, s) = p.admin("POST", "/subscribers", &json!({"webhook": format!("http://127.0.0.1:{}/hook", hook.port)}));
+    assert!(st.contains("201"), "{st} {s}");
+    let (st, _) = p.admin("POST", "/subscribers", &json!({"webhook": "javascript:alert(1)"}));
+    assert!(st.contains("422"));
+
+    // A private incident reaches nobody; a public one reaches both.
+    let (st, _) = p.admin("POST", "/incidents", &json!({"name": "Private matter", "components": {"internal": "major_outage"}}));
+    assert!(st.contains("201"));
+    let (st, x) = p.admin(
+        "POST",
+        "/incidents",
+        &json!({"name": "Checkout <failing>", "message": "We are on it.", "components": {"web": "major_outage"}}),
+    );
+    assert!(st.contains("201"), "{st} {x}");
+    let mails = smtp.wait_for(2, Duration::from_secs(10));
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    let m = &mails[1];
+    assert!(m.contains("To: alice@example.com"));
+    assert!(decode_qp(m).contains("Checkout <failing>") && decode_qp(m).contains("We are on it."), "{m}");
+    assert!(m.contains("List-Unsubscribe: <http://127.0.0.1") && m.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{m}");
+    assert!(!m.contains("Private matter") && !mails[0].contains("Private matter"));
+    assert!(wait_for(Duration::from_secs(10), || !hook.bodies().is_empty()), "the webhook got nothing");
+    let (head, body) = hook.bodies()[0].clone();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["incident"]["name"], "Checkout <failing>", "{v}");
+    let sig = head.lines().find_map(|l| l.strip_prefix("x-watchpost-signature:")).expect("signed").trim().to_string();
+    let (t, mac) = sig.split_once(",v1=").unwrap();
+    let t = t.trim_start_matches("t=");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
+    let mac: Vec<u8> = (0..mac.len()).step_by(2).map(|i| u8::from_str_radix(&mac[i..i + 2], 16).unwrap()).collect();
+    assert!(ring::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &mac).is_ok(), "the signature verifies with the secret");
+
+    // Unsubscribe: the link shows a button; posting it unsubscribes.
+    let text = decode_qp(m);
+    let unsub = link(&text[text.rfind("\nUnsubscribe: ").expect("an unsubscribe line")..], "http://127.0.0.1");
+    let (st, body) = p.get(&unsub);
+    assert!(ok(&st) && body.contains("method=\"post\""), "{st} {body}");
+    let (st, body) = http_request(p.port, "POST", &unsub, &form, "List-Unsubscribe=One-Click").unwrap();
+    assert!(ok(&st) && body.contains("unsubscribed"), "{st} {body}");
+    let (st, _) = p.admin("POST", "/maintenance", &json!({"title": "Router swap", "components": ["web"], "duration": "30m"}));
+    assert!(st.contains("201"));
+    assert!(wait_for(Duration::from_secs(10), || hook.bodies().len() >= 2), "the webhook hears of the maintenance");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smtp.messages().len(), 2, "nothing more for alice after unsubscribing");
+    let v: Value = serde_json::from_str(&hook.bodies()[1].1).unwrap();
+    assert_eq!(v["maintenance"]["name"], "Router swap");
 }

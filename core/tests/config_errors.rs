@@ -431,3 +431,44 @@ fn sla_reports_are_checked_with_their_keys() {
     assert_eq!((sla.title.as_str(), sla.target, sla.tz_name.as_str()), ("acme", 99.95, "Europe/Berlin"));
     assert_eq!(sla.latency_objective, std::time::Duration::from_millis(300), "defaults to the aggregator's objective");
 }
+
+#[test]
+fn status_page_errors_name_their_key_and_line() {
+    let ep = "[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\ncomponent = \"api\"\n\n";
+    assert_one(&format!("{ep}[statuspage]\ntimezone = \"Mars/Olympus\"\n"), 7, "statuspage.timezone", "unknown time zone");
+    assert_one(&format!("{ep}[statuspage]\nadmin_token = \"short\"\n"), 7, "statuspage.admin_token", "shorter than 16");
+    assert_one(&format!("{ep}[statuspage]\npartial_outage_weight = 1.5\n"), 7, "statuspage.partial_outage_weight", "between 0 and 1");
+    assert_one(
+        &format!("{ep}[[statuspage.components]]\nid = \"apii\"\n"),
+        7,
+        "statuspage.components[0].id",
+        "no endpoint or check has component `apii`",
+    );
+    assert_one(
+        &format!("{ep}[[statuspage.components]]\nid = \"api\"\ngroup = \"core\"\n"),
+        8,
+        "statuspage.components[0].group",
+        "no group `core`",
+    );
+    assert_one(
+        &format!("{ep}[statuspage.subscriptions]\nsecret = \"too-short\"\n"),
+        7,
+        "statuspage.subscriptions.secret",
+        "shorter than 32",
+    );
+    let secret = "s".repeat(32);
+    assert_one(
+        &format!("{ep}[statuspage.subscriptions]\nsecret = \"{secret}\"\nsmtp_host = \"mail\"\nfrom = \"nobody\"\n"),
+        9,
+        "statuspage.subscriptions.from",
+        "is not a sender address",
+    );
+    assert_one(
+        &format!(
+            "{ep}[statuspage.subscriptions]\nsecret = \"{secret}\"\nsmtp_host = \"mail\"\nsmtp_tls = \"ssl\"\nfrom = \"a@b.example\"\n"
+        ),
+        9,
+        "statuspage.subscriptions.smtp_tls",
+        "not one of starttls, tls, none",
+    );
+}

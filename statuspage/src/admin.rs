@@ -40,6 +40,8 @@ pub fn router() -> Router<Arc<StatusPage>> {
         .route("/incidents/{id}", get(get_incident).patch(update_incident))
         .route("/maintenance", get(list_maintenance).post(create_maintenance))
         .route("/maintenance/{id}/end", post(end_maintenance))
+        .route("/subscribers", get(list_subscribers).post(add_subscriber))
+        .route("/subscribers/{id}", axum::routing::delete(remove_subscriber))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
@@ -269,6 +271,7 @@ async fn create_incident(_: Admin, State(p): State<Arc<StatusPage>>, headers: ax
         Ok(x) => {
             tracing::info!(incident = %x.id, status = x.status.as_str(), impact = x.impact.as_str(), "incident created");
             changed(&p).await;
+            crate::subscribe::fan_out(&p, crate::subscribe::Event::Incident(&x)).await;
             let mut r = reply(StatusCode::CREATED, incident_json(&x));
             if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/admin/incidents/{}", x.id)) {
                 r.headers_mut().insert(header::LOCATION, v);
@@ -303,6 +306,7 @@ async fn update_incident(
         Ok(x) => {
             tracing::info!(incident = %x.id, status = x.status.as_str(), "incident updated");
             changed(&p).await;
+            crate::subscribe::fan_out(&p, crate::subscribe::Event::Incident(&x)).await;
             reply(StatusCode::OK, incident_json(&x))
         }
         Err(e) => state_error(e),
@@ -405,6 +409,8 @@ async fn create_maintenance(_: Admin, State(p): State<Arc<StatusPage>>, headers:
         Ok(m) => {
             tracing::info!(window = %m.id, scope = %m.scope.describe(), "maintenance window created through the admin API");
             changed(&p).await;
+            let what = if m.starts_at > now_nanos() { "scheduled" } else { "started" };
+            crate::subscribe::fan_out(&p, crate::subscribe::Event::Maintenance(&m, what)).await;
             reply(StatusCode::CREATED, maintenance_json(&m))
         }
         Err(e) => state_error(e),
@@ -416,6 +422,7 @@ async fn end_maintenance(_: Admin, State(p): State<Arc<StatusPage>>, Path(id): P
         Ok(m) => {
             tracing::info!(window = %m.id, "maintenance window ended through the admin API");
             changed(&p).await;
+            crate::subscribe::fan_out(&p, crate::subscribe::Event::Maintenance(&m, "completed")).await;
             reply(StatusCode::OK, maintenance_json(&m))
         }
         Err(e) => state_error(e),
@@ -435,5 +442,81 @@ async fn changed(p: &StatusPage) {
     if let Err(e) = p.refresh().await {
         tracing::warn!(error = %e, "page refresh after an admin change failed; the background refresh will retry");
         p.poke();
+    }
+}
+
+fn subscriber_json(s: &watchpost_core::state::Subscriber) -> Value {
+    json!({
+        "id": s.id,
+        "kind": s.kind.as_str(),
+        "address": s.address,
+        "created_at": time(Some(s.created_at)),
+        "confirmed_at": time(s.confirmed_at),
+    })
+}
+
+async fn list_subscribers(_: Admin, State(p): State<Arc<StatusPage>>) -> Response {
+    match p.state.subscribers(false).await {
+        Ok(list) => reply(StatusCode::OK, json!({"subscribers": list.iter().map(subscriber_json).collect::<Vec<_>>()})),
+        Err(e) => state_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriberBody {
+    /// An http(s) URL that receives a signed JSON POST per event.
+    webhook: Option<String>,
+    /// An address subscribed without the confirmation step (the admin vouches for it).
+    email: Option<String>,
+}
+
+async fn add_subscriber(_: Admin, State(p): State<Arc<StatusPage>>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let b: SubscriberBody = match parse(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut invalid = Invalid::default();
+    if p.cfg.subscriptions.is_none() {
+        invalid.push("", "subscriptions are off: add [statuspage.subscriptions] with a secret");
+    }
+    let (kind, address) = match (b.webhook, b.email) {
+        (Some(url), None) => {
+            let ok =
+                url.parse::<axum::http::Uri>().ok().is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
+            if !ok {
+                invalid.push("webhook", format!("{url:?} is not an absolute http(s) URL"));
+            }
+            (watchpost_core::state::SubscriberKind::Webhook, url)
+        }
+        (None, Some(email)) => {
+            if email.parse::<lettre::Address>().is_err() {
+                invalid.push("email", format!("{email:?} is not an email address"));
+            }
+            (watchpost_core::state::SubscriberKind::Email, email)
+        }
+        _ => {
+            invalid.push("webhook", "give exactly one of `webhook` or `email`");
+            (watchpost_core::state::SubscriberKind::Webhook, String::new())
+        }
+    };
+    if let Err(r) = invalid.into_result() {
+        return r;
+    }
+    match p.state.add_subscriber(kind, &address, true).await {
+        Ok((s, new)) => {
+            tracing::info!(subscriber = %s.id, kind = kind.as_str(), "subscriber added through the admin API");
+            let s = if s.confirmed_at.is_none() { p.state.confirm_subscriber(&s.id).await.unwrap_or(s) } else { s };
+            reply(if new { StatusCode::CREATED } else { StatusCode::OK }, subscriber_json(&s))
+        }
+        Err(e) => state_error(e),
+    }
+}
+
+async fn remove_subscriber(_: Admin, State(p): State<Arc<StatusPage>>, Path(id): Path<String>) -> Response {
+    match p.state.remove_subscriber(&id).await {
+        Ok(true) => reply(StatusCode::OK, json!({"removed": id})),
+        Ok(false) => reply(StatusCode::NOT_FOUND, json!({"error": format!("no subscriber with id `{id}`")})),
+        Err(e) => state_error(e),
     }
 }

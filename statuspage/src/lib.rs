@@ -11,12 +11,14 @@
 //! Architecture invariant: this crate depends on `core` only; what it knows of probes comes from the store.
 
 pub mod admin;
+pub mod deliver;
 pub mod export;
 pub mod history;
 pub mod render;
 pub mod server;
 pub mod snapshot;
 pub mod status;
+pub mod subscribe;
 
 use bytes::Bytes;
 use history::History;
@@ -104,6 +106,8 @@ pub struct StatusPage {
     fingerprint: std::sync::Mutex<Option<u64>>,
     refreshing: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
+    /// Wakes the subscriber delivery loop when a message is queued.
+    pub(crate) deliver_wake: tokio::sync::Notify,
 }
 
 impl StatusPage {
@@ -149,6 +153,7 @@ impl StatusPage {
             fingerprint: std::sync::Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
+            deliver_wake: tokio::sync::Notify::new(),
         };
         let page = Arc::new(page);
         if let Err(e) = page.refresh().await {
@@ -169,6 +174,11 @@ impl StatusPage {
     /// Whether an endpoint or check has this id.
     pub fn endpoint_known(&self, id: &str) -> bool {
         self.endpoints.contains(id)
+    }
+
+    /// Asks the delivery loop to look at the outbox now.
+    pub fn deliver_soon(&self) {
+        self.deliver_wake.notify_one();
     }
 
     /// Asks the refresh loop to rebuild now (after an admin change).

@@ -6,6 +6,7 @@ pub mod api;
 pub mod influxd;
 pub mod jsonschema;
 pub mod openapi;
+pub mod smtp;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

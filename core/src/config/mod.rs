@@ -21,7 +21,7 @@ pub use document::{Document, Format, Origin};
 pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::Secret;
-pub use statuspage::{ComponentConfig, GroupConfig, StateConfig, StatusPageConfig};
+pub use statuspage::{ComponentConfig, GroupConfig, SmtpConfig, SmtpTls, StateConfig, StatusPageConfig, SubscriptionsConfig};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -53,6 +53,30 @@ pub struct RawStatusPage {
     pub groups: Option<Vec<RawGroup>>,
     /// `[[statuspage.components]]`: what the page lists (default: one per endpoint `component`).
     pub components: Option<Vec<RawComponent>>,
+    /// `[statuspage.subscriptions]`: email (double opt-in) and webhook subscribers.
+    pub subscriptions: Option<RawSubscriptions>,
+}
+
+/// `[statuspage.subscriptions]`: who is told of incidents and maintenance.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscriptions {
+    /// Key that signs confirmation and unsubscribe links and webhook bodies (at least 32 characters; keep it
+    /// stable, or earlier unsubscribe links stop working). Use `${ENV_VAR}` or `secret_file`.
+    pub secret: Option<Secret>,
+    pub secret_file: Option<String>,
+    /// SMTP server for subscriber email; without it the page offers no email subscription.
+    pub smtp_host: Option<String>,
+    /// Default 587 (`starttls`), 465 (`tls`) or 25 (`none`).
+    pub smtp_port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit TLS) or `none` (only for a relay on the same host).
+    pub smtp_tls: Option<String>,
+    pub smtp_username: Option<String>,
+    /// Use `${ENV_VAR}` or `smtp_password_file`.
+    pub smtp_password: Option<Secret>,
+    pub smtp_password_file: Option<String>,
+    /// Sender, `Acme Status <status@acme.example>` (required with `smtp_host`).
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +136,30 @@ pub struct StatusPageConfig {
     pub history_days: u32,
     pub groups: Vec<GroupConfig>,
     pub components: Vec<ComponentConfig>,
+    pub subscriptions: Option<SubscriptionsConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriptionsConfig {
+    pub secret: Secret,
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,8 +336,10 @@ pub(super) fn statuspage(
             out
         }
     };
+    let subscriptions = raw.subscriptions.and_then(|r| subscriptions(doc, r, errors));
     StatusPageConfig {
         configured: value.is_some(),
+        subscriptions,
         listen,
         title: raw.title.unwrap_or_else(|| "Status".into()),
         description: raw.description.unwrap_or_default(),
@@ -304,6 +354,62 @@ pub(super) fn statuspage(
         groups,
         components,
     }
+}
+
+fn subscriptions(doc: &Document, raw: RawSubscriptions, errors: &mut ConfigErrors) -> Option<SubscriptionsConfig> {
+    let key = "statuspage.subscriptions";
+    let secret = secret_or_file(doc, &format!("{key}.secret"), raw.secret, raw.secret_file, errors);
+    match &secret {
+        None => errors.push(doc.error(key, "missing key `secret` or `secret_file`: it signs confirmation and unsubscribe links")),
+        Some(s) if s.expose().len() < 32 => {
+            errors.push(doc.error(&format!("{key}.secret"), "is shorter than 32 characters: use `openssl rand -hex 32`"))
+        }
+        Some(_) => {}
+    }
+    let password = secret_or_file(doc, &format!("{key}.smtp_password"), raw.smtp_password, raw.smtp_password_file, errors);
+    let smtp =
+        match raw.smtp_host {
+            None => {
+                for (k, set) in
+                    [("from", raw.from.is_some()), ("smtp_username", raw.smtp_username.is_some()), ("smtp_password", password.is_some())]
+                {
+                    if set {
+                        errors.push(doc.error(&format!("{key}.{k}"), "has no effect without `smtp_host`"));
+                    }
+                }
+                None
+            }
+            Some(host) => {
+                let tls = match raw.smtp_tls.as_deref().unwrap_or("starttls") {
+                    "starttls" => SmtpTls::StartTls,
+                    "tls" => SmtpTls::Tls,
+                    "none" => SmtpTls::None,
+                    other => {
+                        errors.push(doc.error(&format!("{key}.smtp_tls"), format!("`{other}` is not one of starttls, tls, none")));
+                        SmtpTls::StartTls
+                    }
+                };
+                let port = raw.smtp_port.unwrap_or(match tls {
+                    SmtpTls::StartTls => 587,
+                    SmtpTls::Tls => 465,
+                    SmtpTls::None => 25,
+                });
+                let from = raw.from.unwrap_or_default();
+                // `Name <a@b>` or `a@b`; the mail library parses it fully when it sends.
+                let addr = from.rsplit_once('<').map_or(from.as_str(), |(_, a)| a.trim_end_matches('>'));
+                if !addr.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') || d == "localhost") {
+                    errors.push(doc.error(
+                        &format!("{key}.from"),
+                        format!("{from:?} is not a sender address like \"Acme Status <status@acme.example>\""),
+                    ));
+                }
+                if raw.smtp_username.is_some() != password.is_some() {
+                    errors.push(doc.error(&format!("{key}.smtp_username"), "set both `smtp_username` and `smtp_password`, or neither"));
+                }
+                Some(SmtpConfig { host, port, tls, username: raw.smtp_username, password, from })
+            }
+        };
+    secret.map(|secret| SubscriptionsConfig { secret, smtp })
 }
 
 fn is_http_url(s: &str) -> bool {

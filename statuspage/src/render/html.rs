@@ -32,6 +32,7 @@ fn bar_class(d: &DayUptime) -> &'static str {
 }
 
 pub fn page(cfg: &StatusPageConfig, s: &Snapshot, has_logo: bool) -> String {
+    let email_subscriptions = cfg.subscriptions.as_ref().is_some_and(|x| x.smtp.is_some());
     let mut h = String::with_capacity(64 * 1024 + s.components.len() * 12 * 1024);
     let title = escape(&cfg.title);
     let _ = write!(
@@ -151,6 +152,15 @@ pub fn page(cfg: &StatusPageConfig, s: &Snapshot, has_logo: bool) -> String {
         }
     }
     h.push_str("</section>\n</main>\n");
+    if email_subscriptions {
+        h.push_str(concat!(
+            "<section aria-labelledby=\"subscribe-h\" class=\"subscribe\">\n<h2 id=\"subscribe-h\">Get updates</h2>\n",
+            "<form method=\"post\" action=\"/subscribe\"><label for=\"subscribe-email\">Email</label> ",
+            "<input id=\"subscribe-email\" type=\"email\" name=\"email\" required autocomplete=\"email\" maxlength=\"254\"> ",
+            "<button type=\"submit\">Subscribe</button></form>\n",
+            "<p class=\"note\">We send a confirmation link first; every message has an unsubscribe link.</p>\n</section>\n"
+        ));
+    }
     let _ = write!(
         h,
         "<footer>\n<p>Times in {tz}. Subscribe: <a href=\"/feed.atom\">Atom</a> · <a href=\"/feed.rss\">RSS</a> · <a href=\"/api/v2/summary.json\">JSON API</a></p>\n<p>Powered by Watchpost</p>\n</footer>\n</body>\n</html>\n",
