@@ -123,11 +123,7 @@ impl Client {
             Some(t) => t,
             None => anyhow::bail!("{}: no admin token: set statuspage.admin_token, WATCHPOST_ADMIN_TOKEN or --token", cfg.file),
         };
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(watchpost_core::tls::verified_config())
-            .timeout(std::time::Duration::from_secs(15))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let http = watchpost_core::http::client(std::time::Duration::from_secs(15)).build().context("cannot build the HTTP client")?;
         Ok(Client { http, base, token })
     }
 

@@ -174,23 +174,6 @@ fn report(c: &EndpointConfig, a: &Attempt, colour: bool) -> String {
     s
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters even when escaped.
-            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JUnit XML as Jenkins, GitLab and GitHub test reporters read it: one `<testsuite>` per check and environment,
 /// one `<testcase>` per step; a failed step has `<failure>`, a skipped one `<skipped/>`.
 pub fn junit_xml(runs: &[(&EndpointConfig, Attempt)], total: Duration) -> String {
@@ -212,22 +195,31 @@ pub fn junit_xml(runs: &[(&EndpointConfig, Attempt)], total: Duration) -> String
         let _ = writeln!(
             x,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\" timestamp=\"{}\">",
-            xml_escape(&suite),
+            watchpost_core::markup::escape(&suite),
             steps.len().max(1),
             a.latency_ms / 1e3,
             format_rfc3339(a.start)
         );
-        let class = xml_escape(&format!("{}.{}", c.id, c.environment));
+        let class = watchpost_core::markup::escape(&format!("{}.{}", c.id, c.environment));
         if steps.is_empty() {
             // The run ended before any step reported (its overall time limit): one case says so.
             let _ = writeln!(x, "    <testcase classname=\"{class}\" name=\"run\" time=\"{:.3}\">", a.latency_ms / 1e3);
-            let _ =
-                writeln!(x, "      <failure message=\"{}\" type=\"{}\"/>", xml_escape(&a.detail), a.error.map_or("error", |e| e.as_str()));
+            let _ = writeln!(
+                x,
+                "      <failure message=\"{}\" type=\"{}\"/>",
+                watchpost_core::markup::escape(&a.detail),
+                a.error.map_or("error", |e| e.as_str())
+            );
             let _ = writeln!(x, "    </testcase>");
         }
         for st in steps {
             let name = if st.finally { format!("{} (finally)", st.name) } else { st.name.clone() };
-            let _ = write!(x, "    <testcase classname=\"{class}\" name=\"{}\" time=\"{:.3}\"", xml_escape(&name), st.latency_ms / 1e3);
+            let _ = write!(
+                x,
+                "    <testcase classname=\"{class}\" name=\"{}\" time=\"{:.3}\"",
+                watchpost_core::markup::escape(&name),
+                st.latency_ms / 1e3
+            );
             if !st.ran {
                 let _ = writeln!(x, ">\n      <skipped message=\"an earlier step failed\"/>\n    </testcase>");
             } else if !st.ok() {
@@ -235,9 +227,9 @@ pub fn junit_xml(runs: &[(&EndpointConfig, Attempt)], total: Duration) -> String
                 let _ = writeln!(
                     x,
                     ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-                    xml_escape(&st.detail),
+                    watchpost_core::markup::escape(&st.detail),
                     st.error.map_or("error", |e| e.as_str()),
-                    xml_escape(&body.join("\n"))
+                    watchpost_core::markup::escape(&body.join("\n"))
                 );
             } else {
                 let _ = writeln!(x, "/>");

@@ -6,15 +6,18 @@
 //! - [`store`]: the [`store::Store`] trait every part reads and writes through, and its backends;
 //! - [`state`]: the local state database (incidents, admin maintenance windows), SQLite whatever the store;
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
-//! - [`tls`]: the TLS client configuration every outbound connection shares;
+//! - [`tls`], [`http`]: the TLS client configuration and the HTTP client every outbound connection shares;
+//! - [`markup`]: escaping for every renderer that writes HTML or XML;
 //! - [`metrics`]: a small Prometheus text-format registry (counters, gauges, histograms) shared by the parts.
 //!
 //! Architecture invariant: `core` knows nothing of HTTP servers, HTML or providers.
 
 pub mod config;
 pub mod hist;
+pub mod http;
 pub mod lineproto;
 pub mod maintenance;
+pub mod markup;
 pub mod metrics;
 pub mod model;
 pub mod state;

@@ -48,12 +48,7 @@ impl Deliverer {
                 None
             }
         });
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(watchpost_core::tls::verified_config())
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .ok()?;
+        let http = watchpost_core::http::client(TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().ok()?;
         Some(Deliverer { smtp, http, secret: subs.secret.expose().to_string() })
     }
 
@@ -94,7 +89,7 @@ impl Deliverer {
             .body(n.body.clone())
             .send()
             .await
-            .map_err(|e| Failure { reason: format!("webhook: {}", without_url(&e)), retry: true })?;
+            .map_err(|e| Failure { reason: format!("webhook: {}", watchpost_core::http::error_text(&e)), retry: true })?;
         let status = resp.status();
         if status.is_success() {
             Ok(())
@@ -102,18 +97,6 @@ impl Deliverer {
             Err(Failure { reason: format!("webhook answered {status}"), retry: status.as_u16() == 429 || status.is_server_error() })
         }
     }
-}
-
-/// reqwest's errors name the URL, which may hold a token; the subscriber's id says which one failed.
-fn without_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    kind.to_string()
 }
 
 fn transport(s: &SmtpConfig) -> Result<(AsyncSmtpTransport<Tokio1Executor>, Mailbox), String> {

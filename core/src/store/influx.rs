@@ -69,12 +69,8 @@ enum Failure {
 
 impl InfluxStore {
     pub fn new(cfg: &InfluxConfig) -> Result<Self, StoreError> {
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(crate::tls::verified_config())
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout)
-            .build()
-            .map_err(|e| StoreError::Open { path: cfg.url.clone(), reason: e.to_string() })?;
+        let client =
+            crate::http::client(cfg.timeout).build().map_err(|e| StoreError::Open { path: cfg.url.clone(), reason: e.to_string() })?;
         let enc = |s: &str| percent_encode(s);
         let write_url = match cfg.api {
             InfluxApi::V1 => {
@@ -109,7 +105,7 @@ impl InfluxStore {
             .header("Content-Type", "text/plain; charset=utf-8")
             .header("Accept", "application/json")
             .body(body);
-        let resp = self.authorize(req).send().await.map_err(|e| Failure::Unreachable { reason: without_url(&e) })?;
+        let resp = self.authorize(req).send().await.map_err(|e| Failure::Unreachable { reason: crate::http::error_text(&e) })?;
         let status = resp.status().as_u16();
         if status == 204 || status == 200 {
             return Ok(());
@@ -138,9 +134,9 @@ impl InfluxStore {
         let url = format!("{}/query?db={}&epoch=ns", self.cfg.url, percent_encode(&self.cfg.database));
         let req =
             self.client.post(url).header("Content-Type", "application/x-www-form-urlencoded").body(format!("q={}", percent_encode(q)));
-        let resp = self.authorize(req).send().await.map_err(|e| io(without_url(&e), true))?;
+        let resp = self.authorize(req).send().await.map_err(|e| io(crate::http::error_text(&e), true))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| io(without_url(&e), true))?;
+        let text = resp.text().await.map_err(|e| io(crate::http::error_text(&e), true))?;
         let parsed: QueryResponse = serde_json::from_str(&text).map_err(|e| {
             io(format!("HTTP {status}: unreadable answer ({e}): {}", text.chars().take(200).collect::<String>()), status.is_server_error())
         })?;
@@ -213,28 +209,6 @@ const PROBE_TAGS: &str = "\"endpoint\", \"region\", \"component\", \"environment
 /// An InfluxQL string literal: single quotes, with `\` and `'` escaped by a backslash.
 fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// reqwest's errors print the URL, which may carry a database name or, for some proxies, credentials.
-fn without_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {detail}")
-    }
 }
 
 /// `partial write: field type conflict: ... dropped=3`

@@ -306,21 +306,7 @@ fn duration(s: f64) -> String {
     }
 }
 
-/// Escapes text for HTML element content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use watchpost_core::markup::escape as esc;
 
 #[cfg(test)]
 mod tests {
