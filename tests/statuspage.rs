@@ -79,7 +79,7 @@ component = "api"
 
 [[endpoints]]
 id = "web"
-url = "http://www.example.com/"
+url = "http://monitor:hunter2@www.example.com/health?token=s3cr3t"
 component = "web"
 
 [[endpoints]]
@@ -462,13 +462,22 @@ fn private_components_and_probe_targets_never_reach_a_public_document() {
     }
     assert!(files >= 20, "the export wrote {files} files");
     for text in &public {
-        for secret in ["internal", "Secret Internal DB", "Internal DB failover", "10.9.9.9", "10.1.2.3", "api-1.internal.example", "api-2"]
-        {
+        for secret in [
+            "internal",
+            "Secret Internal DB",
+            "Internal DB failover",
+            "10.9.9.9",
+            "10.1.2.3",
+            "api-1.internal.example",
+            "api-2",
+            "hunter2",
+            "s3cr3t",
+        ] {
             assert!(!text.contains(secret), "{secret:?} leaked into a public document:\n{}", &text[..text.len().min(400)]);
         }
     }
     assert!(public[0].contains("Mixed incident"), "an incident naming a public component is shown");
-    assert!(public[0].contains("http://www.example.com/"), "a component that opts in shows its target");
+    assert!(public[0].contains("http://www.example.com/health"), "a component that opts in shows its target");
     let (private, body) = p.get("/badge/internal/status.svg");
     let (unknown, body2) = p.get("/badge/nope/status.svg");
     assert!(private.contains("404") && unknown.contains("404") && body == body2, "a private badge answers like an unknown one");
@@ -845,4 +854,59 @@ fn email_subscribers_confirm_hear_of_incidents_and_unsubscribe_through_a_real_sm
     assert_eq!(smtp.messages().len(), 2, "nothing more for alice after unsubscribing");
     let v: Value = serde_json::from_str(&hook.bodies()[1].1).unwrap();
     assert_eq!(v["maintenance"]["name"], "Router swap");
+}
+
+/// An agent on another machine (here: another process with its own files) reads admin windows from the
+/// status page's API: a window started there stops its probes, and while the page is down the agent keeps
+/// the windows it last heard of instead of probing (and paging for) what is in maintenance.
+#[test]
+fn a_remote_agent_follows_admin_windows_over_http_and_keeps_them_while_the_page_is_down() {
+    let target = Target::start("");
+    let (page_dir, agent_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (page_port, agent_port) = (free_port(), free_port());
+    let page_cfg = write_config(
+        page_dir.path(),
+        &format!(
+            "[store]\ntype = \"sqlite\"\npath = \"{}\"\n\n[statuspage]\nlisten = \"127.0.0.1:{page_port}\"\nadmin_token = \"{TOKEN}\"\n\n\
+             [[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:{}/health\"\ncomponent = \"api\"\n",
+            page_dir.path().join("w.db").display(),
+            target.port
+        ),
+    );
+    let agent_cfg = write_config(
+        agent_dir.path(),
+        &format!(
+            "[agent]\ninterval = \"300ms\"\ntimeout = \"200ms\"\nretry_interval = \"100ms\"\nbatch_max_age = \"100ms\"\n\
+             maintenance_from = \"http://127.0.0.1:{page_port}\"\nmaintenance_token = \"{TOKEN}\"\n\n\
+             [store]\ntype = \"sqlite\"\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:{agent_port}\"\n\n\
+             [[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:{}/health\"\ncomponent = \"api\"\n",
+            agent_dir.path().join("w.db").display(),
+            target.port
+        ),
+    );
+    let (page_cfg, agent_cfg) = (page_cfg.to_str().unwrap(), agent_cfg.to_str().unwrap());
+    let page = spawn(&["statuspage", "--config", page_cfg]);
+    let agent = spawn(&["agent", "--config", agent_cfg]);
+    assert!(
+        wait_for(Duration::from_secs(15), || http_get(page_port, "/healthz").is_some() && target.count() > 3),
+        "page and agent running"
+    );
+
+    let out = run(&["maintenance", "--config", page_cfg, "start", "--title", "Deploy", "--component", "api", "--duration", "10m"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let quiet = |secs: u64| {
+        let before = target.count();
+        std::thread::sleep(Duration::from_secs(secs));
+        target.count() - before
+    };
+    std::thread::sleep(Duration::from_millis(2_600));
+    assert!(quiet(2) <= 1, "the remote agent stopped probing within one refresh");
+
+    // The page goes away; the agent keeps the window it knows.
+    let page_out = terminate(page);
+    assert!(page_out.status.success() || page_out.status.code().is_none());
+    assert!(quiet(3) <= 1, "no probes while the page is down and the window is still on");
+    let log = terminate(agent);
+    let log = String::from_utf8_lossy(&log.stderr);
+    assert!(log.contains("maintenance window started"), "{log}");
 }

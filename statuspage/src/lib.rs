@@ -133,7 +133,17 @@ impl StatusPage {
             .iter()
             .filter(|e| cfg.components.iter().any(|c| c.show_targets && c.endpoints.contains(&e.id)))
             .filter_map(|e| match &e.probe {
-                ProbeConfig::Http(h) => Some((e.id.clone(), h.url.to_string())),
+                // Scheme, host, port and path only: credentials and query strings (tokens) stay private.
+                ProbeConfig::Http(h) => Some((
+                    e.id.clone(),
+                    format!(
+                        "{}://{}{}{}",
+                        h.url.scheme_str().unwrap_or("http"),
+                        h.url.host().unwrap_or(""),
+                        h.url.port_u16().map(|p| format!(":{p}")).unwrap_or_default(),
+                        h.url.path()
+                    ),
+                )),
                 ProbeConfig::Tcp(t) => Some((e.id.clone(), format!("{}:{}", t.host, t.port))),
                 _ => None,
             })

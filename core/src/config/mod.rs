@@ -93,6 +93,8 @@ pub struct AgentConfig {
     pub batch_max_points: usize,
     pub batch_max_age: Duration,
     pub spool: SpoolSettings,
+    /// A remote status page to read admin maintenance windows from (base URL, admin token).
+    pub maintenance_from: Option<(String, Secret)>,
 }
 
 #[derive(Debug, Clone)]

@@ -36,6 +36,12 @@ pub struct RawAgent {
     pub batch_max_age: Option<HumanDuration>,
     /// `[agent.spool]`: where batches wait while the store is down.
     pub spool: Option<RawSpool>,
+    /// Base URL of the status page whose admin maintenance windows apply, for an agent on another machine
+    /// (default: read them from the local state database, `[state] path`).
+    pub maintenance_from: Option<String>,
+    /// The status page's admin token, for `maintenance_from`. Use `${ENV_VAR}` or `maintenance_token_file`.
+    pub maintenance_token: Option<Secret>,
+    pub maintenance_token_file: Option<String>,
 }
 
 /// `[agent.spool]`: the disk spool that keeps batches while the store is unreachable or failing.

@@ -240,7 +240,29 @@ fn agent(doc: &Document, raw: &RawAgent, store: &StoreConfig, errors: &mut Confi
     if replay_rate == 0 {
         errors.push(doc.error("agent.spool.replay_rate", "must be at least 1 point per second"));
     }
+    let token = secret_or_file(doc, "agent.maintenance_token", raw.maintenance_token.clone(), raw.maintenance_token_file.clone(), errors);
+    let maintenance_from = match (&raw.maintenance_from, token) {
+        (Some(url), Some(token)) => {
+            if !url.parse::<http::Uri>().ok().is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()) {
+                errors.push(doc.error(
+                    "agent.maintenance_from",
+                    format!("{url:?} is not an absolute http(s) URL such as \"http://status.internal:8080\""),
+                ));
+            }
+            Some((url.clone(), token))
+        }
+        (Some(_), None) => {
+            errors.push(doc.error("agent.maintenance_from", "needs `maintenance_token` (the status page's admin token)"));
+            None
+        }
+        (None, Some(_)) => {
+            errors.push(doc.error("agent.maintenance_token", "has no effect without `maintenance_from`"));
+            None
+        }
+        (None, None) => None,
+    };
     AgentConfig {
+        maintenance_from,
         spool: SpoolSettings { dir: spool_dir, max_bytes, replay_rate },
         region,
         concurrency: positive("concurrency", raw.concurrency, d::CONCURRENCY, errors),

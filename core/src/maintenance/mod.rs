@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod cron;
+pub mod http;
 pub mod state;
 
 use crate::time::{Nanos, TimeRange};
@@ -81,17 +82,40 @@ pub trait MaintenanceSource: Send + Sync {
 
 /// The sources a configuration names. The one place where maintenance sources are registered.
 pub fn sources(cfg: &crate::config::Config) -> Vec<Arc<dyn MaintenanceSource>> {
-    vec![Arc::new(config::ConfigSource::new(cfg.maintenance.clone())), Arc::new(state::StateSource::new(cfg.state.path.clone()))]
+    let admin: Arc<dyn MaintenanceSource> = match &cfg.agent.maintenance_from {
+        Some((url, token)) => Arc::new(http::HttpSource::new(url, token.clone())),
+        None => Arc::new(state::StateSource::new(cfg.state.path.clone())),
+    };
+    vec![Arc::new(config::ConfigSource::new(cfg.maintenance.clone())), admin]
 }
 
-/// Windows of every source overlapping `range`, by start; a source that fails is logged and skipped (the
-/// others still count: a status page being down must not cancel the configured windows).
+/// Windows of every source overlapping `range`, by start; a source that fails is logged (once a minute
+/// per source: the agent asks every 2 s) and skipped (the others still count: a status page being down
+/// must not cancel the configured windows).
 pub async fn windows(sources: &[Arc<dyn MaintenanceSource>], range: TimeRange) -> Vec<Window> {
+    static REPORTED: std::sync::Mutex<Vec<(String, std::time::Instant)>> = std::sync::Mutex::new(Vec::new());
     let mut out = Vec::new();
     for s in sources {
         match s.windows(range).await {
             Ok(w) => out.extend(w),
-            Err(e) => tracing::warn!(error = %e, "maintenance source failed; its windows are not applied until it answers"),
+            Err(e) => {
+                let name = s.describe();
+                let mut reported = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
+                let due = match reported.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, at)) if at.elapsed() < std::time::Duration::from_secs(60) => false,
+                    Some((_, at)) => {
+                        *at = std::time::Instant::now();
+                        true
+                    }
+                    None => {
+                        reported.push((name, std::time::Instant::now()));
+                        true
+                    }
+                };
+                if due {
+                    tracing::warn!(error = %e, "maintenance source failed; its windows are not applied until it answers");
+                }
+            }
         }
     }
     out.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
