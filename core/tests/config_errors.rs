@@ -182,10 +182,15 @@ fn every_example_configuration_is_valid() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml" || e == "yaml" || e == "yml") {
-            // Examples reference secrets as ${VAR}; give each one a value, as the deployment would.
+            // Examples reference secrets as ${VAR}; give each one a value, as the deployment would (long
+            // enough for the keys that require a length).
             let text = std::fs::read_to_string(&path).unwrap();
-            let env: HashMap<String, String> =
-                text.split("${").skip(1).filter_map(|r| r.split('}').next()).map(|v| (v.to_string(), "example".to_string())).collect();
+            let env: HashMap<String, String> = text
+                .split("${")
+                .skip(1)
+                .filter_map(|r| r.split('}').next())
+                .map(|v| (v.to_string(), "example-secret-value-0123456789abcdef".to_string()))
+                .collect();
             Config::load_with_env(&path, &env).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
             seen += 1;
         }
