@@ -576,7 +576,11 @@ fn chromium_shows_the_banner_and_90_days_of_bars_without_console_errors_or_csp_v
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "no screenshot:\n{stderr}");
 
     // Maintenance on everything public: the banner says so.
-    let (st, b) = p.admin("POST", "/maintenance", &json!({"title": "Full upgrade", "all": true, "duration": "1h"}));
+    let (st, b) = p.admin(
+        "POST",
+        "/maintenance",
+        &json!({"title": "Full upgrade", "message": "Expect <short> blips.", "all": true, "duration": "1h"}),
+    );
     assert!(st.contains("201"), "{st} {b}");
     let (dom, stderr) = chromium_run(&profile, &["--dump-dom"], &url);
     assert!(
@@ -584,6 +588,7 @@ fn chromium_shows_the_banner_and_90_days_of_bars_without_console_errors_or_csp_v
         "the maintenance banner:\n{stderr}"
     );
     assert!(browser_complaints(&stderr).is_empty());
+    assert!(dom.contains("Expect &lt;short&gt; blips."), "the window's message is on the page, escaped");
     let shot = artifacts.join("statuspage-maintenance.png");
     let _ = chromium_run(&profile, &["--window-size=1000,2000", &format!("--screenshot={}", shot.display())], &url);
     assert!(shot.exists());

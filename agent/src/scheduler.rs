@@ -338,8 +338,15 @@ mod tests {
         // A window covering the endpoint from now on (wall clock), lifted after 3 s of the paused clock.
         let schedule = Arc::new(crate::maintenance::Schedule::default());
         let now = watchpost_core::time::now_nanos();
-        let window =
-            |scope| Window { id: "w".into(), title: "w".into(), start: now - 1, end: now + 3_600_000_000_000, scope, source: "test" };
+        let window = |scope| Window {
+            id: "w".into(),
+            title: "w".into(),
+            detail: String::new(),
+            start: now - 1,
+            end: now + 3_600_000_000_000,
+            scope,
+            source: "test",
+        };
         schedule.replace(vec![window(Scope::Endpoints(["other".to_string()].into())), window(Scope::All)]);
         let lift = {
             let schedule = schedule.clone();

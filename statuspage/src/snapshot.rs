@@ -239,7 +239,7 @@ pub fn build(i: &Inputs<'_>) -> Snapshot {
         maintenances.push(MaintenanceView {
             id,
             title: w.title.clone(),
-            body: String::new(),
+            body: w.detail.clone(),
             start: w.start,
             end: w.end,
             status,

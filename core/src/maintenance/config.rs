@@ -30,6 +30,7 @@ impl MaintenanceSource for ConfigSource {
                 start,
                 end,
                 scope: w.scope.clone(),
+                detail: String::new(),
                 source: "config",
             };
             match &w.schedule {

@@ -54,6 +54,8 @@ pub struct Window {
     pub start: Nanos,
     pub end: Nanos,
     pub scope: Scope,
+    /// A longer text for the status page (the admin API's `message`; empty for configured windows).
+    pub detail: String,
     /// Where it came from (`config`, `admin`, later `statusio`, …).
     pub source: &'static str,
 }

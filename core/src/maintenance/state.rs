@@ -29,7 +29,15 @@ impl MaintenanceSource for StateSource {
             .into_iter()
             // A window cancelled before it began has no length and silences nothing.
             .filter(|m| m.ends_at > m.starts_at)
-            .map(|m| Window { id: m.id, title: m.title, start: m.starts_at, end: m.ends_at, scope: m.scope, source: "admin" })
+            .map(|m| Window {
+                id: m.id,
+                title: m.title,
+                detail: m.body,
+                start: m.starts_at,
+                end: m.ends_at,
+                scope: m.scope,
+                source: "admin",
+            })
             .collect())
     }
 

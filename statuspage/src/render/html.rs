@@ -303,7 +303,7 @@ fn maintenance(h: &mut String, cfg: &StatusPageConfig, s: &Snapshot, m: &Mainten
     let names: Vec<String> = m.components.iter().filter_map(|c| s.component(c)).map(|c| escape(&c.name)).collect();
     let _ = write!(
         h,
-        "<article class=\"maint m-{st}\" id=\"maintenance-{id}\">\n<h4>{title}</h4>\n<p><strong>{label}</strong>: <time datetime=\"{fi}\">{from}</time> to <time datetime=\"{ui}\">{until}</time></p>\n<p class=\"note\">Affects {names}</p>\n</article>\n",
+        "<article class=\"maint m-{st}\" id=\"maintenance-{id}\">\n<h4>{title}</h4>\n<p><strong>{label}</strong>: <time datetime=\"{fi}\">{from}</time> to <time datetime=\"{ui}\">{until}</time></p>\n{body}<p class=\"note\">Affects {names}</p>\n</article>\n",
         st = m.status.as_str(),
         id = escape(&m.id),
         title = escape(&m.title),
@@ -313,5 +313,6 @@ fn maintenance(h: &mut String, cfg: &StatusPageConfig, s: &Snapshot, m: &Mainten
         ui = super::rfc3339(m.end),
         until = human_time(m.end, &cfg.tz),
         names = names.join(", "),
+        body = if m.body.is_empty() { String::new() } else { format!("<p>{}</p>\n", escape(&m.body)) },
     );
 }
