@@ -46,6 +46,7 @@ listen = "127.0.0.1:{port}"
 title = "Acme <Status> & Co"
 timezone = "Europe/Berlin"
 admin_token = "{TOKEN}"
+logo = "{logo}"
 links = [{{ title = "Home <b>", url = "https://example.com/?a=1&b=2" }}]
 
 [[statuspage.groups]]
@@ -88,9 +89,13 @@ type = "tcp"
 address = "10.9.9.9:5432"
 component = "internal"
 "#,
-        db = dir.join("w.db").display()
+        db = dir.join("w.db").display(),
+        logo = dir.join("logo.svg").display()
     )
 }
+
+/// A logo with a script in it: served from the page's origin under its CSP, the script cannot run.
+const LOGO: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><script>alert(1)</script><circle cx="20" cy="20" r="18" fill="#3182ce"/></svg>"##;
 
 fn series(endpoint: &str, component: &str, region: &str) -> Arc<SeriesKey> {
     Arc::new(SeriesKey { endpoint: endpoint.into(), region: region.into(), component: component.into(), environment: "production".into() })
@@ -146,6 +151,7 @@ impl Page {
     /// With `extra` appended to the configuration (more tables).
     fn start_with(extra: &str) -> Page {
         let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("logo.svg"), LOGO).expect("write the logo");
         let port = free_port();
         let text = config(dir.path(), port) + extra;
         let cfg = Config::from_str_with_env("page.toml", Format::Toml, &text, &HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
@@ -500,6 +506,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn uptime_and_response_times_come_from_the_rollups() {
     let p = Page::start();
+    let (st, logo) = p.get("/assets/logo");
+    assert!(ok(&st) && logo == LOGO, "the configured logo is served: {st}");
+    assert!(p.get("/").1.contains("<img class=\"logo\" src=\"/assets/logo\""), "and shown");
     let up = p.json("/api/v1/components/api/uptime");
     let days = up["days"].as_array().unwrap();
     assert_eq!(days.len(), 90);
