@@ -4,6 +4,7 @@
 mod admin;
 mod checks;
 mod maintenance;
+mod oncall;
 mod report;
 mod server;
 mod status;
@@ -97,6 +98,13 @@ enum Command {
         #[command(flatten)]
         args: report::ReportArgs,
     },
+    /// Who is on call now (or --at a time) and the next handoffs; `export --ical` writes the rota as a calendar.
+    Oncall {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        args: oncall::OncallArgs,
+    },
     /// Multi-step API checks: run them now (for CI, with a JUnit report) or show their history.
     Checks {
         #[command(flatten)]
@@ -135,6 +143,7 @@ fn main() -> ExitCode {
         }
         Command::Statuspage { config, command: Some(StatuspageCommand::Export { dir }) } => (config.config, Work::Export(dir)),
         Command::Incident { config, command } => (config.config, Work::Incident(command)),
+        Command::Oncall { config, args } => (config.config, Work::Oncall(args)),
         Command::Status { config, format } => (config.config, Work::Status(format)),
         Command::Checks { config, command } => (config.config, Work::Checks(command)),
         Command::Maintenance { config, command } => (config.config, Work::Maintenance(command)),
@@ -155,6 +164,7 @@ fn main() -> ExitCode {
         Work::Maintenance(command) => rt.block_on(maintenance::main(&cfg, command)),
         Work::Report(args) => rt.block_on(report::main(&cfg, args)),
         Work::Incident(command) => rt.block_on(admin::incident(&cfg, command)),
+        Work::Oncall(args) => oncall::main(&cfg, args),
         Work::Export(dir) => rt.block_on(export(cfg, &dir)),
     });
     match result {
@@ -174,6 +184,7 @@ enum Work {
     Maintenance(maintenance::MaintenanceCommand),
     Report(report::ReportArgs),
     Incident(admin::IncidentCommand),
+    Oncall(oncall::OncallArgs),
     Export(PathBuf),
 }
 

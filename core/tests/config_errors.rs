@@ -477,3 +477,24 @@ fn status_page_errors_name_their_key_and_line() {
         "not one of starttls, tls, none",
     );
 }
+
+#[test]
+fn oncall_errors_name_their_key_and_line() {
+    let s = "[oncall.schedules.primary]\nmembers = [\"alice\", \"bob\"]\n";
+    assert_one(&format!("{s}handoff = \"someday 09:00\"\n"), 3, "oncall.schedules.primary.handoff", "is not a weekday");
+    assert_one(
+        &format!("{s}rotation = \"hourly\"\nhandoff = \"09:00\"\n"),
+        3,
+        "oncall.schedules.primary.rotation",
+        "not one of weekly, daily",
+    );
+    assert_one(&format!("{s}start = \"2026-11-03\"\n"), 3, "oncall.schedules.primary.start", "not the handoff day (Monday)");
+    assert_one(&format!("{s}timezone = \"Europe/Berlim\"\n"), 3, "oncall.schedules.primary.timezone", "unknown time zone");
+    assert_one(
+        &format!("{s}overrides = [{{ start = \"2026-12-24T00:00:00Z\", end = \"2026-12-25T00:00:00Z\", member = \"zed\" }}]\n"),
+        3,
+        "oncall.schedules.primary.overrides[0].member",
+        "`zed` is not a member",
+    );
+    assert_one("[oncall.schedules.empty]\nmembers = []\n", 2, "oncall.schedules.empty.members", "is empty");
+}

@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod document;
 pub mod duration;
 pub mod error;
+pub mod oncall;
 pub mod raw;
 pub mod secret;
 pub mod statuspage;
@@ -42,6 +43,8 @@ pub struct Config {
     pub aggregator: AggregatorConfig,
     /// SLA report definitions by name (`[sla.NAME]`).
     pub sla: BTreeMap<String, SlaConfig>,
+    /// `[oncall.schedules.NAME]`: on-call rotas by name.
+    pub oncall: BTreeMap<String, oncall::ScheduleConfig>,
     /// `[state]`: the local state database.
     pub state: StateConfig,
     /// `[statuspage]`: the public status page.

@@ -14,8 +14,21 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
-const SECTIONS: &[&str] =
-    &["agent", "store", "server", "aggregator", "vars", "environments", "endpoints", "checks", "maintenance", "sla", "state", "statuspage"];
+const SECTIONS: &[&str] = &[
+    "agent",
+    "store",
+    "server",
+    "aggregator",
+    "vars",
+    "environments",
+    "endpoints",
+    "checks",
+    "maintenance",
+    "sla",
+    "state",
+    "statuspage",
+    "oncall",
+];
 
 /// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
 pub(super) fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
@@ -144,8 +157,10 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     }
     let state = super::statuspage::state(doc, root.get("state"), &store, &mut errors);
     let statuspage = super::statuspage::statuspage(doc, root.get("statuspage"), &endpoints, &mut errors);
+    let oncall = super::oncall::schedules(doc, root.get("oncall"), &mut errors);
     errors.into_result(Config {
         file: doc.file.clone(),
+        oncall,
         state,
         statuspage,
         agent,
