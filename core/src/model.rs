@@ -304,17 +304,6 @@ impl ComponentStatus {
     pub fn worst(items: impl IntoIterator<Item = Self>) -> Self {
         items.into_iter().max().unwrap_or(ComponentStatus::Operational)
     }
-
-    /// status.io's code for it (DESIGN.md §5.7).
-    pub fn statusio_code(self) -> u16 {
-        match self {
-            ComponentStatus::Operational => 100,
-            ComponentStatus::UnderMaintenance => 200,
-            ComponentStatus::DegradedPerformance => 300,
-            ComponentStatus::PartialOutage => 400,
-            ComponentStatus::MajorOutage => 500,
-        }
-    }
 }
 
 impl fmt::Display for ComponentStatus {

@@ -306,10 +306,6 @@ impl StateDb {
         Ok(StateDb { path, conn: Arc::new(Mutex::new(conn)) })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
@@ -508,11 +504,6 @@ impl StateDb {
             Ok((s, inserted))
         })
         .await
-    }
-
-    pub async fn subscriber(&self, id: &str) -> Result<Option<Subscriber>, StateError> {
-        let id = id.to_string();
-        self.with(move |c| load_subscriber(c, &id)).await
     }
 
     /// Marks an email subscriber confirmed (idempotent).

@@ -94,7 +94,6 @@ pub struct MaintenanceView {
     pub status: MaintenanceStatus,
     /// Public components it covers (all of them for an `all` window).
     pub components: Vec<String>,
-    pub source: &'static str,
 }
 
 /// Everything [`build`] reads.
@@ -244,7 +243,6 @@ pub fn build(i: &Inputs<'_>) -> Snapshot {
             end: w.end,
             status,
             components: covered,
-            source: w.source,
         });
     }
     maintenances.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
