@@ -2,6 +2,7 @@
 //! itself lives in the crates (`watchpost-core`, `watchpost-agent`).
 
 mod admin;
+mod alerts;
 mod checks;
 mod maintenance;
 mod oncall;
@@ -56,6 +57,27 @@ enum Command {
     Agent(ConfigArg),
     /// Run only the aggregator: minute, hour and day rollups of the store's raw points.
     Aggregator(ConfigArg),
+    /// Run only alerting: evaluate `[[alerting.rules]]` against the store, page through the escalation
+    /// policies' notifiers, and deliver from the outbox in the state database.
+    Alerting(ConfigArg),
+    /// List alerts that are firing or pending (and recently resolved ones) from the state database.
+    Alerts {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many alerts to list at most.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Acknowledge a firing alert: its escalation stops, and PagerDuty, OpsGenie and Slack are told.
+    Ack {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The alert's key as `watchpost alerts` prints it (`rule/endpoint/environment`).
+        alert: String,
+        /// Who acknowledges (shown in the providers and the alert's history).
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
     /// Validate a configuration file and print a summary, or every error with its key and line (exit 2).
     CheckConfig {
         /// The configuration file (.toml, .yaml or .yml).
@@ -135,12 +157,13 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     let (path, command) = match cli.command {
         Command::CheckConfig { file } => return check_config(&file),
-        Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true, statuspage: true })),
-        Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, aggregator: false, statuspage: false })),
-        Command::Aggregator(c) => (c.config, Work::Run(Parts { agent: false, aggregator: true, statuspage: false })),
-        Command::Statuspage { config, command: None } => {
-            (config.config, Work::Run(Parts { agent: false, aggregator: false, statuspage: true }))
-        }
+        Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true, statuspage: true, alerting: true })),
+        Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, ..Parts::NONE })),
+        Command::Aggregator(c) => (c.config, Work::Run(Parts { aggregator: true, ..Parts::NONE })),
+        Command::Alerting(c) => (c.config, Work::Run(Parts { alerting: true, ..Parts::NONE })),
+        Command::Alerts { config, limit } => (config.config, Work::Alerts(alerts::Command::List { limit })),
+        Command::Ack { config, alert, by } => (config.config, Work::Alerts(alerts::Command::Ack { alert, by })),
+        Command::Statuspage { config, command: None } => (config.config, Work::Run(Parts { statuspage: true, ..Parts::NONE })),
         Command::Statuspage { config, command: Some(StatuspageCommand::Export { dir }) } => (config.config, Work::Export(dir)),
         Command::Incident { config, command } => (config.config, Work::Incident(command)),
         Command::Oncall { config, args } => (config.config, Work::Oncall(args)),
@@ -165,6 +188,7 @@ fn main() -> ExitCode {
         Work::Report(args) => rt.block_on(report::main(&cfg, args)),
         Work::Incident(command) => rt.block_on(admin::incident(&cfg, command)),
         Work::Oncall(args) => oncall::main(&cfg, args),
+        Work::Alerts(command) => rt.block_on(alerts::main(&cfg, command)),
         Work::Export(dir) => rt.block_on(export(cfg, &dir)),
     });
     match result {
@@ -185,6 +209,7 @@ enum Work {
     Report(report::ReportArgs),
     Incident(admin::IncidentCommand),
     Oncall(oncall::OncallArgs),
+    Alerts(alerts::Command),
     Export(PathBuf),
 }
 
@@ -194,6 +219,11 @@ struct Parts {
     agent: bool,
     aggregator: bool,
     statuspage: bool,
+    alerting: bool,
+}
+
+impl Parts {
+    const NONE: Parts = Parts { agent: false, aggregator: false, statuspage: false, alerting: false };
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -230,7 +260,7 @@ fn check_config(path: &Path) -> ExitCode {
 async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     // Bind first: a port in use should stop us before any probe runs.
     // The status page alone serves its own /healthz; the process server (metrics, push) is for the others.
-    let listener = if parts.agent || parts.aggregator {
+    let listener = if parts.agent || parts.aggregator || parts.alerting {
         Some(
             tokio::net::TcpListener::bind(cfg.server.listen)
                 .await
@@ -240,7 +270,7 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         None
     };
     // `run` starts the public page only when the file asks for one; `watchpost statuspage` always does.
-    let alone = !(parts.agent || parts.aggregator);
+    let alone = !(parts.agent || parts.aggregator || parts.alerting);
     if parts.statuspage && !alone && !cfg.statuspage.configured {
         tracing::info!("no [statuspage] section: the status page is off (add one, or run `watchpost statuspage`)");
     }
@@ -255,7 +285,7 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     };
     let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
     tracing::info!(store = %store.describe(), listen = %cfg.server.listen, agent = parts.agent, aggregator = parts.aggregator,
-        statuspage = parts.statuspage, "watchpost starting");
+        statuspage = parts.statuspage, alerting = parts.alerting && cfg.alerting.configured, "watchpost starting");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut state = server::AppState::default();
     let mut tasks = Vec::new();
@@ -288,6 +318,24 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    // `run` evaluates alerts only when the file has rules; `watchpost alerting` insists on them.
+    let alerting_alone = parts.alerting && !parts.agent;
+    if alerting_alone && !cfg.alerting.configured {
+        anyhow::bail!("{}: no [[alerting.rules]]: there is nothing to evaluate", cfg.file);
+    }
+    let alerting = if parts.alerting && cfg.alerting.configured {
+        let state_db =
+            Arc::new(watchpost_core::state::StateDb::open(&cfg.state.path).await.with_context(|| format!("{}: state", cfg.file))?);
+        let tap = agent.as_ref().map(|a| a.tap());
+        let shared = Arc::new(cfg.clone());
+        let alerting = watchpost_alerting::Alerting::start(shared, store.clone(), state_db, tap, stop_rx.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
+        state.alerting = Some(alerting.metrics.clone());
+        Some(alerting)
+    } else {
+        None
+    };
     if let Some(page_listener) = page_listener {
         let page =
             watchpost_statuspage::StatusPage::new(&cfg, store.clone()).await.with_context(|| format!("{}: status page", cfg.file))?;
@@ -309,6 +357,9 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
+    }
+    if let Some(a) = alerting {
+        a.join().await;
     }
     Ok(ExitCode::SUCCESS)
 }

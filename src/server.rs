@@ -21,6 +21,7 @@ const PUSH_BODY_LIMIT: usize = 16 * 1024;
 pub struct AppState {
     pub agent: Option<Arc<AgentMetrics>>,
     pub aggregator: Option<Arc<AggregatorMetrics>>,
+    pub alerting: Option<Arc<watchpost_alerting::metrics::AlertingMetrics>>,
     pub pushes: Registry,
 }
 
@@ -38,6 +39,9 @@ async fn render(State(s): State<AppState>) -> impl IntoResponse {
         m.render(&mut out);
     }
     if let Some(m) = &s.aggregator {
+        m.render(&mut out);
+    }
+    if let Some(m) = &s.alerting {
         m.render(&mut out);
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)

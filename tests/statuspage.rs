@@ -7,6 +7,7 @@
 mod common;
 
 use common::jsonschema::Schemas;
+use common::smtp::decode_qp;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -759,26 +760,6 @@ impl Hook {
     fn bodies(&self) -> Vec<(String, String)> {
         self.got.lock().unwrap().clone()
     }
-}
-
-/// Quoted-printable soft breaks and escapes, as mail bodies carry long links.
-fn decode_qp(s: &str) -> String {
-    let joined = s.replace("=\r\n", "").replace("=\n", "");
-    let mut out = Vec::new();
-    let bytes = joined.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The first link in (decoded) text that starts with `prefix`, as a path and query on the page.

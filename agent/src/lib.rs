@@ -40,6 +40,7 @@ pub struct Agent {
     maintenance: JoinHandle<()>,
     metrics: Arc<AgentMetrics>,
     pushes: probe::push::Registry,
+    tap: tokio::sync::broadcast::Sender<Arc<[watchpost_core::model::Point]>>,
 }
 
 impl Agent {
@@ -93,7 +94,11 @@ impl Agent {
             })
             .collect();
         drop(ctx); // the endpoint tasks hold the only senders: the writer ends when they do
+                   // Room for a few seconds of batches of a large configuration; a reader that falls further behind is told
+                   // so and reads the store instead.
+        let (tap, _) = tokio::sync::broadcast::channel(4096);
         let writer_cfg = writer::WriterConfig {
+            tap: Some(tap.clone()),
             max_points: config.agent.batch_max_points,
             max_age: config.agent.batch_max_age,
             replay_rate: config.agent.spool.replay_rate,
@@ -102,7 +107,12 @@ impl Agent {
         let monitor = tokio::spawn(watch_overload(metrics.clone(), config.agent.concurrency, stop_rx.clone()));
         let maintenance = tokio::spawn(maintenance::keep_fresh(schedule, sources, stop_rx));
         tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
-        Ok(Agent { stop, endpoints, writer, monitor, maintenance, metrics, pushes })
+        Ok(Agent { stop, endpoints, writer, monitor, maintenance, metrics, pushes, tap })
+    }
+
+    /// The points this agent produces, as it produces them (before batching and the store).
+    pub fn tap(&self) -> tokio::sync::broadcast::Receiver<Arc<[watchpost_core::model::Point]>> {
+        self.tap.subscribe()
     }
 
     /// Where the HTTP listener delivers push reports (`POST /api/v1/push/{id}`).

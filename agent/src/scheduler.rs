@@ -250,6 +250,7 @@ mod tests {
             id: "e".into(),
             name: "e".into(),
             component: None,
+            tags: vec![],
             environment: "p".into(),
             interval: Duration::from_millis(interval_ms),
             timeout: Duration::from_millis(timeout_ms),

@@ -23,6 +23,8 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub struct WriterConfig {
+    /// Points are also offered here as they arrive, before batching (alerting in the same process).
+    pub tap: Option<tokio::sync::broadcast::Sender<Arc<[Point]>>>,
     pub max_points: usize,
     pub max_age: Duration,
     /// Spool replay pace, points per second.
@@ -63,13 +65,16 @@ pub async fn run(mut rx: mpsc::Receiver<Point>, store: Arc<dyn Store>, cfg: Writ
                 if n == 0 {
                     break; // closed and drained
                 }
+                offer(&cfg.tap, &batch[..n]);
                 let deadline = Instant::now() + cfg.max_age;
                 while batch.len() < cfg.max_points {
                     let room = cfg.max_points - batch.len();
+                    let before = batch.len();
                     tokio::select! {
                         n = rx.recv_many(&mut batch, room) => if n == 0 { break },
                         _ = tokio::time::sleep_until(deadline) => break,
                     }
+                    offer(&cfg.tap, &batch[before..]);
                 }
                 w.metrics.queue_depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
                 w.deliver(std::mem::replace(&mut batch, Vec::with_capacity(cfg.max_points))).await;
@@ -80,6 +85,14 @@ pub async fn run(mut rx: mpsc::Receiver<Point>, store: Arc<dyn Store>, cfg: Writ
     w.metrics.queue_depth.set(0);
     if w.pending > 0 {
         tracing::info!(points = w.pending, "points stay in the spool and are replayed at the next start");
+    }
+}
+
+/// Offers new points to the tap, if anyone listens. Never blocks: a slow listener loses the oldest offers
+/// (and reads the store instead), the writer does not wait.
+fn offer(tap: &Option<tokio::sync::broadcast::Sender<Arc<[Point]>>>, points: &[Point]) {
+    if let Some(tap) = tap.as_ref().filter(|t| t.receiver_count() > 0 && !points.is_empty()) {
+        let _ = tap.send(Arc::from(points));
     }
 }
 

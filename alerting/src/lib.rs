@@ -1,7 +1,425 @@
-//! Watchpost's alerting (DESIGN.md §5.8). Built so far: on-call rotas ([`oncall`]) and their iCalendar
-//! export ([`ical`]). Rules, escalation policies, notifiers and the delivery outbox are issue 8's next steps.
+//! Watchpost's alerting (DESIGN.md §5.8): rules over the stored points, on-call rotas, escalation policies,
+//! and notifiers fed by a durable outbox.
 //!
-//! Architecture invariant: this crate depends on `core` only.
+//! Data flow: points (read from the store every `evaluation_interval`, and in `watchpost run` straight from
+//! the agent as they are produced) → [`evaluate`] (per-region buffers, each rule's metric, the regions'
+//! quorum) → [`lifecycle`] (a pure function: the alert's next state, the escalation levels due, the
+//! deliveries they cause) → the state database (row and deliveries in one transaction) → [`outbox`] →
+//! [`notify`] → the provider.
+//!
+//! Architecture invariant: this crate depends on `core` only; nothing here knows whether the points came
+//! from the agent in the same process or from the store.
 
+pub mod evaluate;
+pub mod event;
 pub mod ical;
+pub mod lifecycle;
+pub mod links;
+pub mod metrics;
+pub mod notify;
 pub mod oncall;
+pub mod outbox;
+
+use evaluate::{stale_after, verdict, Windows};
+use metrics::AlertingMetrics;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch, Notify};
+use watchpost_core::config::Config;
+use watchpost_core::model::Point;
+use watchpost_core::state::{AlertRow, AlertState, NewDelivery, StateDb};
+use watchpost_core::store::Store;
+use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
+
+/// Points as the agent produces them (before they reach the store), for `watchpost run`.
+pub type Tap = broadcast::Receiver<Arc<[Point]>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    #[error("alerting.notifiers.{name}: {reason}")]
+    Notifier { name: String, reason: String },
+    #[error("{0}")]
+    State(#[from] watchpost_core::state::StateError),
+}
+
+/// The rules, their buffers and the alerts they decide. Driven by [`run`]; tests call [`Evaluator::cycle`]
+/// with their own clock.
+pub struct Evaluator {
+    cfg: Arc<Config>,
+    state: Arc<StateDb>,
+    pub windows: Windows,
+    /// Per endpoint index: (rule index, alert key, stale-after) for every rule that selects it.
+    rules_for: Vec<Vec<(usize, String, Nanos)>>,
+    alerts: HashMap<String, AlertRow>,
+    metrics: Arc<AlertingMetrics>,
+    /// Set when a cycle enqueued deliveries.
+    pub wake: Arc<Notify>,
+}
+
+impl Evaluator {
+    /// Loads the open alerts from the state database.
+    pub async fn new(cfg: Arc<Config>, state: Arc<StateDb>, metrics: Arc<AlertingMetrics>) -> Result<Evaluator, AlertingError> {
+        let a = &cfg.alerting;
+        let longest = a.rules.iter().filter_map(|r| r.window).max().unwrap_or_default();
+        let mut keep = longest;
+        let rules_for: Vec<Vec<(usize, String, Nanos)>> = cfg
+            .endpoints
+            .iter()
+            .map(|e| {
+                a.rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.selector.matches(e))
+                    .map(|(j, r)| {
+                        let stale = stale_after(e, r, a.lookback);
+                        keep = keep.max(Duration::from_nanos(stale as u64));
+                        (j, lifecycle::key(&r.name, &e.id, &e.environment), stale)
+                    })
+                    .collect()
+            })
+            .collect();
+        let alerts = state.open_alerts().await?.into_iter().map(|r| (r.key.clone(), r)).collect();
+        Ok(Evaluator { windows: Windows::new(&cfg.endpoints, keep), cfg, state, rules_for, alerts, metrics, wake: Arc::new(Notify::new()) })
+    }
+
+    /// The longest history any rule reads, for the first store read.
+    pub fn history(&self) -> Duration {
+        let longest = self.rules_for.iter().flatten().map(|(_, _, s)| *s).max().unwrap_or(0);
+        Duration::from_nanos(longest.max(0) as u64)
+    }
+
+    /// Takes points; returns the endpoint indexes they changed.
+    pub fn ingest(&mut self, points: &[Point]) -> Vec<usize> {
+        let mut changed: Vec<usize> = points.iter().filter_map(|p| self.windows.ingest(p)).collect();
+        changed.sort_unstable();
+        changed.dedup();
+        changed
+    }
+
+    /// Brings the open alerts up to date with the state database: acknowledgements made through the admin
+    /// API, the CLI or a link, and transitions of another alerting instance.
+    pub async fn sync(&mut self) -> Result<(), AlertingError> {
+        for row in self.state.open_alerts().await? {
+            match self.alerts.get(&row.key) {
+                Some(mine) if mine.version >= row.version => {}
+                _ => {
+                    self.alerts.insert(row.key.clone(), row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates every rule on `endpoints` (all when `None`) at `now` and stores what changed. Returns the
+    /// number of transitions written.
+    pub async fn cycle(&mut self, endpoints: Option<&[usize]>, now: Nanos) -> Result<usize, AlertingError> {
+        let started = Instant::now();
+        let cfg = self.cfg.clone();
+        let all: Vec<usize>;
+        let which = match endpoints {
+            Some(e) => e,
+            None => {
+                all = (0..cfg.endpoints.len()).collect();
+                &all
+            }
+        };
+        let mut changes: Vec<(AlertRow, Vec<NewDelivery>)> = Vec::new();
+        for &i in which {
+            let e = &cfg.endpoints[i];
+            for (j, key, stale) in &self.rules_for[i] {
+                let rule = &cfg.alerting.rules[*j];
+                let v = verdict(&self.windows, i, rule, *stale, cfg.alerting.regions_down_quorum, now);
+                if let Some(change) = lifecycle::decide(&cfg, rule, e, self.alerts.get(key), v.as_ref(), now) {
+                    changes.push(change);
+                }
+            }
+        }
+        let written = self.apply(changes, now).await?;
+        self.metrics.evaluations.inc();
+        self.metrics.evaluation_seconds.observe(started.elapsed());
+        Ok(written)
+    }
+
+    async fn apply(&mut self, changes: Vec<(AlertRow, Vec<NewDelivery>)>, now: Nanos) -> Result<usize, AlertingError> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = changes.iter().map(|(r, _)| r.key.clone()).collect();
+        let any_delivery = changes.iter().any(|(_, d)| !d.is_empty());
+        let results = self.state.apply_alerts(changes, now).await?;
+        let mut written = 0;
+        for (key, result) in keys.into_iter().zip(results) {
+            match result {
+                Some(row) => {
+                    written += 1;
+                    self.log(&row);
+                    self.alerts.insert(key, row);
+                }
+                None => {
+                    // Another instance (or an acknowledgement) changed it first: take its row; the next cycle
+                    // decides from there.
+                    match self.state.alert(&key).await? {
+                        Some(row) => self.alerts.insert(key, row),
+                        None => self.alerts.remove(&key),
+                    };
+                }
+            }
+        }
+        self.alerts.retain(|_, r| r.state != AlertState::Resolved || r.resolved_at.is_some_and(|t| now - t < 3_600_000_000_000));
+        self.metrics.transitions.add(written as u64);
+        self.metrics.firing.set(self.alerts.values().filter(|r| r.state == AlertState::Firing).count() as i64);
+        if any_delivery {
+            self.wake.notify_one();
+        }
+        Ok(written)
+    }
+
+    fn log(&self, row: &AlertRow) {
+        match row.state {
+            AlertState::Firing => tracing::warn!(alert = %row.key, episode = row.episode, level = row.level, paged = ?row.paged,
+                acked_by = row.acked_by.as_deref().unwrap_or(""), detail = %row.detail, "alert firing"),
+            AlertState::Pending => tracing::info!(alert = %row.key, detail = %row.detail, "alert pending"),
+            AlertState::Resolved if row.resolved_at == Some(row.since) => {
+                tracing::info!(alert = %row.key, episode = row.episode, note = %row.note, "alert resolved")
+            }
+            AlertState::Resolved => tracing::debug!(alert = %row.key, "alert back to ok before it fired"),
+        }
+    }
+}
+
+/// A running alerting part: the evaluator and the outbox worker.
+pub struct Alerting {
+    pub metrics: Arc<AlertingMetrics>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Alerting {
+    /// Builds the notifiers, opens the alerts, and starts evaluating and delivering until `stop`.
+    pub async fn start(
+        cfg: Arc<Config>,
+        store: Arc<dyn Store>,
+        state: Arc<StateDb>,
+        tap: Option<Tap>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Alerting, AlertingError> {
+        let http = watchpost_core::http::client(notify::TIMEOUT)
+            .build()
+            .map_err(|e| AlertingError::Notifier { name: "*".into(), reason: watchpost_core::http::error_text(&e) })?;
+        let mut notifiers = HashMap::new();
+        for (name, n) in &cfg.alerting.notifiers {
+            let built = notify::build(n, &http).map_err(|reason| AlertingError::Notifier { name: name.clone(), reason })?;
+            notifiers.insert(name.clone(), built);
+        }
+        let metrics = Arc::new(AlertingMetrics::default());
+        let evaluator = Evaluator::new(cfg.clone(), state.clone(), metrics.clone()).await?;
+        let outbox = Arc::new(outbox::Outbox {
+            state,
+            notifiers,
+            wake: evaluator.wake.clone(),
+            metrics: metrics.clone(),
+            max_delay: cfg.alerting.retry_max_delay,
+        });
+        tracing::info!(
+            rules = cfg.alerting.rules.len(),
+            notifiers = cfg.alerting.notifiers.len(),
+            open = evaluator.alerts.len(),
+            from_agent = tap.is_some(),
+            "alerting started"
+        );
+        let tasks = vec![tokio::spawn(outbox.run(stop.clone())), tokio::spawn(evaluate_loop(evaluator, store, tap, stop))];
+        Ok(Alerting { metrics, tasks })
+    }
+
+    /// Waits for both tasks to end (after `stop`).
+    pub async fn join(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option<Tap>, mut stop: watch::Receiver<bool>) {
+    let cfg = ev.cfg.clone();
+    let lookback = duration_nanos(cfg.alerting.lookback);
+    let mut cursor = now_nanos() - duration_nanos(ev.history());
+    let mut tick = tokio::time::interval(cfg.alerting.evaluation_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut store_failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = now_nanos();
+                // Overlapping reads: a point that reached the store late is still seen; one seen before is
+                // recognised as such (see `evaluate`).
+                let range = TimeRange::new(cursor - lookback, now + 1);
+                match read(&*store, range).await {
+                    Ok(points) => {
+                        if store_failing {
+                            tracing::info!(store = %store.describe(), "alerting reads the store again");
+                            store_failing = false;
+                        }
+                        ev.ingest(&points);
+                        cursor = now;
+                    }
+                    Err(e) if !store_failing => {
+                        tracing::warn!(error = %e, store = %store.describe(), "alerting cannot read the store; alerts keep their state until it is back");
+                        store_failing = true;
+                    }
+                    Err(_) => {}
+                }
+                if let Err(e) = ev.sync().await {
+                    tracing::warn!(error = %e, "cannot read acknowledgements from the state database");
+                }
+                ev.windows.prune(now);
+                if let Err(e) = ev.cycle(None, now).await {
+                    tracing::warn!(error = %e, "alert evaluation failed; retrying next cycle");
+                }
+            }
+            batch = recv(&mut tap) => match batch {
+                Ok(points) => {
+                    let changed = ev.ingest(&points);
+                    if !changed.is_empty() {
+                        if let Err(e) = ev.cycle(Some(&changed), now_nanos()).await {
+                            tracing::warn!(error = %e, "alert evaluation failed; retrying next cycle");
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(batches = n, "alerting fell behind the agent; the store read catches up");
+                }
+                Err(broadcast::error::RecvError::Closed) => tap = None,
+            },
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Resolves when `stop` turns true (the guard `wait_for` returns is not `Send`: drop it at once).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn recv(tap: &mut Option<Tap>) -> Result<Arc<[Point]>, broadcast::error::RecvError> {
+    match tap {
+        Some(t) => t.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn read(store: &dyn Store, range: TimeRange) -> Result<Vec<Point>, watchpost_core::store::StoreError> {
+    let probes = store.probe_points_all(range).await?;
+    let maintenance = store.maintenance_points_all(range).await?;
+    Ok(probes.into_iter().map(Point::Probe).chain(maintenance.into_iter().map(Point::Maintenance)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap as Map;
+    use watchpost_core::model::{ProbePoint, SeriesKey};
+
+    const CONFIG: &str = r#"
+[[endpoints]]
+id = "api"
+url = "http://127.0.0.1:1/"
+
+[oncall.schedules.primary]
+members = ["alice", "bob", "carol"]
+
+[alerting.notifiers.pd]
+type = "pagerduty"
+routing_key = "R0123456789"
+
+[alerting.notifiers.hook]
+type = "webhook"
+url = "http://127.0.0.1:1/hook"
+
+[alerting.policies.default]
+notifiers = ["pd", "hook"]
+levels = [{ targets = ["oncall:primary"] }, { after = "15m", targets = ["next:primary"] }, { after = "30m", targets = ["team:primary"] }]
+
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+"#;
+
+    fn down(ts: Nanos) -> Point {
+        let series =
+            Arc::new(SeriesKey { endpoint: "api".into(), region: "eu".into(), component: String::new(), environment: "production".into() });
+        Point::Probe(ProbePoint {
+            series,
+            ts,
+            availability: 0.0,
+            ok: false,
+            latency_ms: 1.0,
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            status_code: Some(503),
+            cert_days_left: None,
+            error: None,
+            confirmed_down: true,
+            failed_step: None,
+        })
+    }
+
+    async fn actions(state: &StateDb) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in state.claim_deliveries(i64::MAX / 2, 1, 1000).await.unwrap() {
+            out.push(format!("{}:{}", d.action, d.notifier));
+            state.record_alert_delivery(d.id, Ok("202".into()), 0).await.unwrap();
+        }
+        out
+    }
+
+    /// Escalation on tokio's paused clock: level 2 only after `after`, then the whole team; an
+    /// acknowledgement in between stops it. The evaluator's time is the paused clock's.
+    #[tokio::test(start_paused = true)]
+    async fn escalation_follows_the_clock_and_stops_at_an_acknowledgement() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Arc::new(Config::from_str_with_env("t.toml", watchpost_core::config::Format::Toml, CONFIG, &Map::new()).unwrap());
+        let state = Arc::new(StateDb::open(&dir.path().join("state.db")).await.unwrap());
+        let started = tokio::time::Instant::now();
+        let t0: Nanos = 1_763_294_400_000_000_000;
+        let now = || t0 + started.elapsed().as_nanos() as Nanos;
+
+        // One endpoint, kept down by a probe each minute.
+        let mut ev = Evaluator::new(cfg.clone(), state.clone(), Arc::new(AlertingMetrics::default())).await.unwrap();
+        let tick = |ev: &mut Evaluator| {
+            let t = now();
+            ev.ingest(&[down(t)]);
+        };
+        tick(&mut ev);
+        ev.cycle(None, now()).await.unwrap();
+        assert_eq!(actions(&state).await, vec!["trigger:pd", "trigger:hook"]);
+        for _ in 0..14 {
+            tokio::time::advance(Duration::from_secs(60)).await;
+            tick(&mut ev);
+            ev.cycle(None, now()).await.unwrap();
+        }
+        assert!(actions(&state).await.is_empty(), "nothing before 15 minutes");
+        tokio::time::advance(Duration::from_secs(60)).await;
+        tick(&mut ev);
+        ev.cycle(None, now()).await.unwrap();
+        assert_eq!(actions(&state).await, vec!["escalate:hook"], "level 2 at 15 minutes (PagerDuty escalates on its own side)");
+        let row = state.alert("down/api/production").await.unwrap().unwrap();
+        assert_eq!(row.paged.len(), 2, "the on-call person and the next one: {:?}", row.paged);
+
+        // Acknowledged at 20 minutes: passed on once, and the whole team is never paged.
+        tokio::time::advance(Duration::from_secs(300)).await;
+        state.acknowledge_alert("down/api/production", "bob", now()).await.unwrap();
+        ev.sync().await.unwrap();
+        tick(&mut ev);
+        ev.cycle(None, now()).await.unwrap();
+        assert_eq!(actions(&state).await, vec!["acknowledge:pd", "acknowledge:hook"]);
+        for _ in 0..30 {
+            tokio::time::advance(Duration::from_secs(60)).await;
+            tick(&mut ev);
+            ev.cycle(None, now()).await.unwrap();
+        }
+        assert!(actions(&state).await.is_empty(), "no level 3 after the acknowledgement");
+        assert_eq!(state.alert("down/api/production").await.unwrap().unwrap().level, 2);
+    }
+}

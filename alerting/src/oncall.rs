@@ -71,6 +71,11 @@ pub fn on_call_at(s: &ScheduleConfig, t: Nanos) -> (Vec<String>, bool) {
     }
 }
 
+/// Who takes over from the rotation's current member at `t` (overrides aside): the next member in order.
+pub fn next_on_call(s: &ScheduleConfig, t: Nanos) -> Option<String> {
+    rotation_at(s, t).map(|(k, _, _)| member(s, k + 1))
+}
+
 /// The shifts that overlap `[from, to)`, in order, each with its full extent (the first may start before
 /// `from`, the last end after `to`). Adjacent stretches with the same people are one shift.
 pub fn shifts(s: &ScheduleConfig, from: Nanos, to: Nanos) -> Vec<Shift> {

@@ -31,3 +31,37 @@ pub fn error_text(e: &reqwest::Error) -> String {
         format!("{kind}: {detail}")
     }
 }
+
+/// The wait a `Retry-After` header asks for: delay-seconds, or an HTTP date (RFC 9110 §10.2.3) compared
+/// with the clock. `None` without a readable header.
+pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let wait = at.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past: at once");
+        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120);
+        let text = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&later).unwrap();
+        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_str(&text).unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(d > Duration::from_secs(110) && d <= Duration::from_secs(120), "{d:?}");
+        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}

@@ -42,6 +42,8 @@ pub fn router() -> Router<Arc<StatusPage>> {
         .route("/maintenance/{id}/end", post(end_maintenance))
         .route("/subscribers", get(list_subscribers).post(add_subscriber))
         .route("/subscribers/{id}", axum::routing::delete(remove_subscriber))
+        .route("/alerts", get(crate::alerts::list))
+        .route("/alerts/ack", post(crate::alerts::ack_admin))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
@@ -94,7 +96,7 @@ impl Invalid {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(headers: &axum::http::HeaderMap, body: &Bytes) -> Result<T, Response> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(headers: &axum::http::HeaderMap, body: &Bytes) -> Result<T, Response> {
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

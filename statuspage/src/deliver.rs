@@ -10,16 +10,14 @@
 use crate::StatusPage;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::{SmtpConfig, SmtpTls};
 use watchpost_core::state::{Notification, SubscriberKind};
 use watchpost_core::time::{now_nanos, Nanos};
 
 pub const MAX_ATTEMPTS: u32 = 12;
-const TIMEOUT: Duration = Duration::from_secs(15);
+const TIMEOUT: Duration = watchpost_core::mail::TIMEOUT;
 /// Messages sent per pass; the next pass starts at once when the batch was full.
 const BATCH: usize = 50;
 
@@ -41,7 +39,7 @@ impl Deliverer {
     /// does not accept) is logged, and email stays queued until it is fixed.
     pub fn new(page: &StatusPage) -> Option<Self> {
         let subs = page.cfg.subscriptions.as_ref()?;
-        let smtp = subs.smtp.as_ref().and_then(|s| match transport(s) {
+        let smtp = subs.smtp.as_ref().and_then(|s| match watchpost_core::mail::transport(s) {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::error!(error = %e, host = %s.host, "subscriber email is off: the SMTP settings are unusable");
@@ -97,20 +95,6 @@ impl Deliverer {
             Err(Failure { reason: format!("webhook answered {status}"), retry: status.as_u16() == 429 || status.is_server_error() })
         }
     }
-}
-
-fn transport(s: &SmtpConfig) -> Result<(AsyncSmtpTransport<Tokio1Executor>, Mailbox), String> {
-    let from: Mailbox = s.from.parse().map_err(|e| format!("from {:?}: {e}", s.from))?;
-    let builder = match s.tls {
-        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
-        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host).map_err(|e| e.to_string())?,
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host).map_err(|e| e.to_string())?,
-    };
-    let mut builder = builder.port(s.port).timeout(Some(TIMEOUT));
-    if let (Some(user), Some(password)) = (&s.username, &s.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_string()));
-    }
-    Ok((builder.build(), from))
 }
 
 /// When to try again after `attempts` failed attempts: 5 s doubling, at most an hour, ±20 % jitter.

@@ -11,6 +11,7 @@
 //! Architecture invariant: this crate depends on `core` only; what it knows of probes comes from the store.
 
 pub mod admin;
+pub mod alerts;
 pub mod deliver;
 pub mod export;
 pub mod history;
@@ -108,6 +109,10 @@ pub struct StatusPage {
     wake: tokio::sync::Notify,
     /// Wakes the subscriber delivery loop when a message is queued.
     pub(crate) deliver_wake: tokio::sync::Notify,
+    /// Verifies acknowledge links (`alerting.secret`).
+    pub(crate) alerting_secret: Option<watchpost_core::config::Secret>,
+    /// The on-call rotas, for the calendar feed.
+    pub(crate) oncall: std::collections::BTreeMap<String, watchpost_core::config::oncall::ScheduleConfig>,
 }
 
 impl StatusPage {
@@ -156,6 +161,8 @@ impl StatusPage {
             state,
             endpoint_components,
             endpoints: config.endpoints.iter().map(|e| e.id.clone()).collect(),
+            alerting_secret: config.alerting.secret.clone(),
+            oncall: config.oncall.clone(),
             targets,
             logo,
             history: tokio::sync::Mutex::new((History::default(), None)),

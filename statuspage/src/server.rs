@@ -33,6 +33,8 @@ pub fn app(page: Arc<StatusPage>) -> Router {
         .route("/subscribe", axum::routing::post(crate::subscribe::subscribe))
         .route("/subscribe/confirm", get(crate::subscribe::confirm))
         .route("/unsubscribe", get(crate::subscribe::unsubscribe_form).post(crate::subscribe::unsubscribe))
+        .route("/ack", get(crate::alerts::ack_form).post(crate::alerts::ack_post))
+        .route("/api/v1/admin/oncall/{schedule}/calendar.ics", get(crate::alerts::calendar))
         .nest("/api/v1/admin", crate::admin::router())
         .fallback(|| async { not_found("no such page") })
         .layer(axum::middleware::map_response(security_headers))

@@ -26,26 +26,8 @@ pub const CONFIRM_TTL: Nanos = 48 * 3_600_000_000_000;
 /// public form must not become a way to flood someone's inbox).
 const RESEND_AFTER: Nanos = 10 * 60_000_000_000;
 
-fn hmac(secret: &str, message: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    ring::hmac::sign(&key, message.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn verify(secret: &str, message: &str, sig: &str) -> bool {
-    let Some(bytes) =
-        (0..sig.len()).step_by(2).map(|i| sig.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<Vec<u8>>>()
-    else {
-        return false;
-    };
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    // ring compares in constant time.
-    ring::hmac::verify(&key, message.as_bytes(), &bytes).is_ok()
-}
-
-/// The signature of a webhook body, sent as `X-Watchpost-Signature: t=<unix>,v1=<hex>` over `<unix>.<body>`.
-pub fn webhook_signature(secret: &str, unix: i64, body: &str) -> String {
-    format!("t={unix},v1={}", hmac(secret, &format!("{unix}.{body}")))
-}
+pub use watchpost_core::sign::webhook_signature;
+use watchpost_core::sign::{hmac_hex as hmac, verify_hex as verify};
 
 pub fn confirm_link(cfg: &StatusPageConfig, secret: &str, id: &str, now: Nanos) -> String {
     let exp = (now + CONFIRM_TTL) / 1_000_000_000;
@@ -57,7 +39,7 @@ pub fn unsubscribe_link(cfg: &StatusPageConfig, secret: &str, id: &str) -> Strin
 }
 
 /// A small page of our own look for the subscription flow.
-fn page(cfg: &StatusPageConfig, status: StatusCode, title: &str, body_html: &str) -> Response {
+pub(crate) fn page(cfg: &StatusPageConfig, status: StatusCode, title: &str, body_html: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"color-scheme\" content=\"light dark\"><title>{t} · {site}</title><link rel=\"stylesheet\" href=\"/assets/style.css\"></head>\
@@ -297,22 +279,5 @@ pub async fn fan_out(p: &StatusPage, e: Event<'_>) {
             p.deliver_soon();
         }
         Err(e) => tracing::error!(error = %e, "could not queue subscriber notifications"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_verify_only_their_own_message_and_key() {
-        let sig = hmac("k".repeat(32).as_str(), "unsubscribe:abc");
-        assert_eq!(sig.len(), 64);
-        assert!(verify(&"k".repeat(32), "unsubscribe:abc", &sig));
-        assert!(!verify(&"k".repeat(32), "unsubscribe:abd", &sig));
-        assert!(!verify(&"j".repeat(32), "unsubscribe:abc", &sig));
-        assert!(!verify(&"k".repeat(32), "unsubscribe:abc", "zz"));
-        assert!(!verify(&"k".repeat(32), "unsubscribe:abc", &sig[..63]));
-        assert!(webhook_signature("s", 1700000000, "{}").starts_with("t=1700000000,v1="));
     }
 }

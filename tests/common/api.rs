@@ -127,9 +127,10 @@ fn serve(
     let _ = conn.write_all(resp.as_bytes());
 }
 
-type Request = (String, String, BTreeMap<String, String>, String);
+pub type Request = (String, String, BTreeMap<String, String>, String);
 
-fn read(conn: &mut TcpStream) -> Option<Request> {
+/// One HTTP/1.1 request: method, path with query, lower-cased headers, body.
+pub fn read(conn: &mut TcpStream) -> Option<Request> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {

@@ -1,15 +1,18 @@
-//! Validates JSON values against a schema of a provider's published OpenAPI document (`../shared/schemas/`):
-//! `type`, `enum`, `format: date-time|date`, `properties` (every key we send must be declared, apart from a
-//! named list of extras), `items` and local `$ref`s.
+//! Validates JSON values against a schema of a provider's published OpenAPI or Swagger document
+//! (`../shared/schemas/`): `type`, `enum`, `format: date-time|date`, `required`, `properties` (every key we
+//! send must be declared, apart from a named list of extras), `additionalProperties`, `items`, `allOf` and
+//! local `$ref`s.
 //!
-//! One relaxation, on purpose: `null` passes where the schema gives a type without `nullable`, because
-//! Statuspage's own public API returns `null` for absent values (`group_id`, `resolved_at`, `start_date`) and
-//! its clients index those keys unconditionally; the OpenAPI document simply does not say so.
+//! One relaxation, for Statuspage only ([`Schemas::load`]; [`Schemas::load_strict`] has none): `null`
+//! passes where the schema gives a type without `nullable`, because Statuspage's own public API returns
+//! `null` for absent values (`group_id`, `resolved_at`, `start_date`) and its clients index those keys
+//! unconditionally; the OpenAPI document simply does not say so.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub struct Schemas {
     root: Value,
+    allow_null: bool,
 }
 
 impl Schemas {
@@ -17,11 +20,19 @@ impl Schemas {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas").join(file);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (the schemas live in ../shared/schemas)", path.display()));
-        Schemas { root: serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}")) }
+        Schemas { root: serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}")), allow_null: true }
+    }
+
+    /// Without the `null` relaxation: what we send to a provider must match its schema exactly.
+    pub fn load_strict(file: &str) -> Schemas {
+        Schemas { allow_null: false, ..Self::load(file) }
     }
 
     fn named(&self, name: &str) -> &Value {
-        self.root.pointer(&format!("/components/schemas/{name}")).unwrap_or_else(|| panic!("no schema {name}"))
+        self.root
+            .pointer(&format!("/components/schemas/{name}"))
+            .or_else(|| self.root.pointer(&format!("/definitions/{name}")))
+            .unwrap_or_else(|| panic!("no schema {name}"))
     }
 
     /// Every violation of `value` against schema `name`, with its JSON path; `extras` are keys allowed
@@ -29,6 +40,14 @@ impl Schemas {
     pub fn validate(&self, name: &str, value: &Value, extras: &[&str]) -> Vec<String> {
         let mut errors = Vec::new();
         self.check(self.named(name), name, value, "$", extras, &mut errors);
+        errors
+    }
+
+    /// As [`Schemas::validate`], for the schema at a JSON pointer into the document (an inline request body).
+    pub fn validate_at(&self, pointer: &str, value: &Value) -> Vec<String> {
+        let schema = self.root.pointer(pointer).unwrap_or_else(|| panic!("no schema at {pointer}"));
+        let mut errors = Vec::new();
+        self.check(schema, pointer, value, "$", &[], &mut errors);
         errors
     }
 
@@ -42,8 +61,59 @@ impl Schemas {
         }
     }
 
+    /// The schema with its `allOf` parts merged in: properties, required keys, and the first type given.
+    fn merged(&self, schema: &Value) -> Value {
+        let (schema, _) = self.resolve(schema);
+        let Some(parts) = schema.get("allOf").and_then(Value::as_array) else { return schema.clone() };
+        let mut out = schema.as_object().cloned().unwrap_or_default();
+        out.remove("allOf");
+        let mut props = out.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut required: Vec<Value> = out.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+        for p in parts {
+            let m = self.merged(p);
+            if let Some(pp) = m.get("properties").and_then(Value::as_object) {
+                props.extend(pp.clone());
+            }
+            if let Some(r) = m.get("required").and_then(Value::as_array) {
+                required.extend(r.iter().cloned());
+            }
+            for k in ["type", "additionalProperties", "enum"] {
+                if let (Some(v), false) = (m.get(k), out.contains_key(k)) {
+                    out.insert(k.into(), v.clone());
+                }
+            }
+        }
+        out.insert("properties".into(), Value::Object(props));
+        out.insert("required".into(), Value::Array(required));
+        Value::Object(out)
+    }
+
+    /// Swagger 2 polymorphism: a schema with `discriminator: type` stands for the definition that extends it
+    /// (`allOf` with a `$ref` to it) and names the value's `type` in `x-discriminator-value`.
+    fn subtype(&self, schema: &Value, name: &str, v: &Value) -> Option<(&Value, String)> {
+        let field = schema.get("discriminator").and_then(Value::as_str)?;
+        let wanted = v.get(field)?.as_str()?;
+        let defs = self.root.get("definitions")?.as_object()?;
+        let target = format!("#/definitions/{name}");
+        defs.iter()
+            .find(|(_, d)| {
+                d.get("x-discriminator-value").and_then(Value::as_str) == Some(wanted)
+                    && d.get("allOf")
+                        .and_then(Value::as_array)
+                        .is_some_and(|parts| parts.iter().any(|p| p.get("$ref").and_then(Value::as_str) == Some(target.as_str())))
+            })
+            .map(|(n, d)| (d, n.clone()))
+    }
+
     fn check(&self, schema: &Value, name: &str, v: &Value, path: &str, extras: &[&str], errors: &mut Vec<String>) {
+        if let Some((sub, sub_name)) = self.subtype(self.resolve(schema).0, name, v) {
+            return self.check(sub, &sub_name, v, path, extras, errors);
+        }
+        let schema = &self.merged(schema);
         if v.is_null() {
+            if !self.allow_null && !schema.get("nullable").and_then(Value::as_bool).unwrap_or(false) {
+                errors.push(format!("{path}: null is not allowed"));
+            }
             return;
         }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
@@ -69,6 +139,7 @@ impl Schemas {
             let valid = match format {
                 "date-time" => s.parse::<jiff::Timestamp>().is_ok(),
                 "date" => s.parse::<jiff::civil::Date>().is_ok(),
+                "url" | "uri" => s.starts_with("http://") || s.starts_with("https://"),
                 _ => true,
             };
             if !valid {
@@ -81,16 +152,28 @@ impl Schemas {
                 self.check(item_schema, item_name.unwrap_or(name), item, &format!("{path}[{i}]"), extras, errors);
             }
         }
-        if let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), v.as_object()) {
-            for (k, val) in obj {
-                match props.get(k) {
-                    Some(p) => {
-                        let (p, pname) = self.resolve(p);
-                        self.check(p, pname.unwrap_or(name), val, &format!("{path}.{k}"), extras, errors);
-                    }
-                    None if extras.contains(&format!("{name}.{k}").as_str()) => {}
-                    None => errors.push(format!("{path}.{k}: not a property of {name}")),
+        let Some(obj) = v.as_object() else { return };
+        for r in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if !obj.contains_key(r) {
+                errors.push(format!("{path}.{r}: required by {name}, missing"));
+            }
+        }
+        let empty = Map::new();
+        let props = schema.get("properties").and_then(Value::as_object);
+        let additional = schema.get("additionalProperties");
+        if props.is_none() && additional.is_none() {
+            return;
+        }
+        for (k, val) in obj {
+            match (props.unwrap_or(&empty).get(k), additional) {
+                (Some(p), _) => {
+                    let (p, pname) = self.resolve(p);
+                    self.check(p, pname.unwrap_or(name), val, &format!("{path}.{k}"), extras, errors);
                 }
+                (None, Some(a)) if a.is_object() => self.check(a, name, val, &format!("{path}.{k}"), extras, errors),
+                (None, Some(Value::Bool(true))) => {}
+                _ if extras.contains(&format!("{name}.{k}").as_str()) => {}
+                _ => errors.push(format!("{path}.{k}: not a property of {name}")),
             }
         }
     }

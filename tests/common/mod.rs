@@ -6,6 +6,7 @@ pub mod api;
 pub mod influxd;
 pub mod jsonschema;
 pub mod openapi;
+pub mod providers;
 pub mod smtp;
 
 use std::io::{Read, Write};
@@ -74,6 +75,41 @@ impl Target {
     }
 }
 
+/// An HTTP target that answers 200 while `up` and 503 otherwise; flip it with [`Toggle::set`].
+pub struct Toggle {
+    pub port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Toggle {
+    pub fn start(up: bool) -> Toggle {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
+        let port = listener.local_addr().expect("addr").port();
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(up));
+        let state = flag.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                if read_request(&mut conn).is_none() {
+                    continue;
+                }
+                let (status, body) = if state.load(Ordering::SeqCst) { ("200 OK", "ok") } else { ("503 Service Unavailable", "down") };
+                let resp = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = conn.write_all(resp.as_bytes());
+            }
+        });
+        Toggle { port, up: flag }
+    }
+
+    pub fn set(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
 fn read_request(conn: &mut TcpStream) -> Option<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut buf = Vec::new();
@@ -135,6 +171,12 @@ pub fn spawn(args: &[&str]) -> Child {
 
 pub fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().expect("run watchpost")
+}
+
+/// Sends SIGKILL (no chance to clean up) and reaps the process.
+pub fn kill9(mut child: Child) {
+    let _ = Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
+    let _ = child.wait();
 }
 
 /// Sends SIGTERM and waits (bounded) for the process to exit; returns its output.

@@ -60,3 +60,23 @@ impl Drop for SmtpSink {
         let _ = self.child.wait();
     }
 }
+
+/// Quoted-printable soft breaks and escapes, as mail bodies carry long links.
+pub fn decode_qp(s: &str) -> String {
+    let joined = s.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

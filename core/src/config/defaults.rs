@@ -50,3 +50,11 @@ pub const STATUSPAGE_LISTEN: &str = "127.0.0.1:8080";
 pub const PARTIAL_OUTAGE_WEIGHT: f64 = 0.3;
 /// Days of uptime bars on the status page.
 pub const HISTORY_DAYS: u32 = 90;
+/// How often alert rules are evaluated against the store.
+pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(1);
+/// How far before the last read each store read of the alerting evaluator reaches.
+pub const ALERT_LOOKBACK: Duration = Duration::from_secs(10);
+/// How long an acknowledge link in a page works.
+pub const ACK_LINK_TTL: Duration = Duration::from_secs(86_400);
+/// The longest wait between two attempts of a failing alert delivery.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);

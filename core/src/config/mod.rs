@@ -8,6 +8,7 @@
 //!
 //! Callers only see [`Config`] (valid by construction) or [`ConfigErrors`] (every problem at once).
 
+pub mod alerting;
 pub mod defaults;
 pub mod document;
 pub mod duration;
@@ -45,6 +46,10 @@ pub struct Config {
     pub sla: BTreeMap<String, SlaConfig>,
     /// `[oncall.schedules.NAME]`: on-call rotas by name.
     pub oncall: BTreeMap<String, oncall::ScheduleConfig>,
+    /// `[oncall.people.NAME]`: who can be paged, and how.
+    pub people: BTreeMap<String, alerting::Person>,
+    /// `[alerting]`: rules, escalation policies, notifiers.
+    pub alerting: alerting::AlertingConfig,
     /// `[state]`: the local state database.
     pub state: StateConfig,
     /// `[statuspage]`: the public status page.
@@ -161,6 +166,8 @@ pub struct EndpointConfig {
     pub id: String,
     pub name: String,
     pub component: Option<String>,
+    /// Labels for alert rules' selectors.
+    pub tags: Vec<String>,
     pub environment: String,
     pub interval: Duration,
     pub timeout: Duration,

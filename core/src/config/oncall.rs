@@ -96,8 +96,8 @@ pub(super) fn schedules(doc: &Document, value: Option<&Value>, errors: &mut Conf
         errors.push(doc.error("oncall", "expected a table with `[oncall.schedules.NAME]` tables"));
         return out;
     };
-    for key in root.keys().filter(|k| *k != "schedules") {
-        errors.push(doc.error(&format!("oncall.{key}"), "unknown key; expected `schedules`"));
+    for key in root.keys().filter(|k| *k != "schedules" && *k != "people") {
+        errors.push(doc.error(&format!("oncall.{key}"), "unknown key; expected `schedules` or `people`"));
     }
     let raw: BTreeMap<String, Value> = root.get("schedules").and_then(|v| section(doc, "oncall.schedules", v, errors)).unwrap_or_default();
     for (name, v) in raw {

@@ -157,6 +157,8 @@ pub struct RawEndpoint {
     pub success_threshold: Option<u32>,
     /// Status page component this endpoint belongs to (tag `component`).
     pub component: Option<String>,
+    /// Labels alert rules select on (`tags = ["payments", "tier-1"]`); not written to the store.
+    pub tags: Option<Vec<String>>,
     /// Deployment environment (tag `environment`, default: `agent.environment`).
     pub environment: Option<String>,
     /// Assertions, all of which must pass. HTTP endpoints without any expect a `2xx` status.
@@ -216,6 +218,8 @@ pub struct RawCheck {
     pub success_threshold: Option<u32>,
     /// Status page component (tag `component`).
     pub component: Option<String>,
+    /// Labels alert rules select on; not written to the store.
+    pub tags: Option<Vec<String>>,
     /// Accept any TLS certificate in every step (default false; also spelled `insecure_skip_verify`).
     #[serde(alias = "insecure_skip_verify")]
     pub tls_skip_verify: Option<bool>,

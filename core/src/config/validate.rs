@@ -28,6 +28,7 @@ const SECTIONS: &[&str] = &[
     "state",
     "statuspage",
     "oncall",
+    "alerting",
 ];
 
 /// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
@@ -158,9 +159,14 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     let state = super::statuspage::state(doc, root.get("state"), &store, &mut errors);
     let statuspage = super::statuspage::statuspage(doc, root.get("statuspage"), &endpoints, &mut errors);
     let oncall = super::oncall::schedules(doc, root.get("oncall"), &mut errors);
+    let people = super::alerting::people(doc, root.get("oncall"), &mut errors);
+    let alerting =
+        super::alerting::alerting(doc, root.get("alerting"), &people, &oncall, &endpoints, &statuspage, agent.batch_max_age, &mut errors);
     errors.into_result(Config {
         file: doc.file.clone(),
         oncall,
+        people,
+        alerting,
         state,
         statuspage,
         agent,
@@ -569,6 +575,7 @@ fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, erro
         name: raw.name.unwrap_or_else(|| id.clone()),
         id,
         component: raw.component,
+        tags: raw.tags.unwrap_or_default(),
         environment,
         interval,
         timeout,
@@ -1064,6 +1071,7 @@ fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, errors: &mut Co
             id: id.clone(),
             name: raw.name.clone().unwrap_or_else(|| id.clone()),
             component: raw.component.clone(),
+            tags: raw.tags.clone().unwrap_or_default(),
             environment,
             interval,
             timeout: total_timeout(&base.steps),

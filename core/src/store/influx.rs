@@ -110,12 +110,7 @@ impl InfluxStore {
         if status == 204 || status == 200 {
             return Ok(());
         }
-        let after = resp
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let after = crate::http::retry_after(resp.headers());
         let message = resp.text().await.unwrap_or_default();
         let message = message.trim().chars().take(500).collect::<String>();
         match status {

@@ -141,7 +141,13 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<usize> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
+        // Processes that start together (an agent and alerting on one file) race here: the write lock is
+        // taken first, then the version read again, so each migration runs once.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now > i as i64 {
+            continue;
+        }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;

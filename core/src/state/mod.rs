@@ -19,6 +19,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+mod alerts;
+pub use alerts::{AlertRow, AlertState, Delivery, DeliveryCounts, NewDelivery};
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run. Append only.
 const MIGRATIONS: &[&str] = &[
     // 1: incidents, their updates and the components they affect; maintenance windows from the admin API.
@@ -57,6 +60,24 @@ const MIGRATIONS: &[&str] = &[
         sent_at INTEGER, failed_at INTEGER, last_error TEXT
     );
     CREATE INDEX notification_due ON notification (next_at) WHERE sent_at IS NULL AND failed_at IS NULL;",
+    // 3: alerts (one row per rule x endpoint x environment that ever left `ok`) and their deliveries: the
+    // alerting outbox. `version` makes every change a compare-and-set, so two alerting processes sharing the
+    // file never both act on one transition; `idempotency` makes a delivery enqueued twice one row.
+    "CREATE TABLE alert (
+        key TEXT PRIMARY KEY, rule TEXT NOT NULL, endpoint TEXT NOT NULL, environment TEXT NOT NULL,
+        state TEXT NOT NULL, since INTEGER NOT NULL, episode INTEGER NOT NULL, fired_at INTEGER, resolved_at INTEGER,
+        value REAL NOT NULL, detail TEXT NOT NULL, level INTEGER NOT NULL, acked_at INTEGER, acked_by TEXT,
+        ack_sent INTEGER NOT NULL, paged TEXT NOT NULL, note TEXT NOT NULL, version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX alert_open ON alert (state) WHERE state != 'resolved';
+    CREATE TABLE alert_delivery (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, alert TEXT NOT NULL, episode INTEGER NOT NULL, notifier TEXT NOT NULL,
+        action TEXT NOT NULL, idempotency TEXT NOT NULL UNIQUE, event TEXT NOT NULL, created_at INTEGER NOT NULL,
+        next_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, claimed_until INTEGER, sent_at INTEGER,
+        failed_at INTEGER, answer TEXT
+    );
+    CREATE INDEX alert_delivery_due ON alert_delivery (next_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+    CREATE INDEX alert_delivery_alert ON alert_delivery (alert, notifier, id);",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -668,7 +689,12 @@ fn open_blocking(path: &Path) -> Result<Connection, StateError> {
         return Err(err(format!("written by a newer Watchpost (schema {version}, this one knows {})", MIGRATIONS.len())));
     }
     for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction().map_err(|e| err(e.to_string()))?;
+        // Processes that open the file together race here: take the write lock, then read the version again.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| err(e.to_string()))?;
+        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| err(e.to_string()))?;
+        if now > i as i64 {
+            continue;
+        }
         tx.execute_batch(m).map_err(|e| err(format!("migration {}: {e}", i + 1)))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| err(e.to_string()))?;
         tx.commit().map_err(|e| err(e.to_string()))?;

@@ -1,0 +1,388 @@
+//! From points to verdicts: a sliding buffer of recent samples per endpoint × environment × region, fed
+//! incrementally (from the store, and in `watchpost run` straight from the agent), and each rule's metric
+//! over it, per region, combined by the quorum of DESIGN.md §5.4.
+//!
+//! Within one series points arrive in time order (one agent writes a series, in order, also when it replays
+//! its spool), so a point at or before the series' newest is a duplicate of one already seen: reading the
+//! store with an overlap never counts a point twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use watchpost_core::config::alerting::{Metric, RuleConfig};
+use watchpost_core::config::EndpointConfig;
+use watchpost_core::model::Point;
+use watchpost_core::time::{duration_nanos, Nanos};
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    ts: Nanos,
+    availability: f32,
+    latency_ms: f32,
+    /// NaN when the probe has no certificate.
+    cert_days_left: f32,
+}
+
+/// One region's recent samples of one endpoint × environment.
+#[derive(Debug, Default)]
+pub struct Series {
+    samples: VecDeque<Sample>,
+    last_probe: Nanos,
+}
+
+impl Series {
+    /// The rule's metric over `window` before `now` (`None`: the latest sample), or `None` without data.
+    pub fn value(&self, metric: Metric, window: Option<Duration>, now: Nanos) -> Option<f64> {
+        let Some(window) = window else {
+            let s = self.samples.back()?;
+            return match metric {
+                Metric::Availability => Some(f64::from(s.availability)),
+                Metric::LatencyMean | Metric::LatencyP95 | Metric::LatencyP99 => Some(f64::from(s.latency_ms)),
+                Metric::CheckFailed => Some(if s.availability < 100.0 { 1.0 } else { 0.0 }),
+                Metric::CertDaysLeft => (!s.cert_days_left.is_nan()).then_some(f64::from(s.cert_days_left)),
+            };
+        };
+        let from = now - duration_nanos(window);
+        let recent = self.samples.iter().rev().take_while(|s| s.ts >= from);
+        match metric {
+            Metric::Availability => mean(recent.map(|s| f64::from(s.availability))),
+            Metric::LatencyMean => mean(recent.map(|s| f64::from(s.latency_ms))),
+            Metric::LatencyP95 | Metric::LatencyP99 => {
+                let mut v: Vec<f64> = recent.map(|s| f64::from(s.latency_ms)).collect();
+                let q = if metric == Metric::LatencyP95 { 0.95 } else { 0.99 };
+                quantile(&mut v, q)
+            }
+            Metric::CheckFailed => {
+                let mut any = false;
+                let n = recent.inspect(|_| any = true).filter(|s| s.availability < 100.0).count();
+                any.then_some(n as f64)
+            }
+            Metric::CertDaysLeft => recent.filter(|s| !s.cert_days_left.is_nan()).map(|s| f64::from(s.cert_days_left)).reduce(f64::min),
+        }
+    }
+}
+
+fn mean(it: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = it.fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / f64::from(n))
+}
+
+/// The nearest-rank quantile (the value at or below which `q` of the samples lie).
+fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    let (_, x, _) = v.select_nth_unstable_by(rank, f64::total_cmp);
+    Some(*x)
+}
+
+/// Every region of one endpoint × environment.
+#[derive(Debug, Default)]
+pub struct Regions {
+    pub series: Vec<(Arc<str>, Series)>,
+}
+
+/// The buffers of every configured endpoint × environment; points of others are ignored.
+pub struct Windows {
+    index: HashMap<(String, String), usize>,
+    /// Endpoint id to its indexes (one per environment).
+    by_id: HashMap<String, Vec<usize>>,
+    pub by_endpoint: Vec<Regions>,
+    /// Newest active maintenance point per endpoint index and region.
+    maintenance: Vec<Vec<(Arc<str>, Nanos)>>,
+    keep: Nanos,
+}
+
+impl Windows {
+    /// Buffers for `endpoints`, keeping `keep` of history (the longest rule window and then some).
+    pub fn new(endpoints: &[EndpointConfig], keep: Duration) -> Windows {
+        let index = endpoints.iter().enumerate().map(|(i, e)| ((e.id.clone(), e.environment.clone()), i)).collect();
+        let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, e) in endpoints.iter().enumerate() {
+            by_id.entry(e.id.clone()).or_default().push(i);
+        }
+        Windows {
+            index,
+            by_id,
+            by_endpoint: endpoints.iter().map(|_| Regions::default()).collect(),
+            maintenance: endpoints.iter().map(|_| Vec::new()).collect(),
+            keep: duration_nanos(keep),
+        }
+    }
+
+    fn region<'a>(list: &'a mut Vec<(Arc<str>, Series)>, region: &str) -> &'a mut Series {
+        let i = match list.iter().position(|(r, _)| &**r == region) {
+            Some(i) => i,
+            None => {
+                list.push((Arc::from(region), Series::default()));
+                list.len() - 1
+            }
+        };
+        &mut list[i].1
+    }
+
+    /// Takes one point; returns the endpoint index it changed, if it was new.
+    pub fn ingest(&mut self, p: &Point) -> Option<usize> {
+        match p {
+            Point::Probe(p) => {
+                let i = *self.index.get(&(p.series.endpoint.clone(), p.series.environment.clone()))?;
+                let s = Self::region(&mut self.by_endpoint[i].series, &p.series.region);
+                if p.ts <= s.last_probe {
+                    return None;
+                }
+                s.last_probe = p.ts;
+                s.samples.push_back(Sample {
+                    ts: p.ts,
+                    availability: p.availability as f32,
+                    latency_ms: p.latency_ms as f32,
+                    cert_days_left: p.cert_days_left.map_or(f32::NAN, |d| d as f32),
+                });
+                Some(i)
+            }
+            Point::Maintenance(m) if m.active => {
+                // A maintenance point names the endpoint, not the environment: it covers all of them.
+                let mut changed = None;
+                for &i in self.by_id.get(&m.endpoint)? {
+                    let list = &mut self.maintenance[i];
+                    match list.iter_mut().find(|(r, _)| &**r == m.region.as_str()) {
+                        Some((_, ts)) if *ts >= m.ts => continue,
+                        Some((_, ts)) => *ts = m.ts,
+                        None => list.push((Arc::from(m.region.as_str()), m.ts)),
+                    }
+                    changed = Some(i);
+                }
+                changed
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether region `region` of endpoint `i` is in a maintenance window: its newest point is a maintenance
+    /// point.
+    pub fn in_maintenance(&self, i: usize, region: &str, last_probe: Nanos) -> bool {
+        self.maintenance[i].iter().any(|(r, ts)| &**r == region && *ts > last_probe)
+    }
+
+    fn last_maintenance(&self, i: usize, region: &str) -> Nanos {
+        self.maintenance[i].iter().find(|(r, _)| &**r == region).map_or(0, |(_, ts)| *ts)
+    }
+
+    /// Drops samples older than the history kept, but never a series' newest.
+    pub fn prune(&mut self, now: Nanos) {
+        let from = now - self.keep;
+        for r in &mut self.by_endpoint {
+            for (_, s) in &mut r.series {
+                while s.samples.len() > 1 && s.samples.front().is_some_and(|x| x.ts < from) {
+                    s.samples.pop_front();
+                }
+            }
+        }
+    }
+}
+
+/// One rule's judgement on one endpoint × environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Breached in at least the quorum of the reporting regions.
+    pub breach: bool,
+    /// The metric: the worst over the breaching regions, else over all reporting ones.
+    pub value: f64,
+    /// Regions that breach, and how many report.
+    pub breaching: Vec<String>,
+    pub reporting: usize,
+    /// A reporting region is in a maintenance window: alerting is silent.
+    pub maintenance: bool,
+}
+
+/// How long a region may stay silent before it no longer counts (a dead agent is not an outage, and its
+/// last state is not the endpoint's): three intervals, the time a confirmation may hold points back, and
+/// the store's lateness.
+pub fn stale_after(e: &EndpointConfig, rule: &RuleConfig, lookback: Duration) -> Nanos {
+    let hold = e.retry_interval * e.failure_threshold;
+    let base = (e.interval * 3).max(rule.window.unwrap_or_default());
+    duration_nanos(base + hold + lookback)
+}
+
+/// `rule` on endpoint `i` at `now`; `None` when no region reports.
+pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: Option<u32>, now: Nanos) -> Option<Verdict> {
+    let mut reporting = 0usize;
+    let mut maintenance = false;
+    let mut breaching = Vec::new();
+    let mut worst: Option<f64> = None;
+    let mut worst_breaching: Option<f64> = None;
+    let worse = |a: Option<f64>, b: f64| -> f64 {
+        match a {
+            None => b,
+            // "Worse" is the direction that breaches: low availability, high latency.
+            Some(a) if rule.cmp.holds(b, a) => b,
+            Some(a) => a,
+        }
+    };
+    for (region, s) in &w.by_endpoint[i].series {
+        let last_maintenance = w.last_maintenance(i, region);
+        if s.last_probe.max(last_maintenance) < now - stale {
+            continue;
+        }
+        if last_maintenance > s.last_probe {
+            maintenance = true;
+            continue;
+        }
+        let Some(v) = s.value(rule.metric, rule.window, now) else { continue };
+        reporting += 1;
+        worst = Some(worse(worst, v));
+        if rule.cmp.holds(v, rule.threshold) {
+            breaching.push(region.to_string());
+            worst_breaching = Some(worse(worst_breaching, v));
+        }
+    }
+    // Regions that only report maintenance still silence the endpoint.
+    for (region, ts) in &w.maintenance[i] {
+        let probe = w.by_endpoint[i].series.iter().find(|(r, _)| r == region).map_or(0, |(_, s)| s.last_probe);
+        if *ts > probe && *ts >= now - stale {
+            maintenance = true;
+        }
+    }
+    if reporting == 0 && !maintenance {
+        return None;
+    }
+    let needed = quorum.map_or(reporting / 2 + 1, |q| q as usize);
+    breaching.sort();
+    Some(Verdict {
+        breach: reporting > 0 && breaching.len() >= needed,
+        value: worst_breaching.or(worst).unwrap_or(f64::NAN),
+        breaching,
+        reporting,
+        maintenance,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchpost_core::config::alerting::{parse_condition, Selector, Severity};
+    use watchpost_core::config::{ProbeConfig, TcpProbeConfig};
+    use watchpost_core::model::{MaintenancePoint, ProbePoint, SeriesKey};
+
+    const S: Nanos = 1_000_000_000;
+
+    fn endpoint() -> EndpointConfig {
+        EndpointConfig {
+            id: "api".into(),
+            name: "API".into(),
+            component: None,
+            tags: vec![],
+            environment: "production".into(),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            retry_interval: Duration::from_secs(1),
+            failure_threshold: 3,
+            success_threshold: 1,
+            probe: ProbeConfig::Tcp(TcpProbeConfig { host: "x".into(), port: 1, send: None, expect: None }),
+            assertions: vec![],
+        }
+    }
+
+    fn rule(when: &str, window: Option<u64>) -> RuleConfig {
+        let (metric, cmp, threshold) = parse_condition(when).unwrap();
+        RuleConfig {
+            name: "r".into(),
+            metric,
+            cmp,
+            threshold,
+            window: window.map(Duration::from_secs),
+            for_: Duration::ZERO,
+            severity: Severity::Critical,
+            policy: "p".into(),
+            selector: Selector::default(),
+        }
+    }
+
+    fn probe(region: &str, ts: Nanos, availability: f64, latency_ms: f64) -> Point {
+        Point::Probe(ProbePoint {
+            series: Arc::new(SeriesKey {
+                endpoint: "api".into(),
+                region: region.into(),
+                component: String::new(),
+                environment: "production".into(),
+            }),
+            ts,
+            availability,
+            ok: availability > 0.0,
+            latency_ms,
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            status_code: None,
+            cert_days_left: None,
+            error: None,
+            confirmed_down: availability == 0.0,
+            failed_step: None,
+        })
+    }
+
+    #[test]
+    fn the_latest_point_decides_without_a_window_and_duplicates_are_ignored() {
+        let mut w = Windows::new(&[endpoint()], Duration::from_secs(600));
+        let r = rule("availability < 100", None);
+        assert_eq!(w.ingest(&probe("eu", 10 * S, 100.0, 5.0)), Some(0));
+        assert_eq!(w.ingest(&probe("eu", 10 * S, 0.0, 5.0)), None, "same timestamp: already seen");
+        assert!(!verdict(&w, 0, &r, 30 * S, None, 11 * S).unwrap().breach);
+        w.ingest(&probe("eu", 15 * S, 0.0, 2000.0));
+        let v = verdict(&w, 0, &r, 30 * S, None, 16 * S).unwrap();
+        assert!(v.breach);
+        assert_eq!((v.value, v.breaching.clone(), v.reporting), (0.0, vec!["eu".to_string()], 1));
+        // Silent for longer than `stale`: no data, not an outage.
+        assert_eq!(verdict(&w, 0, &r, 30 * S, None, 100 * S), None);
+    }
+
+    #[test]
+    fn windows_aggregate_and_percentiles_use_nearest_rank() {
+        let mut w = Windows::new(&[endpoint()], Duration::from_secs(600));
+        for i in 1..=100 {
+            w.ingest(&probe("eu", i * S, if i % 4 == 0 { 0.0 } else { 100.0 }, i as f64));
+        }
+        let s = &w.by_endpoint[0].series[0].1;
+        let now = 101 * S;
+        assert_eq!(s.value(Metric::Availability, Some(Duration::from_secs(100)), now), Some(75.0));
+        assert_eq!(s.value(Metric::LatencyMean, Some(Duration::from_secs(10)), now), Some(95.5));
+        assert_eq!(s.value(Metric::LatencyP95, Some(Duration::from_secs(100)), now), Some(95.0));
+        assert_eq!(s.value(Metric::LatencyP99, Some(Duration::from_secs(100)), now), Some(99.0));
+        assert_eq!(s.value(Metric::CheckFailed, Some(Duration::from_secs(20)), now), Some(5.0));
+        assert_eq!(s.value(Metric::LatencyMean, Some(Duration::from_secs(1)), 500 * S), None, "nothing in the window");
+        w.prune(800 * S);
+        assert_eq!(w.by_endpoint[0].series[0].1.samples.len(), 1, "pruning keeps the newest");
+    }
+
+    #[test]
+    fn regions_vote_by_majority_or_the_configured_quorum() {
+        let mut w = Windows::new(&[endpoint()], Duration::from_secs(600));
+        let r = rule("availability < 100", None);
+        for (region, a) in [("eu", 0.0), ("us", 100.0), ("ap", 100.0)] {
+            w.ingest(&probe(region, 10 * S, a, 1.0));
+        }
+        let v = verdict(&w, 0, &r, 30 * S, None, 11 * S).unwrap();
+        assert!(!v.breach, "one of three is a minority");
+        assert_eq!((v.breaching.len(), v.reporting), (1, 3));
+        assert!(verdict(&w, 0, &r, 30 * S, Some(1), 11 * S).unwrap().breach);
+        w.ingest(&probe("us", 12 * S, 0.0, 1.0));
+        assert!(verdict(&w, 0, &r, 30 * S, None, 13 * S).unwrap().breach, "two of three");
+        // Regions that fell silent no longer count: `us` alone reports, and it is down.
+        let v = verdict(&w, 0, &r, 30 * S, None, 41 * S).unwrap();
+        assert_eq!((v.reporting, v.breach), (1, true));
+    }
+
+    #[test]
+    fn maintenance_points_newer_than_the_probes_silence() {
+        let mut w = Windows::new(&[endpoint()], Duration::from_secs(600));
+        let r = rule("availability < 100", None);
+        w.ingest(&probe("eu", 10 * S, 0.0, 1.0));
+        let m = Point::Maintenance(MaintenancePoint { endpoint: "api".into(), region: "eu".into(), ts: 15 * S, active: true });
+        assert_eq!(w.ingest(&m), Some(0));
+        let v = verdict(&w, 0, &r, 30 * S, None, 16 * S).unwrap();
+        assert!(v.maintenance && !v.breach);
+        w.ingest(&probe("eu", 20 * S, 100.0, 1.0));
+        assert!(!verdict(&w, 0, &r, 30 * S, None, 21 * S).unwrap().maintenance);
+    }
+}

@@ -1,0 +1,434 @@
+//! An alert's life, as a pure function of its stored row, the rule's verdict and the time: `ok → pending →
+//! firing → resolved`, escalation levels paged while nobody acknowledges, the acknowledgement passed on, and
+//! the deliveries each step causes. No I/O and no clock, so every path is tested with plain numbers; the
+//! caller stores the new row and its deliveries in one transaction.
+
+use crate::evaluate::Verdict;
+use crate::event::{Action, AlertEvent, Paged};
+use crate::links;
+use crate::notify;
+use crate::oncall;
+use watchpost_core::config::alerting::{RuleConfig, Target};
+use watchpost_core::config::{Config, EndpointConfig};
+use watchpost_core::state::{AlertRow, AlertState, NewDelivery};
+use watchpost_core::time::{duration_nanos, Nanos};
+
+/// The alert's identity: PagerDuty's `dedup_key` (at most 255 characters), OpsGenie's `alias` (512).
+/// Names are at most 128 characters each, so a key of three long names is shortened, stably, to a prefix
+/// and a hash.
+pub fn key(rule: &str, endpoint: &str, environment: &str) -> String {
+    let k = format!("{rule}/{endpoint}/{environment}");
+    if k.len() <= 255 {
+        return k;
+    }
+    let hash = watchpost_core::sign::sha256_hex(&k);
+    format!("{}~{}", &k[..200], &hash[..32])
+}
+
+/// The people `targets` name at `now`, each once, in order.
+pub fn people(cfg: &Config, targets: &[Target], now: Nanos) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in targets {
+        let names = match t {
+            Target::OnCall(s) => cfg.oncall.get(s).map(|s| oncall::on_call_at(s, now).0).unwrap_or_default(),
+            Target::Next(s) => cfg.oncall.get(s).and_then(|s| oncall::next_on_call(s, now)).into_iter().collect(),
+            Target::Team(s) => cfg.oncall.get(s).map(|s| s.members.clone()).unwrap_or_default(),
+            Target::Person(p) => vec![p.clone()],
+        };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+fn contacts(cfg: &Config, names: &[String]) -> Vec<Paged> {
+    names
+        .iter()
+        .map(|n| match cfg.people.get(n) {
+            Some(p) => Paged { name: n.clone(), email: p.email.clone(), slack: p.slack.clone(), opsgenie: p.opsgenie.clone() },
+            None => Paged { name: n.clone(), email: None, slack: None, opsgenie: None },
+        })
+        .collect()
+}
+
+fn fresh(rule: &RuleConfig, e: &EndpointConfig) -> AlertRow {
+    AlertRow {
+        key: key(&rule.name, &e.id, &e.environment),
+        rule: rule.name.clone(),
+        endpoint: e.id.clone(),
+        environment: e.environment.clone(),
+        state: AlertState::Resolved,
+        since: 0,
+        episode: 0,
+        fired_at: None,
+        resolved_at: None,
+        value: 0.0,
+        detail: String::new(),
+        level: 0,
+        acked_at: None,
+        acked_by: None,
+        ack_sent: false,
+        paged: vec![],
+        note: String::new(),
+        version: 0,
+    }
+}
+
+/// `API [production]: availability 0 % (< 100 %) in eu, us`.
+pub fn summary(rule: &RuleConfig, e: &EndpointConfig, v: &Verdict) -> String {
+    let unit = rule.metric.unit();
+    let value = if v.value.is_nan() { "no data".to_string() } else { format!("{}{unit}", (v.value * 100.0).round() / 100.0) };
+    let over = rule.window.map(|w| format!(" over {}", watchpost_core::config::format_duration(w))).unwrap_or_default();
+    let regions = if v.breaching.is_empty() { String::new() } else { format!(" in {}", v.breaching.join(", ")) };
+    format!(
+        "{} [{}]: {} {value}{over} ({} {}{unit}){regions}",
+        e.name,
+        e.environment,
+        rule.metric.as_str(),
+        rule.cmp.as_str(),
+        rule.threshold
+    )
+}
+
+/// What happens to the alert of `rule` on `e` at `now`, given its stored row and the verdict (`None`: no
+/// region reports). Returns the new row (version bumped) and its deliveries, or `None` when nothing changes.
+pub fn decide(
+    cfg: &Config,
+    rule: &RuleConfig,
+    e: &EndpointConfig,
+    prev: Option<&AlertRow>,
+    v: Option<&Verdict>,
+    now: Nanos,
+) -> Option<(AlertRow, Vec<NewDelivery>)> {
+    let base = prev.cloned().unwrap_or_else(|| fresh(rule, e));
+    let mut row = base.clone();
+    let mut actions: Vec<(Action, i64, Vec<String>)> = Vec::new();
+    let maintenance = v.is_some_and(|v| v.maintenance);
+
+    let fire = |row: &mut AlertRow, v: &Verdict| {
+        row.state = AlertState::Firing;
+        row.since = now;
+        row.episode += 1;
+        row.fired_at = Some(now);
+        row.resolved_at = None;
+        row.level = 0;
+        row.acked_at = None;
+        row.acked_by = None;
+        row.ack_sent = false;
+        row.paged.clear();
+        row.note.clear();
+        row.value = v.value;
+        row.detail = summary(rule, e, v);
+    };
+    if let Some(v) = v {
+        let breach = v.breach && !maintenance;
+        match row.state {
+            AlertState::Resolved if breach => {
+                if rule.for_.is_zero() {
+                    fire(&mut row, v);
+                } else {
+                    row.state = AlertState::Pending;
+                    row.since = now;
+                    row.value = v.value;
+                    row.detail = summary(rule, e, v);
+                }
+            }
+            AlertState::Resolved => {}
+            AlertState::Pending if !breach => {
+                // Back to ok before it fired: nobody was told, nobody needs to be.
+                row.state = AlertState::Resolved;
+                row.since = now;
+            }
+            AlertState::Pending => {
+                if now - row.since >= duration_nanos(rule.for_) {
+                    fire(&mut row, v);
+                }
+            }
+            AlertState::Firing if (maintenance && cfg.alerting.resolve_in_maintenance) || (!v.breach && !maintenance) => {
+                row.state = AlertState::Resolved;
+                row.since = now;
+                row.resolved_at = Some(now);
+                row.value = v.value;
+                if maintenance {
+                    row.note = "a maintenance window began".into();
+                } else {
+                    row.detail = summary(rule, e, v);
+                }
+                if row.level > 0 {
+                    actions.push((Action::Resolve, row.level - 1, row.paged.clone()));
+                }
+            }
+            AlertState::Firing => {}
+        }
+    }
+
+    if row.state == AlertState::Firing {
+        // Escalation: each level whose time has come pages, unless someone acknowledged (or a maintenance
+        // window holds the alert open).
+        if let (Some(policy), Some(fired)) = (cfg.alerting.policies.get(&rule.policy), row.fired_at) {
+            while row.acked_at.is_none() && !maintenance {
+                let Some(level) = policy.levels.get(row.level as usize) else { break };
+                if now < fired + duration_nanos(level.after) {
+                    break;
+                }
+                let who = people(cfg, &level.targets, now);
+                for p in &who {
+                    if !row.paged.contains(p) {
+                        row.paged.push(p.clone());
+                    }
+                }
+                actions.push((if row.level == 0 { Action::Trigger } else { Action::Escalate }, row.level, who));
+                row.level += 1;
+            }
+        }
+        if row.acked_at.is_some() && !row.ack_sent {
+            row.ack_sent = true;
+            if row.level > 0 {
+                actions.push((Action::Acknowledge, row.level - 1, vec![]));
+            }
+        }
+    }
+
+    if row == base {
+        return None;
+    }
+    row.version = base.version + 1;
+    let deliveries = deliveries(cfg, rule, e, &row, &actions, now);
+    Some((row, deliveries))
+}
+
+fn deliveries(
+    cfg: &Config,
+    rule: &RuleConfig,
+    e: &EndpointConfig,
+    row: &AlertRow,
+    actions: &[(Action, i64, Vec<String>)],
+    now: Nanos,
+) -> Vec<NewDelivery> {
+    let Some(policy) = cfg.alerting.policies.get(&rule.policy) else { return vec![] };
+    let mut out = Vec::new();
+    for (action, level, who) in actions {
+        let ack_links = match (&cfg.alerting.secret, action) {
+            (Some(secret), Action::Trigger | Action::Escalate) => ["email", "slack"]
+                .iter()
+                .map(|by| {
+                    let link =
+                        links::ack_link(&cfg.alerting.ack_url, secret.expose(), &row.key, row.episode, by, now, cfg.alerting.ack_link_ttl);
+                    (by.to_string(), link)
+                })
+                .collect(),
+            _ => vec![],
+        };
+        let event = AlertEvent {
+            action: *action,
+            key: row.key.clone(),
+            episode: row.episode,
+            rule: rule.name.clone(),
+            endpoint: e.id.clone(),
+            endpoint_name: e.name.clone(),
+            environment: e.environment.clone(),
+            component: e.component.clone().unwrap_or_default(),
+            severity: rule.severity.as_str().into(),
+            summary: row.detail.clone(),
+            condition: rule.describe(),
+            value: if row.value.is_finite() { row.value } else { 0.0 },
+            regions: vec![],
+            at: now,
+            fired_at: row.fired_at.unwrap_or(now),
+            level: *level,
+            people: contacts(cfg, who),
+            acked_by: row.acked_by.clone(),
+            note: row.note.clone(),
+            page_url: cfg.statuspage.configured.then(|| cfg.statuspage.url.clone()),
+            ack_links,
+        };
+        let Ok(json) = serde_json::to_string(&event) else { continue };
+        for name in &policy.notifiers {
+            let Some(n) = cfg.alerting.notifiers.get(name) else { continue };
+            if !notify::carries(n, *action) {
+                continue;
+            }
+            out.push(NewDelivery {
+                notifier: name.clone(),
+                action: action.as_str().into(),
+                idempotency: format!("{}/{}/{}/{level}/{name}", row.key, row.episode, action.as_str()),
+                event: json.clone(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const S: Nanos = 1_000_000_000;
+    const MIN: Nanos = 60 * S;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            r#"
+[[endpoints]]
+id = "api"
+name = "API"
+url = "http://127.0.0.1:1/"
+
+[oncall.schedules.primary]
+members = ["alice", "bob", "carol"]
+start = "2026-01-05"
+
+[oncall.people.alice]
+email = "alice@example.com"
+[oncall.people.bob]
+email = "bob@example.com"
+[oncall.people.carol]
+email = "carol@example.com"
+
+[alerting]
+secret = "0123456789abcdef0123456789abcdef"
+ack_url = "https://status.example.com"
+
+[alerting.notifiers.pd]
+type = "pagerduty"
+routing_key = "R0123456789"
+
+[alerting.notifiers.mail]
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_tls = "none"
+from = "alerts@example.com"
+
+[alerting.policies.default]
+notifiers = ["pd", "mail"]
+levels = [{{ targets = ["oncall:primary"] }}, {{ after = "15m", targets = ["next:primary"] }}, {{ after = "30m", targets = ["team:primary"] }}]
+
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+{extra}
+"#
+        );
+        Config::from_str_with_env("t.toml", watchpost_core::config::Format::Toml, &text, &HashMap::new()).unwrap()
+    }
+
+    fn v(breach: bool) -> Verdict {
+        Verdict { breach, value: if breach { 0.0 } else { 100.0 }, breaching: vec![], reporting: 1, maintenance: false }
+    }
+
+    /// (action, notifier, people paged) of one delivery.
+    type Sent = (String, String, Vec<String>);
+
+    /// Runs `decide` and returns the new row and its deliveries.
+    fn step(cfg: &Config, prev: Option<&AlertRow>, verdict: Option<Verdict>, now: Nanos) -> Option<(AlertRow, Vec<Sent>)> {
+        let (row, d) = decide(cfg, &cfg.alerting.rules[0], &cfg.endpoints[0], prev, verdict.as_ref(), now)?;
+        let d = d
+            .into_iter()
+            .map(|d| {
+                let e: AlertEvent = serde_json::from_str(&d.event).unwrap();
+                (d.action, d.notifier, e.people.into_iter().map(|p| p.name).collect())
+            })
+            .collect();
+        Some((row, d))
+    }
+
+    // 2026-11-16 (a Monday) 12:00 UTC: rotation week 45 from 2026-01-05, so bob is on call and carol is next.
+    const T0: Nanos = 1_763_294_400 * S;
+
+    #[test]
+    fn fires_pages_escalates_and_resolves_to_everyone_paged() {
+        let cfg = config("");
+        assert!(step(&cfg, None, Some(v(false)), T0).is_none(), "ok stays ok without a row");
+        assert!(step(&cfg, None, None, T0).is_none());
+        let (fired, d) = step(&cfg, None, Some(v(true)), T0).unwrap();
+        assert_eq!((fired.state, fired.episode, fired.level, fired.version), (AlertState::Firing, 1, 1, 1));
+        let on_call = people(&cfg, &[Target::OnCall("primary".into())], T0);
+        let next = people(&cfg, &[Target::Next("primary".into())], T0);
+        assert_eq!(d, vec![("trigger".into(), "pd".into(), on_call.clone()), ("trigger".into(), "mail".into(), on_call.clone())]);
+        // Still down, before `after`: nothing changes, nothing is written.
+        assert!(step(&cfg, Some(&fired), Some(v(true)), T0 + 14 * MIN).is_none());
+        // Level 2 after 15 minutes: mail only (PagerDuty escalates on its own side).
+        let (l2, d) = step(&cfg, Some(&fired), Some(v(true)), T0 + 15 * MIN).unwrap();
+        assert_eq!(d, vec![("escalate".into(), "mail".into(), next.clone())]);
+        assert_eq!(l2.level, 2);
+        let (l3, d) = step(&cfg, Some(&l2), None, T0 + 30 * MIN).unwrap();
+        assert_eq!(d[0].2.len(), 3, "the whole team: {d:?}");
+        assert_eq!(l3.paged.len(), 3);
+        let (resolved, d) = step(&cfg, Some(&l3), Some(v(false)), T0 + 31 * MIN).unwrap();
+        assert_eq!(resolved.state, AlertState::Resolved);
+        assert_eq!(d.len(), 2);
+        assert!(d.iter().all(|(a, _, who)| a == "resolve" && who.len() == 3), "{d:?}");
+        // Firing again is a new episode: new idempotency keys, the same dedup key.
+        let (again, _) = step(&cfg, Some(&resolved), Some(v(true)), T0 + 40 * MIN).unwrap();
+        assert_eq!((again.episode, again.key.as_str(), again.paged.len()), (2, "down/api/production", 1));
+    }
+
+    #[test]
+    fn an_acknowledgement_stops_escalation_and_is_passed_on_once() {
+        let cfg = config("");
+        let (mut fired, _) = step(&cfg, None, Some(v(true)), T0).unwrap();
+        fired.acked_at = Some(T0 + MIN);
+        fired.acked_by = Some("bob".into());
+        fired.version += 1; // as `StateDb::acknowledge_alert` does
+        let (acked, d) = step(&cfg, Some(&fired), Some(v(true)), T0 + 2 * MIN).unwrap();
+        assert_eq!(d, vec![("acknowledge".into(), "pd".into(), vec![])]);
+        assert!(step(&cfg, Some(&acked), Some(v(true)), T0 + 60 * MIN).is_none(), "no level 2 after an acknowledgement");
+    }
+
+    #[test]
+    fn pending_for_a_while_before_firing_and_quiet_when_it_clears() {
+        let cfg = config("for = \"2m\"");
+        let (pending, d) = step(&cfg, None, Some(v(true)), T0).unwrap();
+        assert_eq!((pending.state, d.len()), (AlertState::Pending, 0));
+        assert!(step(&cfg, Some(&pending), Some(v(true)), T0 + MIN).is_none());
+        let (ok, d) = step(&cfg, Some(&pending), Some(v(false)), T0 + MIN).unwrap();
+        assert_eq!((ok.state, ok.episode, d.len()), (AlertState::Resolved, 0, 0));
+        let (fired, d) = step(&cfg, Some(&pending), Some(v(true)), T0 + 2 * MIN).unwrap();
+        assert_eq!((fired.state, d.len()), (AlertState::Firing, 2));
+    }
+
+    #[test]
+    fn maintenance_resolves_with_a_note_or_holds_without_escalating() {
+        let cfg = config("");
+        let mut m = v(false);
+        m.maintenance = true;
+        assert!(step(&cfg, None, Some(m.clone()), T0).is_none(), "maintenance silences a new breach");
+        let (fired, _) = step(&cfg, None, Some(v(true)), T0).unwrap();
+        let (resolved, d) = step(&cfg, Some(&fired), Some(m.clone()), T0 + MIN).unwrap();
+        assert_eq!((resolved.state, resolved.note.as_str()), (AlertState::Resolved, "a maintenance window began"));
+        assert!(d.iter().all(|(a, _, _)| a == "resolve"));
+
+        let mut hold = config("");
+        hold.alerting.resolve_in_maintenance = false;
+        let (fired, _) = step(&hold, None, Some(v(true)), T0).unwrap();
+        assert!(step(&hold, Some(&fired), Some(m), T0 + 20 * MIN).is_none(), "held open, no escalation");
+    }
+
+    #[test]
+    fn long_keys_are_shortened_stably() {
+        let long = "x".repeat(128);
+        let k = key(&long, &long, "production");
+        assert!(k.len() <= 255);
+        assert_eq!(k, key(&long, &long, "production"));
+        assert_ne!(k, key(&long, &long, "staging"));
+    }
+
+    #[test]
+    fn events_carry_signed_ack_links_and_the_rota_contacts() {
+        let cfg = config("");
+        let (_, d) = decide(&cfg, &cfg.alerting.rules[0], &cfg.endpoints[0], None, Some(&v(true)), T0).unwrap();
+        let e: AlertEvent = serde_json::from_str(&d[0].event).unwrap();
+        assert_eq!(e.key, "down/api/production");
+        assert!(e
+            .ack_link("email")
+            .unwrap()
+            .starts_with("https://status.example.com/ack?alert=down%2Fapi%2Fproduction&episode=1&by=email"));
+        assert!(e.people[0].email.as_deref().unwrap().ends_with("@example.com"));
+        assert_eq!(d[0].idempotency, "down/api/production/1/trigger/0/pd");
+        assert!(!d[0].event.contains("R0123456789"), "no credential is stored with an event");
+    }
+}

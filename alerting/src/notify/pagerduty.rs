@@ -1,0 +1,74 @@
+//! PagerDuty Events API v2: `POST {url}/v2/enqueue` with the routing key in the body, `event_action`
+//! trigger / acknowledge / resolve and our alert key as `dedup_key`, so that PagerDuty folds repeats of a
+//! page (two alerting instances, a resend after a crash) into one incident. 202 is success.
+
+use super::{post, rfc3339, Notifier, Outcome};
+use crate::event::{truncate, Action, AlertEvent};
+use serde_json::{json, Value};
+use watchpost_core::config::Secret;
+
+pub struct PagerDuty {
+    http: reqwest::Client,
+    url: String,
+    routing_key: Secret,
+}
+
+impl PagerDuty {
+    pub fn new(http: reqwest::Client, base: &str, routing_key: Secret) -> Self {
+        PagerDuty { http, url: format!("{base}/v2/enqueue"), routing_key }
+    }
+}
+
+/// The request body for `e` (pure: the contract tests validate it against PagerDuty's schema).
+pub fn body(routing_key: &str, e: &AlertEvent) -> Value {
+    let action = match e.action {
+        Action::Trigger | Action::Escalate => "trigger",
+        Action::Acknowledge => "acknowledge",
+        Action::Resolve => "resolve",
+    };
+    if action != "trigger" {
+        return json!({ "routing_key": routing_key, "event_action": action, "dedup_key": e.key });
+    }
+    let on_call: Vec<&str> = e.people.iter().map(|p| p.name.as_str()).collect();
+    let mut details = json!({
+        "rule": e.rule,
+        "condition": e.condition,
+        "value": e.value,
+        "environment": e.environment,
+        "on_call": on_call,
+    });
+    if let Some(link) = e.ack_link("email") {
+        details["acknowledge"] = json!(link);
+    }
+    let mut payload = json!({
+        "summary": truncate(&e.summary, 1024),
+        "source": truncate(&format!("{} [{}]", e.endpoint, e.environment), 255),
+        "severity": e.severity,
+        "timestamp": rfc3339(e.fired_at),
+        "group": e.environment,
+        "class": e.rule,
+        "custom_details": details,
+    });
+    if !e.component.is_empty() {
+        payload["component"] = json!(e.component);
+    }
+    let mut body = json!({
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": e.key,
+        "client": "Watchpost",
+        "payload": payload,
+    });
+    if let Some(page) = &e.page_url {
+        body["client_url"] = json!(page);
+        body["links"] = json!([{ "href": page, "text": "Status page" }]);
+    }
+    body
+}
+
+#[async_trait::async_trait]
+impl Notifier for PagerDuty {
+    async fn send(&self, e: &AlertEvent) -> Outcome {
+        post(self.http.post(&self.url).json(&body(self.routing_key.expose(), e))).await
+    }
+}

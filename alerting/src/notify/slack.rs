@@ -1,0 +1,58 @@
+//! Slack incoming webhook: `text` (the notification and fallback) and `blocks`, mentioning the paged
+//! people by member id and carrying the acknowledge link as a button. Slack answers 200 `ok`.
+
+use super::{post, Notifier, Outcome};
+use crate::event::{Action, AlertEvent};
+use serde_json::{json, Value};
+use watchpost_core::config::Secret;
+
+pub struct Slack {
+    http: reqwest::Client,
+    url: Secret,
+}
+
+impl Slack {
+    pub fn new(http: reqwest::Client, url: Secret) -> Self {
+        Slack { http, url }
+    }
+}
+
+/// Slack's mrkdwn needs `&`, `<` and `>` escaped; nothing else.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+pub fn body(e: &AlertEvent) -> Value {
+    let mentions: Vec<String> =
+        e.people.iter().map(|p| p.slack.as_ref().map_or_else(|| esc(&p.name), |id| format!("<@{}>", esc(id)))).collect();
+    let line = match e.action {
+        Action::Trigger => format!("Paging {}", mentions.join(", ")),
+        Action::Escalate => format!("Nobody acknowledged: escalating to {}", mentions.join(", ")),
+        Action::Acknowledge => format!("Acknowledged by {}", esc(e.acked_by.as_deref().unwrap_or("someone"))),
+        Action::Resolve if e.note.is_empty() => "Resolved: the checks pass again".into(),
+        Action::Resolve => format!("Resolved: {}", esc(&e.note)),
+    };
+    let text = format!("{}\n{line}", esc(&e.headline()));
+    let mut blocks = vec![
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("*{}*\n{line}", esc(&e.headline())) } }),
+        json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": format!("rule `{}` · {} · severity {}", esc(&e.rule), esc(&e.condition), esc(&e.severity)) }] }),
+    ];
+    let mut buttons = Vec::new();
+    if let Some(link) = e.ack_link("slack") {
+        buttons.push(json!({ "type": "button", "text": { "type": "plain_text", "text": "Acknowledge" }, "url": link, "style": "danger" }));
+    }
+    if let Some(page) = &e.page_url {
+        buttons.push(json!({ "type": "button", "text": { "type": "plain_text", "text": "Status page" }, "url": page }));
+    }
+    if !buttons.is_empty() && matches!(e.action, Action::Trigger | Action::Escalate) {
+        blocks.push(json!({ "type": "actions", "elements": buttons }));
+    }
+    json!({ "text": text, "blocks": blocks })
+}
+
+#[async_trait::async_trait]
+impl Notifier for Slack {
+    async fn send(&self, e: &AlertEvent) -> Outcome {
+        post(self.http.post(self.url.expose()).json(&body(e))).await
+    }
+}

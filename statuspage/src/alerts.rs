@@ -1,0 +1,202 @@
+//! Alerting's doors on the status page server: acknowledge links from pages (`/ack`: GET shows a button,
+//! POST acknowledges, so mail scanners that follow links acknowledge nothing), the admin API's alert list
+//! and acknowledgement, and the on-call rota as an iCalendar feed behind the admin token (also accepted as
+//! `?token=`, because calendar apps subscribe by URL and cannot send headers).
+//!
+//! Acknowledging only records it in the state database; the alerting process passes it on to the providers
+//! and stops the escalation at its next cycle (within `alerting.evaluation_interval`).
+
+#![allow(clippy::result_large_err)]
+
+use crate::admin::Admin;
+use crate::render::escape;
+use crate::subscribe::page;
+use crate::StatusPage;
+use axum::body::Bytes;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use watchpost_alerting::links::{self, LinkError};
+use watchpost_core::state::{AlertRow, StateError};
+use watchpost_core::time::{format_rfc3339, now_nanos};
+
+#[derive(Deserialize)]
+pub struct AckLink {
+    alert: String,
+    episode: i64,
+    by: String,
+    exp: i64,
+    sig: String,
+}
+
+fn check(p: &StatusPage, q: &AckLink) -> Result<(), Response> {
+    let Some(secret) = &p.alerting_secret else { return Err(crate::server::not_found("acknowledge links are off: set alerting.secret")) };
+    match links::verify(secret.expose(), &q.alert, q.episode, &q.by, q.exp, &q.sig, now_nanos()) {
+        Ok(()) => Ok(()),
+        Err(LinkError::Expired) => Err(page(
+            &p.cfg,
+            StatusCode::GONE,
+            "This link has expired",
+            "<p>Acknowledge with <code>watchpost ack</code> or in your pager instead.</p>",
+        )),
+        Err(LinkError::BadSignature) => {
+            Err(page(&p.cfg, StatusCode::BAD_REQUEST, "This link is not valid", "<p>Copy the whole link from the message.</p>"))
+        }
+    }
+}
+
+pub async fn ack_form(State(p): State<Arc<StatusPage>>, Query(q): Query<AckLink>) -> Response {
+    if let Err(r) = check(&p, &q) {
+        return r;
+    }
+    let action = format!(
+        "/ack?alert={}&amp;episode={}&amp;by={}&amp;exp={}&amp;sig={}",
+        escape(&links::encode(&q.alert)),
+        q.episode,
+        escape(&links::encode(&q.by)),
+        q.exp,
+        escape(&q.sig)
+    );
+    let body = format!(
+        "<p>Alert <code>{}</code>. Acknowledging stops its escalation and tells the pager services.</p>\
+         <form method=\"post\" action=\"{action}\"><button type=\"submit\">Acknowledge</button></form>",
+        escape(&q.alert)
+    );
+    page(&p.cfg, StatusCode::OK, "Acknowledge this alert?", &body)
+}
+
+pub async fn ack(State(p): State<Arc<StatusPage>>, Query(q): Query<AckLink>) -> Response {
+    if let Err(r) = check(&p, &q) {
+        return r;
+    }
+    let by = format!("{} link", q.by);
+    match p.state.alert(&q.alert).await {
+        Ok(Some(a)) if a.episode != q.episode => {
+            return page(
+                &p.cfg,
+                StatusCode::CONFLICT,
+                "This alert has moved on",
+                "<p>The link belongs to an earlier firing of this alert.</p>",
+            )
+        }
+        Ok(_) => {}
+        Err(e) => return failed(e),
+    }
+    match p.state.acknowledge_alert(&q.alert, &by, now_nanos()).await {
+        Ok(a) => {
+            tracing::info!(alert = %a.key, by = %a.acked_by.as_deref().unwrap_or(""), "alert acknowledged through a link");
+            let who = escape(a.acked_by.as_deref().unwrap_or(""));
+            page(&p.cfg, StatusCode::OK, "Acknowledged", &format!("<p>Alert <code>{}</code> is acknowledged ({who}).</p>", escape(&a.key)))
+        }
+        Err(StateError::Conflict(m)) => page(&p.cfg, StatusCode::CONFLICT, "Nothing to acknowledge", &format!("<p>{}</p>", escape(&m))),
+        Err(StateError::NotFound { .. }) => page(&p.cfg, StatusCode::NOT_FOUND, "No such alert", "<p>It may have been removed.</p>"),
+        Err(e) => failed(e),
+    }
+}
+
+fn failed(e: StateError) -> Response {
+    tracing::error!(error = %e, "alert acknowledgement: state database failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], "{\"error\":\"the state database failed\"}\n")
+        .into_response()
+}
+
+fn row_json(a: &AlertRow) -> serde_json::Value {
+    json!({
+        "key": a.key,
+        "rule": a.rule,
+        "endpoint": a.endpoint,
+        "environment": a.environment,
+        "state": a.state.as_str(),
+        "since": format_rfc3339(a.since),
+        "episode": a.episode,
+        "fired_at": a.fired_at.map(format_rfc3339),
+        "resolved_at": a.resolved_at.map(format_rfc3339),
+        "detail": a.detail,
+        "level": a.level,
+        "paged": a.paged,
+        "acked_at": a.acked_at.map(format_rfc3339),
+        "acked_by": a.acked_by,
+        "note": a.note,
+    })
+}
+
+fn reply(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], format!("{body}\n")).into_response()
+}
+
+/// `GET /api/v1/admin/alerts`: firing and pending alerts, then recently resolved ones.
+pub async fn list(_: Admin, State(p): State<Arc<StatusPage>>) -> Response {
+    match p.state.recent_alerts(200).await {
+        Ok(rows) => reply(StatusCode::OK, json!({ "alerts": rows.iter().map(row_json).collect::<Vec<_>>() })),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    alert: String,
+    by: String,
+}
+
+/// `POST /api/v1/admin/alerts/ack` with `{"alert": "rule/endpoint/environment", "by": "alice"}`.
+pub async fn ack_admin(_: Admin, State(p): State<Arc<StatusPage>>, headers: HeaderMap, body: Bytes) -> Response {
+    let b: AckBody = match crate::admin::parse(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if b.by.trim().is_empty() || b.by.len() > 100 {
+        return reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "by: give who acknowledges (1 to 100 characters)", "errors": [{"field": "by", "message": "1 to 100 characters"}]}),
+        );
+    }
+    match p.state.acknowledge_alert(&b.alert, b.by.trim(), now_nanos()).await {
+        Ok(a) => reply(StatusCode::OK, row_json(&a)),
+        Err(StateError::NotFound { .. }) => reply(StatusCode::NOT_FOUND, json!({"error": format!("no alert `{}`", b.alert)})),
+        Err(StateError::Conflict(m)) => reply(StatusCode::CONFLICT, json!({"error": m})),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CalendarQuery {
+    token: Option<String>,
+    days: Option<u32>,
+}
+
+/// `GET /api/v1/admin/oncall/{schedule}/calendar.ics[?token=…][&days=…]`.
+pub async fn calendar(
+    State(p): State<Arc<StatusPage>>,
+    Path(name): Path<String>,
+    Query(q): Query<CalendarQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let presented = bearer.or(q.token.as_deref());
+    if !matches!((&p.cfg.admin_token, presented), (Some(t), Some(x)) if t.matches(x.trim())) {
+        tracing::warn!(schedule = %name, "calendar request rejected");
+        let mut r = reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "missing or wrong token: send Authorization: Bearer <statuspage.admin_token> or ?token="}),
+        );
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"watchpost-admin\""));
+        return r;
+    }
+    let Some(s) = p.oncall.get(&name) else { return crate::server::not_found("no such schedule") };
+    let now = now_nanos();
+    let days = i64::from(q.days.unwrap_or(90).clamp(1, 400));
+    // From a week back, so that the current shift and the last handoff are in the calendar too.
+    let from = now - 7 * 86_400_000_000_000;
+    let text =
+        watchpost_alerting::ical::calendar(&s.name, &watchpost_alerting::oncall::shifts(s, from, now + days * 86_400_000_000_000), now);
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/calendar; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], text).into_response()
+}
+
+/// The form posts back to `/ack` with the query; the body carries nothing.
+pub async fn ack_post(state: State<Arc<StatusPage>>, q: Query<AckLink>, _: Form<std::collections::HashMap<String, String>>) -> Response {
+    ack(state, q).await
+}

@@ -1,0 +1,463 @@
+//! Alerting end to end, through the real binary: rules over real probes, the on-call rota and escalation,
+//! acknowledgements (admin API, CLI, signed link), every notifier against stand-ins that validate each
+//! request against the provider's published schema (PagerDuty, OpsGenie) or a real SMTP server, and the
+//! faults of issue 8: SIGKILL around a delivery, restarts with alerts firing, a recovery while alerting is
+//! down, a provider failing with 500 and then 429.
+
+mod common;
+
+use common::providers::{Mode, Providers};
+use common::smtp::{decode_qp, SmtpSink};
+use common::{bin, free_port, http_request, kill9, run, terminate, wait_for, write_config, Toggle};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "admin-token-0123456789abcdef0123";
+const SECRET: &str = "ack-secret-0123456789abcdef0123456789";
+
+/// Starts `watchpost ARGS` with its log in `log` (a pipe nobody reads would fill and stall it).
+fn spawn_logged(args: &[&str], log: &Path, env: &[(&str, String)]) -> Child {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+    let mut c = Command::new(bin());
+    c.args(args).stdout(Stdio::null()).stderr(file);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.spawn().expect("start watchpost")
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The common part of every configuration: fast probes, a SQLite store, the process server, the page.
+fn base(dir: &Path, listen: u16, page: u16) -> String {
+    format!(
+        r#"
+[agent]
+region = "eu"
+interval = "500ms"
+timeout = "300ms"
+retry_interval = "100ms"
+batch_max_age = "100ms"
+
+[store]
+type = "sqlite"
+path = "{db}"
+
+[server]
+listen = "127.0.0.1:{listen}"
+
+[statuspage]
+listen = "127.0.0.1:{page}"
+url = "http://127.0.0.1:{page}"
+admin_token = "{TOKEN}"
+"#,
+        db = dir.join("w.db").display()
+    )
+}
+
+fn endpoint(id: &str, url: &str) -> String {
+    format!("\n[[endpoints]]\nid = \"{id}\"\nurl = \"{url}\"\n")
+}
+
+/// A PagerDuty-only alerting section: one rule on every endpoint, retries at most `retry` apart.
+fn pagerduty_only(providers: &Providers, retry: &str) -> String {
+    format!(
+        r#"
+[alerting]
+evaluation_interval = "200ms"
+retry_max_delay = "{retry}"
+
+[alerting.notifiers.pd]
+type = "pagerduty"
+url = "{url}"
+routing_key = "R0123456789ABCDEF0123456789ABCDEF"
+
+[alerting.policies.default]
+notifiers = ["pd"]
+levels = [{{ targets = ["oncall:primary"] }}]
+
+[oncall.schedules.primary]
+members = ["alice", "bob"]
+
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+"#,
+        url = providers.url()
+    )
+}
+
+fn pd_actions(p: &Providers) -> Vec<(String, String)> {
+    p.received_on("/v2/enqueue")
+        .into_iter()
+        .map(|r| (r.body["event_action"].as_str().unwrap_or("").to_string(), r.body["dedup_key"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+fn count(p: &Providers, action: &str) -> usize {
+    pd_actions(p).iter().filter(|(a, _)| a == action).count()
+}
+
+fn admin(page: u16, method: &str, path: &str, body: &str) -> (String, String) {
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    http_request(page, method, path, &[&auth, "Content-Type: application/json"], body).expect("admin request")
+}
+
+/// Reads the outbox of the state database: (action, notifier, attempts, sent) per delivery, in order.
+fn outbox(state: &Path) -> Vec<(String, String, i64, bool)> {
+    let Ok(c) = rusqlite::Connection::open(state) else { return vec![] };
+    let Ok(mut s) = c.prepare("SELECT action, notifier, attempts, sent_at IS NOT NULL FROM alert_delivery ORDER BY id") else {
+        return vec![];
+    };
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map(|rows| rows.flatten().collect()).unwrap_or_default()
+}
+
+fn state_db(dir: &Path) -> PathBuf {
+    dir.join("state.db")
+}
+
+#[test]
+fn pages_escalate_are_acknowledged_three_ways_and_resolve_through_every_notifier() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpSink::start(&dir.path().join("mail"));
+    let (api, web, db, queue) = (Toggle::start(true), Toggle::start(true), Toggle::start(true), Toggle::start(true));
+    let (listen, page) = (free_port(), free_port());
+    let mut text = base(dir.path(), listen, page);
+    for (id, t) in [("api", &api), ("web", &web), ("db", &db), ("queue", &queue)] {
+        text.push_str(&endpoint(id, &t.url()));
+    }
+    text.push_str(&format!(
+        r#"
+[oncall.schedules.primary]
+members = ["alice", "bob", "carol"]
+rotation = "daily"
+
+[oncall.people.alice]
+email = "alice@example.com"
+slack = "U0ALICE"
+opsgenie = "alice@example.com"
+[oncall.people.bob]
+email = "bob@example.com"
+slack = "U0BOB"
+opsgenie = "bob@example.com"
+[oncall.people.carol]
+email = "carol@example.com"
+slack = "U0CAROL"
+opsgenie = "carol@example.com"
+
+[alerting]
+evaluation_interval = "200ms"
+secret = "{SECRET}"
+
+[alerting.notifiers.pd]
+type = "pagerduty"
+url = "{url}"
+routing_key = "R0123456789ABCDEF0123456789ABCDEF"
+
+[alerting.notifiers.og]
+type = "opsgenie"
+url = "{url}"
+api_key = "eb243592-faa2-4ba2-a551-1afdf565c889"
+
+[alerting.notifiers.chat]
+type = "slack"
+webhook_url = "{url}/slack/T000/B000/XXXX"
+
+[alerting.notifiers.mail]
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp}
+smtp_tls = "none"
+from = "Watchpost <alerts@example.com>"
+
+[alerting.notifiers.hook]
+type = "webhook"
+url = "{url}/hook"
+secret = "hook-secret"
+
+[alerting.policies.default]
+notifiers = ["pd", "og", "chat", "mail", "hook"]
+levels = [{{ targets = ["oncall:primary"] }}, {{ after = "5s", targets = ["next:primary"] }}, {{ after = "9s", targets = ["team:primary"] }}]
+
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+severity = "critical"
+"#,
+        url = providers.url(),
+        smtp = smtp.port
+    ));
+    let cfg = write_config(dir.path(), &text);
+    let cfg_s = cfg.to_str().unwrap();
+    let log = dir.path().join("run.log");
+    let child = spawn_logged(&["run", "--config", cfg_s], &log, &[]);
+    assert!(wait_for(Duration::from_secs(15), || http_request(page, "GET", "/healthz", &[], "").is_some()), "{}", log_of(&log));
+
+    // All four go down together; the on-call person is paged everywhere at once.
+    let down_at = Instant::now();
+    for t in [&api, &web, &db, &queue] {
+        t.set(false);
+    }
+    assert!(
+        wait_for(Duration::from_secs(15), || count(&providers, "trigger") == 4),
+        "no PagerDuty triggers: {:?}\n{}",
+        pd_actions(&providers),
+        log_of(&log)
+    );
+    assert!(wait_for(Duration::from_secs(10), || providers.og_alerts().len() == 4));
+    let on_call = run(&["oncall", "--config", cfg_s]);
+    let on_call = String::from_utf8_lossy(&on_call.stdout).to_string();
+    let slack = providers.received_on("/slack/");
+    let first = slack.iter().find(|r| r.body["text"].as_str().unwrap_or("").contains("[FIRING] web")).expect("a Slack message for web");
+    let link = first.body["blocks"][2]["elements"][0]["url"].as_str().expect("an acknowledge button").to_string();
+    assert!(link.starts_with(&format!("http://127.0.0.1:{page}/ack?alert=down%2Fweb%2Fproduction&episode=1&by=slack")), "{link}");
+
+    // Three acknowledgements before level 2 (5 s): web by the signed link (GET shows a form, POST acts),
+    // db through the admin API, queue with the CLI. api stays unacknowledged.
+    let path = link.trim_start_matches(&format!("http://127.0.0.1:{page}"));
+    let (status, body) = http_request(page, "GET", path, &[], "").unwrap();
+    assert!(status.contains("200") && body.contains("<form method=\"post\""), "{status}\n{body}");
+    assert_eq!(outbox(&state_db(dir.path())).iter().filter(|d| d.0 == "acknowledge").count(), 0, "GET alone acknowledges nothing");
+    let (status, body) = http_request(page, "POST", path, &["Content-Type: application/x-www-form-urlencoded"], "").unwrap();
+    assert!(status.contains("200") && body.contains("acknowledged"), "{status}\n{body}");
+    let tampered = path.replace("episode=1", "episode=2");
+    assert!(http_request(page, "POST", &tampered, &["Content-Type: application/x-www-form-urlencoded"], "").unwrap().0.contains("400"));
+    let (status, body) = admin(page, "POST", "/api/v1/admin/alerts/ack", r#"{"alert":"down/db/production","by":"bob"}"#);
+    assert!(status.contains("200"), "{status} {body}");
+    let out = run(&["ack", "--config", cfg_s, "down/queue/production", "--by", "carol"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(down_at.elapsed() < Duration::from_secs(5), "the acknowledgements must land before level 2; took {:?}", down_at.elapsed());
+    assert!(wait_for(Duration::from_secs(5), || count(&providers, "acknowledge") == 3), "{:?}", pd_actions(&providers));
+
+    // api escalates: the next in the rotation after 5 s, the whole team after 9 s; the others do not.
+    assert!(wait_for(Duration::from_secs(15), || outbox(&state_db(dir.path())).iter().filter(|d| d.0 == "escalate").count() >= 8));
+    std::thread::sleep(Duration::from_secs(1));
+    let escalations: Vec<_> = outbox(&state_db(dir.path())).into_iter().filter(|d| d.0 == "escalate").collect();
+    assert_eq!(escalations.len(), 8, "two levels x (og, chat, mail, hook) for api only: {escalations:?}");
+    let responders = providers.received_on("/v2/alerts/down%2Fapi%2Fproduction/responders");
+    assert!(!responders.is_empty(), "OpsGenie is told of the next levels");
+
+    for t in [&api, &web, &db, &queue] {
+        t.set(true);
+    }
+    assert!(wait_for(Duration::from_secs(15), || count(&providers, "resolve") == 4), "{:?}", pd_actions(&providers));
+    assert!(wait_for(Duration::from_secs(10), || providers.og_open() == 0));
+    assert!(wait_for(Duration::from_secs(10), || outbox(&state_db(dir.path())).iter().all(|d| d.3)), "{:?}", outbox(&state_db(dir.path())));
+
+    // Email: the on-call person for each trigger, the next and the team for api's levels, and api's
+    // resolution to all three.
+    let mails: Vec<String> = smtp.wait_for(4 + 2 + 4, Duration::from_secs(10)).iter().map(|m| decode_qp(m)).collect();
+    let api_resolved =
+        mails.iter().find(|m| m.contains("[RESOLVED] API") || m.contains("Subject: [RESOLVED] api")).expect("api's resolution mail");
+    for who in ["alice@example.com", "bob@example.com", "carol@example.com"] {
+        assert!(api_resolved.contains(who), "resolution goes to everyone paged: {api_resolved}");
+    }
+    let trigger = mails.iter().find(|m| m.contains("[FIRING] web")).expect("web's trigger mail");
+    assert!(trigger.contains("/ack?alert=down%2Fweb%2Fproduction"), "an acknowledge link in the mail: {trigger}");
+    assert!(on_call.contains("on call:"), "{on_call}");
+
+    // The webhook is signed over its timestamp and body.
+    let hooks = providers.received_on("/hook");
+    assert_eq!(hooks.len(), 4 + 3 + 2 + 4, "triggers, acknowledgements, api's two escalations, resolutions");
+    for h in &hooks {
+        let sig = h.headers.get("x-watchpost-signature").expect("signed");
+        let (t, v1) = sig.split_once(",v1=").unwrap();
+        let t = t.trim_start_matches("t=");
+        let body = &h.raw;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"hook-secret");
+        let expected: String =
+            ring::hmac::sign(&key, format!("{t}.{body}").as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(v1, expected, "signature over the body as sent");
+        assert!(h.headers.contains_key("idempotency-key"));
+    }
+    // Exactly one PagerDuty incident and one OpsGenie alert per endpoint, and not one request off-schema.
+    assert_eq!(providers.pd_incidents().len(), 4);
+    assert_eq!(providers.og_alerts().len(), 4);
+    assert_eq!(providers.violations(), Vec::<String>::new());
+    // No secret in the log.
+    let _ = terminate(child);
+    let log = log_of(&log);
+    for secret in [SECRET, "R0123456789ABCDEF0123456789ABCDEF", "eb243592-faa2-4ba2-a551-1afdf565c889", "hook-secret", TOKEN] {
+        assert!(!log.contains(secret), "a secret in the log");
+    }
+    let listing = run(&["alerts", "--config", cfg_s]);
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("down/queue/production") && listing.contains("carol"), "{listing}");
+}
+
+/// Issue 8, fault 1: SIGKILL before the request reached the provider, after it did but before the answer
+/// was recorded, and after it was recorded. The provider sees one incident each time, and at most one
+/// repeated request, with the same dedup key.
+#[test]
+fn sigkill_around_a_delivery_loses_no_page_and_repeats_none() {
+    let cases = [(Some(Mode::HangBefore), 1usize), (Some(Mode::HangAfter), 2), (None, 1)];
+    std::thread::scope(|s| {
+        for (mode, expected_requests) in cases {
+            s.spawn(move || sigkill_case(mode, expected_requests));
+        }
+    });
+}
+
+fn sigkill_case(mode: Option<Mode>, expected_requests: usize) {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Toggle::start(false);
+    let (listen, page) = (free_port(), free_port());
+    let text = base(dir.path(), listen, page) + &endpoint("api", &target.url()) + &pagerduty_only(&providers, "2s");
+    let cfg = write_config(dir.path(), &text);
+    let log = dir.path().join("run.log");
+    if let Some(m) = mode {
+        providers.set(m);
+    }
+    let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
+    match mode {
+        // The request reached the stand-in (it hangs before processing, or after): kill now.
+        Some(Mode::HangBefore) => {
+            assert!(wait_for(Duration::from_secs(20), || outbox(&state_db(dir.path())).len() == 1
+                && log_of(&log).contains("watchpost starting")));
+            std::thread::sleep(Duration::from_millis(800));
+        }
+        Some(_) => assert!(wait_for(Duration::from_secs(20), || count(&providers, "trigger") == 1), "{}", log_of(&log)),
+        // Sent and recorded.
+        None => {
+            assert!(wait_for(Duration::from_secs(20), || outbox(&state_db(dir.path())).first().is_some_and(|d| d.3)), "{}", log_of(&log))
+        }
+    }
+    kill9(child);
+    providers.set(Mode::Ok);
+    let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
+    // A claimed delivery is taken over when its claim (30 s) runs out.
+    assert!(
+        wait_for(Duration::from_secs(45), || outbox(&state_db(dir.path())).first().is_some_and(|d| d.3)),
+        "{mode:?}: {:?}\n{}",
+        outbox(&state_db(dir.path())),
+        log_of(&log)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = terminate(child);
+    let triggers: Vec<_> = pd_actions(&providers).into_iter().filter(|(a, _)| a == "trigger").collect();
+    assert_eq!(triggers.len(), expected_requests, "{mode:?}: {triggers:?}");
+    assert!(triggers.iter().all(|(_, k)| k == "down/api/production"));
+    assert_eq!(providers.pd_incidents().len(), 1, "{mode:?}: one incident");
+    assert_eq!(outbox(&state_db(dir.path())).len(), 1, "{mode:?}: one delivery, never enqueued twice");
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}
+
+/// Fault 2: restarted (SIGKILL, then SIGTERM) while 50 alerts fire: no new page.
+#[test]
+fn a_restart_with_fifty_alerts_firing_pages_nobody_again() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A port nobody listens on: every probe is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (listen, page) = (free_port(), free_port());
+    let mut text = base(dir.path(), listen, page);
+    for i in 0..50 {
+        text.push_str(&endpoint(&format!("svc-{i:02}"), &format!("http://127.0.0.1:{dead}/{i}")));
+    }
+    text.push_str(&pagerduty_only(&providers, "2s"));
+    let cfg = write_config(dir.path(), &text);
+    let log = dir.path().join("run.log");
+    let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
+    assert!(wait_for(Duration::from_secs(30), || count(&providers, "trigger") == 50), "{}", log_of(&log));
+    kill9(child);
+    let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    let child2 = {
+        let _ = terminate(child);
+        spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[])
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = terminate(child2);
+    assert!(log_of(&log).matches("alerting started").count() == 3, "{}", log_of(&log));
+    assert_eq!(count(&providers, "trigger"), 50, "no new page after two restarts");
+    assert_eq!(providers.pd_incidents().len(), 50);
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}
+
+/// Fault 3: the endpoint recovers while alerting (its own process, reading the store the agent writes) is
+/// down; on restart exactly one resolve is sent.
+#[test]
+fn a_recovery_while_alerting_is_down_is_resolved_once_on_restart() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Toggle::start(false);
+    let (listen, page, listen2) = (free_port(), free_port(), free_port());
+    let text = base(dir.path(), listen, page) + &endpoint("api", &target.url()) + &pagerduty_only(&providers, "2s");
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let (agent_log, alert_log) = (dir.path().join("agent.log"), dir.path().join("alerting.log"));
+    let agent = spawn_logged(&["agent", "--config", c], &agent_log, &[]);
+    let other_port = [("WATCHPOST__SERVER__LISTEN", format!("127.0.0.1:{listen2}"))];
+    let alerting = spawn_logged(&["alerting", "--config", c], &alert_log, &other_port);
+    assert!(wait_for(Duration::from_secs(20), || count(&providers, "trigger") == 1), "{}\n{}", log_of(&agent_log), log_of(&alert_log));
+    kill9(alerting);
+    target.set(true);
+    // The agent writes the recovery while nobody evaluates.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(&providers, "resolve"), 0);
+    let alerting = spawn_logged(&["alerting", "--config", c], &alert_log, &other_port);
+    assert!(wait_for(Duration::from_secs(15), || count(&providers, "resolve") == 1), "{}", log_of(&alert_log));
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = terminate(alerting);
+    let _ = terminate(agent);
+    assert_eq!(
+        pd_actions(&providers),
+        vec![("trigger".into(), "down/api/production".into()), ("resolve".into(), "down/api/production".into())]
+    );
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}
+
+/// Fault 4: the provider answers 500 for two minutes, then 429 with `Retry-After`; the page arrives after
+/// the recovery, followed by its resolve, never the other way round.
+#[test]
+fn a_provider_failing_for_two_minutes_then_rate_limiting_gets_the_page_then_the_resolve() {
+    let providers = Providers::start();
+    providers.set(Mode::Fail500);
+    let dir = tempfile::tempdir().unwrap();
+    let target = Toggle::start(false);
+    let (listen, page) = (free_port(), free_port());
+    let text = base(dir.path(), listen, page) + &endpoint("api", &target.url()) + &pagerduty_only(&providers, "5s");
+    let cfg = write_config(dir.path(), &text);
+    let log = dir.path().join("run.log");
+    let start = Instant::now();
+    let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
+    assert!(wait_for(Duration::from_secs(20), || !outbox(&state_db(dir.path())).is_empty()), "{}", log_of(&log));
+    std::thread::sleep(Duration::from_secs(20));
+    // The endpoint recovers while the provider is still down: the resolve queues behind its trigger.
+    target.set(true);
+    assert!(wait_for(Duration::from_secs(20), || outbox(&state_db(dir.path())).len() == 2));
+    while start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rate_limited_at = Instant::now();
+    providers.set(Mode::TooMany(4));
+    assert!(
+        wait_for(Duration::from_secs(15), || outbox(&state_db(dir.path()))[0].2 > 0 && log_of(&log).contains("HTTP 429")),
+        "no attempt met the 429"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    providers.set(Mode::Ok);
+    let ok_at = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(20), || count(&providers, "resolve") == 1),
+        "{:?}\n{}",
+        outbox(&state_db(dir.path())),
+        log_of(&log)
+    );
+    let _ = terminate(child);
+    let received = providers.received_on("/v2/enqueue");
+    assert_eq!(
+        pd_actions(&providers),
+        vec![("trigger".into(), "down/api/production".into()), ("resolve".into(), "down/api/production".into())]
+    );
+    assert!(received[0].at >= ok_at && received[1].at >= received[0].at);
+    assert!(received[0].at.duration_since(rate_limited_at) >= Duration::from_secs(4), "Retry-After: 4 was honoured");
+    let d = outbox(&state_db(dir.path()));
+    assert!(d[0].2 >= 10, "the trigger was retried through the outage: {d:?}");
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}
