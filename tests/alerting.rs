@@ -278,6 +278,16 @@ severity = "critical"
     assert_eq!(providers.pd_incidents().len(), 4);
     assert_eq!(providers.og_alerts().len(), 4);
     assert_eq!(providers.violations(), Vec::<String>::new());
+    // The rota as a calendar feed, behind the admin token (as a header or, for calendar apps, in the URL).
+    let (status, body) =
+        http_request(page, "GET", &format!("/api/v1/admin/oncall/primary/calendar.ics?token={TOKEN}&days=3"), &[], "").unwrap();
+    assert!(status.contains("200") && body.starts_with("BEGIN:VCALENDAR") && body.matches("BEGIN:VEVENT").count() >= 3, "{status}\n{body}");
+    let (status, _) = admin(page, "GET", "/api/v1/admin/oncall/primary/calendar.ics", "");
+    assert!(status.contains("200"), "{status}");
+    assert!(http_request(page, "GET", "/api/v1/admin/oncall/primary/calendar.ics?token=wrong", &[], "").unwrap().0.contains("401"));
+    assert!(admin(page, "GET", "/api/v1/admin/oncall/nope/calendar.ics", "").0.contains("404"));
+    let (status, body) = admin(page, "GET", "/api/v1/admin/alerts", "");
+    assert!(status.contains("200") && body.contains("\"key\":\"down/api/production\""), "{status} {body}");
     // No secret in the log.
     let _ = terminate(child);
     let log = log_of(&log);
@@ -459,5 +469,36 @@ fn a_provider_failing_for_two_minutes_then_rate_limiting_gets_the_page_then_the_
     assert!(received[0].at.duration_since(rate_limited_at) >= Duration::from_secs(4), "Retry-After: 4 was honoured");
     let d = outbox(&state_db(dir.path()));
     assert!(d[0].2 >= 10, "the trigger was retried through the outage: {d:?}");
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}
+
+/// Two alerting processes side by side on one store and one state database (high availability): every
+/// alert pages once, not twice.
+#[test]
+fn two_alerting_instances_on_one_state_database_page_once() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (listen, page) = (free_port(), free_port());
+    let mut text = base(dir.path(), listen, page);
+    for i in 0..10 {
+        text.push_str(&endpoint(&format!("svc-{i}"), &format!("http://127.0.0.1:{dead}/{i}")));
+    }
+    text.push_str(&pagerduty_only(&providers, "2s"));
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let logs: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.log"))).collect();
+    let agent = spawn_logged(&["agent", "--config", c], &logs[0], &[]);
+    let a = spawn_logged(&["alerting", "--config", c], &logs[1], &[("WATCHPOST__SERVER__LISTEN", format!("127.0.0.1:{}", free_port()))]);
+    let b = spawn_logged(&["alerting", "--config", c], &logs[2], &[("WATCHPOST__SERVER__LISTEN", format!("127.0.0.1:{}", free_port()))]);
+    assert!(wait_for(Duration::from_secs(30), || count(&providers, "trigger") >= 10), "{}", log_of(&logs[1]));
+    std::thread::sleep(Duration::from_secs(4));
+    for p in [a, b, agent] {
+        let _ = terminate(p);
+    }
+    assert_eq!(count(&providers, "trigger"), 10, "{:?}", pd_actions(&providers));
+    assert_eq!(outbox(&state_db(dir.path())).len(), 10);
+    // Both evaluated: each instance logged some of the transitions, or one lost every race and saw them.
+    assert!(log_of(&logs[1]).contains("alerting started") && log_of(&logs[2]).contains("alerting started"));
     assert_eq!(providers.violations(), Vec::<String>::new());
 }

@@ -189,7 +189,14 @@ fn every_example_configuration_is_valid() {
                 .split("${")
                 .skip(1)
                 .filter_map(|r| r.split('}').next())
-                .map(|v| (v.to_string(), "example-secret-value-0123456789abcdef".to_string()))
+                .map(|v| {
+                    let value = if v.ends_with("_URL") {
+                        "https://hooks.example.com/services/T0/B0/x"
+                    } else {
+                        "example-secret-value-0123456789abcdef"
+                    };
+                    (v.to_string(), value.to_string())
+                })
                 .collect();
             Config::load_with_env(&path, &env).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
             seen += 1;
@@ -497,4 +504,62 @@ fn oncall_errors_name_their_key_and_line() {
         "`zed` is not a member",
     );
     assert_one("[oncall.schedules.empty]\nmembers = []\n", 2, "oncall.schedules.empty.members", "is empty");
+}
+
+#[test]
+fn alerting_errors_name_their_key_and_line() {
+    // Lines 1-13: an endpoint, a rota, a person, a PagerDuty notifier and a policy; rules follow.
+    let base = "[[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:1/\"\n\
+                [oncall.schedules.primary]\nmembers = [\"alice\"]\n\
+                [oncall.people.alice]\nemail = \"alice@example.com\"\n\
+                [alerting.notifiers.pd]\ntype = \"pagerduty\"\nrouting_key = \"R1\"\n\
+                [alerting.policies.default]\nnotifiers = [\"pd\"]\nlevels = [{ targets = [\"oncall:primary\"] }]\n";
+    let rule = |extra: &str| format!("{base}[[alerting.rules]]\nname = \"down\"\n{extra}");
+    let ok = load(&rule("when = \"availability < 100\"\n")).expect("the base is valid");
+    assert_eq!(ok.alerting.rules[0].policy, "default", "the only policy is the default");
+    assert!(ok.alerting.configured);
+    assert_one(&rule("when = \"availability <> 100\"\n"), 16, "alerting.rules[0].when", "not a comparison");
+    assert_one(&rule("when = \"uptime < 100\"\n"), 16, "alerting.rules[0].when", "`uptime` is not a metric");
+    assert_one(&rule("when = \"latency_p95 > fast\"\n"), 16, "alerting.rules[0].when", "threshold \"fast\"");
+    assert_one(&rule("when = \"availability < 100\"\nseverity = \"fatal\"\n"), 17, "alerting.rules[0].severity", "not one of critical");
+    assert_one(&rule("when = \"availability < 100\"\npolicy = \"nope\"\n"), 17, "alerting.rules[0].policy", "no policy `nope`");
+    assert_one(&rule("when = \"availability < 100\"\nendpoints = [\"web-*\"]\n"), 14, "alerting.rules[0]", "selects no endpoint");
+    assert_one(&rule("when = \"availability < 100\"\nwindows = \"5m\"\n"), 17, "alerting.rules[0].windows", "unknown key");
+    assert_one(
+        &format!("{}\n[[alerting.rules]]\nname = \"down\"\nwhen = \"availability < 99\"\n", rule("when = \"availability < 100\"\n")),
+        19,
+        "alerting.rules[1].name",
+        "name of an earlier rule",
+    );
+    let valid_rule = "[[alerting.rules]]\nname = \"down\"\nwhen = \"availability < 100\"\n";
+    assert_one(
+        &format!("{}{valid_rule}", base.replace("type = \"pagerduty\"", "type = \"pager\"")),
+        9,
+        "alerting.notifiers.pd.type",
+        "not one of pagerduty, opsgenie",
+    );
+    assert_one(
+        &format!("{}{valid_rule}", base.replace("type = \"pagerduty\"", "type = \"slack\"\nwebhook_url = \"https://hooks.example/x\"")),
+        11,
+        "alerting.notifiers.pd.routing_key",
+        "is not a key of a slack notifier",
+    );
+    assert_one(
+        &format!("{}{valid_rule}", base.replace("\"oncall:primary\"", "\"person:zed\"")),
+        13,
+        "alerting.policies.default.levels[0].targets[0]",
+        "no person `zed`",
+    );
+    assert_one(
+        &format!("{}{valid_rule}", base.replace("\"oncall:primary\"", "\"oncall:secondary\"")),
+        13,
+        "alerting.policies.default.levels[0].targets[0]",
+        "no schedule `secondary`",
+    );
+    let mail = base.replace("members = [\"alice\"]", "members = [\"alice\", \"bob\"]").replace(
+        "[alerting.policies.default]\nnotifiers = [\"pd\"]",
+        "[alerting.notifiers.mail]\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nfrom = \"a@example.com\"\n[alerting.policies.default]\nnotifiers = [\"pd\", \"mail\"]",
+    );
+    assert_one(&format!("{mail}{valid_rule}"), 16, "alerting.policies.default.notifiers", "`bob`, whom it can page, has no `email`");
+    assert_one(&format!("[alerting]\nsecret = \"short\"\n{base}{valid_rule}"), 2, "alerting.secret", "shorter than 32 characters");
 }

@@ -540,6 +540,54 @@ impl Config {
             ));
         }
         out.push_str(&format!("state:     {}\n", self.state.path.display()));
+        for o in self.oncall.values() {
+            let rotation = match o.rotation {
+                oncall::Rotation::Weekly(d) => format!("weekly, {d:?}s at {}", o.handoff.strftime("%H:%M")),
+                oncall::Rotation::Daily => format!("daily at {}", o.handoff.strftime("%H:%M")),
+            };
+            out.push_str(&format!(
+                "on call:   {}: {} ({rotation}, {}), {} override(s)\n",
+                o.name,
+                o.members.join(" → "),
+                o.tz_name,
+                o.overrides.len()
+            ));
+        }
+        let a = &self.alerting;
+        if a.configured {
+            let notifiers: Vec<String> = a.notifiers.iter().map(|(n, c)| format!("{n} ({})", c.kind())).collect();
+            out.push_str(&format!(
+                "alerting:  {} rule(s), {} policy(ies), notifiers {}; evaluated every {}, acknowledge links {}\n",
+                a.rules.len(),
+                a.policies.len(),
+                notifiers.join(", "),
+                format_duration(a.evaluation_interval),
+                if a.secret.is_some() { "on" } else { "off (no alerting.secret)" }
+            ));
+            for r in &a.rules {
+                let selected = self.endpoints.iter().filter(|e| r.selector.matches(e)).count();
+                out.push_str(&format!(
+                    "  rule {:<19} {} ({}) on {selected} endpoint(s) → policy {}\n",
+                    r.name,
+                    r.describe(),
+                    r.severity.as_str(),
+                    r.policy
+                ));
+            }
+            for p in a.policies.values() {
+                let levels: Vec<String> = p
+                    .levels
+                    .iter()
+                    .map(|l| {
+                        let who: Vec<String> = l.targets.iter().map(|t| t.describe()).collect();
+                        format!("after {}: {}", format_duration(l.after), who.join(" + "))
+                    })
+                    .collect();
+                out.push_str(&format!("  policy {:<17} {} via {}\n", p.name, levels.join("; "), p.notifiers.join(", ")));
+            }
+        } else {
+            out.push_str("alerting:  no [[alerting.rules]] (`watchpost run` pages nobody)\n");
+        }
         out.push_str(&format!(
             "rollups:   minutes closed {} after they end; latency objective {}\n",
             format_duration(self.aggregator.lateness),
