@@ -502,3 +502,28 @@ fn two_alerting_instances_on_one_state_database_page_once() {
     assert!(log_of(&logs[1]).contains("alerting started") && log_of(&logs[2]).contains("alerting started"));
     assert_eq!(providers.violations(), Vec::<String>::new());
 }
+
+/// A maintenance window that begins while an alert fires resolves it, with a note, and pages nobody more.
+#[test]
+fn a_maintenance_window_resolves_a_firing_alert_with_a_note() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Toggle::start(false);
+    let (listen, page) = (free_port(), free_port());
+    let text = base(dir.path(), listen, page) + &endpoint("api", &target.url()) + &pagerduty_only(&providers, "2s");
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let log = dir.path().join("run.log");
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    assert!(wait_for(Duration::from_secs(20), || count(&providers, "trigger") == 1), "{}", log_of(&log));
+    let out = run(&["maintenance", "--config", c, "start", "--title", "Database upgrade", "--endpoint", "api", "--duration", "1h"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(wait_for(Duration::from_secs(15), || count(&providers, "resolve") == 1), "{}", log_of(&log));
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = terminate(child);
+    assert_eq!(count(&providers, "trigger"), 1, "still down under maintenance, but silent");
+    let listing = run(&["alerts", "--config", c]);
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("resolved") && listing.contains("a maintenance window began"), "{listing}");
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}

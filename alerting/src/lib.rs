@@ -141,6 +141,8 @@ impl Evaluator {
         Ok(written)
     }
 
+    /// Stores the changes. Resolved rows stay in memory (one per alert that ever fired): the next firing then
+    /// starts from the stored version instead of losing a compare-and-set and a cycle.
     async fn apply(&mut self, changes: Vec<(AlertRow, Vec<NewDelivery>)>, now: Nanos) -> Result<usize, AlertingError> {
         if changes.is_empty() {
             return Ok(0);
@@ -166,7 +168,6 @@ impl Evaluator {
                 }
             }
         }
-        self.alerts.retain(|_, r| r.state != AlertState::Resolved || r.resolved_at.is_some_and(|t| now - t < 3_600_000_000_000));
         self.metrics.transitions.add(written as u64);
         self.metrics.firing.set(self.alerts.values().filter(|r| r.state == AlertState::Firing).count() as i64);
         if any_delivery {
@@ -246,6 +247,7 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
     let mut tick = tokio::time::interval(cfg.alerting.evaluation_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut store_failing = false;
+    let mut last_failure: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -273,7 +275,7 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
                 }
                 ev.windows.prune(now);
                 if let Err(e) = ev.cycle(None, now).await {
-                    tracing::warn!(error = %e, "alert evaluation failed; retrying next cycle");
+                    failed(&mut last_failure, &e);
                 }
             }
             batch = recv(&mut tap) => match batch {
@@ -281,7 +283,7 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
                     let changed = ev.ingest(&points);
                     if !changed.is_empty() {
                         if let Err(e) = ev.cycle(Some(&changed), now_nanos()).await {
-                            tracing::warn!(error = %e, "alert evaluation failed; retrying next cycle");
+                            failed(&mut last_failure, &e);
                         }
                     }
                 }
@@ -292,6 +294,15 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
             },
             _ = stopped(&mut stop) => return,
         }
+    }
+}
+
+/// Logs a failed evaluation at most once a minute: it is retried every cycle, and the same error each
+/// second would bury everything else.
+fn failed(last: &mut Option<Instant>, e: &AlertingError) {
+    if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+        tracing::warn!(error = %e, "alert evaluation failed; retrying every cycle (logged once a minute)");
+        *last = Some(Instant::now());
     }
 }
 

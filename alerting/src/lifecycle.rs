@@ -120,7 +120,7 @@ pub fn decide(
         row.ack_sent = false;
         row.paged.clear();
         row.note.clear();
-        row.value = v.value;
+        row.value = if v.value.is_finite() { v.value } else { 0.0 };
         row.detail = summary(rule, e, v);
     };
     if let Some(v) = v {
@@ -132,7 +132,7 @@ pub fn decide(
                 } else {
                     row.state = AlertState::Pending;
                     row.since = now;
-                    row.value = v.value;
+                    row.value = if v.value.is_finite() { v.value } else { 0.0 };
                     row.detail = summary(rule, e, v);
                 }
             }
@@ -151,7 +151,10 @@ pub fn decide(
                 row.state = AlertState::Resolved;
                 row.since = now;
                 row.resolved_at = Some(now);
-                row.value = v.value;
+                // Under maintenance no region reports a value (NaN): keep the last one measured.
+                if v.value.is_finite() {
+                    row.value = v.value;
+                }
                 if maintenance {
                     row.note = "a maintenance window began".into();
                 } else {
@@ -394,12 +397,13 @@ when = "availability < 100"
     #[test]
     fn maintenance_resolves_with_a_note_or_holds_without_escalating() {
         let cfg = config("");
-        let mut m = v(false);
-        m.maintenance = true;
+        // As `verdict` gives it: no region reports a value while all are in maintenance.
+        let m = Verdict { breach: false, value: f64::NAN, breaching: vec![], reporting: 0, maintenance: true };
         assert!(step(&cfg, None, Some(m.clone()), T0).is_none(), "maintenance silences a new breach");
         let (fired, _) = step(&cfg, None, Some(v(true)), T0).unwrap();
         let (resolved, d) = step(&cfg, Some(&fired), Some(m.clone()), T0 + MIN).unwrap();
         assert_eq!((resolved.state, resolved.note.as_str()), (AlertState::Resolved, "a maintenance window began"));
+        assert!(resolved.value.is_finite(), "SQLite stores NaN as NULL: the value must stay a number");
         assert!(d.iter().all(|(a, _, _)| a == "resolve"));
 
         let mut hold = config("");

@@ -184,7 +184,8 @@ impl StateDb {
                         new.episode,
                         new.fired_at,
                         new.resolved_at,
-                        new.value,
+                        // SQLite turns NaN into NULL; a number the caller could not measure is stored as 0.
+                        if new.value.is_finite() { new.value } else { 0.0 },
                         new.detail,
                         new.level,
                         new.acked_at,
