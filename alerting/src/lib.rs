@@ -79,7 +79,14 @@ impl Evaluator {
                     .collect()
             })
             .collect();
-        let alerts = state.open_alerts().await?.into_iter().map(|r| (r.key.clone(), r)).collect();
+        let alerts: HashMap<String, AlertRow> = state.open_alerts().await?.into_iter().map(|r| (r.key.clone(), r)).collect();
+        // An alert whose rule or endpoint left the configuration has nobody to decide on it any more: say so
+        // once, so that its incident at the provider is closed by hand (or the rule restored).
+        let known: std::collections::HashSet<&str> = rules_for.iter().flatten().map(|(_, k, _)| k.as_str()).collect();
+        for a in alerts.values().filter(|a| !known.contains(a.key.as_str())) {
+            tracing::warn!(alert = %a.key, state = a.state.as_str(), since = %watchpost_core::time::format_rfc3339(a.since),
+                "an open alert whose rule or endpoint is no longer configured: it will not resolve by itself");
+        }
         Ok(Evaluator { windows: Windows::new(&cfg.endpoints, keep), cfg, state, rules_for, alerts, metrics, wake: Arc::new(Notify::new()) })
     }
 
