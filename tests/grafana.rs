@@ -1,0 +1,191 @@
+//! The Grafana dashboards in `grafana/dashboards/`, tested without Grafana: every template variable's query
+//! and every panel's InfluxQL query, with the variables substituted as Grafana would, runs against a real
+//! `influxd` holding points written by Watchpost's own store, and must succeed and return data. The
+//! provisioning files must parse and point at the dashboards' data source.
+
+mod common;
+
+use common::influxd::Influxd;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use watchpost_core::model::{ErrorClass, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
+use watchpost_core::store::Store;
+use watchpost_core::time::now_nanos;
+
+const S: i64 = 1_000_000_000;
+
+fn series(endpoint: &str, region: &str) -> Arc<SeriesKey> {
+    let component = if endpoint == "api" { "api" } else { "web" };
+    Arc::new(SeriesKey { endpoint: endpoint.into(), region: region.into(), component: component.into(), environment: "production".into() })
+}
+
+fn probe(endpoint: &str, region: &str, ts: i64, ok: bool) -> Point {
+    Point::Probe(ProbePoint {
+        series: series(endpoint, region),
+        ts,
+        availability: if ok { 100.0 } else { 0.0 },
+        ok,
+        latency_ms: 40.0,
+        dns_ms: Some(1.0),
+        connect_ms: Some(2.0),
+        tls_ms: Some(10.0),
+        ttfb_ms: Some(30.0),
+        status_code: Some(if ok { 200 } else { 503 }),
+        cert_days_left: Some(60.0),
+        error: (!ok).then_some(ErrorClass::Status),
+        confirmed_down: !ok,
+        failed_step: None,
+    })
+}
+
+fn rollup(resolution: Resolution, endpoint: &str, region: &str, ts: i64, width_s: f64) -> Point {
+    let down_s = if endpoint == "web" { width_s / 10.0 } else { 0.0 };
+    Point::Rollup(RollupPoint {
+        resolution,
+        series: series(endpoint, region),
+        ts,
+        up_s: width_s - down_s,
+        down_s,
+        maintenance_s: 0.0,
+        down_from_s: (down_s > 0.0).then_some(0.0),
+        down_until_s: (down_s > 0.0).then_some(down_s),
+        samples: (width_s / 5.0) as u64,
+        failures: (down_s / 5.0) as u64,
+        under_threshold: (width_s / 5.0) as u64 / 2,
+        latency_mean_ms: Some(40.0),
+        latency_p50_ms: Some(38.0),
+        latency_p90_ms: Some(60.0),
+        latency_p95_ms: Some(80.0),
+        latency_p99_ms: Some(120.0),
+        latency_max_ms: Some(200.0),
+        hist: String::new(),
+    })
+}
+
+/// `now-6h` as the InfluxQL time condition Grafana's `$timeFilter` becomes.
+fn time_filter(from: &str) -> String {
+    format!("time > now() - {}", from.trim_start_matches("now-"))
+}
+
+fn rows(answer: &Value) -> Result<usize, String> {
+    let r = &answer["results"][0];
+    if let Some(e) = r.get("error").or_else(|| answer.get("error")) {
+        return Err(e.to_string());
+    }
+    let series = r.get("series").and_then(Value::as_array).cloned().unwrap_or_default();
+    // A row with a value (not only a time) in any column.
+    Ok(series
+        .iter()
+        .flat_map(|s| s["values"].as_array().cloned().unwrap_or_default())
+        .filter(|row| row.as_array().is_some_and(|c| c.iter().skip(1).any(|v| !v.is_null())))
+        .count())
+}
+
+fn substitute(q: &str, vars: &[(String, String)], time: &str) -> String {
+    let mut q = q.replace("$timeFilter", time).replace("$__interval", "1m");
+    // Longest names first, so `$endpoint` is not cut by a shorter name.
+    let mut vars = vars.to_vec();
+    vars.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+    for (name, value) in vars {
+        q = q.replace(&format!("${name}"), &value);
+    }
+    q
+}
+
+#[test]
+fn every_dashboard_query_runs_against_influxd_and_returns_data() {
+    let influxd = Influxd::start();
+    let store = influxd.store();
+    let now = now_nanos();
+    let mut points = Vec::new();
+    for ep in ["api", "web"] {
+        for region in ["eu", "us"] {
+            for i in 0..360 {
+                points.push(probe(ep, region, now - (i + 1) * 5 * S, !(region == "eu" && i % 20 == 0)));
+            }
+        }
+        for region in ["eu", "us", ALL_REGIONS] {
+            for m in 1..=60 {
+                points.push(rollup(Resolution::Minute, ep, region, now - m * 60 * S, 60.0));
+            }
+            for h in 1..=72 {
+                points.push(rollup(Resolution::Hour, ep, region, now - h * 3600 * S, 3600.0));
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        for chunk in points.chunks(2000) {
+            store.write(chunk).await.expect("write the data set");
+        }
+    });
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    for file in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let d: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(d["uid"].as_str().is_some_and(|u| u.starts_with("watchpost-")), "{name}: a stable uid");
+        let time = time_filter(d["time"]["from"].as_str().unwrap_or("now-6h"));
+        // Variables in order: each may use the ones before it (`$environment` in the endpoint query).
+        let mut vars: Vec<(String, String)> = Vec::new();
+        for v in d["templating"]["list"].as_array().cloned().unwrap_or_default() {
+            let vname = v["name"].as_str().unwrap().to_string();
+            assert_eq!(v["datasource"]["uid"], "watchpost-influxdb", "{name}: variable {vname}");
+            let q = substitute(v["query"].as_str().unwrap(), &vars, &time);
+            let answer = influxd.query(&q);
+            let values: Vec<String> = answer["results"][0]["series"][0]["values"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r[1].as_str().map(str::to_string))
+                .collect();
+            assert!(!values.is_empty(), "{name}: variable {vname} has no values: {q}\n{answer}");
+            // What Grafana puts into `/^$var$/`: the one value, or all of them as an alternation.
+            let value = if v["multi"].as_bool() == Some(true) { format!("({})", values.join("|")) } else { values[0].clone() };
+            vars.push((vname, value));
+        }
+        for p in d["panels"].as_array().cloned().unwrap_or_default() {
+            let title = p["title"].as_str().unwrap_or("?").to_string();
+            assert_eq!(p["datasource"]["uid"], "watchpost-influxdb", "{name}: {title}");
+            for t in p["targets"].as_array().cloned().unwrap_or_default() {
+                assert_eq!(t["rawQuery"], true, "{name}: {title}: raw InfluxQL, so that this test runs what Grafana runs");
+                let q = substitute(t["query"].as_str().unwrap(), &vars, &time);
+                // A `$` before a name is a variable left over (`$/` ends a regex).
+                let leftover =
+                    q.match_indices('$').any(|(i, _)| q[i + 1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '{'));
+                assert!(!leftover, "{name}: {title}: an unknown variable in {q}");
+                match rows(&influxd.query(&q)) {
+                    Ok(0) => failures.push(format!("{name}: {title}: no data: {q}")),
+                    Ok(_) => {}
+                    Err(e) => failures.push(format!("{name}: {title}: {e}: {q}")),
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked >= 10, "only {checked} panel queries found");
+}
+
+#[test]
+fn provisioning_points_grafana_at_the_dashboards_and_their_data_source() {
+    use saphyr::{LoadableYamlNode, Yaml};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/provisioning");
+    let ds = std::fs::read_to_string(root.join("datasources/watchpost.yaml")).unwrap();
+    let docs = Yaml::load_from_str(&ds).expect("datasource YAML");
+    let d = &docs[0]["datasources"][0];
+    assert_eq!(d["uid"].as_str(), Some("watchpost-influxdb"));
+    assert_eq!(d["type"].as_str(), Some("influxdb"));
+    assert_eq!(d["jsonData"]["version"].as_str(), Some("InfluxQL"));
+    assert_eq!(d["jsonData"]["dbName"].as_str(), Some("watchpost"));
+    let dash = std::fs::read_to_string(root.join("dashboards/watchpost.yaml")).unwrap();
+    let docs = Yaml::load_from_str(&dash).expect("dashboard provider YAML");
+    assert_eq!(docs[0]["providers"][0]["type"].as_str(), Some("file"));
+    assert!(docs[0]["providers"][0]["options"]["path"].as_str().is_some());
+}
