@@ -62,6 +62,12 @@ fn endpoint(id: &str, url: &str) -> String {
     format!("\n[[endpoints]]\nid = \"{id}\"\nurl = \"{url}\"\n")
 }
 
+/// `n` endpoints `svc-00`… on a port nobody listens on: every probe is refused.
+fn refused_endpoints(n: usize) -> String {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    (0..n).map(|i| endpoint(&format!("svc-{i:02}"), &format!("http://127.0.0.1:{dead}/{i}"))).collect()
+}
+
 /// A PagerDuty-only alerting section: one rule on every endpoint, retries at most `retry` apart.
 fn pagerduty_only(providers: &Providers, retry: &str) -> String {
     format!(
@@ -362,14 +368,8 @@ fn sigkill_case(mode: Option<Mode>, expected_requests: usize) {
 fn a_restart_with_fifty_alerts_firing_pages_nobody_again() {
     let providers = Providers::start();
     let dir = tempfile::tempdir().unwrap();
-    // A port nobody listens on: every probe is refused.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (listen, page) = (free_port(), free_port());
-    let mut text = base(dir.path(), listen, page);
-    for i in 0..50 {
-        text.push_str(&endpoint(&format!("svc-{i:02}"), &format!("http://127.0.0.1:{dead}/{i}")));
-    }
-    text.push_str(&pagerduty_only(&providers, "2s"));
+    let text = base(dir.path(), listen, page) + &refused_endpoints(50) + &pagerduty_only(&providers, "2s");
     let cfg = write_config(dir.path(), &text);
     let log = dir.path().join("run.log");
     let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
@@ -478,13 +478,8 @@ fn a_provider_failing_for_two_minutes_then_rate_limiting_gets_the_page_then_the_
 fn two_alerting_instances_on_one_state_database_page_once() {
     let providers = Providers::start();
     let dir = tempfile::tempdir().unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (listen, page) = (free_port(), free_port());
-    let mut text = base(dir.path(), listen, page);
-    for i in 0..10 {
-        text.push_str(&endpoint(&format!("svc-{i}"), &format!("http://127.0.0.1:{dead}/{i}")));
-    }
-    text.push_str(&pagerduty_only(&providers, "2s"));
+    let text = base(dir.path(), listen, page) + &refused_endpoints(10) + &pagerduty_only(&providers, "2s");
     let cfg = write_config(dir.path(), &text);
     let c = cfg.to_str().unwrap();
     let logs: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.log"))).collect();

@@ -158,12 +158,6 @@ impl Windows {
         }
     }
 
-    /// Whether region `region` of endpoint `i` is in a maintenance window: its newest point is a maintenance
-    /// point.
-    pub fn in_maintenance(&self, i: usize, region: &str, last_probe: Nanos) -> bool {
-        self.maintenance[i].iter().any(|(r, ts)| &**r == region && *ts > last_probe)
-    }
-
     fn last_maintenance(&self, i: usize, region: &str) -> Nanos {
         self.maintenance[i].iter().find(|(r, _)| &**r == region).map_or(0, |(_, ts)| *ts)
     }
@@ -225,8 +219,7 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
             continue;
         }
         if last_maintenance > s.last_probe {
-            maintenance = true;
-            continue;
+            continue; // in a window: counted below
         }
         let Some(v) = s.value(rule.metric, rule.window, now) else { continue };
         reporting += 1;
@@ -236,7 +229,7 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
             worst_breaching = Some(worse(worst_breaching, v));
         }
     }
-    // Regions that only report maintenance still silence the endpoint.
+    // A region whose newest point is a maintenance point (with or without probes before it) silences.
     for (region, ts) in &w.maintenance[i] {
         let probe = w.by_endpoint[i].series.iter().find(|(r, _)| r == region).map_or(0, |(_, s)| s.last_probe);
         if *ts > probe && *ts >= now - stale {

@@ -59,8 +59,6 @@ pub struct AlertEvent {
     /// `availability < 100 %`.
     pub condition: String,
     pub value: f64,
-    /// The regions that breach the rule.
-    pub regions: Vec<String>,
     /// When this event happened, and when the alert fired.
     pub at: Nanos,
     pub fired_at: Nanos,

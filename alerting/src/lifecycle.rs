@@ -238,7 +238,6 @@ fn deliveries(
             summary: row.detail.clone(),
             condition: rule.describe(),
             value: if row.value.is_finite() { row.value } else { 0.0 },
-            regions: vec![],
             at: now,
             fired_at: row.fired_at.unwrap_or(now),
             level: *level,

@@ -13,7 +13,7 @@ use crate::render::escape;
 use crate::subscribe::page;
 use crate::StatusPage;
 use axum::body::Bytes;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -194,9 +194,4 @@ pub async fn calendar(
     let text =
         watchpost_alerting::ical::calendar(&s.name, &watchpost_alerting::oncall::shifts(s, from, now + days * 86_400_000_000_000), now);
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/calendar; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], text).into_response()
-}
-
-/// The form posts back to `/ack` with the query; the body carries nothing.
-pub async fn ack_post(state: State<Arc<StatusPage>>, q: Query<AckLink>, _: Form<std::collections::HashMap<String, String>>) -> Response {
-    ack(state, q).await
 }

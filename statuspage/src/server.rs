@@ -33,7 +33,7 @@ pub fn app(page: Arc<StatusPage>) -> Router {
         .route("/subscribe", axum::routing::post(crate::subscribe::subscribe))
         .route("/subscribe/confirm", get(crate::subscribe::confirm))
         .route("/unsubscribe", get(crate::subscribe::unsubscribe_form).post(crate::subscribe::unsubscribe))
-        .route("/ack", get(crate::alerts::ack_form).post(crate::alerts::ack_post))
+        .route("/ack", get(crate::alerts::ack_form).post(crate::alerts::ack))
         .route("/api/v1/admin/oncall/{schedule}/calendar.ics", get(crate::alerts::calendar))
         .nest("/api/v1/admin", crate::admin::router())
         .fallback(|| async { not_found("no such page") })

@@ -134,7 +134,8 @@ impl StateDb {
         .await
     }
 
-    /// Alerts changed at or after `since` (newest first), at most `limit`: `watchpost alerts`.
+    /// Pending and firing alerts first, then the rest, most recently changed first; at most `limit`
+    /// (`watchpost alerts`, the admin API's list).
     pub async fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StateError> {
         self.with(move |c| {
             Ok(c.prepare_cached(&format!(
