@@ -302,8 +302,10 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     if parts.aggregator {
         let metrics = Arc::new(watchpost_aggregator::metrics::AggregatorMetrics::default());
         state.aggregator = Some(metrics.clone());
-        let aggregator = watchpost_aggregator::Aggregator::new(&cfg, store.clone(), metrics);
+        let aggregator = watchpost_aggregator::Aggregator::new(&cfg, store.clone(), metrics.clone());
         tasks.push(tokio::spawn(watchpost_aggregator::run(aggregator, stop_rx.clone())));
+        // Component statuses for hosted status pages, and the region gauges of /metrics.
+        tasks.push(tokio::spawn(watchpost_aggregator::publish::run(Arc::new(cfg.clone()), store.clone(), metrics, stop_rx.clone())));
     }
     let agent = if parts.agent {
         if cfg.endpoints.is_empty() {

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 use watchpost_core::config::Config;
+use watchpost_core::health::{EndpointHealth, RegionReport, Voting};
+use watchpost_core::model::EndpointState;
 use watchpost_core::time::{format_rfc3339, now_nanos, TimeRange};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -17,6 +19,10 @@ struct Row {
     region: String,
     environment: String,
     state: &'static str,
+    /// Across regions, by quorum (DESIGN.md §5.4): `up`, `degraded`, `DOWN`, `no data`.
+    verdict: &'static str,
+    /// This region's state is too old to vote.
+    silent: bool,
     since: i64,
     last_ts: i64,
     last_latency_ms: f64,
@@ -42,6 +48,21 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
         }
     };
     let (hour, day) = (availability(1).await?, availability(24).await?);
+    let voting = Voting::new(cfg);
+    let mut by_endpoint: HashMap<(&str, &str), Vec<&EndpointState>> = HashMap::new();
+    for s in &states {
+        by_endpoint.entry((s.endpoint.as_str(), s.environment.as_str())).or_default().push(s);
+    }
+    let verdict = |s: &EndpointState| match voting.health(
+        &s.endpoint,
+        by_endpoint[&(s.endpoint.as_str(), s.environment.as_str())].iter().copied(),
+        now,
+    ) {
+        Some(EndpointHealth::Down) => "DOWN",
+        Some(EndpointHealth::Degraded) => "degraded",
+        Some(EndpointHealth::Up) => "up",
+        None => "no data",
+    };
     let mut rows = Vec::with_capacity(states.len());
     for s in &states {
         // A configured endpoint whose environment changed left a series under the old one: not its state now.
@@ -55,6 +76,8 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
             region: s.region.clone(),
             environment: s.environment.clone(),
             state: if s.confirmed_down { "DOWN" } else { "up" },
+            verdict: verdict(s),
+            silent: !voting.vote(&s.endpoint, now).is_fresh(s),
             since: s.since,
             last_ts: s.last_ts,
             last_latency_ms: s.last_latency_ms,
@@ -70,6 +93,8 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
                 region: cfg.agent.region.clone(),
                 environment: e.environment.clone(),
                 state: "no data",
+                verdict: "no data",
+                silent: false,
                 since: 0,
                 last_ts: 0,
                 last_latency_ms: f64::NAN,
@@ -79,14 +104,19 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
             });
         }
     }
+    let regions = voting.regions(&states, now);
     match format {
-        Format::Table => print_table(&rows, now),
+        Format::Table => {
+            print_table(&rows, now);
+            print_regions(&regions, now);
+        }
         Format::Json => {
             let items: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|r| {
                     serde_json::json!({
                         "endpoint": r.endpoint, "region": r.region, "environment": r.environment, "state": r.state,
+                        "endpoint_state": r.verdict, "region_silent": r.silent,
                         "since": (r.since > 0).then(|| format_rfc3339(r.since)),
                         "last_probe": (r.last_ts > 0).then(|| format_rfc3339(r.last_ts)),
                         "last_latency_ms": r.last_latency_ms.is_finite().then_some(r.last_latency_ms),
@@ -97,8 +127,8 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&items)?);
         }
     }
-    // Exit 1 when anything is down, so scripts can use `watchpost status` as a check.
-    Ok(if rows.iter().any(|r| r.state == "DOWN") { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    // Exit 1 when an endpoint is down by the regions' vote, so scripts can use `watchpost status` as a check.
+    Ok(if rows.iter().any(|r| r.verdict == "DOWN") { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn ago(now: i64, ts: i64) -> String {
@@ -119,15 +149,17 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn print_table(rows: &[Row], now: i64) {
-    let header = ["ENDPOINT", "REGION", "ENVIRONMENT", "STATE", "SINCE", "LAST PROBE", "LATENCY", "ERROR", "AVAIL 1H", "AVAIL 24H"];
-    let cells: Vec<[String; 10]> = rows
+    let header =
+        ["ENDPOINT", "ENVIRONMENT", "STATE", "REGION", "IN REGION", "SINCE", "LAST PROBE", "LATENCY", "ERROR", "AVAIL 1H", "AVAIL 24H"];
+    let cells: Vec<[String; 11]> = rows
         .iter()
         .map(|r| {
             [
                 r.endpoint.clone(),
-                r.region.clone(),
                 r.environment.clone(),
-                r.state.to_string(),
+                r.verdict.to_string(),
+                r.region.clone(),
+                if r.silent { format!("{} (silent)", r.state) } else { r.state.to_string() },
                 if r.since > 0 { format!("{} ({})", format_rfc3339(r.since), ago(now, r.since)) } else { "-".into() },
                 ago(now, r.last_ts),
                 if r.last_latency_ms.is_finite() { format!("{:.1} ms", r.last_latency_ms) } else { "-".into() },
@@ -138,6 +170,19 @@ fn print_table(rows: &[Row], now: i64) {
         })
         .collect();
     print_rows(&header, &cells.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
+}
+
+/// The regions below the table: a silent one is named, so its stale rows are not read as the present.
+fn print_regions(regions: &[RegionReport], now: i64) {
+    if regions.len() < 2 && regions.iter().all(|r| !r.silent) {
+        return;
+    }
+    println!();
+    for r in regions {
+        let seen = r.last_seen.map_or("never heard from".to_string(), |t| format!("last point {}", ago(now, t)));
+        let state = if r.silent { "SILENT: its states are stale and do not vote" } else { "reporting" };
+        println!("region {}: {state} ({seen})", r.region);
+    }
 }
 
 /// Prints a table: columns as wide as their widest cell, two spaces apart.

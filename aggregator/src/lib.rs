@@ -9,6 +9,7 @@
 //! never filled in.
 
 pub mod metrics;
+pub mod publish;
 pub mod report;
 pub mod rollup;
 

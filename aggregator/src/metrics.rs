@@ -14,6 +14,10 @@ pub struct AggregatorMetrics {
     pub cycle_duration: Histogram,
     /// Seconds between now and the minute watermark (lateness plus any backlog).
     pub lag_seconds: Gauge,
+    pub publish_requests: Counter,
+    pub publish_failures: Counter,
+    /// Each region's newest point and whether it went silent, as of the last status board.
+    regions: std::sync::Mutex<(Nanos, Vec<watchpost_core::health::RegionReport>)>,
 }
 
 /// Cycle durations: a cycle is a few milliseconds when current, seconds while catching up.
@@ -29,6 +33,9 @@ impl Default for AggregatorMetrics {
             gap_minutes: Counter::default(),
             cycle_duration: Histogram::new(&CYCLE_BOUNDS),
             lag_seconds: Gauge::default(),
+            publish_requests: Counter::default(),
+            publish_failures: Counter::default(),
+            regions: Default::default(),
         }
     }
 }
@@ -42,6 +49,10 @@ impl AggregatorMetrics {
         self.gap_minutes.add(s.gap_minutes);
         self.cycle_duration.observe(took);
         self.lag_seconds.set(lag / 1_000_000_000);
+    }
+
+    pub fn set_regions(&self, regions: &[watchpost_core::health::RegionReport], now: Nanos) {
+        *self.regions.lock().unwrap_or_else(|p| p.into_inner()) = (now, regions.to_vec());
     }
 
     pub fn render(&self, out: &mut String) {
@@ -67,5 +78,19 @@ impl AggregatorMetrics {
             "Age of the minute watermark: lateness plus any backlog.",
             self.lag_seconds.get() as f64,
         );
+        m::counter(out, "watchpost_publish_requests_total", "Requests sent to hosted status pages.", self.publish_requests.get());
+        m::counter(out, "watchpost_publish_failures_total", "Requests to hosted status pages that failed.", self.publish_failures.get());
+        let (at, regions) = self.regions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if !regions.is_empty() {
+            m::header(out, "watchpost_region_silent", "gauge", "1 when a region's agents stopped reporting (its states do not vote).");
+            for r in &regions {
+                m::sample(out, "watchpost_region_silent", &[("region", &r.region)], if r.silent { 1.0 } else { 0.0 });
+            }
+            m::header(out, "watchpost_region_last_point_age_seconds", "gauge", "Age of a region's newest point (-1: never heard from).");
+            for r in &regions {
+                let age = r.last_seen.map_or(-1.0, |t| (at - t).max(0) as f64 / 1e9);
+                m::sample(out, "watchpost_region_last_point_age_seconds", &[("region", &r.region)], age);
+            }
+        }
     }
 }

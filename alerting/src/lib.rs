@@ -136,7 +136,7 @@ impl Evaluator {
             let e = &cfg.endpoints[i];
             for (j, key, stale) in &self.rules_for[i] {
                 let rule = &cfg.alerting.rules[*j];
-                let v = verdict(&self.windows, i, rule, *stale, cfg.alerting.regions_down_quorum, now);
+                let v = verdict(&self.windows, i, rule, *stale, cfg.regions.down_quorum, now);
                 if let Some(change) = lifecycle::decide(&cfg, rule, e, self.alerts.get(key), v.as_ref(), now) {
                     changes.push(change);
                 }

@@ -3,6 +3,7 @@
 //! - [`config`]: the configuration file, loaded in two phases (raw serde structs, then validated domain types),
 //!   with every error carrying its key path and line;
 //! - [`model`]: the points of DESIGN.md §4 and the derived values (endpoint state, availability);
+//! - [`health`]: an endpoint's and a component's status across regions (§5.4, §5.7), as pure functions;
 //! - [`store`]: the [`store::Store`] trait every part reads and writes through, and its backends;
 //! - [`state`]: the local state database (incidents, admin maintenance windows), SQLite whatever the store;
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
@@ -13,6 +14,7 @@
 //! Architecture invariant: `core` knows nothing of HTTP servers, HTML or providers.
 
 pub mod config;
+pub mod health;
 pub mod hist;
 pub mod http;
 pub mod lineproto;

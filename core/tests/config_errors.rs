@@ -563,3 +563,55 @@ fn alerting_errors_name_their_key_and_line() {
     assert_one(&format!("{mail}{valid_rule}"), 16, "alerting.policies.default.notifiers", "`bob`, whom it can page, has no `email`");
     assert_one(&format!("[alerting]\nsecret = \"short\"\n{base}{valid_rule}"), 2, "alerting.secret", "shorter than 32 characters");
 }
+
+#[test]
+fn publisher_and_region_errors_name_the_key() {
+    let base =
+        "[[statuspage.components]]\nid = \"payments\"\n\n[[endpoints]]\nid = \"api\"\nurl = \"http://x/\"\ncomponent = \"payments\"\n\n";
+    let sp = "[publishers.hosted]\ntype = \"statuspage\"\npage_id = \"p1\"\napi_key = \"k\"\n";
+    // Lines: 9 [publishers.hosted], 10 type, 11 page_id, 12 api_key, 13 the line under test.
+    let ok = format!("{base}{sp}components = {{ payments = \"c1\" }}\n");
+    let cfg = load(&ok).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.publishers.len(), 1);
+    assert_one(
+        &format!("{base}{sp}components = {{ billing = \"c1\" }}\n"),
+        13,
+        "publishers.hosted.components.billing",
+        "no component `billing`",
+    );
+    assert_one(
+        &format!("{base}{sp}components = {{ payments = 7 }}\n"),
+        13,
+        "publishers.hosted.components.payments",
+        "Statuspage component id",
+    );
+    assert_one(
+        &format!("{base}{sp}metrics = [{{ id = \"m\", endpoint = \"nope\" }}]\n"),
+        13,
+        "publishers.hosted.metrics[0].endpoint",
+        "no endpoint or check `nope`",
+    );
+    assert_one(
+        &format!("{base}{sp}metrics = [{{ id = \"m\", endpoint = \"api\", value = \"p42\" }}]\n"),
+        13,
+        "publishers.hosted.metrics[0].value",
+        "not one of availability",
+    );
+    assert_one(&format!("{base}{sp}"), 9, "publishers.hosted", "publishes nothing");
+    assert_one(
+        &format!(
+            "{base}{}components = {{ payments = {{ component = \"c1\", container = \"k1\" }} }}\n",
+            sp.replace("statuspage\"", "statusio\"\nstatuspage_id = \"s\"\napi_id = \"i\"")
+        ),
+        13,
+        "publishers.hosted.page_id",
+        "is not a key of a statusio publisher",
+    );
+    assert_one(&format!("{base}[regions]\ndown_quorum = 0\n"), 10, "regions.down_quorum", "at least 1");
+    assert_one(
+        &format!("{base}[alerting]\nregions_down_quorum = 2\n"),
+        10,
+        "alerting.regions_down_quorum",
+        "moved to `regions.down_quorum`",
+    );
+}

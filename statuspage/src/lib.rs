@@ -94,6 +94,7 @@ impl Published {
 pub struct StatusPage {
     pub cfg: StatusPageConfig,
     pub objective_ms: f64,
+    voting: watchpost_core::health::Voting,
     pub store: Arc<dyn Store>,
     pub state: StateDb,
     sources: Vec<Arc<dyn MaintenanceSource>>,
@@ -156,6 +157,7 @@ impl StatusPage {
         let page = StatusPage {
             objective_ms: config.aggregator.latency_objective.as_secs_f64() * 1000.0,
             sources: maintenance::sources(config),
+            voting: watchpost_core::health::Voting::new(config),
             cfg,
             store,
             state,
@@ -166,7 +168,7 @@ impl StatusPage {
             targets,
             logo,
             history: tokio::sync::Mutex::new((History::default(), None)),
-            published: RwLock::new(Arc::new(Published::render(&config.statuspage, empty_snapshot(&config.statuspage), false))),
+            published: RwLock::new(Arc::new(Published::render(&config.statuspage, empty_snapshot(config), false))),
             fingerprint: std::sync::Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
@@ -224,7 +226,7 @@ impl StatusPage {
         let snapshot = snapshot::build(&snapshot::Inputs {
             cfg: &self.cfg,
             now,
-            objective_ms: self.objective_ms,
+            voting: &self.voting,
             states: &states,
             windows: &windows,
             endpoint_components: &self.endpoint_components,
@@ -249,12 +251,12 @@ impl StatusPage {
     }
 }
 
-fn empty_snapshot(cfg: &StatusPageConfig) -> Snapshot {
+fn empty_snapshot(config: &Config) -> Snapshot {
     let history = History::default();
     snapshot::build(&snapshot::Inputs {
-        cfg,
+        cfg: &config.statuspage,
         now: now_nanos(),
-        objective_ms: f64::MAX,
+        voting: &watchpost_core::health::Voting::new(config),
         states: &[],
         windows: &[],
         endpoint_components: &HashMap::new(),

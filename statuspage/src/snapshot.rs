@@ -5,9 +5,10 @@
 //! Private components are dropped here, once: nothing downstream can show what is not in the snapshot.
 
 use crate::history::{DayUptime, History, DAY, HOUR, MINUTE};
-use crate::status::{component_status, endpoint_health, overall};
+use crate::status::overall;
 use std::collections::{BTreeMap, HashMap};
 use watchpost_core::config::StatusPageConfig;
+use watchpost_core::health::{component_status, Voting};
 use watchpost_core::maintenance::{Scope, Window};
 use watchpost_core::model::{ComponentStatus, EndpointState};
 use watchpost_core::state::{Impact, Incident};
@@ -100,7 +101,7 @@ pub struct MaintenanceView {
 pub struct Inputs<'a> {
     pub cfg: &'a StatusPageConfig,
     pub now: Nanos,
-    pub objective_ms: f64,
+    pub voting: &'a Voting,
     pub states: &'a [EndpointState],
     /// Maintenance windows from every source over the history period and the coming weeks.
     pub windows: &'a [Window],
@@ -145,7 +146,7 @@ pub fn build(i: &Inputs<'_>) -> Snapshot {
             .map(|e| {
                 let component = i.endpoint_components.get(e).map_or("", String::as_str);
                 let in_maintenance = active.iter().any(|w| w.scope.covers(e, component));
-                (endpoint_health(states.get(e.as_str()).into_iter().flatten().copied(), i.objective_ms), in_maintenance)
+                (i.voting.health(e, states.get(e.as_str()).into_iter().flatten().copied(), now), in_maintenance)
             })
             .collect();
         let declared = unresolved.iter().flat_map(|x| x.components.iter()).filter(|(id, _)| id == &c.id).map(|(_, s)| *s).max();

@@ -154,3 +154,37 @@ pub fn read(conn: &mut TcpStream) -> Option<Request> {
     }
     Some((method, path, headers, String::from_utf8_lossy(&body).into_owned()))
 }
+
+/// Answers with `status`, JSON `body` and `extra` header lines (each ending in CRLF), then closes.
+pub fn respond(conn: &mut TcpStream, status: u16, extra: &str, body: &str) {
+    let reason = match status {
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        _ => "Internal Server Error",
+    };
+    let resp = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    );
+    let _ = conn.write_all(resp.as_bytes());
+}
+
+/// Binds a loopback port and serves each connection on its own thread with `handle`; returns the port.
+pub fn serve_each(handle: impl Fn(TcpStream) + Send + Sync + 'static) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a stand-in");
+    let port = listener.local_addr().expect("addr").port();
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let handle = handle.clone();
+            std::thread::spawn(move || handle(conn));
+        }
+    });
+    port
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod api;
+pub mod hosted;
 pub mod influxd;
 pub mod jsonschema;
 pub mod openapi;

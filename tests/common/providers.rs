@@ -14,12 +14,11 @@
 //!
 //! It can be told to fail: 500, 429 with `Retry-After`, or to hang (before or after taking the request in).
 
-use super::api::read;
+use super::api::{read, respond, serve_each};
 use super::jsonschema::Schemas;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,18 +67,10 @@ pub struct Providers {
 
 impl Providers {
     pub fn start() -> Providers {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the provider stand-in");
-        let port = listener.local_addr().expect("addr").port();
         let inner: Arc<Mutex<Inner>> = Default::default();
-        let schemas = Arc::new((Schemas::load_strict("pagerduty-events-v2.openapi.json"), Schemas::load_strict("opsgenie.swagger.json")));
+        let schemas = (Schemas::load_strict("pagerduty-events-v2.openapi.json"), Schemas::load_strict("opsgenie.swagger.json"));
         let shared = inner.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let (inner, schemas) = (shared.clone(), schemas.clone());
-                std::thread::spawn(move || serve(conn, &inner, &schemas));
-            }
-        });
+        let port = serve_each(move |conn| serve(conn, &shared, &schemas));
         Providers { port, inner }
     }
 
@@ -123,23 +114,6 @@ impl Providers {
     }
 }
 
-fn answer(conn: &mut TcpStream, status: u16, extra: &str, body: &str) {
-    let reason = match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        _ => "Internal Server Error",
-    };
-    let resp = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
-        body.len()
-    );
-    let _ = conn.write_all(resp.as_bytes());
-}
-
 fn len_check(v: &Value, pointer: &str, max: usize, what: &str, out: &mut Vec<String>) {
     if let Some(s) = v.pointer(pointer).and_then(Value::as_str) {
         if s.chars().count() > max {
@@ -153,8 +127,8 @@ fn serve(mut conn: TcpStream, inner: &Mutex<Inner>, schemas: &(Schemas, Schemas)
     let Some((method, path, headers, body)) = read(&mut conn) else { return };
     let mode = inner.lock().unwrap().mode.unwrap_or(Mode::Ok);
     match mode {
-        Mode::Fail500 => return answer(&mut conn, 500, "", "{\"message\":\"internal error\"}"),
-        Mode::TooMany(s) => return answer(&mut conn, 429, &format!("Retry-After: {s}\r\n"), "{\"message\":\"rate limited\"}"),
+        Mode::Fail500 => return respond(&mut conn, 500, "", "{\"message\":\"internal error\"}"),
+        Mode::TooMany(s) => return respond(&mut conn, 429, &format!("Retry-After: {s}\r\n"), "{\"message\":\"rate limited\"}"),
         Mode::HangBefore => {
             std::thread::sleep(Duration::from_secs(60));
             return;
@@ -272,7 +246,7 @@ fn serve(mut conn: TcpStream, inner: &Mutex<Inner>, schemas: &(Schemas, Schemas)
         std::thread::sleep(Duration::from_secs(60));
         return;
     }
-    answer(&mut conn, status, "", &reply);
+    respond(&mut conn, status, "", &reply);
 }
 
 fn decode(s: &str) -> String {

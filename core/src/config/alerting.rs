@@ -70,8 +70,8 @@ pub struct RawAlerting {
     pub ack_link_ttl: Option<HumanDuration>,
     /// The longest wait between two attempts of a failing delivery (default 5m; backoff starts at 1s).
     pub retry_max_delay: Option<HumanDuration>,
-    /// Regions that must see an endpoint breach a rule (default 0: a majority of the regions reporting).
-    pub regions_down_quorum: Option<u32>,
+    /// Moved to `regions.down_quorum`; kept only to say so.
+    pub regions_down_quorum: Option<Value>,
     /// A maintenance window that starts while an alert fires resolves it, with a note (default true);
     /// false keeps it firing but stops its escalation.
     pub resolve_in_maintenance: Option<bool>,
@@ -386,7 +386,6 @@ pub struct AlertingConfig {
     pub ack_url: String,
     pub ack_link_ttl: Duration,
     pub retry_max_delay: Duration,
-    pub regions_down_quorum: Option<u32>,
     pub resolve_in_maintenance: bool,
     pub notifiers: BTreeMap<String, NotifierConfig>,
     pub policies: BTreeMap<String, PolicyConfig>,
@@ -557,6 +556,12 @@ pub(super) fn alerting(
     errors: &mut ConfigErrors,
 ) -> AlertingConfig {
     let raw: RawAlerting = value.and_then(|v| section(doc, "alerting", v, errors)).unwrap_or_default();
+    if raw.regions_down_quorum.is_some() {
+        errors.push(doc.error(
+            "alerting.regions_down_quorum",
+            "moved to `regions.down_quorum` (it now decides the status page and `watchpost status` too)",
+        ));
+    }
     let dur = |v: Option<HumanDuration>, default: Duration| v.map(HumanDuration::as_duration).unwrap_or(default);
     let evaluation_interval = dur(raw.evaluation_interval, d::EVALUATION_INTERVAL);
     if evaluation_interval < Duration::from_millis(100) {
@@ -727,7 +732,6 @@ pub(super) fn alerting(
         ack_url,
         ack_link_ttl: dur(raw.ack_link_ttl, d::ACK_LINK_TTL),
         retry_max_delay: dur(raw.retry_max_delay, d::RETRY_MAX_DELAY).max(Duration::from_secs(1)),
-        regions_down_quorum: raw.regions_down_quorum.filter(|q| *q > 0),
         resolve_in_maintenance: raw.resolve_in_maintenance.unwrap_or(true),
         notifiers,
         policies,

@@ -14,6 +14,7 @@ pub mod document;
 pub mod duration;
 pub mod error;
 pub mod oncall;
+pub mod publish;
 pub mod raw;
 pub mod secret;
 pub mod statuspage;
@@ -22,6 +23,7 @@ mod validate;
 pub use document::{Document, Format, Origin};
 pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use error::{ConfigError, ConfigErrors};
+pub use publish::{MetricValue, PublishedComponent, PublishedMetric, PublisherConfig, PublisherKind, RegionsConfig};
 pub use secret::Secret;
 pub use statuspage::{ComponentConfig, GroupConfig, SmtpConfig, SmtpTls, StateConfig, StatusPageConfig, SubscriptionsConfig};
 
@@ -54,6 +56,10 @@ pub struct Config {
     pub state: StateConfig,
     /// `[statuspage]`: the public status page.
     pub statuspage: StatusPageConfig,
+    /// `[regions]`: how regions vote on an endpoint's state.
+    pub regions: RegionsConfig,
+    /// `[publishers.NAME]`: hosted status pages fed by the aggregator.
+    pub publishers: Vec<PublisherConfig>,
 }
 
 /// One partner's SLA report definition.

@@ -29,6 +29,8 @@ const SECTIONS: &[&str] = &[
     "statuspage",
     "oncall",
     "alerting",
+    "regions",
+    "publishers",
 ];
 
 /// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
@@ -162,8 +164,12 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     let people = super::alerting::people(doc, root.get("oncall"), &mut errors);
     let alerting =
         super::alerting::alerting(doc, root.get("alerting"), &people, &oncall, &endpoints, &statuspage, agent.batch_max_age, &mut errors);
+    let regions = super::publish::regions(doc, root.get("regions"), &mut errors);
+    let publishers = super::publish::publishers(doc, root.get("publishers"), &endpoints, &statuspage, &mut errors);
     errors.into_result(Config {
         file: doc.file.clone(),
+        regions,
+        publishers,
         oncall,
         people,
         alerting,

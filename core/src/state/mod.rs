@@ -78,6 +78,9 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alert_delivery_due ON alert_delivery (next_at) WHERE sent_at IS NULL AND failed_at IS NULL;
     CREATE INDEX alert_delivery_alert ON alert_delivery (alert, notifier, id);",
+    // 4: where a maintenance window came from: `admin`, or a hosted status page it was imported from
+    // (`statuspage`, `statusio`), whose windows the aggregator replaces at every import.
+    "ALTER TABLE maintenance ADD COLUMN origin TEXT NOT NULL DEFAULT 'admin';",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +247,19 @@ pub struct Maintenance {
     pub updated_at: Nanos,
     /// Ended through the admin API before its planned end (`ends_at` is then when it was ended).
     pub ended_early: bool,
+    /// `admin`, or the publisher type it was imported from.
+    pub origin: String,
+}
+
+/// A window of a hosted status page, imported under the provider's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedMaintenance {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub scope: Scope,
+    pub starts_at: Nanos,
+    pub ends_at: Nanos,
 }
 
 #[derive(Debug, Clone)]
@@ -451,6 +467,45 @@ impl StateDb {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// Makes the windows imported from `origin` that have not ended by `now` exactly `windows`: new ones are
+    /// added, changed ones updated, cancelled ones removed, in one transaction. Ended windows stay as history.
+    /// Ids are prefixed with the origin, so they never meet an admin window's.
+    pub async fn sync_imported_maintenance(
+        &self,
+        origin: &str,
+        windows: Vec<ImportedMaintenance>,
+        now: Nanos,
+    ) -> Result<usize, StateError> {
+        let origin = origin.to_string();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let ids: Vec<String> = windows.iter().map(|w| format!("{origin}:{}", w.id)).collect();
+            let current: Vec<String> = {
+                let mut st = tx.prepare_cached("SELECT id FROM maintenance WHERE origin = ?1 AND ends_at > ?2")?;
+                let rows = st.query_map(params![origin, now], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut changed = 0;
+            for gone in current.iter().filter(|id| !ids.contains(id)) {
+                changed += tx.execute("DELETE FROM maintenance WHERE id = ?1", params![gone])?;
+            }
+            for (w, id) in windows.iter().zip(&ids) {
+                let (kind, scope) = scope_columns(&w.scope);
+                changed += tx.execute(
+                    "INSERT INTO maintenance (id, title, body, scope_kind, scope, starts_at, ends_at, created_at, updated_at, origin)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+                     ON CONFLICT (id) DO UPDATE SET title = ?2, body = ?3, scope_kind = ?4, scope = ?5, starts_at = ?6,
+                        ends_at = ?7, updated_at = ?8
+                     WHERE (title, body, scope_kind, scope, starts_at, ends_at) IS NOT (?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![id, w.title, w.body, kind, scope, w.starts_at, w.ends_at, now, origin],
+                )?;
+            }
+            tx.commit()?;
+            Ok(changed)
         })
         .await
     }
@@ -822,7 +877,8 @@ fn scope_columns(scope: &Scope) -> (&'static str, String) {
 fn load_maintenance(c: &Connection, id: &str) -> Result<Option<Maintenance>, StateError> {
     let row = c
         .prepare_cached(
-            "SELECT title, body, scope_kind, scope, starts_at, ends_at, created_at, updated_at, ended_early FROM maintenance WHERE id = ?1",
+            "SELECT title, body, scope_kind, scope, starts_at, ends_at, created_at, updated_at, ended_early, origin
+             FROM maintenance WHERE id = ?1",
         )?
         .query_row(params![id], |r| {
             Ok((
@@ -835,10 +891,11 @@ fn load_maintenance(c: &Connection, id: &str) -> Result<Option<Maintenance>, Sta
                 r.get::<_, i64>(6)?,
                 r.get::<_, i64>(7)?,
                 r.get::<_, bool>(8)?,
+                r.get::<_, String>(9)?,
             ))
         })
         .optional()?;
-    let Some((title, body, kind, list, starts_at, ends_at, created_at, updated_at, ended_early)) = row else { return Ok(None) };
+    let Some((title, body, kind, list, starts_at, ends_at, created_at, updated_at, ended_early, origin)) = row else { return Ok(None) };
     let set = || list.lines().map(str::to_string).collect::<BTreeSet<_>>();
     let scope = match kind.as_str() {
         "all" => Scope::All,
@@ -846,7 +903,7 @@ fn load_maintenance(c: &Connection, id: &str) -> Result<Option<Maintenance>, Sta
         "components" => Scope::Components(set()),
         other => return Err(bad("maintenance scope", other)),
     };
-    Ok(Some(Maintenance { id: id.to_string(), title, body, scope, starts_at, ends_at, created_at, updated_at, ended_early }))
+    Ok(Some(Maintenance { id: id.to_string(), title, body, scope, starts_at, ends_at, created_at, updated_at, ended_early, origin }))
 }
 
 #[cfg(test)]
