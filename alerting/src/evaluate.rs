@@ -40,6 +40,7 @@ impl Series {
                 Metric::LatencyMean | Metric::LatencyP95 | Metric::LatencyP99 => Some(f64::from(s.latency_ms)),
                 Metric::CheckFailed => Some(if s.availability < 100.0 { 1.0 } else { 0.0 }),
                 Metric::CertDaysLeft => (!s.cert_days_left.is_nan()).then_some(f64::from(s.cert_days_left)),
+                Metric::RegionsReporting => None, // counted across series by `verdict`
             };
         };
         let from = now - duration_nanos(window);
@@ -58,6 +59,7 @@ impl Series {
                 any.then_some(n as f64)
             }
             Metric::CertDaysLeft => recent.filter(|s| !s.cert_days_left.is_nan()).map(|s| f64::from(s.cert_days_left)).reduce(f64::min),
+            Metric::RegionsReporting => None,
         }
     }
 }
@@ -200,6 +202,9 @@ pub fn stale_after(e: &EndpointConfig, rule: &RuleConfig, lookback: Duration) ->
 
 /// `rule` on endpoint `i` at `now`; `None` when no region reports.
 pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: Option<u32>, now: Nanos) -> Option<Verdict> {
+    if rule.metric == Metric::RegionsReporting {
+        return Some(regions_reporting(w, i, rule, stale, now));
+    }
     let mut reporting = 0usize;
     let mut maintenance = false;
     let mut breaching = Vec::new();
@@ -248,6 +253,25 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
         reporting,
         maintenance,
     })
+}
+
+/// How many regions report endpoint `i` (a probe or maintenance point within `stale`): the one metric about
+/// the regions themselves, so maintenance does not silence it, and a region never heard from (or every
+/// region falling silent) breaches `regions_reporting < N` too.
+fn regions_reporting(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, now: Nanos) -> Verdict {
+    let (mut fresh, mut silent) = (0usize, Vec::new());
+    for (region, s) in &w.by_endpoint[i].series {
+        if s.last_probe.max(w.last_maintenance(i, region)) >= now - stale {
+            fresh += 1;
+        } else {
+            silent.push(region.to_string());
+        }
+    }
+    silent.sort();
+    let value = fresh as f64;
+    let breach = rule.cmp.holds(value, rule.threshold);
+    // `breaching` names the silent regions: they are what the page is about.
+    Verdict { breach, value, reporting: fresh, breaching: if breach { silent } else { vec![] }, maintenance: false }
 }
 
 #[cfg(test)]
@@ -377,5 +401,21 @@ mod tests {
         assert!(v.maintenance && !v.breach);
         w.ingest(&probe("eu", 20 * S, 100.0, 1.0));
         assert!(!verdict(&w, 0, &r, 30 * S, None, 21 * S).unwrap().maintenance);
+    }
+
+    #[test]
+    fn a_region_that_goes_silent_breaches_regions_reporting() {
+        let mut w = Windows::new(&[endpoint()], Duration::from_secs(600));
+        let r = rule("regions_reporting < 2", None);
+        for region in ["eu", "us"] {
+            w.ingest(&probe(region, 10 * S, 100.0, 1.0));
+        }
+        let v = verdict(&w, 0, &r, 30 * S, None, 11 * S).unwrap();
+        assert_eq!((v.value, v.breach), (2.0, false));
+        w.ingest(&probe("eu", 35 * S, 100.0, 1.0));
+        let v = verdict(&w, 0, &r, 30 * S, None, 41 * S).unwrap();
+        assert_eq!((v.value, v.breach, v.breaching.as_slice()), (1.0, true, ["us".to_string()].as_slice()), "`us` went silent");
+        let v = verdict(&w, 0, &r, 30 * S, None, 100 * S).unwrap();
+        assert_eq!((v.value, v.breach), (0.0, true), "every region silent");
     }
 }

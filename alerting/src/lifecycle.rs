@@ -82,7 +82,11 @@ pub fn summary(rule: &RuleConfig, e: &EndpointConfig, v: &Verdict) -> String {
     let unit = rule.metric.unit();
     let value = if v.value.is_nan() { "no data".to_string() } else { format!("{}{unit}", (v.value * 100.0).round() / 100.0) };
     let over = rule.window.map(|w| format!(" over {}", watchpost_core::config::format_duration(w))).unwrap_or_default();
-    let regions = if v.breaching.is_empty() { String::new() } else { format!(" in {}", v.breaching.join(", ")) };
+    let regions = match (rule.metric, v.breaching.is_empty()) {
+        (_, true) => String::new(),
+        (watchpost_core::config::alerting::Metric::RegionsReporting, false) => format!("; silent: {}", v.breaching.join(", ")),
+        _ => format!(" in {}", v.breaching.join(", ")),
+    };
     format!(
         "{} [{}]: {} {value}{over} ({} {}{unit}){regions}",
         e.name,

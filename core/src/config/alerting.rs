@@ -222,11 +222,21 @@ pub enum Metric {
     /// Confirmed failed runs (or probes) in the window; the latest point: 1 or 0.
     CheckFailed,
     CertDaysLeft,
+    /// Regions whose agents report the endpoint (a fresh point, DESIGN.md §5.4): `regions_reporting < 2`
+    /// pages when a region goes silent.
+    RegionsReporting,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] =
-        [Metric::Availability, Metric::LatencyMean, Metric::LatencyP95, Metric::LatencyP99, Metric::CheckFailed, Metric::CertDaysLeft];
+    pub const ALL: [Metric; 7] = [
+        Metric::Availability,
+        Metric::LatencyMean,
+        Metric::LatencyP95,
+        Metric::LatencyP99,
+        Metric::CheckFailed,
+        Metric::CertDaysLeft,
+        Metric::RegionsReporting,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -236,6 +246,7 @@ impl Metric {
             Metric::LatencyP99 => "latency_p99",
             Metric::CheckFailed => "check_failed",
             Metric::CertDaysLeft => "cert_days_left",
+            Metric::RegionsReporting => "regions_reporting",
         }
     }
 
@@ -250,6 +261,7 @@ impl Metric {
             Metric::LatencyMean | Metric::LatencyP95 | Metric::LatencyP99 => " ms",
             Metric::CheckFailed => "",
             Metric::CertDaysLeft => " days",
+            Metric::RegionsReporting => " regions",
         }
     }
 }
