@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the suite needs, as "command:package" pairs: a C compiler (rusqlite builds SQLite from
 # source), prlimit (the open-file limit test), kill (stopping processes by pid) and influxd (Debian's
-# InfluxDB 1.6, for the store tests) and chromium (headless, renders and prints the HTML report).
-REQUIRED=("cc:gcc" "prlimit:util-linux" "kill:procps" "influxd:influxdb" "chromium:chromium")
+# InfluxDB 1.6, for the store tests), chromium (headless, renders and prints the HTML report), prometheus
+# (scrapes a real watchpost for the health dashboard's queries), docker-compose (validates
+# docker-compose.yml offline; no engine needed) and systemd-analyze (verifies the unit file).
+REQUIRED=("cc:gcc" "prlimit:util-linux" "kill:procps" "influxd:influxdb" "chromium:chromium" "prometheus:prometheus"
+  "docker-compose:docker-compose" "systemd-analyze:systemd")
 missing=()
 for pair in "${REQUIRED[@]}"; do
   type -P "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")  # a program on PATH, not a shell builtin

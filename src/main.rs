@@ -127,6 +127,12 @@ enum Command {
         #[command(flatten)]
         args: oncall::OncallArgs,
     },
+    /// Exit 0 when URL answers 200 within 3 s, else 1: the container HEALTHCHECK (images need no curl).
+    Healthcheck {
+        /// What to ask: a part's `/healthz` (the process server's, or the status page's).
+        #[arg(default_value = "http://127.0.0.1:9090/healthz")]
+        url: String,
+    },
     /// Multi-step API checks: run them now (for CI, with a JUnit report) or show their history.
     Checks {
         #[command(flatten)]
@@ -157,6 +163,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log);
     let (path, command) = match cli.command {
         Command::CheckConfig { file } => return check_config(&file),
+        Command::Healthcheck { url } => return healthcheck(&url),
         Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true, statuspage: true, alerting: true })),
         Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, ..Parts::NONE })),
         Command::Aggregator(c) => (c.config, Work::Run(Parts { aggregator: true, ..Parts::NONE })),
@@ -195,6 +202,26 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(url: &str) -> ExitCode {
+    let answer = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let client = watchpost_core::http::client(Duration::from_secs(3)).build()?;
+            Ok(client.get(url).send().await?.status())
+        })
+    });
+    match answer {
+        Ok(s) if s == reqwest::StatusCode::OK => ExitCode::SUCCESS,
+        Ok(s) => {
+            eprintln!("{url}: {s}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{url}: {e:#}");
             ExitCode::FAILURE
         }
     }

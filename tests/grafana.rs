@@ -1,7 +1,8 @@
 //! The Grafana dashboards in `grafana/dashboards/`, tested without Grafana: every template variable's query
 //! and every panel's InfluxQL query, with the variables substituted as Grafana would, runs against a real
-//! `influxd` holding points written by Watchpost's own store, and must succeed and return data. The
-//! provisioning files must parse and point at the dashboards' data source.
+//! `influxd` holding points written by Watchpost's own store, and must succeed and return data. The health
+//! dashboard's PromQL runs against a real Prometheus (Debian's) scraping a real `watchpost run`. The
+//! provisioning files must parse and point at the dashboards' data sources.
 
 mod common;
 
@@ -9,6 +10,7 @@ use common::influxd::Influxd;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use watchpost_core::model::{ErrorClass, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
 use watchpost_core::store::Store;
 use watchpost_core::time::now_nanos;
@@ -130,6 +132,9 @@ fn every_dashboard_query_runs_against_influxd_and_returns_data() {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let d: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(d["uid"].as_str().is_some_and(|u| u.starts_with("watchpost-")), "{name}: a stable uid");
+        if is_prometheus(&d) {
+            continue; // the health dashboard: tested against Prometheus below
+        }
         let time = time_filter(d["time"]["from"].as_str().unwrap_or("now-6h"));
         // Variables in order: each may use the ones before it (`$environment` in the endpoint query).
         let mut vars: Vec<(String, String)> = Vec::new();
@@ -173,6 +178,133 @@ fn every_dashboard_query_runs_against_influxd_and_returns_data() {
     assert!(checked >= 10, "only {checked} panel queries found");
 }
 
+/// A dashboard on a Prometheus data source (chosen by a `datasource` variable).
+fn is_prometheus(d: &Value) -> bool {
+    d["templating"]["list"].as_array().into_iter().flatten().any(|v| v["type"] == "datasource" && v["query"] == "prometheus")
+}
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_health_dashboard_queries_a_real_prometheus_scraping_watchpost() {
+    use common::{free_port, http_get, terminate, wait_for, write_config, Toggle};
+    let prometheus =
+        which("prometheus").unwrap_or_else(|| panic!("prometheus is not installed: run scripts/test.sh, or `apt-get install prometheus`"));
+    let dir = tempfile::tempdir().unwrap();
+    let (up, down) = (Toggle::start(true), Toggle::start(false));
+    let providers = common::providers::Providers::start();
+    let (listen, prom_port) = (free_port(), free_port());
+    let text = format!(
+        r#"
+[agent]
+region = "eu"
+interval = "500ms"
+timeout = "300ms"
+retry_interval = "100ms"
+[store]
+type = "sqlite"
+path = "{db}"
+[server]
+listen = "127.0.0.1:{listen}"
+[regions]
+expected = ["eu", "us"]
+[[endpoints]]
+id = "up"
+url = "{u}"
+[[endpoints]]
+id = "down"
+url = "{d}"
+[alerting]
+evaluation_interval = "200ms"
+[alerting.notifiers.pd]
+type = "pagerduty"
+url = "{pd}"
+routing_key = "R0123456789ABCDEF0123456789ABCDEF"
+[alerting.policies.default]
+notifiers = ["pd"]
+levels = [{{ targets = ["oncall:primary"] }}]
+[oncall.schedules.primary]
+members = ["alice"]
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+"#,
+        db = dir.path().join("w.db").display(),
+        u = up.url(),
+        d = down.url(),
+        pd = providers.url()
+    );
+    let cfg = write_config(dir.path(), &text);
+    let watchpost = common::spawn(&["run", "--config", cfg.to_str().unwrap()]);
+    let prom_cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: watchpost\n    static_configs:\n      - targets: ['127.0.0.1:{listen}']\n"),
+    )
+    .unwrap();
+    let prom = std::process::Command::new(prometheus)
+        .arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("start prometheus");
+    let query = |q: &str| -> Value {
+        http_get(prom_port, &format!("/api/v1/query?query={}", encode(q)))
+            .and_then(|(_, b)| serde_json::from_str(&b).ok())
+            .unwrap_or(Value::Null)
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || query("up{job=\"watchpost\"}")["data"]["result"][0]["value"][1] == "1"),
+        "Prometheus does not scrape watchpost: {}",
+        std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+    );
+    let d: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards/watchpost-health.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(is_prometheus(&d));
+    let mut exprs = Vec::new();
+    for p in d["panels"].as_array().cloned().unwrap_or_default() {
+        if p["type"] == "row" || p["type"] == "text" {
+            continue;
+        }
+        assert_eq!(p["datasource"]["uid"], "${prometheus}", "{}: the data source variable", p["title"]);
+        for t in p["targets"].as_array().cloned().unwrap_or_default() {
+            exprs.push((p["title"].as_str().unwrap_or("?").to_string(), t["expr"].as_str().unwrap().to_string()));
+        }
+    }
+    assert!(exprs.len() >= 12, "only {} queries", exprs.len());
+    // Rates need two scrapes, the region gauges the aggregator's first board: give every query 30 s.
+    let mut failures = Vec::new();
+    for (title, expr) in &exprs {
+        let ok = wait_for(Duration::from_secs(30), || {
+            let a = query(expr);
+            a["status"] == "success" && a["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+        });
+        if !ok {
+            failures.push(format!("{title}: {expr}: {}", query(expr)));
+        }
+    }
+    let mut prom = prom;
+    let _ = prom.kill();
+    let _ = prom.wait();
+    let _ = terminate(watchpost);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+}
+
 #[test]
 fn provisioning_points_grafana_at_the_dashboards_and_their_data_source() {
     use saphyr::{LoadableYamlNode, Yaml};
@@ -184,6 +316,10 @@ fn provisioning_points_grafana_at_the_dashboards_and_their_data_source() {
     assert_eq!(d["type"].as_str(), Some("influxdb"));
     assert_eq!(d["jsonData"]["version"].as_str(), Some("InfluxQL"));
     assert_eq!(d["jsonData"]["dbName"].as_str(), Some("watchpost"));
+    let prom = std::fs::read_to_string(root.join("datasources/prometheus.yaml")).unwrap();
+    let docs = Yaml::load_from_str(&prom).expect("Prometheus datasource YAML");
+    assert_eq!(docs[0]["datasources"][0]["type"].as_str(), Some("prometheus"));
+    assert_eq!(docs[0]["datasources"][0]["url"].as_str(), Some("${WATCHPOST_PROMETHEUS_URL}"));
     let dash = std::fs::read_to_string(root.join("dashboards/watchpost.yaml")).unwrap();
     let docs = Yaml::load_from_str(&dash).expect("dashboard provider YAML");
     assert_eq!(docs[0]["providers"][0]["type"].as_str(), Some("file"));

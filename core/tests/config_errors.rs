@@ -179,8 +179,20 @@ fn defaults_fill_in_and_http_expects_2xx() {
 fn every_example_configuration_is_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut seen = 0;
+    // examples/*.toml and one level down (examples/compose/).
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            // Only Watchpost's own files there (a compose directory also holds prometheus.yml).
+            paths.extend(
+                std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")),
+            );
+        } else {
+            paths.push(path);
+        }
+    }
+    for path in paths {
         if path.extension().is_some_and(|e| e == "toml" || e == "yaml" || e == "yml") {
             // Examples reference secrets as ${VAR}; give each one a value, as the deployment would (long
             // enough for the keys that require a length).
@@ -202,7 +214,7 @@ fn every_example_configuration_is_valid() {
             seen += 1;
         }
     }
-    assert!(seen >= 1, "no example configurations found in {}", dir.display());
+    assert!(seen >= 3, "example configurations missing in {}: found {seen}", dir.display());
 }
 
 #[test]
