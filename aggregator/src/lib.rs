@@ -18,7 +18,7 @@ use rollup::Params;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use watchpost_core::config::Config;
+use watchpost_core::config::{Config, Shard};
 use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
 use watchpost_core::store::{Store, StoreError};
 use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, TimeRange};
@@ -56,6 +56,8 @@ pub struct Aggregator {
     /// Series whose points this aggregator has seen: a minute without points is a gap only after the first.
     seen: std::collections::HashSet<Arc<SeriesKey>>,
     metrics: Arc<AggregatorMetrics>,
+    /// `aggregator.shard`: only these endpoints' rollups, under watermarks of their own.
+    shard: Option<Shard>,
 }
 
 impl Aggregator {
@@ -70,23 +72,33 @@ impl Aggregator {
             },
             lateness: duration_nanos(a.lateness),
             backfill: duration_nanos(a.backfill),
-            configured: config.endpoints.iter().map(|e| e.id.clone()).collect(),
+            configured: config.endpoints.iter().filter(|e| a.shard.is_none_or(|s| s.owns(&e.id))).map(|e| e.id.clone()).collect(),
             known: HashMap::new(),
             seen: Default::default(),
             metrics,
+            shard: a.shard,
         }
     }
 
     /// Learns the series the store already has (for maintenance-only minutes after a restart).
     async fn learn_series(&mut self) -> Result<(), StoreError> {
         if self.known.is_empty() {
-            for s in self.store.latest_states().await? {
+            let shard = self.shard;
+            for s in self.store.latest_states().await?.into_iter().filter(|s| shard.is_none_or(|k| k.owns(&s.endpoint))) {
                 let key =
                     Arc::new(SeriesKey { endpoint: s.endpoint, region: s.region, component: s.component, environment: s.environment });
                 self.remember(&key);
             }
         }
         Ok(())
+    }
+
+    fn owns(&self, endpoint: &str) -> bool {
+        self.shard.is_none_or(|s| s.owns(endpoint))
+    }
+
+    fn watermark(&self, r: Resolution) -> String {
+        Shard::watermark(self.shard, r.measurement())
     }
 
     fn remember(&mut self, s: &Arc<SeriesKey>) {
@@ -106,7 +118,7 @@ impl Aggregator {
     /// days that are complete. [`run`] does the two apart, so a long merge never delays a minute.
     pub async fn cycle(&mut self, now: Nanos) -> Result<CycleStats, AggregatorError> {
         let mut stats = self.close_minutes(now).await?;
-        let coarse = merge_closed(&*self.store).await?;
+        let coarse = merge_closed(&*self.store, self.shard).await?;
         stats.hours = coarse.hours;
         stats.days = coarse.days;
         stats.rollups_written += coarse.rollups_written;
@@ -120,13 +132,13 @@ impl Aggregator {
         self.learn_series().await?;
         let mut stats = CycleStats::default();
         let closable = Resolution::Minute.floor(now - self.lateness);
-        let mut wm = match self.store.watermark(Resolution::Minute.measurement()).await? {
+        let mut wm = match self.store.watermark(&self.watermark(Resolution::Minute)).await? {
             Some(wm) => wm,
             None => {
                 // Hours and days start where minutes start: a later cycle must not pick a different day.
                 let start = self.initial(now);
                 for r in [Resolution::Day, Resolution::Hour, Resolution::Minute] {
-                    self.store.set_watermark(r.measurement(), start).await?;
+                    self.store.set_watermark(&self.watermark(r), start).await?;
                 }
                 start
             }
@@ -135,8 +147,12 @@ impl Aggregator {
         while wm < closable {
             let to = closable.min(wm + CHUNK_MINUTES * Resolution::Minute.nanos());
             let around = TimeRange::new(wm - max_slot, to + max_slot);
-            let probes = self.store.probe_points_all(around).await?;
-            let maintenance = self.store.maintenance_points_all(around).await?;
+            let mut probes = self.store.probe_points_all(around).await?;
+            let mut maintenance = self.store.maintenance_points_all(around).await?;
+            if self.shard.is_some() {
+                probes.retain(|p| self.owns(&p.series.endpoint));
+                maintenance.retain(|m| self.owns(&m.endpoint));
+            }
             // Stores share one `Arc` per series in an answer: look at each series once, not at every point.
             let mut distinct: HashSet<usize> = HashSet::new();
             for p in &probes {
@@ -150,7 +166,7 @@ impl Aggregator {
             stats.minutes += ((to - wm) / Resolution::Minute.nanos()) as u64;
             stats.rollups_written += rollups.len() as u64;
             self.store.write(&rollups.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
-            self.store.set_watermark(Resolution::Minute.measurement(), to).await?;
+            self.store.set_watermark(&self.watermark(Resolution::Minute), to).await?;
             wm = to;
         }
         self.metrics.record(&stats, started.elapsed(), now - wm);
@@ -197,15 +213,18 @@ impl Aggregator {
 /// Merges every hour whose minutes are all closed into `rollup_1h`, then every UTC day whose hours are into
 /// `rollup_1d`, moving their watermarks. An hour of 10,000 endpoints is 1.2 M minute rollups to read and
 /// merge (seconds of work), which is why [`run`] does this beside the minute cycles rather than in them.
-pub async fn merge_closed(store: &dyn Store) -> Result<CycleStats, AggregatorError> {
+pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>) -> Result<CycleStats, AggregatorError> {
     let mut stats = CycleStats::default();
     for (coarse, fine) in [(Resolution::Hour, Resolution::Minute), (Resolution::Day, Resolution::Hour)] {
-        let (Some(fine_wm), Some(mut cwm)) = (store.watermark(fine.measurement()).await?, store.watermark(coarse.measurement()).await?)
-        else {
+        let (fine_name, coarse_name) = (Shard::watermark(shard, fine.measurement()), Shard::watermark(shard, coarse.measurement()));
+        let (Some(fine_wm), Some(mut cwm)) = (store.watermark(&fine_name).await?, store.watermark(&coarse_name).await?) else {
             continue;
         };
         while cwm + coarse.nanos() <= fine_wm {
-            let children = store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), None).await?;
+            let mut children = store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), None).await?;
+            if let Some(s) = shard {
+                children.retain(|c| s.owns(&c.series.endpoint));
+            }
             let merged = rollup::merge(&children, coarse);
             stats.rollups_written += merged.len() as u64;
             match coarse {
@@ -214,7 +233,7 @@ pub async fn merge_closed(store: &dyn Store) -> Result<CycleStats, AggregatorErr
             }
             store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
             cwm += coarse.nanos();
-            store.set_watermark(coarse.measurement(), cwm).await?;
+            store.set_watermark(&coarse_name, cwm).await?;
         }
     }
     Ok(stats)
@@ -232,9 +251,9 @@ pub async fn run(mut aggregator: Aggregator, mut stop: tokio::sync::watch::Recei
         }
         // Hours and days merge in their own task (on the other core), one merge at a time.
         if merging.as_ref().is_none_or(|m| m.is_finished()) {
-            let store = aggregator.store.clone();
+            let (store, shard) = (aggregator.store.clone(), aggregator.shard);
             merging = Some(tokio::spawn(async move {
-                match merge_closed(&*store).await {
+                match merge_closed(&*store, shard).await {
                     Ok(s) if s.hours + s.days > 0 => tracing::debug!(hours = s.hours, days = s.days, "hour and day rollups merged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "merging hour and day rollups failed; the next cycle retries"),

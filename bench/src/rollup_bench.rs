@@ -156,7 +156,7 @@ async fn main() {
     }
     // The hour that the minutes completed, merged as `run` does it: beside the minute cycles.
     let (wall, cpu) = (Instant::now(), common::cpu_seconds());
-    let merged = watchpost_aggregator::merge_closed(&*store).await.unwrap_or_else(|e| panic!("merge: {e}"));
+    let merged = watchpost_aggregator::merge_closed(&*store, None).await.unwrap_or_else(|e| panic!("merge: {e}"));
     let hour_cycles = vec![(wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu, merged)];
     let med = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);

@@ -620,6 +620,7 @@ fn publisher_and_region_errors_name_the_key() {
         "is not a key of a statusio publisher",
     );
     assert_one(&format!("{base}[regions]\ndown_quorum = 0\n"), 10, "regions.down_quorum", "at least 1");
+    assert_one(&format!("{base}[aggregator]\nshard = \"3/2\"\n"), 10, "aggregator.shard", "is not K/N");
     assert_one(
         &format!("{base}[alerting]\nregions_down_quorum = 2\n"),
         10,

@@ -82,6 +82,44 @@ pub struct AggregatorConfig {
     pub lateness: Duration,
     pub backfill: Duration,
     pub latency_objective: Duration,
+    /// `aggregator.shard = "K/N"`: this aggregator rolls up only the endpoints of shard K of N.
+    pub shard: Option<Shard>,
+}
+
+/// One of N aggregators, each rolling up the endpoints whose id hashes to it (FNV-1a, stable across builds
+/// and machines), with watermarks of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based, as written.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// `"2/4"`.
+    pub fn parse(s: &str) -> Option<Shard> {
+        let (k, n) = s.split_once('/')?;
+        let (index, count) = (k.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?);
+        (count >= 1 && (1..=count).contains(&index)).then_some(Shard { index, count })
+    }
+
+    /// Whether `endpoint`'s rollups are this shard's.
+    pub fn owns(&self, endpoint: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in endpoint.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h % u64::from(self.count) == u64::from(self.index - 1)
+    }
+
+    /// The watermark of `measurement` (`rollup_1m`) for this shard.
+    pub fn watermark(shard: Option<Shard>, measurement: &str) -> String {
+        match shard {
+            None => measurement.to_string(),
+            Some(s) => format!("{measurement}.shard{}of{}", s.index, s.count),
+        }
+    }
 }
 
 /// A configured maintenance window.

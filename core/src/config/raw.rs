@@ -352,6 +352,8 @@ pub struct RawAggregator {
     pub backfill: Option<HumanDuration>,
     /// Latency objective for the rollups' `under_threshold` count (default `300ms`).
     pub latency_objective: Option<HumanDuration>,
+    /// `"K/N"`: roll up only shard K of N of the endpoints (run N aggregators, K = 1..N). Default: all.
+    pub shard: Option<String>,
 }
 
 /// `[sla.NAME]`: the SLA report for one partner (DESIGN.md §5.6), read by `watchpost report --sla NAME`.

@@ -141,6 +141,13 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
         lateness: dur(raw_aggregator.lateness, d::LATENESS),
         backfill: dur(raw_aggregator.backfill, d::BACKFILL),
         latency_objective: dur(raw_aggregator.latency_objective, d::LATENCY_OBJECTIVE),
+        shard: raw_aggregator.shard.as_deref().and_then(|s| {
+            let shard = Shard::parse(s);
+            if shard.is_none() {
+                errors.push(doc.error("aggregator.shard", format!("{s:?} is not K/N with 1 <= K <= N, such as \"1/2\"")));
+            }
+            shard
+        }),
     };
     if aggregator.lateness < Duration::from_secs(1) {
         errors.push(doc.error("aggregator.lateness", "must be at least 1s (points need time to reach the store)"));
