@@ -275,3 +275,40 @@ async fn latest_states_of_many_changed_series_agree() {
     assert!(a.iter().all(|s| s.confirmed_down && s.since == base + 10 * S));
     assert_eq!(a, b);
 }
+
+/// After its first (whole-window) answer, InfluxDB's `latest_states` folds in only the newest points: it
+/// must keep agreeing with SQLite (which keeps each series' state in a row) through changes, recoveries, a
+/// series that appears and one that goes silent.
+#[tokio::test]
+async fn influxdb_latest_states_stay_right_when_read_again_and_again() {
+    let server = Influxd::start();
+    let influx = server.store();
+    let (_dir, sqlite) = sqlite_store().await;
+    let now = now_nanos() / S * S;
+    let (a, b, c) = (series("a", "eu", "c"), series("b", "eu", "c"), series("c", "us", "c"));
+    let steps: Vec<Vec<Point>> = vec![
+        // a up for a while, b down since -300 s.
+        vec![
+            point(&a, now - 600 * S, true, false),
+            point(&a, now - 20 * S, true, false),
+            point(&b, now - 300 * S, false, true),
+            point(&b, now - 20 * S, false, true),
+        ],
+        // a goes down; b stays down; c appears.
+        vec![point(&a, now - 10 * S, false, true), point(&b, now - 10 * S, false, true), point(&c, now - 10 * S, true, false)],
+        // a recovers; b still down; c silent.
+        vec![point(&a, now - 5 * S, true, false), point(&a, now - 2 * S, true, false), point(&b, now - 5 * S, false, true)],
+    ];
+    for (i, batch) in steps.iter().enumerate() {
+        for store in [&influx as &dyn Store, &sqlite] {
+            store.write(batch).await.unwrap();
+        }
+        let (x, y) = (influx.latest_states().await.unwrap(), sqlite.latest_states().await.unwrap());
+        assert_eq!(x, y, "after step {i}");
+    }
+    let states = influx.latest_states().await.unwrap();
+    let of = |e: &str| states.iter().find(|s| s.endpoint == e).unwrap();
+    assert_eq!((of("a").confirmed_down, of("a").since), (false, now - 5 * S));
+    assert_eq!((of("b").confirmed_down, of("b").since), (true, now - 300 * S), "the start of b's outage is kept");
+    assert_eq!(of("c").last_ts, now - 10 * S);
+}

@@ -44,7 +44,22 @@ pub struct InfluxStore {
     client: reqwest::Client,
     cfg: InfluxConfig,
     write_url: String,
+    /// The last answer of `latest_states`, kept current from the points written since (see there).
+    states: tokio::sync::Mutex<Option<StateCache>>,
 }
+
+/// Every series' latest state, as of `asked_at`.
+struct StateCache {
+    full_at: Nanos,
+    asked_at: Nanos,
+    states: HashMap<SeriesKey, EndpointState>,
+}
+
+/// How often `latest_states` derives every state afresh from the whole window (points written late, such as a
+/// spool replayed after an outage, reach the states then); in between it reads only the newest points.
+const STATE_FULL_REFRESH: Nanos = 3600 * 1_000_000_000;
+/// How far before the previous read an incremental read starts: points arrive up to a batch age late.
+const STATE_OVERLAP: Nanos = 15 * 1_000_000_000;
 
 /// Why one request failed, before it becomes a [`StoreError`].
 #[derive(Debug)]
@@ -85,7 +100,7 @@ impl InfluxStore {
                 enc(cfg.bucket.as_deref().unwrap_or_default())
             ),
         };
-        Ok(InfluxStore { client, cfg: cfg.clone(), write_url })
+        Ok(InfluxStore { client, cfg: cfg.clone(), write_url, states: tokio::sync::Mutex::new(None) })
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -574,8 +589,62 @@ impl Store for InfluxStore {
         Ok(out)
     }
 
+    /// Every series' latest state. The first call (and one an hour) derives them from the last 24 h with
+    /// `last()`/`first()` aggregations and, for series whose state changed in that window, one statement each
+    /// for when the current state began: seconds at 10,000 series. Every other call reads only the points
+    /// written since the previous call (with an overlap for late ones) and folds them into the states it
+    /// keeps: its cost follows the points of the last few seconds, not the history or the series count's
+    /// state changes, so a status page, the publishers and `watchpost status` can ask every few seconds.
     async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError> {
-        let window = format!("time >= {}", now_nanos() - STATE_WINDOW);
+        let now = now_nanos();
+        let mut guard = self.states.lock().await;
+        let cache = match guard.take() {
+            Some(mut c) if now - c.full_at < STATE_FULL_REFRESH => {
+                let points = self.probe_points_all(TimeRange::new(c.asked_at - STATE_OVERLAP, now + 1)).await?;
+                fold_states(&mut c.states, &points);
+                c.states.retain(|_, s| s.last_ts >= now - STATE_WINDOW);
+                c.asked_at = now;
+                c
+            }
+            _ => {
+                let states = self.derive_states(now).await?;
+                let states = states
+                    .into_iter()
+                    .map(|s| {
+                        let key = SeriesKey {
+                            endpoint: s.endpoint.clone(),
+                            region: s.region.clone(),
+                            component: s.component.clone(),
+                            environment: s.environment.clone(),
+                        };
+                        (key, s)
+                    })
+                    .collect();
+                StateCache { full_at: now, asked_at: now, states }
+            }
+        };
+        let out = newest_per_endpoint(cache.states.values().cloned().collect());
+        *guard = Some(cache);
+        Ok(out)
+    }
+
+    async fn apply_retention(&self, _before: Nanos) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn describe(&self) -> String {
+        let api = match self.cfg.api {
+            InfluxApi::V1 => "v1",
+            InfluxApi::V2 => "v2",
+        };
+        format!("influxdb {api} {} database {}", self.cfg.url, self.cfg.database)
+    }
+}
+
+impl InfluxStore {
+    /// Every series' latest state derived from the last 24 h (see `latest_states`).
+    async fn derive_states(&self, now: Nanos) -> Result<Vec<EndpointState>, StoreError> {
+        let window = format!("time >= {}", now - STATE_WINDOW);
         // One selector per statement, so each returns the time of the point it selected.
         let q = [
             format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
@@ -639,30 +708,62 @@ impl Store for InfluxStore {
                 }
             }
         }
-        // An endpoint whose component changed has an older series too: keep the newest.
-        states
-            .sort_by(|a, b| (&a.endpoint, &a.region, &a.environment, a.last_ts).cmp(&(&b.endpoint, &b.region, &b.environment, b.last_ts)));
-        let mut out: Vec<EndpointState> = Vec::with_capacity(states.len());
-        for s in states {
-            match out.last_mut() {
-                Some(prev) if prev.endpoint == s.endpoint && prev.region == s.region && prev.environment == s.environment => *prev = s,
-                _ => out.push(s),
-            }
+        Ok(states)
+    }
+}
+
+/// Folds probe points (of any series, in any order) into the states they update: the newest point of a
+/// series sets its state; a state that changed starts at the first point of its newest run.
+fn fold_states(states: &mut HashMap<SeriesKey, EndpointState>, points: &[ProbePoint]) {
+    let mut by_series: HashMap<&SeriesKey, Vec<&ProbePoint>> = HashMap::new();
+    for p in points {
+        by_series.entry(&*p.series).or_default().push(p);
+    }
+    for (key, mut pts) in by_series {
+        pts.sort_by_key(|p| p.ts);
+        let Some(last) = pts.last() else { continue };
+        // The first point of the newest run of equal states within these points.
+        let run_start = pts.iter().rev().take_while(|p| p.confirmed_down == last.confirmed_down).last().map_or(last.ts, |p| p.ts);
+        let whole_run = pts.iter().all(|p| p.confirmed_down == last.confirmed_down);
+        let old = states.get(key);
+        if old.is_some_and(|o| o.last_ts > last.ts) {
+            continue; // these points are older than what is known
         }
-        Ok(out)
-    }
-
-    async fn apply_retention(&self, _before: Nanos) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
-    fn describe(&self) -> String {
-        let api = match self.cfg.api {
-            InfluxApi::V1 => "v1",
-            InfluxApi::V2 => "v2",
+        let since = match old {
+            // No change among these points and none since the known state: it began when it began.
+            Some(o) if whole_run && o.confirmed_down == last.confirmed_down => o.since,
+            _ => run_start,
         };
-        format!("influxdb {api} {} database {}", self.cfg.url, self.cfg.database)
+        states.insert(
+            key.clone(),
+            EndpointState {
+                endpoint: key.endpoint.clone(),
+                region: key.region.clone(),
+                component: key.component.clone(),
+                environment: key.environment.clone(),
+                confirmed_down: last.confirmed_down,
+                since,
+                last_ts: last.ts,
+                last_ok: last.ok,
+                last_latency_ms: last.latency_ms,
+                last_error: last.error,
+            },
+        );
     }
+}
+
+/// An endpoint whose component changed has an older series too: keep the newest per endpoint, region and
+/// environment.
+fn newest_per_endpoint(mut states: Vec<EndpointState>) -> Vec<EndpointState> {
+    states.sort_by(|a, b| (&a.endpoint, &a.region, &a.environment, a.last_ts).cmp(&(&b.endpoint, &b.region, &b.environment, b.last_ts)));
+    let mut out: Vec<EndpointState> = Vec::with_capacity(states.len());
+    for s in states {
+        match out.last_mut() {
+            Some(prev) if prev.endpoint == s.endpoint && prev.region == s.region && prev.environment == s.environment => *prev = s,
+            _ => out.push(s),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
