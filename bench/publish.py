@@ -162,7 +162,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "watchpost-bench", "--bin", "statuspage_fixture"], cwd=ROOT, check=True)
     target, hosted = serve(TARGET_PORT), serve(HOSTED_PORT)
     noise = A.spin_calibrate()
-    A.log(f"host cores got: {noise[0]:.2f} of 2")
+    A.log(f"host cores got: {noise['cores_got']:.2f} of 2")
 
     cpu = {"baseline": [], "publish": []}
     last_reqs = []
@@ -179,7 +179,7 @@ def main():
     base, pub = statistics.median(cpu["baseline"]), statistics.median(cpu["publish"])
     n_req = len(last_reqs)
     print(f"\n## Publisher cost, {a.components} components, window {a.window} s, median of {a.reps}")
-    print(f"host cores got: {noise[0]:.2f} of 2\n")
+    print(f"host cores got: {noise['cores_got']:.2f} of 2\n")
     print("| run | CPU-s per minute (watchpost run) |")
     print("|---|---|")
     print(f"| without publishers | {base * 60 / a.window:.2f} |")

@@ -68,7 +68,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "watchpost-bench", "--bin", "regions_bench"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="watchpost-regions-")
     noise = A.spin_calibrate()
-    A.log(f"host cores got: {noise[0]:.2f} of 2")
+    A.log(f"host cores got: {noise['cores_got']:.2f} of 2")
     influxd, url = start_influxd(work)
     create_db(url, "watchpost")
     listener = Listener()
@@ -123,7 +123,7 @@ def main():
     influxd.wait(timeout=30)
     listener.close()
     target = 6.0
-    print(f"\n## Two regions x {a.endpoints} endpoints, one influxd, {a.rounds} outages (host cores got {noise[0]:.2f} of 2)\n")
+    print(f"\n## Two regions x {a.endpoints} endpoints, one influxd, {a.rounds} outages (host cores got {noise['cores_got']:.2f} of 2)\n")
     print("| change | endpoints x rounds | p50 | p99 | max | within one interval + 1 s |")
     print("|---|---|---|---|---|---|")
     for name, v in (("confirmed down in both regions -> status down", down_lat), ("recovered in both -> status up", up_lat)):

@@ -12,7 +12,7 @@ mod common;
 
 use common::influxd::Influxd;
 use common::providers::Providers;
-use common::{bin, free_port, http_get, kill9, run, terminate, wait_for, write_config, Toggle};
+use common::{bin, free_port, http_get, run, terminate, wait_for, write_config, Toggle};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -89,6 +89,19 @@ for = "4s"
     )
 }
 
+/// The processes of the test, killed when it ends however it ends (a failed assertion must not leave agents
+/// probing and writing behind it).
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn spawn(args: &[&str], log: &Path) -> Child {
     Command::new(bin()).args(args).stdout(Stdio::null()).stderr(std::fs::File::create(log).expect("log")).spawn().expect("start watchpost")
 }
@@ -142,6 +155,7 @@ fn two_regions_vote_and_a_silent_region_is_reported_not_read_as_an_outage() {
         c.stdout(Stdio::null()).stderr(std::fs::File::create(log("alerting")).expect("log")).spawn().expect("start alerting")
     };
     let page_proc = spawn(&["statuspage", "--config", rest], &log("statuspage"));
+    let mut procs = Procs(vec![agent_eu, agent_us, readers, alerting, page_proc]);
     let logs = || {
         ["eu", "us", "aggregator", "alerting", "statuspage"]
             .iter()
@@ -188,7 +202,8 @@ fn two_regions_vote_and_a_silent_region_is_reported_not_read_as_an_outage() {
         providers.received_on("/v2/enqueue").iter().map(|r| r.body["payload"]["summary"].clone()).collect::<Vec<_>>(),
         logs()
     );
-    kill9(agent_us);
+    let _ = procs.0[1].kill(); // SIGKILL: the us agent dies without a word
+    let _ = procs.0[1].wait();
     assert!(wait_for(Duration::from_secs(20), || status(eu).1 == vec!["us".to_string()]), "{:?}\n{}", status(eu), logs());
     assert_eq!(status(eu).0, "up", "a silent region is not an outage");
     let table = String::from_utf8_lossy(&run(&["status", "--config", eu]).stdout).into_owned();
@@ -211,7 +226,7 @@ fn two_regions_vote_and_a_silent_region_is_reported_not_read_as_an_outage() {
     assert_eq!(triggers(&providers, "down/"), 1, "no new outage page");
     assert!(providers.violations().is_empty(), "{:?}", providers.violations());
 
-    for c in [agent_eu, readers, alerting, page_proc] {
+    for c in procs.0.drain(..).enumerate().filter(|(i, _)| *i != 1).map(|(_, c)| c) {
         let _ = terminate(c);
     }
 }

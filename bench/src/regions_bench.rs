@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use watchpost_core::config::{Config, Format};
 use watchpost_core::health::{EndpointHealth, Voting};
-use watchpost_core::store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
