@@ -354,7 +354,14 @@ impl Worker {
             let work = self.next_change(&current).map(|(c, s)| (self.publisher.status_request(&c, s), Some((c.component, s))));
             let work = work.or_else(|| (!self.pending.is_empty()).then(|| (self.pending.remove(0), None)));
             let Some((request, status)) = work else {
-                let wake = self.next_metrics.min(if self.cfg.import_maintenance { self.next_import } else { self.next_metrics });
+                // Nothing to send: sleep until the board changes or a round of metrics or imports is due.
+                let mut wake = Instant::now() + IMPORT_INTERVAL;
+                if !self.cfg.metrics.is_empty() {
+                    wake = wake.min(self.next_metrics);
+                }
+                if self.cfg.import_maintenance {
+                    wake = wake.min(self.next_import);
+                }
                 tokio::select! {
                     _ = board.changed() => {}
                     _ = tokio::time::sleep_until(wake) => {}
