@@ -58,8 +58,9 @@ struct StateCache {
 /// How often `latest_states` derives every state afresh from the whole window (points written late, such as a
 /// spool replayed after an outage, reach the states then); in between it reads only the newest points.
 const STATE_FULL_REFRESH: Nanos = 3600 * 1_000_000_000;
-/// How far before the previous read an incremental read starts: points arrive up to a batch age late.
-const STATE_OVERLAP: Nanos = 15 * 1_000_000_000;
+/// How far before the previous read an incremental read starts: points arrive up to a batch age (1 s by
+/// default) late, plus the write itself. Every read re-reads this much, so it is kept short.
+const STATE_OVERLAP: Nanos = 5 * 1_000_000_000;
 
 /// Why one request failed, before it becomes a [`StoreError`].
 #[derive(Debug)]
