@@ -284,31 +284,42 @@ async fn influxdb_latest_states_stay_right_when_read_again_and_again() {
     let server = Influxd::start();
     let influx = server.store();
     let (_dir, sqlite) = sqlite_store().await;
-    let now = now_nanos() / S * S;
     let (a, b, c) = (series("a", "eu", "c"), series("b", "eu", "c"), series("c", "us", "c"));
-    let steps: Vec<Vec<Point>> = vec![
-        // a up for a while, b down since -300 s.
-        vec![
-            point(&a, now - 600 * S, true, false),
-            point(&a, now - 20 * S, true, false),
-            point(&b, now - 300 * S, false, true),
-            point(&b, now - 20 * S, false, true),
-        ],
-        // a goes down; b stays down; c appears.
-        vec![point(&a, now - 10 * S, false, true), point(&b, now - 10 * S, false, true), point(&c, now - 10 * S, true, false)],
-        // a recovers; b still down; c silent.
-        vec![point(&a, now - 5 * S, true, false), point(&a, now - 2 * S, true, false), point(&b, now - 5 * S, false, true)],
-    ];
-    for (i, batch) in steps.iter().enumerate() {
+    // Each step's points are at most 2 s old when written, as points are within a batch age (1 s by default).
+    let (mut b_since, mut c_last, mut a_since) = (0, 0, 0);
+    for i in 0..3 {
+        let t = now_nanos() / 1_000_000 * 1_000_000;
+        let batch = match i {
+            // a up for a while, b down since 300 s ago (the first read derives them from the whole window).
+            0 => {
+                b_since = t - 300 * S;
+                vec![
+                    point(&a, t - 600 * S, true, false),
+                    point(&a, t - 2 * S, true, false),
+                    point(&b, b_since, false, true),
+                    point(&b, t - 2 * S, false, true),
+                ]
+            }
+            // a goes down; b stays down; c appears.
+            1 => {
+                c_last = t - S;
+                vec![point(&a, t - S, false, true), point(&b, t - S, false, true), point(&c, c_last, true, false)]
+            }
+            // a recovers; b still down; c silent.
+            _ => {
+                a_since = t - S / 2;
+                vec![point(&a, a_since, true, false), point(&a, t, true, false), point(&b, t, false, true)]
+            }
+        };
         for store in [&influx as &dyn Store, &sqlite] {
-            store.write(batch).await.unwrap();
+            store.write(&batch).await.unwrap();
         }
         let (x, y) = (influx.latest_states().await.unwrap(), sqlite.latest_states().await.unwrap());
         assert_eq!(x, y, "after step {i}");
     }
     let states = influx.latest_states().await.unwrap();
     let of = |e: &str| states.iter().find(|s| s.endpoint == e).unwrap();
-    assert_eq!((of("a").confirmed_down, of("a").since), (false, now - 5 * S));
-    assert_eq!((of("b").confirmed_down, of("b").since), (true, now - 300 * S), "the start of b's outage is kept");
-    assert_eq!(of("c").last_ts, now - 10 * S);
+    assert_eq!((of("a").confirmed_down, of("a").since), (false, a_since));
+    assert_eq!((of("b").confirmed_down, of("b").since), (true, b_since), "the start of b's outage is kept");
+    assert_eq!(of("c").last_ts, c_last);
 }
