@@ -233,12 +233,13 @@ fn publishers_keep_statuspage_and_statusio_in_step() {
     // 5. A 429 with Retry-After: 3 holds every request with that key back for 3 s.
     hosted.set(Mode::TooMany(3));
     pay_api.set(true);
-    assert!(wait_for(Duration::from_secs(15), || hosted.received().iter().any(|r| r.status == 429)));
+    // The pacer may still be backing off from the outage (up to about 30 s with jitter) before it asks.
+    assert!(wait_for(Duration::from_secs(60), || hosted.received().iter().any(|r| r.status == 429)), "{}", log_text());
     let throttled_at =
         hosted.received().iter().filter(|r| r.status == 429).map(|r| (r.at, r.path.starts_with("/v1/"))).next_back().unwrap();
     hosted.set(Mode::Ok);
     assert!(
-        wait_for(Duration::from_secs(30), || hosted.component("sp-pay").as_deref() == Some("operational")
+        wait_for(Duration::from_secs(60), || hosted.component("sp-pay").as_deref() == Some("operational")
             && hosted.component("io-pay/io-k").as_deref() == Some("100")),
         "{}",
         log_text()
