@@ -8,7 +8,7 @@ mod common;
 
 use common::providers::{Mode, Providers};
 use common::smtp::{decode_qp, SmtpSink};
-use common::{bin, free_port, http_request, kill9, run, terminate, wait_for, write_config, Toggle};
+use common::{bin, fast_agent, free_port, http_request, kill9, run, terminate, wait_for, write_config, Toggle};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,15 +33,9 @@ fn log_of(path: &Path) -> String {
 
 /// The common part of every configuration: fast probes, a SQLite store, the process server, the page.
 fn base(dir: &Path, listen: u16, page: u16) -> String {
-    format!(
-        r#"
-[agent]
-region = "eu"
-interval = "500ms"
-timeout = "300ms"
-retry_interval = "100ms"
-batch_max_age = "100ms"
-
+    fast_agent("eu")
+        + &format!(
+            r#"
 [store]
 type = "sqlite"
 path = "{db}"
@@ -54,8 +48,8 @@ listen = "127.0.0.1:{page}"
 url = "http://127.0.0.1:{page}"
 admin_token = "{TOKEN}"
 "#,
-        db = dir.join("w.db").display()
-    )
+            db = dir.join("w.db").display()
+        )
 }
 
 fn endpoint(id: &str, url: &str) -> String {
@@ -71,28 +65,8 @@ fn refused_endpoints(n: usize) -> String {
 /// A PagerDuty-only alerting section: one rule on every endpoint, retries at most `retry` apart.
 fn pagerduty_only(providers: &Providers, retry: &str) -> String {
     format!(
-        r#"
-[alerting]
-evaluation_interval = "200ms"
-retry_max_delay = "{retry}"
-
-[alerting.notifiers.pd]
-type = "pagerduty"
-url = "{url}"
-routing_key = "R0123456789ABCDEF0123456789ABCDEF"
-
-[alerting.policies.default]
-notifiers = ["pd"]
-levels = [{{ targets = ["oncall:primary"] }}]
-
-[oncall.schedules.primary]
-members = ["alice", "bob"]
-
-[[alerting.rules]]
-name = "down"
-when = "availability < 100"
-"#,
-        url = providers.url()
+        "\n[alerting]\nevaluation_interval = \"200ms\"\nretry_max_delay = \"{retry}\"\n{}\n[[alerting.rules]]\nname = \"down\"\nwhen = \"availability < 100\"\n",
+        providers.pagerduty_paging()
     )
 }
 

@@ -203,11 +203,6 @@ fn the_health_dashboard_queries_a_real_prometheus_scraping_watchpost() {
     let (listen, prom_port) = (free_port(), free_port());
     let text = format!(
         r#"
-[agent]
-region = "eu"
-interval = "500ms"
-timeout = "300ms"
-retry_interval = "100ms"
 [store]
 type = "sqlite"
 path = "{db}"
@@ -223,15 +218,7 @@ id = "down"
 url = "{d}"
 [alerting]
 evaluation_interval = "200ms"
-[alerting.notifiers.pd]
-type = "pagerduty"
-url = "{pd}"
-routing_key = "R0123456789ABCDEF0123456789ABCDEF"
-[alerting.policies.default]
-notifiers = ["pd"]
-levels = [{{ targets = ["oncall:primary"] }}]
-[oncall.schedules.primary]
-members = ["alice"]
+{paging}
 [[alerting.rules]]
 name = "down"
 when = "availability < 100"
@@ -239,8 +226,9 @@ when = "availability < 100"
         db = dir.path().join("w.db").display(),
         u = up.url(),
         d = down.url(),
-        pd = providers.url()
+        paging = providers.pagerduty_paging()
     );
+    let text = common::fast_agent("eu") + &text;
     let cfg = write_config(dir.path(), &text);
     let watchpost = common::spawn(&["run", "--config", cfg.to_str().unwrap()]);
     let prom_cfg = dir.path().join("prometheus.yml");

@@ -11,7 +11,7 @@
 mod common;
 
 use common::hosted::{Hosted, Mode};
-use common::{bin, free_port, http_get, terminate, wait_for, write_config, Toggle};
+use common::{bin, fast_agent, free_port, http_get, terminate, wait_for, write_config, Toggle};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,15 +30,9 @@ const DAY: i64 = 24 * HOUR;
 const MINUTE: i64 = 60_000_000_000;
 
 fn config(dir: &Path, hosted: &Hosted, page: u16, listen: u16, pay_api: &Toggle, pay_db: &Toggle, web: &Toggle) -> String {
-    format!(
-        r#"
-[agent]
-region = "eu"
-interval = "500ms"
-timeout = "300ms"
-retry_interval = "100ms"
-batch_max_age = "100ms"
-
+    fast_agent("eu")
+        + &format!(
+            r#"
 [store]
 type = "sqlite"
 path = "{db}"
@@ -88,12 +82,12 @@ api_key = "{IO_KEY}"
 components = {{ payments = {{ component = "io-pay", container = "io-k" }} }}
 metrics = [{{ id = "io-lat", endpoint = "pay-api", value = "latency_mean" }}]
 "#,
-        db = dir.join("w.db").display(),
-        url = hosted.url(),
-        a = pay_api.url(),
-        b = pay_db.url(),
-        c = web.url(),
-    )
+            db = dir.join("w.db").display(),
+            url = hosted.url(),
+            a = pay_api.url(),
+            b = pay_db.url(),
+            c = web.url(),
+        )
 }
 
 fn rollup(resolution: Resolution, ts: i64, mean_ms: f64) -> Point {

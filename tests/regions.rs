@@ -12,7 +12,7 @@ mod common;
 
 use common::influxd::Influxd;
 use common::providers::Providers;
-use common::{bin, free_port, http_get, run, terminate, wait_for, write_config, Toggle};
+use common::{bin, fast_agent, free_port, http_get, run, terminate, wait_for, write_config, Toggle};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,20 +20,14 @@ use std::time::Duration;
 
 /// `dir` holds the part's spool and the state database they share (alerts, the page's incidents).
 fn config(dir: &Path, influx: &str, region: &str, target: &Toggle, listen: u16, page: u16, providers: &Providers) -> String {
-    format!(
-        r#"
+    fast_agent(region)
+        + &format!(
+            r#"
 [state]
 path = "{state}"
 
 [agent.spool]
 dir = "{spool}"
-
-[agent]
-region = "{region}"
-interval = "500ms"
-timeout = "300ms"
-retry_interval = "100ms"
-batch_max_age = "100ms"
 
 [store]
 type = "influxdb"
@@ -61,18 +55,7 @@ component = "api"
 evaluation_interval = "200ms"
 lookback = "2s"
 
-[alerting.notifiers.pd]
-type = "pagerduty"
-url = "{pd}"
-routing_key = "R0123456789ABCDEF0123456789ABCDEF"
-
-[alerting.policies.default]
-notifiers = ["pd"]
-levels = [{{ targets = ["oncall:primary"] }}]
-
-[oncall.schedules.primary]
-members = ["alice"]
-
+{paging}
 [[alerting.rules]]
 name = "down"
 when = "availability < 100"
@@ -82,11 +65,11 @@ name = "region-silent"
 when = "regions_reporting < 2"
 for = "4s"
 "#,
-        url = target.url(),
-        pd = providers.url(),
-        state = dir.join("state.db").display(),
-        spool = dir.join(format!("spool-{region}-{listen}")).display(),
-    )
+            url = target.url(),
+            paging = providers.pagerduty_paging(),
+            state = dir.join("state.db").display(),
+            spool = dir.join(format!("spool-{region}-{listen}")).display(),
+        )
 }
 
 /// The processes of the test, killed when it ends however it ends (a failed assertion must not leave agents

@@ -28,6 +28,14 @@ pub fn bin() -> &'static str {
 /// connections use, and the agents under test open hundreds per second. A port chosen that way can be taken
 /// by an outgoing connection before the server (re)binds it, or be handed to two tests in turn. Ports below
 /// the ephemeral range (32768 on Linux), taken from one counter, avoid both.
+/// An `[agent]` section that confirms an outage in about 1.5 s (three misses at 500 ms, retried after
+/// 100 ms) and writes within 100 ms: end-to-end tests wait seconds, not minutes.
+pub fn fast_agent(region: &str) -> String {
+    format!(
+        "\n[agent]\nregion = \"{region}\"\ninterval = \"500ms\"\ntimeout = \"300ms\"\nretry_interval = \"100ms\"\nbatch_max_age = \"100ms\"\n"
+    )
+}
+
 pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     // Start where another test binary running right before is unlikely to have left sockets behind.

@@ -82,6 +82,17 @@ impl Providers {
         self.inner.lock().unwrap().mode = Some(m);
     }
 
+    /// A PagerDuty notifier `pd` pointing here, the policy `default` paging whoever is on call in `primary`
+    /// (alice, then bob): what a test adds its `[alerting]` settings and rules to.
+    pub fn pagerduty_paging(&self) -> String {
+        format!(
+            "\n[alerting.notifiers.pd]\ntype = \"pagerduty\"\nurl = \"{}\"\nrouting_key = \"R0123456789ABCDEF0123456789ABCDEF\"\n\n\
+             [alerting.policies.default]\nnotifiers = [\"pd\"]\nlevels = [{{ targets = [\"oncall:primary\"] }}]\n\n\
+             [oncall.schedules.primary]\nmembers = [\"alice\", \"bob\"]\n",
+            self.url()
+        )
+    }
+
     /// Requests processed (answered or not), in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
