@@ -337,9 +337,22 @@ impl StateDb {
     pub async fn open(path: &Path) -> Result<Self, StateError> {
         let path = path.to_path_buf();
         let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || open_blocking(&p))
-            .await
-            .map_err(|e| StateError::Open { path: path.display().to_string(), reason: e.to_string() })??;
+        // As the store's: processes creating the file together can meet SQLITE_BUSY where the busy timeout
+        // does not apply (switching a new file to WAL), so a locked open is tried again for a few seconds.
+        let conn = tokio::task::spawn_blocking(move || {
+            let mut attempt = 0;
+            loop {
+                match open_blocking(&p) {
+                    Err(StateError::Open { reason, .. }) if reason.contains("database is locked") && attempt < 50 => {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .map_err(|e| StateError::Open { path: path.display().to_string(), reason: e.to_string() })??;
         Ok(StateDb { path, conn: Arc::new(Mutex::new(conn)) })
     }
 

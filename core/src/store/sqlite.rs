@@ -164,10 +164,22 @@ impl SqliteStore {
             if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
             }
-            let mut writer = open_connection(&p).map_err(|e| e.to_string())?;
-            migrate(&mut writer).map_err(|e| e.to_string())?;
-            let reader = open_connection(&p).map_err(|e| e.to_string())?;
-            Ok((writer, reader))
+            // Two processes creating the file at once (an agent and alerting started together) can meet
+            // SQLITE_BUSY where the busy timeout does not apply (switching a new file to WAL): try again.
+            let mut attempt = 0;
+            loop {
+                let opened = open_connection(&p).and_then(|mut writer| {
+                    migrate(&mut writer)?;
+                    Ok((writer, open_connection(&p)?))
+                });
+                match opened {
+                    Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 50 => {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    other => return other.map_err(|e| e.to_string()),
+                }
+            }
         })
         .await
         .map_err(|e| StoreError::Open { path: path.display().to_string(), reason: e.to_string() })?;
@@ -677,6 +689,30 @@ impl SqliteStore {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// Processes started together (an agent and alerting) open a new file at once: every open succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_opens_of_a_new_file_at_once_all_succeed() {
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = SqliteConfig {
+                path: dir.path().join("w.db"),
+                retention: Duration::from_secs(86_400),
+                check_history: Duration::from_secs(86_400),
+            };
+            let opens: Vec<_> = (0..8)
+                .map(|_| {
+                    tokio::spawn({
+                        let cfg = cfg.clone();
+                        async move { SqliteStore::open(&cfg).await.map(|_| ()) }
+                    })
+                })
+                .collect();
+            for o in opens {
+                o.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+        }
+    }
 
     fn series(endpoint: &str, region: &str) -> Arc<SeriesKey> {
         Arc::new(SeriesKey { endpoint: endpoint.into(), region: region.into(), component: "api".into(), environment: "prod".into() })
