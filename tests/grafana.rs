@@ -183,20 +183,11 @@ fn is_prometheus(d: &Value) -> bool {
     d["templating"]["list"].as_array().into_iter().flatten().any(|v| v["type"] == "datasource" && v["query"] == "prometheus")
 }
 
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn the_health_dashboard_queries_a_real_prometheus_scraping_watchpost() {
     use common::{free_port, http_get, terminate, wait_for, write_config, Toggle};
-    let prometheus =
-        which("prometheus").unwrap_or_else(|| panic!("prometheus is not installed: run scripts/test.sh, or `apt-get install prometheus`"));
+    let prometheus = common::which("prometheus")
+        .unwrap_or_else(|| panic!("prometheus is not installed: run scripts/test.sh, or `apt-get install prometheus`"));
     let dir = tempfile::tempdir().unwrap();
     let (up, down) = (Toggle::start(true), Toggle::start(false));
     let providers = common::providers::Providers::start();
@@ -246,7 +237,7 @@ when = "availability < 100"
         .spawn()
         .expect("start prometheus");
     let query = |q: &str| -> Value {
-        http_get(prom_port, &format!("/api/v1/query?query={}", encode(q)))
+        http_get(prom_port, &format!("/api/v1/query?query={}", common::url_encode(q)))
             .and_then(|(_, b)| serde_json::from_str(&b).ok())
             .unwrap_or(Value::Null)
     };
@@ -287,10 +278,6 @@ when = "availability < 100"
     let _ = prom.wait();
     let _ = terminate(watchpost);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
 }
 
 #[test]

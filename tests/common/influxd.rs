@@ -21,7 +21,7 @@ pub struct Influxd {
 impl Influxd {
     /// Starts a fresh server with database `watchpost` created.
     pub fn start() -> Influxd {
-        let binary = which("influxd").unwrap_or_else(|| {
+        let binary = super::which("influxd").unwrap_or_else(|| {
             panic!("influxd is not installed: run scripts/test.sh, or `apt-get install influxdb` (Debian's InfluxDB 1.6)")
         });
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -99,13 +99,13 @@ impl Influxd {
     }
 
     pub fn restart(&mut self) {
-        let binary = which("influxd").expect("influxd");
+        let binary = super::which("influxd").expect("influxd");
         self.spawn(&binary);
     }
 
     /// Runs an InfluxQL query against `watchpost` and returns the JSON answer.
     pub fn query(&self, q: &str) -> serde_json::Value {
-        let path = format!("/query?db={DATABASE}&epoch=ns&q={}", encode(q));
+        let path = format!("/query?db={DATABASE}&epoch=ns&q={}", super::url_encode(q));
         let body = request(self.port, "GET", &path).expect("query influxd");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON from influxd ({e}): {body}"))
     }
@@ -125,7 +125,7 @@ impl Influxd {
     }
 
     fn post_query(&self, q: &str) {
-        request(self.port, "POST", &format!("/query?q={}", encode(q))).expect("POST /query");
+        request(self.port, "POST", &format!("/query?q={}", super::url_encode(q))).expect("POST /query");
     }
 
     /// How many `probe` points the database holds (each point has `latency_ms`).
@@ -144,21 +144,8 @@ impl Drop for Influxd {
     }
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join(name)).find(|p| p.is_file())
-}
-
 fn ping(port: u16) -> bool {
     request(port, "GET", "/ping").is_some()
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A minimal HTTP/1.1 request on loopback; returns the body of a 2xx answer.

@@ -36,6 +36,21 @@ pub fn fast_agent(region: &str) -> String {
     )
 }
 
+/// A program on PATH, for servers the tests start (influxd, prometheus).
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+}
+
+/// Percent-encoding of a query parameter's value (everything but RFC 3986's unreserved characters).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     // Start where another test binary running right before is unlikely to have left sockets behind.

@@ -31,7 +31,7 @@ use watchpost_core::config::{Config, PublishedComponent, PublisherConfig, Publis
 use watchpost_core::health::{component_status, RegionReport, Voting};
 use watchpost_core::maintenance::{self, MaintenanceSource, Window};
 use watchpost_core::model::{ComponentStatus, EndpointState};
-use watchpost_core::state::{ImportedMaintenance, Incident, StateDb};
+use watchpost_core::state::{ImportedMaintenance, Incident, NewMaintenance, StateDb};
 use watchpost_core::store::{Store, StoreError};
 use watchpost_core::time::{now_nanos, Nanos, TimeRange};
 
@@ -490,11 +490,13 @@ pub fn imported<'a>(
     let text = |k: &str| m.pointer(k).and_then(serde_json::Value::as_str).map(str::to_string);
     (!components.is_empty() && end > start).then(|| ImportedMaintenance {
         id: id.to_string(),
-        title: text(title).unwrap_or_else(|| "Scheduled maintenance".into()),
-        body: text(body).unwrap_or_default(),
-        scope: watchpost_core::maintenance::Scope::Components(components),
-        starts_at: start,
-        ends_at: end,
+        window: NewMaintenance {
+            title: text(title).unwrap_or_else(|| "Scheduled maintenance".into()),
+            body: text(body).unwrap_or_default(),
+            scope: watchpost_core::maintenance::Scope::Components(components),
+            starts_at: start,
+            ends_at: end,
+        },
     })
 }
 

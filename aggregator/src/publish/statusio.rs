@@ -259,7 +259,7 @@ mod tests {
                                        "datetime_planned_end": "2026-11-25T03:00:00.000Z", "components": [{"_id": "x"}]}]}});
         let w = parse_list(&answer, &map).unwrap();
         assert_eq!(w.len(), 1);
-        assert_eq!((w[0].id.as_str(), w[0].body.as_str()), ("m1", "Switch swap"));
+        assert_eq!((w[0].id.as_str(), w[0].window.body.as_str()), ("m1", "Switch swap"));
         assert!(parse_list(&json!({"status": {"error": "yes"}}), &map).is_err());
     }
 }

@@ -180,9 +180,10 @@ mod tests {
         ];
         let w = parse_incidents(&answers, &map).unwrap();
         assert_eq!(w.len(), 1, "{w:?}");
-        assert_eq!((w[0].id.as_str(), w[0].title.as_str(), w[0].body.as_str()), ("a1", "DB upgrade", "We upgrade the database."));
-        assert_eq!(w[0].scope, Scope::Components(["payments".to_string()].into_iter().collect()));
-        assert_eq!(w[0].ends_at - w[0].starts_at, 3_600_000_000_000);
+        let m = &w[0].window;
+        assert_eq!((w[0].id.as_str(), m.title.as_str(), m.body.as_str()), ("a1", "DB upgrade", "We upgrade the database."));
+        assert_eq!(m.scope, Scope::Components(["payments".to_string()].into_iter().collect()));
+        assert_eq!(m.ends_at - m.starts_at, 3_600_000_000_000);
         assert!(parse_incidents(&[json!({"error": "x"})], &map).is_err());
     }
 }

@@ -255,14 +255,10 @@ pub struct Maintenance {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedMaintenance {
     pub id: String,
-    pub title: String,
-    pub body: String,
-    pub scope: Scope,
-    pub starts_at: Nanos,
-    pub ends_at: Nanos,
+    pub window: NewMaintenance,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewMaintenance {
     pub title: String,
     pub body: String,
@@ -506,7 +502,7 @@ impl StateDb {
             for gone in current.iter().filter(|id| !ids.contains(id)) {
                 changed += tx.execute("DELETE FROM maintenance WHERE id = ?1", params![gone])?;
             }
-            for (w, id) in windows.iter().zip(&ids) {
+            for (w, id) in windows.iter().map(|w| &w.window).zip(&ids) {
                 let (kind, scope) = scope_columns(&w.scope);
                 changed += tx.execute(
                     "INSERT INTO maintenance (id, title, body, scope_kind, scope, starts_at, ends_at, created_at, updated_at, origin)
