@@ -3,12 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use watchpost_agent::metrics::AgentMetrics;
 use watchpost_agent::probe::push::{parse_report, Delivery, Registry};
 use watchpost_aggregator::metrics::AggregatorMetrics;
@@ -23,6 +25,39 @@ pub struct AppState {
     pub aggregator: Option<Arc<AggregatorMetrics>>,
     pub alerting: Option<Arc<watchpost_alerting::metrics::AlertingMetrics>>,
     pub pushes: Registry,
+    pub rejected: RejectLog,
+}
+
+/// Rejected push reports, logged at most once a minute per endpoint with how many there were: a misconfigured
+/// job retrying in a loop, or someone guessing tokens, must not flood the log. Unknown ids share one entry
+/// (a stranger choosing ids must not grow this map).
+#[derive(Clone, Default)]
+pub struct RejectLog(Arc<Mutex<HashMap<String, (Instant, u64)>>>);
+
+impl RejectLog {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    /// Counts a rejection; returns how many to log now (this one and those held back), or `None` to stay quiet.
+    fn note(&self, key: &str) -> Option<u64> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match map.get_mut(key) {
+            Some((last, held)) if now.duration_since(*last) < Self::EVERY => {
+                *held += 1;
+                None
+            }
+            Some((last, held)) => {
+                let n = *held + 1;
+                *last = now;
+                *held = 0;
+                Some(n)
+            }
+            None => {
+                map.insert(key.to_string(), (now, 0));
+                Some(1)
+            }
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -53,13 +88,21 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
 
 /// `curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -d ok=true http://agent:9090/api/v1/push/nightly`
 async fn push(State(s): State<AppState>, Path(id): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let token = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    let token = watchpost_core::http::bearer_token(&headers);
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    // Authenticate before reading the report, so a stranger learns nothing from our parse errors.
+    // Authenticate before reading the report, so a stranger learns nothing from our parse errors; an unknown
+    // id is answered exactly as a wrong token, so ids cannot be enumerated.
     let report = match s.pushes.authorize(&id, token) {
-        Delivery::Unknown => return json(StatusCode::NOT_FOUND, serde_json::json!({"error": format!("no push endpoint `{id}`")})),
-        Delivery::Unauthorized => {
-            tracing::warn!(endpoint = %id, "push report with a missing or wrong token rejected");
+        rejected @ (Delivery::Unknown | Delivery::Unauthorized) => {
+            let known = rejected == Delivery::Unauthorized;
+            if let Some(n) = s.rejected.note(if known { &id } else { "" }) {
+                let endpoint = if known { id.as_str() } else { "(unknown id)" };
+                tracing::warn!(
+                    endpoint,
+                    rejected = n,
+                    "push reports with a missing or wrong token rejected (logged at most once a minute)"
+                );
+            }
             let mut r =
                 json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "missing or wrong token: send Authorization: Bearer <token>"}));
             r.headers_mut().insert(WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
@@ -84,5 +127,22 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, mut stop: tok
     };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "the HTTP server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_are_logged_once_a_minute_with_a_count() {
+        let log = RejectLog::default();
+        assert_eq!(log.note("a"), Some(1), "the first is logged at once");
+        assert_eq!((log.note("a"), log.note("a")), (None, None), "then held back");
+        assert_eq!(log.note("b"), Some(1), "per endpoint");
+        // A minute later, the next one is logged with the two held back.
+        log.0.lock().unwrap().get_mut("a").unwrap().0 -= RejectLog::EVERY;
+        assert_eq!(log.note("a"), Some(3));
+        assert_eq!(log.note("a"), None);
     }
 }

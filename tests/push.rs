@@ -69,13 +69,23 @@ failure_threshold = 2
     assert_eq!(st["state"], "up", "{st}");
     assert_eq!(st["last_error"], "", "no forged failure was recorded: {st}");
     assert!(report(listen, TOKEN, "ok=maybe").contains("400"), "a malformed report is refused");
-    let (s, _) = http_request(listen, "POST", "/api/v1/push/unknown", &[&format!("Authorization: Bearer {TOKEN}")], "").unwrap();
-    assert!(s.contains("404"), "{s}");
+    // Issue 17, defect 11: an unknown id answered 404 before the token was checked (ids could be enumerated),
+    // and the lower-case scheme `bearer` was refused.
+    let wrong = http_request(listen, "POST", "/api/v1/push/nightly", &["Authorization: Bearer not-the-token-at-all-0000"], "").unwrap();
+    let unknown = http_request(listen, "POST", "/api/v1/push/unknown", &[&format!("Authorization: Bearer {TOKEN}")], "").unwrap();
+    assert!(unknown.0.contains("401"), "{unknown:?}");
+    assert_eq!(unknown.1, wrong.1, "an unknown id is answered exactly as a wrong token");
+    let lower = http_request(listen, "POST", "/api/v1/push/nightly", &[&format!("authorization: bearer {TOKEN}")], "ok=true").unwrap();
+    assert!(lower.0.contains("202"), "the scheme is case-insensitive: {lower:?}");
 
     // Silence: two periods without a report confirm the outage.
     let down = wait_for(Duration::from_secs(15), || status_of(c, "nightly").is_some_and(|s| s["state"] == "DOWN"));
     let o = terminate(child);
-    assert!(down, "silence confirmed the push endpoint down: {}", String::from_utf8_lossy(&o.stderr));
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(down, "silence confirmed the push endpoint down: {log}");
+    // Eleven rejections for `nightly` within a few seconds: one WARN line, counted.
+    let warns = log.lines().filter(|l| l.contains("push reports with a missing or wrong token rejected")).count();
+    assert_eq!(warns, 2, "one line for `nightly`, one for the unknown id, however many were rejected:\n{log}");
     let db = rusqlite::Connection::open(&db).unwrap();
     let (ok, latency_max): (i64, f64) =
         db.query_row("SELECT count(*), max(latency_ms) FROM probe WHERE ok = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();

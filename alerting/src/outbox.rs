@@ -40,7 +40,10 @@ pub fn retry_delay(attempts: u32, retry_after: Option<Duration>, max: Duration) 
         .without_max_times()
         .build()
         .nth(attempts.saturating_sub(1) as usize)
-        .unwrap_or(max);
+        .unwrap_or(max)
+        // backon adds its jitter after its own cap, so a delay could reach twice the maximum: the user's
+        // `retry_max_delay` is a maximum.
+        .min(max);
     // The provider knows best when it takes requests again; an absurd answer is capped at an hour.
     backoff.max(retry_after.unwrap_or_default().min(Duration::from_secs(3600)))
 }
@@ -143,12 +146,25 @@ mod tests {
         let max = Duration::from_secs(300);
         for attempt in 1..=12 {
             let d = retry_delay(attempt, None, max);
-            // backon's jitter adds up to one more delay on top.
-            assert!(d >= Duration::from_secs(1) && d <= 2 * max, "{attempt}: {d:?}");
+            assert!(d >= Duration::from_secs(1) && d <= max, "{attempt}: {d:?}");
         }
         assert!(retry_delay(8, None, max) > retry_delay(1, None, max));
-        assert!(retry_delay(12, None, Duration::from_secs(5)) <= Duration::from_secs(10));
         assert!(retry_delay(1, Some(Duration::from_secs(30)), max) >= Duration::from_secs(30));
         assert!(retry_delay(1, Some(Duration::from_secs(86_400)), max) <= Duration::from_secs(3600));
+    }
+
+    /// Issue 17, defect 6: with `retry_max_delay = "2s"`, waits of 3.6-4 s were seen (jitter added after the cap).
+    #[test]
+    fn regression_retry_max_delay_is_a_maximum() {
+        let max = Duration::from_secs(2);
+        // Jitter is random: many draws at every attempt, so one that overshoots is all but certain to show.
+        for attempt in 1..=8 {
+            for _ in 0..200 {
+                let d = retry_delay(attempt, None, max);
+                assert!(d <= max, "attempt {attempt}: waited {d:?}, more than retry_max_delay {max:?}");
+            }
+        }
+        // The provider's Retry-After still wins over our maximum.
+        assert_eq!(retry_delay(3, Some(Duration::from_secs(10)), max), Duration::from_secs(10));
     }
 }

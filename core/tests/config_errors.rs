@@ -40,6 +40,35 @@ fn invalid_url() {
     assert_one(&text, 6, "endpoints[0].url", "http:// or https://");
 }
 
+/// Issue 17, defect 9: a URL with port 99999 or 65536 passed `check-config` and was probed on port 80.
+#[test]
+fn regression_out_of_range_port_is_refused() {
+    for port in ["99999", "65536", "0"] {
+        let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x:{port}/\"\n");
+        assert_one(&text, 6, "endpoints[0].url", &format!("port {port} is out of range"));
+    }
+    let text = format!("{HEAD}[store]\ntype = \"influxdb\"\ndatabase = \"w\"\nurl = \"http://influx:86086\"\n");
+    assert_one(&text, 7, "store.url", "out of range");
+}
+
+/// Issue 17, defect 8: an invalid URL was echoed with its userinfo, values from `${ENV}` included.
+#[test]
+fn regression_url_errors_never_show_credentials() {
+    let env = HashMap::from([("PW".to_string(), "hunter2-from-env".to_string())]);
+    for url in ["ftp://admin:${PW}@x/", "http://admin:${PW}@x:70000/?token=${PW}", "http://admin:${PW}@x y/"] {
+        let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"{url}\"\n");
+        let errs = Config::from_str_with_env("w.toml", Format::Toml, &text, &env).expect_err("must be rejected");
+        let shown = errs.to_string();
+        assert!(shown.contains("endpoints[0].url") && shown.contains("invalid URL"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("admin"), "{url}: {shown}");
+    }
+    // Nor does the Debug form of a valid configuration (it is what a panic or a `{:?}` log would show).
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"https://admin:${{PW}}@x/?token=${{PW}}\"\n");
+    let cfg = Config::from_str_with_env("w.toml", Format::Toml, &text, &env).unwrap();
+    let debug = format!("{cfg:?}");
+    assert!(!debug.contains("hunter2") && debug.contains("https://x/?…"), "{debug}");
+}
+
 #[test]
 fn zero_interval() {
     let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\ninterval = \"0s\"\n");

@@ -59,7 +59,7 @@ impl FromRequestParts<Arc<StatusPage>> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, page: &Arc<StatusPage>) -> Result<Self, Response> {
-        let presented = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let presented = watchpost_core::http::bearer_token(&parts.headers);
         match (&page.cfg.admin_token, presented) {
             (Some(token), Some(p)) if token.matches(p.trim()) => Ok(Admin),
             (token, presented) => {

@@ -175,7 +175,7 @@ pub async fn calendar(
     Query(q): Query<CalendarQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer = watchpost_core::http::bearer_token(&headers);
     let presented = bearer.or(q.token.as_deref());
     if !matches!((&p.cfg.admin_token, presented), (Some(t), Some(x)) if t.matches(x.trim())) {
         tracing::warn!(schedule = %name, "calendar request rejected");

@@ -17,6 +17,9 @@ use watchpost_core::model::ErrorClass;
 /// The longest message kept from a report.
 pub const MAX_MESSAGE: usize = 1024;
 
+/// Compared with the token sent for an id no endpoint has (see [`Registry::authorize`]).
+const UNKNOWN_ID_TOKEN: &str = "no push endpoint has this id";
+
 /// One result a job reported.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Report {
@@ -69,7 +72,11 @@ impl Registry {
 
     fn with_slot(&self, id: &str, token: Option<&str>, f: impl FnOnce(&Slot)) -> Delivery {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(slot) = slots.get(id) else { return Delivery::Unknown };
+        let Some(slot) = slots.get(id) else {
+            // The same constant-time comparison as for a known id, so timing does not tell ids apart either.
+            let _ = Secret::new(UNKNOWN_ID_TOKEN).matches(token.unwrap_or_default());
+            return Delivery::Unknown;
+        };
         match token {
             Some(t) if slot.token.matches(t) => {
                 f(slot);

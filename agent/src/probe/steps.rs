@@ -110,17 +110,7 @@ impl StepsProbe {
             }
         }
         // Messages show the URL without its query and credentials: templates often put tokens there.
-        let shown = || {
-            let no_query = url.split(['?', '#']).next().unwrap_or_default();
-            match no_query.split_once("://") {
-                Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit_once('@').map_or(rest, |(_, host)| host)),
-                None => no_query.to_string(),
-            }
-        };
-        let uri: http::Uri = url.parse().map_err(|e| format!("the URL {:?} is invalid: {e}", shown()))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
-            return Err(format!("the URL {:?} is not an absolute http:// or https:// URL", shown()));
-        }
+        let uri = watchpost_core::http::parse_http_url(&url)?;
         let mut headers = HeaderMap::new();
         for (name, t) in &step.headers {
             let mut v = HeaderValue::from_str(&t.render(run)?).map_err(|_| format!("header {name}: the value has control characters"))?;

@@ -149,8 +149,11 @@ impl Spool {
             }
             segments.push_back(Segment { seq, path, bytes: valid, records });
         }
-        let next_seq = segments.back().map_or(1, |s| s.seq + 1);
-        let mut spool = Spool { cfg, segments, active: None, cursor: (0, 0), next_seq };
+        let mut spool = Spool { cfg, segments, active: None, cursor: (0, 0), next_seq: 1 };
+        // Numbering never goes back below the saved cursor: after a replay deleted every segment, a new
+        // segment numbered 1 under a cursor naming a later one would count as replayed and be deleted unread.
+        let saved = spool.saved_cursor().map_or(0, |(seq, _)| seq);
+        spool.next_seq = spool.segments.back().map_or(1, |s| s.seq + 1).max(saved.saturating_add(1));
         spool.cursor = spool.read_cursor();
         spool.discard_replayed()?;
         for s in &spool.segments {
@@ -167,12 +170,21 @@ impl Spool {
         self.cfg.dir.join("cursor")
     }
 
-    fn read_cursor(&self) -> (u64, usize) {
-        let first = self.segments.front().map_or(0, |s| s.seq);
-        let text = std::fs::read_to_string(self.cursor_path()).unwrap_or_default();
+    /// The cursor file as written, if it is readable. A missing or damaged one means "replay everything":
+    /// a repeat is harmless (both stores ignore duplicates), a skip is not.
+    fn saved_cursor(&self) -> Option<(u64, usize)> {
+        let text = std::fs::read_to_string(self.cursor_path()).ok()?;
         let mut it = text.split_whitespace().map(|v| v.parse::<u64>().ok());
         match (it.next().flatten(), it.next().flatten()) {
-            (Some(seq), Some(index)) if seq >= first => (seq, index as usize),
+            (Some(seq), Some(index)) => Some((seq, usize::try_from(index).ok()?)),
+            _ => None,
+        }
+    }
+
+    fn read_cursor(&self) -> (u64, usize) {
+        let first = self.segments.front().map_or(0, |s| s.seq);
+        match self.saved_cursor() {
+            Some((seq, index)) if seq >= first => (seq, index),
             _ => (first, 0),
         }
     }
@@ -249,7 +261,10 @@ impl Spool {
             self.active = Some(file);
             self.segments.push_back(Segment { seq, path, bytes: 0, records: Vec::new() });
             if self.segments.len() == 1 {
+                // The only segment: replay starts at its first record. Said on disk before the first record
+                // is, so that no start can read an older cursor against this segment.
                 self.cursor = (seq, 0);
+                self.write_cursor()?;
             }
             self.discard_replayed()?;
         }
@@ -364,6 +379,61 @@ mod tests {
         assert!(s.is_empty());
         let (_, bytes) = s.pending();
         assert!(bytes <= 4096 * 2, "replayed segments are deleted");
+    }
+
+    /// Issue 17, defect 1: outage, replay empties the spool, restart, a second outage spools points, restart
+    /// before the store is back: the second start deleted the new segment (numbered 1 again under a cursor
+    /// naming segment 1's last record) without replaying it.
+    #[test]
+    fn regression_spool_deleted_points_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = || cfg(dir.path(), 1 << 30, 1 << 20);
+        {
+            // First outage, then the store comes back and the whole spool is replayed.
+            let (mut s, _) = Spool::open(c()).unwrap();
+            for _ in 0..3 {
+                s.append(&sample(10)).unwrap();
+            }
+            assert_eq!(drain(&mut s).len(), 3 * sample(10).len());
+        }
+        // A restart with an empty spool (the replayed segment is deleted now), then another restart.
+        drop(Spool::open(c()).unwrap());
+        let second: Vec<Point> = {
+            let (mut s, report) = Spool::open(c()).unwrap();
+            assert_eq!(report.records, 0);
+            // Second outage: two batches spooled, then a crash before the store is back.
+            let b = [sample(7), sample(5)];
+            s.append(&b[0]).unwrap();
+            s.append(&b[1]).unwrap();
+            b.concat()
+        };
+        for round in 0..2 {
+            // Every start replays everything not replayed, however often it restarts.
+            let (mut s, report) = Spool::open(c()).unwrap();
+            assert_eq!(report.points, second.len() as u64, "start {round}: the second outage's points are pending");
+            if round == 1 {
+                assert_eq!(drain(&mut s), second);
+            }
+        }
+        let (s, report) = Spool::open(c()).unwrap();
+        assert_eq!((report.points, s.is_empty()), (0, true), "replayed once, then gone");
+    }
+
+    /// A damaged cursor file replays everything (duplicates are harmless; a skip is a loss).
+    #[test]
+    fn a_damaged_cursor_replays_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut s, _) = Spool::open(cfg(dir.path(), 1 << 30, 1 << 20)).unwrap();
+            s.append(&sample(4)).unwrap();
+            s.append(&sample(4)).unwrap();
+            let (t, _) = s.next_record().unwrap().unwrap();
+            s.commit(t).unwrap();
+        }
+        std::fs::write(dir.path().join("cursor"), b"\xff garbage").unwrap();
+        let (mut s, report) = Spool::open(cfg(dir.path(), 1 << 30, 1 << 20)).unwrap();
+        assert_eq!(report.records, 2);
+        assert_eq!(drain(&mut s).len(), 2 * sample(4).len());
     }
 
     #[test]

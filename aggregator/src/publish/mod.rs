@@ -181,7 +181,8 @@ impl Pacer {
                 .without_max_times()
                 .build()
         });
-        let step = backoff.next().unwrap_or(MAX_BACKOFF);
+        // Capped after backon's jitter, which it adds on top of its own cap.
+        let step = backoff.next().unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
         let wait = retry_after.map_or(step, |r| r.max(self.gap));
         self.next = Instant::now() + wait;
         wait

@@ -24,9 +24,10 @@
 use super::defaults as d;
 use super::oncall::ScheduleConfig;
 use super::secret::Secret;
-use super::statuspage::{is_http_url, smtp, RawSmtp, SmtpConfig, StatusPageConfig};
+use super::statuspage::{smtp, RawSmtp, SmtpConfig, StatusPageConfig};
 use super::validate::{check_name, section};
 use super::{ConfigErrors, Document, EndpointConfig, HumanDuration};
+use crate::http::parse_http_url;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -456,8 +457,8 @@ fn notifier(doc: &Document, path: &str, r: RawNotifier, errors: &mut ConfigError
     }
     let url = |default: &str, errors: &mut ConfigErrors| -> String {
         let u = r.url.clone().unwrap_or_else(|| default.to_string());
-        if !is_http_url(&u) {
-            errors.push(doc.error(&k("url"), format!("{u:?} is not an absolute http(s) URL")));
+        if let Err(e) = parse_http_url(&u) {
+            errors.push(doc.error(&k("url"), e));
         }
         u.trim_end_matches('/').to_string()
     };
@@ -480,8 +481,10 @@ fn notifier(doc: &Document, path: &str, r: RawNotifier, errors: &mut ConfigError
         }
         "slack" => {
             let hook = required(secret(doc, &k("webhook_url"), r.webhook_url, r.webhook_url_file, errors), "webhook_url", errors)?;
-            if !is_http_url(hook.expose()) {
-                errors.push(doc.error(&k("webhook_url"), "is not an absolute http(s) URL"));
+            if let Err(e) = parse_http_url(hook.expose()) {
+                // The whole URL is the secret (its path is the token): only what is wrong with it.
+                let why = e.rsplit_once(": ").map_or("invalid URL", |(_, why)| why);
+                errors.push(doc.error(&k("webhook_url"), format!("is not a valid URL: {why}")));
             }
             NotifierConfig::Slack { webhook_url: hook }
         }
@@ -588,8 +591,8 @@ pub(super) fn alerting(
         errors.push(doc.error("alerting.secret", "is shorter than 32 characters: use `openssl rand -hex 32`"));
     }
     let ack_url = raw.ack_url.unwrap_or_else(|| statuspage.url.clone()).trim_end_matches('/').to_string();
-    if !is_http_url(&ack_url) {
-        errors.push(doc.error("alerting.ack_url", format!("{ack_url:?} is not an absolute http(s) URL")));
+    if let Err(e) = parse_http_url(&ack_url) {
+        errors.push(doc.error("alerting.ack_url", e));
     }
 
     let mut notifiers = BTreeMap::new();

@@ -247,12 +247,7 @@ impl ProbeConfig {
     /// left out.
     pub fn target(&self) -> String {
         match self {
-            ProbeConfig::Http(h) => {
-                let u = &h.url;
-                let host = u.authority().map(|a| a.as_str().rsplit('@').next().unwrap_or_default()).unwrap_or_default();
-                let query = if u.query().is_some() { "?…" } else { "" };
-                format!("{}://{host}{}{query}", u.scheme_str().unwrap_or("http"), u.path())
-            }
+            ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
             ProbeConfig::Steps(s) => {
                 let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
@@ -263,7 +258,8 @@ impl ProbeConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` is written by hand below: the URL may carry credentials and tokens (often from `${ENV}`).
+#[derive(Clone)]
 pub struct HttpProbeConfig {
     pub url: http::Uri,
     pub method: http::Method,
@@ -273,6 +269,20 @@ pub struct HttpProbeConfig {
     pub follow_redirects: u32,
     pub max_body: u64,
     pub tls_skip_verify: bool,
+}
+
+impl std::fmt::Debug for HttpProbeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProbeConfig")
+            .field("url", &crate::http::redact_url(&self.url.to_string()))
+            .field("method", &self.method)
+            .field("headers", &self.headers)
+            .field("body", &self.body.as_ref().map(|_| "…"))
+            .field("follow_redirects", &self.follow_redirects)
+            .field("max_body", &self.max_body)
+            .field("tls_skip_verify", &self.tls_skip_verify)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -230,8 +230,8 @@ fn publisher(
         }
     }
     let url = r.url.clone().unwrap_or_else(|| default_url.to_string());
-    if !super::statuspage::is_http_url(&url) {
-        errors.push(doc.error(&k("url"), format!("{url:?} is not an absolute http(s) URL")));
+    if let Err(e) = crate::http::parse_http_url(&url) {
+        errors.push(doc.error(&k("url"), e));
     }
     let mut required_secret = |key: &str, inline: Option<Secret>, file: Option<String>| {
         let s = super::validate::secret_or_file(doc, &k(key), inline, file, errors);

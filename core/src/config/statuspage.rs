@@ -6,6 +6,7 @@ use super::defaults as d;
 use super::secret::Secret;
 use super::validate::{check_name, secret_or_file, section};
 use super::{ConfigErrors, Document, EndpointConfig, SqliteConfig, StoreConfig};
+use crate::http::parse_http_url;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -213,10 +214,8 @@ pub(super) fn statuspage(
     });
     let url = match raw.url {
         Some(u) => {
-            if !is_http_url(&u) {
-                errors.push(
-                    doc.error("statuspage.url", format!("{u:?} is not an absolute http(s) URL such as \"https://status.example.com\"")),
-                );
+            if let Err(e) = parse_http_url(&u) {
+                errors.push(doc.error("statuspage.url", format!("{e}, such as \"https://status.example.com\"")));
             }
             u.trim_end_matches('/').to_string()
         }
@@ -242,8 +241,8 @@ pub(super) fn statuspage(
     let mut links = Vec::new();
     for (i, l) in raw.links.unwrap_or_default().into_iter().enumerate() {
         // Only http(s): a `javascript:` link in the header would run on every visitor's click.
-        if !is_http_url(&l.url) {
-            errors.push(doc.error(&format!("statuspage.links[{i}].url"), format!("{:?} is not an absolute http(s) URL", l.url)));
+        if let Err(e) = parse_http_url(&l.url) {
+            errors.push(doc.error(&format!("statuspage.links[{i}].url"), e));
         }
         links.push((l.title, l.url));
     }
@@ -440,8 +439,4 @@ pub(super) fn smtp(doc: &Document, key: &str, raw: RawSmtp, errors: &mut ConfigE
             Some(SmtpConfig { host, port, tls, username: raw.username, password, from })
         }
     }
-}
-
-pub(super) fn is_http_url(s: &str) -> bool {
-    s.parse::<http::Uri>().ok().is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty()))
 }

@@ -8,6 +8,7 @@ use super::raw::{
     StatusSpec,
 };
 use super::*;
+use crate::http::parse_http_url;
 use crate::template::{Scope, Template};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -277,11 +278,8 @@ fn agent(doc: &Document, raw: &RawAgent, store: &StoreConfig, errors: &mut Confi
     let token = secret_or_file(doc, "agent.maintenance_token", raw.maintenance_token.clone(), raw.maintenance_token_file.clone(), errors);
     let maintenance_from = match (&raw.maintenance_from, token) {
         (Some(url), Some(token)) => {
-            if !url.parse::<http::Uri>().ok().is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()) {
-                errors.push(doc.error(
-                    "agent.maintenance_from",
-                    format!("{url:?} is not an absolute http(s) URL such as \"http://status.internal:8080\""),
-                ));
+            if let Err(e) = parse_http_url(url) {
+                errors.push(doc.error("agent.maintenance_from", format!("{e}, such as \"http://status.internal:8080\"")));
             }
             Some((url.clone(), token))
         }
@@ -337,15 +335,10 @@ fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigErrors) -> St
             password_file,
             timeout,
         } => {
-            let url = match url {
-                Some(u) if u.parse::<http::Uri>().is_ok_and(|p| matches!(p.scheme_str(), Some("http" | "https")) && p.host().is_some()) => {
-                    u.trim_end_matches('/').to_string()
-                }
-                Some(u) => {
-                    errors.push(doc.error(
-                        "store.url",
-                        format!("invalid URL {u:?}: expected http:// or https:// and a host, like \"http://influxdb:8086\""),
-                    ));
+            let url = match url.as_deref().map(|u| (u, parse_http_url(u))) {
+                Some((u, Ok(_))) => u.trim_end_matches('/').to_string(),
+                Some((_, Err(e))) => {
+                    errors.push(doc.error("store.url", format!("{e}, like \"http://influxdb:8086\"")));
                     String::new()
                 }
                 None => {
@@ -618,15 +611,10 @@ fn http_probe(
         errors.push(doc.error(path, "missing key `url` (required for an http endpoint)"));
         return None;
     };
-    let url = match url_raw.parse::<http::Uri>() {
-        Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some_and(|h| !h.is_empty()) => Some(u),
-        Ok(_) => {
-            errors
-                .push(doc.error(&key("url"), format!("invalid URL {url_raw:?}: expected an absolute http:// or https:// URL with a host")));
-            None
-        }
+    let url = match parse_http_url(url_raw) {
+        Ok(u) => Some(u),
         Err(e) => {
-            errors.push(doc.error(&key("url"), format!("invalid URL {url_raw:?}: {e}")));
+            errors.push(doc.error(&key("url"), e));
             None
         }
     };

@@ -1,6 +1,8 @@
 //! Five-field cron expressions (`minute hour day-of-month month day-of-week`), as crontab(5) reads them:
 //! `*`, lists `1,15`, ranges `1-5`, steps `*/15` and `8-18/2`, month and weekday names (`jan`, `mon`), 7 as
-//! Sunday, and the rule that when both day fields are restricted a day matching either one matches.
+//! Sunday, the macros `@yearly` (`@annually`), `@monthly`, `@weekly`, `@daily` (`@midnight`) and `@hourly`,
+//! and the rule that when both day fields are restricted a day matching either one matches. As in Vixie
+//! cron and cronie, a day field that *starts* with `*` (`*`, `*/2`) counts as unrestricted for that rule.
 //! Times are wall-clock times in the window's time zone; turning them into instants is the caller's job
 //! (`super::Recurring::starts`), which is where daylight-saving changes are handled.
 
@@ -12,7 +14,7 @@ pub struct Cron {
     days: u32,
     months: u16,
     weekdays: u8,
-    /// Whether the day-of-month and day-of-week fields were `*` (crontab's OR rule needs to know).
+    /// Whether the day-of-month and day-of-week fields started with `*` (crontab's OR rule needs to know).
     any_day: bool,
     any_weekday: bool,
 }
@@ -22,6 +24,18 @@ const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 impl Cron {
     pub fn parse(expr: &str) -> Result<Cron, String> {
+        let expr = match expr.trim().to_ascii_lowercase().as_str() {
+            "@yearly" | "@annually" => "0 0 1 1 *",
+            "@monthly" => "0 0 1 * *",
+            "@weekly" => "0 0 * * 0",
+            "@daily" | "@midnight" => "0 0 * * *",
+            "@hourly" => "0 * * * *",
+            "@reboot" => return Err("@reboot has no times: a maintenance window needs a schedule such as @daily".into()),
+            m if m.starts_with('@') => {
+                return Err(format!("unknown macro {m:?}: expected @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly"))
+            }
+            _ => expr,
+        };
         let fields: Vec<&str> = expr.split_whitespace().collect();
         let [m, h, dom, mon, dow] = fields.as_slice() else {
             return Err(format!("expected five fields (minute hour day-of-month month day-of-week), got {}: {expr:?}", fields.len()));
@@ -37,8 +51,10 @@ impl Cron {
             months: field(mon, "month", 1, 12, &MONTHS)? as u16,
             // 7 is Sunday too.
             weekdays: ((weekdays | (weekdays >> 7)) & 0x7f) as u8,
-            any_day: *dom == "*",
-            any_weekday: *dow == "*",
+            // crontab(5): the OR rule applies when both fields are restricted, and a field whose first
+            // character is `*` is not (cron's DOM_STAR / DOW_STAR), so `*/2` with `mon` is odd days that are Mondays.
+            any_day: dom.starts_with('*'),
+            any_weekday: dow.starts_with('*'),
         })
     }
 
@@ -127,6 +143,40 @@ mod tests {
         assert!(c.matches_date(6, 1, 3), "the 1st, a Wednesday");
         assert!(c.matches_date(6, 8, 1), "a Monday");
         assert!(!c.matches_date(6, 9, 2));
+    }
+
+    /// Issue 17, defect 12: a day field starting with `*` (such as `*/2`) must count as unrestricted, and the
+    /// `@` macros were missing. Vectors from crontab(5) (cronie) and Vixie cron's DOM_STAR/DOW_STAR rule.
+    #[test]
+    fn regression_star_step_day_fields_and_macros() {
+        // 2026-06-01 is a Monday. "30 4 1,15 * 5": 4:30 on the 1st and 15th and every Friday.
+        let c = Cron::parse("30 4 1,15 * 5").unwrap();
+        assert!(c.matches_date(6, 1, 1) && c.matches_date(6, 15, 1) && c.matches_date(6, 5, 5));
+        assert!(!c.matches_date(6, 2, 2));
+        // "0 0 */2 * mon": odd days that are Mondays (AND, since the day-of-month field starts with `*`).
+        let c = Cron::parse("0 0 */2 * mon").unwrap();
+        assert!(c.matches_date(6, 1, 1), "the 1st, a Monday");
+        assert!(!c.matches_date(6, 8, 1), "the 8th is a Monday but even");
+        assert!(!c.matches_date(6, 3, 3), "the 3rd is odd but a Wednesday");
+        // "0 0 1 * */2": the 1st and, as the weekday field starts with `*`, only when it is Sun/Tue/Thu/Sat.
+        let c = Cron::parse("0 0 1 * */2").unwrap();
+        assert!(!c.matches_date(6, 1, 1), "a Monday the 1st");
+        assert!(c.matches_date(9, 1, 2), "a Tuesday the 1st");
+        assert!(!c.matches_date(9, 8, 2), "a Tuesday that is not the 1st");
+        for (mac, same) in [
+            ("@yearly", "0 0 1 1 *"),
+            ("@annually", "0 0 1 1 *"),
+            ("@monthly", "0 0 1 * *"),
+            ("@weekly", "0 0 * * 0"),
+            ("@daily", "0 0 * * *"),
+            ("@midnight", "0 0 * * *"),
+            ("@HOURLY", "0 * * * *"),
+        ] {
+            assert_eq!(Cron::parse(mac).unwrap(), Cron::parse(same).unwrap(), "{mac}");
+        }
+        assert_eq!(Cron::parse("@hourly").unwrap().times().count(), 24);
+        assert!(Cron::parse("@reboot").unwrap_err().contains("@reboot"));
+        assert!(Cron::parse("@fortnightly").unwrap_err().contains("unknown macro"));
     }
 
     #[test]

@@ -77,6 +77,13 @@ pub fn atom(cfg: &StatusPageConfig, s: &Snapshot) -> String {
     out
 }
 
+/// An RSS `<description>`: feed readers render it as HTML (RSS 2.0 says it may hold "entity-encoded HTML"),
+/// so plain text is HTML-escaped first (its line breaks kept as `<br>`), then escaped again for the XML
+/// around it. Escaped once, an `<img onerror>` in an incident message would be live in the reader.
+fn rss_description(text: &str) -> String {
+    escape(&escape(text).replace('\n', "<br>\n"))
+}
+
 fn rfc2822(ts: Nanos) -> String {
     jiff::Timestamp::from_nanosecond(i128::from(ts)).map(|t| t.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()).unwrap_or_default()
 }
@@ -88,7 +95,7 @@ pub fn rss(cfg: &StatusPageConfig, s: &Snapshot) -> String {
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\n<channel>\n",
     );
     out.push_str(&format!("<title>{} incidents and maintenance</title>\n<link>{}/</link>\n", escape(&cfg.title), escape(&cfg.url)));
-    out.push_str(&format!("<description>Incidents and maintenance of {}</description>\n", escape(&cfg.title)));
+    out.push_str(&format!("<description>{}</description>\n", rss_description(&format!("Incidents and maintenance of {}", cfg.title))));
     out.push_str(&format!("<atom:link href=\"{}/feed.rss\" rel=\"self\" type=\"application/rss+xml\"/>\n", escape(&cfg.url)));
     out.push_str(&format!("<lastBuildDate>{}</lastBuildDate>\n", rfc2822(s.now)));
     for e in &entries {
@@ -98,9 +105,25 @@ pub fn rss(cfg: &StatusPageConfig, s: &Snapshot) -> String {
             escape(&e.link),
             escape(&format!("{}#{}", e.id, e.updated)),
             rfc2822(e.updated),
-            escape(&e.content)
+            rss_description(&e.content)
         ));
     }
     out.push_str("</channel>\n</rss>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rss_description;
+
+    /// Issue 17, defect 10: `<description>` was only XML-escaped, so readers rendered incident text as HTML.
+    #[test]
+    fn regression_rss_description_is_html_escaped_then_xml_escaped() {
+        // XML-decoded, the reader gets `&lt;img …&gt; &amp; &quot;q&quot;<br>\nsecond`: HTML that shows the
+        // text and has no element but the line break.
+        assert_eq!(
+            rss_description("<img src=x onerror=alert(1)> & \"q\"\nsecond"),
+            "&amp;lt;img src=x onerror=alert(1)&amp;gt; &amp;amp; &amp;quot;q&amp;quot;&lt;br&gt;\nsecond"
+        );
+    }
 }

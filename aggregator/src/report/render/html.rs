@@ -163,7 +163,9 @@ fn section(h: &mut String, r: &Report, s: &Section) {
 
 const W: f64 = 720.0;
 const H: f64 = 160.0;
-const LEFT: f64 = 48.0;
+/// Width of one character of an axis label (11px system-ui digits are about 6-7 px) and the gap to the axis.
+const LABEL_CHAR: f64 = 7.0;
+const LABEL_GAP: f64 = 8.0;
 const BOTTOM: f64 = 20.0;
 
 /// Daily availability as bars on a scale from just below the worst day (or the target) to 100 %, with the
@@ -180,11 +182,11 @@ fn uptime_chart(h: &mut String, r: &Report, s: &Section) {
         esc(&s.environment),
         r.target
     );
-    axis(h, &[(lo, format!("{} %", round(lo, 3))), (100.0, "100 %".into())], y);
+    let left = axis(h, &[(lo, format!("{} %", round(lo, 3))), (100.0, "100 %".into())], y);
     let n = days.len().max(1) as f64;
-    let bw = (W - LEFT) / n;
+    let bw = (W - left) / n;
     for (i, (day, d)) in days.iter().enumerate() {
-        let x = LEFT + i as f64 * bw;
+        let x = left + i as f64 * bw;
         let (fill, top) = match d.availability {
             Some(a) if a + 1e-12 >= r.target => ("#2da44e", y(a)),
             Some(a) => ("#cf222e", y(a)),
@@ -208,8 +210,8 @@ fn uptime_chart(h: &mut String, r: &Report, s: &Section) {
         );
     }
     let ty = y(r.target);
-    let _ = writeln!(h, "<line x1=\"{LEFT}\" x2=\"{W}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#1f2328\" stroke-dasharray=\"4 3\"><title>target {} %</title></line>", r.target);
-    day_labels(h, days.iter().map(|(d, _)| *d), bw);
+    let _ = writeln!(h, "<line x1=\"{left}\" x2=\"{W}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#1f2328\" stroke-dasharray=\"4 3\"><title>target {} %</title></line>", r.target);
+    day_labels(h, days.iter().map(|(d, _)| *d), left, bw);
     h.push_str("</svg>\n");
 }
 
@@ -228,16 +230,16 @@ fn latency_chart(h: &mut String, r: &Report, s: &Section) {
         esc(&s.environment),
         round(r.latency_objective_ms, 3)
     );
-    axis(h, &[(0.0, "0 ms".into()), (top, format!("{} ms", round(top, 0)))], y);
+    let left = axis(h, &[(0.0, "0 ms".into()), (top, format!("{} ms", round(top, 0)))], y);
     let n = days.len().max(1) as f64;
-    let bw = (W - LEFT) / n;
+    let bw = (W - left) / n;
     let series: [(&str, &str, Figure); 3] =
         [("p50", "#0969da", |d| d.p50_ms), ("p95", "#bf8700", |d| d.p95_ms), ("p99", "#cf222e", |d| d.p99_ms)];
     for (k, (name, colour, get)) in series.iter().enumerate() {
         let points: Vec<String> = days
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, d))| get(d).map(|v| format!("{:.1},{:.1}", LEFT + (i as f64 + 0.5) * bw, y(v))))
+            .filter_map(|(i, (_, d))| get(d).map(|v| format!("{:.1},{:.1}", left + (i as f64 + 0.5) * bw, y(v))))
             .collect();
         let _ = writeln!(h, "<polyline class=\"{name}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"><title>{name}</title></polyline>", points.join(" "));
         let _ = writeln!(h, "<text x=\"{:.0}\" y=\"12\" fill=\"{colour}\">{name}</text>", W - 120.0 + k as f64 * 40.0);
@@ -245,29 +247,34 @@ fn latency_chart(h: &mut String, r: &Report, s: &Section) {
     let oy = y(r.latency_objective_ms);
     let _ = writeln!(
         h,
-        "<line x1=\"{LEFT}\" x2=\"{W}\" y1=\"{oy:.1}\" y2=\"{oy:.1}\" stroke=\"#57606a\" stroke-dasharray=\"4 3\"><title>objective {} ms</title></line>",
+        "<line x1=\"{left}\" x2=\"{W}\" y1=\"{oy:.1}\" y2=\"{oy:.1}\" stroke=\"#57606a\" stroke-dasharray=\"4 3\"><title>objective {} ms</title></line>",
         round(r.latency_objective_ms, 3)
     );
-    day_labels(h, days.iter().map(|(d, _)| *d), bw);
+    day_labels(h, days.iter().map(|(d, _)| *d), left, bw);
     h.push_str("</svg>\n");
 }
 
-fn axis(h: &mut String, ticks: &[(f64, String)], y: impl Fn(f64) -> f64) {
-    let _ = writeln!(h, "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"0\" y2=\"{}\" stroke=\"#d0d7de\"/>", H - BOTTOM);
+/// Draws the y axis with its labels, right-aligned against it; returns the axis's x, sized from the longest
+/// label so that none is cut off at the chart's left edge (`97.305 %` is wider than `100 %`).
+fn axis(h: &mut String, ticks: &[(f64, String)], y: impl Fn(f64) -> f64) -> f64 {
+    let widest = ticks.iter().map(|(_, l)| l.chars().count()).max().unwrap_or(0);
+    let left = (widest as f64 * LABEL_CHAR + LABEL_GAP).max(40.0);
+    let _ = writeln!(h, "<line x1=\"{left}\" x2=\"{left}\" y1=\"0\" y2=\"{}\" stroke=\"#d0d7de\"/>", H - BOTTOM);
     for (v, label) in ticks {
         let _ =
-            writeln!(h, "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", LEFT - 4.0, y(*v).clamp(10.0, H - BOTTOM), esc(label));
+            writeln!(h, "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left - 4.0, y(*v).clamp(10.0, H - BOTTOM), esc(label));
     }
+    left
 }
 
 /// Date labels under a chart, thinned to about ten.
-fn day_labels(h: &mut String, days: impl Iterator<Item = i64>, bw: f64) {
+fn day_labels(h: &mut String, days: impl Iterator<Item = i64>, left: f64, bw: f64) {
     let days: Vec<i64> = days.collect();
     let every = days.len().div_ceil(10).max(1);
     for (i, d) in days.iter().enumerate().filter(|(i, _)| i % every == 0) {
         let date = jiff::Timestamp::from_nanosecond(i128::from(*d)).map(|t| t.strftime("%m-%d").to_string()).unwrap_or_default();
         let _ =
-            writeln!(h, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", LEFT + (i as f64 + 0.5) * bw, H - 5.0, esc(&date));
+            writeln!(h, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", left + (i as f64 + 0.5) * bw, H - 5.0, esc(&date));
     }
 }
 
@@ -316,5 +323,20 @@ mod tests {
         assert_eq!(super::duration(75.0), "1m 15s");
         assert_eq!(super::duration(3_725.0), "1h 02m 05s");
         assert_eq!(super::duration(90_061.0), "1d 01h 01m");
+    }
+
+    /// Issue 17, defect 14: the y-axis label "97.305 %" showed as "7.305 %" (a fixed 48 px margin).
+    #[test]
+    fn regression_axis_labels_fit_their_margin() {
+        let mut h = String::new();
+        let label = "97.305 %".to_string();
+        let left = super::axis(&mut h, &[(97.305, label.clone()), (100.0, "100 %".into())], |_| 50.0);
+        // Right-aligned at left - 4: the label's start must be inside the picture at the chart's font.
+        let width = label.chars().count() as f64 * super::LABEL_CHAR;
+        assert!(left - 4.0 - width >= 0.0, "the label starts at {} px", left - 4.0 - width);
+        assert!(h.contains(&format!("<line x1=\"{left}\" x2=\"{left}\"")), "{h}");
+        // A wider label widens the margin.
+        let wider = super::axis(&mut String::new(), &[(0.0, "99.99999 %".into())], |_| 0.0);
+        assert!(wider > left);
     }
 }
