@@ -314,7 +314,7 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     tracing::info!(store = %store.describe(), listen = %cfg.server.listen, agent = parts.agent, aggregator = parts.aggregator,
         statuspage = parts.statuspage, alerting = parts.alerting && cfg.alerting.configured, "watchpost starting");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut state = server::AppState::default();
+    let mut state = server::AppState { store: Some(store.clone()), ..Default::default() };
     let mut tasks = Vec::new();
     // InfluxDB keeps its own retention (the database's retention policy or the bucket's); with SQLite the part
     // that writes raw points runs the retention job.

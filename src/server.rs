@@ -26,6 +26,7 @@ pub struct AppState {
     pub alerting: Option<Arc<watchpost_alerting::metrics::AlertingMetrics>>,
     pub pushes: Registry,
     pub rejected: RejectLog,
+    pub store: Option<Arc<dyn watchpost_core::store::Store>>,
 }
 
 /// Rejected push reports, logged at most once a minute per endpoint with how many there were: a misconfigured
@@ -78,6 +79,11 @@ async fn render(State(s): State<AppState>) -> impl IntoResponse {
     }
     if let Some(m) = &s.alerting {
         m.render(&mut out);
+    }
+    if let Some(store) = &s.store {
+        out.push_str("# HELP watchpost_store_incomplete_rows_total Rows read back from the store with a field missing (a write still being applied), skipped and read again later.\n");
+        out.push_str("# TYPE watchpost_store_incomplete_rows_total counter\n");
+        out.push_str(&format!("watchpost_store_incomplete_rows_total {}\n", store.incomplete_rows()));
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
 }

@@ -363,6 +363,50 @@ fn a_restart_with_fifty_alerts_firing_pages_nobody_again() {
     assert_eq!(providers.violations(), Vec::<String>::new());
 }
 
+/// Issue 17, defect 2: SIGKILL right after a page loses the failing points still in the agent's batch (a
+/// 2 s batch here, so they are surely lost); the restarted process read the store's newest point (healthy,
+/// from before the outage), resolved the alert, and paged it again as a new incident.
+#[test]
+fn regression_a_restart_right_after_a_page_neither_resolves_nor_pages_again() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Toggle::start(true);
+    let (listen, page) = (free_port(), free_port());
+    let text = base(dir.path(), listen, page) + &endpoint("api", &target.url()) + &pagerduty_only(&providers, "2s");
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let log = dir.path().join("run.log");
+    let slow_batches = [("WATCHPOST__AGENT__BATCH_MAX_AGE", "2s".to_string())];
+    let child = spawn_logged(&["run", "--config", c], &log, &slow_batches);
+    // Healthy points reach the store first.
+    let stored = || {
+        rusqlite::Connection::open(dir.path().join("w.db"))
+            .ok()
+            .and_then(|db| db.query_row("SELECT count(*) FROM probe", [], |r| r.get::<_, i64>(0)).ok())
+    };
+    assert!(wait_for(Duration::from_secs(20), || stored().unwrap_or(0) > 0), "{}", log_of(&log));
+    target.set(false);
+    // The page is sent and recorded; the process dies at once, its failing points still in the batch.
+    assert!(wait_for(Duration::from_secs(20), || outbox(&state_db(dir.path())).first().is_some_and(|d| d.3)), "{}", log_of(&log));
+    kill9(child);
+    let child = spawn_logged(&["run", "--config", c], &log, &slow_batches);
+    assert!(wait_for(Duration::from_secs(20), || log_of(&log).matches("alerting started").count() == 2));
+    // Still down: for a while after the restart nothing may be resolved, nothing paged again.
+    std::thread::sleep(Duration::from_secs(6));
+    let actions: Vec<String> = outbox(&state_db(dir.path())).into_iter().map(|d| d.0).collect();
+    assert_eq!(actions, vec!["trigger"], "after the restart: {actions:?}\n{}", log_of(&log));
+    // Then the target recovers: exactly one resolve, of the same incident.
+    target.set(true);
+    assert!(wait_for(Duration::from_secs(20), || count(&providers, "resolve") == 1), "{:?}\n{}", pd_actions(&providers), log_of(&log));
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = terminate(child);
+    assert_eq!(
+        pd_actions(&providers),
+        vec![("trigger".into(), "down/api/production".into()), ("resolve".into(), "down/api/production".into())]
+    );
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}
+
 /// Fault 3: the endpoint recovers while alerting (its own process, reading the store the agent writes) is
 /// down; on restart exactly one resolve is sent.
 #[test]

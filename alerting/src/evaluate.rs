@@ -189,6 +189,9 @@ pub struct Verdict {
     pub reporting: usize,
     /// A reporting region is in a maintenance window: alerting is silent.
     pub maintenance: bool,
+    /// The newest probe of the regions that report: the evidence the verdict stands on. An alert resolves
+    /// only on evidence newer than its firing (see `lifecycle::decide`).
+    pub newest: Nanos,
 }
 
 /// How long a region may stay silent before it no longer counts (a dead agent is not an outage, and its
@@ -210,6 +213,7 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
     let mut breaching = Vec::new();
     let mut worst: Option<f64> = None;
     let mut worst_breaching: Option<f64> = None;
+    let mut newest = 0;
     let worse = |a: Option<f64>, b: f64| -> f64 {
         match a {
             None => b,
@@ -228,6 +232,7 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
         }
         let Some(v) = s.value(rule.metric, rule.window, now) else { continue };
         reporting += 1;
+        newest = newest.max(s.last_probe);
         worst = Some(worse(worst, v));
         if rule.cmp.holds(v, rule.threshold) {
             breaching.push(region.to_string());
@@ -252,6 +257,7 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
         breaching,
         reporting,
         maintenance,
+        newest,
     })
 }
 
@@ -259,10 +265,12 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
 /// the regions themselves, so maintenance does not silence it, and a region never heard from (or every
 /// region falling silent) breaches `regions_reporting < N` too.
 fn regions_reporting(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, now: Nanos) -> Verdict {
-    let (mut fresh, mut silent) = (0usize, Vec::new());
+    let (mut fresh, mut silent, mut newest) = (0usize, Vec::new(), 0);
     for (region, s) in &w.by_endpoint[i].series {
-        if s.last_probe.max(w.last_maintenance(i, region)) >= now - stale {
+        let last = s.last_probe.max(w.last_maintenance(i, region));
+        if last >= now - stale {
             fresh += 1;
+            newest = newest.max(last);
         } else {
             silent.push(region.to_string());
         }
@@ -271,7 +279,7 @@ fn regions_reporting(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, now
     let value = fresh as f64;
     let breach = rule.cmp.holds(value, rule.threshold);
     // `breaching` names the silent regions: they are what the page is about.
-    Verdict { breach, value, reporting: fresh, breaching: if breach { silent } else { vec![] }, maintenance: false }
+    Verdict { breach, value, reporting: fresh, breaching: if breach { silent } else { vec![] }, maintenance: false, newest }
 }
 
 #[cfg(test)]

@@ -141,17 +141,26 @@ pub fn decide(
                 }
             }
             AlertState::Resolved => {}
-            AlertState::Pending if !breach => {
+            // Clears only on evidence newer than the breach (or a maintenance window): after a restart the
+            // store's newest point may be older than what made it pending (lost with the agent's batch).
+            AlertState::Pending if !breach && (maintenance || v.newest > row.since) => {
                 // Back to ok before it fired: nobody was told, nobody needs to be.
                 row.state = AlertState::Resolved;
                 row.since = now;
             }
             AlertState::Pending => {
-                if now - row.since >= duration_nanos(rule.for_) {
+                if breach && now - row.since >= duration_nanos(rule.for_) {
                     fire(&mut row, v);
                 }
             }
-            AlertState::Firing if (maintenance && cfg.alerting.resolve_in_maintenance) || (!v.breach && !maintenance) => {
+            // A firing alert resolves only on evidence newer than its firing. A restart right after a page can
+            // lose the failing points still in the agent's batch (SIGKILL): the store's newest point is then the
+            // healthy one from before the outage, and resolving on it would tell on-call the outage is over and
+            // page it again as a new incident moments later.
+            AlertState::Firing
+                if (maintenance && cfg.alerting.resolve_in_maintenance)
+                    || (!v.breach && !maintenance && v.newest > row.fired_at.unwrap_or(Nanos::MIN)) =>
+            {
                 row.state = AlertState::Resolved;
                 row.since = now;
                 row.resolved_at = Some(now);
@@ -322,8 +331,14 @@ when = "availability < 100"
         Config::from_str_with_env("t.toml", watchpost_core::config::Format::Toml, &text, &HashMap::new()).unwrap()
     }
 
+    /// A verdict on fresh evidence (newer than anything the tests fire at).
     fn v(breach: bool) -> Verdict {
-        Verdict { breach, value: if breach { 0.0 } else { 100.0 }, breaching: vec![], reporting: 1, maintenance: false }
+        v_at(breach, Nanos::MAX)
+    }
+
+    /// A verdict whose newest probe is at `newest`.
+    fn v_at(breach: bool, newest: Nanos) -> Verdict {
+        Verdict { breach, value: if breach { 0.0 } else { 100.0 }, breaching: vec![], reporting: 1, maintenance: false, newest }
     }
 
     /// (action, notifier, people paged) of one delivery.
@@ -401,7 +416,7 @@ when = "availability < 100"
     fn maintenance_resolves_with_a_note_or_holds_without_escalating() {
         let cfg = config("");
         // As `verdict` gives it: no region reports a value while all are in maintenance.
-        let m = Verdict { breach: false, value: f64::NAN, breaching: vec![], reporting: 0, maintenance: true };
+        let m = Verdict { breach: false, value: f64::NAN, breaching: vec![], reporting: 0, maintenance: true, newest: 0 };
         assert!(step(&cfg, None, Some(m.clone()), T0).is_none(), "maintenance silences a new breach");
         let (fired, _) = step(&cfg, None, Some(v(true)), T0).unwrap();
         let (resolved, d) = step(&cfg, Some(&fired), Some(m.clone()), T0 + MIN).unwrap();
@@ -413,6 +428,30 @@ when = "availability < 100"
         hold.alerting.resolve_in_maintenance = false;
         let (fired, _) = step(&hold, None, Some(v(true)), T0).unwrap();
         assert!(step(&hold, Some(&fired), Some(m), T0 + 20 * MIN).is_none(), "held open, no escalation");
+    }
+
+    /// Issue 17, defect 2: SIGKILL right after a page lost the failing points in the agent's batch; the
+    /// restarted evaluator saw the last stored point (healthy, from before the outage), resolved the alert at
+    /// once and paged it again as a new episode.
+    #[test]
+    fn regression_a_restart_after_a_page_never_resolves_on_older_points() {
+        let cfg = config("");
+        let (fired, _) = step(&cfg, None, Some(v_at(true, T0 - S)), T0).unwrap();
+        // After the restart the newest point is the healthy one from before the outage: nothing changes.
+        for later in [T0 + S, T0 + 30 * S, T0 + 10 * MIN] {
+            assert!(step(&cfg, Some(&fired), Some(v_at(false, T0 - 20 * S)), later).is_none(), "resolved on old points at {later}");
+        }
+        // A probe after the firing that passes resolves it: one episode, one trigger, one resolve.
+        let (resolved, d) = step(&cfg, Some(&fired), Some(v_at(false, T0 + 2 * S)), T0 + 3 * S).unwrap();
+        assert_eq!((resolved.state, resolved.episode), (AlertState::Resolved, 1));
+        assert!(d.iter().all(|(a, _, _)| a == "resolve") && !d.is_empty());
+        // The same holds for a pending alert: old points do not clear it, nor does it fire on them.
+        let cfg = config("for = \"2m\"");
+        let (pending, _) = step(&cfg, None, Some(v_at(true, T0 - S)), T0).unwrap();
+        assert!(step(&cfg, Some(&pending), Some(v_at(false, T0 - 20 * S)), T0 + MIN).is_none());
+        assert!(step(&cfg, Some(&pending), Some(v_at(false, T0 - 20 * S)), T0 + 3 * MIN).is_none(), "no page on healthy points");
+        let (cleared, _) = step(&cfg, Some(&pending), Some(v_at(false, T0 + MIN)), T0 + MIN).unwrap();
+        assert_eq!(cleared.state, AlertState::Resolved);
     }
 
     #[test]

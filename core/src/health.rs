@@ -4,8 +4,9 @@
 //!
 //! - A region's state of an endpoint counts while it is fresh: its last point is at most `stale` old
 //!   ([`RegionsConfig::stale_for`]). A region that stopped reporting is not an outage; it is reported apart
-//!   ([`silent_regions`]). When no region is fresh, the last known states stand (an agent that stopped must not
-//!   turn a red page green).
+//!   ([`silent_regions`]). Stale states never vote. When no region is fresh, the last *voted* status stands:
+//!   the vote as it was when the last region to report still did (the states fresh at that moment), so an
+//!   agent that stopped neither turns a red page green nor brings back a dead region's old DOWN.
 //! - An endpoint is **down** when it is confirmed down in at least the quorum of the counted regions (the
 //!   configured `regions.down_quorum`, else a majority), **degraded** when down in fewer, or when its latest
 //!   latency breaks the latency objective in a majority of them.
@@ -94,8 +95,15 @@ impl Voting {
 /// The health of one endpoint from its latest state in every region that reported it. `None` without any.
 pub fn endpoint_health<'a>(states: impl IntoIterator<Item = &'a EndpointState>, vote: &Vote) -> Option<EndpointHealth> {
     let states: Vec<&EndpointState> = states.into_iter().collect();
-    let fresh: Vec<&EndpointState> = states.iter().copied().filter(|s| vote.is_fresh(s)).collect();
-    let counted = if fresh.is_empty() { &states } else { &fresh };
+    let mut counted: Vec<&EndpointState> = states.iter().copied().filter(|s| vote.is_fresh(s)).collect();
+    if counted.is_empty() {
+        // Every region is silent: vote as of the newest point, with the states that were fresh then. A region
+        // already ignored as stale when the last one fell silent stays ignored.
+        let last = states.iter().map(|s| s.last_ts).max().unwrap_or(0);
+        let then = Vote { now: last, ..*vote };
+        counted = states.iter().copied().filter(|s| then.is_fresh(s)).collect();
+    }
+    let counted = &counted;
     let (regions, mut down, mut slow) = (counted.len(), 0usize, 0usize);
     for s in counted {
         if s.confirmed_down {
@@ -228,6 +236,22 @@ mod tests {
         // Every region silent: the last known states stand.
         let states = [aged("eu", true, 0.0, 300), aged("us", true, 0.0, 120)];
         assert_eq!(endpoint_health(&states, &vote(None)), Some(Down));
+    }
+
+    /// Issue 17, defect 3: eu's agent died while eu read DOWN (rightly ignored once stale), then us stopped
+    /// too: the page, `watchpost status` and the publishers showed `degraded` again from eu's stale state.
+    #[test]
+    fn regression_a_dead_regions_stale_down_never_votes_again_when_every_region_is_silent() {
+        // eu silent for 5 minutes (down), us up until 2 minutes ago: what was shown then was `up`.
+        let states = [aged("eu", true, 0.0, 300), aged("us", false, 20.0, 120)];
+        assert_eq!(endpoint_health(&states, &vote(None)), Some(Up));
+        // eu and us fell silent within a minute of each other, both fresh at us's last point: that vote stands.
+        let states = [aged("eu", true, 0.0, 150), aged("us", false, 20.0, 120)];
+        assert_eq!(endpoint_health(&states, &vote(None)), Some(Degraded));
+        // The order of the states does not matter; one region alone keeps its last state.
+        let states = [aged("us", false, 20.0, 120), aged("eu", true, 0.0, 300)];
+        assert_eq!(endpoint_health(&states, &vote(None)), Some(Up));
+        assert_eq!(endpoint_health(&[aged("eu", true, 0.0, 900)], &vote(None)), Some(Down));
     }
 
     #[test]

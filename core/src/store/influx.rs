@@ -46,6 +46,8 @@ pub struct InfluxStore {
     write_url: String,
     /// The last answer of `latest_states`, kept current from the points written since (see there).
     states: tokio::sync::Mutex<Option<StateCache>>,
+    /// Rows read back without a field every writer sets (see [`probe_rows`]), skipped.
+    incomplete: std::sync::atomic::AtomicU64,
 }
 
 /// Every series' latest state, as of `asked_at`.
@@ -101,7 +103,13 @@ impl InfluxStore {
                 enc(cfg.bucket.as_deref().unwrap_or_default())
             ),
         };
-        Ok(InfluxStore { client, cfg: cfg.clone(), write_url, states: tokio::sync::Mutex::new(None) })
+        Ok(InfluxStore {
+            client,
+            cfg: cfg.clone(),
+            write_url,
+            states: tokio::sync::Mutex::new(None),
+            incomplete: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -192,7 +200,8 @@ impl InfluxStore {
             let q = format!("SELECT * FROM \"probe\" WHERE {filter}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
             for r in self.query(&q).await? {
                 for s in r.series.unwrap_or_default() {
-                    probe_rows(&s, &mut out);
+                    let skipped = probe_rows(&s, &mut out);
+                    self.count_incomplete(skipped);
                 }
             }
         }
@@ -275,7 +284,13 @@ impl SeriesResult {
     }
 }
 
-fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) {
+/// Appends the rows of one `probe` series; returns how many it skipped as incomplete.
+///
+/// influxd can answer a series' newest row with some fields still missing while a write is being applied. A
+/// row without `availability`, `ok` or `latency_ms` (every agent writes all three) is therefore incomplete,
+/// never a miss: read as 0 it paged endpoints that were up. It is skipped; the next read, which overlaps,
+/// finds it whole.
+fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) -> u64 {
     let series = Arc::new(s.key());
     let idx: Vec<Option<usize>> = [
         "time",
@@ -295,16 +310,21 @@ fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) {
     .iter()
     .map(|c| s.col(c))
     .collect();
+    let mut skipped = 0;
     for row in &s.values {
         let get = |i: usize| idx[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
         let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
         let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+        let (Some(availability), Some(ok), Some(latency_ms)) = (f(1), get(2).and_then(serde_json::Value::as_bool), f(3)) else {
+            skipped += 1;
+            continue;
+        };
         out.push(ProbePoint {
             series: series.clone(),
             ts,
-            availability: f(1).unwrap_or(0.0),
-            ok: get(2).and_then(serde_json::Value::as_bool).unwrap_or(false),
-            latency_ms: f(3).unwrap_or(0.0),
+            availability,
+            ok,
+            latency_ms,
             dns_ms: f(4),
             connect_ms: f(5),
             tls_ms: f(6),
@@ -316,6 +336,7 @@ fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) {
             failed_step: get(12).and_then(serde_json::Value::as_str).map(str::to_string),
         });
     }
+    skipped
 }
 
 /// Encodes points into gzip bodies of at most [`MAX_LINES`] lines and [`MAX_BYTES`] uncompressed bytes.
@@ -484,16 +505,24 @@ impl Store for InfluxStore {
                     let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
                     let n = |i: usize| get(i).and_then(serde_json::Value::as_u64).unwrap_or(0);
                     let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+                    // As for probe rows: a rollup read while influxd applies it may lack fields; read as 0 it
+                    // would be downtime or missing seconds in a report. Its counts are what every reader needs.
+                    let (Some(up_s), Some(down_s), Some(maintenance_s), Some(samples)) =
+                        (f(1), f(2), f(3), get(4).and_then(serde_json::Value::as_u64))
+                    else {
+                        self.count_incomplete(1);
+                        continue;
+                    };
                     out.push(RollupPoint {
                         resolution,
                         series: series.clone(),
                         ts,
-                        up_s: f(1).unwrap_or(0.0),
-                        down_s: f(2).unwrap_or(0.0),
-                        maintenance_s: f(3).unwrap_or(0.0),
+                        up_s,
+                        down_s,
+                        maintenance_s,
                         down_from_s: f(14),
                         down_until_s: f(15),
-                        samples: n(4),
+                        samples,
                         failures: n(5),
                         under_threshold: n(6),
                         latency_mean_ms: f(7),
@@ -640,9 +669,20 @@ impl Store for InfluxStore {
         };
         format!("influxdb {api} {} database {}", self.cfg.url, self.cfg.database)
     }
+
+    fn incomplete_rows(&self) -> u64 {
+        self.incomplete.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl InfluxStore {
+    fn count_incomplete(&self, n: u64) {
+        if n > 0 {
+            self.incomplete.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(rows = n, "incomplete rows read back (a write still being applied); skipped until the next read");
+        }
+    }
+
     /// Every series' latest state derived from the last 24 h (see `latest_states`).
     async fn derive_states(&self, now: Nanos) -> Result<Vec<EndpointState>, StoreError> {
         let window = format!("time >= {}", now - STATE_WINDOW);
@@ -779,6 +819,28 @@ mod tests {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bodies[2].0[..]), &mut text).unwrap();
         assert_eq!(text.lines().count(), 2001);
+    }
+
+    /// Issue 17, defect 18: a row answered while a write was being applied lacked `availability`, which was
+    /// read as 0 and paged endpoints that were up.
+    #[test]
+    fn regression_a_row_with_a_missing_field_is_incomplete_not_a_miss() {
+        let s: SeriesResult = serde_json::from_value(serde_json::json!({
+            "tags": {"endpoint": "api", "region": "eu", "component": "", "environment": "production"},
+            "columns": ["time", "availability", "ok", "latency_ms", "confirmed_down"],
+            "values": [
+                [1, 100.0, true, 12.0, false],
+                [2, null, true, 12.0, false],
+                [3, 100.0, null, 12.0, false],
+                [4, 100.0, true, null, null],
+                [5, 0.0, false, 30.0, true]
+            ]
+        }))
+        .unwrap();
+        let mut out = Vec::new();
+        assert_eq!(probe_rows(&s, &mut out), 3, "three incomplete rows skipped");
+        let got: Vec<(Nanos, f64)> = out.iter().map(|p| (p.ts, p.availability)).collect();
+        assert_eq!(got, vec![(1, 100.0), (5, 0.0)], "only whole rows, with the values they carry");
     }
 
     #[test]

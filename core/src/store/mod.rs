@@ -95,6 +95,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// A one-line description for logs (`sqlite data/watchpost.db`). Never contains a secret.
     fn describe(&self) -> String;
+
+    /// Rows read back incomplete (a field every writer sets was missing) and skipped, since start. Only a
+    /// store that can answer while a write is half applied (InfluxDB) has any.
+    fn incomplete_rows(&self) -> u64 {
+        0
+    }
 }
 
 /// Opens the store the configuration names. The one place where backends are registered.
