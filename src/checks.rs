@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use watchpost_agent::probe::steps::{CheckRun, StepsProbe};
-use watchpost_agent::probe::{run_attempt, Attempt, Shared};
+use watchpost_agent::probe::{mask_attempt, run_attempt, Attempt, Shared};
 use watchpost_core::config::{format_duration, parse_duration, Config, EndpointConfig, ProbeConfig};
 use watchpost_core::model::StepPoint;
 use watchpost_core::time::{format_rfc3339, TimeRange};
@@ -97,10 +97,10 @@ async fn run(cfg: &Config, env: Option<&str>, ids: &[String], junit: Option<Path
     for (i, c) in selected.iter().enumerate() {
         let ProbeConfig::Steps(steps) = &c.probe else { continue };
         let probe = StepsProbe::new((**steps).clone(), shared.clone());
-        let (tx, permits, timeout) = (tx.clone(), permits.clone(), c.timeout);
+        let (tx, permits, timeout, masks) = (tx.clone(), permits.clone(), c.timeout, cfg.masks.clone());
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let attempt = run_attempt(&probe, &[], timeout).await;
+            let attempt = mask_attempt(run_attempt(&probe, &[], timeout).await, &masks);
             let _ = tx.send((i, attempt));
         });
     }
@@ -157,7 +157,8 @@ fn report(c: &EndpointConfig, a: &Attempt, colour: bool) -> String {
     for st in &run.steps {
         let fin = if st.finally { "  (finally)" } else { "" };
         if !st.ran {
-            let _ = writeln!(s, "    - {:<16} skipped{fin}", st.name);
+            let why = if st.detail.is_empty() { String::new() } else { format!(" ({})", st.detail.trim_start_matches("skipped: ")) };
+            let _ = writeln!(s, "    - {:<16} skipped{fin}{why}", st.name);
             continue;
         }
         let status = st.status.map_or("-".to_string(), |c| c.to_string());
@@ -221,7 +222,8 @@ pub fn junit_xml(runs: &[(&EndpointConfig, Attempt)], total: Duration) -> String
                 st.latency_ms / 1e3
             );
             if !st.ran {
-                let _ = writeln!(x, ">\n      <skipped message=\"an earlier step failed\"/>\n    </testcase>");
+                let why = if st.detail.is_empty() { "an earlier step failed".to_string() } else { st.detail.clone() };
+                let _ = writeln!(x, ">\n      <skipped message=\"{}\"/>\n    </testcase>", watchpost_core::markup::escape(&why));
             } else if !st.ok() {
                 let body: Vec<String> = st.outcomes.iter().map(|o| o.line()).collect();
                 let _ = writeln!(
@@ -259,12 +261,12 @@ async fn history(cfg: &Config, id: &str, env: Option<&str>, limit: usize, since:
     }
     let colour = std::io::stdout().is_terminal();
     let shown: Vec<_> = runs.into_iter().rev().take(limit).collect();
-    let failed = shown.iter().filter(|(_, st)| st.iter().any(|s| !s.ok && s.ran && !s.finally)).count();
+    let failed = shown.iter().filter(|(_, st)| st.iter().any(|s| !s.ok && s.ran)).count();
     println!("{id}: last {} run(s) in {}, newest first ({failed} failed)", shown.len(), format_duration(since));
     for ((ts, region, environment), mut steps) in shown {
         steps.sort_by_key(|s| s.index);
         let total: f64 = steps.iter().map(|s| s.latency_ms).sum();
-        let failing = steps.iter().find(|s| s.ran && !s.ok && !s.finally);
+        let failing = steps.iter().find(|s| s.ran && !s.ok);
         match failing {
             None => println!("{} {}  {environment:<12} {region:<10} passed  {total:.0} ms", mark(true, colour), format_rfc3339(ts)),
             Some(f) => println!(

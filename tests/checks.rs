@@ -177,17 +177,27 @@ fn a_three_step_check_passes_cleans_up_and_fails_at_the_right_step_for_each_brea
             assert!(xml.contains("<testcase classname=\"stream.staging\" name=\"read\"") && xml.contains("<skipped"), "{xml}");
         }
         if *mode == Mode::NoId {
-            assert!(text.contains("vars.id is not available"), "the finally step says why it could not run\n{text}");
+            // Issue 17, defect 13: the cleanup that needs what the failed step never produced is skipped, and
+            // says why; it is not a second failure.
+            assert!(
+                text.contains("- delete") && text.contains("skipped  (finally) (") && text.contains("vars.id is not available"),
+                "{text}"
+            );
+            assert_eq!(failures.len(), 1, "one failure, the real one: {failures:?}\n{xml}");
+            assert!(xml.contains("<skipped message=\"") && xml.contains("vars.id is not available"), "{xml}");
         }
     }
 
-    // A failing cleanup is reported, but the API works: the check passes.
+    // Issue 17, defect 13: a failing cleanup fails the run (exit 1), as the JUnit report says: what the check
+    // created is left behind.
     api.clear();
     api.set(Mode::DeleteFails);
-    let (o, _) = run_once(&cfg, dir.path(), Some("staging"));
+    let (o, xml) = run_once(&cfg, dir.path(), Some("staging"));
     let text = out(&o);
-    assert_eq!(o.status.code(), Some(0), "{text}");
-    assert!(text.contains("✗ delete") && text.contains("(finally)") && text.contains("expected one of [204, 404], got 500"), "{text}");
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED: step delete: ") && text.contains("✗ delete") && text.contains("(finally)"), "{text}");
+    assert!(text.contains("expected one of [204, 404], got 500"), "{text}");
+    assert_eq!(junit_failures(&xml), vec![("stream [staging]".to_string(), "delete (finally)".to_string(), "status".to_string())]);
 
     // Usage errors name what exists.
     let o = run(&["checks", "--config", cfg.to_str().unwrap(), "run", "strem"]);
@@ -239,4 +249,92 @@ fn the_agent_keeps_each_runs_steps_and_confirms_a_broken_api_down() {
     let environments: i64 =
         db.query_row("SELECT count(DISTINCT environment) FROM series WHERE endpoint = 'stream'", [], |r| r.get(0)).unwrap();
     assert_eq!(environments, 2, "points carry the environment tag");
+}
+
+/// Issue 17, defect 7: a value from `${ENV}` used as an assertion's expected value appeared in `checks run`,
+/// the JUnit report, `checks history`, the stored step detail and the "confirmed down" log line.
+#[test]
+fn regression_values_from_the_environment_never_appear_in_check_results() {
+    const SECRET: &str = "expected-s3cret-from-env";
+    let target = Toggle::start(true);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[agent]
+region = "test"
+retry_interval = "100ms"
+failure_threshold = 2
+batch_max_age = "100ms"
+
+[store]
+type = "sqlite"
+path = "{db}"
+
+[server]
+listen = "127.0.0.1:{listen}"
+
+[environments.production]
+base = "{url}"
+token = "${{API_TOKEN}}"
+
+[[checks]]
+id = "secretive"
+environments = ["production"]
+interval = "1s"
+timeout = "900ms"
+
+[[checks.steps]]
+name = "probe"
+url = "{{{{env.base}}}}"
+assert = [{{ body_contains = "{{{{env.token}}}}" }}, {{ body_contains = "${{API_TOKEN}}-too" }}]
+"#,
+            db = db.display(),
+            listen = free_port(),
+            url = target.url(),
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let watchpost = |args: &[&str]| std::process::Command::new(bin()).args(args).env("API_TOKEN", SECRET).output().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let o = watchpost(&["checks", "--config", c, "run", "--junit", junit.to_str().unwrap()]);
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(1), "the body does not contain the token: the check fails\n{text}");
+    assert!(text.contains("body contains \"***\"") || text.contains("***"), "the failed assertion is shown, masked\n{text}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for (what, shown) in [("checks run", &text), ("JUnit", &xml)] {
+        assert!(!shown.contains(SECRET), "{what} shows the secret:\n{shown}");
+    }
+    // The running agent: stored step details, its log, and `checks history`.
+    let mut child = std::process::Command::new(bin())
+        .args(["agent", "--config", c])
+        .env("API_TOKEN", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stored = || -> Vec<String> {
+        let Ok(db) = rusqlite::Connection::open(&db) else { return vec![] };
+        let Ok(mut s) = db.prepare("SELECT detail || ' ' || assertions FROM check_step") else { return vec![] };
+        s.query_map([], |r| r.get::<_, String>(0)).map(|rows| rows.flatten().collect()).unwrap_or_default()
+    };
+    let confirmed = wait_for(Duration::from_secs(20), || {
+        rusqlite::Connection::open(&db)
+            .and_then(|db| db.query_row("SELECT count(*) FROM probe WHERE confirmed_down = 1", [], |r| r.get::<_, i64>(0)))
+            .is_ok_and(|n| n > 0)
+    });
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    let _ = child.wait();
+    assert!(confirmed, "the check was confirmed down\n{log}");
+    assert!(log.contains("endpoint confirmed down"), "{log}");
+    let details = stored();
+    assert!(!details.is_empty() && details.iter().all(|d| d.contains("***")), "{details:?}");
+    let history = out(&watchpost(&["checks", "--config", c, "history", "secretive", "--verbose"]));
+    for (what, shown) in [("the log", &log), ("the stored details", &details.join("\n")), ("checks history", &history)] {
+        assert!(!shown.contains(SECRET), "{what} shows the secret:\n{shown}");
+    }
 }

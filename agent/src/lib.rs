@@ -74,6 +74,7 @@ impl Agent {
             points: tx,
             metrics: metrics.clone(),
             maintenance: schedule.clone(),
+            masks: config.masks.clone(),
         });
 
         let intervals: Vec<Duration> = config.endpoints.iter().map(|e| e.interval).collect();

@@ -13,7 +13,7 @@
 use crate::confirm::{Confirmer, Decided, Next, State};
 use crate::metrics::AgentMetrics;
 use crate::probe::steps::StepResult;
-use crate::probe::{run_attempt, Probe};
+use crate::probe::{mask_attempt, run_attempt, Probe};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +55,8 @@ pub struct Context {
     pub points: mpsc::Sender<Point>,
     pub metrics: Arc<AgentMetrics>,
     pub maintenance: Arc<crate::maintenance::Schedule>,
+    /// Values from the environment, masked in every attempt before it is logged or becomes a point.
+    pub masks: watchpost_core::config::Masks,
 }
 
 impl Context {
@@ -159,7 +161,7 @@ pub async fn run_endpoint(
         let started = Instant::now();
         ctx.metrics.record_lateness(started.saturating_duration_since(due));
         ctx.metrics.in_flight.add(1);
-        let attempt = run_attempt(&*probe, &endpoint.assertions, endpoint.timeout).await;
+        let attempt = mask_attempt(run_attempt(&*probe, &endpoint.assertions, endpoint.timeout).await, &ctx.masks);
         ctx.metrics.in_flight.add(-1);
         drop(permit);
 
@@ -279,6 +281,7 @@ mod tests {
             points: tx,
             metrics: Arc::new(AgentMetrics::default()),
             maintenance,
+            masks: Default::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });

@@ -303,6 +303,17 @@ fn a_check_runs_once_per_environment_with_its_variables() {
     assert_eq!(cfg.checks().next().unwrap().interval, std::time::Duration::from_secs(60), "checks default to once a minute");
 }
 
+/// Issue 17, defect 13: with an error in its only ordinary step, a check was also told "every step is
+/// `finally`" (the broken step was left out before that check).
+#[test]
+fn regression_an_error_in_a_step_is_not_followed_by_every_step_is_finally() {
+    let text = "[[checks]]\nid = \"c\"\n\n[[checks.steps]]\nname = \"create\"\nmethod = \"P OST\"\nurl = \"http://x/\"\n\n[[checks.steps]]\nname = \"delete\"\nurl = \"http://x/\"\nfinally = true\n";
+    assert_one(text, 6, "checks[0].steps[0].method", "method");
+    // The error itself is still reported when it is the real one.
+    let only_finally = "[[checks]]\nid = \"c\"\n\n[[checks.steps]]\nname = \"delete\"\nurl = \"http://x/\"\nfinally = true\n";
+    assert_one(only_finally, 1, "checks[0]", "every step is `finally`");
+}
+
 /// Replaces `from` in the check (which must occur) and asserts the one error that follows.
 fn assert_check_error(from: &str, to: &str, line: usize, key: &str, fragment: &str) {
     assert!(CHECK.contains(from), "{from}");

@@ -125,6 +125,28 @@ pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Reg
 }
 
 /// Runs one attempt: the probe under `timeout`, then the assertions.
+/// `a` with every value of `masks` replaced by `***` in what it says: its detail, and each step's detail and
+/// assertion lines. Applied before an attempt is printed, stored or logged (see [`Masks`]).
+///
+/// [`Masks`]: watchpost_core::config::Masks
+pub fn mask_attempt(mut a: Attempt, masks: &watchpost_core::config::Masks) -> Attempt {
+    if masks.is_empty() {
+        return a;
+    }
+    a.detail = masks.mask(&a.detail);
+    if let Some(run) = a.run.as_mut() {
+        let run = Arc::make_mut(run);
+        for st in &mut run.steps {
+            st.detail = masks.mask(&st.detail);
+            for o in &mut st.outcomes {
+                o.what = masks.mask(&o.what);
+                o.detail = masks.mask(&o.detail);
+            }
+        }
+    }
+    a
+}
+
 pub async fn run_attempt(probe: &dyn Probe, assertions: &[Assertion], timeout: Duration) -> Attempt {
     let start = now_nanos();
     let t0 = Instant::now();

@@ -3,9 +3,10 @@
 //! - Steps run in order; each renders its templates from the environment, the variables, and what earlier
 //!   steps saved, then makes one request through the HTTP probe (same phases, caps and error classes).
 //! - Each step enforces its own timeout, so a hung step cannot keep the `finally` steps from cleaning up.
-//! - After the first failing step the others are skipped, except `finally` steps, which always run; a failing
-//!   `finally` step is reported (and logged: what the check created may be left behind) but does not fail the
-//!   run.
+//! - After the first failing step the others are skipped, except `finally` steps, which always run. A
+//!   `finally` step that uses a value the failed step never produced (`{{steps.create.body.id}}` when `create`
+//!   failed) has nothing to clean up: it is skipped, and says why. A failing `finally` step fails the run
+//!   (what the check created may be left behind; it is logged too), as the JUnit report says.
 //! - The run's result carries every step's outcome ([`CheckRun`]) for the history and one-shot reports.
 
 use super::assert::{body_json, evaluate_all, Outcome};
@@ -228,9 +229,28 @@ impl Probe for StepsProbe {
                 run.saved.push(None);
                 continue;
             }
+            if failure.is_some() {
+                // A `finally` step after a failure: if its request needs what the failed step never produced,
+                // there is nothing to clean up, and a second failure would hide the first.
+                if let Err(e) = self.request(step, &run) {
+                    out.steps.push(StepResult {
+                        name: step.name.clone(),
+                        finally: true,
+                        ran: false,
+                        detail: format!("skipped: {e}"),
+                        ..Default::default()
+                    });
+                    run.saved.push(None);
+                    continue;
+                }
+            }
             let r = self.step(step, &mut run, &mut timings).await;
             match r.error {
-                Some(class) if !step.finally && failure.is_none() => {
+                Some(class) if failure.is_none() => {
+                    if step.finally {
+                        tracing::warn!(step = %step.name, error = %class, detail = %r.detail,
+                            "a finally step failed: what the check created may be left behind");
+                    }
                     out.failed_step = Some(step.name.clone());
                     failure = Some((class, format!("step {}: {}", step.name, r.detail), r.status));
                 }

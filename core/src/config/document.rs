@@ -25,6 +25,9 @@ pub struct Document {
     pub file: String,
     pub tree: Value,
     origins: HashMap<String, Origin>,
+    /// Every value taken from the environment (`${NAME}` and `WATCHPOST__…` overrides), to be masked
+    /// wherever results are shown ([`super::Masks`]).
+    pub from_env: Vec<String>,
 }
 
 /// The file formats Watchpost reads, chosen by extension. Both yield the same tree and the same key paths.
@@ -53,7 +56,7 @@ impl Document {
             Format::Toml => parse_toml(file, text)?,
             Format::Yaml => parse_yaml(file, text)?,
         };
-        let mut doc = Document { file: file.to_string(), tree, origins };
+        let mut doc = Document { file: file.to_string(), tree, origins, from_env: Vec::new() };
         let mut errors = ConfigErrors::default();
         doc.apply_env_overrides(env, &mut errors);
         doc.interpolate(env, &mut errors);
@@ -92,6 +95,7 @@ impl Document {
             let mut path = String::new();
             match slot(&mut self.tree, &segments, &mut path) {
                 Ok(node) => {
+                    self.from_env.push(raw.clone());
                     let keep_string = matches!(node, Value::String(_));
                     *node = if keep_string { Value::String(raw.clone()) } else { guess_scalar(raw) };
                 }
@@ -107,7 +111,8 @@ impl Document {
     /// Replaces `${NAME}` in every string with the environment variable's value; `$${` writes a literal `${`.
     fn interpolate(&mut self, env: &HashMap<String, String>, errors: &mut ConfigErrors) {
         let mut found = Vec::new();
-        walk_strings(&mut self.tree, String::new(), &mut |path, s| match interpolate_str(s, env) {
+        let from_env = &mut self.from_env;
+        walk_strings(&mut self.tree, String::new(), &mut |path, s| match interpolate_str(s, env, from_env) {
             Ok(Some(new)) => *s = new,
             Ok(None) => {}
             Err(msg) => found.push((path.to_string(), msg)),
@@ -177,7 +182,7 @@ fn walk_strings(v: &mut Value, path: String, f: &mut dyn FnMut(&str, &mut String
 }
 
 /// `Ok(None)` when the string has nothing to interpolate.
-fn interpolate_str(s: &str, env: &HashMap<String, String>) -> Result<Option<String>, String> {
+fn interpolate_str(s: &str, env: &HashMap<String, String>, used: &mut Vec<String>) -> Result<Option<String>, String> {
     if !s.contains("${") {
         return Ok(None);
     }
@@ -200,6 +205,7 @@ fn interpolate_str(s: &str, env: &HashMap<String, String>) -> Result<Option<Stri
         }
         let value = env.get(name).ok_or_else(|| format!("environment variable `{name}` is not set (referenced as `${{{name}}}`)"))?;
         out.push_str(value);
+        used.push(value.clone());
         rest = &after[end + 1..];
     }
     out.push_str(rest);

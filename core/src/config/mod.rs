@@ -24,7 +24,7 @@ pub use document::{Document, Format, Origin};
 pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use error::{ConfigError, ConfigErrors};
 pub use publish::{MetricValue, PublishedComponent, PublishedMetric, PublisherConfig, PublisherKind, RegionsConfig};
-pub use secret::Secret;
+pub use secret::{Masks, Secret};
 pub use statuspage::{ComponentConfig, GroupConfig, SmtpConfig, SmtpTls, StateConfig, StatusPageConfig, SubscriptionsConfig};
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +60,8 @@ pub struct Config {
     pub regions: RegionsConfig,
     /// `[publishers.NAME]`: hosted status pages fed by the aggregator.
     pub publishers: Vec<PublisherConfig>,
+    /// Values from the environment, masked in every check result shown, stored or logged.
+    pub masks: Masks,
 }
 
 /// One partner's SLA report definition.

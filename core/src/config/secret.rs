@@ -74,3 +74,45 @@ mod tests {
         }
     }
 }
+
+/// Values that must never be shown: every value the configuration took from the environment (`${NAME}`
+/// interpolation and `WATCHPOST__…` overrides), since that is where secrets come from. Check results (step
+/// details, assertion lines, the run's error) are masked with it before they are printed, stored or logged: an
+/// assertion whose expected value is `{{env.token}}` must not print the token when it fails.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Masks(std::sync::Arc<[String]>);
+
+impl Masks {
+    /// Values shorter than this are not masked: they cannot be secrets, and masking `eu` or `1` everywhere
+    /// would make every report unreadable.
+    pub const MIN_LEN: usize = 4;
+
+    pub fn new(values: impl IntoIterator<Item = String>) -> Masks {
+        let mut v: Vec<String> = values.into_iter().filter(|s| s.chars().count() >= Self::MIN_LEN).collect();
+        // Longest first, so a value that contains another is masked whole.
+        v.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        v.dedup();
+        Masks(v.into())
+    }
+
+    /// `text` with every masked value replaced by `***`.
+    pub fn mask(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in self.0.iter() {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Masks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Masks({} value(s))", self.0.len())
+    }
+}

@@ -190,6 +190,7 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
         maintenance,
         aggregator,
         sla,
+        masks: Masks::new(doc.from_env.iter().cloned()),
     })
 }
 
@@ -1035,6 +1036,9 @@ fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, errors: &mut Co
     let mut scope = Scope { env: env_names, vars: vars.keys().cloned().collect(), steps: vec![] };
 
     let raw_steps = raw.steps.unwrap_or_default();
+    // Judged on the steps as written: a step with an error of its own is left out of `steps`, and the rest
+    // being `finally` is then a consequence, not a second mistake.
+    let all_finally = !raw_steps.is_empty() && raw_steps.iter().all(|s| s.finally.unwrap_or(false));
     if raw_steps.is_empty() {
         errors.push(doc.error(path, "a check needs at least one step ([[checks.steps]])"));
     }
@@ -1051,7 +1055,7 @@ fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, errors: &mut Co
         scope.steps.push(name);
         scope.vars.extend(extracted);
     }
-    if steps.iter().all(|s| s.finally) && !steps.is_empty() {
+    if all_finally {
         errors.push(doc.error(path, "every step is `finally`: a check needs at least one step that can fail it"));
     }
     if errors.len() > before {
