@@ -217,6 +217,12 @@ async fn a_server_that_accepts_and_never_answers_times_out() {
 /// A TLS server on loopback presenting `cert` (PEM fixtures made with openssl: a self-signed certificate for
 /// 127.0.0.1 valid until 2125, and one that expired in February 2020), answering `ok`.
 async fn tls_server(cert: &str, key: &str) -> u16 {
+    tls_server_counting(cert, key).await.0
+}
+
+/// As [`tls_server`], with session resumption on (tickets, as nginx's default) and a count of the resumed
+/// handshakes it served.
+async fn tls_server_counting(cert: &str, key: &str) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
@@ -228,14 +234,19 @@ async fn tls_server(cert: &str, key: &str) -> u16 {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
+    let resumed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = resumed.clone();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
+            let (acceptor, counter) = (acceptor.clone(), counter.clone());
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(s).await else { return };
+                if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 let mut buf = vec![0u8; 4096];
                 let _ = tls.read(&mut buf).await;
                 let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
@@ -243,7 +254,29 @@ async fn tls_server(cert: &str, key: &str) -> u16 {
             });
         }
     });
-    port
+    (port, resumed)
+}
+
+/// Issue 17, defect 17: probes shared rustls's session cache, so against a server with tickets every probe after
+/// the first measured a resumed handshake (no certificate sent, nothing verified). A full handshake per probe
+/// is the default; `tls_resume = true` asks for resumption.
+#[tokio::test]
+async fn regression_every_probe_makes_a_full_tls_handshake_unless_resumption_is_asked_for() {
+    for (resume, want_resumed) in [(false, false), (true, true)] {
+        let (port, resumed) = tls_server_counting("self.crt", "self.key").await;
+        let text = format!(
+            "[[endpoints]]\nid = \"t\"\ntimeout = \"1s\"\nurl = \"https://127.0.0.1:{port}/\"\ntls_skip_verify = true\ntls_resume = {resume}\n"
+        );
+        let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
+        let (shared, e) = (Shared::new(), &cfg.endpoints[0]);
+        let p = probe::build(e, &shared, &probe::push::Registry::default());
+        for i in 0..4 {
+            let a = run_attempt(&*p, &e.assertions, e.timeout).await;
+            assert!(a.ok && a.timings.tls_ms.is_some() && a.cert_days_left.is_some(), "probe {i}: {a:?}");
+        }
+        let n = resumed.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(n > 0, want_resumed, "tls_resume = {resume}: {n} of 4 handshakes resumed");
+    }
 }
 
 #[tokio::test]

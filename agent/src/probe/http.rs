@@ -52,7 +52,7 @@ impl HttpProbe {
         if !https {
             return exchange(hyper_util::rt::TokioIo::new(tcp), req, self.cfg.max_body, t, t0, None).await;
         }
-        let config = if self.cfg.tls_skip_verify { self.shared.tls_unverified.clone() } else { self.shared.tls_verified.clone() };
+        let config = self.shared.tls(self.cfg.tls_skip_verify, self.cfg.tls_resume);
         let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let name = rustls::pki_types::ServerName::try_from(bare)
             .map_err(|e| with_timings(ProbeFailure::new(ErrorClass::Tls, format!("invalid TLS server name {host}: {e}")), *t))?;

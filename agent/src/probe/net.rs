@@ -14,8 +14,8 @@ pub struct Shared {
     /// `None` when the system has no usable resolver configuration: IP literals still work, names fail as
     /// `dns` with the reason.
     resolver: Result<TokioResolver, String>,
-    pub(super) tls_verified: Arc<rustls::ClientConfig>,
-    pub(super) tls_unverified: Arc<rustls::ClientConfig>,
+    /// TLS client configurations by (skip verification, resume sessions).
+    tls: [[Arc<rustls::ClientConfig>; 2]; 2],
 }
 
 impl Shared {
@@ -28,7 +28,13 @@ impl Shared {
         if let Err(e) = &resolver {
             tracing::warn!(error = %e, "host names cannot be resolved; endpoints given by IP address are probed as usual");
         }
-        Arc::new(Shared { resolver, tls_verified: tls::verified_config(), tls_unverified: tls::unverified_config() })
+        let tls = [false, true].map(|skip| [false, true].map(|resume| tls::probe_config(skip, resume)));
+        Arc::new(Shared { resolver, tls })
+    }
+
+    /// The TLS configuration for a probe that skips certificate verification or resumes sessions.
+    pub(super) fn tls(&self, skip_verify: bool, resume: bool) -> Arc<rustls::ClientConfig> {
+        self.tls[usize::from(skip_verify)][usize::from(resume)].clone()
     }
 
     /// Resolves `host` (an IP literal needs no lookup and reports no DNS time). Returns the addresses and the

@@ -146,6 +146,7 @@ impl StepsProbe {
             follow_redirects: self.cfg.follow_redirects,
             max_body: self.cfg.max_body,
             tls_skip_verify: self.cfg.tls_skip_verify,
+            tls_resume: self.cfg.tls_resume,
         })
     }
 

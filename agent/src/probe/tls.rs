@@ -6,23 +6,27 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
 
-/// Verifies certificates against Mozilla's root store.
-pub fn verified_config() -> Arc<rustls::ClientConfig> {
-    Arc::new(watchpost_core::tls::verified_config())
+/// The configuration of an HTTPS probe. Session resumption is off unless asked for: rustls would otherwise
+/// share a session cache between probes, and against a server with tickets (nginx's default) every probe
+/// after the first would measure a resumed handshake, with no certificate sent and nothing verified. A full
+/// handshake per probe is what a new client sees; it costs the server one signature (and the agent one
+/// verification) per probe.
+pub fn probe_config(skip_verify: bool, resume: bool) -> Arc<rustls::ClientConfig> {
+    let mut cfg = if skip_verify { unverified_config() } else { watchpost_core::tls::verified_config() };
+    if !resume {
+        cfg.resumption = rustls::client::Resumption::disabled();
+    }
+    Arc::new(cfg)
 }
 
 /// Accepts any certificate (still checks handshake signatures), for `tls_skip_verify = true`.
-pub fn unverified_config() -> Arc<rustls::ClientConfig> {
+fn unverified_config() -> rustls::ClientConfig {
     let p = watchpost_core::tls::provider();
     let verifier = Arc::new(AcceptAny(p.clone()));
     let cfg = rustls::ClientConfig::builder_with_provider(p)
         .with_safe_default_protocol_versions()
         .map(|b| b.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth());
-    Arc::new(
-        cfg.unwrap_or_else(|_| {
-            rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
-        }),
-    )
+    cfg.unwrap_or_else(|_| rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth())
 }
 
 #[derive(Debug)]

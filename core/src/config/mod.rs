@@ -271,6 +271,8 @@ pub struct HttpProbeConfig {
     pub follow_redirects: u32,
     pub max_body: u64,
     pub tls_skip_verify: bool,
+    /// Resume TLS sessions between probes (off: a full handshake per probe).
+    pub tls_resume: bool,
 }
 
 impl std::fmt::Debug for HttpProbeConfig {
@@ -283,6 +285,7 @@ impl std::fmt::Debug for HttpProbeConfig {
             .field("follow_redirects", &self.follow_redirects)
             .field("max_body", &self.max_body)
             .field("tls_skip_verify", &self.tls_skip_verify)
+            .field("tls_resume", &self.tls_resume)
             .finish()
     }
 }
@@ -412,6 +415,7 @@ pub struct StepsProbeConfig {
     pub follow_redirects: u32,
     pub max_body: u64,
     pub tls_skip_verify: bool,
+    pub tls_resume: bool,
 }
 
 /// One request of a check.

@@ -131,6 +131,9 @@ pub struct RawEndpoint {
     /// http: accept any certificate (default false; also spelled `insecure_skip_verify`). Expiry is still recorded.
     #[serde(alias = "insecure_skip_verify")]
     pub tls_skip_verify: Option<bool>,
+    /// http: resume TLS sessions between probes (default false: every probe makes a full handshake, as a new
+    /// client does, so `tls_ms` and the certificate are measured and checked each time).
+    pub tls_resume: Option<bool>,
     /// tcp: `host:port` to connect to.
     pub address: Option<String>,
     /// tcp: bytes to send after connecting.
@@ -223,6 +226,8 @@ pub struct RawCheck {
     /// Accept any TLS certificate in every step (default false; also spelled `insecure_skip_verify`).
     #[serde(alias = "insecure_skip_verify")]
     pub tls_skip_verify: Option<bool>,
+    /// Resume TLS sessions between requests (default false: a full handshake each time).
+    pub tls_resume: Option<bool>,
     /// The most of each response body that is read (default `1MiB`).
     pub max_body: Option<ByteSize>,
     /// Redirects each step follows (default 5; 0 treats a redirect as the response).

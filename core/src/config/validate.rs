@@ -501,7 +501,7 @@ fn endpoint(doc: &Document, path: &str, raw: RawEndpoint, agent: &RawAgent, erro
                 raw.body,
                 raw.follow_redirects,
                 raw.max_body,
-                raw.tls_skip_verify,
+                (raw.tls_skip_verify, raw.tls_resume),
                 errors,
             )
         }
@@ -604,7 +604,7 @@ fn http_probe(
     body: Option<String>,
     follow_redirects: Option<u32>,
     max_body: Option<duration::ByteSize>,
-    tls_skip_verify: Option<bool>,
+    (tls_skip_verify, tls_resume): (Option<bool>, Option<bool>),
     errors: &mut ConfigErrors,
 ) -> Option<ProbeConfig> {
     let key = |k: &str| format!("{path}.{k}");
@@ -651,6 +651,7 @@ fn http_probe(
         follow_redirects: follow_redirects.unwrap_or(d::FOLLOW_REDIRECTS),
         max_body,
         tls_skip_verify: tls_skip_verify.unwrap_or(false),
+        tls_resume: tls_resume.unwrap_or(false),
     }))
 }
 
@@ -773,7 +774,7 @@ fn push_timing(doc: &Document, path: &str, raw: &RawEndpoint, errors: &mut Confi
     Some((every, grace + PUSH_SLACK, retry))
 }
 
-fn http_keys(raw: &RawEndpoint) -> [(&'static str, bool); 7] {
+fn http_keys(raw: &RawEndpoint) -> [(&'static str, bool); 8] {
     [
         ("url", raw.url.is_some()),
         ("method", raw.method.is_some()),
@@ -782,6 +783,7 @@ fn http_keys(raw: &RawEndpoint) -> [(&'static str, bool); 7] {
         ("follow_redirects", raw.follow_redirects.is_some()),
         ("max_body", raw.max_body.is_some()),
         ("tls_skip_verify", raw.tls_skip_verify.is_some()),
+        ("tls_resume", raw.tls_resume.is_some()),
     ]
 }
 
@@ -1068,6 +1070,7 @@ fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, errors: &mut Co
         follow_redirects: raw.follow_redirects.unwrap_or(d::FOLLOW_REDIRECTS),
         max_body: raw.max_body.map_or(d::MAX_BODY, |b| b.0),
         tls_skip_verify: raw.tls_skip_verify.unwrap_or(false),
+        tls_resume: raw.tls_resume.unwrap_or(false),
     };
     let runs: Vec<(String, BTreeMap<String, String>)> =
         if envs.is_empty() { vec![(g.agent.environment.clone().unwrap_or_else(|| d::ENVIRONMENT.into()), BTreeMap::new())] } else { envs };
