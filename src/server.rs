@@ -1,4 +1,5 @@
-//! The process's own HTTP endpoints: `/healthz` (liveness), `/metrics` (Prometheus text format), and
+//! The process's own HTTP endpoints: `/healthz` (503 while the agent's store takes no writes), `/metrics`
+//! (Prometheus text format), and
 //! `POST /api/v1/push/{id}` where push endpoints receive their reports.
 
 use axum::body::Bytes;
@@ -63,10 +64,21 @@ impl RejectLog {
 
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(render))
         .route("/api/v1/push/{id}", post(push).layer(DefaultBodyLimit::max(PUSH_BODY_LIMIT)))
         .with_state(state)
+}
+
+/// 200 `ok`, or 503 while the agent's writes fail (points go to the spool): a process that cannot store what
+/// it measures is not healthy, however alive it is, and an orchestrator or a load balancer should know.
+async fn healthz(State(s): State<AppState>) -> Response {
+    match &s.agent {
+        Some(m) if m.store_up.get() == 0 => {
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable: writes fail, points go to the spool\n").into_response()
+        }
+        _ => "ok\n".into_response(),
+    }
 }
 
 async fn render(State(s): State<AppState>) -> impl IntoResponse {

@@ -75,13 +75,18 @@ fn a_30_s_outage_loses_nothing() {
     let agent = start(&cfg);
     wait_metric(listen, "watchpost_points_written_total", Duration::from_secs(20), |v| v >= 200.0);
 
+    let health = || http_get(listen, "/healthz").map(|(status, _)| status).unwrap_or_default();
+    assert!(health().contains("200"), "{}", health());
     influx.stop();
     std::thread::sleep(Duration::from_secs(30));
     assert!(metric(listen, "watchpost_spool_pending_points") > 2000.0, "30 s of points wait in the spool");
     assert_eq!(metric(listen, "watchpost_store_up"), 0.0);
+    // Issue 17, defect 4: /healthz said 200 while every write failed.
+    assert!(health().contains("503"), "/healthz while the store is down: {}", health());
     influx.restart();
     wait_metric(listen, "watchpost_spool_pending_points", Duration::from_secs(60), |v| v == 0.0);
     assert_eq!(metric(listen, "watchpost_store_up"), 1.0);
+    assert!(health().contains("200"), "/healthz once the store is back: {}", health());
 
     let acc = accounting(&stop(agent));
     assert_eq!(acc["points_lost"], 0);
@@ -236,4 +241,86 @@ fn a_torn_spool_segment_is_reported_and_the_rest_replayed() {
     let acc = accounting(&log);
     assert_eq!(left, kept, "exactly the records before the torn one are kept");
     assert_eq!(influx.count_probe_points() as i64, left + acc["points_produced"], "{acc:?}");
+}
+
+/// Issue 17, defect 4: with bytes overwritten in the middle of the SQLite file, `run` started, spooled forever,
+/// and the page said "All Systems Operational". A damaged or unwritable store now stops the start with an
+/// error that names the file and says what to do.
+#[test]
+fn regression_a_damaged_or_unwritable_sqlite_store_refuses_to_start() {
+    let target = Target::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let listen = free_port();
+    let text = format!(
+        "[agent]\ninterval = \"200ms\"\ntimeout = \"150ms\"\nbatch_max_age = \"100ms\"\n\n[store]\ntype = \"sqlite\"\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:{listen}\"\n\n\
+         [[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:{}/\"\n",
+        db.display(),
+        target.port
+    );
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let child = spawn(&["run", "--config", c]);
+    let points =
+        || rusqlite::Connection::open(&db).ok().and_then(|d| d.query_row("SELECT count(*) FROM probe", [], |r| r.get::<_, i64>(0)).ok());
+    assert!(wait_for(Duration::from_secs(20), || points().unwrap_or(0) >= 20), "points are written");
+    stop(child);
+    // Damage: overwrite everything between the first page (the header, so the file still opens) and the last.
+    let mut bytes = std::fs::read(&db).unwrap();
+    let len = bytes.len();
+    assert!(len > 4 * 4096, "the database has pages to damage ({len} bytes)");
+    for (i, b) in bytes[4096..len - 4096].iter_mut().enumerate() {
+        *b = (i * 7 % 251) as u8;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    for args in [vec!["run", "--config", c], vec!["status", "--config", c]] {
+        let started = Instant::now();
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} must refuse a damaged store:\n{err}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{args:?} refuses at once");
+        assert!(err.contains(&db.display().to_string()) && err.contains("damaged"), "{args:?}: names the file and the damage:\n{err}");
+    }
+    // A path that cannot be a database file (a directory): a clear error at start, not a spool forever.
+    let unwritable = dir.path().join("a-directory");
+    std::fs::create_dir(&unwritable).unwrap();
+    let cfg = write_config(dir.path(), &text.replace(&db.display().to_string(), &unwritable.display().to_string()));
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("a-directory") && err.contains("needs to create and write"), "{err}");
+}
+
+/// Issue 17, defect 4: a status page that cannot read its store must not present stale or empty states as
+/// "All Systems Operational". It says the data is unavailable, its /healthz answers 503, and it recovers when
+/// the store is back.
+#[test]
+fn regression_the_page_says_data_is_unavailable_while_the_store_cannot_be_read() {
+    let mut influx = Influxd::start();
+    influx.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let page = free_port();
+    let text = format!(
+        "[store]\ntype = \"influxdb\"\nurl = \"http://127.0.0.1:{}\"\ndatabase = \"{DATABASE}\"\ntimeout = \"1s\"\n\n\
+         [state]\npath = \"{}/state.db\"\n\n[statuspage]\nlisten = \"127.0.0.1:{page}\"\n\n\
+         [[statuspage.components]]\nid = \"api\"\nname = \"API\"\n\n\
+         [[endpoints]]\nid = \"api\"\ncomponent = \"api\"\nurl = \"http://127.0.0.1:1/\"\n",
+        influx.port,
+        dir.path().display()
+    );
+    let cfg = write_config(dir.path(), &text);
+    let child = spawn(&["statuspage", "--config", cfg.to_str().unwrap()]);
+    let get = |path: &str| http_get(page, path).unwrap_or_default();
+    assert!(wait_for(Duration::from_secs(20), || !get("/healthz").0.is_empty()), "the page listens");
+    let (status, html) = get("/");
+    assert!(status.contains("200") && html.contains("Status data unavailable"), "{status}\n{html}");
+    assert!(!html.contains("All Systems Operational"), "{html}");
+    assert!(get("/healthz").0.contains("503"), "{:?}", get("/healthz"));
+    let summary: serde_json::Value = serde_json::from_str(&get("/api/v2/summary.json").1).unwrap();
+    assert_eq!(summary["status"]["description"], "Status data unavailable");
+    influx.restart();
+    let back = wait_for(Duration::from_secs(20), || get("/healthz").0.contains("200"));
+    let html = get("/").1;
+    let _ = terminate(child);
+    assert!(back, "/healthz recovers with the store");
+    assert!(!html.contains("Status data unavailable"), "{html}");
 }

@@ -36,6 +36,9 @@ use watchpost_core::time::{now_nanos, TimeRange};
 
 /// How often the live part (statuses, incidents, maintenance) is rebuilt.
 pub const LIVE_REFRESH: Duration = Duration::from_millis(500);
+/// How long the page keeps showing the last states it read while reads fail, before it says the data is
+/// unavailable: long enough to ride out a restart of the store, short next to an outage.
+pub const UNAVAILABLE_AFTER: Duration = Duration::from_secs(10);
 /// How often the rollup history (uptime bars, charts) is re-read; rollups change once a minute.
 pub const HISTORY_REFRESH: Duration = Duration::from_secs(30);
 /// How far ahead scheduled maintenance is listed.
@@ -107,6 +110,8 @@ pub struct StatusPage {
     /// The fingerprint of what is published, to skip rendering an unchanged page.
     fingerprint: std::sync::Mutex<Option<u64>>,
     refreshing: tokio::sync::Mutex<()>,
+    /// Whether a refresh has ever read the store, and since when refreshes fail (see [`refresh_loop`]).
+    health: std::sync::Mutex<(bool, Option<watchpost_core::time::Nanos>)>,
     wake: tokio::sync::Notify,
     /// Wakes the subscriber delivery loop when a message is queued.
     pub(crate) deliver_wake: tokio::sync::Notify,
@@ -171,14 +176,44 @@ impl StatusPage {
             published: RwLock::new(Arc::new(Published::render(&config.statuspage, empty_snapshot(config), false))),
             fingerprint: std::sync::Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            health: std::sync::Mutex::new((false, None)),
             wake: tokio::sync::Notify::new(),
             deliver_wake: tokio::sync::Notify::new(),
         };
         let page = Arc::new(page);
         if let Err(e) = page.refresh().await {
             tracing::warn!(error = %e, "status page: first refresh failed; retrying in the background");
+            page.refresh_failed();
         }
         Ok(page)
+    }
+
+    /// Whether the page currently says that its data is unavailable.
+    pub fn data_unavailable(&self) -> bool {
+        self.published().snapshot.unavailable_since.is_some()
+    }
+
+    /// Notes a failed refresh. The page keeps the last good states through a short failure, but once reads
+    /// have failed for [`UNAVAILABLE_AFTER`] (at once, if the store was never read) it says that the data is
+    /// unavailable: stale or empty states must not read as "All Systems Operational".
+    fn refresh_failed(&self) {
+        let now = now_nanos();
+        let since = {
+            let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+            let since = *h.1.get_or_insert(now);
+            if h.0 && now - since < watchpost_core::time::duration_nanos(UNAVAILABLE_AFTER) {
+                return;
+            }
+            since
+        };
+        let current = self.published();
+        if current.snapshot.unavailable_since.is_some() {
+            return;
+        }
+        let shown = current.snapshot.unavailable(since);
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Published::render(&self.cfg, shown, self.logo.is_some()));
+        // The next good read must publish, even if what it reads is what was shown before.
+        *self.fingerprint.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// What the routes serve now.
@@ -213,6 +248,7 @@ impl StatusPage {
         let now = now_nanos();
         let history_from = now - i64::from(self.cfg.history_days + 1) * history::DAY;
         let states = self.store.latest_states().await?;
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = (true, None);
         let windows = maintenance::windows(&self.sources, TimeRange::new(history_from, now + UPCOMING)).await;
         let incidents = self.state.incidents(history_from).await?;
         let mut guard = self.history.lock().await;
@@ -281,12 +317,15 @@ pub async fn refresh_loop(page: Arc<StatusPage>, mut stop: tokio::sync::watch::R
                 failing = false;
             }
             Ok(()) => {}
-            // Keep serving the last good snapshot; say so once, not twice a second.
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "status page refresh failed; serving the last good page until it works");
-                failing = true;
+            // Keep serving the last good snapshot for a moment, then say the data is unavailable; log once,
+            // not twice a second.
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "status page refresh failed; the page says its data is unavailable until it works");
+                    failing = true;
+                }
+                page.refresh_failed();
             }
-            Err(_) => {}
         }
     }
 }

@@ -20,7 +20,7 @@ pub fn app(page: Arc<StatusPage>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/index.html", get(index))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/assets/style.css", get(style))
         .route("/assets/logo", get(logo))
         .route("/feed.atom", get(atom))
@@ -185,4 +185,13 @@ async fn badge_svg(State(p): State<Arc<StatusPage>>, Path((id, kind)): Path<(Str
     let mut r = body("image/svg+xml; charset=utf-8", "no-cache", Bytes::from(svg));
     r.headers_mut().insert(HeaderName::from_static("access-control-allow-origin"), HeaderValue::from_static("*"));
     r
+}
+
+/// 200 `ok`, or 503 while the page says its data is unavailable (the store cannot be read).
+async fn healthz(State(p): State<Arc<StatusPage>>) -> Response {
+    if p.data_unavailable() {
+        (StatusCode::SERVICE_UNAVAILABLE, "status data unavailable: the store cannot be read\n").into_response()
+    } else {
+        "ok\n".into_response()
+    }
 }

@@ -27,6 +27,19 @@ pub struct Snapshot {
     pub maintenances: Vec<MaintenanceView>,
     /// Start of each day of the uptime bars, in the page's time zone, oldest first.
     pub day_starts: Vec<Nanos>,
+    /// Set while the store cannot be read: since when. The page then says so instead of presenting the last
+    /// states it read (or none) as the present.
+    pub unavailable_since: Option<Nanos>,
+}
+
+/// What the overall status says while the store cannot be read.
+pub const UNAVAILABLE: &str = "Status data unavailable";
+
+impl Snapshot {
+    /// This snapshot as the page shows it while the store has been unreadable since `since`.
+    pub fn unavailable(&self, since: Nanos) -> Snapshot {
+        Snapshot { unavailable_since: Some(since), overall_description: UNAVAILABLE, ..self.clone() }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -251,7 +264,17 @@ pub fn build(i: &Inputs<'_>) -> Snapshot {
     let statuses: Vec<ComponentStatus> = components.iter().map(|c| c.status).collect();
     let impact: Option<Impact> = incidents.iter().filter(|x| !x.is_resolved()).map(|x| x.impact).max();
     let (overall_indicator, overall_description) = overall(&statuses, impact);
-    Snapshot { now, overall_indicator, overall_description, components, groups, incidents, maintenances, day_starts }
+    Snapshot {
+        now,
+        overall_indicator,
+        overall_description,
+        components,
+        groups,
+        incidents,
+        maintenances,
+        day_starts,
+        unavailable_since: None,
+    }
 }
 
 impl Snapshot {

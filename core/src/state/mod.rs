@@ -743,9 +743,10 @@ fn open_blocking(path: &Path) -> Result<Connection, StateError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let mut conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+    let explain = |e: rusqlite::Error| err(crate::store::sqlite::explain_open_error(&e));
+    let mut conn = Connection::open(path).map_err(explain)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(e.to_string()))?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(e.to_string()))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(explain)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err(e.to_string()))?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| err(e.to_string()))?;
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(|e| err(e.to_string()))? as usize;
@@ -763,6 +764,7 @@ fn open_blocking(path: &Path) -> Result<Connection, StateError> {
         tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| err(e.to_string()))?;
         tx.commit().map_err(|e| err(e.to_string()))?;
     }
+    crate::store::sqlite::check_usable(&conn).map_err(err)?;
     Ok(conn)
 }
 

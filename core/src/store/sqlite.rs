@@ -131,6 +131,39 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Refuses a database that cannot be trusted or written, with what to do about it: damaged pages (`PRAGMA
+/// quick_check`, which reads every page once: seconds for gigabytes, at start only), or a file opened read-only.
+/// Without this a damaged store was written to in vain while the agent spooled forever and the page, reading
+/// nothing, showed every component operational. Shared by the store and the state database.
+pub(crate) fn check_usable(conn: &Connection) -> Result<(), String> {
+    let damaged =
+        |why: &str| format!("the database is damaged ({why}): move the file aside to start a new one, or restore it from a backup");
+    let mut stmt = conn.prepare("PRAGMA quick_check(5)").map_err(|e| damaged(&e.to_string()))?;
+    let found: Vec<String> =
+        stmt.query_map([], |r| r.get::<_, String>(0)).and_then(|rows| rows.collect()).map_err(|e| damaged(&e.to_string()))?;
+    if found.iter().any(|line| line != "ok") {
+        return Err(damaged(&format!("PRAGMA quick_check: {}", found.join("; "))));
+    }
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err("the database file is read-only: Watchpost needs to write it (check its permissions and the file system)".into());
+    }
+    Ok(())
+}
+
+/// An open error as the user reads it: a file that is not a database at all, or is damaged, says what to do.
+pub(crate) fn explain_open_error(e: &rusqlite::Error) -> String {
+    let code = e.sqlite_error_code();
+    match code {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            format!("{e}: the file is damaged or not a Watchpost database; move it aside to start a new one, or restore it from a backup")
+        }
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
+            format!("{e}: Watchpost needs to create and write this file (check the path, its permissions and the file system)")
+        }
+        _ => e.to_string(),
+    }
+}
+
 fn migrate(conn: &mut Connection) -> rusqlite::Result<usize> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let current = usize::try_from(current).unwrap_or(usize::MAX);
@@ -177,7 +210,11 @@ impl SqliteStore {
                         attempt += 1;
                         std::thread::sleep(std::time::Duration::from_millis(100));
                     }
-                    other => return other.map_err(|e| e.to_string()),
+                    Ok((writer, reader)) => {
+                        check_usable(&writer)?;
+                        return Ok((writer, reader));
+                    }
+                    Err(e) => return Err(explain_open_error(&e)),
                 }
             }
         })

@@ -64,14 +64,30 @@ pub fn page(cfg: &StatusPageConfig, s: &Snapshot, has_logo: bool) -> String {
     }
     h.push_str("</header>\n<main>\n");
 
-    let _ = write!(
-        h,
-        "<section class=\"banner banner-{ind}\" role=\"status\" id=\"overall\" data-indicator=\"{ind}\">\n<h2>{desc}</h2>\n<p>Updated <time datetime=\"{iso}\">{human}</time></p>\n</section>\n",
-        ind = s.overall_indicator,
-        desc = escape(s.overall_description),
-        iso = super::rfc3339(s.now),
-        human = human_time(s.now, &cfg.tz),
-    );
+    match s.unavailable_since {
+        // The states below are as old as the last good read (or there are none): never present them as now.
+        Some(since) => {
+            let _ = write!(
+                h,
+                "<section class=\"banner banner-unavailable\" role=\"status\" id=\"overall\" data-indicator=\"unavailable\">\n<h2>{desc}</h2>\n<p>Live status cannot be read since <time datetime=\"{since_iso}\">{since_human}</time>; what follows is as of <time datetime=\"{iso}\">{human}</time> and may be out of date.</p>\n</section>\n",
+                desc = escape(s.overall_description),
+                since_iso = super::rfc3339(since),
+                since_human = human_time(since, &cfg.tz),
+                iso = super::rfc3339(s.now),
+                human = human_time(s.now, &cfg.tz),
+            );
+        }
+        None => {
+            let _ = write!(
+                h,
+                "<section class=\"banner banner-{ind}\" role=\"status\" id=\"overall\" data-indicator=\"{ind}\">\n<h2>{desc}</h2>\n<p>Updated <time datetime=\"{iso}\">{human}</time></p>\n</section>\n",
+                ind = s.overall_indicator,
+                desc = escape(s.overall_description),
+                iso = super::rfc3339(s.now),
+                human = human_time(s.now, &cfg.tz),
+            );
+        }
+    }
 
     let active: Vec<&Incident> = s.incidents.iter().filter(|x| !x.is_resolved()).collect();
     if !active.is_empty() {
