@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # InfluxDB 1.6, for the store tests), chromium (headless, renders and prints the HTML report), prometheus
 # (scrapes a real watchpost for the health dashboard's queries), docker-compose (validates
 # docker-compose.yml offline; no engine needed) and systemd-analyze (verifies the unit file).
-REQUIRED=("cc:gcc" "prlimit:util-linux" "kill:procps" "influxd:influxdb" "chromium:chromium" "prometheus:prometheus"
+REQUIRED=("cc:gcc" "prlimit:util-linux" "setpriv:util-linux" "kill:procps" "influxd:influxdb" "chromium:chromium" "prometheus:prometheus"
   "docker-compose:docker-compose" "systemd-analyze:systemd")
 missing=()
 for pair in "${REQUIRED[@]}"; do

@@ -55,8 +55,19 @@ enum Command {
     Run(ConfigArg),
     /// Run only the probing agent (one per region).
     Agent(ConfigArg),
-    /// Run only the aggregator: minute, hour and day rollups of the store's raw points.
-    Aggregator(ConfigArg),
+    /// Run only the aggregator: minute, hour and day rollups of the store's raw points. With `--backfill`, roll
+    /// up history already in the store (before the aggregator's watermarks) once, and exit.
+    Aggregator {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Roll up the raw points from this time on: a date (`2026-10-01`, UTC midnight) or RFC 3339. Writes only
+        /// the rollups that are missing, so it can be run again; then exits.
+        #[arg(long, value_name = "FROM")]
+        backfill: Option<String>,
+        /// End of the backfill (exclusive; default: where the aggregator's cycles are).
+        #[arg(long, value_name = "TO", requires = "backfill")]
+        to: Option<String>,
+    },
     /// Run only alerting: evaluate `[[alerting.rules]]` against the store, page through the escalation
     /// policies' notifiers, and deliver from the outbox in the state database.
     Alerting(ConfigArg),
@@ -166,7 +177,8 @@ fn main() -> ExitCode {
         Command::Healthcheck { url } => return healthcheck(&url),
         Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true, statuspage: true, alerting: true })),
         Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, ..Parts::NONE })),
-        Command::Aggregator(c) => (c.config, Work::Run(Parts { aggregator: true, ..Parts::NONE })),
+        Command::Aggregator { config, backfill: None, .. } => (config.config, Work::Run(Parts { aggregator: true, ..Parts::NONE })),
+        Command::Aggregator { config, backfill: Some(from), to } => (config.config, Work::Backfill(from, to)),
         Command::Alerting(c) => (c.config, Work::Run(Parts { alerting: true, ..Parts::NONE })),
         Command::Alerts { config, limit } => (config.config, Work::Alerts(alerts::Command::List { limit })),
         Command::Ack { config, alert, by } => (config.config, Work::Alerts(alerts::Command::Ack { alert, by })),
@@ -197,6 +209,7 @@ fn main() -> ExitCode {
         Work::Oncall(args) => oncall::main(&cfg, args),
         Work::Alerts(command) => rt.block_on(alerts::main(&cfg, command)),
         Work::Export(dir) => rt.block_on(export(cfg, &dir)),
+        Work::Backfill(from, to) => rt.block_on(backfill(cfg, &from, to.as_deref())),
     });
     match result {
         Ok(code) => code,
@@ -238,6 +251,49 @@ enum Work {
     Oncall(oncall::OncallArgs),
     Alerts(alerts::Command),
     Export(PathBuf),
+    Backfill(String, Option<String>),
+}
+
+/// A time given on the command line: a date (UTC midnight) or RFC 3339.
+fn parse_time(flag: &str, s: &str) -> anyhow::Result<watchpost_core::time::Nanos> {
+    let ts = match s.parse::<jiff::civil::Date>() {
+        Ok(d) => d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()),
+        Err(_) => s.parse::<jiff::Timestamp>(),
+    }
+    .map_err(|_| anyhow::anyhow!("{flag} {s:?}: expected a date such as 2026-10-01 or an RFC 3339 time such as 2026-10-01T00:00:00Z"))?;
+    Ok(i64::try_from(ts.as_nanosecond()).unwrap_or(i64::MAX))
+}
+
+/// `watchpost aggregator --backfill FROM [--to TO]`: rolls up history once, day by day, with progress.
+async fn backfill(cfg: Config, from: &str, to: Option<&str>) -> anyhow::Result<ExitCode> {
+    let from = parse_time("--backfill", from)?;
+    let to = to.map(|t| parse_time("--to", t)).transpose()?.unwrap_or(i64::MAX);
+    anyhow::ensure!(from < to, "--backfill must be before --to");
+    let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
+    let metrics = Arc::new(watchpost_aggregator::metrics::AggregatorMetrics::default());
+    let mut aggregator = watchpost_aggregator::Aggregator::new(&cfg, store, metrics);
+    let started = std::time::Instant::now();
+    let total = aggregator
+        .backfill(from, to, &mut |day, done, days, s| {
+            eprintln!(
+                "backfill {} ({done}/{days}): {} minute, {} hour, {} day rollup(s) written from {} point(s)",
+                watchpost_core::time::format_rfc3339(day).get(..10).unwrap_or_default(),
+                s.minutes,
+                s.hours,
+                s.days,
+                s.points_read
+            );
+        })
+        .await?;
+    println!(
+        "backfill done in {:.1} s: {} rollup(s) written ({} minute, {} hour, {} day); existing rollups were kept",
+        started.elapsed().as_secs_f64(),
+        total.rollups_written,
+        total.minutes,
+        total.hours,
+        total.days
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Which long-running parts a command starts (`run` starts them all).

@@ -88,6 +88,23 @@ pub async fn main(cfg: &Config, args: ReportArgs) -> anyhow::Result<ExitCode> {
     if report.data_until < report.period.to {
         eprintln!("note: partial report: rollups cover the period up to {}", period::local_human(report.data_until, &report.tz));
     }
+    if let Some(start) = report.rolled_up_from.filter(|s| *s > report.period.from) {
+        eprintln!(
+            "note: incomplete report: rollups exist from {} on only; roll up the history before it with \
+             `watchpost aggregator --backfill {}`",
+            period::local_human(start, &report.tz),
+            watchpost_core::time::format_rfc3339(report.period.from)
+        );
+    }
+    for s in report.sections.iter().filter(|s| !s.unmonitored_endpoints.is_empty()) {
+        eprintln!(
+            "note: incomplete report: no rollups at all for {} ({} {}) in this period; if their points are in the store, \
+             roll them up with `watchpost aggregator --backfill FROM`",
+            s.unmonitored_endpoints.join(", "),
+            s.component,
+            s.environment
+        );
+    }
     match args.out {
         Some(path) => {
             std::fs::write(&path, &text).with_context(|| format!("cannot write the report to {}", path.display()))?;

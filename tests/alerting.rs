@@ -8,9 +8,9 @@ mod common;
 
 use common::providers::{Mode, Providers};
 use common::smtp::{decode_qp, SmtpSink};
-use common::{bin, fast_agent, free_port, http_request, kill9, run, terminate, wait_for, write_config, Toggle};
+use common::{fast_agent, free_port, http_request, kill9, run, terminate, wait_for, write_config, Toggle};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "admin-token-0123456789abcdef0123";
@@ -19,7 +19,7 @@ const SECRET: &str = "ack-secret-0123456789abcdef0123456789";
 /// Starts `watchpost ARGS` with its log in `log` (a pipe nobody reads would fill and stall it).
 fn spawn_logged(args: &[&str], log: &Path, env: &[(&str, String)]) -> Child {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
-    let mut c = Command::new(bin());
+    let mut c = common::watchpost();
     c.args(args).stdout(Stdio::null()).stderr(file);
     for (k, v) in env {
         c.env(k, v);
@@ -539,4 +539,19 @@ fn a_maintenance_window_resolves_a_firing_alert_with_a_note() {
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(listing.contains("resolved") && listing.contains("a maintenance window began"), "{listing}");
     assert_eq!(providers.violations(), Vec::<String>::new());
+}
+
+/// Issue 17, defect 15: the stand-ins' validator ignored `maxLength`, `minimum` and `maximum`. It enforces the
+/// bounds the published documents give (and the stand-ins the documented limits the documents leave out, such
+/// as OpsGenie's 130-character message: see `common::providers`).
+#[test]
+fn the_schema_validator_enforces_the_documents_bounds() {
+    let og = common::jsonschema::Schemas::load_strict("opsgenie.swagger.json");
+    let long = "u".repeat(101);
+    let e = og.validate("UpdateUserPayload", &serde_json::json!({ "username": long }), &[]);
+    assert!(e.iter().any(|e| e.contains("$.username") && e.contains("maxLength")), "{e:?}");
+    assert!(og.validate("UpdateUserPayload", &serde_json::json!({ "username": "u".repeat(100) }), &[]).is_empty());
+    let e = og.validate("DelayAction", &serde_json::json!({ "untilHour": 24, "untilMinute": -1 }), &[]);
+    assert!(e.iter().any(|e| e.contains("$.untilHour") && e.contains("maximum")), "{e:?}");
+    assert!(e.iter().any(|e| e.contains("$.untilMinute") && e.contains("minimum")), "{e:?}");
 }

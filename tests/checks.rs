@@ -297,9 +297,9 @@ assert = [{{ body_contains = "{{{{env.token}}}}" }}, {{ body_contains = "${{API_
         ),
     );
     let c = cfg.to_str().unwrap();
-    let watchpost = |args: &[&str]| std::process::Command::new(bin()).args(args).env("API_TOKEN", SECRET).output().unwrap();
+    let cli = |args: &[&str]| watchpost().args(args).env("API_TOKEN", SECRET).output().unwrap();
     let junit = dir.path().join("junit.xml");
-    let o = watchpost(&["checks", "--config", c, "run", "--junit", junit.to_str().unwrap()]);
+    let o = cli(&["checks", "--config", c, "run", "--junit", junit.to_str().unwrap()]);
     let text = out(&o);
     assert_eq!(o.status.code(), Some(1), "the body does not contain the token: the check fails\n{text}");
     assert!(text.contains("body contains \"***\"") || text.contains("***"), "the failed assertion is shown, masked\n{text}");
@@ -308,7 +308,7 @@ assert = [{{ body_contains = "{{{{env.token}}}}" }}, {{ body_contains = "${{API_
         assert!(!shown.contains(SECRET), "{what} shows the secret:\n{shown}");
     }
     // The running agent: stored step details, its log, and `checks history`.
-    let mut child = std::process::Command::new(bin())
+    let mut child = watchpost()
         .args(["agent", "--config", c])
         .env("API_TOKEN", SECRET)
         .stdout(std::process::Stdio::null())
@@ -333,7 +333,7 @@ assert = [{{ body_contains = "{{{{env.token}}}}" }}, {{ body_contains = "${{API_
     assert!(log.contains("endpoint confirmed down"), "{log}");
     let details = stored();
     assert!(!details.is_empty() && details.iter().all(|d| d.contains("***")), "{details:?}");
-    let history = out(&watchpost(&["checks", "--config", c, "history", "secretive", "--verbose"]));
+    let history = out(&cli(&["checks", "--config", c, "history", "secretive", "--verbose"]));
     for (what, shown) in [("the log", &log), ("the stored details", &details.join("\n")), ("checks history", &history)] {
         assert!(!shown.contains(SECRET), "{what} shows the secret:\n{shown}");
     }

@@ -11,11 +11,11 @@
 mod common;
 
 use common::hosted::{Hosted, Mode};
-use common::{bin, fast_agent, free_port, http_get, terminate, wait_for, write_config, Toggle};
+use common::{fast_agent, free_port, http_get, terminate, wait_for, write_config, Toggle};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use watchpost_core::config::{Config, Format};
@@ -160,7 +160,7 @@ fn publishers_keep_statuspage_and_statusio_in_step() {
     seed(&cfg);
     let path = write_config(dir.path(), &text);
     let log = dir.path().join("watchpost.log");
-    let child = Command::new(bin())
+    let child = common::watchpost()
         .args(["run", "--config", path.to_str().unwrap()])
         .env("RUST_LOG", "info,watchpost_aggregator=debug")
         .stdout(Stdio::null())

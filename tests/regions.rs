@@ -12,10 +12,10 @@ mod common;
 
 use common::influxd::Influxd;
 use common::providers::Providers;
-use common::{bin, fast_agent, free_port, http_get, run, terminate, wait_for, write_config, Toggle};
+use common::{fast_agent, free_port, http_get, run, terminate, wait_for, write_config, Toggle};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 /// `dir` holds the part's spool and the state database they share (alerts, the page's incidents).
@@ -86,7 +86,7 @@ impl Drop for Procs {
 }
 
 fn spawn(args: &[&str], log: &Path) -> Child {
-    Command::new(bin()).args(args).stdout(Stdio::null()).stderr(std::fs::File::create(log).expect("log")).spawn().expect("start watchpost")
+    common::watchpost().args(args).stdout(Stdio::null()).stderr(std::fs::File::create(log).expect("log")).spawn().expect("start watchpost")
 }
 
 /// `watchpost status --format json`: (endpoint_state of `api`, regions marked silent).
@@ -133,7 +133,7 @@ fn two_regions_vote_and_a_silent_region_is_reported_not_read_as_an_outage() {
     // The parts that read the store, in one process of their own: aggregator (region gauges), alerting, page.
     let readers = spawn(&["aggregator", "--config", rest], &log("aggregator"));
     let alerting = {
-        let mut c = Command::new(bin());
+        let mut c = common::watchpost();
         c.args(["alerting", "--config", rest]).env("WATCHPOST__SERVER__LISTEN", format!("127.0.0.1:{}", free_port()));
         c.stdout(Stdio::null()).stderr(std::fs::File::create(log("alerting")).expect("log")).spawn().expect("start alerting")
     };

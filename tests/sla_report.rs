@@ -496,3 +496,50 @@ async fn influxdb_report_equals_the_replay_and_sqlite() {
     };
     assert_eq!(json(&from_influx), json(&from_sqlite), "both stores give the same report");
 }
+
+/// Issue 17, defect 5: a month that was never rolled up (the aggregator started after it) said `complete:
+/// true`. It is incomplete until `backfill` rolls up its history, after which it equals the replay exactly;
+/// a second backfill writes nothing.
+#[tokio::test]
+async fn regression_a_month_never_rolled_up_is_incomplete_until_backfilled() {
+    let g = generate();
+    let (_dir, store) = sqlite_store().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    for chunk in g.points.chunks(20_000) {
+        store.write(chunk).await.unwrap();
+    }
+    // The aggregator starts just after the data with its default backfill of one day: October is history.
+    let mut cfg = config("");
+    cfg.aggregator.backfill = std::time::Duration::from_secs(86_400);
+    let mut a = Aggregator::new(&cfg, store.clone(), Arc::new(AggregatorMetrics::default()));
+    let (start, end) = data_range();
+    a.cycle(end * S + 91 * S).await.unwrap();
+    let oct = build(&*store, &cfg, "2026-10").await;
+    assert!(!oct.complete(), "rollups from {:?} only", oct.rolled_up_from);
+    let json: serde_json::Value = serde_json::from_str(&render::render(&oct, render::Format::Json)).unwrap();
+    assert_eq!(json["complete"], false);
+    let mut days = 0;
+    let stats = a.backfill(start * S, i64::MAX, &mut |_, done, total, _| days = days.max(done).max(total)).await.unwrap();
+    assert!(stats.minutes > 0 && stats.hours > 0 && stats.days >= 30, "{stats:?}");
+    assert!(days >= 31, "progress per day ({days})");
+    let oct = build(&*store, &cfg, "2026-10").await;
+    assert!(oct.complete(), "backfilled from {:?}", oct.rolled_up_from);
+    compare(&oct, &g);
+    let again = a.backfill(start * S, i64::MAX, &mut |_, _, _, _| {}).await.unwrap();
+    assert_eq!(again.rollups_written, 0, "a second backfill writes nothing: {again:?}");
+
+    // A configured endpoint without a single rollup in the period: incomplete, and counted as unmonitored.
+    let extra = "[[endpoints]]\nid = \"new\"\nurl = \"http://new.invalid/\"\ncomponent = \"pay\"\ninterval = \"30s\"\n";
+    let with_new = config(extra);
+    let oct = build(&*store, &with_new, "2026-10").await;
+    assert!(!oct.complete());
+    let pay = oct.sections.iter().find(|s| s.component == "pay").unwrap();
+    assert_eq!(pay.unmonitored_endpoints, vec!["new".to_string()]);
+    assert!(pay.unmonitored_s >= 31.0 * 86_400.0, "a month of the new endpoint unmonitored: {}", pay.unmonitored_s);
+
+    // Before the aggregator ever ran, a backfill is refused with the reason.
+    let (_d2, empty) = sqlite_store().await;
+    let mut fresh = Aggregator::new(&cfg, Arc::new(empty), Arc::new(AggregatorMetrics::default()));
+    let e = fresh.backfill(start * S, end * S, &mut |_, _, _, _| {}).await.unwrap_err();
+    assert!(e.to_string().contains("has not run on this store yet"), "{e}");
+}

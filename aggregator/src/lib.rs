@@ -26,10 +26,16 @@ use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, Tim
 /// Minutes read from the store at once while catching up: one query per hour of backlog.
 const CHUNK_MINUTES: i64 = 60;
 
+/// The watermark that says from when on rollups exist: where the first cycle started, moved back by a
+/// backfill. A report of a period that begins before it is not complete.
+pub const ROLLUP_START: &str = "rollup_start";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AggregatorError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the aggregator has not run on this store yet: start it first (its first cycle rolls up `aggregator.backfill` of history by itself); a backfill fills in history before its watermarks")]
+    NotStarted,
 }
 
 /// What one cycle did.
@@ -137,6 +143,7 @@ impl Aggregator {
             None => {
                 // Hours and days start where minutes start: a later cycle must not pick a different day.
                 let start = self.initial(now);
+                self.store.set_watermark(&Shard::watermark(self.shard, ROLLUP_START), start).await?;
                 for r in [Resolution::Day, Resolution::Hour, Resolution::Minute] {
                     self.store.set_watermark(&self.watermark(r), start).await?;
                 }
@@ -171,6 +178,108 @@ impl Aggregator {
         }
         self.metrics.record(&stats, started.elapsed(), now - wm);
         Ok(stats)
+    }
+
+    /// Rolls up history that sits in the store before the aggregator's watermarks, or that its cycles missed:
+    /// `[from, to)` from the start of `from`'s UTC day, each resolution only up to its own watermark (past it,
+    /// the normal cycle writes it). Only rollups that do not exist yet are written, per series and window, so
+    /// a backfill can be run again, and it never rewrites a point (InfluxDB 3 does not reliably overwrite). An
+    /// hour or day rollup that exists already is kept as it is, even if minutes were filled in beneath it.
+    /// `progress(day, done, days, stats)` is called after each day. Refused before the aggregator has run
+    /// (its first cycle rolls up `aggregator.backfill` of history itself, and the two would overlap).
+    pub async fn backfill(
+        &mut self,
+        from: Nanos,
+        to: Nanos,
+        progress: &mut dyn FnMut(Nanos, usize, usize, &CycleStats),
+    ) -> Result<CycleStats, AggregatorError> {
+        self.learn_series().await?;
+        let mut limits = HashMap::new();
+        for r in Resolution::ALL {
+            let Some(wm) = self.store.watermark(&self.watermark(r)).await? else { return Err(AggregatorError::NotStarted) };
+            limits.insert(r, wm);
+        }
+        let (from, to) = (Resolution::Day.floor(from), to.min(limits[&Resolution::Minute]));
+        let mut total = CycleStats::default();
+        let days = usize::try_from((to - from + Resolution::Day.nanos() - 1).max(0) / Resolution::Day.nanos()).unwrap_or(0);
+        let max_slot = self.params.max_slot();
+        for (i, day) in (0..days).map(|d| from + d as i64 * Resolution::Day.nanos()).enumerate() {
+            let day_end = (day + Resolution::Day.nanos()).min(to);
+            let mut stats = CycleStats::default();
+            let mut hour = day;
+            while hour < day_end {
+                let hour_end = (hour + Resolution::Hour.nanos()).min(day_end);
+                let around = TimeRange::new(hour - max_slot, hour_end + max_slot);
+                let mut probes = self.store.probe_points_all(around).await?;
+                let mut maintenance = self.store.maintenance_points_all(around).await?;
+                if self.shard.is_some() {
+                    probes.retain(|p| self.owns(&p.series.endpoint));
+                    maintenance.retain(|m| self.owns(&m.endpoint));
+                }
+                for p in &probes {
+                    self.remember(&p.series);
+                }
+                stats.points_read += (probes.len() + maintenance.len()) as u64;
+                let built = rollup::minutes(&probes, &maintenance, hour, hour_end, &self.params, &self.known);
+                let missing = self.missing(Resolution::Minute, TimeRange::new(hour, hour_end), built).await?;
+                let missing: Vec<RollupPoint> = missing.into_iter().filter(|r| r.ts < to).collect();
+                stats.minutes += missing.len() as u64;
+                stats.rollups_written += missing.len() as u64;
+                self.store.write(&missing.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+                if hour_end - hour == Resolution::Hour.nanos() && hour_end <= limits[&Resolution::Hour] {
+                    let range = TimeRange::new(hour, hour_end);
+                    let children = self.owned(self.store.rollups(Resolution::Minute, range, None).await?);
+                    let merged = self.missing(Resolution::Hour, range, rollup::merge(&children, Resolution::Hour)).await?;
+                    stats.hours += merged.len() as u64;
+                    stats.rollups_written += merged.len() as u64;
+                    self.store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+                }
+                hour = hour_end;
+            }
+            if day_end - day == Resolution::Day.nanos() && day_end <= limits[&Resolution::Day] {
+                let range = TimeRange::new(day, day_end);
+                let children = self.owned(self.store.rollups(Resolution::Hour, range, None).await?);
+                let merged = self.missing(Resolution::Day, range, rollup::merge(&children, Resolution::Day)).await?;
+                stats.days += merged.len() as u64;
+                stats.rollups_written += merged.len() as u64;
+                self.store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+            }
+            total.points_read += stats.points_read;
+            total.minutes += stats.minutes;
+            total.hours += stats.hours;
+            total.days += stats.days;
+            total.rollups_written += stats.rollups_written;
+            progress(day, i + 1, days, &stats);
+        }
+        // History from `from` on is rolled up now: reports of periods starting there are complete.
+        let start_name = Shard::watermark(self.shard, ROLLUP_START);
+        if self.store.watermark(&start_name).await?.is_none_or(|s| from < s) {
+            self.store.set_watermark(&start_name, from).await?;
+        }
+        Ok(total)
+    }
+
+    /// Rollups of this aggregator's shard only.
+    fn owned(&self, mut rollups: Vec<RollupPoint>) -> Vec<RollupPoint> {
+        if let Some(s) = self.shard {
+            rollups.retain(|r| s.owns(&r.series.endpoint));
+        }
+        rollups
+    }
+
+    /// Those of `built` whose series has no rollup of `resolution` at their time in the store yet.
+    async fn missing(
+        &self,
+        resolution: Resolution,
+        range: TimeRange,
+        built: Vec<RollupPoint>,
+    ) -> Result<Vec<RollupPoint>, AggregatorError> {
+        if built.is_empty() {
+            return Ok(built);
+        }
+        let existing = self.store.rollups(resolution, range, None).await?;
+        let have: HashSet<(Nanos, &SeriesKey)> = existing.iter().map(|r| (r.ts, &*r.series)).collect();
+        Ok(built.into_iter().filter(|r| !have.contains(&(r.ts, &*r.series))).collect())
     }
 
     /// Counts (and logs) the series-minutes in `[from, to)` that no point covers, for configured series after

@@ -1,7 +1,14 @@
 //! Validates JSON values against a schema of a provider's published OpenAPI or Swagger document
 //! (`../shared/schemas/`): `type`, `enum`, `format: date-time|date`, `required`, `properties` (every key we
-//! send must be declared, apart from a named list of extras), `additionalProperties`, `items`, `allOf` and
-//! local `$ref`s.
+//! send must be declared, apart from a named list of extras), `additionalProperties`, `items`, `allOf`, local
+//! `$ref`s, and the bounds `maxLength`/`minLength` (in characters), `maximum`/`minimum` (with OpenAPI 3.0's and
+//! Swagger 2's boolean `exclusiveMaximum`/`exclusiveMinimum`) and `maxItems`/`minItems`.
+//!
+//! Why not the `jsonschema` crate: these are OpenAPI 3.0 and Swagger 2 documents, not JSON Schema. Swagger's
+//! `discriminator` polymorphism (OpsGenie's recipients), OpenAPI's `nullable`, and `allOf` parts that each
+//! carry half an object are read here as the providers mean them; a JSON Schema validator would need the
+//! documents rewritten first. Limits the providers document but the published files do not carry (OpsGenie's
+//! 130-character `message`, PagerDuty's 1,024-character `summary`) are checked by the stand-ins themselves.
 //!
 //! One relaxation, for Statuspage only ([`Schemas::load`]; [`Schemas::load_strict`] has none): `null`
 //! passes where the schema gives a type without `nullable`, because Statuspage's own public API returns
@@ -146,6 +153,7 @@ impl Schemas {
                 errors.push(format!("{path}: {s:?} is not a {format}"));
             }
         }
+        bounds(schema, v, path, errors);
         if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
             let (item_schema, item_name) = self.resolve(items);
             for (i, item) in list.iter().enumerate() {
@@ -175,6 +183,31 @@ impl Schemas {
                 _ if extras.contains(&format!("{name}.{k}").as_str()) => {}
                 _ => errors.push(format!("{path}.{k}: not a property of {name}")),
             }
+        }
+    }
+}
+
+/// `maxLength`/`minLength`, `maximum`/`minimum` (and their exclusive forms), `maxItems`/`minItems`.
+fn bounds(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
+    let limit = |k: &str| schema.get(k).and_then(Value::as_f64);
+    let flag = |k: &str| schema.get(k).and_then(Value::as_bool).unwrap_or(false);
+    if let Some(s) = v.as_str() {
+        let n = s.chars().count() as f64;
+        if limit("maxLength").is_some_and(|m| n > m) || limit("minLength").is_some_and(|m| n < m) {
+            errors.push(format!("{path}: {n} characters, outside minLength {:?} / maxLength {:?}", limit("minLength"), limit("maxLength")));
+        }
+    }
+    if let Some(x) = v.as_f64() {
+        let over = limit("maximum").is_some_and(|m| if flag("exclusiveMaximum") { x >= m } else { x > m });
+        let under = limit("minimum").is_some_and(|m| if flag("exclusiveMinimum") { x <= m } else { x < m });
+        if over || under {
+            errors.push(format!("{path}: {x} is outside minimum {:?} / maximum {:?}", limit("minimum"), limit("maximum")));
+        }
+    }
+    if let Some(list) = v.as_array() {
+        let n = list.len() as f64;
+        if limit("maxItems").is_some_and(|m| n > m) || limit("minItems").is_some_and(|m| n < m) {
+            errors.push(format!("{path}: {n} items, outside minItems {:?} / maxItems {:?}", limit("minItems"), limit("maxItems")));
         }
     }
 }

@@ -189,12 +189,23 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// `watchpost` as every test starts it: under `setpriv --pdeathsig KILL` (util-linux), so the process is
+/// killed when the test thread that started it ends, however it ends. A failing test (a panic before its
+/// `terminate`) must not leave servers running, holding ports and disks, for the rest of the suite.
+pub fn watchpost() -> Command {
+    let setpriv =
+        which("setpriv").unwrap_or_else(|| panic!("setpriv is not installed: run scripts/test.sh, or `apt-get install util-linux`"));
+    let mut c = Command::new(setpriv);
+    c.args(["--pdeathsig", "KILL"]).arg(bin());
+    c
+}
+
 pub fn spawn(args: &[&str]) -> Child {
-    Command::new(bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start watchpost")
+    watchpost().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start watchpost")
 }
 
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run watchpost")
+    watchpost().args(args).output().expect("run watchpost")
 }
 
 /// Sends SIGKILL (no chance to clean up) and reaps the process.

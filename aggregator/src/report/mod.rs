@@ -47,6 +47,9 @@ pub struct Report {
     pub tz_name: String,
     /// Rollups cover the period up to here; before the period's end the report is partial.
     pub data_until: Nanos,
+    /// Rollups exist from here on (the aggregator's first cycle, or a backfill); `None` for stores from before
+    /// Watchpost recorded it. A period that begins earlier was never (wholly) rolled up.
+    pub rolled_up_from: Option<Nanos>,
     pub target: f64,
     pub latency_objective_ms: f64,
     pub generated_at: Nanos,
@@ -64,8 +67,12 @@ pub struct Section {
     /// Down seconds the target allows over the probed time, and what is left of them (negative: overspent).
     pub error_budget_s: f64,
     pub error_budget_left_s: f64,
-    /// Region-seconds no point covered (an agent or region that was not reporting): neither up nor down.
+    /// Region-seconds no point covered (an agent or region that was not reporting): neither up nor down. A
+    /// configured endpoint with no rollup at all in the period counts as one region unmonitored throughout.
     pub unmonitored_s: f64,
+    /// Configured endpoints of the section without a single rollup in the covered time: never monitored, or
+    /// never rolled up (history from before the aggregator ran: `watchpost aggregator --backfill`).
+    pub unmonitored_endpoints: Vec<String>,
     pub incidents: Vec<Incident>,
     pub maintenance: Vec<Window>,
     pub endpoints: Vec<(String, Totals)>,
@@ -102,6 +109,16 @@ pub struct Incident {
     pub began_before: bool,
     /// It was still going on when the covered time ended (`end` is that end).
     pub continues: bool,
+}
+
+impl Report {
+    /// Whether the report covers its whole period: rolled up to its end, and every configured endpoint has
+    /// rollups in it (a month that was never rolled up is not a month of 100 %, nor of "no data, complete").
+    pub fn complete(&self) -> bool {
+        self.data_until >= self.period.to
+            && self.rolled_up_from.is_none_or(|s| s <= self.period.from)
+            && self.sections.iter().all(|s| s.unmonitored_endpoints.is_empty())
+    }
 }
 
 impl Incident {
@@ -214,6 +231,7 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
         }
     }
     let minute_wm = *closed.get(&Resolution::Minute).ok_or(ReportError::NoRollups)?;
+    let rolled_up_from = store.watermark(crate::ROLLUP_START).await?;
     let from = Resolution::Minute.floor(inputs.period.from + minute - 1);
     let data_until = Resolution::Minute.floor(inputs.period.to).min(minute_wm).max(from);
     let segments = plan(from, data_until, &closed);
@@ -314,11 +332,20 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
                 .filter(|w| members.iter().any(|id| w.scope.covers(id, &component)))
                 .cloned()
                 .collect();
+            let configured = inputs
+                .endpoints
+                .iter()
+                .filter(|e| e.component.as_deref() == Some(component.as_str()) && e.environment == environment)
+                .map(|e| e.id.as_str());
+            let unmonitored_endpoints: BTreeSet<String> =
+                configured.filter(|id| !b.regional_series.iter().any(|(e, _)| e == id)).map(str::to_string).collect();
+            let never_covered_s = unmonitored_endpoints.len() as f64 * covered_span_s;
             Section {
                 met: totals.availability.map(|a| a + 1e-12 >= sla.target),
                 error_budget_s: budget,
                 error_budget_left_s: budget - totals.down_s,
-                unmonitored_s: (b.regional_series.len() as f64 * covered_span_s - b.covered_s).max(0.0),
+                unmonitored_s: (b.regional_series.len() as f64 * covered_span_s - b.covered_s).max(0.0) + never_covered_s,
+                unmonitored_endpoints: unmonitored_endpoints.into_iter().collect(),
                 incidents: incidents(b.stretches, from, data_until),
                 maintenance,
                 endpoints: b.endpoints.iter().map(|(e, s)| (e.clone(), s.totals(objective_ms, inputs.rollup_objective_ms))).collect(),
@@ -336,6 +363,7 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
         tz: sla.tz.clone(),
         tz_name: sla.tz_name.clone(),
         data_until,
+        rolled_up_from,
         target: sla.target,
         latency_objective_ms: objective_ms,
         generated_at: inputs.now,

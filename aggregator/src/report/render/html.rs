@@ -45,6 +45,17 @@ pub fn render(r: &Report) -> String {
     if r.data_until < r.period.to {
         let _ = writeln!(h, "<p class=\"partial\">Partial report: rollups cover the period up to {} only.</p>", esc(&t(r.data_until)));
     }
+    if let Some(start) = r.rolled_up_from.filter(|s| *s > r.period.from) {
+        let _ = writeln!(h, "<p class=\"partial\">Incomplete report: rollups exist from {} on only.</p>", esc(&t(start)));
+    }
+    let never: Vec<&str> = r.sections.iter().flat_map(|s| s.unmonitored_endpoints.iter().map(String::as_str)).collect();
+    if !never.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"partial\">Incomplete report: no data at all for {} in this period (not monitored, or not rolled up).</p>",
+            esc(&never.join(", "))
+        );
+    }
     h.push_str("<main>\n<h2>Summary</h2>\n<table><thead><tr><th>Component</th><th>Environment</th><th class=\"n\">Availability</th><th>Target</th><th class=\"n\">Downtime</th><th class=\"n\">Error budget left</th><th class=\"n\">Incidents</th><th class=\"n\">Under objective</th><th class=\"n\">p95</th><th class=\"n\">p99</th></tr></thead><tbody>\n");
     for s in &r.sections {
         let _ = writeln!(
