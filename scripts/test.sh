@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suite needs, as "command:package" pairs: a C compiler (rusqlite builds SQLite from
-# source), prlimit (the open-file limit test), kill (stopping processes by pid) and influxd (Debian's
+# source), prlimit (the open-file limit test), setpriv (every test starts watchpost under --pdeathsig, so a
+# failing test leaves no process behind), kill (stopping processes by pid) and influxd (Debian's
 # InfluxDB 1.6, for the store tests), chromium (headless, renders and prints the HTML report), prometheus
 # (scrapes a real watchpost for the health dashboard's queries), docker-compose (validates
 # docker-compose.yml offline; no engine needed) and systemd-analyze (verifies the unit file).

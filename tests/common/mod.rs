@@ -99,10 +99,12 @@ impl Target {
     }
 }
 
-/// An HTTP target that answers 200 while `up` and 503 otherwise; flip it with [`Toggle::set`].
+/// An HTTP target that answers 200 while `up` and 503 otherwise; flip it with [`Toggle::set`]. Counts the
+/// requests it answered (an independent count of probe attempts).
 pub struct Toggle {
     pub port: u16,
     up: Arc<std::sync::atomic::AtomicBool>,
+    served: Arc<AtomicUsize>,
 }
 
 impl Toggle {
@@ -111,6 +113,8 @@ impl Toggle {
         let port = listener.local_addr().expect("addr").port();
         let flag = Arc::new(std::sync::atomic::AtomicBool::new(up));
         let state = flag.clone();
+        let served = Arc::new(AtomicUsize::new(0));
+        let counter = served.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
@@ -119,10 +123,21 @@ impl Toggle {
                 }
                 let (status, body) = if state.load(Ordering::SeqCst) { ("200 OK", "ok") } else { ("503 Service Unavailable", "down") };
                 let resp = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-                let _ = conn.write_all(resp.as_bytes());
+                if conn.write_all(resp.as_bytes()).is_ok() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
             }
         });
-        Toggle { port, up: flag }
+        Toggle { port, up: flag, served }
+    }
+
+    /// Requests answered so far.
+    pub fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
     }
 
     pub fn set(&self, up: bool) {
