@@ -324,3 +324,58 @@ fn regression_the_page_says_data_is_unavailable_while_the_store_cannot_be_read()
     assert!(back, "/healthz recovers with the store");
     assert!(!html.contains("Status data unavailable"), "{html}");
 }
+
+/// Issue 17, defect 16: an agent starved of CPU turned its own slowness into outages of healthy targets. Here
+/// the agent runs at the lowest priority on one core that two busy loops keep full, probing 300 endpoints of
+/// a healthy target every second with a 150 ms timeout: it must shed slots and record its own timeouts as
+/// `internal`, and confirm no outage.
+#[test]
+fn regression_a_starved_agent_confirms_no_outage_of_a_healthy_target() {
+    let target = Toggle::start(true);
+    let dir = tempfile::tempdir().unwrap();
+    let (db, listen) = (dir.path().join("w.db"), free_port());
+    let mut text = format!(
+        "[agent]\ninterval = \"1s\"\ntimeout = \"150ms\"\nretry_interval = \"100ms\"\nbatch_max_age = \"200ms\"\n\n\
+         [store]\ntype = \"sqlite\"\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:{listen}\"\n\n",
+        db.display()
+    );
+    for i in 0..300 {
+        text.push_str(&format!("[[endpoints]]\nid = \"e{i:03}\"\nurl = \"{}?{i}\"\n\n", target.url()));
+    }
+    let cfg = write_config(dir.path(), &text);
+    // Two busy loops and the agent on core 0, the agent at nice 19: it gets a sliver of one core.
+    let pinned = |args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "taskset", "-c", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("setpriv and taskset (util-linux)")
+    };
+    let hogs: Vec<Child> = (0..2).map(|_| pinned(&["sh", "-c", "while :; do :; done"])).collect();
+    let bin = bin();
+    let agent = pinned(&["nice", "-n", "19", bin, "agent", "--config", cfg.to_str().unwrap()]);
+    assert!(wait_for(Duration::from_secs(30), || http_get(listen, "/healthz").is_some()), "the agent starts");
+    std::thread::sleep(Duration::from_secs(25));
+    let m = metrics(listen);
+    for h in hogs {
+        kill9(h);
+    }
+    let log = stop(agent);
+    let starved = m.get("watchpost_scheduler_shed_slots_total").copied().unwrap_or(0.0)
+        + m.get("watchpost_probes_inconclusive_total").copied().unwrap_or(0.0);
+    let db = rusqlite::Connection::open(&db).unwrap();
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let (confirmed, internal, points) = (
+        count("SELECT count(*) FROM probe WHERE confirmed_down = 1"),
+        count("SELECT count(*) FROM probe WHERE error = 'internal'"),
+        count("SELECT count(*) FROM probe"),
+    );
+    eprintln!("starved agent: {points} points, {internal} internal, shed + inconclusive {starved}, served {}", target.served());
+    // Attempts the healthy target never answered, or slots shed: the agent was starved (else this proves nothing).
+    let unanswered = points - target.served() as i64;
+    assert!(unanswered > 0 || starved > 0.0, "the agent was not starved, so this proves nothing: {m:?}");
+    assert_eq!(confirmed, 0, "a healthy target confirmed down by a starved agent ({internal} internal points)\n{log}");
+    assert!(!log.contains("endpoint confirmed down"), "{log}");
+}

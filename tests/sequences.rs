@@ -11,8 +11,8 @@
 //!   everything recovered; a repeat of the same action is allowed only once per SIGKILL (the documented
 //!   crash-between-send-and-record repeat); a resolve never arrives while the target is still down, except
 //!   where a provider fault or a kill since the outage began may have delayed it (counted apart);
-//! - **status**: whenever the target has been down for a while with the process and the store up, `watchpost
-//!   status` says DOWN, never up.
+//! - **status**: whenever the target has been down for 3 s, the process up for 3 s and the store for 5 s (the
+//!   writer notices a returned store within 2 s, then replays), `watchpost status` says DOWN, never up.
 //!
 //! `scripts/test.sh` runs a fixed set of seeds (this file's test); `bench/soak.py` runs many more through
 //! `WATCHPOST_SEQUENCE_SEEDS=FROM..TO` and reads the `sequence …` summary lines this test prints.
@@ -66,8 +66,10 @@ enum Event {
 struct Timeline {
     /// (when, up) for every change of the target.
     target: Vec<(Instant, bool)>,
-    /// When a provider fault began or a process was killed: deliveries around then may be late.
+    /// When a process was killed: deliveries around then may be late.
     disturbances: Vec<Instant>,
+    /// Stretches in which the provider failed (until `ProviderOk`, or the end): deliveries queue up then.
+    provider_faults: Vec<(Instant, Option<Instant>)>,
     kills: usize,
     terms: usize,
     status_checks: usize,
@@ -89,6 +91,7 @@ impl Timeline {
 
     fn disturbed_between(&self, from: Instant, to: Instant) -> bool {
         self.disturbances.iter().any(|at| *at >= from && *at <= to)
+            || self.provider_faults.iter().any(|(a, b)| *a <= to && b.is_none_or(|b| b >= from))
     }
 }
 
@@ -224,16 +227,24 @@ fn sequence(seed: u64) -> Outcome {
             }
             Event::Provider500 | Event::Provider429 => {
                 providers.set(if event == Event::Provider500 { Mode::Fail500 } else { Mode::TooMany(2) });
-                t.disturbances.push(Instant::now());
+                if t.provider_faults.last().is_none_or(|(_, end)| end.is_some()) {
+                    t.provider_faults.push((Instant::now(), None));
+                }
             }
-            Event::ProviderOk => providers.set(Mode::Ok),
+            Event::ProviderOk => {
+                providers.set(Mode::Ok);
+                if let Some((_, end @ None)) = t.provider_faults.last_mut() {
+                    *end = Some(Instant::now());
+                }
+            }
         }
         // Status never says up while the target has been down a while, with the process and the store up.
         let now = Instant::now();
         let down_for = t.target.last().filter(|(_, up)| !up).map(|(at, _)| now - *at);
         if down_for.is_some_and(|d| d > Duration::from_secs(3))
             && store_up
-            && now - store_since > Duration::from_secs(3)
+            // The writer tries a store that was down at least every 2 s while it has points, then replays.
+            && now - store_since > Duration::from_secs(5)
             && now - started > Duration::from_secs(3)
         {
             let state = status(&cfg);
@@ -244,6 +255,9 @@ fn sequence(seed: u64) -> Outcome {
 
     // Everything recovers: the spool drains, the alert resolves.
     providers.set(Mode::Ok);
+    if let Some((_, end @ None)) = t.provider_faults.last_mut() {
+        *end = Some(Instant::now());
+    }
     if !store_up {
         influx.restart();
     }

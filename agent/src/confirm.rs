@@ -9,9 +9,13 @@
 //!   `availability = 100, ok = false` (transient).
 //! - While **down**, successes are held the same way until `success_threshold` of them confirm recovery
 //!   (released with `availability = 100`); a miss first releases them as `availability = 0, ok = true`.
+//! - An **inconclusive** attempt (class `internal`: the agent failed, not the target, such as a timeout while
+//!   the agent itself was overloaded) never counts towards a confirmation either way: alone it is written in
+//!   the current state; inside a streak it is held with it and released with it.
 //! - Points are released in attempt order and never changed afterwards.
 
 use crate::probe::Attempt;
+use watchpost_core::model::ErrorClass;
 
 /// The confirmed state of an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +91,14 @@ impl Confirmer {
     }
 
     pub fn observe(&mut self, attempt: Attempt) -> Decision {
+        if attempt.error == Some(ErrorClass::Internal) {
+            if self.pending.is_empty() {
+                return Decision { points: vec![decided(attempt, self.state)], transition: None, next: Next::Interval };
+            }
+            // Held with the streak, in order, without counting: the streak is decided by the target alone.
+            self.pending.push(attempt);
+            return Decision { points: Vec::new(), transition: None, next: Next::Retry };
+        }
         let agrees = match self.state {
             State::Up => attempt.ok,
             State::Down => !attempt.ok,
@@ -102,7 +114,8 @@ impl Confirmer {
             State::Up => self.failure_threshold,
             State::Down => self.success_threshold,
         };
-        if self.pending.len() < threshold {
+        let conclusive = self.pending.iter().filter(|a| a.error != Some(ErrorClass::Internal)).count();
+        if conclusive < threshold {
             return Decision { points: Vec::new(), transition: None, next: Next::Retry };
         }
         let from = self.state;
@@ -129,7 +142,6 @@ fn decided(attempt: Attempt, state: State) -> Decided {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use watchpost_core::model::ErrorClass;
 
     fn attempt(i: i64, ok: bool) -> Attempt {
         Attempt { ok, error: (!ok).then_some(ErrorClass::Timeout), ..Attempt::at(i) }
@@ -236,6 +248,37 @@ mod tests {
         for (name, f, s, seq, want) in table {
             assert_eq!(run(f, s, seq), want, "case: {name}");
         }
+    }
+
+    /// Issue 17, defect 16: an overloaded agent turned its own timeouts into confirmed outages. Attempts of
+    /// class `internal` never confirm anything.
+    #[test]
+    fn regression_inconclusive_attempts_never_confirm_an_outage() {
+        let internal = |i: i64| Attempt { ok: false, error: Some(ErrorClass::Internal), ..Attempt::at(i) };
+        let mut c = Confirmer::new(3, 1);
+        for i in 0..10 {
+            let d = c.observe(internal(i));
+            assert_eq!((d.transition, d.points.len(), d.points[0].availability), (None, 1, 100.0), "alone, written as up");
+        }
+        // Inside a streak they are held in order and do not count: two misses and eight internal ones are no outage.
+        c.observe(attempt(10, false));
+        for i in 11..15 {
+            assert!(c.observe(internal(i)).points.is_empty());
+        }
+        assert!(c.observe(attempt(15, false)).transition.is_none(), "two real misses only");
+        let d = c.observe(attempt(16, true));
+        let order: Vec<(i64, u8)> = d.points.iter().map(|p| (p.attempt.start, p.availability as u8)).collect();
+        assert_eq!(order, (10..=16).map(|i| (i, 100)).collect::<Vec<_>>(), "released in order, as up");
+        // The target's own third miss still confirms, from the first miss, the internal ones included.
+        c.observe(attempt(17, false));
+        c.observe(internal(18));
+        c.observe(attempt(19, false));
+        let d = c.observe(attempt(20, false));
+        assert_eq!(d.transition, Some((State::Up, State::Down)));
+        assert_eq!(d.points.len(), 4);
+        // While down, internal attempts do not recover it either.
+        assert_eq!(c.observe(internal(21)).points[0].availability, 0.0);
+        assert_eq!(c.state(), State::Down);
     }
 
     #[test]

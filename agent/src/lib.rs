@@ -6,6 +6,7 @@
 //! the bounded queue, and a full queue drops (and counts) rather than blocks.
 
 pub mod confirm;
+pub mod load;
 pub mod maintenance;
 pub mod metrics;
 pub mod probe;
@@ -37,6 +38,7 @@ pub struct Agent {
     endpoints: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     monitor: JoinHandle<()>,
+    load_monitor: JoinHandle<()>,
     maintenance: JoinHandle<()>,
     metrics: Arc<AgentMetrics>,
     pushes: probe::push::Registry,
@@ -69,12 +71,15 @@ impl Agent {
         let schedule = Arc::new(maintenance::Schedule::default());
         let sources = watchpost_core::maintenance::sources(config);
         schedule.refresh(&sources).await;
+        let load = load::Load::new();
+        let load_monitor = tokio::spawn(load.clone().watch(stop_rx.clone()));
         let ctx = Arc::new(scheduler::Context {
             permits: Arc::new(Semaphore::new(config.agent.concurrency)),
             points: tx,
             metrics: metrics.clone(),
             maintenance: schedule.clone(),
             masks: config.masks.clone(),
+            load: load.clone(),
         });
 
         let intervals: Vec<Duration> = config.endpoints.iter().map(|e| e.interval).collect();
@@ -108,7 +113,7 @@ impl Agent {
         let monitor = tokio::spawn(watch_overload(metrics.clone(), config.agent.concurrency, stop_rx.clone()));
         let maintenance = tokio::spawn(maintenance::keep_fresh(schedule, sources, stop_rx));
         tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
-        Ok(Agent { stop, endpoints, writer, monitor, maintenance, metrics, pushes, tap })
+        Ok(Agent { stop, endpoints, writer, monitor, load_monitor, maintenance, metrics, pushes, tap })
     }
 
     /// The points this agent produces, as it produces them (before batching and the store).
@@ -129,6 +134,7 @@ impl Agent {
         }
         let _ = self.writer.await;
         let _ = self.monitor.await;
+        let _ = self.load_monitor.await;
         let _ = self.maintenance.await;
         let m = &self.metrics;
         tracing::info!(

@@ -34,6 +34,10 @@ pub struct AgentMetrics {
     pub lateness: Histogram,
     pub late_probes: Counter,
     pub skipped_slots: Counter,
+    /// Slots not probed because they would have started later than their timeout (the agent is overloaded).
+    pub shed_slots: Counter,
+    /// Timeouts while the agent's own runtime lagged: written as `internal`, never counted against a target.
+    pub inconclusive: Counter,
     pub maintenance_slots: Counter,
     pub in_flight: Gauge,
     pub concurrency_limit: Gauge,
@@ -91,6 +95,8 @@ impl Default for AgentMetrics {
             lateness: Histogram::new(&LATENESS_BOUNDS),
             late_probes: Counter::default(),
             skipped_slots: Counter::default(),
+            shed_slots: Counter::default(),
+            inconclusive: Counter::default(),
             maintenance_slots: Counter::default(),
             in_flight: Gauge::default(),
             concurrency_limit: Gauge::default(),
@@ -176,6 +182,18 @@ impl AgentMetrics {
             "watchpost_scheduler_skipped_slots_total",
             "Slots skipped because the previous probe ran past them.",
             self.skipped_slots.get(),
+        );
+        m::counter(
+            out,
+            "watchpost_scheduler_shed_slots_total",
+            "Slots not probed because they would have started later than their timeout: the agent is overloaded.",
+            self.shed_slots.get(),
+        );
+        m::counter(
+            out,
+            "watchpost_probes_inconclusive_total",
+            "Timeouts while the agent itself lagged: recorded as internal, never counted against the target.",
+            self.inconclusive.get(),
         );
         m::counter(
             out,

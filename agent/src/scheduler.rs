@@ -57,6 +57,8 @@ pub struct Context {
     pub maintenance: Arc<crate::maintenance::Schedule>,
     /// Values from the environment, masked in every attempt before it is logged or becomes a point.
     pub masks: watchpost_core::config::Masks,
+    /// Whether the agent's own runtime keeps time (see [`crate::load`]).
+    pub load: Arc<crate::load::Load>,
 }
 
 impl Context {
@@ -118,6 +120,29 @@ fn step_point(series: &Arc<SeriesKey>, ts: watchpost_core::time::Nanos, index: u
     }
 }
 
+/// Shed slots, logged at most once a minute per endpoint task with how many there were.
+#[derive(Default)]
+struct ShedLog {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl ShedLog {
+    fn note(&mut self, endpoint: &str, late: Duration) {
+        self.held += 1;
+        if self.last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            tracing::warn!(
+                endpoint,
+                slots = self.held,
+                late_ms = late.as_millis() as u64,
+                "the agent is overloaded: probe slots skipped (shed) rather than started late (logged at most once a minute)"
+            );
+            self.last = Some(Instant::now());
+            self.held = 0;
+        }
+    }
+}
+
 /// One endpoint's loop. Returns when `shutdown` turns true, after writing what its confirmer still holds.
 pub async fn run_endpoint(
     endpoint: Arc<EndpointConfig>,
@@ -129,6 +154,9 @@ pub async fn run_endpoint(
 ) {
     let mut confirmer = Confirmer::new(endpoint.failure_threshold, endpoint.success_threshold);
     let mut due = anchor;
+    // A streak being confirmed is never shed: its retries decide whether the target is down.
+    let mut decision_pending = 0;
+    let mut shed_log = ShedLog::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
@@ -159,11 +187,36 @@ pub async fn run_endpoint(
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
         let started = Instant::now();
-        ctx.metrics.record_lateness(started.saturating_duration_since(due));
+        let late = started.saturating_duration_since(due);
+        ctx.metrics.record_lateness(late);
+        if late > endpoint.timeout && decision_pending == 0 {
+            // Shed: this slot starts later than its own timeout, so the agent is far behind (starved of CPU, or
+            // more probes than it can run). Starting it would add to the load and measure our delay, not the
+            // target; the slot is skipped and counted, and the next one is on the grid.
+            drop(permit);
+            ctx.metrics.shed_slots.inc();
+            shed_log.note(&endpoint.id, late);
+            due = next_slot(anchor, endpoint.interval, Instant::now());
+            continue;
+        }
         ctx.metrics.in_flight.add(1);
-        let attempt = mask_attempt(run_attempt(&*probe, &endpoint.assertions, endpoint.timeout).await, &ctx.masks);
+        let probe_started = std::time::Instant::now();
+        let mut attempt = mask_attempt(run_attempt(&*probe, &endpoint.assertions, endpoint.timeout).await, &ctx.masks);
         ctx.metrics.in_flight.add(-1);
         drop(permit);
+        if attempt.error == Some(watchpost_core::model::ErrorClass::Timeout) {
+            // Two signs that the agent, not the target, was slow: the load monitor woke late while the attempt
+            // ran, or the attempt's own timer fired well after its timeout (the runtime did not get to it).
+            let overran = probe_started.elapsed().saturating_sub(endpoint.timeout);
+            let own_lag = (overran > crate::load::LAG_LIMIT).then_some(overran.as_millis() as u64);
+            if let Some(lag) = ctx.load.lagged_since(probe_started).or(own_lag) {
+                // The agent itself stalled while this attempt ran: the timeout says nothing about the target.
+                ctx.metrics.inconclusive.inc();
+                attempt.error = Some(watchpost_core::model::ErrorClass::Internal);
+                attempt.detail =
+                    format!("timed out while the agent was overloaded (its runtime ran {lag} ms late): not counted against the target");
+            }
+        }
 
         ctx.metrics.probes.inc();
         if let Some(class) = attempt.error {
@@ -172,6 +225,7 @@ pub async fn run_endpoint(
         }
         let (first_ts, class, detail) = (attempt.start, attempt.error, attempt.detail.clone());
         let decision = confirmer.observe(attempt);
+        decision_pending = confirmer.pending();
         if let Some((from, to)) = decision.transition {
             let since = decision.points.first().map_or(first_ts, |p| p.attempt.start);
             let since = watchpost_core::time::format_rfc3339(since);
@@ -282,6 +336,7 @@ mod tests {
             metrics: Arc::new(AgentMetrics::default()),
             maintenance,
             masks: Default::default(),
+            load: crate::load::Load::new(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });

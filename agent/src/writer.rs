@@ -6,7 +6,8 @@
 //! disk [`Spool`] instead, and live batches keep going there while the store is down, so the writer never
 //! stalls on a dead store. The spool is replayed in order, one record at a time, paced to `replay_rate`
 //! points per second so that live batches keep their share; a failed replay doubles the wait before the
-//! next try (up to 5 s), which is also how the writer notices that the store is back. A batch the store
+//! next try (up to 5 s, and at most 2 s while live batches keep coming), which is also how the writer notices
+//! that the store is back. A batch the store
 //! rejects as invalid is counted and dropped, never retried. At shutdown the last batch goes to the store
 //! or, if it is down, to the spool: nothing waits on a dead store.
 
@@ -25,6 +26,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 /// fault test once found 546 points still pending a minute later); a refused connection every 5 s costs
 /// nothing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// While live batches keep arriving (and so go to the spool), the store is tried at least this often: the
+/// status page and `watchpost status` read the store, and they should show what the agent sees within a
+/// couple of seconds of the store's return, not a backoff later.
+const LIVE_RETRY: Duration = Duration::from_secs(2);
 
 pub struct WriterConfig {
     /// Points are also offered here as they arrive, before batching (alerting in the same process).
@@ -149,6 +154,9 @@ impl Writer {
                     self.next_replay = Instant::now() + self.backoff;
                 }
             }
+        }
+        if !self.healthy {
+            self.next_replay = self.next_replay.min(Instant::now() + LIVE_RETRY);
         }
         self.spool_batch(batch).await;
     }
