@@ -153,20 +153,7 @@ impl Aggregator {
         let max_slot = self.params.max_slot();
         while wm < closable {
             let to = closable.min(wm + CHUNK_MINUTES * Resolution::Minute.nanos());
-            let around = TimeRange::new(wm - max_slot, to + max_slot);
-            let mut probes = self.store.probe_points_all(around).await?;
-            let mut maintenance = self.store.maintenance_points_all(around).await?;
-            if self.shard.is_some() {
-                probes.retain(|p| self.owns(&p.series.endpoint));
-                maintenance.retain(|m| self.owns(&m.endpoint));
-            }
-            // Stores share one `Arc` per series in an answer: look at each series once, not at every point.
-            let mut distinct: HashSet<usize> = HashSet::new();
-            for p in &probes {
-                if distinct.insert(Arc::as_ptr(&p.series) as usize) {
-                    self.remember(&p.series);
-                }
-            }
+            let (probes, maintenance) = self.read_raw(TimeRange::new(wm - max_slot, to + max_slot)).await?;
             let rollups = rollup::minutes(&probes, &maintenance, wm, to, &self.params, &self.known);
             stats.gap_minutes += self.gaps(&rollups, &probes, wm, to);
             stats.points_read += (probes.len() + maintenance.len()) as u64;
@@ -209,41 +196,20 @@ impl Aggregator {
             let mut hour = day;
             while hour < day_end {
                 let hour_end = (hour + Resolution::Hour.nanos()).min(day_end);
-                let around = TimeRange::new(hour - max_slot, hour_end + max_slot);
-                let mut probes = self.store.probe_points_all(around).await?;
-                let mut maintenance = self.store.maintenance_points_all(around).await?;
-                if self.shard.is_some() {
-                    probes.retain(|p| self.owns(&p.series.endpoint));
-                    maintenance.retain(|m| self.owns(&m.endpoint));
-                }
-                for p in &probes {
-                    self.remember(&p.series);
-                }
+                let (probes, maintenance) = self.read_raw(TimeRange::new(hour - max_slot, hour_end + max_slot)).await?;
                 stats.points_read += (probes.len() + maintenance.len()) as u64;
-                let built = rollup::minutes(&probes, &maintenance, hour, hour_end, &self.params, &self.known);
-                let missing = self.missing(Resolution::Minute, TimeRange::new(hour, hour_end), built).await?;
-                let missing: Vec<RollupPoint> = missing.into_iter().filter(|r| r.ts < to).collect();
-                stats.minutes += missing.len() as u64;
-                stats.rollups_written += missing.len() as u64;
-                self.store.write(&missing.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+                let mut built = rollup::minutes(&probes, &maintenance, hour, hour_end, &self.params, &self.known);
+                built.retain(|r| r.ts < to);
+                stats.minutes += self.write_missing(Resolution::Minute, TimeRange::new(hour, hour_end), built).await?;
                 if hour_end - hour == Resolution::Hour.nanos() && hour_end <= limits[&Resolution::Hour] {
-                    let range = TimeRange::new(hour, hour_end);
-                    let children = self.owned(self.store.rollups(Resolution::Minute, range, None).await?);
-                    let merged = self.missing(Resolution::Hour, range, rollup::merge(&children, Resolution::Hour)).await?;
-                    stats.hours += merged.len() as u64;
-                    stats.rollups_written += merged.len() as u64;
-                    self.store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+                    stats.hours += self.merge_missing(Resolution::Hour, TimeRange::new(hour, hour_end)).await?;
                 }
                 hour = hour_end;
             }
             if day_end - day == Resolution::Day.nanos() && day_end <= limits[&Resolution::Day] {
-                let range = TimeRange::new(day, day_end);
-                let children = self.owned(self.store.rollups(Resolution::Hour, range, None).await?);
-                let merged = self.missing(Resolution::Day, range, rollup::merge(&children, Resolution::Day)).await?;
-                stats.days += merged.len() as u64;
-                stats.rollups_written += merged.len() as u64;
-                self.store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
+                stats.days += self.merge_missing(Resolution::Day, TimeRange::new(day, day_end)).await?;
             }
+            stats.rollups_written = stats.minutes + stats.hours + stats.days;
             total.points_read += stats.points_read;
             total.minutes += stats.minutes;
             total.hours += stats.hours;
@@ -259,27 +225,48 @@ impl Aggregator {
         Ok(total)
     }
 
-    /// Rollups of this aggregator's shard only.
-    fn owned(&self, mut rollups: Vec<RollupPoint>) -> Vec<RollupPoint> {
-        if let Some(s) = self.shard {
-            rollups.retain(|r| s.owns(&r.series.endpoint));
+    /// The raw probe and maintenance points of `range` that this aggregator's shard owns; remembers their series.
+    async fn read_raw(
+        &mut self,
+        range: TimeRange,
+    ) -> Result<(Vec<ProbePoint>, Vec<watchpost_core::model::MaintenancePoint>), AggregatorError> {
+        let mut probes = self.store.probe_points_all(range).await?;
+        let mut maintenance = self.store.maintenance_points_all(range).await?;
+        if self.shard.is_some() {
+            probes.retain(|p| self.owns(&p.series.endpoint));
+            maintenance.retain(|m| self.owns(&m.endpoint));
         }
-        rollups
+        // Stores share one `Arc` per series in an answer: look at each series once, not at every point.
+        let mut distinct: HashSet<usize> = HashSet::new();
+        for p in &probes {
+            if distinct.insert(Arc::as_ptr(&p.series) as usize) {
+                self.remember(&p.series);
+            }
+        }
+        Ok((probes, maintenance))
     }
 
-    /// Those of `built` whose series has no rollup of `resolution` at their time in the store yet.
-    async fn missing(
-        &self,
-        resolution: Resolution,
-        range: TimeRange,
-        built: Vec<RollupPoint>,
-    ) -> Result<Vec<RollupPoint>, AggregatorError> {
+    /// Merges the finer rollups of `range` into `coarse` ones and writes those not in the store yet.
+    async fn merge_missing(&self, coarse: Resolution, range: TimeRange) -> Result<u64, AggregatorError> {
+        let fine = if coarse == Resolution::Day { Resolution::Hour } else { Resolution::Minute };
+        let mut children = self.store.rollups(fine, range, None).await?;
+        if let Some(s) = self.shard {
+            children.retain(|r| s.owns(&r.series.endpoint));
+        }
+        self.write_missing(coarse, range, rollup::merge(&children, coarse)).await
+    }
+
+    /// Writes those of `built` whose series has no rollup of `resolution` at their time in the store yet
+    /// (rollups are never rewritten); returns how many.
+    async fn write_missing(&self, resolution: Resolution, range: TimeRange, built: Vec<RollupPoint>) -> Result<u64, AggregatorError> {
         if built.is_empty() {
-            return Ok(built);
+            return Ok(0);
         }
         let existing = self.store.rollups(resolution, range, None).await?;
         let have: HashSet<(Nanos, &SeriesKey)> = existing.iter().map(|r| (r.ts, &*r.series)).collect();
-        Ok(built.into_iter().filter(|r| !have.contains(&(r.ts, &*r.series))).collect())
+        let missing: Vec<Point> = built.into_iter().filter(|r| !have.contains(&(r.ts, &*r.series))).map(Point::Rollup).collect();
+        self.store.write(&missing).await?;
+        Ok(missing.len() as u64)
     }
 
     /// Counts (and logs) the series-minutes in `[from, to)` that no point covers, for configured series after
