@@ -80,6 +80,7 @@ impl Agent {
             maintenance: schedule.clone(),
             masks: config.masks.clone(),
             load: load.clone(),
+            shed_log: Default::default(),
         });
 
         let intervals: Vec<Duration> = config.endpoints.iter().map(|e| e.interval).collect();

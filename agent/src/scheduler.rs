@@ -59,6 +59,7 @@ pub struct Context {
     pub masks: watchpost_core::config::Masks,
     /// Whether the agent's own runtime keeps time (see [`crate::load`]).
     pub load: Arc<crate::load::Load>,
+    pub shed_log: ShedLog,
 }
 
 impl Context {
@@ -120,25 +121,23 @@ fn step_point(series: &Arc<SeriesKey>, ts: watchpost_core::time::Nanos, index: u
     }
 }
 
-/// Shed slots, logged at most once a minute per endpoint task with how many there were.
+/// Shed slots, logged at most once a minute for the whole agent with how many there were: an overloaded
+/// agent with thousands of endpoints must not add a log line per endpoint to its load.
 #[derive(Default)]
-struct ShedLog {
-    last: Option<Instant>,
-    held: u64,
-}
+pub struct ShedLog(std::sync::Mutex<(Option<Instant>, u64)>);
 
 impl ShedLog {
-    fn note(&mut self, endpoint: &str, late: Duration) {
-        self.held += 1;
-        if self.last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+    fn note(&self, endpoint: &str, late: Duration) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.1 += 1;
+        if g.0.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
             tracing::warn!(
                 endpoint,
-                slots = self.held,
+                slots = g.1,
                 late_ms = late.as_millis() as u64,
                 "the agent is overloaded: probe slots skipped (shed) rather than started late (logged at most once a minute)"
             );
-            self.last = Some(Instant::now());
-            self.held = 0;
+            *g = (Some(Instant::now()), 0);
         }
     }
 }
@@ -156,7 +155,6 @@ pub async fn run_endpoint(
     let mut due = anchor;
     // A streak being confirmed is never shed: its retries decide whether the target is down.
     let mut decision_pending = 0;
-    let mut shed_log = ShedLog::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
@@ -195,7 +193,7 @@ pub async fn run_endpoint(
             // target; the slot is skipped and counted, and the next one is on the grid.
             drop(permit);
             ctx.metrics.shed_slots.inc();
-            shed_log.note(&endpoint.id, late);
+            ctx.shed_log.note(&endpoint.id, late);
             due = next_slot(anchor, endpoint.interval, Instant::now());
             continue;
         }
@@ -337,6 +335,7 @@ mod tests {
             maintenance,
             masks: Default::default(),
             load: crate::load::Load::new(),
+            shed_log: ShedLog::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
