@@ -592,19 +592,27 @@ impl Store for InfluxStore {
                             .collect();
                     for row in &s.values {
                         let get = |i: usize| idx[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
-                        let b = |i: usize| get(i).and_then(serde_json::Value::as_bool).unwrap_or(false);
+                        let b = |i: usize| get(i).and_then(serde_json::Value::as_bool);
                         let text = |i: usize| get(i).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
                         let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+                        // Every writer sets these; a row without one is being applied (see `probe_rows`).
+                        let index = get(1).and_then(serde_json::Value::as_u64).and_then(|i| u32::try_from(i).ok());
+                        let latency_ms = get(6).and_then(serde_json::Value::as_f64);
+                        let (Some(index), Some(ran), Some(finally), Some(ok), Some(latency_ms)) = (index, b(2), b(3), b(4), latency_ms)
+                        else {
+                            self.count_incomplete(1);
+                            continue;
+                        };
                         out.push(StepPoint {
                             series: series.clone(),
                             ts,
                             step: step.clone(),
-                            index: get(1).and_then(serde_json::Value::as_u64).and_then(|i| u32::try_from(i).ok()).unwrap_or(0),
-                            ran: b(2),
-                            finally: b(3),
-                            ok: b(4),
+                            index,
+                            ran,
+                            finally,
+                            ok,
                             status_code: get(5).and_then(serde_json::Value::as_i64),
-                            latency_ms: get(6).and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+                            latency_ms,
                             error: get(7).and_then(serde_json::Value::as_str).and_then(ErrorClass::parse),
                             detail: text(8),
                             assertions: text(9),
