@@ -9,9 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use watchpost_agent::metrics::AgentMetrics;
 use watchpost_agent::probe::push::{parse_report, Delivery, Registry};
 use watchpost_aggregator::metrics::AggregatorMetrics;
@@ -31,36 +29,9 @@ pub struct AppState {
 }
 
 /// Rejected push reports, logged at most once a minute per endpoint with how many there were: a misconfigured
-/// job retrying in a loop, or someone guessing tokens, must not flood the log. Unknown ids share one entry
-/// (a stranger choosing ids must not grow this map).
-#[derive(Clone, Default)]
-pub struct RejectLog(Arc<Mutex<HashMap<String, (Instant, u64)>>>);
-
-impl RejectLog {
-    const EVERY: Duration = Duration::from_secs(60);
-
-    /// Counts a rejection; returns how many to log now (this one and those held back), or `None` to stay quiet.
-    fn note(&self, key: &str) -> Option<u64> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        match map.get_mut(key) {
-            Some((last, held)) if now.duration_since(*last) < Self::EVERY => {
-                *held += 1;
-                None
-            }
-            Some((last, held)) => {
-                let n = *held + 1;
-                *last = now;
-                *held = 0;
-                Some(n)
-            }
-            None => {
-                map.insert(key.to_string(), (now, 0));
-                Some(1)
-            }
-        }
-    }
-}
+/// job retrying in a loop, or someone guessing tokens, must not flood the log. Unknown ids share one key (a
+/// stranger choosing ids must not grow the map).
+pub type RejectLog = Arc<watchpost_core::throttle::Throttle>;
 
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -145,22 +116,5 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, mut stop: tok
     };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "the HTTP server stopped");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejections_are_logged_once_a_minute_with_a_count() {
-        let log = RejectLog::default();
-        assert_eq!(log.note("a"), Some(1), "the first is logged at once");
-        assert_eq!((log.note("a"), log.note("a")), (None, None), "then held back");
-        assert_eq!(log.note("b"), Some(1), "per endpoint");
-        // A minute later, the next one is logged with the two held back.
-        log.0.lock().unwrap().get_mut("a").unwrap().0 -= RejectLog::EVERY;
-        assert_eq!(log.note("a"), Some(3));
-        assert_eq!(log.note("a"), None);
     }
 }

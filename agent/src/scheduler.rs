@@ -59,7 +59,8 @@ pub struct Context {
     pub masks: watchpost_core::config::Masks,
     /// Whether the agent's own runtime keeps time (see [`crate::load`]).
     pub load: Arc<crate::load::Load>,
-    pub shed_log: ShedLog,
+    /// Shed slots, logged once a minute with their count.
+    pub shed_log: watchpost_core::throttle::Throttle,
 }
 
 impl Context {
@@ -121,27 +122,6 @@ fn step_point(series: &Arc<SeriesKey>, ts: watchpost_core::time::Nanos, index: u
     }
 }
 
-/// Shed slots, logged at most once a minute for the whole agent with how many there were: an overloaded
-/// agent with thousands of endpoints must not add a log line per endpoint to its load.
-#[derive(Default)]
-pub struct ShedLog(std::sync::Mutex<(Option<Instant>, u64)>);
-
-impl ShedLog {
-    fn note(&self, endpoint: &str, late: Duration) {
-        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        g.1 += 1;
-        if g.0.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-            tracing::warn!(
-                endpoint,
-                slots = g.1,
-                late_ms = late.as_millis() as u64,
-                "the agent is overloaded: probe slots skipped (shed) rather than started late (logged at most once a minute)"
-            );
-            *g = (Some(Instant::now()), 0);
-        }
-    }
-}
-
 /// One endpoint's loop. Returns when `shutdown` turns true, after writing what its confirmer still holds.
 pub async fn run_endpoint(
     endpoint: Arc<EndpointConfig>,
@@ -193,7 +173,11 @@ pub async fn run_endpoint(
             // target; the slot is skipped and counted, and the next one is on the grid.
             drop(permit);
             ctx.metrics.shed_slots.inc();
-            ctx.shed_log.note(&endpoint.id, late);
+            // One line a minute for the whole agent: thousands of endpoints shed at once.
+            if let Some(slots) = ctx.shed_log.note("") {
+                tracing::warn!(endpoint = %endpoint.id, slots, late_ms = late.as_millis() as u64,
+                    "the agent is overloaded: probe slots skipped (shed) rather than started late (logged at most once a minute)");
+            }
             due = next_slot(anchor, endpoint.interval, Instant::now());
             continue;
         }
@@ -335,7 +319,7 @@ mod tests {
             maintenance,
             masks: Default::default(),
             load: crate::load::Load::new(),
-            shed_log: ShedLog::default(),
+            shed_log: Default::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });

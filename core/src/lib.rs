@@ -9,7 +9,8 @@
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
 //! - [`tls`], [`http`]: the TLS client configuration and the HTTP client every outbound connection shares;
 //! - [`markup`]: escaping for every renderer that writes HTML or XML;
-//! - [`metrics`]: a small Prometheus text-format registry (counters, gauges, histograms) shared by the parts.
+//! - [`metrics`]: a small Prometheus text-format registry (counters, gauges, histograms) shared by the parts;
+//! - [`throttle`]: log lines written at most once a minute per key, with a count.
 //!
 //! Architecture invariant: `core` knows nothing of HTTP servers, HTML or providers.
 
@@ -27,5 +28,6 @@ pub mod sign;
 pub mod state;
 pub mod store;
 pub mod template;
+pub mod throttle;
 pub mod time;
 pub mod tls;

@@ -484,10 +484,9 @@ async fn add_subscriber(_: Admin, State(p): State<Arc<StatusPage>>, headers: axu
     }
     let (kind, address) = match (b.webhook, b.email) {
         (Some(url), None) => {
-            let ok =
-                url.parse::<axum::http::Uri>().ok().is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
-            if !ok {
-                invalid.push("webhook", format!("{url:?} is not an absolute http(s) URL"));
+            // The shared check: ports in range, and the URL shown without credentials or query (tokens).
+            if let Err(e) = watchpost_core::http::parse_http_url(&url) {
+                invalid.push("webhook", e);
             }
             (watchpost_core::state::SubscriberKind::Webhook, url)
         }
