@@ -1,9 +1,10 @@
 //! The fault-sequence harness (issue 17): the real binary (`watchpost run`: agent, alerting, status on a real
-//! `influxd`) driven through seeded random sequences of store outages, SIGKILL and SIGTERM restarts, provider
-//! 500s and 429s, and a target going down and up, checked against counters the harness keeps itself:
+//! `influxd`, plus a second region's `watchpost agent`) driven through seeded random sequences of store
+//! outages, SIGKILL and SIGTERM restarts, the second region's agent killed and started again, provider 500s
+//! and 429s, and a target going down and up, checked against counters the harness keeps itself:
 //!
-//! - **points**: the target counts the requests it answered (one per probe attempt). At the end, with the
-//!   store back and the spool drained, the store holds at most that many points, and at most
+//! - **points**: the target counts the requests it answered (one per probe attempt, from both regions). At
+//!   the end, with the store back and both spools drained, the store holds at most that many points, and at most
 //!   [`LOST_PER_KILL`] fewer per SIGKILL (the open batch and the misses awaiting confirmation: the README's
 //!   bound); a SIGTERM loses none;
 //! - **pages**: the PagerDuty stand-in (which validates every request against the published schema) sees, for
@@ -12,7 +13,9 @@
 //!   crash-between-send-and-record repeat); a resolve never arrives while the target is still down, except
 //!   where a provider fault or a kill since the outage began may have delayed it (counted apart);
 //! - **status**: whenever the target has been down for 3 s, the process up for 3 s and the store for 5 s (the
-//!   writer notices a returned store within 2 s, then replays), `watchpost status` says DOWN, never up.
+//!   writer notices a returned store within 2 s, then replays), and the second region has either been up for
+//!   3 s or dead for longer than `stale_after` (a dead region's last state votes until then: one of two DOWN
+//!   is `degraded`), `watchpost status` says DOWN, never up or degraded.
 //!
 //! `scripts/test.sh` runs a fixed set of seeds (this file's test); `bench/soak.py` runs many more through
 //! `WATCHPOST_SEQUENCE_SEEDS=FROM..TO` and reads the `sequence …` summary lines this test prints.
@@ -59,6 +62,8 @@ enum Event {
     Provider500,
     Provider429,
     ProviderOk,
+    /// The second region's agent: SIGKILL if it runs, started again if not.
+    RegionFlip,
 }
 
 /// What happened when, for the checks.
@@ -72,6 +77,7 @@ struct Timeline {
     provider_faults: Vec<(Instant, Option<Instant>)>,
     kills: usize,
     terms: usize,
+    region_kills: usize,
     status_checks: usize,
 }
 
@@ -95,13 +101,17 @@ impl Timeline {
     }
 }
 
-fn config(dir: &Path, listen: u16, influx: u16, target: &Toggle, providers: &Providers) -> std::path::PathBuf {
+/// Seconds after which a silent region's state no longer votes.
+const STALE_AFTER: u64 = 3;
+
+/// The configuration of region `region`'s process; its spool and state live in `dir`.
+fn config(dir: &Path, region: &str, listen: u16, influx: u16, target: &Toggle, providers: &Providers) -> std::path::PathBuf {
     write_config(
         dir,
         &format!(
             r#"
 [agent]
-region = "seq"
+region = "{region}"
 interval = "500ms"
 timeout = "300ms"
 retry_interval = "100ms"
@@ -121,6 +131,9 @@ path = "{dir}/state.db"
 
 [server]
 listen = "127.0.0.1:{listen}"
+
+[regions]
+stale_after = "{STALE_AFTER}s"
 
 [[endpoints]]
 id = "api"
@@ -146,11 +159,13 @@ fn metric(port: u16, name: &str) -> Option<f64> {
     body.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
 }
 
-/// `watchpost status` for `api`: its state across regions (`up`, `DOWN`, …).
+/// `watchpost status` for `api`: its state across regions (`up`, `degraded`, `DOWN`, …), the same on every
+/// region's row.
 fn status(cfg: &Path) -> Option<String> {
     let o = run(&["status", "--config", cfg.to_str()?, "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-    v.as_array()?.iter().find(|r| r["endpoint"] == "api").and_then(|r| r["state"].as_str()).map(str::to_string)
+    let states: Vec<&str> = v.as_array()?.iter().filter(|r| r["endpoint"] == "api").filter_map(|r| r["endpoint_state"].as_str()).collect();
+    states.windows(2).all(|w| w[0] == w[1]).then(|| states.first().map(|s| s.to_string()))?
 }
 
 struct Outcome {
@@ -159,6 +174,7 @@ struct Outcome {
     stored: usize,
     kills: usize,
     terms: usize,
+    region_kills: usize,
     triggers: usize,
     resolves: usize,
     unverifiable_resolves: usize,
@@ -172,13 +188,24 @@ fn sequence(seed: u64) -> Outcome {
     let providers = Providers::start();
     let dir = tempfile::tempdir().unwrap();
     let listen = free_port();
-    let cfg = config(dir.path(), listen, influx.port, &target, &providers);
+    let cfg = config(dir.path(), "seq", listen, influx.port, &target, &providers);
     let log = dir.path().join("run.log");
-    let start = |log: &Path| -> Child {
+    // The second region: only its agent, with its own spool and `/metrics`.
+    let far_dir = dir.path().join("far");
+    std::fs::create_dir_all(&far_dir).unwrap();
+    let far_listen = free_port();
+    let far_cfg = config(&far_dir, "far", far_listen, influx.port, &target, &providers);
+    let far_log = far_dir.join("agent.log");
+    let spawn = |command: &str, cfg: &Path, log: &Path| -> Child {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        watchpost().args(["run", "--config", cfg.to_str().unwrap()]).stdout(std::process::Stdio::null()).stderr(file).spawn().unwrap()
+        watchpost().args([command, "--config", cfg.to_str().unwrap()]).stdout(std::process::Stdio::null()).stderr(file).spawn().unwrap()
     };
+    let start = |log: &Path| spawn("run", &cfg, log);
+    let start_far = || spawn("agent", &far_cfg, &far_log);
     let mut child = start(&log);
+    let mut far = Some(start_far());
+    // When the second region's agent last started (Ok) or died (Err).
+    let mut far_since: Result<Instant, Instant> = Ok(Instant::now());
     let mut started = Instant::now();
     let (mut store_up, mut store_since) = (true, Instant::now());
     let mut t = Timeline::default();
@@ -187,7 +214,25 @@ fn sequence(seed: u64) -> Outcome {
 
     for _ in 0..STEPS {
         std::thread::sleep(Duration::from_millis(1500 + rng.below(2000)));
-        let event = match rng.below(10) {
+        // Status never says up while the target has been down a while, with the process and the store up
+        // (checked before the next event, when the last one has had its time to take effect).
+        let now = Instant::now();
+        let down_for = t.target.last().filter(|(_, up)| !up).map(|(at, _)| now - *at);
+        if down_for.is_some_and(|d| d > Duration::from_secs(3))
+            && store_up
+            // The writer tries a store that was down at least every 2 s while it has points, then replays.
+            && now - store_since > Duration::from_secs(5)
+            && now - started > Duration::from_secs(3)
+            && match far_since {
+                Ok(up) => now - up > Duration::from_secs(3),
+                Err(dead) => now - dead > Duration::from_secs(STALE_AFTER + 1),
+            }
+        {
+            let state = status(&cfg);
+            assert_eq!(state.as_deref(), Some("DOWN"), "seed {seed}: target down {down_for:?}, status says {state:?}; events {events:?}");
+            t.status_checks += 1;
+        }
+        let event = match rng.below(11) {
             0..=2 => Event::TargetFlip,
             3 | 4 if store_up => Event::StoreDown,
             3 | 4 => Event::StoreUp,
@@ -195,7 +240,8 @@ fn sequence(seed: u64) -> Outcome {
             6 => Event::Term,
             7 => Event::Provider500,
             8 => Event::Provider429,
-            _ => Event::ProviderOk,
+            9 => Event::ProviderOk,
+            _ => Event::RegionFlip,
         };
         events.push(event);
         match event {
@@ -237,19 +283,18 @@ fn sequence(seed: u64) -> Outcome {
                     *end = Some(Instant::now());
                 }
             }
-        }
-        // Status never says up while the target has been down a while, with the process and the store up.
-        let now = Instant::now();
-        let down_for = t.target.last().filter(|(_, up)| !up).map(|(at, _)| now - *at);
-        if down_for.is_some_and(|d| d > Duration::from_secs(3))
-            && store_up
-            // The writer tries a store that was down at least every 2 s while it has points, then replays.
-            && now - store_since > Duration::from_secs(5)
-            && now - started > Duration::from_secs(3)
-        {
-            let state = status(&cfg);
-            assert_eq!(state.as_deref(), Some("DOWN"), "seed {seed}: target down {down_for:?}, status says {state:?}; events {events:?}");
-            t.status_checks += 1;
+            Event::RegionFlip => match far.take() {
+                Some(agent) => {
+                    kill9(agent);
+                    t.region_kills += 1;
+                    t.disturbances.push(Instant::now());
+                    far_since = Err(Instant::now());
+                }
+                None => {
+                    far = Some(start_far());
+                    far_since = Ok(Instant::now());
+                }
+            },
         }
     }
 
@@ -265,8 +310,12 @@ fn sequence(seed: u64) -> Outcome {
         target.set(true);
         t.target.push((Instant::now(), true));
     }
+    // A dead region's agent starts again and replays what it spooled.
+    let far = far.unwrap_or_else(start_far);
     let drained = wait_for(Duration::from_secs(60), || {
-        metric(listen, "watchpost_spool_pending_points") == Some(0.0) && metric(listen, "watchpost_store_up") == Some(1.0)
+        [listen, far_listen]
+            .into_iter()
+            .all(|port| metric(port, "watchpost_spool_pending_points") == Some(0.0) && metric(port, "watchpost_store_up") == Some(1.0))
     });
     let pd = || -> Vec<(Instant, String)> {
         providers
@@ -277,21 +326,25 @@ fn sequence(seed: u64) -> Outcome {
     };
     let settled = wait_for(Duration::from_secs(60), || pd().last().is_none_or(|(_, a)| a == "resolve"));
     std::thread::sleep(Duration::from_secs(1));
+    let far_out = terminate(far);
     let out = terminate(child);
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default()
+        + "\n--- second region's agent ---\n"
+        + &std::fs::read_to_string(&far_log).unwrap_or_default();
     assert!(
-        out.status.success() && drained && settled,
+        out.status.success() && far_out.status.success() && drained && settled,
         "seed {seed}: did not settle (drained {drained}, resolved {settled}); events {events:?}\n{log_text}"
     );
 
     // Points: never more than the attempts the target answered; fewer only by what kills may lose.
     let (served, stored) = (target.served(), influx.count_probe_points() as usize);
     assert!(stored <= served, "seed {seed}: {stored} points stored for {served} attempts; events {events:?}");
+    // Each process may have one attempt in flight when it is stopped at the end.
     assert!(
-        served - stored <= t.kills * LOST_PER_KILL + 2,
+        served - stored <= (t.kills + t.region_kills) * LOST_PER_KILL + 4,
         "seed {seed}: {} of {served} attempts lost with {} kill(s); events {events:?}\n{log_text}",
         served - stored,
-        t.kills
+        t.kills + t.region_kills
     );
 
     // Pages: trigger and resolve alternate (one repeat per kill at most), ending resolved.
@@ -333,6 +386,7 @@ fn sequence(seed: u64) -> Outcome {
         stored,
         kills: t.kills,
         terms: t.terms,
+        region_kills: t.region_kills,
         triggers: collapsed.len() / 2,
         resolves: collapsed.len() / 2,
         unverifiable_resolves: unverifiable,
@@ -371,13 +425,14 @@ fn random_fault_sequences_lose_no_point_repeat_no_page_and_never_show_a_down_tar
         for o in outcomes {
             // One line per sequence, for bench/soak.py.
             println!(
-                "sequence seed={} served={} stored={} lost={} kills={} terms={} triggers={} resolves={} unverifiable_resolves={} status_checks={}",
+                "sequence seed={} served={} stored={} lost={} kills={} terms={} region_kills={} triggers={} resolves={} unverifiable_resolves={} status_checks={}",
                 o.seed,
                 o.served,
                 o.stored,
                 o.served - o.stored,
                 o.kills,
                 o.terms,
+                o.region_kills,
                 o.triggers,
                 o.resolves,
                 o.unverifiable_resolves,
