@@ -45,15 +45,19 @@ pub enum IncidentCommand {
         target: Target,
         /// The incident's id (from `create` or `list`).
         id: String,
+        /// The new status: investigating, identified, monitoring or resolved.
         #[arg(long)]
         status: Option<String>,
+        /// The update's text, shown on the page under the incident.
         #[arg(long)]
         message: Option<String>,
+        /// A new title (at most 255 characters).
         #[arg(long)]
         name: Option<String>,
+        /// A new impact: none, minor, major or critical.
         #[arg(long)]
         impact: Option<String>,
-        /// `api=operational`; repeat for several.
+        /// An affected component and its status now, `api=operational`; repeat for several.
         #[arg(long = "component", value_parser = component_status)]
         components: Vec<(String, String)>,
     },
@@ -61,7 +65,9 @@ pub enum IncidentCommand {
     Resolve {
         #[command(flatten)]
         target: Target,
+        /// The incident's id (from `create` or `list`).
         id: String,
+        /// The closing update's text.
         #[arg(long, default_value = "This incident has been resolved.")]
         message: String,
     },

@@ -13,6 +13,14 @@ pub enum Command {
 }
 
 pub async fn main(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
+    // Reading (or acknowledging in) a state database that does not exist would create an empty one and
+    // answer "no alerts" for a mistyped path.
+    anyhow::ensure!(
+        cfg.state.path.exists(),
+        "{}: state: no state database at {}: nothing has been recorded there yet (is `state.path` right? `watchpost run` or `watchpost alerting` creates it)",
+        cfg.file,
+        cfg.state.path.display()
+    );
     let db = StateDb::open(&cfg.state.path).await.with_context(|| format!("{}: state", cfg.file))?;
     match command {
         Command::List { limit } => {

@@ -248,7 +248,7 @@ async fn history(cfg: &Config, id: &str, env: Option<&str>, limit: usize, since:
         eprintln!("error: {e}");
         return Ok(ExitCode::from(crate::EXIT_INVALID));
     }
-    let store = watchpost_core::store::open(&cfg.store).await?;
+    let store = watchpost_core::store::open_existing(&cfg.store).await?;
     let steps = store.check_runs(id, env, TimeRange::last(since)).await?;
     // The steps of one run share its timestamp, region and environment.
     let mut runs: BTreeMap<(i64, String, String), Vec<StepPoint>> = BTreeMap::new();

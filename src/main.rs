@@ -91,8 +91,10 @@ enum Command {
     },
     /// Validate a configuration file and print a summary, or every error with its key and line (exit 2).
     CheckConfig {
-        /// The configuration file (.toml, .yaml or .yml).
-        file: PathBuf,
+        /// The configuration file (.toml, .yaml or .yml); the same as `--config FILE`.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Print every endpoint's confirmed state from the store: since when, last latency, availability.
     Status {
@@ -164,8 +166,9 @@ enum StatuspageCommand {
 
 #[derive(clap::Args)]
 struct ConfigArg {
-    /// The configuration file (.toml, .yaml or .yml).
-    #[arg(short, long, env = "WATCHPOST_CONFIG", default_value = "watchpost.toml")]
+    /// The configuration file (.toml, .yaml or .yml). Accepted before or after a subcommand's own
+    /// subcommand (`maintenance list --config F`).
+    #[arg(short, long, env = "WATCHPOST_CONFIG", default_value = "watchpost.toml", global = true)]
     config: PathBuf,
 }
 
@@ -173,7 +176,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     let (path, command) = match cli.command {
-        Command::CheckConfig { file } => return check_config(&file),
+        Command::CheckConfig { file, config } => return check_config(&file.unwrap_or(config.config)),
         Command::Healthcheck { url } => return healthcheck(&url),
         Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true, statuspage: true, alerting: true })),
         Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, ..Parts::NONE })),
@@ -451,7 +454,7 @@ async fn run(cfg: Config, parts: Parts) -> anyhow::Result<ExitCode> {
 
 /// `watchpost statuspage export DIR`: one snapshot from the store, written as files.
 async fn export(cfg: Config, dir: &Path) -> anyhow::Result<ExitCode> {
-    let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
+    let store = watchpost_core::store::open_existing(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
     let page = watchpost_statuspage::StatusPage::new(&cfg, store).await.with_context(|| format!("{}: status page", cfg.file))?;
     let published = page.published();
     let files = watchpost_statuspage::export::export(&page, &published, dir).with_context(|| format!("cannot write {}", dir.display()))?;

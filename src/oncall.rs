@@ -4,9 +4,9 @@
 use anyhow::Context as _;
 use std::io::Write as _;
 use std::process::ExitCode;
-use watchpost_alerting::{ical, oncall};
 use watchpost_core::config::Config;
 use watchpost_core::time::{now_nanos, Nanos};
+use watchpost_oncall::{ical, rota as oncall};
 
 #[derive(clap::Args)]
 pub struct OncallArgs {

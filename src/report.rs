@@ -56,7 +56,7 @@ pub async fn main(cfg: &Config, args: ReportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(crate::EXIT_INVALID));
         }
     };
-    let store = watchpost_core::store::open(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
+    let store = watchpost_core::store::open_existing(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
     let sources = watchpost_core::maintenance::sources(cfg);
     let windows = watchpost_core::maintenance::windows(&sources, TimeRange::new(period.from, period.to)).await;
     let inputs = Inputs {

@@ -32,7 +32,7 @@ struct Row {
 }
 
 pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
-    let store = watchpost_core::store::open(&cfg.store).await?;
+    let store = watchpost_core::store::open_existing(&cfg.store).await?;
     let states = store.latest_states().await?;
     let slots: HashMap<String, Duration> = cfg.endpoints.iter().map(|e| (e.id.clone(), e.interval)).collect();
     let now = now_nanos();

@@ -12,12 +12,9 @@
 
 pub mod evaluate;
 pub mod event;
-pub mod ical;
 pub mod lifecycle;
-pub mod links;
 pub mod metrics;
 pub mod notify;
-pub mod oncall;
 pub mod outbox;
 
 use evaluate::{stale_after, verdict, Windows};
@@ -216,7 +213,7 @@ impl Alerting {
             .map_err(|e| AlertingError::Notifier { name: "*".into(), reason: watchpost_core::http::error_text(&e) })?;
         let mut notifiers = HashMap::new();
         for (name, n) in &cfg.alerting.notifiers {
-            let built = notify::build(n, &http).map_err(|reason| AlertingError::Notifier { name: name.clone(), reason })?;
+            let built = notify::build(n, &http).map_err(|e| AlertingError::Notifier { name: name.clone(), reason: e.to_string() })?;
             notifiers.insert(name.clone(), built);
         }
         let metrics = Arc::new(AlertingMetrics::default());

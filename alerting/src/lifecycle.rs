@@ -5,13 +5,13 @@
 
 use crate::evaluate::Verdict;
 use crate::event::{Action, AlertEvent, Paged};
-use crate::links;
 use crate::notify;
-use crate::oncall;
 use watchpost_core::config::alerting::{RuleConfig, Target};
 use watchpost_core::config::{Config, EndpointConfig};
 use watchpost_core::state::{AlertRow, AlertState, NewDelivery};
 use watchpost_core::time::{duration_nanos, Nanos};
+use watchpost_oncall::links;
+use watchpost_oncall::rota as oncall;
 
 /// The alert's identity: PagerDuty's `dedup_key` (at most 255 characters), OpsGenie's `alias` (512).
 /// Names are at most 128 characters each, so a key of three long names is shortened, stably, to a prefix

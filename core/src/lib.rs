@@ -6,6 +6,7 @@
 //! - [`health`]: an endpoint's and a component's status across regions (§5.4, §5.7), as pure functions;
 //! - [`store`]: the [`store::Store`] trait every part reads and writes through, and its backends;
 //! - [`state`]: the local state database (incidents, admin maintenance windows), SQLite whatever the store;
+//! - [`sqlite`]: the one way both SQLite databases are opened (WAL, busy handling, migrations, checks);
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
 //! - [`tls`], [`http`]: the TLS client configuration and the HTTP client every outbound connection shares;
 //! - [`markup`]: escaping for every renderer that writes HTML or XML;
@@ -25,6 +26,7 @@ pub mod markup;
 pub mod metrics;
 pub mod model;
 pub mod sign;
+pub mod sqlite;
 pub mod state;
 pub mod store;
 pub mod template;

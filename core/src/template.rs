@@ -100,7 +100,7 @@ impl Template {
     }
 
     /// Parses `text`, checking every name against `scope`. The error names the expression at fault.
-    pub fn parse(text: &str, scope: &Scope) -> Result<Template, String> {
+    pub fn parse(text: &str, scope: &Scope) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
@@ -108,9 +108,10 @@ impl Template {
                 parts.push(Part::Lit(rest[..open].to_string()));
             }
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in {text:?}"))?;
+            let close = after.find("}}").ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
             let inner = after[..close].trim();
-            parts.push(Part::Expr(parse_expr(inner, scope).map_err(|e| format!("in `{{{{{inner}}}}}`: {e}"))?));
+            let expr = parse_expr(inner, scope).map_err(|reason| TemplateError::Expr { expr: inner.to_string(), reason })?;
+            parts.push(Part::Expr(expr));
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
@@ -151,6 +152,17 @@ impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
     }
+}
+
+/// Why a template does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed `{{{{` in {0:?}")]
+    Unclosed(String),
+    /// An expression names something that does not exist, or calls a helper wrongly; `reason` says what
+    /// exists.
+    #[error("in `{{{{{expr}}}}}`: {reason}")]
+    Expr { expr: String, reason: String },
 }
 
 fn parse_expr(inner: &str, scope: &Scope) -> Result<Expr, String> {
@@ -462,19 +474,18 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors_that_say_what_exists() {
-        let e = Template::parse("{{env.bse}}", &scope()).unwrap_err();
+        let e = Template::parse("{{env.bse}}", &scope()).unwrap_err().to_string();
         assert!(e.contains("unknown environment variable `bse`") && e.contains("base"), "{e}");
-        let e = Template::parse("{{vars.tokn}}", &scope()).unwrap_err();
+        let e = Template::parse("{{vars.tokn}}", &scope()).unwrap_err().to_string();
         assert!(e.contains("unknown variable `tokn`") && e.contains("token"), "{e}");
-        let e = Template::parse("{{steps.read.body.id}}", &scope()).unwrap_err();
+        let e = Template::parse("{{steps.read.body.id}}", &scope()).unwrap_err().to_string();
         assert!(e.contains("unknown step `read`") && e.contains("create"), "{e}");
-        let e = Template::parse("{{nope}}", &scope()).unwrap_err();
+        let e = Template::parse("{{nope}}", &scope()).unwrap_err().to_string();
         assert!(e.contains("unknown name `nope`"), "{e}");
-        let e = Template::parse("{{sha1(\"x\")}}", &scope()).unwrap_err();
+        let e = Template::parse("{{sha1(\"x\")}}", &scope()).unwrap_err().to_string();
         assert!(e.contains("unknown helper `sha1`"), "{e}");
-        let e = Template::parse("x {{env.base", &scope()).unwrap_err();
-        assert!(e.contains("unclosed"), "{e}");
-        let e = Template::parse("{{env.base}}", &Scope::default()).unwrap_err();
+        assert_eq!(Template::parse("x {{env.base", &scope()).unwrap_err(), TemplateError::Unclosed("x {{env.base".into()));
+        let e = Template::parse("{{env.base}}", &Scope::default()).unwrap_err().to_string();
         assert!(e.contains("names none"), "{e}");
         assert!(Template::parse("{{random_int(5, 1)}}", &scope()).is_err());
     }

@@ -108,7 +108,31 @@ fn duplicate_endpoint_ids() {
 #[test]
 fn wrong_type() {
     let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nfailure_threshold = \"three\"\n");
-    assert_one(&text, 7, "endpoints[0].failure_threshold", "invalid type");
+    assert_one(&text, 7, "endpoints[0].failure_threshold", "this key wants a whole number, not the string \"three\"");
+}
+
+/// Issue 18: serde stopped at the first type error of a table, hiding the others and every later check of
+/// the entry (here its URL).
+#[test]
+fn regression_every_type_error_of_a_table_is_reported_with_the_later_checks() {
+    let text = format!(
+        "{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"nope\"\nfailure_threshold = \"three\"\ninterval = \"1.5s\"\ntimeout = 2\nbogus = true\n"
+    );
+    let errs = load(&text).unwrap_err();
+    let got: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line(), e.key.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(6), "endpoints[0].url"),
+            (Some(7), "endpoints[0].failure_threshold"),
+            (Some(8), "endpoints[0].interval"),
+            (Some(9), "endpoints[0].timeout"),
+            (Some(10), "endpoints[0].bogus"),
+        ],
+        "{errs}"
+    );
+    let shown = errs.to_string();
+    assert!(shown.contains("decimals are not supported in durations: write \"1500ms\" instead of \"1.5s\""), "{shown}");
 }
 
 #[test]
@@ -142,8 +166,8 @@ fn every_error_is_reported_at_once() {
     );
     let errs = load(&text).unwrap_err();
     let lines: Vec<Option<usize>> = errs.iter().map(|e| e.line()).collect();
-    assert_eq!(errs.len(), 4, "{errs}");
-    assert_eq!(lines, vec![Some(6), Some(9), Some(11), Some(15)], "{errs}");
+    assert_eq!(errs.len(), 5, "{errs}");
+    assert_eq!(lines, vec![Some(6), Some(9), Some(11), Some(13), Some(15)], "{errs}");
 }
 
 #[test]
@@ -190,7 +214,9 @@ fn env_override_and_interpolation_reach_the_typed_config() {
         [("WATCHPOST__AGENT__FAILURE_THRESHOLD", "many")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let errs = Config::from_str_with_env("w.toml", Format::Toml, "[agent]\n", &env).unwrap_err();
     assert!(
-        errs.to_string().starts_with("environment variable WATCHPOST__AGENT__FAILURE_THRESHOLD: agent.failure_threshold: invalid type"),
+        errs.to_string().starts_with(
+            "environment variable WATCHPOST__AGENT__FAILURE_THRESHOLD: agent.failure_threshold: this key wants a whole number"
+        ),
         "{errs}"
     );
 }
@@ -667,4 +693,57 @@ fn publisher_and_region_errors_name_the_key() {
         "alerting.regions_down_quorum",
         "moved to `regions.down_quorum`",
     );
+}
+
+/// Issue 18: an empty file ran, probing nothing while looking healthy.
+#[test]
+fn an_empty_file_is_an_error() {
+    for text in ["", "\n# only a comment\n"] {
+        let errs = load(text).unwrap_err();
+        assert!(errs.to_string().contains("the configuration is empty"), "{errs}");
+    }
+}
+
+/// Issue 18: `[store]` without `type` means the embedded store, as the README says.
+#[test]
+fn a_store_without_type_is_sqlite() {
+    let cfg = load("[store]\npath = \"/tmp/w/points.db\"\n\n[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n").unwrap();
+    let watchpost_core::config::StoreConfig::Sqlite(s) = &cfg.store else { panic!("sqlite expected") };
+    assert_eq!(s.path, std::path::Path::new("/tmp/w/points.db"));
+}
+
+/// Issue 18: the status page and the server on one address passed `check-config`, then `run` failed to bind.
+#[test]
+fn two_parts_on_one_listen_address() {
+    let text = "[server]\nlisten = \"127.0.0.1:9000\"\n\n[statuspage]\nlisten = \"127.0.0.1:9000\"\n";
+    assert_one(text, 5, "statuspage.listen", "127.0.0.1:9000 is also `server.listen` (line 2)");
+    // All addresses and one of them: the same port still clashes.
+    let text = "[server]\nlisten = \"0.0.0.0:9000\"\n\n[statuspage]\nlisten = \"127.0.0.1:9000\"\n";
+    assert_one(text, 5, "statuspage.listen", "also `server.listen`");
+    // The server's default port.
+    assert_one("[statuspage]\nlisten = \"127.0.0.1:9090\"\n", 2, "statuspage.listen", "(its default)");
+    assert!(load("[server]\nlisten = \"127.0.0.1:9000\"\n\n[statuspage]\nlisten = \"127.0.0.2:9000\"\n").is_ok());
+}
+
+/// Issue 18: relative paths resolve against the configuration file's directory, not the working directory.
+#[test]
+fn relative_paths_resolve_against_the_files_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("conf/secrets")).unwrap();
+    std::fs::write(dir.path().join("conf/secrets/token"), "t0k3n-long-enough-for-a-push\n").unwrap();
+    let file = dir.path().join("conf/w.toml");
+    std::fs::write(
+        &file,
+        "[store]\npath = \"data/points.db\"\n\n[state]\npath = \"state/alerts.db\"\n\n[agent.spool]\ndir = \"/abs/spool\"\n\n\
+         [[endpoints]]\nid = \"hb\"\ntype = \"push\"\ntoken_file = \"secrets/token\"\nexpect_every = \"1m\"\n",
+    )
+    .unwrap();
+    let cfg = Config::load_with_env(&file, &HashMap::new()).unwrap();
+    let conf = std::path::absolute(dir.path().join("conf")).unwrap();
+    let watchpost_core::config::StoreConfig::Sqlite(s) = &cfg.store else { panic!("sqlite expected") };
+    assert_eq!(s.path, conf.join("data/points.db"));
+    assert_eq!(cfg.state.path, conf.join("state/alerts.db"));
+    assert_eq!(cfg.agent.spool.dir, std::path::Path::new("/abs/spool"));
+    let ProbeConfig::Push(p) = &cfg.endpoints[0].probe else { panic!("push expected") };
+    assert_eq!(p.token.expose(), "t0k3n-long-enough-for-a-push");
 }

@@ -19,9 +19,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use watchpost_alerting::links::{self, LinkError};
 use watchpost_core::state::{AlertRow, StateError};
 use watchpost_core::time::{format_rfc3339, now_nanos};
+use watchpost_oncall::links::{self, LinkError};
 
 #[derive(Deserialize)]
 pub struct AckLink {
@@ -191,7 +191,6 @@ pub async fn calendar(
     let days = i64::from(q.days.unwrap_or(90).clamp(1, 400));
     // From a week back, so that the current shift and the last handoff are in the calendar too.
     let from = now - 7 * 86_400_000_000_000;
-    let text =
-        watchpost_alerting::ical::calendar(&s.name, &watchpost_alerting::oncall::shifts(s, from, now + days * 86_400_000_000_000), now);
+    let text = watchpost_oncall::ical::calendar(&s.name, &watchpost_oncall::rota::shifts(s, from, now + days * 86_400_000_000_000), now);
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/calendar; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], text).into_response()
 }

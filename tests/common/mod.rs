@@ -18,8 +18,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The `watchpost` binary under test: the one cargo built for this test, or `WATCHPOST_BIN` (the soak runs a
+/// copy, so that a rebuild during an hour-long soak does not change the binary under it).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_watchpost")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::env::var("WATCHPOST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_watchpost").to_string()))
 }
 
 /// A loopback port to listen on, free now and never handed to another test of this process.

@@ -14,7 +14,7 @@ pub struct Email {
 }
 
 impl Email {
-    pub fn new(smtp: &SmtpConfig) -> Result<Self, String> {
+    pub fn new(smtp: &SmtpConfig) -> Result<Self, watchpost_core::mail::MailError> {
         let (transport, from) = watchpost_core::mail::transport(smtp)?;
         Ok(Email { transport, from })
     }

@@ -43,7 +43,7 @@ pub fn carries(n: &NotifierConfig, action: Action) -> bool {
 }
 
 /// The one place notifiers are registered.
-pub fn build(n: &NotifierConfig, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, String> {
+pub fn build(n: &NotifierConfig, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, watchpost_core::mail::MailError> {
     Ok(match n {
         NotifierConfig::PagerDuty { url, routing_key } => Arc::new(pagerduty::PagerDuty::new(http.clone(), url, routing_key.clone())),
         NotifierConfig::OpsGenie { url, api_key } => Arc::new(opsgenie::OpsGenie::new(http.clone(), url, api_key.clone())),

@@ -5,9 +5,9 @@
 
 use super::{post, Notifier, Outcome};
 use crate::event::{truncate, Action, AlertEvent};
-use crate::links::encode;
 use serde_json::{json, Value};
 use watchpost_core::config::Secret;
+use watchpost_oncall::links::encode;
 
 pub struct OpsGenie {
     http: reqwest::Client,

@@ -527,34 +527,48 @@ fn target(s: &str) -> Option<Target> {
     })
 }
 
+/// Why a rule's `when` is not a condition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    #[error("{0:?}: expected `METRIC OP THRESHOLD`, e.g. \"availability < 100\" or \"latency_p95 > 300ms\"")]
+    Shape(String),
+    #[error("`{0}` is not a metric; expected one of {names}", names = Metric::ALL.map(|m| m.as_str()).join(", "))]
+    UnknownMetric(String),
+    #[error("`{0}` is not a comparison; expected <, <=, > or >=")]
+    UnknownComparison(String),
+    #[error("threshold {0:?} is not a number")]
+    NotANumber(String),
+    #[error("threshold {0:?}: {1}")]
+    BadDuration(String, String),
+}
+
 /// `availability < 100`, `latency_mean > 300ms`: the metric, the comparison and the threshold in the metric's
-/// unit, or a message saying what is wrong.
-pub fn parse_condition(s: &str) -> Result<(Metric, Cmp, f64), String> {
+/// unit.
+pub fn parse_condition(s: &str) -> Result<(Metric, Cmp, f64), ConditionError> {
     let mut parts = s.split_whitespace();
     let (Some(m), Some(op), Some(t), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("{s:?}: expected `METRIC OP THRESHOLD`, e.g. \"availability < 100\" or \"latency_p95 > 300ms\""));
+        return Err(ConditionError::Shape(s.to_string()));
     };
-    let metric = Metric::ALL.into_iter().find(|x| x.as_str() == m).ok_or_else(|| {
-        let names: Vec<&str> = Metric::ALL.iter().map(|x| x.as_str()).collect();
-        format!("`{m}` is not a metric; expected one of {}", names.join(", "))
-    })?;
+    let metric = Metric::ALL.into_iter().find(|x| x.as_str() == m).ok_or_else(|| ConditionError::UnknownMetric(m.to_string()))?;
     let cmp = match op {
         "<" => Cmp::Lt,
         "<=" => Cmp::Le,
         ">" => Cmp::Gt,
         ">=" => Cmp::Ge,
-        _ => return Err(format!("`{op}` is not a comparison; expected <, <=, > or >=")),
+        _ => return Err(ConditionError::UnknownComparison(op.to_string())),
     };
     let threshold = if metric.is_latency() {
         match t.parse::<f64>() {
             Ok(ms) => ms,
-            Err(_) => super::parse_duration(t).map(|d| d.as_secs_f64() * 1000.0).map_err(|e| format!("threshold {t:?}: {e}"))?,
+            Err(_) => {
+                super::parse_duration(t).map(|d| d.as_secs_f64() * 1000.0).map_err(|e| ConditionError::BadDuration(t.to_string(), e))?
+            }
         }
     } else {
-        t.trim_end_matches('%').parse::<f64>().map_err(|_| format!("threshold {t:?} is not a number"))?
+        t.trim_end_matches('%').parse::<f64>().map_err(|_| ConditionError::NotANumber(t.to_string()))?
     };
     if !threshold.is_finite() {
-        return Err(format!("threshold {t:?} is not a number"));
+        return Err(ConditionError::NotANumber(t.to_string()));
     }
     Ok((metric, cmp, threshold))
 }
@@ -689,7 +703,7 @@ pub(super) fn alerting(
         let (metric, cmp, threshold) = match parse_condition(&r.when) {
             Ok(c) => c,
             Err(e) => {
-                errors.push(doc.error(&format!("{path}.when"), e));
+                errors.push(doc.error(&format!("{path}.when"), e.to_string()));
                 continue;
             }
         };
@@ -764,9 +778,11 @@ mod tests {
         assert_eq!(parse_condition("latency_mean > 300ms").unwrap(), (Metric::LatencyMean, Cmp::Gt, 300.0));
         assert_eq!(parse_condition("latency_p99 >= 2s").unwrap(), (Metric::LatencyP99, Cmp::Ge, 2000.0));
         assert_eq!(parse_condition("cert_days_left < 14").unwrap(), (Metric::CertDaysLeft, Cmp::Lt, 14.0));
-        assert!(parse_condition("uptime < 1").unwrap_err().contains("not a metric"));
-        assert!(parse_condition("availability == 1").unwrap_err().contains("comparison"));
-        assert!(parse_condition("availability <").is_err());
+        assert_eq!(parse_condition("uptime < 1"), Err(ConditionError::UnknownMetric("uptime".into())));
+        assert!(parse_condition("uptime < 1").unwrap_err().to_string().contains("expected one of availability"));
+        assert_eq!(parse_condition("availability == 1"), Err(ConditionError::UnknownComparison("==".into())));
+        assert_eq!(parse_condition("availability <"), Err(ConditionError::Shape("availability <".into())));
+        assert_eq!(parse_condition("availability < many"), Err(ConditionError::NotANumber("many".into())));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s.is_empty() {
         return Err("empty duration; expected a value like \"5s\" or \"250ms\"".into());
     }
+    if s.contains(['.', ',']) {
+        return Err(decimal_hint(s));
+    }
     let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
@@ -71,6 +74,32 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     let ms = u64::try_from(total).map_err(|_| format!("duration {s:?} is too large"))?;
     Ok(Duration::from_millis(ms))
+}
+
+/// The message for `"1.5s"`: decimals are not read (one way to write each duration), so say what to write.
+fn decimal_hint(s: &str) -> String {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',')).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let ms_per = match unit {
+        "ms" => 1.0,
+        "s" => 1_000.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => 0.0,
+    };
+    match number.replace(',', ".").parse::<f64>().map(|n| n * ms_per) {
+        Ok(ms) if ms >= 1.0 && ms.fract() == 0.0 && ms < 1e15 => {
+            // In the largest unit that divides it: 1.5s is 1500ms, 1.5h is 90m.
+            let ms = ms as u64;
+            let (n, unit) = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")]
+                .into_iter()
+                .find(|(size, _)| ms % size == 0)
+                .map_or((ms, "ms"), |(size, unit)| (ms / size, unit));
+            format!("decimals are not supported in durations: write \"{n}{unit}\" instead of {s:?}")
+        }
+        _ => format!("decimals are not supported in durations ({s:?}): write whole numbers of a smaller unit, like \"1500ms\""),
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for HumanDuration {
@@ -147,6 +176,15 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_refused_with_what_to_write() {
+        for (input, hint) in [("1.5s", "\"1500ms\""), ("0.5m", "\"30s\""), ("1.5h", "\"90m\""), ("2,5s", "\"2500ms\""), ("0.5ms", "1500ms")]
+        {
+            let err = parse_duration(input).unwrap_err();
+            assert!(err.starts_with("decimals are not supported") && err.contains(hint), "{input}: {err}");
+        }
+    }
 
     #[test]
     fn parses_units_and_compounds() {

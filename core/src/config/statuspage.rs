@@ -192,9 +192,9 @@ impl StatusPageConfig {
 pub(super) fn state(doc: &Document, value: Option<&Value>, store: &StoreConfig, errors: &mut ConfigErrors) -> StateConfig {
     let raw: RawState = value.and_then(|v| section(doc, "state", v, errors)).unwrap_or_default();
     let path = match (raw.path, store) {
-        (Some(p), _) => PathBuf::from(p),
+        (Some(p), _) => doc.path(&p),
         (None, StoreConfig::Sqlite(SqliteConfig { path, .. })) => path.with_file_name("state.db"),
-        (None, StoreConfig::Influxdb(_)) => PathBuf::from(d::STATE_PATH),
+        (None, StoreConfig::Influxdb(_)) => doc.path(d::STATE_PATH),
     };
     StateConfig { path }
 }

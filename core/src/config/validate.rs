@@ -34,31 +34,105 @@ const SECTIONS: &[&str] = &[
     "publishers",
 ];
 
-/// Deserializes the value at `path`, mapping serde's error to the exact key path and its line.
+/// How many errors one section may report before the rest of it is given up on.
+const MAX_ERRORS_PER_SECTION: usize = 50;
+
+/// Deserializes the value at `path`, mapping serde's errors to exact key paths and lines.
+///
+/// Why it retries: serde stops at the first error, so one mistyped key would hide every later one in the
+/// table (and every semantic check of the entry). After each error the offending key is dropped from a copy
+/// and the section read again, so every type error and unknown key is reported at once, and the section
+/// still comes back (with defaults where keys were dropped) for the later checks. A required key that was
+/// dropped ends it: the section is then `None`, with its errors already reported.
 pub(super) fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let mut full = path.to_string();
-            if inner != "." {
-                if !inner.starts_with('[') {
-                    full.push('.');
-                }
-                full.push_str(&inner);
+    let mut value = std::borrow::Cow::Borrowed(value);
+    let mut dropped: Vec<String> = Vec::new();
+    for _ in 0..MAX_ERRORS_PER_SECTION {
+        let e = match serde_path_to_error::deserialize::<_, T>(value.as_ref()) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let segments: Vec<serde_path_to_error::Segment> = e.path().iter().cloned().collect();
+        let inner = e.path().to_string();
+        let mut full = path.to_string();
+        if inner != "." {
+            if !inner.starts_with('[') {
+                full.push('.');
             }
-            let mut message = e.into_inner().to_string();
-            // serde names an unknown field in the message; point the line at that key itself.
-            if let Some(field) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-                if !full.ends_with(&format!(".{field}")) && full != field {
-                    full = format!("{full}.{field}");
-                }
-                message = message.replacen("unknown field", "unknown key", 1);
-            }
-            errors.push(doc.error(&full, message));
-            None
+            full.push_str(&inner);
         }
+        let message = e.into_inner().to_string();
+        // A key we dropped is now missing: that is the same error, already reported.
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            if dropped.contains(&format!("{full}.{field}")) || dropped.contains(&full) {
+                return None;
+            }
+        }
+        let (full, message, drop) = match message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            // serde names an unknown key in the message; point the line at that key itself.
+            Some(field) => {
+                let at_key = if full.ends_with(&format!(".{field}")) || full == field { full.clone() } else { format!("{full}.{field}") };
+                let mut drop_at = segments.clone();
+                if !matches!(segments.last(), Some(serde_path_to_error::Segment::Map { key }) if key == field) {
+                    drop_at.push(serde_path_to_error::Segment::Map { key: field.to_string() });
+                }
+                (at_key, message.replacen("unknown field", "unknown key", 1), drop_at)
+            }
+            None => (full.clone(), plain_type_error(&message), segments),
+        };
+        errors.push(doc.error(&full, message));
+        if !drop_key(value.to_mut(), &drop) {
+            return None;
+        }
+        dropped.push(full);
     }
+    None
+}
+
+/// Removes the key at `at` (the nearest key above an array index: items are not removed, which would shift
+/// the indexes of later errors). False when there is no key to remove (the error is about the whole value).
+fn drop_key(value: &mut Value, at: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some(last_key) = at.iter().rposition(|s| matches!(s, Segment::Map { .. })) else { return false };
+    let mut node = value;
+    for seg in &at[..last_key] {
+        node = match (seg, node) {
+            (Segment::Map { key }, Value::Object(m)) => match m.get_mut(key) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(v) => v,
+                None => return false,
+            },
+            // An enum's variant names no node of its own in the tree.
+            (Segment::Enum { .. }, n) => n,
+            _ => return false,
+        };
+    }
+    match (&at[last_key], node) {
+        (Segment::Map { key }, Value::Object(m)) => m.remove(key).is_some(),
+        _ => false,
+    }
+}
+
+/// serde's `invalid type: string "three", expected u32` in the words of the configuration file.
+fn plain_type_error(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: ") else { return message.to_string() };
+    let Some((found, expected)) = rest.split_once(", expected ") else { return message.to_string() };
+    let wanted = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "a string (in quotes)",
+        "a sequence" => "a list ([…])",
+        "a map" => "a table ({ … } or [section])",
+        other if other.starts_with("struct ") || other.starts_with("a map") => "a table ({ … } or [section])",
+        other => other,
+    };
+    let found =
+        found.replacen("string ", "the string ", 1).replacen("integer ", "the number ", 1).replacen("floating point ", "the number ", 1);
+    format!("this key wants {wanted}, not {found}")
 }
 
 pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
@@ -68,6 +142,13 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
         Value::Object(m) => m,
         _ => return Err(ConfigErrors::one(doc.error("", "the configuration must be a table of sections"))),
     };
+    if root.is_empty() {
+        // Why an error: an empty file is almost always the wrong file (or a failed template render), and
+        // running it would probe nothing while looking healthy.
+        return Err(ConfigErrors::one(
+            doc.error("", "the configuration is empty: it needs at least [[endpoints]] (or [[checks]]); examples/local.toml is a start"),
+        ));
+    }
     for key in root.keys() {
         if !SECTIONS.contains(&key.as_str()) {
             errors.push(doc.error(key, format!("unknown section; expected one of {}", SECTIONS.join(", "))));
@@ -75,7 +156,7 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     }
     let raw_agent: RawAgent = section(doc, "agent", root.get("agent").unwrap_or(&empty), &mut errors).unwrap_or_default();
     let raw_server: RawServer = section(doc, "server", root.get("server").unwrap_or(&empty), &mut errors).unwrap_or_default();
-    let raw_store: Option<RawStore> = root.get("store").and_then(|v| section(doc, "store", v, &mut errors));
+    let raw_store: Option<RawStore> = root.get("store").and_then(|v| section(doc, "store", &with_default_type(v, "sqlite"), &mut errors));
     let raw_aggregator: RawAggregator =
         section(doc, "aggregator", root.get("aggregator").unwrap_or(&empty), &mut errors).unwrap_or_default();
     let raw_endpoints = tables::<RawEndpoint>(doc, root, "endpoints", &mut errors);
@@ -172,6 +253,17 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     let people = super::alerting::people(doc, root.get("oncall"), &mut errors);
     let alerting =
         super::alerting::alerting(doc, root.get("alerting"), &people, &oncall, &endpoints, &statuspage, agent.batch_max_age, &mut errors);
+    if statuspage.configured && shares_port(listen, statuspage.listen) {
+        let at = match doc.origin("server.listen") {
+            Some(Origin::Line(l)) if root.get("server").is_some_and(|s| s.get("listen").is_some()) => format!(" (line {l})"),
+            Some(Origin::Env(name)) => format!(" (from {name})"),
+            _ => " (its default)".to_string(),
+        };
+        errors.push(doc.error(
+            "statuspage.listen",
+            format!("{} is also `server.listen`{at}: `watchpost run` serves both, so give each its own port", statuspage.listen),
+        ));
+    }
     let regions = super::publish::regions(doc, root.get("regions"), &mut errors);
     let publishers = super::publish::publishers(doc, root.get("publishers"), &endpoints, &statuspage, &mut errors);
     errors.into_result(Config {
@@ -192,6 +284,15 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
         sla,
         masks: Masks::new(doc.from_env.iter().cloned()),
     })
+}
+
+/// `[store]` without `type` is the embedded store, as documented: the tag serde needs is filled in.
+fn with_default_type(v: &Value, default: &str) -> Value {
+    let mut v = v.clone();
+    if let Value::Object(m) = &mut v {
+        m.entry("type").or_insert_with(|| Value::String(default.to_string()));
+    }
+    v
 }
 
 /// An array of tables (`[[endpoints]]`): each entry deserialized on its own, with its key path, so one bad
@@ -218,6 +319,12 @@ fn tables<T: DeserializeOwned>(
             vec![]
         }
     }
+}
+
+/// Two listeners that cannot both bind: the same port on the same address, or on any address when one of
+/// them listens on all (`0.0.0.0`, `::`). Port 0 picks a free port, so it never clashes.
+fn shares_port(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && a.port() != 0 && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 fn dur(v: Option<HumanDuration>, default: Duration) -> Duration {
@@ -260,12 +367,12 @@ fn agent(doc: &Document, raw: &RawAgent, store: &StoreConfig, errors: &mut Confi
     // By default the spool lives next to the SQLite database, so one data directory holds everything.
     let default_dir = match store {
         StoreConfig::Sqlite(s) => {
-            s.path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("spool"), |p| p.join("spool"))
+            s.path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| doc.path("spool"), |p| p.join("spool"))
         }
-        StoreConfig::Influxdb(_) => PathBuf::from(d::SPOOL_DIR),
+        StoreConfig::Influxdb(_) => doc.path(d::SPOOL_DIR),
     };
-    let spool_dir = raw_spool.and_then(|s| s.dir.clone()).map_or(default_dir, PathBuf::from);
-    if spool_dir.as_os_str().is_empty() {
+    let spool_dir = raw_spool.and_then(|s| s.dir.as_deref()).map_or(default_dir, |dir| doc.path(dir));
+    if raw_spool.and_then(|s| s.dir.as_deref()).is_some_and(|dir| dir.trim().is_empty()) {
         errors.push(doc.error("agent.spool.dir", "must not be empty"));
     }
     let max_bytes = raw_spool.and_then(|s| s.max_bytes).map_or(d::SPOOL_MAX_BYTES, |b| b.0);
@@ -320,7 +427,7 @@ fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigErrors) -> St
             if check_history < Duration::from_secs(3600) {
                 errors.push(doc.error("store.check_history", "must be at least 1h"));
             }
-            StoreConfig::Sqlite(SqliteConfig { path: PathBuf::from(path), retention, check_history })
+            StoreConfig::Sqlite(SqliteConfig { path: doc.path(&path), retention, check_history })
         }
         RawStore::Influxdb {
             url,
@@ -433,7 +540,7 @@ pub(super) fn secret_or_file(
             None
         }
         (Some(s), None) => Some(s),
-        (None, Some(path)) => match std::fs::read_to_string(&path) {
+        (None, Some(path)) => match std::fs::read_to_string(doc.path(&path)) {
             Ok(text) => Some(Secret::new(text.trim_end_matches(['\n', '\r']))),
             Err(e) => {
                 errors.push(doc.error(&format!("{key}_file"), format!("cannot read {path}: {e}")));
@@ -805,7 +912,7 @@ fn check_var_name(doc: &Document, path: &str, name: &str, errors: &mut ConfigErr
 
 fn template(doc: &Document, path: &str, text: &str, scope: &Scope, errors: &mut ConfigErrors) -> Template {
     Template::parse(text, scope).unwrap_or_else(|e| {
-        errors.push(doc.error(path, e));
+        errors.push(doc.error(path, e.to_string()));
         Template::literal(text)
     })
 }

@@ -22,26 +22,52 @@ pub struct Cron {
 const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
+/// Why an expression is not a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CronError {
+    #[error("@reboot has no times: a maintenance window needs a schedule such as @daily")]
+    Reboot,
+    #[error("unknown macro {0:?}: expected @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly")]
+    UnknownMacro(String),
+    #[error("expected five fields (minute hour day-of-month month day-of-week), got {got}: {expr:?}")]
+    FieldCount { got: usize, expr: String },
+    #[error("{field} field {text:?}: {reason}")]
+    Field { field: &'static str, text: String, reason: FieldError },
+}
+
+/// What is wrong inside one field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error("{0:?} is not a number or a name")]
+    NotANumberOrName(String),
+    #[error("{value} is outside {lo}-{hi}")]
+    OutOfRange { value: u32, lo: u32, hi: u32 },
+    #[error("invalid step {0:?}")]
+    Step(String),
+    #[error("the range {0}-{1} is backwards")]
+    Backwards(u32, u32),
+}
+
 impl Cron {
-    pub fn parse(expr: &str) -> Result<Cron, String> {
+    pub fn parse(expr: &str) -> Result<Cron, CronError> {
         let expr = match expr.trim().to_ascii_lowercase().as_str() {
             "@yearly" | "@annually" => "0 0 1 1 *",
             "@monthly" => "0 0 1 * *",
             "@weekly" => "0 0 * * 0",
             "@daily" | "@midnight" => "0 0 * * *",
             "@hourly" => "0 * * * *",
-            "@reboot" => return Err("@reboot has no times: a maintenance window needs a schedule such as @daily".into()),
-            m if m.starts_with('@') => {
-                return Err(format!("unknown macro {m:?}: expected @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly"))
-            }
+            "@reboot" => return Err(CronError::Reboot),
+            m if m.starts_with('@') => return Err(CronError::UnknownMacro(m.to_string())),
             _ => expr,
         };
         let fields: Vec<&str> = expr.split_whitespace().collect();
         let [m, h, dom, mon, dow] = fields.as_slice() else {
-            return Err(format!("expected five fields (minute hour day-of-month month day-of-week), got {}: {expr:?}", fields.len()));
+            return Err(CronError::FieldCount { got: fields.len(), expr: expr.to_string() });
         };
-        let field = |text: &str, name: &str, lo: u32, hi: u32, names: &[&str]| {
-            bits(text, lo, hi, names).map_err(|e| format!("{name} field {text:?}: {e}"))
+        let field = |text: &str, field: &'static str, lo: u32, hi: u32, names: &[&str]| {
+            bits(text, lo, hi, names).map_err(|reason| CronError::Field { field, text: text.to_string(), reason })
         };
         let weekdays = field(dow, "day-of-week", 0, 7, &WEEKDAYS)?;
         Ok(Cron {
@@ -79,22 +105,28 @@ impl Cron {
     }
 }
 
-fn bits(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<u64, String> {
-    let value = |s: &str| -> Result<u32, String> {
+fn bits(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<u64, FieldError> {
+    let value = |s: &str| -> Result<u32, FieldError> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             // Month names count from 1, weekday names from 0 (Sunday).
             return Ok(i as u32 + if names.len() == 12 { 1 } else { 0 });
         }
-        let v: u32 = s.parse().map_err(|_| format!("{s:?} is not a number{}", if names.is_empty() { "" } else { " or a name" }))?;
+        let v: u32 = s.parse().map_err(|_| {
+            if names.is_empty() {
+                FieldError::NotANumber(s.to_string())
+            } else {
+                FieldError::NotANumberOrName(s.to_string())
+            }
+        })?;
         if v < lo || v > hi {
-            return Err(format!("{v} is outside {lo}-{hi}"));
+            return Err(FieldError::OutOfRange { value: v, lo, hi });
         }
         Ok(v)
     };
     let mut out = 0u64;
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| format!("invalid step {s:?}"))?),
+            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| FieldError::Step(s.to_string()))?),
             None => (part, 1),
         };
         let (a, b) = match range {
@@ -110,7 +142,7 @@ fn bits(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<u64, String> {
             },
         };
         if a > b {
-            return Err(format!("the range {a}-{b} is backwards"));
+            return Err(FieldError::Backwards(a, b));
         }
         let mut v = a;
         while v <= b {
@@ -175,16 +207,24 @@ mod tests {
             assert_eq!(Cron::parse(mac).unwrap(), Cron::parse(same).unwrap(), "{mac}");
         }
         assert_eq!(Cron::parse("@hourly").unwrap().times().count(), 24);
-        assert!(Cron::parse("@reboot").unwrap_err().contains("@reboot"));
-        assert!(Cron::parse("@fortnightly").unwrap_err().contains("unknown macro"));
+        assert_eq!(Cron::parse("@reboot").unwrap_err(), CronError::Reboot);
+        assert!(matches!(Cron::parse("@fortnightly"), Err(CronError::UnknownMacro(m)) if m == "@fortnightly"));
     }
 
     #[test]
     fn errors_name_the_field() {
-        assert!(Cron::parse("0 3 * *").unwrap_err().contains("five fields"));
-        assert!(Cron::parse("60 3 * * *").unwrap_err().contains("minute field \"60\": 60 is outside 0-59"));
-        assert!(Cron::parse("0 3 * * funday").unwrap_err().contains("day-of-week"));
-        assert!(Cron::parse("0 5-3 * * *").unwrap_err().contains("backwards"));
-        assert!(Cron::parse("*/0 * * * *").unwrap_err().contains("invalid step"));
+        assert!(matches!(Cron::parse("0 3 * *"), Err(CronError::FieldCount { got: 4, .. })));
+        let err = Cron::parse("60 3 * * *").unwrap_err();
+        assert_eq!(
+            err,
+            CronError::Field { field: "minute", text: "60".into(), reason: FieldError::OutOfRange { value: 60, lo: 0, hi: 59 } }
+        );
+        assert_eq!(err.to_string(), "minute field \"60\": 60 is outside 0-59");
+        assert!(matches!(
+            Cron::parse("0 3 * * funday"),
+            Err(CronError::Field { field: "day-of-week", reason: FieldError::NotANumberOrName(_), .. })
+        ));
+        assert!(matches!(Cron::parse("0 5-3 * * *"), Err(CronError::Field { reason: FieldError::Backwards(5, 3), .. })));
+        assert!(matches!(Cron::parse("*/0 * * * *"), Err(CronError::Field { reason: FieldError::Step(_), .. })));
     }
 }

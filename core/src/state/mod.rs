@@ -333,22 +333,11 @@ impl StateDb {
     pub async fn open(path: &Path) -> Result<Self, StateError> {
         let path = path.to_path_buf();
         let p = path.clone();
-        // As the store's: processes creating the file together can meet SQLITE_BUSY where the busy timeout
-        // does not apply (switching a new file to WAL), so a locked open is tried again for a few seconds.
-        let conn = tokio::task::spawn_blocking(move || {
-            let mut attempt = 0;
-            loop {
-                match open_blocking(&p) {
-                    Err(StateError::Open { reason, .. }) if reason.contains("database is locked") && attempt < 50 => {
-                        attempt += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(100));
-                    }
-                    other => return other,
-                }
-            }
-        })
-        .await
-        .map_err(|e| StateError::Open { path: path.display().to_string(), reason: e.to_string() })??;
+        let conn = tokio::task::spawn_blocking(move || crate::sqlite::open(&p, MIGRATIONS, OPTIONS))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|opened| opened)
+            .map_err(|reason| StateError::Open { path: path.display().to_string(), reason })?;
         Ok(StateDb { path, conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -738,35 +727,9 @@ fn load_subscriber(c: &Connection, id: &str) -> Result<Option<Subscriber>, State
     Ok(Some(Subscriber { id: id.to_string(), kind, address, created_at, confirmed_at, confirm_sent_at }))
 }
 
-fn open_blocking(path: &Path) -> Result<Connection, StateError> {
-    let err = |reason: String| StateError::Open { path: path.display().to_string(), reason };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let explain = |e: rusqlite::Error| err(crate::store::sqlite::explain_open_error(&e));
-    let mut conn = Connection::open(path).map_err(explain)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(e.to_string()))?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(explain)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err(e.to_string()))?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| err(e.to_string()))?;
-    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(|e| err(e.to_string()))? as usize;
-    if version > MIGRATIONS.len() {
-        return Err(err(format!("written by a newer Watchpost (schema {version}, this one knows {})", MIGRATIONS.len())));
-    }
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
-        // Processes that open the file together race here: take the write lock, then read the version again.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| err(e.to_string()))?;
-        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| err(e.to_string()))?;
-        if now > i as i64 {
-            continue;
-        }
-        tx.execute_batch(m).map_err(|e| err(format!("migration {}: {e}", i + 1)))?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| err(e.to_string()))?;
-        tx.commit().map_err(|e| err(e.to_string()))?;
-    }
-    crate::store::sqlite::check_usable(&conn).map_err(err)?;
-    Ok(conn)
-}
+/// The state database enforces its references (a delivery belongs to an alert); its rows are few, so
+/// SQLite's default cache serves it.
+const OPTIONS: crate::sqlite::Options = crate::sqlite::Options { foreign_keys: true, cache_kib: None };
 
 /// A 12-character id of lowercase letters and digits, like Statuspage's (`p31zjtct2jer`): 60 random bits.
 fn new_id() -> String {

@@ -111,6 +111,23 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Opens the store for a command that only reads (`status`, `report`, `checks history`, an export): an
+/// embedded store that does not exist is an error saying so, never a new empty database (which would
+/// answer "no data" for a mistyped path, and leave a stray file behind).
+pub async fn open_existing(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    if let StoreConfig::Sqlite(c) = config {
+        if !c.path.exists() {
+            return Err(StoreError::Open {
+                path: c.path.display().to_string(),
+                reason: "no such file: nothing has been recorded there yet (is `store.path` right? `watchpost run` or \
+                         `watchpost agent` creates it)"
+                    .into(),
+            });
+        }
+    }
+    open(config).await
+}
+
 /// Deletes points older than `retention` once at start and then every `every`, until `stop` turns true.
 pub async fn retention_loop(
     store: Arc<dyn Store>,

@@ -24,7 +24,7 @@ use crate::model::{
 use crate::time::{Nanos, TimeRange};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run. Append only.
@@ -106,87 +106,12 @@ pub struct SqliteStore {
 }
 
 fn io_err(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| {
-        // Busy, locked, full and I/O errors may clear; anything else (schema, constraint) will not.
-        let retryable = matches!(
-            e.sqlite_error_code(),
-            Some(
-                rusqlite::ErrorCode::DatabaseBusy
-                    | rusqlite::ErrorCode::DatabaseLocked
-                    | rusqlite::ErrorCode::DiskFull
-                    | rusqlite::ErrorCode::SystemIoFailure
-            )
-        );
-        StoreError::Io { op, reason: e.to_string(), retryable }
-    }
+    move |e| StoreError::Io { op, retryable: crate::sqlite::is_transient(&e), reason: e.to_string() }
 }
 
-fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-    conn.pragma_update(None, "foreign_keys", false)?;
-    Ok(conn)
-}
-
-/// Refuses a database that cannot be trusted or written, with what to do about it: damaged pages (`PRAGMA
-/// quick_check`, which reads every page once: seconds for gigabytes, at start only), or a file opened read-only.
-/// Without this a damaged store was written to in vain while the agent spooled forever and the page, reading
-/// nothing, showed every component operational. Shared by the store and the state database.
-pub(crate) fn check_usable(conn: &Connection) -> Result<(), String> {
-    let damaged =
-        |why: &str| format!("the database is damaged ({why}): move the file aside to start a new one, or restore it from a backup");
-    let mut stmt = conn.prepare("PRAGMA quick_check(5)").map_err(|e| damaged(&e.to_string()))?;
-    let found: Vec<String> =
-        stmt.query_map([], |r| r.get::<_, String>(0)).and_then(|rows| rows.collect()).map_err(|e| damaged(&e.to_string()))?;
-    if found.iter().any(|line| line != "ok") {
-        return Err(damaged(&format!("PRAGMA quick_check: {}", found.join("; "))));
-    }
-    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
-        return Err("the database file is read-only: Watchpost needs to write it (check its permissions and the file system)".into());
-    }
-    Ok(())
-}
-
-/// An open error as the user reads it: a file that is not a database at all, or is damaged, says what to do.
-pub(crate) fn explain_open_error(e: &rusqlite::Error) -> String {
-    let code = e.sqlite_error_code();
-    match code {
-        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
-            format!("{e}: the file is damaged or not a Watchpost database; move it aside to start a new one, or restore it from a backup")
-        }
-        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
-            format!("{e}: Watchpost needs to create and write this file (check the path, its permissions and the file system)")
-        }
-        _ => e.to_string(),
-    }
-}
-
-fn migrate(conn: &mut Connection) -> rusqlite::Result<usize> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let current = usize::try_from(current).unwrap_or(usize::MAX);
-    if current > MIGRATIONS.len() {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "the database has schema version {current}, newer than this Watchpost knows ({}); upgrade Watchpost",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        // Processes that start together (an agent and alerting on one file) race here: the write lock is
-        // taken first, then the version read again, so each migration runs once.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if now > i as i64 {
-            continue;
-        }
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(MIGRATIONS.len())
-}
+/// Both connections of the store: no foreign keys (the tables reference nothing), a large page cache (the
+/// rollup and report reads walk many pages).
+const OPTIONS: crate::sqlite::Options = crate::sqlite::Options { foreign_keys: false, cache_kib: Some(CACHE_KIB) };
 
 impl SqliteStore {
     /// Opens (creating if needed) the database, migrating its schema to the current version.
@@ -194,29 +119,9 @@ impl SqliteStore {
         let path = config.path.clone();
         let p = path.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<(Connection, Connection), String> {
-            if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
-            }
-            // Two processes creating the file at once (an agent and alerting started together) can meet
-            // SQLITE_BUSY where the busy timeout does not apply (switching a new file to WAL): try again.
-            let mut attempt = 0;
-            loop {
-                let opened = open_connection(&p).and_then(|mut writer| {
-                    migrate(&mut writer)?;
-                    Ok((writer, open_connection(&p)?))
-                });
-                match opened {
-                    Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 50 => {
-                        attempt += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(100));
-                    }
-                    Ok((writer, reader)) => {
-                        check_usable(&writer)?;
-                        return Ok((writer, reader));
-                    }
-                    Err(e) => return Err(explain_open_error(&e)),
-                }
-            }
+            let writer = crate::sqlite::open(&p, MIGRATIONS, OPTIONS)?;
+            let reader = crate::sqlite::connect(&p, OPTIONS).map_err(|e| crate::sqlite::explain_open_error(&e))?;
+            Ok((writer, reader))
         })
         .await
         .map_err(|e| StoreError::Open { path: path.display().to_string(), reason: e.to_string() })?;

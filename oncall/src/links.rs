@@ -11,16 +11,7 @@ fn message(alert: &str, episode: i64, by: &str, exp: i64) -> String {
 }
 
 /// Percent-encodes what a query value needs (alert keys hold `/`).
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use watchpost_core::template::percent_encode as encode;
 
 /// The link for `alert`'s `episode`, sent through channel `by`, valid until `now + ttl`.
 pub fn ack_link(base: &str, secret: &str, alert: &str, episode: i64, by: &str, now: Nanos, ttl: std::time::Duration) -> String {

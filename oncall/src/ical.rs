@@ -1,7 +1,7 @@
 //! An iCalendar (RFC 5545) feed of on-call shifts, for calendar apps: one event per shift, times in UTC,
 //! text escaped and lines folded at 75 octets as the RFC requires.
 
-use crate::oncall::Shift;
+use crate::rota::Shift;
 use watchpost_core::time::Nanos;
 
 fn utc(ts: Nanos) -> String {
