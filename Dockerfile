@@ -1,7 +1,13 @@
 # Watchpost: one image for every part (agent, aggregator, alerting, statuspage, run).
 #
 #   docker build -t watchpost .
-#   docker run --rm -v $PWD/examples/local.toml:/etc/watchpost/watchpost.toml:ro -p 9090:9090 watchpost run
+#   docker run --rm -v $PWD/examples/local.toml:/etc/watchpost/watchpost.toml:ro \
+#     -e WATCHPOST__STORE__PATH=/var/lib/watchpost/watchpost.db -p 9090:9090 watchpost run
+#
+# Relative paths in a configuration resolve against its own directory (/etc/watchpost here, mounted
+# read-only), so point the data at /var/lib/watchpost: absolute paths in the file (as
+# examples/compose/watchpost.toml has), or the override above (the spool and the state database default to
+# the store's directory).
 #
 # Build stage: the toolchain the project is developed with; --locked builds exactly Cargo.lock.
 FROM rust:1.95-bookworm AS build
