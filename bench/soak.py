@@ -58,7 +58,10 @@ def main() -> int:
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     rows, failures, tail = [], [], []
     assert proc.stdout is not None
+    # Everything the harness printed (a failing sequence's message holds its events and both logs).
+    full_log = open(os.path.join(snapshot, "soak.log"), "w")
     for line in proc.stdout:
+        full_log.write(line)
         tail = (tail + [line.rstrip()])[-40:]
         m = LINE.match(line.strip())
         if m:
@@ -71,9 +74,10 @@ def main() -> int:
             failures.append(line.rstrip())
     code = proc.wait()
     elapsed = time.monotonic() - started
+    full_log.close()
     if code != 0:
         print("\n".join(tail))
-        print(f"soak FAILED after {len(rows)} sequence(s): {failures[:3]}")
+        print(f"soak FAILED after {len(rows)} sequence(s): {failures[:3]}; the whole output: {full_log.name}")
         return 1
     total = lambda k: sum(r[k] for r in rows)
     kills = total("kills") + total("region_kills")

@@ -189,8 +189,10 @@ pub struct Verdict {
     pub reporting: usize,
     /// A reporting region is in a maintenance window: alerting is silent.
     pub maintenance: bool,
-    /// The newest probe of the regions that report: the evidence the verdict stands on. An alert resolves
-    /// only on evidence newer than its firing (see `lifecycle::decide`).
+    /// The newest probe of the regions whose evidence carries the verdict: the breaching ones when it
+    /// breaches, else the clear ones. An alert resolves only on clear evidence newer than its firing (see
+    /// `lifecycle::decide`): a region replaying its spool after an outage must not out-vote a newer breach
+    /// with its older healthy points.
     pub newest: Nanos,
 }
 
@@ -213,7 +215,7 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
     let mut breaching = Vec::new();
     let mut worst: Option<f64> = None;
     let mut worst_breaching: Option<f64> = None;
-    let mut newest = 0;
+    let (mut newest_breaching, mut newest_clear) = (0, 0);
     let worse = |a: Option<f64>, b: f64| -> f64 {
         match a {
             None => b,
@@ -232,11 +234,13 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
         }
         let Some(v) = s.value(rule.metric, rule.window, now) else { continue };
         reporting += 1;
-        newest = newest.max(s.last_probe);
         worst = Some(worse(worst, v));
         if rule.cmp.holds(v, rule.threshold) {
             breaching.push(region.to_string());
             worst_breaching = Some(worse(worst_breaching, v));
+            newest_breaching = newest_breaching.max(s.last_probe);
+        } else {
+            newest_clear = newest_clear.max(s.last_probe);
         }
     }
     // A region whose newest point is a maintenance point (with or without probes before it) silences.
@@ -251,13 +255,15 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
     }
     let needed = quorum.map_or(reporting / 2 + 1, |q| q as usize);
     breaching.sort();
+    let breach = reporting > 0 && breaching.len() >= needed;
     Some(Verdict {
-        breach: reporting > 0 && breaching.len() >= needed,
+        breach,
         value: worst_breaching.or(worst).unwrap_or(f64::NAN),
         breaching,
         reporting,
         maintenance,
-        newest,
+        // Clear without a clear region (a quorum larger than the regions reporting): the newest of all.
+        newest: if breach || newest_clear == 0 { newest_breaching.max(newest_clear) } else { newest_clear },
     })
 }
 
@@ -360,6 +366,28 @@ mod tests {
         assert_eq!((v.value, v.breaching.clone(), v.reporting), (0.0, vec!["eu".to_string()], 1));
         // Silent for longer than `stale`: no data, not an outage.
         assert_eq!(verdict(&w, 0, &r, 30 * S, None, 100 * S), None);
+    }
+
+    /// Found by the fault-sequence soak (issue 17): region `far` spooled while the store was down and
+    /// replayed oldest first once it was back; its healthy points from before the outage reached alerting
+    /// after `seq` had confirmed the outage and the alert had fired, out-voted `seq`'s newer failing points
+    /// (one clear of two reporting is no majority) and resolved the alert while the target was still down.
+    #[test]
+    fn regression_a_replaying_regions_older_healthy_points_are_not_newer_evidence() {
+        let mut w = Windows::new(&[endpoint()], Duration::from_secs(600));
+        let r = rule("availability < 100", None);
+        w.ingest(&probe("seq", 48 * S, 0.0, 1.0));
+        w.ingest(&probe("seq", 53 * S, 0.0, 1.0));
+        // `far`'s replay has reached 47 s so far: healthy, from before the outage.
+        w.ingest(&probe("far", 47 * S, 100.0, 1.0));
+        let v = verdict(&w, 0, &r, 30 * S, None, 53 * S).unwrap();
+        assert!(!v.breach, "one of two regions breaching is no majority");
+        assert_eq!(v.newest, 47 * S, "the clear evidence is far's, from 47 s: older than a firing at 48.75 s");
+        // Its replay goes on: far fails too, the vote breaches again on the newest failing evidence.
+        w.ingest(&probe("far", 52 * S, 0.0, 1.0));
+        let v = verdict(&w, 0, &r, 30 * S, None, 53 * S).unwrap();
+        assert!(v.breach);
+        assert_eq!(v.newest, 53 * S);
     }
 
     #[test]

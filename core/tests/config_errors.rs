@@ -747,3 +747,22 @@ fn relative_paths_resolve_against_the_files_directory() {
     let ProbeConfig::Push(p) = &cfg.endpoints[0].probe else { panic!("push expected") };
     assert_eq!(p.token.expose(), "t0k3n-long-enough-for-a-push");
 }
+
+/// Issue 18: a file over the documented size is refused before it is read, saying so.
+#[test]
+fn a_file_over_the_size_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.toml");
+    // Sparse: the size is what is checked, nothing is written.
+    std::fs::File::create(&file).unwrap().set_len(watchpost_core::config::MAX_FILE_BYTES + 1).unwrap();
+    let errs = Config::load_with_env(&file, &HashMap::new()).unwrap_err();
+    assert!(errs.to_string().contains("more than the 64 MiB Watchpost reads"), "{errs}");
+}
+
+/// TOML integers beyond 64 bits are errors with their key and line, never a panic or a silent null.
+#[test]
+fn an_integer_out_of_range_names_its_key() {
+    let errs = load("[agent]\nregion = \"eu\"\nconcurrency = 99999999999999999999\n").unwrap_err();
+    let shown = errs.to_string();
+    assert!(shown.contains("w.toml:3") && shown.contains("agent.concurrency") && shown.contains("out of range"), "{shown}");
+}
