@@ -10,13 +10,14 @@
 // Handlers return early with a ready `Response`; boxing it would add an allocation per rejected request.
 #![allow(clippy::result_large_err)]
 
+use crate::respond::{json_body as parse, reply};
 use crate::StatusPage;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -42,13 +43,6 @@ pub fn router() -> Router<Arc<StatusPage>> {
         .route("/maintenance/{id}/end", post(end_maintenance))
         .route("/subscribers", get(list_subscribers).post(add_subscriber))
         .route("/subscribers/{id}", axum::routing::delete(remove_subscriber))
-        .route("/alerts", get(crate::alerts::list))
-        .route("/alerts/ack", post(crate::alerts::ack_admin))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-}
-
-fn reply(status: StatusCode, body: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], format!("{body}\n")).into_response()
 }
 
 /// Proof that the request carried the admin token. Extracted before the body is read, so a stranger learns
@@ -94,18 +88,6 @@ impl Invalid {
         let summary = self.0.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; ");
         Err(reply(StatusCode::UNPROCESSABLE_ENTITY, json!({"error": summary, "errors": errors})))
     }
-}
-
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(headers: &axum::http::HeaderMap, body: &Bytes) -> Result<T, Response> {
-    let json_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
-    if !json_type {
-        return Err(reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, json!({"error": "send Content-Type: application/json"})));
-    }
-    // serde_json's message names the unknown key or wrong type, with line and column.
-    serde_json::from_slice(body).map_err(|e| reply(StatusCode::BAD_REQUEST, json!({"error": format!("invalid JSON: {e}")})))
 }
 
 fn state_error(e: StateError) -> Response {

@@ -10,7 +10,7 @@
 
 use crate::admin::Admin;
 use crate::render::escape;
-use crate::subscribe::page;
+use crate::respond::{json_body, not_found, page, reply};
 use crate::StatusPage;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -33,7 +33,7 @@ pub struct AckLink {
 }
 
 fn check(p: &StatusPage, q: &AckLink) -> Result<(), Response> {
-    let Some(secret) = &p.alerting_secret else { return Err(crate::server::not_found("acknowledge links are off: set alerting.secret")) };
+    let Some(secret) = &p.alerting_secret else { return Err(not_found("acknowledge links are off: set alerting.secret")) };
     match links::verify(secret.expose(), &q.alert, q.episode, &q.by, q.exp, &q.sig, now_nanos()) {
         Ok(()) => Ok(()),
         Err(LinkError::Expired) => Err(page(
@@ -123,8 +123,9 @@ fn row_json(a: &AlertRow) -> serde_json::Value {
     })
 }
 
-fn reply(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], format!("{body}\n")).into_response()
+/// The alert routes of the admin API (nested under `/api/v1/admin` by `server`).
+pub fn admin_router() -> axum::Router<Arc<StatusPage>> {
+    axum::Router::new().route("/alerts", axum::routing::get(list)).route("/alerts/ack", axum::routing::post(ack_admin))
 }
 
 /// `GET /api/v1/admin/alerts`: firing and pending alerts, then recently resolved ones.
@@ -144,7 +145,7 @@ struct AckBody {
 
 /// `POST /api/v1/admin/alerts/ack` with `{"alert": "rule/endpoint/environment", "by": "alice"}`.
 pub async fn ack_admin(_: Admin, State(p): State<Arc<StatusPage>>, headers: HeaderMap, body: Bytes) -> Response {
-    let b: AckBody = match crate::admin::parse(&headers, &body) {
+    let b: AckBody = match json_body(&headers, &body) {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -186,7 +187,7 @@ pub async fn calendar(
         r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"watchpost-admin\""));
         return r;
     }
-    let Some(s) = p.oncall.get(&name) else { return crate::server::not_found("no such schedule") };
+    let Some(s) = p.oncall.get(&name) else { return not_found("no such schedule") };
     let now = now_nanos();
     let days = i64::from(q.days.unwrap_or(90).clamp(1, 400));
     // From a week back, so that the current shift and the last handoff are in the calendar too.

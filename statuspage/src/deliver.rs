@@ -77,7 +77,7 @@ impl Deliverer {
 
     async fn webhook(&self, n: &Notification) -> Result<(), Failure> {
         let unix = now_nanos() / 1_000_000_000;
-        let sig = crate::subscribe::webhook_signature(&self.secret, unix, &n.body);
+        let sig = watchpost_core::sign::webhook_signature(&self.secret, unix, &n.body);
         let resp = self
             .http
             .post(&n.subscriber.address)

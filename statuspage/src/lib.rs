@@ -16,6 +16,7 @@ pub mod deliver;
 pub mod export;
 pub mod history;
 pub mod render;
+mod respond;
 pub mod server;
 pub mod snapshot;
 pub mod status;

@@ -2,8 +2,9 @@
 //! `/api/v1/admin` (see [`crate::admin`]). Every response carries the security headers of DESIGN.md §7.
 
 use crate::render::{badge, json as json_render};
+use crate::respond::not_found;
 use crate::StatusPage;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +36,12 @@ pub fn app(page: Arc<StatusPage>) -> Router {
         .route("/unsubscribe", get(crate::subscribe::unsubscribe_form).post(crate::subscribe::unsubscribe))
         .route("/ack", get(crate::alerts::ack_form).post(crate::alerts::ack))
         .route("/api/v1/admin/oncall/{schedule}/calendar.ics", get(crate::alerts::calendar))
-        .nest("/api/v1/admin", crate::admin::router())
+        // The admin API: incidents, maintenance and subscribers are `admin`'s; alerts are `alerts`' (both
+        // behind the admin token), assembled here so neither module imports the other's routes.
+        .nest(
+            "/api/v1/admin",
+            crate::admin::router().merge(crate::alerts::admin_router()).layer(DefaultBodyLimit::max(crate::admin::BODY_LIMIT)),
+        )
         .fallback(|| async { not_found("no such page") })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(page)
@@ -77,11 +83,6 @@ fn public_json(bytes: Bytes) -> Response {
     let mut r = body("application/json", "no-cache", bytes);
     r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     r
-}
-
-pub fn not_found(message: &str) -> Response {
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json")], format!("{}\n", serde_json::json!({"error": message})))
-        .into_response()
 }
 
 async fn index(State(p): State<Arc<StatusPage>>, headers: HeaderMap) -> Response {

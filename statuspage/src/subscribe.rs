@@ -8,11 +8,11 @@
 //! would let anyone make the server post to any address); an admin adds them.
 
 use crate::render::{escape, human_time};
+use crate::respond::{not_found, page};
 use crate::StatusPage;
 use axum::extract::{Form, Query, State};
-use axum::http::header;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -39,17 +39,6 @@ pub fn unsubscribe_link(cfg: &StatusPageConfig, secret: &str, id: &str) -> Strin
 }
 
 /// A small page of our own look for the subscription flow.
-pub(crate) fn page(cfg: &StatusPageConfig, status: StatusCode, title: &str, body_html: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"color-scheme\" content=\"light dark\"><title>{t} · {site}</title><link rel=\"stylesheet\" href=\"/assets/style.css\"></head>\
-         <body><main><h1>{t}</h1>{body_html}<p><a href=\"/\">Back to {site}</a></p></main></body></html>\n",
-        t = escape(title),
-        site = escape(&cfg.title),
-    );
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html).into_response()
-}
-
 #[derive(Deserialize)]
 pub struct SubscribeForm {
     email: String,
@@ -60,7 +49,7 @@ pub struct SubscribeForm {
 /// subscribes.
 pub async fn subscribe(State(p): State<Arc<StatusPage>>, Form(f): Form<SubscribeForm>) -> Response {
     let Some(subs) = p.cfg.subscriptions.as_ref().filter(|s| s.smtp.is_some()) else {
-        return crate::server::not_found("this page offers no email subscriptions");
+        return not_found("this page offers no email subscriptions");
     };
     let email = f.email.trim();
     if email.len() > 254 || email.parse::<lettre::Address>().is_err() {
@@ -105,7 +94,7 @@ pub struct ConfirmQuery {
 }
 
 pub async fn confirm(State(p): State<Arc<StatusPage>>, Query(q): Query<ConfirmQuery>) -> Response {
-    let Some(subs) = &p.cfg.subscriptions else { return crate::server::not_found("this page offers no subscriptions") };
+    let Some(subs) = &p.cfg.subscriptions else { return not_found("this page offers no subscriptions") };
     let valid = verify(subs.secret.expose(), &format!("confirm:{}:{}", q.id, q.exp), &q.sig);
     if !valid || q.exp * 1_000_000_000 < now_nanos() {
         return page(
@@ -143,7 +132,7 @@ pub struct UnsubscribeQuery {
 /// `GET /unsubscribe`: a button, not the deed (mail scanners follow links); `POST` unsubscribes, which is
 /// also RFC 8058's one-click unsubscription that mail clients send.
 pub async fn unsubscribe_form(State(p): State<Arc<StatusPage>>, Query(q): Query<UnsubscribeQuery>) -> Response {
-    let Some(subs) = &p.cfg.subscriptions else { return crate::server::not_found("this page offers no subscriptions") };
+    let Some(subs) = &p.cfg.subscriptions else { return not_found("this page offers no subscriptions") };
     if !verify(subs.secret.expose(), &format!("unsubscribe:{}", q.id), &q.sig) {
         return page(&p.cfg, StatusCode::BAD_REQUEST, "This link is not valid", "");
     }
@@ -157,7 +146,7 @@ pub async fn unsubscribe_form(State(p): State<Arc<StatusPage>>, Query(q): Query<
 }
 
 pub async fn unsubscribe(State(p): State<Arc<StatusPage>>, Query(q): Query<UnsubscribeQuery>) -> Response {
-    let Some(subs) = &p.cfg.subscriptions else { return crate::server::not_found("this page offers no subscriptions") };
+    let Some(subs) = &p.cfg.subscriptions else { return not_found("this page offers no subscriptions") };
     if !verify(subs.secret.expose(), &format!("unsubscribe:{}", q.id), &q.sig) {
         return page(&p.cfg, StatusCode::BAD_REQUEST, "This link is not valid", "");
     }

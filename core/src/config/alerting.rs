@@ -21,11 +21,12 @@
 //! policy = "default"
 //! ```
 
+use super::check::{check_name, section};
 use super::defaults as d;
 use super::oncall::ScheduleConfig;
 use super::secret::Secret;
-use super::statuspage::{smtp, RawSmtp, SmtpConfig, StatusPageConfig};
-use super::validate::{check_name, section};
+use super::smtp::{smtp, RawSmtp, SmtpConfig};
+use super::statuspage::StatusPageConfig;
 use super::{ConfigErrors, Document, EndpointConfig, HumanDuration};
 use crate::http::parse_http_url;
 use serde::Deserialize;
@@ -424,7 +425,7 @@ pub(super) fn people(doc: &Document, oncall: Option<&Value>, errors: &mut Config
 }
 
 fn secret(doc: &Document, key: &str, inline: Option<Secret>, file: Option<String>, errors: &mut ConfigErrors) -> Option<Secret> {
-    super::validate::secret_or_file(doc, key, inline, file, errors)
+    super::check::secret_or_file(doc, key, inline, file, errors)
 }
 
 fn notifier(doc: &Document, path: &str, r: RawNotifier, errors: &mut ConfigErrors) -> Option<NotifierConfig> {

@@ -5,19 +5,11 @@
 //! the same way whatever the file format, and every later error (type errors from serde, semantic errors
 //! from validation) can be mapped back to a line by its key path.
 
+pub use super::error::Origin;
 use super::error::{ConfigError, ConfigErrors};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// Where a value in the final tree came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// Line (1-based) in the configuration file.
-    Line(usize),
-    /// An environment variable override.
-    Env(String),
-}
 
 /// The line of every key path. FNV rather than the default SipHash: a large fleet's file has a million key
 /// paths, all written by the operator (no hash flooding to defend against), and hashing them was a tenth of

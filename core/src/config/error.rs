@@ -1,8 +1,16 @@
 //! Configuration errors: each names the file, the line (or the environment variable) and the key path, and
 //! all of a file's errors are reported together.
 
-use super::document::Origin;
 use std::fmt;
+
+/// Where a value in the final tree came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Line (1-based) in the configuration file.
+    Line(usize),
+    /// An environment variable override.
+    Env(String),
+}
 
 /// One problem in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 //! Callers only see [`Config`] (valid by construction) or [`ConfigErrors`] (every problem at once).
 
 pub mod alerting;
+mod check;
 pub mod defaults;
 pub mod document;
 pub mod duration;
@@ -17,6 +18,7 @@ pub mod oncall;
 pub mod publish;
 pub mod raw;
 pub mod secret;
+pub mod smtp;
 pub mod statuspage;
 mod validate;
 
@@ -25,7 +27,8 @@ pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use error::{ConfigError, ConfigErrors};
 pub use publish::{MetricValue, PublishedComponent, PublishedMetric, PublisherConfig, PublisherKind, RegionsConfig};
 pub use secret::{Masks, Secret};
-pub use statuspage::{ComponentConfig, GroupConfig, SmtpConfig, SmtpTls, StateConfig, StatusPageConfig, SubscriptionsConfig};
+pub use smtp::{SmtpConfig, SmtpTls};
+pub use statuspage::{ComponentConfig, GroupConfig, StateConfig, StatusPageConfig, SubscriptionsConfig};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

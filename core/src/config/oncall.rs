@@ -1,7 +1,7 @@
 //! `[oncall.schedules.NAME]`: who is on call (DESIGN.md §5.8). Raw structs and their validation side by
 //! side; the rota arithmetic lives in the alerting crate.
 
-use super::validate::{check_name, section};
+use super::check::{check_name, section};
 use super::{ConfigErrors, Document};
 use crate::time::Nanos;
 use serde::Deserialize;

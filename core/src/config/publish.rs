@@ -16,7 +16,7 @@
 //! import_maintenance = true
 //! ```
 
-use super::validate::{check_name, section};
+use super::check::{check_name, section};
 use super::{defaults as d, Document};
 use super::{ConfigErrors, EndpointConfig, HumanDuration, Secret, StatusPageConfig};
 use serde::Deserialize;
@@ -234,7 +234,7 @@ fn publisher(
         errors.push(doc.error(&k("url"), e));
     }
     let mut required_secret = |key: &str, inline: Option<Secret>, file: Option<String>| {
-        let s = super::validate::secret_or_file(doc, &k(key), inline, file, errors);
+        let s = super::check::secret_or_file(doc, &k(key), inline, file, errors);
         if s.is_none() {
             errors.push(doc.error(path, format!("missing key `{key}` (or `{key}_file`)")));
         }
