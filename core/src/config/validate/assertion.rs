@@ -1,0 +1,171 @@
+//! Assertions and templates, shared by endpoints and the steps of checks.
+
+use super::*;
+
+/// Variable names: what `{{vars.NAME}}` and `{{env.NAME}}` can spell.
+pub(super) fn check_var_name(doc: &Document, path: &str, name: &str, errors: &mut ConfigErrors) {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+        errors.push(doc.error(path, format!("invalid variable name {name:?}: use letters, digits, `_` and `-`")));
+    }
+}
+
+pub(super) fn template(doc: &Document, path: &str, text: &str, scope: &Scope, errors: &mut ConfigErrors) -> Template {
+    Template::parse(text, scope).unwrap_or_else(|e| {
+        errors.push(doc.error(path, e.to_string()));
+        Template::literal(text)
+    })
+}
+
+/// One assertion: exactly one subject key, and `op`/`value` where the subject takes them.
+pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &Scope, errors: &mut ConfigErrors) -> Option<Assertion> {
+    let subjects: Vec<&str> = [
+        ("status", raw.status.is_some()),
+        ("latency_below", raw.latency_below.is_some()),
+        ("body_contains", raw.body_contains.is_some()),
+        ("body_matches", raw.body_matches.is_some()),
+        ("header", raw.header.is_some()),
+        ("json", raw.json.is_some()),
+        ("cert_days_left_above", raw.cert_days_left_above.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    let subject = match subjects.as_slice() {
+        [one] => *one,
+        [] => {
+            errors.push(doc.error(
+                path,
+                "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, cert_days_left_above",
+            ));
+            return None;
+        }
+        many => {
+            errors.push(doc.error(path, format!("one assertion checks one thing; split {} into separate assertions", many.join(" and "))));
+            return None;
+        }
+    };
+    let takes_op = matches!(subject, "header" | "json");
+    if !takes_op {
+        for (k, set) in [("op", raw.op.is_some()), ("value", raw.value.is_some())] {
+            if set {
+                errors.push(doc.error(&format!("{path}.{k}"), format!("`{k}` applies to `header` and `json` assertions, not `{subject}`")));
+            }
+        }
+    }
+    let regex = |key: &str, pattern: &str, errors: &mut ConfigErrors| match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            errors.push(doc.error(&format!("{path}.{key}"), format!("invalid regular expression: {e}")));
+            None
+        }
+    };
+    match subject {
+        "status" => match status_matcher(raw.status.as_ref()?) {
+            Ok(m) => Some(Assertion::Status(m)),
+            Err(msg) => {
+                errors.push(doc.error(&format!("{path}.status"), msg));
+                None
+            }
+        },
+        "latency_below" => {
+            let v = raw.latency_below?.0;
+            if v.is_zero() {
+                errors.push(doc.error(&format!("{path}.latency_below"), "must be longer than zero"));
+            }
+            Some(Assertion::LatencyBelow(v))
+        }
+        "body_contains" => raw.body_contains.map(Assertion::BodyContains),
+        "body_matches" => regex("body_matches", raw.body_matches.as_deref()?, errors).map(Assertion::BodyMatches),
+        "cert_days_left_above" => raw.cert_days_left_above.map(Assertion::CertDaysLeftAbove),
+        "header" => {
+            let name_raw = raw.header?;
+            let name = match http::HeaderName::from_bytes(name_raw.to_ascii_lowercase().as_bytes()) {
+                Ok(n) => n,
+                Err(_) => {
+                    errors.push(doc.error(&format!("{path}.header"), format!("invalid header name {name_raw:?}")));
+                    return None;
+                }
+            };
+            let check = value_check(doc, path, raw.op, raw.value, scope, errors)?;
+            Some(Assertion::Header { name, check })
+        }
+        _ => {
+            let source = raw.json?;
+            let json_path = match serde_json_path::JsonPath::parse(&source) {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(
+                        doc.error(&format!("{path}.json"), format!("invalid JSON path {source:?} (RFC 9535, e.g. \"$.items[0].id\"): {e}")),
+                    );
+                    return None;
+                }
+            };
+            let check = value_check(doc, path, raw.op, raw.value, scope, errors)?;
+            Some(Assertion::Json { path: json_path, source, check })
+        }
+    }
+}
+
+pub(super) fn value_check(
+    doc: &Document,
+    path: &str,
+    op: Option<String>,
+    value: Option<Value>,
+    scope: &Scope,
+    errors: &mut ConfigErrors,
+) -> Option<Check> {
+    let op = op.unwrap_or_else(|| if value.is_some() { "==".into() } else { "exists".into() });
+    let operand = |value: Option<Value>, errors: &mut ConfigErrors| -> Option<Operand> {
+        match value {
+            None => {
+                errors.push(doc.error(path, format!("`op = \"{op}\"` needs a `value`")));
+                None
+            }
+            Some(Value::String(s)) => {
+                let t = template(doc, &format!("{path}.value"), &s, scope, errors);
+                Some(if t.is_literal() { Operand::Value(Value::String(s)) } else { Operand::Template(t) })
+            }
+            Some(v) => Some(Operand::Value(v)),
+        }
+    };
+    let no_value = |check: Check, value: &Option<Value>, errors: &mut ConfigErrors| {
+        if value.is_some() {
+            errors.push(doc.error(&format!("{path}.value"), format!("`op = \"{op}\"` takes no `value`")));
+        }
+        Some(check)
+    };
+    let cmp = |c: CmpOp, value: Option<Value>, errors: &mut ConfigErrors| operand(value, errors).map(|o| Check::Compare(c, o));
+    match op.as_str() {
+        "exists" => no_value(Check::Exists, &value, errors),
+        "not_exists" => no_value(Check::NotExists, &value, errors),
+        "empty" => no_value(Check::Empty, &value, errors),
+        "not_empty" => no_value(Check::NotEmpty, &value, errors),
+        "==" => cmp(CmpOp::Eq, value, errors),
+        "!=" => cmp(CmpOp::Ne, value, errors),
+        "<" => cmp(CmpOp::Lt, value, errors),
+        "<=" => cmp(CmpOp::Le, value, errors),
+        ">" => cmp(CmpOp::Gt, value, errors),
+        ">=" => cmp(CmpOp::Ge, value, errors),
+        "contains" => operand(value, errors).map(Check::Contains),
+        "matches" => match value {
+            Some(Value::String(p)) => match regex::RegexBuilder::new(&p).size_limit(1 << 20).build() {
+                Ok(r) => Some(Check::Matches(r)),
+                Err(e) => {
+                    errors.push(doc.error(&format!("{path}.value"), format!("invalid regular expression: {e}")));
+                    None
+                }
+            },
+            _ => {
+                errors.push(doc.error(path, "`op = \"matches\"` needs a `value` that is a regular expression"));
+                None
+            }
+        },
+        other => {
+            errors.push(doc.error(
+                &format!("{path}.op"),
+                format!("unknown op {other:?}; expected ==, !=, <, <=, >, >=, exists, not_exists, empty, not_empty, contains or matches"),
+            ));
+            None
+        }
+    }
+}
