@@ -290,6 +290,37 @@ fn regression_a_damaged_or_unwritable_sqlite_store_refuses_to_start() {
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("a-directory") && err.contains("needs to create and write"), "{err}");
+
+    // A read-only database file. The tests run as root, whom file modes do not stop: the file is made
+    // immutable instead (`chattr +i`), which stops root too.
+    let readonly = dir.path().join("readonly.db");
+    std::fs::File::create(&readonly).unwrap(); // an empty file is an empty SQLite database
+    let _immutable = Immutable::set(&readonly);
+    let cfg = write_config(dir.path(), &text.replace(&db.display().to_string(), &readonly.display().to_string()));
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("readonly.db") && (err.contains("read-only") || err.contains("needs to create and write")),
+        "{err}"
+    );
+}
+
+/// `chattr +i` on a file for as long as the guard lives (so the temporary directory can be removed after).
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Immutable {
+        let chattr = which("chattr").unwrap_or_else(|| panic!("chattr is not installed: run scripts/test.sh, or `apt-get install e2fsprogs`"));
+        let ok = std::process::Command::new(&chattr).arg("+i").arg(path).status().is_ok_and(|s| s.success());
+        assert!(ok, "chattr +i {} failed: the test needs a file system with immutable files (ext4, xfs) and root", path.display());
+        Immutable(path.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
 }
 
 /// Issue 17, defect 4: a status page that cannot read its store must not present stale or empty states as
