@@ -310,7 +310,8 @@ struct Immutable(std::path::PathBuf);
 
 impl Immutable {
     fn set(path: &Path) -> Immutable {
-        let chattr = which("chattr").unwrap_or_else(|| panic!("chattr is not installed: run scripts/test.sh, or `apt-get install e2fsprogs`"));
+        let chattr =
+            which("chattr").unwrap_or_else(|| panic!("chattr is not installed: run scripts/test.sh, or `apt-get install e2fsprogs`"));
         let ok = std::process::Command::new(&chattr).arg("+i").arg(path).status().is_ok_and(|s| s.success());
         assert!(ok, "chattr +i {} failed: the test needs a file system with immutable files (ext4, xfs) and root", path.display());
         Immutable(path.to_path_buf())

@@ -1,0 +1,191 @@
+//! Reads: InfluxQL over `POST /query`, answers parsed into points.
+
+use super::*;
+
+impl InfluxStore {
+    /// Runs InfluxQL statements (joined by `;`) and returns one result per statement.
+    pub(super) async fn query(&self, q: &str) -> Result<Vec<StatementResult>, StoreError> {
+        let io = |reason: String, retryable: bool| StoreError::Io { op: "query", reason, retryable };
+        // POST with a form body: many statements do not fit in a URL, and 1.x, 2.x and 3.x all take it.
+        let url = format!("{}/query?db={}&epoch=ns", self.cfg.url, percent_encode(&self.cfg.database));
+        let req =
+            self.client.post(url).header("Content-Type", "application/x-www-form-urlencoded").body(format!("q={}", percent_encode(q)));
+        let resp = self.authorize(req).send().await.map_err(|e| io(crate::http::error_text(&e), true))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| io(crate::http::error_text(&e), true))?;
+        let parsed: QueryResponse = serde_json::from_str(&text).map_err(|e| {
+            io(format!("HTTP {status}: unreadable answer ({e}): {}", text.chars().take(200).collect::<String>()), status.is_server_error())
+        })?;
+        if let Some(e) = parsed.error {
+            return Err(io(e, status.is_server_error()));
+        }
+        for r in &parsed.results {
+            if let Some(e) = &r.error {
+                // A missing measurement is no error, only no data; anything else is.
+                return Err(io(e.clone(), false));
+            }
+        }
+        Ok(parsed.results)
+    }
+
+    pub(super) async fn maintenance_where(&self, filter: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
+        let mut out = Vec::new();
+        for (from, to) in windows(range) {
+            let q = format!(
+                "SELECT \"active\" FROM \"maintenance\" WHERE {filter}time >= {from} AND time < {to} GROUP BY \"endpoint\", \"region\""
+            );
+            for r in self.query(&q).await? {
+                for s in r.series.unwrap_or_default() {
+                    let (ti, ai) = (s.col("time"), s.col("active"));
+                    for row in &s.values {
+                        let v = |i: Option<usize>| i.and_then(|i| row.get(i));
+                        if let Some(ts) = v(ti).and_then(|x| x.as_i64()) {
+                            let active = v(ai).and_then(|x| x.as_bool()).unwrap_or(false);
+                            out.push(MaintenancePoint { endpoint: s.tag("endpoint"), region: s.tag("region"), ts, active });
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.ts, &a.endpoint, &a.region).cmp(&(b.ts, &b.endpoint, &b.region)));
+        Ok(out)
+    }
+
+    pub(super) async fn probe_points_where(&self, filter: &str, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
+        let mut out = Vec::new();
+        for (from, to) in windows(range) {
+            let q = format!("SELECT * FROM \"probe\" WHERE {filter}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
+            for r in self.query(&q).await? {
+                for s in r.series.unwrap_or_default() {
+                    let skipped = probe_rows(&s, &mut out);
+                    self.count_incomplete(skipped);
+                }
+            }
+        }
+        // Series come one after the other; callers want time order (ties by series, as SQLite answers).
+        out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+        Ok(out)
+    }
+}
+
+/// `range` cut into consecutive windows of at most [`READ_WINDOW`], so no single answer grows with the range.
+pub(super) fn windows(range: TimeRange) -> impl Iterator<Item = (Nanos, Nanos)> {
+    let mut from = range.from;
+    std::iter::from_fn(move || {
+        (from < range.to).then(|| {
+            let to = from.saturating_add(READ_WINDOW).min(range.to);
+            let w = (from, to);
+            from = to;
+            w
+        })
+    })
+}
+
+pub(super) const PROBE_TAGS: &str = "\"endpoint\", \"region\", \"component\", \"environment\"";
+
+/// An InfluxQL string literal: single quotes, with `\` and `'` escaped by a backslash.
+pub(super) fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct QueryResponse {
+    #[serde(default)]
+    pub(super) results: Vec<StatementResult>,
+    pub(super) error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct StatementResult {
+    pub(super) series: Option<Vec<SeriesResult>>,
+    pub(super) error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SeriesResult {
+    #[serde(default)]
+    pub(super) tags: HashMap<String, String>,
+    pub(super) columns: Vec<String>,
+    #[serde(default)]
+    pub(super) values: Vec<Vec<serde_json::Value>>,
+}
+
+impl SeriesResult {
+    pub(super) fn tag(&self, k: &str) -> String {
+        self.tags.get(k).cloned().unwrap_or_default()
+    }
+
+    pub(super) fn key(&self) -> SeriesKey {
+        SeriesKey {
+            endpoint: self.tag("endpoint"),
+            region: self.tag("region"),
+            component: self.tag("component"),
+            environment: self.tag("environment"),
+        }
+    }
+
+    pub(super) fn col(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The first row's `(time, value)` of a one-selector result such as `SELECT last(x)`.
+    pub(super) fn first_row(&self) -> Option<(Nanos, &serde_json::Value)> {
+        let row = self.values.first()?;
+        Some((row.first()?.as_i64()?, row.get(1)?))
+    }
+}
+
+/// Appends the rows of one `probe` series; returns how many it skipped as incomplete.
+///
+/// influxd can answer a series' newest row with some fields still missing while a write is being applied. A
+/// row without `availability`, `ok` or `latency_ms` (every agent writes all three) is therefore incomplete,
+/// never a miss: read as 0 it paged endpoints that were up. It is skipped; the next read, which overlaps,
+/// finds it whole.
+pub(super) fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) -> u64 {
+    let series = Arc::new(s.key());
+    let idx: Vec<Option<usize>> = [
+        "time",
+        "availability",
+        "ok",
+        "latency_ms",
+        "dns_ms",
+        "connect_ms",
+        "tls_ms",
+        "ttfb_ms",
+        "status_code",
+        "cert_days_left",
+        "error",
+        "confirmed_down",
+        "failed_step",
+    ]
+    .iter()
+    .map(|c| s.col(c))
+    .collect();
+    let mut skipped = 0;
+    for row in &s.values {
+        let get = |i: usize| idx[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
+        let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
+        let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+        let (Some(availability), Some(ok), Some(latency_ms)) = (f(1), get(2).and_then(serde_json::Value::as_bool), f(3)) else {
+            skipped += 1;
+            continue;
+        };
+        out.push(ProbePoint {
+            series: series.clone(),
+            ts,
+            availability,
+            ok,
+            latency_ms,
+            dns_ms: f(4),
+            connect_ms: f(5),
+            tls_ms: f(6),
+            ttfb_ms: f(7),
+            status_code: get(8).and_then(serde_json::Value::as_i64),
+            cert_days_left: f(9),
+            error: get(10).and_then(serde_json::Value::as_str).and_then(ErrorClass::parse),
+            confirmed_down: get(11).and_then(serde_json::Value::as_bool).unwrap_or(false),
+            failed_step: get(12).and_then(serde_json::Value::as_str).map(str::to_string),
+        });
+    }
+    skipped
+}
