@@ -1,0 +1,302 @@
+//! Endpoints as validated: the probe each uses, its assertions, and the steps of multi-step checks.
+
+use super::*;
+
+/// One endpoint to probe, with every default resolved.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub id: String,
+    pub name: String,
+    pub component: Option<String>,
+    /// Labels for alert rules' selectors.
+    pub tags: Vec<String>,
+    pub environment: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retry_interval: Duration,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub probe: ProbeConfig,
+    pub assertions: Vec<Assertion>,
+}
+
+/// What kind of probe an endpoint uses; one variant per `Probe` implementation, matched in the agent's
+/// `probe::build`.
+#[derive(Debug, Clone)]
+pub enum ProbeConfig {
+    Http(HttpProbeConfig),
+    Tcp(TcpProbeConfig),
+    /// A multi-step API check from `[[checks]]`, one per environment it runs in.
+    Steps(Box<StepsProbeConfig>),
+    Push(PushProbeConfig),
+}
+
+impl ProbeConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeConfig::Http(_) => "http",
+            ProbeConfig::Tcp(_) => "tcp",
+            ProbeConfig::Steps(_) => "steps",
+            ProbeConfig::Push(_) => "push",
+        }
+    }
+
+    /// What is probed, for tables and logs: credentials and query strings (which often carry tokens) are
+    /// left out.
+    pub fn target(&self) -> String {
+        match self {
+            ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
+            ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
+            ProbeConfig::Steps(s) => {
+                let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
+                format!("{} step(s): {}", s.steps.len(), names.join(" → "))
+            }
+            ProbeConfig::Push(_) => "reports to POST /api/v1/push/{id}".into(),
+        }
+    }
+}
+
+/// `Debug` is written by hand below: the URL may carry credentials and tokens (often from `${ENV}`).
+#[derive(Clone)]
+pub struct HttpProbeConfig {
+    pub url: http::Uri,
+    pub method: http::Method,
+    /// Header values are marked sensitive, so `Debug` does not print them (they often carry tokens).
+    pub headers: http::HeaderMap,
+    pub body: Option<String>,
+    pub follow_redirects: u32,
+    pub max_body: u64,
+    pub tls_skip_verify: bool,
+    /// Resume TLS sessions between probes (off: a full handshake per probe).
+    pub tls_resume: bool,
+}
+
+impl std::fmt::Debug for HttpProbeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProbeConfig")
+            .field("url", &crate::http::redact_url(&self.url.to_string()))
+            .field("method", &self.method)
+            .field("headers", &self.headers)
+            .field("body", &self.body.as_ref().map(|_| "…"))
+            .field("follow_redirects", &self.follow_redirects)
+            .field("max_body", &self.max_body)
+            .field("tls_skip_verify", &self.tls_skip_verify)
+            .field("tls_resume", &self.tls_resume)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TcpProbeConfig {
+    pub host: String,
+    pub port: u16,
+    pub send: Option<String>,
+    pub expect: Option<String>,
+}
+
+/// A check on a probe's outcome, for endpoints and for every step of a check. Evaluated by the agent; new
+/// kinds extend this enum and `raw::RawAssertion`.
+#[derive(Debug, Clone)]
+pub enum Assertion {
+    Status(StatusMatcher),
+    LatencyBelow(Duration),
+    BodyContains(String),
+    BodyMatches(regex::Regex),
+    /// A response header (name lower-case).
+    Header {
+        name: http::HeaderName,
+        check: Check,
+    },
+    /// The nodes an RFC 9535 JSON path selects in the body; comparisons use the first node.
+    Json {
+        path: serde_json_path::JsonPath,
+        source: String,
+        check: Check,
+    },
+    /// The TLS certificate must have more than this many days left.
+    CertDaysLeftAbove(f64),
+}
+
+impl Assertion {
+    /// What the assertion checks, for reports: `status 2xx`, `json $.id == 7`.
+    pub fn describe(&self) -> String {
+        match self {
+            Assertion::Status(m) => format!("status {m}"),
+            Assertion::LatencyBelow(d) => format!("latency below {}", format_duration(*d)),
+            Assertion::BodyContains(s) => format!("body contains {s:?}"),
+            Assertion::BodyMatches(r) => format!("body matches /{}/", r.as_str()),
+            Assertion::Header { name, check } => format!("header {name} {check}"),
+            Assertion::Json { source, check, .. } => format!("json {source} {check}"),
+            Assertion::CertDaysLeftAbove(d) => format!("certificate days left above {d}"),
+        }
+    }
+}
+
+/// How a selected value (a header, a JSON node) is checked.
+#[derive(Debug, Clone)]
+pub enum Check {
+    Exists,
+    NotExists,
+    /// Missing, `null`, `""`, `[]` or `{}`.
+    Empty,
+    NotEmpty,
+    Compare(CmpOp, Operand),
+    /// Substring of a string, element of an array, or key of an object.
+    Contains(Operand),
+    Matches(regex::Regex),
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Exists => f.write_str("exists"),
+            Check::NotExists => f.write_str("not_exists"),
+            Check::Empty => f.write_str("empty"),
+            Check::NotEmpty => f.write_str("not_empty"),
+            Check::Compare(op, v) => write!(f, "{} {v}", op.as_str()),
+            Check::Contains(v) => write!(f, "contains {v}"),
+            Check::Matches(r) => write!(f, "matches /{}/", r.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// The right-hand side of a comparison: a literal, or a template rendered at run time (to compare with a
+/// variable or a value saved from an earlier step).
+#[derive(Debug, Clone)]
+pub enum Operand {
+    Value(serde_json::Value),
+    Template(crate::template::Template),
+}
+
+impl std::fmt::Display for Operand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operand::Value(v) => write!(f, "{v}"),
+            Operand::Template(t) => write!(f, "{:?}", t.to_string()),
+        }
+    }
+}
+
+/// A multi-step check as it runs in one environment.
+#[derive(Debug, Clone)]
+pub struct StepsProbeConfig {
+    /// The environment's variables (`{{env.NAME}}`).
+    pub env: BTreeMap<String, String>,
+    /// `[vars]` merged with the check's own `vars` (`{{vars.NAME}}`).
+    pub vars: BTreeMap<String, String>,
+    pub steps: Vec<StepConfig>,
+    pub follow_redirects: u32,
+    pub max_body: u64,
+    pub tls_skip_verify: bool,
+    pub tls_resume: bool,
+}
+
+/// One request of a check.
+#[derive(Debug, Clone)]
+pub struct StepConfig {
+    pub name: String,
+    pub method: http::Method,
+    pub url: crate::template::Template,
+    pub query: Vec<(String, crate::template::Template)>,
+    pub headers: Vec<(http::HeaderName, crate::template::Template)>,
+    pub body: StepBody,
+    pub timeout: Duration,
+    pub extract: Vec<Extract>,
+    pub assertions: Vec<Assertion>,
+    /// Runs whatever happened before (cleanup); its failure does not fail the check.
+    pub finally: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepBody {
+    None,
+    Raw(crate::template::Template),
+    Json(JsonTemplate),
+    Form(Vec<(String, crate::template::Template)>),
+}
+
+/// A JSON document whose strings are templates.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Value(serde_json::Value),
+    String(crate::template::Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// A value saved from a response as `{{vars.NAME}}` for the later steps.
+#[derive(Debug, Clone)]
+pub struct Extract {
+    pub name: String,
+    pub from: ExtractFrom,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExtractFrom {
+    Json { path: serde_json_path::JsonPath, source: String },
+    Header(http::HeaderName),
+    Regex(regex::Regex),
+}
+
+/// A push endpoint: reporters send results; silence is a miss.
+#[derive(Debug, Clone)]
+pub struct PushProbeConfig {
+    pub token: Secret,
+    pub expect_every: Duration,
+    pub grace: Duration,
+}
+
+/// Accepted status codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusMatcher {
+    Exact(u16),
+    OneOf(Vec<u16>),
+    /// `2` for `2xx`.
+    Class(u8),
+}
+
+impl StatusMatcher {
+    pub fn matches(&self, code: u16) -> bool {
+        match self {
+            StatusMatcher::Exact(c) => *c == code,
+            StatusMatcher::OneOf(cs) => cs.contains(&code),
+            StatusMatcher::Class(k) => code / 100 == u16::from(*k),
+        }
+    }
+}
+
+impl std::fmt::Display for StatusMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusMatcher::Exact(c) => write!(f, "{c}"),
+            StatusMatcher::OneOf(cs) => {
+                let s: Vec<String> = cs.iter().map(|c| c.to_string()).collect();
+                write!(f, "one of [{}]", s.join(", "))
+            }
+            StatusMatcher::Class(k) => write!(f, "{k}xx"),
+        }
+    }
+}
