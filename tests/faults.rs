@@ -228,8 +228,12 @@ fn a_torn_spool_segment_is_reported_and_the_rest_replayed() {
         .set_len((last_offset + (bytes.len() - last_offset) / 2) as u64)
         .unwrap();
 
-    influx.restart();
+    // Started while the store is still down: the first `/metrics` answer already counts what the earlier run
+    // left (it said 0 until the writer first touched the spool, and a wait for "0 pending" passed at once).
     let second = start(&cfg);
+    assert!(wait_for(Duration::from_secs(20), || http_get(listen, "/metrics").is_some()), "the second run did not start");
+    assert_eq!(metric(listen, "watchpost_spool_pending_points"), kept as f64, "pending points at the first scrape");
+    influx.restart();
     wait_metric(listen, "watchpost_spool_damaged_segments_total", Duration::from_secs(20), |v| v == 1.0);
     wait_metric(listen, "watchpost_spool_pending_points", Duration::from_secs(60), |v| v == 0.0);
     let log = stop(second);

@@ -56,6 +56,11 @@ impl Agent {
         for line in &report.damaged {
             tracing::warn!(damage = %line, "the spool was damaged (a crash or power loss during a write); the records before the damage are kept");
         }
+        // The gauges say what an earlier run left before anything can read `/metrics`: "nothing pending" must
+        // never be seen while the spool still holds points (the writer refreshes them only once it starts).
+        let (pending, bytes) = spool.pending();
+        metrics.spool_pending_points.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        metrics.spool_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
         metrics.spool_damaged_segments.add(report.damaged.len() as u64);
         if report.points > 0 {
             tracing::info!(points = report.points, records = report.records, dir = %s.dir.display(), "replaying points an earlier run left in the spool");
