@@ -26,7 +26,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
+
+import benchlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHORS = os.environ.get("WATCHPOST_ANCHORS", os.path.join(ROOT, "..", "shared", "bench-anchors"))
@@ -49,14 +50,7 @@ def newest(pattern):
 
 
 def metrics():
-    with urllib.request.urlopen(f"http://127.0.0.1:{LISTEN}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+    return benchlib.metrics(LISTEN)
 
 
 def median(v):

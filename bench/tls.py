@@ -28,26 +28,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHORS = os.environ.get("WATCHPOST_ANCHORS", os.path.join(ROOT, "..", "shared", "bench-anchors"))
 sys.path.insert(0, ANCHORS)
 import anchorlib as A  # noqa: E402
+import benchlib  # noqa: E402
 
 PORT = 18443
 LISTEN = 19191
 
 
 def metrics():
-    with urllib.request.urlopen(f"http://127.0.0.1:{LISTEN}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+    return benchlib.metrics(LISTEN)
 
 
 def start_nginx(d):
