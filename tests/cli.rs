@@ -109,6 +109,9 @@ fn read_only_commands_never_create_a_store() {
         let e = stderr(&o);
         assert!(e.contains("no such file") || e.contains("no state database"), "{args:?}: {e}");
     }
+    // Listing maintenance windows reads the file's and the state database's: none there yet, and none made.
+    let o = run(&["maintenance", "list", "--config", cfg]);
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(!db.exists() && !dir.path().join("state.db").exists(), "a read-only command created a database");
 
     // Once `run` has created it, `status` lists the configured endpoints, without data yet.

@@ -23,6 +23,11 @@ impl StateSource {
 impl MaintenanceSource for StateSource {
     async fn windows(&self, range: TimeRange) -> Result<Vec<Window>, MaintenanceError> {
         let fail = |reason: String| MaintenanceError::Unavailable { source_name: self.describe(), reason };
+        // No database yet (no status page has run): no windows, and no empty database created by a reader
+        // (`watchpost maintenance list` must not leave one behind). Checked again on every call until it exists.
+        if self.db.get().is_none() && !self.path.exists() {
+            return Ok(Vec::new());
+        }
         let db = self.db.get_or_try_init(|| StateDb::open(&self.path)).await.map_err(|e| fail(e.to_string()))?;
         let list = db.maintenances(range).await.map_err(|e| fail(e.to_string()))?;
         Ok(list
