@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -140,8 +139,7 @@ def measure_run(agent_section, body, rate, warmup, window, reps):
         stop.set()
         mp = json.load(open(newest(os.path.join(ANCHOR_DIR, "results", "measure_pid-*.json"))))["summary"]
         probes = m1["watchpost_probes_total"] - m0["watchpost_probes_total"]
-        failures = sum(v for k, v in m1.items() if k.startswith("watchpost_probe_failures_total")) - \
-            sum(v for k, v in m0.items() if k.startswith("watchpost_probe_failures_total"))
+        failures = benchlib.probe_failures(m1, m0)
         q = [s for s in samples if s["0.99"] is not None]
         return {
             "achieved": probes / (t1 - t0),
@@ -160,11 +158,7 @@ def measure_run(agent_section, body, rate, warmup, window, reps):
             "behind": m1["watchpost_scheduler_behind"],
         }
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        benchlib.stop(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -1,5 +1,7 @@
 """Helpers the Python benchmark scripts share (the Rust drivers share bench/src/common.rs)."""
 
+import signal
+import subprocess
 import urllib.request
 
 
@@ -13,3 +15,18 @@ def metrics(port: int) -> dict:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+def probe_failures(m1: dict, m0: dict) -> float:
+    """Probe failures (every error class) between two `/metrics` readings."""
+    total = lambda m: sum(v for k, v in m.items() if k.startswith("watchpost_probe_failures_total"))
+    return total(m1) - total(m0)
+
+
+def stop(proc, timeout: float = 30) -> None:
+    """SIGTERM (a watchpost process flushes what it holds), then SIGKILL if it has not exited in `timeout`."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

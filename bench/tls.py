@@ -90,17 +90,12 @@ def run(binary, d, n, resume, warmup, window):
             time.sleep(window)
         m1 = metrics()
         probes = m1["watchpost_probes_total"] - m0["watchpost_probes_total"]
-        failures = sum(v for k, v in m1.items() if k.startswith("watchpost_probe_failures_total")) - \
-            sum(v for k, v in m0.items() if k.startswith("watchpost_probe_failures_total"))
+        failures = benchlib.probe_failures(m1, m0)
         return {"probes": probes, "failures": failures,
                 "agent_ms": 1000 * w.cpu["agent"] / probes, "nginx_ms": 1000 * w.cpu["nginx"] / probes,
                 "tls_p50_ms": tls_p50(f"{d}/bench-{resume}.db", t0)}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        benchlib.stop(proc)
 
 
 def tls_p50(db, since_ns):
