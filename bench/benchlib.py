@@ -1,5 +1,6 @@
 """Helpers the Python benchmark scripts share (the Rust drivers share bench/src/common.rs)."""
 
+import os
 import signal
 import subprocess
 import urllib.request
@@ -30,3 +31,15 @@ def stop(proc, timeout: float = 30) -> None:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+BINARY_HELP = "the watchpost binary (default: build and use target/release/watchpost)"
+
+
+def release_binary(given):
+    """`given`, or the release binary built now from this checkout."""
+    if given:
+        return given
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=root, check=True)
+    return os.path.join(root, "target", "release", "watchpost")

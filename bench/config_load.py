@@ -20,8 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+import benchlib
 
 def write_config(path: str, n: int) -> None:
     with open(path, "w") as f:
@@ -32,7 +31,6 @@ def write_config(path: str, n: int) -> None:
             f.write(f'[[endpoints]]\nid = "e{i}"\nurl = "http://10.0.{i // 250 % 256}.{i % 250 + 1}:8080/health"\n'
                     f'component = "c{i // 100}"\nassert = [{{ status = 200 }}]\n\n')
 
-
 def measure(binary: str, path: str) -> tuple[float, int]:
     out = subprocess.run(["/usr/bin/time", "-f", "%e %M", binary, "check-config", path],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -41,17 +39,13 @@ def measure(binary: str, path: str) -> tuple[float, int]:
     wall, rss_kb = out.stderr.strip().splitlines()[-1].split()
     return float(wall), int(rss_kb)
 
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000,50000,100000", help="endpoint counts, comma-separated")
     ap.add_argument("--runs", type=int, default=3, help="runs per size (the median is reported)")
-    ap.add_argument("--binary", help="the watchpost binary (default: build and use target/release/watchpost)")
+    ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     args = ap.parse_args()
-    binary = args.binary
-    if not binary:
-        subprocess.run(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=ROOT, check=True)
-        binary = os.path.join(ROOT, "target", "release", "watchpost")
+    binary = benchlib.release_binary(args.binary)
     print("| endpoints | file | check-config wall (median of %d) | per 1,000 endpoints | peak RSS |" % args.runs)
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +59,6 @@ def main() -> int:
             print(f"| {n:,} | {size / 2**20:.1f} MiB | {wall:.2f} s | {wall / n * 1000 * 1000:.1f} ms | {rss / 1024:.0f} MiB |",
                   flush=True)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -111,12 +111,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=10)
     ap.add_argument("--window", type=float, default=20)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--binary", help="the watchpost binary (default: build and use target/release/watchpost)")
+    ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     a = ap.parse_args()
-    binary = a.binary
-    if not binary:
-        subprocess.run(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=ROOT, check=True)
-        binary = os.path.join(ROOT, "target", "release", "watchpost")
+    binary = benchlib.release_binary(a.binary)
     d = tempfile.mkdtemp(prefix="watchpost-tls-")
     nginx = start_nginx(d)
     rows = {False: [], True: []}
