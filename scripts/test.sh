@@ -44,6 +44,8 @@ done
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> dependency policy (licenses, bans, duplicates: scripts/deps.py)"
+python3 scripts/deps.py
 echo "==> cargo clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"

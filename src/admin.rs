@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-use watchpost_core::config::Config;
+use watchpost::settings::Settings;
 
 #[derive(clap::Args)]
 pub struct Target {
@@ -123,11 +123,12 @@ struct Client {
 }
 
 impl Client {
-    fn new(cfg: &Config, target: Target) -> anyhow::Result<Self> {
-        let base = target.url.unwrap_or_else(|| format!("http://{}", cfg.statuspage.listen)).trim_end_matches('/').to_string();
-        let token = match target.token.or_else(|| cfg.statuspage.admin_token.as_ref().map(|t| t.expose().to_string())) {
+    fn new(settings: &Settings, target: Target) -> anyhow::Result<Self> {
+        let page = &settings.page;
+        let base = target.url.unwrap_or_else(|| format!("http://{}", page.listen)).trim_end_matches('/').to_string();
+        let token = match target.token.or_else(|| page.admin_token.as_ref().map(|t| t.expose().to_string())) {
             Some(t) => t,
-            None => anyhow::bail!("{}: no admin token: set statuspage.admin_token, WATCHPOST_ADMIN_TOKEN or --token", cfg.file),
+            None => anyhow::bail!("{}: no admin token: set statuspage.admin_token, WATCHPOST_ADMIN_TOKEN or --token", settings.core.file),
         };
         let http = watchpost_core::http::client(std::time::Duration::from_secs(15)).build().context("cannot build the HTTP client")?;
         Ok(Client { http, base, token })
@@ -171,7 +172,7 @@ fn compact(v: Value) -> Value {
     }
 }
 
-pub async fn incident(cfg: &Config, cmd: IncidentCommand) -> anyhow::Result<ExitCode> {
+pub async fn incident(settings: &Settings, cmd: IncidentCommand) -> anyhow::Result<ExitCode> {
     use reqwest::Method;
     let (target, method, path, body) = match cmd {
         IncidentCommand::Create { target, name, status, message, impact, components } => (
@@ -195,7 +196,7 @@ pub async fn incident(cfg: &Config, cmd: IncidentCommand) -> anyhow::Result<Exit
         }
         IncidentCommand::List { target } => (target, Method::GET, "/incidents".to_string(), None),
     };
-    let client = Client::new(cfg, target)?;
+    let client = Client::new(settings, target)?;
     let Some(answer) = client.send(method, &path, body).await? else { return Ok(ExitCode::FAILURE) };
     match answer.get("incidents").and_then(Value::as_array) {
         Some(list) if list.is_empty() => println!("no incidents"),
@@ -205,7 +206,7 @@ pub async fn incident(cfg: &Config, cmd: IncidentCommand) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn start_maintenance(cfg: &Config, a: StartArgs) -> anyhow::Result<ExitCode> {
+pub async fn start_maintenance(settings: &Settings, a: StartArgs) -> anyhow::Result<ExitCode> {
     let body = compact(json!({
         "title": a.title,
         "message": a.message,
@@ -216,15 +217,15 @@ pub async fn start_maintenance(cfg: &Config, a: StartArgs) -> anyhow::Result<Exi
         "end": a.end,
         "duration": if a.end.is_none() { Some(a.duration.unwrap_or_else(|| "1h".into())) } else { None },
     }));
-    let client = Client::new(cfg, a.target)?;
+    let client = Client::new(settings, a.target)?;
     let Some(m) = client.send(reqwest::Method::POST, "/maintenance", Some(body)).await? else { return Ok(ExitCode::FAILURE) };
     let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     println!("{}  {} to {}  {}", s("id"), s("start"), s("end"), s("title"));
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn end_maintenance(cfg: &Config, target: Target, id: &str) -> anyhow::Result<ExitCode> {
-    let client = Client::new(cfg, target)?;
+pub async fn end_maintenance(settings: &Settings, target: Target, id: &str) -> anyhow::Result<ExitCode> {
+    let client = Client::new(settings, target)?;
     let Some(m) = client.send(reqwest::Method::POST, &format!("/maintenance/{id}/end"), None).await? else { return Ok(ExitCode::FAILURE) };
     println!("{} ended at {}", m.get("id").and_then(Value::as_str).unwrap_or(id), m.get("end").and_then(Value::as_str).unwrap_or(""));
     Ok(ExitCode::SUCCESS)

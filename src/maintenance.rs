@@ -2,7 +2,7 @@
 //! `end` go through the status page's admin API (see `admin.rs`).
 
 use std::process::ExitCode;
-use watchpost_core::config::Config;
+use watchpost::settings::Settings;
 use watchpost_core::time::{format_rfc3339, now_nanos, Nanos, TimeRange};
 
 #[derive(clap::Subcommand)]
@@ -52,11 +52,12 @@ fn parse_when_future(s: &str) -> Result<Nanos, String> {
     parse_when(s, 1)
 }
 
-pub async fn main(cfg: &Config, cmd: MaintenanceCommand) -> anyhow::Result<ExitCode> {
+pub async fn main(settings: &Settings, cmd: MaintenanceCommand) -> anyhow::Result<ExitCode> {
+    let cfg = &*settings.core;
     let (from, to, format) = match cmd {
         MaintenanceCommand::List { from, to, format } => (from, to, format),
-        MaintenanceCommand::Start(args) => return crate::admin::start_maintenance(cfg, args).await,
-        MaintenanceCommand::End { target, id } => return crate::admin::end_maintenance(cfg, target, &id).await,
+        MaintenanceCommand::Start(args) => return crate::admin::start_maintenance(settings, args).await,
+        MaintenanceCommand::End { target, id } => return crate::admin::end_maintenance(settings, target, &id).await,
     };
     if to <= from {
         eprintln!("error: --to must be after --from");

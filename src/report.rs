@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use watchpost_aggregator::config::AggregatorParts;
 use watchpost_aggregator::report::{self, period, render, Inputs};
 use watchpost_core::config::Config;
 use watchpost_core::time::{now_nanos, TimeRange};
@@ -38,9 +39,9 @@ enum ReportFormat {
     Html,
 }
 
-pub async fn main(cfg: &Config, args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let Some(sla) = cfg.sla.get(&args.sla) else {
-        let known: Vec<&str> = cfg.sla.keys().map(String::as_str).collect();
+pub async fn main(cfg: &Config, parts: &AggregatorParts, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let Some(sla) = parts.sla.get(&args.sla) else {
+        let known: Vec<&str> = parts.sla.keys().map(String::as_str).collect();
         let hint = if known.is_empty() {
             "the configuration defines none (add an [sla.NAME] section)".to_string()
         } else {

@@ -13,6 +13,7 @@ use common::influxd::Influxd;
 use common::sqlite_store;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use watchpost_aggregator::config::AggregatorParts;
 use watchpost_aggregator::report::{self, period, render, Inputs, Report};
 use watchpost_aggregator::{metrics::AggregatorMetrics, Aggregator};
 use watchpost_core::config::{Config, Format};
@@ -300,7 +301,8 @@ async fn load(store: Arc<dyn Store>, g: &Generated) {
 }
 
 async fn build(store: &dyn Store, cfg: &Config, period_spec: &str) -> Report {
-    let sla = &cfg.sla["acme"];
+    let (_, parts) = AggregatorParts::parse("t.toml", Format::Toml, CONFIG, &HashMap::new()).unwrap();
+    let sla = &parts.sla["acme"];
     let period = period::resolve(Some(period_spec), None, None, &sla.tz).unwrap();
     let sources = watchpost_core::maintenance::sources(cfg);
     let windows = watchpost_core::maintenance::windows(&sources, TimeRange::new(period.from, period.to)).await;

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::{Config, Format};
+use watchpost::settings::Settings;
+use watchpost_core::config::Format;
 use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
 use watchpost_core::time::now_nanos;
 use watchpost_statuspage::StatusPage;
@@ -155,7 +156,8 @@ impl Page {
         std::fs::write(dir.path().join("logo.svg"), LOGO).expect("write the logo");
         let port = free_port();
         let text = config(dir.path(), port) + extra;
-        let cfg = Config::from_str_with_env("page.toml", Format::Toml, &text, &HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        let settings = Settings::from_str_with_env("page.toml", Format::Toml, &text, &HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = settings.core.clone();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         rt.block_on(async {
@@ -180,8 +182,8 @@ impl Page {
                 ])
                 .await
                 .expect("write probes");
-            let page = StatusPage::new(&cfg, store).await.expect("status page");
-            let listener = tokio::net::TcpListener::bind(cfg.statuspage.listen).await.expect("bind the page");
+            let page = StatusPage::new(&cfg, &settings.page, settings.alerting.secret.clone(), store).await.expect("status page");
+            let listener = tokio::net::TcpListener::bind(settings.page.listen).await.expect("bind the page");
             let app = watchpost_statuspage::server::app(page.clone());
             let mut rx = stop_rx.clone();
             tokio::spawn(async move {
@@ -440,7 +442,7 @@ fn hostile_text_is_text_in_the_page_the_feeds_and_the_badges() {
 
     // A `javascript:` link in the configuration is refused before anything is served.
     let bad = config(p.dir.path(), p.port).replace("https://example.com/?a=1&b=2", "javascript:alert(1)");
-    let errors = Config::from_str_with_env("bad.toml", Format::Toml, &bad, &HashMap::new()).unwrap_err().to_string();
+    let errors = Settings::from_str_with_env("bad.toml", Format::Toml, &bad, &HashMap::new()).unwrap_err().to_string();
     assert!(errors.contains("statuspage.links[0].url") && errors.contains("invalid URL"), "{errors}");
 }
 

@@ -61,7 +61,7 @@ pub async fn keep_fresh(schedule: Arc<Schedule>, sources: Vec<Arc<dyn Maintenanc
         let current: Vec<&Window> = windows.iter().filter(|w| w.contains(now)).collect();
         for w in &current {
             if !active.iter().any(|(id, start)| *id == w.id && *start == w.start) {
-                tracing::info!(window = %w.id, title = %w.title, scope = %w.scope.describe(), source = w.source,
+                tracing::info!(window = %w.id, title = %w.title, scope = %w.scope.describe(), source = %w.source,
                     until = %watchpost_core::time::format_rfc3339(w.end), "maintenance window started: those endpoints are not probed");
             }
         }

@@ -387,7 +387,7 @@ mod tests {
             start: now - 1,
             end: now + 3_600_000_000_000,
             scope,
-            source: "test",
+            source: "test".into(),
         };
         schedule.replace(vec![window(Scope::Endpoints(["other".to_string()].into())), window(Scope::All)]);
         let lift = {

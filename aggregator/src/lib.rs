@@ -8,6 +8,7 @@
 //! last cycle stopped. Minutes in which a configured series has no point at all are gaps: logged and counted,
 //! never filled in.
 
+pub mod config;
 pub mod metrics;
 pub mod publish;
 pub mod report;

@@ -6,10 +6,10 @@
 //! its spool), so a point at or before the series' newest is a duplicate of one already seen: reading the
 //! store with an overlap never counts a point twice.
 
+use crate::config::{Metric, RuleConfig};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::alerting::{Metric, RuleConfig};
 use watchpost_core::config::EndpointConfig;
 use watchpost_core::model::Point;
 use watchpost_core::time::{duration_nanos, Nanos};
@@ -291,7 +291,7 @@ fn regions_reporting(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, now
 #[cfg(test)]
 mod tests {
     use super::*;
-    use watchpost_core::config::alerting::{parse_condition, Selector, Severity};
+    use crate::config::{parse_condition, Selector, Severity};
     use watchpost_core::config::{ProbeConfig, TcpProbeConfig};
     use watchpost_core::model::{MaintenancePoint, ProbePoint, SeriesKey};
 

@@ -3,6 +3,7 @@
 //! retry or a resend after a crash sends the same content, and no credential is ever stored with it.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use watchpost_core::time::Nanos;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,16 +28,21 @@ impl Action {
     }
 }
 
-/// Someone paged, with the contacts the notifiers use.
+/// Someone paged, with the contacts the notifiers use (`[oncall.people.NAME]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Paged {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slack: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub opsgenie: Option<String>,
+    /// Contact key → address, flattened so that the stored event reads `{"name": …, "email": …, "slack": …}`
+    /// (the shape events queued by earlier versions have).
+    #[serde(flatten)]
+    pub contacts: BTreeMap<String, String>,
+}
+
+impl Paged {
+    /// The address a notifier reaches this person by, if given.
+    pub fn contact(&self, key: &str) -> Option<&str> {
+        self.contacts.get(key).map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

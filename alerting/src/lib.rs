@@ -10,6 +10,7 @@
 //! Architecture invariant: this crate depends on `core` only; nothing here knows whether the points came
 //! from the agent in the same process or from the store.
 
+pub mod config;
 pub mod evaluate;
 pub mod event;
 pub mod lifecycle;
@@ -23,11 +24,35 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch, Notify};
-use watchpost_core::config::Config;
+use watchpost_core::config::{Config, ConfigErrors, Document, Format};
 use watchpost_core::model::Point;
 use watchpost_core::state::{AlertRow, AlertState, NewDelivery, StateDb};
 use watchpost_core::store::Store;
 use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
+
+/// What alerting runs on: the shared configuration and its own section.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub shared: Arc<Config>,
+    pub alerting: config::AlertingConfig,
+}
+
+impl Settings {
+    /// Parses configuration text, shared sections and `[alerting]`, with every error of both (tools and
+    /// tests; the binary assembles all parts the same way).
+    pub fn parse(
+        file: &str,
+        format: Format,
+        text: &str,
+        env: &HashMap<String, String>,
+        page: &config::Page,
+    ) -> Result<Settings, ConfigErrors> {
+        let doc = Document::parse(file, format, text, env)?;
+        let (shared, mut errors) = Config::from_document(&doc)?;
+        let alerting = config::AlertingConfig::from_document(&doc, &shared, page, &mut errors);
+        errors.into_result(Settings { shared: Arc::new(shared), alerting })
+    }
+}
 
 /// Points as the agent produces them (before they reach the store), for `watchpost run`.
 pub type Tap = broadcast::Receiver<Arc<[Point]>>;
@@ -43,7 +68,7 @@ pub enum AlertingError {
 /// The rules, their buffers and the alerts they decide. Driven by [`run`]; tests call [`Evaluator::cycle`]
 /// with their own clock.
 pub struct Evaluator {
-    cfg: Arc<Config>,
+    cfg: Arc<Settings>,
     state: Arc<StateDb>,
     pub windows: Windows,
     /// Per endpoint index: (rule index, alert key, stale-after) for every rule that selects it.
@@ -56,11 +81,12 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// Loads the open alerts from the state database.
-    pub async fn new(cfg: Arc<Config>, state: Arc<StateDb>, metrics: Arc<AlertingMetrics>) -> Result<Evaluator, AlertingError> {
+    pub async fn new(cfg: Arc<Settings>, state: Arc<StateDb>, metrics: Arc<AlertingMetrics>) -> Result<Evaluator, AlertingError> {
         let a = &cfg.alerting;
         let longest = a.rules.iter().filter_map(|r| r.window).max().unwrap_or_default();
         let mut keep = longest;
         let rules_for: Vec<Vec<(usize, String, Nanos)>> = cfg
+            .shared
             .endpoints
             .iter()
             .map(|e| {
@@ -84,7 +110,15 @@ impl Evaluator {
             tracing::warn!(alert = %a.key, state = a.state.as_str(), since = %watchpost_core::time::format_rfc3339(a.since),
                 "an open alert whose rule or endpoint is no longer configured: it will not resolve by itself");
         }
-        Ok(Evaluator { windows: Windows::new(&cfg.endpoints, keep), cfg, state, rules_for, alerts, metrics, wake: Arc::new(Notify::new()) })
+        Ok(Evaluator {
+            windows: Windows::new(&cfg.shared.endpoints, keep),
+            cfg,
+            state,
+            rules_for,
+            alerts,
+            metrics,
+            wake: Arc::new(Notify::new()),
+        })
     }
 
     /// The longest history any rule reads, for the first store read.
@@ -124,16 +158,16 @@ impl Evaluator {
         let which = match endpoints {
             Some(e) => e,
             None => {
-                all = (0..cfg.endpoints.len()).collect();
+                all = (0..cfg.shared.endpoints.len()).collect();
                 &all
             }
         };
         let mut changes: Vec<(AlertRow, Vec<NewDelivery>)> = Vec::new();
         for &i in which {
-            let e = &cfg.endpoints[i];
+            let e = &cfg.shared.endpoints[i];
             for (j, key, stale) in &self.rules_for[i] {
                 let rule = &cfg.alerting.rules[*j];
-                let v = verdict(&self.windows, i, rule, *stale, cfg.regions.down_quorum, now);
+                let v = verdict(&self.windows, i, rule, *stale, cfg.shared.regions.down_quorum, now);
                 if let Some(change) = lifecycle::decide(&cfg, rule, e, self.alerts.get(key), v.as_ref(), now) {
                     changes.push(change);
                 }
@@ -202,7 +236,7 @@ pub struct Alerting {
 impl Alerting {
     /// Builds the notifiers, opens the alerts, and starts evaluating and delivering until `stop`.
     pub async fn start(
-        cfg: Arc<Config>,
+        cfg: Arc<Settings>,
         store: Arc<dyn Store>,
         state: Arc<StateDb>,
         tap: Option<Tap>,
@@ -213,7 +247,7 @@ impl Alerting {
             .map_err(|e| AlertingError::Notifier { name: "*".into(), reason: watchpost_core::http::error_text(&e) })?;
         let mut notifiers = HashMap::new();
         for (name, n) in &cfg.alerting.notifiers {
-            let built = notify::build(n, &http).map_err(|e| AlertingError::Notifier { name: name.clone(), reason: e.to_string() })?;
+            let built = n.build(&http).map_err(|e| AlertingError::Notifier { name: name.clone(), reason: e.to_string() })?;
             notifiers.insert(name.clone(), built);
         }
         let metrics = Arc::new(AlertingMetrics::default());
@@ -328,10 +362,16 @@ async fn read(store: &dyn Store, range: TimeRange) -> Result<Vec<Point>, watchpo
     Ok(probes.into_iter().map(Point::Probe).chain(maintenance.into_iter().map(Point::Maintenance)).collect())
 }
 
+/// Configuration text as the tests of this crate write it, with no status page served.
+#[cfg(test)]
+pub(crate) fn test_settings(text: &str) -> Settings {
+    let page = config::Page { url: "http://status.test".into(), served: false };
+    Settings::parse("t.toml", Format::Toml, text, &HashMap::new(), &page).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap as Map;
     use watchpost_core::model::{ProbePoint, SeriesKey};
 
     const CONFIG: &str = r#"
@@ -394,7 +434,7 @@ when = "availability < 100"
     #[tokio::test(start_paused = true)]
     async fn escalation_follows_the_clock_and_stops_at_an_acknowledgement() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = Arc::new(Config::from_str_with_env("t.toml", watchpost_core::config::Format::Toml, CONFIG, &Map::new()).unwrap());
+        let cfg = Arc::new(test_settings(CONFIG));
         let state = Arc::new(StateDb::open(&dir.path().join("state.db")).await.unwrap());
         let started = tokio::time::Instant::now();
         let t0: Nanos = 1_763_294_400_000_000_000;

@@ -3,11 +3,11 @@
 //! the deliveries each step causes. No I/O and no clock, so every path is tested with plain numbers; the
 //! caller stores the new row and its deliveries in one transaction.
 
+use crate::config::{RuleConfig, Target};
 use crate::evaluate::Verdict;
 use crate::event::{Action, AlertEvent, Paged};
-use crate::notify;
-use watchpost_core::config::alerting::{RuleConfig, Target};
-use watchpost_core::config::{Config, EndpointConfig};
+use crate::Settings;
+use watchpost_core::config::EndpointConfig;
 use watchpost_core::state::{AlertRow, AlertState, NewDelivery};
 use watchpost_core::time::{duration_nanos, Nanos};
 use watchpost_oncall::links;
@@ -26,13 +26,13 @@ pub fn key(rule: &str, endpoint: &str, environment: &str) -> String {
 }
 
 /// The people `targets` name at `now`, each once, in order.
-pub fn people(cfg: &Config, targets: &[Target], now: Nanos) -> Vec<String> {
+pub fn people(cfg: &Settings, targets: &[Target], now: Nanos) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for t in targets {
         let names = match t {
-            Target::OnCall(s) => cfg.oncall.get(s).map(|s| oncall::on_call_at(s, now).0).unwrap_or_default(),
-            Target::Next(s) => cfg.oncall.get(s).and_then(|s| oncall::next_on_call(s, now)).into_iter().collect(),
-            Target::Team(s) => cfg.oncall.get(s).map(|s| s.members.clone()).unwrap_or_default(),
+            Target::OnCall(s) => cfg.shared.oncall.get(s).map(|s| oncall::on_call_at(s, now).0).unwrap_or_default(),
+            Target::Next(s) => cfg.shared.oncall.get(s).and_then(|s| oncall::next_on_call(s, now)).into_iter().collect(),
+            Target::Team(s) => cfg.shared.oncall.get(s).map(|s| s.members.clone()).unwrap_or_default(),
             Target::Person(p) => vec![p.clone()],
         };
         for n in names {
@@ -44,12 +44,12 @@ pub fn people(cfg: &Config, targets: &[Target], now: Nanos) -> Vec<String> {
     out
 }
 
-fn contacts(cfg: &Config, names: &[String]) -> Vec<Paged> {
+fn contacts(cfg: &Settings, names: &[String]) -> Vec<Paged> {
     names
         .iter()
-        .map(|n| match cfg.people.get(n) {
-            Some(p) => Paged { name: n.clone(), email: p.email.clone(), slack: p.slack.clone(), opsgenie: p.opsgenie.clone() },
-            None => Paged { name: n.clone(), email: None, slack: None, opsgenie: None },
+        .map(|n| match cfg.shared.people.get(n) {
+            Some(p) => Paged { name: n.clone(), contacts: p.contacts.clone() },
+            None => Paged { name: n.clone(), contacts: Default::default() },
         })
         .collect()
 }
@@ -84,7 +84,7 @@ pub fn summary(rule: &RuleConfig, e: &EndpointConfig, v: &Verdict) -> String {
     let over = rule.window.map(|w| format!(" over {}", watchpost_core::config::format_duration(w))).unwrap_or_default();
     let regions = match (rule.metric, v.breaching.is_empty()) {
         (_, true) => String::new(),
-        (watchpost_core::config::alerting::Metric::RegionsReporting, false) => format!("; silent: {}", v.breaching.join(", ")),
+        (crate::config::Metric::RegionsReporting, false) => format!("; silent: {}", v.breaching.join(", ")),
         _ => format!(" in {}", v.breaching.join(", ")),
     };
     format!(
@@ -100,7 +100,7 @@ pub fn summary(rule: &RuleConfig, e: &EndpointConfig, v: &Verdict) -> String {
 /// What happens to the alert of `rule` on `e` at `now`, given its stored row and the verdict (`None`: no
 /// region reports). Returns the new row (version bumped) and its deliveries, or `None` when nothing changes.
 pub fn decide(
-    cfg: &Config,
+    cfg: &Settings,
     rule: &RuleConfig,
     e: &EndpointConfig,
     prev: Option<&AlertRow>,
@@ -217,7 +217,7 @@ pub fn decide(
 }
 
 fn deliveries(
-    cfg: &Config,
+    cfg: &Settings,
     rule: &RuleConfig,
     e: &EndpointConfig,
     row: &AlertRow,
@@ -257,13 +257,13 @@ fn deliveries(
             people: contacts(cfg, who),
             acked_by: row.acked_by.clone(),
             note: row.note.clone(),
-            page_url: cfg.statuspage.configured.then(|| cfg.statuspage.url.clone()),
+            page_url: cfg.alerting.page_url.clone(),
             ack_links,
         };
         let Ok(json) = serde_json::to_string(&event) else { continue };
         for name in &policy.notifiers {
             let Some(n) = cfg.alerting.notifiers.get(name) else { continue };
-            if !notify::carries(n, *action) {
+            if !n.carries(*action) {
                 continue;
             }
             out.push(NewDelivery {
@@ -280,12 +280,11 @@ fn deliveries(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     const S: Nanos = 1_000_000_000;
     const MIN: Nanos = 60 * S;
 
-    fn config(extra: &str) -> Config {
+    fn config(extra: &str) -> Settings {
         let text = format!(
             r#"
 [[endpoints]]
@@ -328,7 +327,7 @@ when = "availability < 100"
 {extra}
 "#
         );
-        Config::from_str_with_env("t.toml", watchpost_core::config::Format::Toml, &text, &HashMap::new()).unwrap()
+        crate::test_settings(&text)
     }
 
     /// A verdict on fresh evidence (newer than anything the tests fire at).
@@ -345,8 +344,8 @@ when = "availability < 100"
     type Sent = (String, String, Vec<String>);
 
     /// Runs `decide` and returns the new row and its deliveries.
-    fn step(cfg: &Config, prev: Option<&AlertRow>, verdict: Option<Verdict>, now: Nanos) -> Option<(AlertRow, Vec<Sent>)> {
-        let (row, d) = decide(cfg, &cfg.alerting.rules[0], &cfg.endpoints[0], prev, verdict.as_ref(), now)?;
+    fn step(cfg: &Settings, prev: Option<&AlertRow>, verdict: Option<Verdict>, now: Nanos) -> Option<(AlertRow, Vec<Sent>)> {
+        let (row, d) = decide(cfg, &cfg.alerting.rules[0], &cfg.shared.endpoints[0], prev, verdict.as_ref(), now)?;
         let d = d
             .into_iter()
             .map(|d| {
@@ -466,14 +465,14 @@ when = "availability < 100"
     #[test]
     fn events_carry_signed_ack_links_and_the_rota_contacts() {
         let cfg = config("");
-        let (_, d) = decide(&cfg, &cfg.alerting.rules[0], &cfg.endpoints[0], None, Some(&v(true)), T0).unwrap();
+        let (_, d) = decide(&cfg, &cfg.alerting.rules[0], &cfg.shared.endpoints[0], None, Some(&v(true)), T0).unwrap();
         let e: AlertEvent = serde_json::from_str(&d[0].event).unwrap();
         assert_eq!(e.key, "down/api/production");
         assert!(e
             .ack_link("email")
             .unwrap()
             .starts_with("https://status.example.com/ack?alert=down%2Fapi%2Fproduction&episode=1&by=email"));
-        assert!(e.people[0].email.as_deref().unwrap().ends_with("@example.com"));
+        assert!(e.people[0].contact("email").unwrap().ends_with("@example.com"));
         assert_eq!(d[0].idempotency, "down/api/production/1/trigger/0/pd");
         assert!(!d[0].event.contains("R0123456789"), "no credential is stored with an event");
     }

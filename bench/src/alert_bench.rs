@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use watchpost_alerting::config::Page;
 use watchpost_alerting::metrics::AlertingMetrics;
-use watchpost_alerting::Evaluator;
-use watchpost_core::config::{Config, Format};
+use watchpost_alerting::{Evaluator, Settings};
+use watchpost_core::config::Format;
 use watchpost_core::model::Point;
 use watchpost_core::state::StateDb;
 
@@ -33,7 +34,7 @@ fn arg(name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn config(endpoints: usize, rules: usize) -> Config {
+fn config(endpoints: usize, rules: usize) -> Settings {
     let mut t = String::from(
         "[oncall.schedules.primary]\nmembers = [\"alice\"]\n\n[alerting.notifiers.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\n\
          [alerting.policies.default]\nnotifiers = [\"hook\"]\nlevels = [{ targets = [\"oncall:primary\"] }]\n",
@@ -47,7 +48,8 @@ fn config(endpoints: usize, rules: usize) -> Config {
     for r in 0..rules {
         t.push_str(&format!("\n[[alerting.rules]]\nname = \"rule-{r:02}\"\n{}\n", RULES[r % RULES.len()]));
     }
-    match Config::from_str_with_env("bench.toml", Format::Toml, &t, &Default::default()) {
+    let page = Page { url: "http://127.0.0.1:8080".into(), served: false };
+    match Settings::parse("bench.toml", Format::Toml, &t, &Default::default(), &page) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -14,8 +14,9 @@ mod common;
 
 use std::sync::Arc;
 use std::time::Instant;
+use watchpost_aggregator::config::AggregatorParts;
 use watchpost_aggregator::report::{self, period, render, Inputs};
-use watchpost_core::config::{Config, Format, SqliteConfig};
+use watchpost_core::config::{Format, SqliteConfig};
 use watchpost_core::hist;
 use watchpost_core::model::{Point, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
 use watchpost_core::store::{sqlite::SqliteStore, Store};
@@ -123,7 +124,7 @@ async fn main() {
     // The same configuration for `watchpost report` (bench/report.sh times the command on this store).
     let cfg_file = format!("{}.toml", args.db);
     let _ = std::fs::write(&cfg_file, format!("[store]\ntype = \"sqlite\"\npath = \"{}\"\n\n{cfg_text}", args.db));
-    let config = Config::from_str_with_env("bench.toml", Format::Toml, &cfg_text, &Default::default()).unwrap_or_else(|e| {
+    let (config, parts) = AggregatorParts::parse("bench.toml", Format::Toml, &cfg_text, &Default::default()).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(1)
     });
@@ -134,7 +135,7 @@ async fn main() {
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&sqlite).await.unwrap_or_else(|e| panic!("{e}")));
 
-    let sla = &config.sla["bench"];
+    let sla = &parts.sla["bench"];
     let month = period::resolve(Some("2026-10"), None, None, &sla.tz).unwrap_or_else(|e| panic!("{e}"));
     let (days_h, hours_h) = (histograms(17_280), histograms(720));
     let t0 = Instant::now();

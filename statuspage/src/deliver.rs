@@ -7,13 +7,13 @@
 //! all); a permanent SMTP reply (5xx: no such mailbox) or any other HTTP 4xx gives up at once, because
 //! sending the same message again cannot succeed.
 
+use crate::subscribers::{Notification, SubscriberKind};
 use crate::StatusPage;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::state::{Notification, SubscriberKind};
 use watchpost_core::time::{now_nanos, Nanos};
 
 pub const MAX_ATTEMPTS: u32 = 12;
@@ -127,7 +127,7 @@ pub async fn run(page: Arc<StatusPage>, mut stop: tokio::sync::watch::Receiver<b
 
 /// One pass over the due messages; returns how many were tried.
 async fn pass(page: &StatusPage, d: &Deliverer) -> usize {
-    let due = match page.state.due_notifications(now_nanos(), BATCH).await {
+    let due = match page.subscribers.due_notifications(now_nanos(), BATCH).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the subscriber outbox; retrying");
@@ -145,7 +145,7 @@ async fn pass(page: &StatusPage, d: &Deliverer) -> usize {
                 Err((f.reason.clone(), again))
             }
         };
-        if let Err(e) = page.state.record_delivery(n.id, record).await {
+        if let Err(e) = page.subscribers.record_delivery(n.id, record).await {
             tracing::error!(error = %e, "cannot record a delivery; the message may be sent again");
         }
     }

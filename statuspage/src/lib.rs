@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod config;
 pub mod deliver;
 pub mod export;
 pub mod history;
@@ -21,7 +22,9 @@ pub mod server;
 pub mod snapshot;
 pub mod status;
 pub mod subscribe;
+pub mod subscribers;
 
+use crate::config::StatusPageConfig;
 use bytes::Bytes;
 use history::History;
 use render::json::Doc;
@@ -29,7 +32,7 @@ use snapshot::Snapshot;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use watchpost_core::config::{Config, ProbeConfig, StatusPageConfig};
+use watchpost_core::config::{Config, ProbeConfig};
 use watchpost_core::maintenance::{self, MaintenanceSource};
 use watchpost_core::state::StateDb;
 use watchpost_core::store::Store;
@@ -101,6 +104,8 @@ pub struct StatusPage {
     voting: watchpost_core::health::Voting,
     pub store: Arc<dyn Store>,
     pub state: StateDb,
+    /// Subscribers and their outbox (this part's tables in the state database).
+    pub subscribers: subscribers::Subscribers,
     sources: Vec<Arc<dyn MaintenanceSource>>,
     endpoint_components: HashMap<String, String>,
     endpoints: std::collections::HashSet<String>,
@@ -125,9 +130,17 @@ pub struct StatusPage {
 impl StatusPage {
     /// Opens the state database and reads the logo; the first snapshot is built before this returns, so
     /// the server never answers with an empty page.
-    pub async fn new(config: &Config, store: Arc<dyn Store>) -> Result<Arc<Self>, Error> {
+    ///
+    /// `ack_secret` verifies acknowledge links (`alerting.secret`, which the binary passes on: the page serves
+    /// the links alerting signs, without knowing alerting).
+    pub async fn new(
+        config: &Config,
+        page: &StatusPageConfig,
+        ack_secret: Option<watchpost_core::config::Secret>,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Self>, Error> {
         let state = StateDb::open(&config.state.path).await?;
-        let cfg = config.statuspage.clone();
+        let cfg = page.clone();
         let logo = cfg.logo.as_ref().and_then(|p| {
             let kind = if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) { "image/svg+xml" } else { "image/png" };
             match std::fs::read(p) {
@@ -166,15 +179,16 @@ impl StatusPage {
             voting: watchpost_core::health::Voting::new(config),
             cfg,
             store,
+            subscribers: subscribers::Subscribers::new(state.clone()),
             state,
             endpoint_components,
             endpoints: config.endpoints.iter().map(|e| e.id.clone()).collect(),
-            alerting_secret: config.alerting.secret.clone(),
+            alerting_secret: ack_secret,
             oncall: config.oncall.clone(),
             targets,
             logo,
             history: tokio::sync::Mutex::new((History::default(), None)),
-            published: RwLock::new(Arc::new(Published::render(&config.statuspage, empty_snapshot(config), false))),
+            published: RwLock::new(Arc::new(Published::render(page, empty_snapshot(config, page), false))),
             fingerprint: std::sync::Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             health: std::sync::Mutex::new((false, None)),
@@ -288,10 +302,10 @@ impl StatusPage {
     }
 }
 
-fn empty_snapshot(config: &Config) -> Snapshot {
+fn empty_snapshot(config: &Config, page: &StatusPageConfig) -> Snapshot {
     let history = History::default();
     snapshot::build(&snapshot::Inputs {
-        cfg: &config.statuspage,
+        cfg: page,
         now: now_nanos(),
         voting: &watchpost_core::health::Voting::new(config),
         states: &[],

@@ -5,11 +5,11 @@
 // A handler's early return is a whole `Response`: boxing it would only add an allocation per rejected request.
 #![allow(clippy::result_large_err)]
 
+use crate::config::StatusPageConfig;
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use watchpost_core::config::StatusPageConfig;
 use watchpost_core::markup::escape;
 
 /// A JSON answer, never cached.

@@ -4,10 +4,10 @@
 //!
 //! Private components are dropped here, once: nothing downstream can show what is not in the snapshot.
 
+use crate::config::StatusPageConfig;
 use crate::history::{DayUptime, History, DAY, HOUR, MINUTE};
 use crate::status::overall;
 use std::collections::{BTreeMap, HashMap};
-use watchpost_core::config::StatusPageConfig;
 use watchpost_core::health::{component_status, Voting};
 use watchpost_core::maintenance::{Scope, Window};
 use watchpost_core::model::{ComponentStatus, EndpointState};
@@ -226,7 +226,7 @@ pub fn build(i: &Inputs<'_>) -> Snapshot {
     // A recurring window is listed by its next occurrence only, not once a week for a month.
     let mut next_seen = std::collections::HashSet::new();
     for w in i.windows {
-        if w.start > now && !next_seen.insert((w.source, w.id.as_str())) {
+        if w.start > now && !next_seen.insert((w.source.as_str(), w.id.as_str())) {
             continue;
         }
         let covered: Vec<String> = components

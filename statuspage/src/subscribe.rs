@@ -7,8 +7,10 @@
 //! confirmation link expires after [`CONFIRM_TTL`]. Webhooks cannot be added from the public page (that
 //! would let anyone make the server post to any address); an admin adds them.
 
+use crate::config::StatusPageConfig;
 use crate::render::{escape, human_time};
 use crate::respond::{not_found, page};
+use crate::subscribers::SubscriberKind;
 use crate::StatusPage;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -16,8 +18,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use watchpost_core::config::StatusPageConfig;
-use watchpost_core::state::{Incident, Maintenance, SubscriberKind};
+use watchpost_core::state::{Incident, Maintenance};
 use watchpost_core::time::{now_nanos, Nanos};
 
 /// How long a confirmation link works.
@@ -56,13 +57,13 @@ pub async fn subscribe(State(p): State<Arc<StatusPage>>, Form(f): Form<Subscribe
         return page(&p.cfg, StatusCode::UNPROCESSABLE_ENTITY, "That is not an email address", "<p>Check the address and try again.</p>");
     }
     let result = async {
-        let (s, _) = p.state.add_subscriber(SubscriberKind::Email, email, false).await?;
+        let (s, _) = p.subscribers.add_subscriber(SubscriberKind::Email, email, false).await?;
         if s.confirmed_at.is_none() {
-            let previous = p.state.mark_confirmation_sent(&s.id).await?;
+            let previous = p.subscribers.mark_confirmation_sent(&s.id).await?;
             if previous.is_none_or(|t| now_nanos() - t > RESEND_AFTER) {
                 let link = confirm_link(&p.cfg, subs.secret.expose(), &s.id, now_nanos());
                 let (subject, body) = confirmation_message(&p.cfg, &link);
-                p.state.enqueue(vec![(s.id.clone(), subject, body)]).await?;
+                p.subscribers.enqueue(vec![(s.id.clone(), subject, body)]).await?;
                 p.deliver_soon();
             }
         }
@@ -104,7 +105,7 @@ pub async fn confirm(State(p): State<Arc<StatusPage>>, Query(q): Query<ConfirmQu
             "<p>It may have expired: subscribe again from the page.</p>",
         );
     }
-    match p.state.confirm_subscriber(&q.id).await {
+    match p.subscribers.confirm_subscriber(&q.id).await {
         Ok(s) => {
             tracing::info!(subscriber = %s.id, "email subscription confirmed");
             let link = unsubscribe_link(&p.cfg, subs.secret.expose(), &s.id);
@@ -150,7 +151,7 @@ pub async fn unsubscribe(State(p): State<Arc<StatusPage>>, Query(q): Query<Unsub
     if !verify(subs.secret.expose(), &format!("unsubscribe:{}", q.id), &q.sig) {
         return page(&p.cfg, StatusCode::BAD_REQUEST, "This link is not valid", "");
     }
-    match p.state.remove_subscriber(&q.id).await {
+    match p.subscribers.remove_subscriber(&q.id).await {
         Ok(_) => {
             tracing::info!(subscriber = %q.id, "unsubscribed");
             page(&p.cfg, StatusCode::OK, "You are unsubscribed", "<p>No more messages will be sent.</p>")
@@ -246,7 +247,7 @@ pub async fn fan_out(p: &StatusPage, e: Event<'_>) {
     }
     let (subject, text, hook) = messages(&p.cfg, &e);
     let result = async {
-        let list = p.state.subscribers(true).await?;
+        let list = p.subscribers.subscribers(true).await?;
         let queued: Vec<(String, String, String)> = list
             .iter()
             .filter(|s| s.kind == SubscriberKind::Webhook || subs.smtp.is_some())
@@ -258,7 +259,7 @@ pub async fn fan_out(p: &StatusPage, e: Event<'_>) {
                 SubscriberKind::Webhook => (s.id.clone(), subject.clone(), hook.to_string()),
             })
             .collect();
-        p.state.enqueue(queued).await
+        p.subscribers.enqueue(queued).await
     }
     .await;
     match result {

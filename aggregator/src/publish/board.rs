@@ -21,7 +21,7 @@ pub fn board(cfg: &Config, voting: &Voting, states: &[EndpointState], windows: &
         cfg.endpoints.iter().filter_map(|e| e.component.as_deref().map(|c| (e.id.as_str(), c))).collect();
     let active: Vec<&Window> = windows.iter().filter(|w| w.contains(now)).collect();
     let mut components = BTreeMap::new();
-    for c in &cfg.statuspage.components {
+    for c in &cfg.components {
         let health: Vec<_> = c
             .endpoints
             .iter()

@@ -14,7 +14,7 @@
 //! and are retried with whatever is current then; other refusals (a wrong component id) are logged once per
 //! status and not repeated. Keys go only into request headers: never into logs or errors.
 //!
-//! Each provider is one file behind [`Publisher`], registered in [`build`]; its payloads are built by pure
+//! Each provider is one file behind [`Publisher`], registered in [`crate::config::PublisherSpec`]; its payloads are built by pure
 //! functions, tested against the providers' published schemas by the stand-ins in `tests/`.
 
 mod board;
@@ -28,6 +28,7 @@ pub use board::{board, Board};
 pub use pacer::Pacer;
 use worker::*;
 
+use crate::config::{PublishedComponent, PublisherConfig};
 use crate::metrics::AggregatorMetrics;
 use backon::BackoffBuilder;
 use std::collections::{BTreeMap, HashMap};
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use watchpost_core::config::{Config, PublishedComponent, PublisherConfig, PublisherKind};
+use watchpost_core::config::Config;
 use watchpost_core::health::{component_status, RegionReport, Voting};
 use watchpost_core::maintenance::{self, MaintenanceSource, Window};
 use watchpost_core::model::{ComponentStatus, EndpointState};
@@ -101,14 +102,10 @@ pub trait Publisher: Send + Sync {
     fn parse_maintenances(&self, answers: &[serde_json::Value]) -> Result<Vec<ImportedMaintenance>, String>;
 }
 
-/// The one place publishers are registered.
+/// A publisher as configured (its type's `Provider` builds it; types are registered in
+/// [`crate::config::PublisherSpec`]).
 pub fn build(cfg: &PublisherConfig) -> Arc<dyn Publisher> {
-    match &cfg.kind {
-        PublisherKind::Statuspage { page_id, api_key } => Arc::new(statuspage::Statuspage::new(cfg, page_id, api_key)),
-        PublisherKind::StatusIo { statuspage_id, api_id, api_key } => {
-            Arc::new(statusio::StatusIo::new(cfg, statuspage_id, api_id, api_key))
-        }
-    }
+    cfg.provider.build(cfg)
 }
 
 /// Sends one request; classifies the answer.
@@ -135,10 +132,16 @@ pub async fn send(client: &reqwest::Client, base: &str, p: &dyn Publisher, o: &O
 
 /// Starts the board and one task per configured publisher; returns when `stop` turns true. Also keeps the
 /// region gauges of `/metrics` current (a region that went silent is reported there, not read as an outage).
-pub async fn run(cfg: Arc<Config>, store: Arc<dyn Store>, metrics: Arc<AggregatorMetrics>, stop: watch::Receiver<bool>) {
+pub async fn run(
+    cfg: Arc<Config>,
+    publishers: Vec<PublisherConfig>,
+    store: Arc<dyn Store>,
+    metrics: Arc<AggregatorMetrics>,
+    stop: watch::Receiver<bool>,
+) {
     let (tx, rx) = watch::channel(Arc::new(Board::default()));
     let mut tasks = tokio::task::JoinSet::new();
-    let state = if cfg.publishers.is_empty() {
+    let state = if publishers.is_empty() {
         None
     } else {
         match StateDb::open(&cfg.state.path).await {
@@ -149,7 +152,7 @@ pub async fn run(cfg: Arc<Config>, store: Arc<dyn Store>, metrics: Arc<Aggregato
             }
         }
     };
-    for p in &cfg.publishers {
+    for p in &publishers {
         let worker = Worker::new(p, build(p), store.clone(), metrics.clone(), state.clone());
         tasks.spawn(worker.run(rx.clone(), stop.clone()));
     }

@@ -12,10 +12,14 @@
 //!   `upcoming_maintenances`, each with `datetime_planned_start` / `_end` and its components).
 
 use super::{components_by_provider_id, imported, Outgoing, Publisher};
+use crate::config::{Provided, Provider, PublishedComponent, PublishedMetric, PublisherConfig};
 use reqwest::Method;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use watchpost_core::config::{PublishedComponent, PublishedMetric, PublisherConfig, Secret};
+use std::sync::Arc;
+use watchpost_core::config::check::Table;
+use watchpost_core::config::Secret;
 use watchpost_core::model::{ComponentStatus, Resolution};
 use watchpost_core::state::ImportedMaintenance;
 use watchpost_core::store::{Store, StoreError};
@@ -23,6 +27,72 @@ use watchpost_core::time::{format_rfc3339, Nanos, TimeRange};
 
 const HOUR: Nanos = 3_600_000_000_000;
 const DAY: Nanos = 24 * HOUR;
+
+const DEFAULT_URL: &str = "https://api.status.io";
+
+/// `type = "statusio"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The status page id.
+    statuspage_id: Option<String>,
+    /// The API id (`x-api-id`). Use `${ENV_VAR}` or `api_id_file`.
+    api_id: Option<Secret>,
+    api_id_file: Option<String>,
+    /// The API key. Use `${ENV_VAR}` or `api_key_file`.
+    api_key: Option<Secret>,
+    api_key_file: Option<String>,
+    /// Watchpost component id → `{ component = "…", container = "…" }` with status.io's ids.
+    components: Option<BTreeMap<String, Place>>,
+}
+
+/// Where status.io keeps a component: its id and its container (location).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Place {
+    component: String,
+    container: String,
+}
+
+impl Config {
+    pub(crate) fn check(self, t: &mut Table<'_>) -> Provided {
+        let api_key = t.required_secret("api_key", self.api_key, self.api_key_file);
+        let api_id = t.required_secret("api_id", self.api_id, self.api_id_file);
+        let statuspage_id = t.required("statuspage_id", self.statuspage_id.filter(|s| !s.trim().is_empty()));
+        let mut components = Vec::new();
+        for (component, place) in self.components.unwrap_or_default() {
+            if place.component.trim().is_empty() || place.container.trim().is_empty() {
+                t.error(&format!("components.{component}"), "expected { component = \"…\", container = \"…\" } with status.io's ids");
+                continue;
+            }
+            components.push(PublishedComponent { component, provider_id: place.component, container: Some(place.container) });
+        }
+        let provider = match (statuspage_id, api_id, api_key) {
+            (Some(statuspage_id), Some(api_id), Some(api_key)) => {
+                Some(Arc::new(Settings { statuspage_id, api_id, api_key }) as Arc<dyn Provider>)
+            }
+            _ => None,
+        };
+        Provided { provider, components, default_url: DEFAULT_URL }
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub statuspage_id: String,
+    pub api_id: Secret,
+    pub api_key: Secret,
+}
+
+impl Provider for Settings {
+    fn kind(&self) -> &'static str {
+        "statusio"
+    }
+
+    fn build(&self, cfg: &PublisherConfig) -> Arc<dyn Publisher> {
+        Arc::new(StatusIo::new(cfg, &self.statuspage_id, &self.api_id, &self.api_key))
+    }
+}
 
 pub struct StatusIo {
     name: String,

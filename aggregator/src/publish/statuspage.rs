@@ -9,10 +9,15 @@
 //!   `scheduled_for` / `scheduled_until` and the components they affect).
 
 use super::{components_by_provider_id, imported, Outgoing, Publisher};
+use crate::config::{Provided, Provider, PublishedComponent, PublishedMetric, PublisherConfig};
 use reqwest::Method;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use watchpost_core::config::{PublishedComponent, PublishedMetric, PublisherConfig, Secret};
+use std::sync::Arc;
+use watchpost_core::config::check::Table;
+use watchpost_core::config::Secret;
 use watchpost_core::model::{ComponentStatus, Resolution};
 use watchpost_core::state::ImportedMaintenance;
 use watchpost_core::store::{Store, StoreError};
@@ -20,6 +25,57 @@ use watchpost_core::time::{Nanos, TimeRange};
 
 /// How far back the first request (or the first after an outage) reaches.
 pub const CATCH_UP: Nanos = 3_600_000_000_000;
+
+const DEFAULT_URL: &str = "https://api.statuspage.io";
+
+/// `type = "statuspage"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The page id.
+    page_id: Option<String>,
+    /// The API key. Use `${ENV_VAR}` or `api_key_file`.
+    api_key: Option<Secret>,
+    api_key_file: Option<String>,
+    /// Watchpost component id → the Statuspage component id.
+    components: Option<BTreeMap<String, String>>,
+}
+
+impl Config {
+    pub(crate) fn check(self, t: &mut Table<'_>) -> Provided {
+        let api_key = t.required_secret("api_key", self.api_key, self.api_key_file);
+        let page_id = t.required("page_id", self.page_id.filter(|s| !s.trim().is_empty()));
+        let mut components = Vec::new();
+        for (component, id) in self.components.unwrap_or_default() {
+            if id.trim().is_empty() {
+                t.error(&format!("components.{component}"), "expected the Statuspage component id, a string");
+                continue;
+            }
+            components.push(PublishedComponent { component, provider_id: id, container: None });
+        }
+        let provider = match (page_id, api_key) {
+            (Some(page_id), Some(api_key)) => Some(Arc::new(Settings { page_id, api_key }) as Arc<dyn Provider>),
+            _ => None,
+        };
+        Provided { provider, components, default_url: DEFAULT_URL }
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub page_id: String,
+    pub api_key: Secret,
+}
+
+impl Provider for Settings {
+    fn kind(&self) -> &'static str {
+        "statuspage"
+    }
+
+    fn build(&self, cfg: &PublisherConfig) -> Arc<dyn Publisher> {
+        Arc::new(Statuspage::new(cfg, &self.page_id, &self.api_key))
+    }
+}
 
 pub struct Statuspage {
     name: String,

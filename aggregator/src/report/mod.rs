@@ -18,11 +18,12 @@
 pub mod period;
 pub mod render;
 
+use crate::config::SlaConfig;
 use crate::rollup::Acc;
 use period::Period;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use watchpost_core::config::{EndpointConfig, SlaConfig};
+use watchpost_core::config::EndpointConfig;
 use watchpost_core::hist;
 use watchpost_core::maintenance::Window;
 use watchpost_core::model::{Resolution, RollupPoint, SeriesKey, ALL_REGIONS};

@@ -2,11 +2,76 @@
 //! one message per event to the people it pages (a resolution to everyone paged), with the acknowledge
 //! link. Transient SMTP replies and connection failures are retried; a permanent reply is not.
 
-use super::{Notifier, Outcome};
+use super::{BuildError, Channel, Notifier, Outcome};
 use crate::event::{Action, AlertEvent};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use watchpost_core::config::SmtpConfig;
+use serde::Deserialize;
+use std::sync::Arc;
+use watchpost_core::config::check::Table;
+use watchpost_core::config::smtp::{smtp, RawSmtp};
+use watchpost_core::config::{Secret, SmtpConfig};
+
+/// The `[oncall.people.NAME]` key holding a person's address.
+const CONTACT: &str = "email";
+
+/// `type = "email"`: SMTP settings, as in `[statuspage.subscriptions]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    smtp_tls: Option<String>,
+    smtp_username: Option<String>,
+    smtp_password: Option<Secret>,
+    smtp_password_file: Option<String>,
+    from: Option<String>,
+}
+
+impl Config {
+    pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
+        let raw = RawSmtp {
+            host: self.smtp_host,
+            port: self.smtp_port,
+            tls: self.smtp_tls,
+            username: self.smtp_username,
+            password: self.smtp_password,
+            password_file: self.smtp_password_file,
+            from: self.from,
+        };
+        let Some(s) = smtp(t.doc, t.path, raw, t.errors) else {
+            t.error("", "missing key `smtp_host`");
+            return None;
+        };
+        Some(Arc::new(Settings(s)))
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings(pub SmtpConfig);
+
+impl Channel for Settings {
+    fn kind(&self) -> &'static str {
+        "email"
+    }
+
+    /// An email has no use for an acknowledgement.
+    fn carries(&self, action: Action) -> bool {
+        action != Action::Acknowledge
+    }
+
+    fn contact(&self) -> Option<&'static str> {
+        Some(CONTACT)
+    }
+
+    fn needs_contact(&self) -> bool {
+        true
+    }
+
+    fn build(&self, _: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError> {
+        Ok(Arc::new(Email::new(&self.0)?))
+    }
+}
 
 pub struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -46,7 +111,7 @@ pub fn message(e: &AlertEvent) -> (String, String) {
 #[async_trait::async_trait]
 impl Notifier for Email {
     async fn send(&self, e: &AlertEvent) -> Outcome {
-        let to: Vec<Mailbox> = e.people.iter().filter_map(|p| p.email.as_deref()).filter_map(|a| a.parse().ok()).collect();
+        let to: Vec<Mailbox> = e.people.iter().filter_map(|p| p.contact(CONTACT)).filter_map(|a| a.parse().ok()).collect();
         if to.is_empty() {
             return Outcome::Sent("nobody paged has an email address".into());
         }

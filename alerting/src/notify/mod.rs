@@ -1,8 +1,14 @@
-//! The `Notifier` seam: one file per provider, built in exactly one place ([`build`], a `match` on
-//! [`NotifierConfig`]). Each file has a pure payload builder (tested against the provider's published
-//! schema) and a `send` that posts it; [`post`] classifies the answer the same way for all of them: 2xx is
-//! delivered, 429, 5xx and network errors are retried (honouring `Retry-After`), any other answer cannot
-//! succeed by sending the same request again.
+//! The `Notifier` seam: one file per notifier type, registered in exactly one place, [`NotifierConfig`]:
+//! a variant naming the file's `Config` and an arm of [`NotifierConfig::check`].
+//!
+//! Each file holds, for its type: the configuration keys (`Config`, serde, `deny_unknown_fields`) and their
+//! checks, the validated settings (a [`Channel`]: which events it carries, whom it reaches by which
+//! `[oncall.people]` key, and how to build it), a pure payload builder (tested against the provider's
+//! published schema) and a `send` that posts it. [`post`] classifies the answer the same way for all of them:
+//! 2xx is delivered, 429, 5xx and network errors are retried (honouring `Retry-After`), any other answer
+//! cannot succeed by sending the same request again.
+//!
+//! Adding a notifier type: a new file here with those four things, `pub mod` for it, one variant, one arm.
 
 pub mod email;
 pub mod opsgenie;
@@ -11,9 +17,66 @@ pub mod slack;
 pub mod webhook;
 
 use crate::event::{Action, AlertEvent};
+use serde::Deserialize;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::alerting::NotifierConfig;
+use watchpost_core::config::check::Table;
+
+/// `[alerting.notifiers.NAME]`, read by its `type`: one variant per notifier type, each the configuration
+/// struct of its own file.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum NotifierConfig {
+    PagerDuty(pagerduty::Config),
+    OpsGenie(opsgenie::Config),
+    Slack(slack::Config),
+    Email(email::Config),
+    Webhook(webhook::Config),
+}
+
+impl NotifierConfig {
+    /// The one place notifier types are registered: checks the keys of the table at `t` and returns the
+    /// validated channel (`None` when its errors are in `t`).
+    pub fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
+        match self {
+            NotifierConfig::PagerDuty(c) => c.check(t),
+            NotifierConfig::OpsGenie(c) => c.check(t),
+            NotifierConfig::Slack(c) => c.check(t),
+            NotifierConfig::Email(c) => c.check(t),
+            NotifierConfig::Webhook(c) => c.check(t),
+        }
+    }
+}
+
+/// Why a notifier could not be built at start-up (an SMTP relay address that does not resolve…).
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A notifier's validated configuration: what the rest of alerting knows of a notifier type.
+pub trait Channel: fmt::Debug + Send + Sync {
+    /// The `type` it was configured with, for summaries and logs.
+    fn kind(&self) -> &'static str;
+
+    /// Whether it carries events of `action` (PagerDuty escalates inside its own service once paged; an
+    /// email has no use for an acknowledgement).
+    fn carries(&self, action: Action) -> bool {
+        let _ = action;
+        true
+    }
+
+    /// The `[oncall.people.NAME]` key it reaches people by (`email`, a chat member id…), if it does.
+    fn contact(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether a page through it reaches nobody who lacks that contact, so that everyone a policy using it
+    /// can page must have one (checked at start-up: better said then than at 2 am).
+    fn needs_contact(&self) -> bool {
+        false
+    }
+
+    fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError>;
+}
 
 /// Time limit of one request to a provider.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,28 +92,6 @@ pub enum Outcome {
 #[async_trait::async_trait]
 pub trait Notifier: Send + Sync {
     async fn send(&self, event: &AlertEvent) -> Outcome;
-}
-
-/// Which events a kind of notifier carries. PagerDuty and OpsGenie escalate inside their own service
-/// once paged (OpsGenie is told of our further levels as added responders); email has no use for an
-/// acknowledgement.
-pub fn carries(n: &NotifierConfig, action: Action) -> bool {
-    match n {
-        NotifierConfig::PagerDuty { .. } => action != Action::Escalate,
-        NotifierConfig::OpsGenie { .. } | NotifierConfig::Slack { .. } | NotifierConfig::Webhook { .. } => true,
-        NotifierConfig::Email(_) => action != Action::Acknowledge,
-    }
-}
-
-/// The one place notifiers are registered.
-pub fn build(n: &NotifierConfig, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, watchpost_core::mail::MailError> {
-    Ok(match n {
-        NotifierConfig::PagerDuty { url, routing_key } => Arc::new(pagerduty::PagerDuty::new(http.clone(), url, routing_key.clone())),
-        NotifierConfig::OpsGenie { url, api_key } => Arc::new(opsgenie::OpsGenie::new(http.clone(), url, api_key.clone())),
-        NotifierConfig::Slack { webhook_url } => Arc::new(slack::Slack::new(http.clone(), webhook_url.clone())),
-        NotifierConfig::Email(smtp) => Arc::new(email::Email::new(smtp)?),
-        NotifierConfig::Webhook { url, secret } => Arc::new(webhook::Webhook::new(http.clone(), url, secret.clone())),
-    })
 }
 
 /// Sends `req` and classifies the answer.

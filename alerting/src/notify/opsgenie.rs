@@ -3,11 +3,57 @@
 //! (OpsGenie deduplicates open alerts by it) and the paged people as user `responders`; further escalation
 //! levels add responders; acknowledge and close by alias. `Authorization: GenieKey …`; 202 with a requestId.
 
-use super::{post, Notifier, Outcome};
+use super::{post, BuildError, Channel, Notifier, Outcome};
 use crate::event::{truncate, Action, AlertEvent};
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use watchpost_core::config::check::Table;
 use watchpost_core::config::Secret;
 use watchpost_oncall::links::encode;
+
+/// The `[oncall.people.NAME]` key holding a person's OpsGenie username.
+const CONTACT: &str = "opsgenie";
+
+/// `type = "opsgenie"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// API key of an API integration. Use `${ENV_VAR}` or `api_key_file`.
+    api_key: Option<Secret>,
+    api_key_file: Option<String>,
+    /// Where requests go (default `https://api.opsgenie.com`; EU: `https://api.eu.opsgenie.com`).
+    url: Option<String>,
+}
+
+impl Config {
+    pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
+        let url = t.url("url", self.url, Some("https://api.opsgenie.com"));
+        let api_key = t.required_secret("api_key", self.api_key, self.api_key_file);
+        Some(Arc::new(Settings { url: url?, api_key: api_key? }))
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub url: String,
+    pub api_key: Secret,
+}
+
+impl Channel for Settings {
+    fn kind(&self) -> &'static str {
+        "opsgenie"
+    }
+
+    /// The OpsGenie username (usually an email address) each person is named by in `responders`.
+    fn contact(&self) -> Option<&'static str> {
+        Some(CONTACT)
+    }
+
+    fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError> {
+        Ok(Arc::new(OpsGenie::new(http.clone(), &self.url, self.api_key.clone())))
+    }
+}
 
 pub struct OpsGenie {
     http: reqwest::Client,
@@ -34,7 +80,7 @@ pub fn priority(severity: &str) -> &'static str {
 pub fn requests(e: &AlertEvent) -> Vec<(String, Value)> {
     let alias = encode(&e.key);
     let responders: Vec<Value> =
-        e.people.iter().filter_map(|p| p.opsgenie.as_ref()).map(|u| json!({ "type": "user", "username": u })).collect();
+        e.people.iter().filter_map(|p| p.contact(CONTACT)).map(|u| json!({ "type": "user", "username": u })).collect();
     match e.action {
         Action::Trigger => {
             let mut description = format!("{}\n\nCondition: {}\nRule: {}", e.summary, e.condition, e.rule);

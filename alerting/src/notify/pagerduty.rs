@@ -2,10 +2,53 @@
 //! trigger / acknowledge / resolve and our alert key as `dedup_key`, so that PagerDuty folds repeats of a
 //! page (two alerting instances, a resend after a crash) into one incident. 202 is success.
 
-use super::{post, rfc3339, Notifier, Outcome};
+use super::{post, rfc3339, BuildError, Channel, Notifier, Outcome};
 use crate::event::{truncate, Action, AlertEvent};
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use watchpost_core::config::check::Table;
 use watchpost_core::config::Secret;
+
+/// `type = "pagerduty"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Events API v2 integration key. Use `${ENV_VAR}` or `routing_key_file`.
+    routing_key: Option<Secret>,
+    routing_key_file: Option<String>,
+    /// Where events go (default `https://events.pagerduty.com`).
+    url: Option<String>,
+}
+
+impl Config {
+    pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
+        let url = t.url("url", self.url, Some("https://events.pagerduty.com"));
+        let routing_key = t.required_secret("routing_key", self.routing_key, self.routing_key_file);
+        Some(Arc::new(Settings { url: url?, routing_key: routing_key? }))
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub url: String,
+    pub routing_key: Secret,
+}
+
+impl Channel for Settings {
+    fn kind(&self) -> &'static str {
+        "pagerduty"
+    }
+
+    /// PagerDuty escalates inside its own service once paged.
+    fn carries(&self, action: Action) -> bool {
+        action != Action::Escalate
+    }
+
+    fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError> {
+        Ok(Arc::new(PagerDuty::new(http.clone(), &self.url, self.routing_key.clone())))
+    }
+}
 
 pub struct PagerDuty {
     http: reqwest::Client,

@@ -1,10 +1,56 @@
 //! Slack incoming webhook: `text` (the notification and fallback) and `blocks`, mentioning the paged
 //! people by member id and carrying the acknowledge link as a button. Slack answers 200 `ok`.
 
-use super::{post, Notifier, Outcome};
+use super::{post, BuildError, Channel, Notifier, Outcome};
 use crate::event::{Action, AlertEvent};
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use watchpost_core::config::check::Table;
 use watchpost_core::config::Secret;
+
+/// The `[oncall.people.NAME]` key holding a person's Slack member id (`U024BE7LH`), mentioned in messages.
+const CONTACT: &str = "slack";
+
+/// `type = "slack"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The incoming webhook URL (it is the credential). Use `${ENV_VAR}` or `webhook_url_file`.
+    webhook_url: Option<Secret>,
+    webhook_url_file: Option<String>,
+}
+
+impl Config {
+    pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
+        let hook = t.required_secret("webhook_url", self.webhook_url, self.webhook_url_file)?;
+        if let Err(e) = watchpost_core::http::parse_http_url(hook.expose()) {
+            // The whole URL is the secret (its path is the token): only what is wrong with it.
+            let why = e.rsplit_once(": ").map_or("invalid URL", |(_, why)| why);
+            t.error("webhook_url", format!("is not a valid URL: {why}"));
+        }
+        Some(Arc::new(Settings { webhook_url: hook }))
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub webhook_url: Secret,
+}
+
+impl Channel for Settings {
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    fn contact(&self) -> Option<&'static str> {
+        Some(CONTACT)
+    }
+
+    fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError> {
+        Ok(Arc::new(Slack::new(http.clone(), self.webhook_url.clone())))
+    }
+}
 
 pub struct Slack {
     http: reqwest::Client,
@@ -24,7 +70,7 @@ fn esc(s: &str) -> String {
 
 pub fn body(e: &AlertEvent) -> Value {
     let mentions: Vec<String> =
-        e.people.iter().map(|p| p.slack.as_ref().map_or_else(|| esc(&p.name), |id| format!("<@{}>", esc(id)))).collect();
+        e.people.iter().map(|p| p.contact(CONTACT).map_or_else(|| esc(&p.name), |id| format!("<@{}>", esc(id)))).collect();
     let line = match e.action {
         Action::Trigger => format!("Paging {}", mentions.join(", ")),
         Action::Escalate => format!("Nobody acknowledged: escalating to {}", mentions.join(", ")),

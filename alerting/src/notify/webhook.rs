@@ -2,10 +2,48 @@
 //! HMAC-SHA256 over `<unix>.<body>` (a receiver checks the signature and refuses old timestamps, so a
 //! captured request cannot be replayed later). `Idempotency-Key` names the event, stable across retries.
 
-use super::{post, Notifier, Outcome};
+use super::{post, BuildError, Channel, Notifier, Outcome};
 use crate::event::AlertEvent;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use watchpost_core::config::check::Table;
 use watchpost_core::config::Secret;
+
+/// `type = "webhook"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the events are posted (required).
+    url: Option<String>,
+    /// Key for the `X-Watchpost-Signature` HMAC. Use `${ENV_VAR}` or `secret_file`.
+    secret: Option<Secret>,
+    secret_file: Option<String>,
+}
+
+impl Config {
+    pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
+        let url = t.url("url", self.url, None);
+        let secret = t.optional_secret("secret", self.secret, self.secret_file);
+        Some(Arc::new(Settings { url: url?, secret }))
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub url: String,
+    pub secret: Option<Secret>,
+}
+
+impl Channel for Settings {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError> {
+        Ok(Arc::new(Webhook::new(http.clone(), &self.url, self.secret.clone())))
+    }
+}
 
 pub struct Webhook {
     http: reqwest::Client,

@@ -18,7 +18,7 @@ const MAX_ERRORS_PER_SECTION: usize = 50;
 /// and the section read again, so every type error and unknown key is reported at once, and the section
 /// still comes back (with defaults where keys were dropped) for the later checks. A required key that was
 /// dropped ends it: the section is then `None`, with its errors already reported.
-pub(crate) fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
+pub fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &Value, errors: &mut ConfigErrors) -> Option<T> {
     let mut value = std::borrow::Cow::Borrowed(value);
     let mut dropped: Vec<String> = Vec::new();
     for _ in 0..MAX_ERRORS_PER_SECTION {
@@ -26,8 +26,14 @@ pub(crate) fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &V
             Ok(v) => return Some(v),
             Err(e) => e,
         };
-        let segments: Vec<serde_path_to_error::Segment> = e.path().iter().cloned().collect();
-        let inner = e.path().to_string();
+        let mut segments: Vec<serde_path_to_error::Segment> = e.path().iter().cloned().collect();
+        let message = e.inner().to_string();
+        if segments.is_empty() {
+            // An internally tagged enum (`type = "…"` choosing the struct) reads its table whole, so serde
+            // names no key for an error inside it: find the key whose removal changes the error.
+            segments.extend(culprit::<T>(value.as_ref(), &message).into_iter().map(|key| serde_path_to_error::Segment::Map { key }));
+        }
+        let inner = segments_path(&segments);
         let mut full = path.to_string();
         if inner != "." {
             if !inner.starts_with('[') {
@@ -35,7 +41,6 @@ pub(crate) fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &V
             }
             full.push_str(&inner);
         }
-        let message = e.into_inner().to_string();
         // A key we dropped is now missing: that is the same error, already reported.
         if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
             if dropped.contains(&format!("{full}.{field}")) || dropped.contains(&full) {
@@ -61,6 +66,63 @@ pub(crate) fn section<T: DeserializeOwned>(doc: &Document, path: &str, value: &V
         dropped.push(full);
     }
     None
+}
+
+/// The key path, within a table, whose removal changes serde's error `message`: the key the error is about
+/// (descending into nested tables). Only for errors serde reports without a path; unknown keys and missing
+/// ones already name theirs.
+fn culprit<T: DeserializeOwned>(value: &Value, message: &str) -> Vec<String> {
+    if message.starts_with("unknown field") || message.starts_with("missing field") || message.starts_with("unknown variant") {
+        return vec![];
+    }
+    let changes = |without: &Value| match serde_json::from_value::<T>(without.clone()) {
+        Err(e) => e.to_string() != message,
+        Ok(_) => true,
+    };
+    let mut path: Vec<String> = Vec::new();
+    loop {
+        let Some(Value::Object(m)) = path.iter().try_fold(value, |v, k| v.get(k)) else { return path };
+        let found = m.keys().filter(|k| !(path.is_empty() && k.as_str() == "type")).find(|k| {
+            let mut without = value.clone();
+            let parent = path.iter().try_fold(&mut without, |v, k| v.get_mut(k));
+            if let Some(Value::Object(p)) = parent {
+                p.remove(k.as_str());
+            }
+            changes(&without)
+        });
+        match found {
+            Some(k) => path.push(k.clone()),
+            None => return path,
+        }
+    }
+}
+
+/// `a.b[2].c`, as serde_path_to_error writes it, for a path we may have extended.
+fn segments_path(segments: &[serde_path_to_error::Segment]) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for s in segments {
+        match s {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    if out.is_empty() {
+        ".".to_string()
+    } else {
+        out
+    }
 }
 
 /// Removes the key at `at` (the nearest key above an array index: items are not removed, which would shift
@@ -90,8 +152,18 @@ fn drop_key(value: &mut Value, at: &[serde_path_to_error::Segment]) -> bool {
     }
 }
 
-/// serde's `invalid type: string "three", expected u32` in the words of the configuration file.
+/// serde's `invalid type: string "three", expected u32` (or `unknown variant`, `missing field`) in the words
+/// of the configuration file.
 fn plain_type_error(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        // "`mongo`, expected `sqlite` or `influxdb`": a `type` that names no implementation.
+        if let Some((given, expected)) = rest.split_once(", expected ") {
+            return format!("{given}: expected {}", expected.replace('`', ""));
+        }
+    }
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("missing key {field}");
+    }
     let Some(rest) = message.strip_prefix("invalid type: ") else { return message.to_string() };
     let Some((found, expected)) = rest.split_once(", expected ") else { return message.to_string() };
     let wanted = match expected {
@@ -110,7 +182,7 @@ fn plain_type_error(message: &str) -> String {
 }
 
 /// Names that become tags: InfluxDB's portable character set plus `.`.
-pub(crate) fn check_name(doc: &Document, path: &str, value: &str, errors: &mut ConfigErrors) {
+pub fn check_name(doc: &Document, path: &str, value: &str, errors: &mut ConfigErrors) {
     let ok = !value.is_empty()
         && value.len() <= 128
         && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -125,7 +197,7 @@ pub(crate) fn check_name(doc: &Document, path: &str, value: &str, errors: &mut C
 
 /// A secret given inline (`key`) or in a file (`key_file`), never both. The file's content, trimmed of the
 /// trailing newline editors add, is the secret.
-pub(crate) fn secret_or_file(
+pub fn secret_or_file(
     doc: &Document,
     key: &str,
     inline: Option<Secret>,
@@ -149,5 +221,87 @@ pub(crate) fn secret_or_file(
             }
         },
         (None, None) => None,
+    }
+}
+
+/// Two listeners that cannot both bind: the same port on the same address, or on any address when one of
+/// them listens on all (`0.0.0.0`, `::`). Port 0 picks a free port, so it never clashes.
+pub fn shares_port(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && a.port() != 0 && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// One table of a section being checked (`alerting.notifiers.pd`): errors at its keys, and the checks every
+/// implementation's configuration needs. Each notifier's or publisher's file checks its own keys with it.
+pub struct Table<'a> {
+    pub doc: &'a Document,
+    /// The table's key path.
+    pub path: &'a str,
+    pub errors: &'a mut ConfigErrors,
+}
+
+impl Table<'_> {
+    /// The path of `key` in this table (`""`: the table itself).
+    pub fn key(&self, key: &str) -> String {
+        if key.is_empty() {
+            self.path.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    pub fn error(&mut self, key: &str, message: impl Into<String>) {
+        let at = self.key(key);
+        self.errors.push(self.doc.error(&at, message));
+    }
+
+    /// A secret given as `key` or `key_file`; `None` (with an error) when neither is.
+    pub fn required_secret(&mut self, key: &str, inline: Option<Secret>, file: Option<String>) -> Option<Secret> {
+        let s = self.optional_secret(key, inline, file);
+        if s.is_none() {
+            self.error("", format!("missing key `{key}` (or `{key}_file`)"));
+        }
+        s
+    }
+
+    /// A secret that may be left out.
+    pub fn optional_secret(&mut self, key: &str, inline: Option<Secret>, file: Option<String>) -> Option<Secret> {
+        let at = self.key(key);
+        secret_or_file(self.doc, &at, inline, file, self.errors)
+    }
+
+    /// An absolute http(s) URL under `key`, without its trailing slash; `default` when it is left out (no
+    /// default: a missing key is an error).
+    pub fn url(&mut self, key: &str, given: Option<String>, default: Option<&str>) -> Option<String> {
+        let Some(u) = given.or_else(|| default.map(str::to_string)) else {
+            self.error("", format!("missing key `{key}`"));
+            return None;
+        };
+        match crate::http::parse_http_url(&u) {
+            Ok(_) => Some(u.trim_end_matches('/').to_string()),
+            Err(e) => {
+                self.error(key, e);
+                None
+            }
+        }
+    }
+
+    /// A string that must be given.
+    pub fn required<T>(&mut self, key: &str, given: Option<T>) -> Option<T> {
+        if given.is_none() {
+            self.error("", format!("missing key `{key}`"));
+        }
+        given
+    }
+}
+
+/// Rewords serde's "unknown key `url`, expected one of `address`, …" among `errors[from..]`, reported by a
+/// `type`-tagged table, to say which type takes those keys (a key of another type is the usual mistake), and
+/// that the keys every `what` has are allowed too.
+pub fn name_the_type(errors: &mut ConfigErrors, from: usize, kind: &str, what: &str) {
+    for e in errors.0[from..].iter_mut() {
+        if let Some((key, expected)) = e.message.strip_prefix("unknown key ").and_then(|rest| rest.split_once(", expected ")) {
+            let takes = expected.trim_start_matches("one of ");
+            e.message = format!("unknown key {key}; type {kind} takes {takes}, besides the keys every {what} has");
+        }
     }
 }

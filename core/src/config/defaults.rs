@@ -60,5 +60,5 @@ pub const ACK_LINK_TTL: Duration = Duration::from_secs(86_400);
 pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
 /// A region whose newest point is older than this (and than three probe intervals) is silent.
 pub const REGION_STALE_AFTER: Duration = Duration::from_secs(60);
-/// Requests per second to a hosted status page (Statuspage's published limit; status.io's is similar).
+/// Requests per second to a hosted status page (the providers' published limit).
 pub const PUBLISH_REQUESTS_PER_SECOND: f64 = 1.0;

@@ -2,6 +2,8 @@
 
 use super::*;
 
+pub use super::probe::{HttpProbeConfig, ProbeConfig, PushProbeConfig, TcpProbeConfig};
+
 /// One endpoint to probe, with every default resolved.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
@@ -18,80 +20,6 @@ pub struct EndpointConfig {
     pub success_threshold: u32,
     pub probe: ProbeConfig,
     pub assertions: Vec<Assertion>,
-}
-
-/// What kind of probe an endpoint uses; one variant per `Probe` implementation, matched in the agent's
-/// `probe::build`.
-#[derive(Debug, Clone)]
-pub enum ProbeConfig {
-    Http(HttpProbeConfig),
-    Tcp(TcpProbeConfig),
-    /// A multi-step API check from `[[checks]]`, one per environment it runs in.
-    Steps(Box<StepsProbeConfig>),
-    Push(PushProbeConfig),
-}
-
-impl ProbeConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProbeConfig::Http(_) => "http",
-            ProbeConfig::Tcp(_) => "tcp",
-            ProbeConfig::Steps(_) => "steps",
-            ProbeConfig::Push(_) => "push",
-        }
-    }
-
-    /// What is probed, for tables and logs: credentials and query strings (which often carry tokens) are
-    /// left out.
-    pub fn target(&self) -> String {
-        match self {
-            ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
-            ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
-            ProbeConfig::Steps(s) => {
-                let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
-                format!("{} step(s): {}", s.steps.len(), names.join(" → "))
-            }
-            ProbeConfig::Push(_) => "reports to POST /api/v1/push/{id}".into(),
-        }
-    }
-}
-
-/// `Debug` is written by hand below: the URL may carry credentials and tokens (often from `${ENV}`).
-#[derive(Clone)]
-pub struct HttpProbeConfig {
-    pub url: http::Uri,
-    pub method: http::Method,
-    /// Header values are marked sensitive, so `Debug` does not print them (they often carry tokens).
-    pub headers: http::HeaderMap,
-    pub body: Option<String>,
-    pub follow_redirects: u32,
-    pub max_body: u64,
-    pub tls_skip_verify: bool,
-    /// Resume TLS sessions between probes (off: a full handshake per probe).
-    pub tls_resume: bool,
-}
-
-impl std::fmt::Debug for HttpProbeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpProbeConfig")
-            .field("url", &crate::http::redact_url(&self.url.to_string()))
-            .field("method", &self.method)
-            .field("headers", &self.headers)
-            .field("body", &self.body.as_ref().map(|_| "…"))
-            .field("follow_redirects", &self.follow_redirects)
-            .field("max_body", &self.max_body)
-            .field("tls_skip_verify", &self.tls_skip_verify)
-            .field("tls_resume", &self.tls_resume)
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TcpProbeConfig {
-    pub host: String,
-    pub port: u16,
-    pub send: Option<String>,
-    pub expect: Option<String>,
 }
 
 /// A check on a probe's outcome, for endpoints and for every step of a check. Evaluated by the agent; new
@@ -259,14 +187,6 @@ pub enum ExtractFrom {
     Json { path: serde_json_path::JsonPath, source: String },
     Header(http::HeaderName),
     Regex(regex::Regex),
-}
-
-/// A push endpoint: reporters send results; silence is a miss.
-#[derive(Debug, Clone)]
-pub struct PushProbeConfig {
-    pub token: Secret,
-    pub expect_every: Duration,
-    pub grace: Duration,
 }
 
 /// Accepted status codes.

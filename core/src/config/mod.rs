@@ -8,34 +8,41 @@
 //!
 //! Callers only see [`Config`] (valid by construction) or [`ConfigErrors`] (every problem at once).
 
-pub mod alerting;
-mod check;
+pub mod check;
+mod components;
 pub mod defaults;
 pub mod document;
 pub mod duration;
 mod endpoint;
 pub mod error;
 pub mod oncall;
-pub mod publish;
+mod people;
+pub mod probe;
 pub mod raw;
+mod regions;
 pub mod secret;
 pub mod smtp;
-pub mod statuspage;
+mod state;
 mod summary;
+mod syntax;
 mod validate;
 
+pub use components::{ComponentConfig, GroupConfig};
 pub use document::{Document, Format, Origin};
 pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use endpoint::*;
 pub use error::{ConfigError, ConfigErrors};
-pub use publish::{MetricValue, PublishedComponent, PublishedMetric, PublisherConfig, PublisherKind, RegionsConfig};
+pub use people::Person;
+pub use regions::RegionsConfig;
 pub use secret::{Masks, Secret};
 pub use smtp::{SmtpConfig, SmtpTls};
-pub use statuspage::{ComponentConfig, GroupConfig, StateConfig, StatusPageConfig, SubscriptionsConfig};
+pub use state::StateConfig;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+pub use document::MAX_FILE_BYTES;
 use std::time::Duration;
 
 /// A validated configuration.
@@ -50,39 +57,20 @@ pub struct Config {
     /// Maintenance windows from the file (`[[maintenance]]`).
     pub maintenance: Vec<MaintenanceConfig>,
     pub aggregator: AggregatorConfig,
-    /// SLA report definitions by name (`[sla.NAME]`).
-    pub sla: BTreeMap<String, SlaConfig>,
     /// `[oncall.schedules.NAME]`: on-call rotas by name.
     pub oncall: BTreeMap<String, oncall::ScheduleConfig>,
     /// `[oncall.people.NAME]`: who can be paged, and how.
-    pub people: BTreeMap<String, alerting::Person>,
-    /// `[alerting]`: rules, escalation policies, notifiers.
-    pub alerting: alerting::AlertingConfig,
+    pub people: BTreeMap<String, Person>,
     /// `[state]`: the local state database.
     pub state: StateConfig,
-    /// `[statuspage]`: the public status page.
-    pub statuspage: StatusPageConfig,
     /// `[regions]`: how regions vote on an endpoint's state.
     pub regions: RegionsConfig,
-    /// `[publishers.NAME]`: hosted status pages fed by the aggregator.
-    pub publishers: Vec<PublisherConfig>,
+    /// `[[statuspage.groups]]`: headings components sit under.
+    pub groups: Vec<GroupConfig>,
+    /// `[[statuspage.components]]`, or one per endpoint `component`: what pages, publishers and reports show.
+    pub components: Vec<ComponentConfig>,
     /// Values from the environment, masked in every check result shown, stored or logged.
     pub masks: Masks,
-}
-
-/// One partner's SLA report definition.
-#[derive(Debug, Clone)]
-pub struct SlaConfig {
-    pub name: String,
-    pub title: String,
-    pub components: Vec<String>,
-    /// Empty: every environment the components run in.
-    pub environments: Vec<String>,
-    /// Percent.
-    pub target: f64,
-    pub latency_objective: Duration,
-    pub tz: jiff::tz::TimeZone,
-    pub tz_name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -210,23 +198,6 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
 }
 
-/// The largest configuration file read. Why a limit: the file is held three times over while it is parsed
-/// (text, spans, tree); 100,000 endpoints take about 11 MiB, so 64 MiB is far beyond any real fleet and far
-/// below what would hurt the machine.
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
-
-fn read_limited(path: &Path) -> Result<String, String> {
-    let size = std::fs::metadata(path).map_err(|e| format!("cannot read the configuration file: {e}"))?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "the configuration file is {} MiB, more than the {} MiB Watchpost reads; split the fleet across agents",
-            size >> 20,
-            MAX_FILE_BYTES >> 20
-        ));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read the configuration file: {e}"))
-}
-
 impl Config {
     /// Reads, parses and validates `path` with the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -236,20 +207,25 @@ impl Config {
 
     /// As [`Config::load`], with the environment given explicitly (tests).
     pub fn load_with_env(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
-        let file = path.display().to_string();
-        let file_error = |message: String| ConfigErrors::one(ConfigError { file: file.clone(), origin: None, key: String::new(), message });
-        let format = Format::from_path(path).map_err(file_error)?;
-        let text = read_limited(path).map_err(file_error)?;
-        let mut doc = Document::parse(&file, format, &text, env)?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        doc.base = Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()));
-        validate::validate(&doc)
+        validate::validate(&Document::load_with_env(path, env)?)
     }
 
     /// Parses and validates configuration text named `file` in messages.
     pub fn from_str_with_env(file: &str, format: Format, text: &str, env: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
         let doc = Document::parse(file, format, text, env)?;
         validate::validate(&doc)
+    }
+
+    /// Phase two of the shared sections for a binary that also validates the parts' sections: the
+    /// configuration as far as it is valid, with every error found so far, so that the parts can check
+    /// theirs against it and all errors are reported together. `Err` only when nothing could be read.
+    pub fn from_document(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErrors> {
+        validate::shared(doc)
+    }
+
+    /// Public components, in page order.
+    pub fn public_components(&self) -> impl Iterator<Item = &ComponentConfig> {
+        self.components.iter().filter(|c| !c.private)
     }
 
     pub fn endpoint(&self, id: &str) -> Option<&EndpointConfig> {

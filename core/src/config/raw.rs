@@ -105,49 +105,20 @@ pub struct RawServer {
     pub listen: Option<String>,
 }
 
-/// One `[[endpoints]]` entry: something to probe.
+/// One `[[endpoints]]` entry: something to probe. These are the keys every endpoint has; the rest of the
+/// table (`type`, default `http`, and that type's keys) is the probe's, read by `config::probe`.
+///
+/// Why no `deny_unknown_fields` here: serde cannot combine it with `flatten`. Every key not named below goes
+/// to `probe`, whose type's struct refuses what it does not know, so an unknown key is still an error.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
     /// Stable identifier, written as the `endpoint` tag: letters, digits, `_`, `-`, `.`.
     pub id: Option<String>,
     /// Human name for tables and pages (default: the id).
     pub name: Option<String>,
-    /// Probe type: `http` (default), `tcp` or `push` (results reported to `POST /api/v1/push/{id}`).
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// http: the URL to request (`http://` or `https://`).
-    pub url: Option<String>,
-    /// http: request method (default `GET`).
-    pub method: Option<String>,
-    /// http: request headers. Values may use `${ENV_VAR}` to keep tokens out of the file.
-    pub headers: Option<BTreeMap<String, String>>,
-    /// http: request body.
-    pub body: Option<String>,
-    /// http: redirects to follow (default 5; 0 treats a redirect as the response).
-    pub follow_redirects: Option<u32>,
-    /// http: the most of the body that is read (default `1MiB`); more is a `body_too_large` miss.
-    pub max_body: Option<ByteSize>,
-    /// http: accept any certificate (default false; also spelled `insecure_skip_verify`). Expiry is still recorded.
-    #[serde(alias = "insecure_skip_verify")]
-    pub tls_skip_verify: Option<bool>,
-    /// http: resume TLS sessions between probes (default false: every probe makes a full handshake, as a new
-    /// client does, so `tls_ms` and the certificate are measured and checked each time).
-    pub tls_resume: Option<bool>,
-    /// tcp: `host:port` to connect to.
-    pub address: Option<String>,
-    /// tcp: bytes to send after connecting.
-    pub send: Option<String>,
-    /// tcp: text the first reply must contain.
-    pub expect: Option<String>,
-    /// push: the token a reporter sends as `Authorization: Bearer …` (required). Use `${ENV_VAR}` or `token_file`.
-    pub token: Option<Secret>,
-    /// push: a file holding the token (instead of `token`).
-    pub token_file: Option<String>,
-    /// push: how often a report is expected (required); a period without one is a miss.
-    pub expect_every: Option<HumanDuration>,
-    /// push: how late a report may arrive and still count for its period (default `30s`).
-    pub grace: Option<HumanDuration>,
+    /// `type` and the probe type's keys.
+    #[serde(flatten)]
+    pub probe: serde_json::Map<String, serde_json::Value>,
     /// Interval between probes (default: `agent.interval`).
     pub interval: Option<HumanDuration>,
     /// Probe timeout (default: `agent.timeout`); at most the interval.
@@ -359,23 +330,4 @@ pub struct RawAggregator {
     pub latency_objective: Option<HumanDuration>,
     /// `"K/N"`: roll up only shard K of N of the endpoints (run N aggregators, K = 1..N). Default: all.
     pub shard: Option<String>,
-}
-
-/// `[sla.NAME]`: the SLA report for one partner (DESIGN.md §5.6), read by `watchpost report --sla NAME`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSla {
-    /// The partner's name on the report (default: NAME).
-    pub title: Option<String>,
-    /// The components the report covers, one section each.
-    pub components: Vec<String>,
-    /// The environments it covers (default: every environment the components run in).
-    pub environments: Option<Vec<String>>,
-    /// Availability target in percent (`99.9`); more than 0, at most 100.
-    pub target: f64,
-    /// Latency objective: the report gives the share of probes faster than this (default
-    /// `aggregator.latency_objective`).
-    pub latency_objective: Option<HumanDuration>,
-    /// IANA time zone in which report periods (months, quarters, dates) begin and end (default `UTC`).
-    pub timezone: Option<String>,
 }

@@ -25,7 +25,7 @@ pub struct SmtpConfig {
 
 /// The SMTP keys that subscriptions and the email notifier share (`smtp_host`, `smtp_port`, `smtp_tls`,
 /// `smtp_username`, `smtp_password[_file]`, `from`), under `key`.
-pub(crate) struct RawSmtp {
+pub struct RawSmtp {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub tls: Option<String>,
@@ -36,7 +36,7 @@ pub(crate) struct RawSmtp {
 }
 
 /// Validates the SMTP keys; `None` without `smtp_host`.
-pub(crate) fn smtp(doc: &Document, key: &str, raw: RawSmtp, errors: &mut ConfigErrors) -> Option<SmtpConfig> {
+pub fn smtp(doc: &Document, key: &str, raw: RawSmtp, errors: &mut ConfigErrors) -> Option<SmtpConfig> {
     let password = secret_or_file(doc, &format!("{key}.smtp_password"), raw.password, raw.password_file, errors);
     match raw.host {
         None => {

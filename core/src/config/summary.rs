@@ -3,8 +3,9 @@
 use super::*;
 
 impl Config {
-    /// A short human summary, printed by `watchpost check-config`.
-    pub fn summary(&self) -> String {
+    /// A short human summary, printed by `watchpost check-config`, with the parts' own lines (`sla:`,
+    /// `status:`, `alerting:`, each ending in a newline) in the middle.
+    pub fn summary(&self, parts: &[String]) -> String {
         let mut out = String::new();
         let store = match &self.store {
             StoreConfig::Sqlite(s) => format!("sqlite at {} (retention {})", s.path.display(), format_duration(s.retention)),
@@ -39,33 +40,6 @@ impl Config {
                 self.maintenance.len()
             ));
         }
-        for sla in self.sla.values() {
-            out.push_str(&format!(
-                "sla:       {} ({}): {} % for {}, latency objective {}, periods in {}\n",
-                sla.name,
-                sla.title,
-                sla.target,
-                sla.components.join(", "),
-                format_duration(sla.latency_objective),
-                sla.tz_name
-            ));
-        }
-        let sp = &self.statuspage;
-        let private = sp.components.iter().filter(|c| c.private).count();
-        if !sp.configured {
-            out.push_str("status:    no [statuspage] section (`watchpost run` serves no page)\n");
-        } else {
-            out.push_str(&format!(
-                "status:    http://{} \"{}\": {} component(s) ({} private) in {} group(s), times in {}, admin API {}\n",
-                sp.listen,
-                sp.title,
-                sp.components.len(),
-                private,
-                sp.groups.len(),
-                sp.tz_name,
-                if sp.admin_token.is_some() { "on" } else { "off (no admin_token)" }
-            ));
-        }
         out.push_str(&format!("state:     {}\n", self.state.path.display()));
         for o in self.oncall.values() {
             let rotation = match o.rotation {
@@ -80,40 +54,8 @@ impl Config {
                 o.overrides.len()
             ));
         }
-        let a = &self.alerting;
-        if a.configured {
-            let notifiers: Vec<String> = a.notifiers.iter().map(|(n, c)| format!("{n} ({})", c.kind())).collect();
-            out.push_str(&format!(
-                "alerting:  {} rule(s), {} policy(ies), notifiers {}; evaluated every {}, acknowledge links {}\n",
-                a.rules.len(),
-                a.policies.len(),
-                notifiers.join(", "),
-                format_duration(a.evaluation_interval),
-                if a.secret.is_some() { "on" } else { "off (no alerting.secret)" }
-            ));
-            for r in &a.rules {
-                let selected = self.endpoints.iter().filter(|e| r.selector.matches(e)).count();
-                out.push_str(&format!(
-                    "  rule {:<19} {} ({}) on {selected} endpoint(s) → policy {}\n",
-                    r.name,
-                    r.describe(),
-                    r.severity.as_str(),
-                    r.policy
-                ));
-            }
-            for p in a.policies.values() {
-                let levels: Vec<String> = p
-                    .levels
-                    .iter()
-                    .map(|l| {
-                        let who: Vec<String> = l.targets.iter().map(|t| t.describe()).collect();
-                        format!("after {}: {}", format_duration(l.after), who.join(" + "))
-                    })
-                    .collect();
-                out.push_str(&format!("  policy {:<17} {} via {}\n", p.name, levels.join("; "), p.notifiers.join(", ")));
-            }
-        } else {
-            out.push_str("alerting:  no [[alerting.rules]] (`watchpost run` pages nobody)\n");
+        for line in parts {
+            out.push_str(line);
         }
         out.push_str(&format!(
             "rollups:   minutes closed {} after they end; latency objective {}\n",

@@ -31,7 +31,7 @@ impl MaintenanceSource for ConfigSource {
                 end,
                 scope: w.scope.clone(),
                 detail: String::new(),
-                source: "config",
+                source: "config".into(),
             };
             match &w.schedule {
                 Schedule::Once { start, end } => {

@@ -68,7 +68,15 @@ pub fn parse(body: &serde_json::Value) -> Result<Vec<Window>, String> {
             return Err("a window without start or end".into());
         };
         if end > start {
-            out.push(Window { id: str_of("id"), title: str_of("title"), detail: str_of("message"), start, end, scope, source: "admin" });
+            out.push(Window {
+                id: str_of("id"),
+                title: str_of("title"),
+                detail: str_of("message"),
+                start,
+                end,
+                scope,
+                source: "admin".into(),
+            });
         }
     }
     Ok(out)

@@ -56,8 +56,8 @@ pub struct Window {
     pub scope: Scope,
     /// A longer text for the status page (the admin API's `message`; empty for configured windows).
     pub detail: String,
-    /// Where it came from (`config`, `admin`, later `statusio`, …).
-    pub source: &'static str,
+    /// Where it came from: `config`, `admin`, or the publisher type it was imported from.
+    pub source: String,
 }
 
 impl Window {

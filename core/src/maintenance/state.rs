@@ -41,12 +41,7 @@ impl MaintenanceSource for StateSource {
                 start: m.starts_at,
                 end: m.ends_at,
                 scope: m.scope,
-                // `Window::source` is a static name: the origins the state database can hold.
-                source: match m.origin.as_str() {
-                    "statuspage" => "statuspage",
-                    "statusio" => "statusio",
-                    _ => "admin",
-                },
+                source: m.origin,
             })
             .collect())
     }

@@ -31,7 +31,7 @@ impl AlertState {
 /// One rule × endpoint × environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
-    /// `rule/endpoint/environment`: also PagerDuty's `dedup_key` and OpsGenie's `alias`.
+    /// `rule/endpoint/environment`: also the deduplication key notifiers give their providers.
     pub key: String,
     pub rule: String,
     pub endpoint: String,

@@ -297,7 +297,7 @@ pub(super) fn load_incident(c: &Connection, id: &str) -> Result<Option<Incident>
     let mut st = c.prepare_cached("SELECT component, status FROM incident_component WHERE incident = ?1 ORDER BY component")?;
     for row in st.query_map(params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
         let (component, s) = row?;
-        components.push((component, ComponentStatus::parse(&s).ok_or_else(|| bad("component status", &s))?));
+        components.push((component, ComponentStatus::parse(&s).ok_or_else(|| unexpected("component status", &s))?));
     }
     let mut updates = Vec::new();
     let mut st = c.prepare_cached(
@@ -307,7 +307,7 @@ pub(super) fn load_incident(c: &Connection, id: &str) -> Result<Option<Incident>
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?))
     })? {
         let (uid, s, body, at, affected) = row?;
-        let affected: Vec<serde_json::Value> = serde_json::from_str(&affected).map_err(|_| bad("affected components", &affected))?;
+        let affected: Vec<serde_json::Value> = serde_json::from_str(&affected).map_err(|_| unexpected("affected components", &affected))?;
         let affected = affected
             .iter()
             .filter_map(|a| {
@@ -320,7 +320,7 @@ pub(super) fn load_incident(c: &Connection, id: &str) -> Result<Option<Incident>
             .collect();
         updates.push(IncidentUpdate {
             id: uid,
-            status: IncidentStatus::parse(&s).ok_or_else(|| bad("incident status", &s))?,
+            status: IncidentStatus::parse(&s).ok_or_else(|| unexpected("incident status", &s))?,
             body,
             created_at: at,
             affected,
@@ -329,8 +329,8 @@ pub(super) fn load_incident(c: &Connection, id: &str) -> Result<Option<Incident>
     Ok(Some(Incident {
         id: id.to_string(),
         name,
-        status: IncidentStatus::parse(&status).ok_or_else(|| bad("incident status", &status))?,
-        impact: Impact::parse(&impact).ok_or_else(|| bad("impact", &impact))?,
+        status: IncidentStatus::parse(&status).ok_or_else(|| unexpected("incident status", &status))?,
+        impact: Impact::parse(&impact).ok_or_else(|| unexpected("impact", &impact))?,
         created_at,
         updated_at,
         monitoring_at,

@@ -164,7 +164,7 @@ pub(super) fn load_maintenance(c: &Connection, id: &str) -> Result<Option<Mainte
         "all" => Scope::All,
         "endpoints" => Scope::Endpoints(set()),
         "components" => Scope::Components(set()),
-        other => return Err(bad("maintenance scope", other)),
+        other => return Err(unexpected("maintenance scope", other)),
     };
     Ok(Some(Maintenance { id: id.to_string(), title, body, scope, starts_at, ends_at, created_at, updated_at, ended_early, origin }))
 }

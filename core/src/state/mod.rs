@@ -1,8 +1,13 @@
 //! The local state database: what people and parts decide, as opposed to what probes measure, in SQLite
 //! under `[state] path` whichever store holds the points: incidents with their updates (`incidents.rs`),
 //! maintenance windows started through the admin API or imported from hosted pages (`maintenance.rs`),
-//! subscribers and the outbox of messages to them (`subscribers.rs`), alert rows and the alerting outbox
-//! (`alerts.rs`). This file opens the database (through `core::sqlite`) and holds the migrations.
+//! alert rows and the alerting outbox (`alerts.rs`). This file opens the database (through `core::sqlite`)
+//! and holds the migrations of every table in it, one ordered list with one `user_version`, including the
+//! status page's subscribers and their outbox, whose queries live in `watchpost-statuspage`
+//! (`subscribers.rs`) through [`StateDb::with`].
+//!
+//! Why alert rows are here and not in the alerting crate: the status page acknowledges alerts (the links
+//! in pages, the admin API) and must not depend on alerting; both read and write them through here.
 //!
 //! Why not the point store: InfluxDB is a time-series database without updates or transactions, and an
 //! incident is edited many times. Every part that needs this state runs beside the status page (or reads
@@ -24,12 +29,10 @@ use std::sync::{Arc, Mutex};
 mod alerts;
 mod incidents;
 mod maintenance;
-mod subscribers;
 
 pub use alerts::{AlertRow, AlertState, Delivery, DeliveryCounts, NewDelivery};
 pub use incidents::*;
 pub use maintenance::*;
-pub use subscribers::*;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run. Append only.
 const MIGRATIONS: &[&str] = &[
@@ -88,7 +91,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alert_delivery_due ON alert_delivery (next_at) WHERE sent_at IS NULL AND failed_at IS NULL;
     CREATE INDEX alert_delivery_alert ON alert_delivery (alert, notifier, id);",
     // 4: where a maintenance window came from: `admin`, or a hosted status page it was imported from
-    // (`statuspage`, `statusio`), whose windows the aggregator replaces at every import.
+    // (by the publisher's type), whose windows the aggregator replaces at every import.
     "ALTER TABLE maintenance ADD COLUMN origin TEXT NOT NULL DEFAULT 'admin';",
 ];
 
@@ -138,7 +141,8 @@ impl StateDb {
         Ok(StateDb { path, conn: Arc::new(Mutex::new(conn)) })
     }
 
-    async fn with<T: Send + 'static>(
+    /// Runs `f` on the connection, on tokio's blocking pool: how a part queries the tables it owns.
+    pub async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
     ) -> Result<T, StateError> {
@@ -157,7 +161,7 @@ impl StateDb {
 const OPTIONS: crate::sqlite::Options = crate::sqlite::Options { foreign_keys: true, cache_kib: None };
 
 /// A 12-character id of lowercase letters and digits, like Statuspage's (`p31zjtct2jer`): 60 random bits.
-fn new_id() -> String {
+pub fn new_id() -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut bytes = [0u8; 12];
     // Without an OS random source nothing else works either; fall back to the clock rather than panic.
@@ -170,7 +174,8 @@ fn new_id() -> String {
     bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
-pub(super) fn bad(what: &str, value: &str) -> StateError {
+/// A value the database holds that no version of Watchpost writes (a damaged or hand-edited file).
+pub fn unexpected(what: &str, value: &str) -> StateError {
     StateError::Sql(format!("unexpected {what} `{value}` in the state database"))
 }
 
@@ -237,31 +242,6 @@ mod tests {
         assert_eq!(db.incidents(now_nanos() + 1).await.unwrap().len(), 0, "resolved and older than `since`");
         assert_eq!(db.incidents(0).await.unwrap().len(), 1);
         assert!(matches!(db.update_incident("nope", IncidentChange::default()).await, Err(StateError::NotFound { .. })));
-    }
-
-    #[tokio::test]
-    async fn subscribers_and_their_outbox() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = StateDb::open(&dir.path().join("state.db")).await.unwrap();
-        let (a, new) = db.add_subscriber(SubscriberKind::Email, "a@example.com", false).await.unwrap();
-        assert!(new && a.confirmed_at.is_none());
-        let (again, new) = db.add_subscriber(SubscriberKind::Email, "a@example.com", false).await.unwrap();
-        assert!(!new && again.id == a.id, "one subscriber per address");
-        assert!(db.subscribers(true).await.unwrap().is_empty());
-        assert!(db.confirm_subscriber(&a.id).await.unwrap().confirmed_at.is_some());
-        let (hook, _) = db.add_subscriber(SubscriberKind::Webhook, "http://127.0.0.1:9/h", true).await.unwrap();
-        assert_eq!(db.subscribers(true).await.unwrap().len(), 2);
-
-        db.enqueue(vec![(a.id.clone(), "s1".into(), "b1".into()), (hook.id.clone(), "s2".into(), "{}".into())]).await.unwrap();
-        let due = db.due_notifications(now_nanos(), 10).await.unwrap();
-        assert_eq!(due.len(), 2);
-        db.record_delivery(due[0].id, Ok(())).await.unwrap();
-        db.record_delivery(due[1].id, Err(("503".into(), Some(now_nanos() + 60_000_000_000)))).await.unwrap();
-        assert!(db.due_notifications(now_nanos(), 10).await.unwrap().is_empty(), "the retry is not due yet");
-        assert_eq!(db.outbox_counts().await.unwrap(), (1, 1, 0));
-        assert!(db.remove_subscriber(&hook.id).await.unwrap());
-        assert_eq!(db.outbox_counts().await.unwrap(), (0, 1, 0), "what waited for a removed subscriber is gone");
-        assert!(!db.remove_subscriber(&hook.id).await.unwrap());
     }
 
     #[tokio::test]

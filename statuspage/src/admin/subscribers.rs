@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn subscriber_json(s: &watchpost_core::state::Subscriber) -> Value {
+pub(super) fn subscriber_json(s: &crate::subscribers::Subscriber) -> Value {
     json!({
         "id": s.id,
         "kind": s.kind.as_str(),
@@ -13,7 +13,7 @@ pub(super) fn subscriber_json(s: &watchpost_core::state::Subscriber) -> Value {
 }
 
 pub(super) async fn list_subscribers(_: Admin, State(p): State<Arc<StatusPage>>) -> Response {
-    match p.state.subscribers(false).await {
+    match p.subscribers.subscribers(false).await {
         Ok(list) => reply(StatusCode::OK, json!({"subscribers": list.iter().map(subscriber_json).collect::<Vec<_>>()})),
         Err(e) => state_error(e),
     }
@@ -43,26 +43,26 @@ pub(super) async fn add_subscriber(_: Admin, State(p): State<Arc<StatusPage>>, h
             if let Err(e) = watchpost_core::http::parse_http_url(&url) {
                 invalid.push("webhook", e);
             }
-            (watchpost_core::state::SubscriberKind::Webhook, url)
+            (crate::subscribers::SubscriberKind::Webhook, url)
         }
         (None, Some(email)) => {
             if email.parse::<lettre::Address>().is_err() {
                 invalid.push("email", format!("{email:?} is not an email address"));
             }
-            (watchpost_core::state::SubscriberKind::Email, email)
+            (crate::subscribers::SubscriberKind::Email, email)
         }
         _ => {
             invalid.push("webhook", "give exactly one of `webhook` or `email`");
-            (watchpost_core::state::SubscriberKind::Webhook, String::new())
+            (crate::subscribers::SubscriberKind::Webhook, String::new())
         }
     };
     if let Err(r) = invalid.into_result() {
         return r;
     }
-    match p.state.add_subscriber(kind, &address, true).await {
+    match p.subscribers.add_subscriber(kind, &address, true).await {
         Ok((s, new)) => {
             tracing::info!(subscriber = %s.id, kind = kind.as_str(), "subscriber added through the admin API");
-            let s = if s.confirmed_at.is_none() { p.state.confirm_subscriber(&s.id).await.unwrap_or(s) } else { s };
+            let s = if s.confirmed_at.is_none() { p.subscribers.confirm_subscriber(&s.id).await.unwrap_or(s) } else { s };
             reply(if new { StatusCode::CREATED } else { StatusCode::OK }, subscriber_json(&s))
         }
         Err(e) => state_error(e),
@@ -70,7 +70,7 @@ pub(super) async fn add_subscriber(_: Admin, State(p): State<Arc<StatusPage>>, h
 }
 
 pub(super) async fn remove_subscriber(_: Admin, State(p): State<Arc<StatusPage>>, Path(id): Path<String>) -> Response {
-    match p.state.remove_subscriber(&id).await {
+    match p.subscribers.remove_subscriber(&id).await {
         Ok(true) => reply(StatusCode::OK, json!({"removed": id})),
         Ok(false) => reply(StatusCode::NOT_FOUND, json!({"error": format!("no subscriber with id `{id}`")})),
         Err(e) => state_error(e),

@@ -2,8 +2,8 @@
 //! summary, every update in the content) and one per maintenance window.
 
 use super::{escape, human_time, rfc3339};
+use crate::config::StatusPageConfig;
 use crate::snapshot::Snapshot;
-use watchpost_core::config::StatusPageConfig;
 use watchpost_core::time::Nanos;
 
 struct Entry {

@@ -4,10 +4,10 @@
 //! `aria-label`.
 
 use super::{duration, escape, human_date, human_time, percent};
+use crate::config::StatusPageConfig;
 use crate::history::DayUptime;
 use crate::snapshot::{ComponentView, MaintenanceStatus, MaintenanceView, Snapshot};
 use std::fmt::Write as _;
-use watchpost_core::config::StatusPageConfig;
 use watchpost_core::model::ComponentStatus;
 use watchpost_core::state::Incident;
 use watchpost_core::time::Nanos;

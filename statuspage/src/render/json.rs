@@ -5,9 +5,9 @@
 //! unconditionally, so every key is always present.
 
 use super::api_time;
+use crate::config::StatusPageConfig;
 use crate::snapshot::{ComponentView, MaintenanceView, Snapshot};
 use serde_json::{json, Value};
-use watchpost_core::config::StatusPageConfig;
 use watchpost_core::state::Incident;
 use watchpost_core::time::Nanos;
 

@@ -5,23 +5,21 @@ mod assertion;
 mod checks;
 mod endpoint;
 mod maintenance;
-mod sla;
 mod store;
 
 use assertion::*;
 use checks::*;
 use endpoint::*;
 use maintenance::*;
-use sla::*;
 use store::*;
 
-use super::check::{check_name, secret_or_file, section};
+use super::check::{check_name, name_the_type, secret_or_file, section, Table};
 use super::defaults as d;
 use super::document::Document;
 use super::error::ConfigErrors;
+use super::probe::{self, ProbeSpec};
 use super::raw::{
-    RawAgent, RawAggregator, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawServer, RawSla, RawStep, RawStore,
-    StatusSpec,
+    RawAgent, RawAggregator, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawServer, RawStep, RawStore, StatusSpec,
 };
 use super::*;
 use crate::http::parse_http_url;
@@ -50,7 +48,15 @@ const SECTIONS: &[&str] = &[
     "publishers",
 ];
 
+/// The shared sections alone, for core's own callers and tests: the parts' sections are only checked to be
+/// tables here.
 pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
+    let (config, errors) = shared(doc)?;
+    errors.into_result(config)
+}
+
+/// The shared sections, valid as far as they go, and every error found in them.
+pub(super) fn shared(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let empty = Value::Object(Default::default());
     let root = match &doc.tree {
@@ -152,53 +158,28 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     if aggregator.latency_objective.is_zero() {
         errors.push(doc.error("aggregator.latency_objective", "must be longer than zero"));
     }
-    let raw_sla: BTreeMap<String, Value> = root.get("sla").and_then(|v| section(doc, "sla", v, &mut errors)).unwrap_or_default();
-    let mut sla = BTreeMap::new();
-    for (name, v) in raw_sla {
-        let path = format!("sla.{name}");
-        if let Some(s) = section::<RawSla>(doc, &path, &v, &mut errors)
-            .and_then(|raw| sla_report(doc, &path, &name, raw, &endpoints, &aggregator, &mut errors))
-        {
-            sla.insert(name, s);
-        }
-    }
-    let state = super::statuspage::state(doc, root.get("state"), &store, &mut errors);
-    let statuspage = super::statuspage::statuspage(doc, root.get("statuspage"), &endpoints, &mut errors);
+    let state = super::state::state(doc, root.get("state"), &store, &mut errors);
+    let (groups, components) = super::components::components(doc, root.get("statuspage"), &endpoints, &mut errors);
     let oncall = super::oncall::schedules(doc, root.get("oncall"), &mut errors);
-    let people = super::alerting::people(doc, root.get("oncall"), &mut errors);
-    let alerting =
-        super::alerting::alerting(doc, root.get("alerting"), &people, &oncall, &endpoints, &statuspage, agent.batch_max_age, &mut errors);
-    if statuspage.configured && shares_port(listen, statuspage.listen) {
-        let at = match doc.origin("server.listen") {
-            Some(Origin::Line(l)) if root.get("server").is_some_and(|s| s.get("listen").is_some()) => format!(" (line {l})"),
-            Some(Origin::Env(name)) => format!(" (from {name})"),
-            _ => " (its default)".to_string(),
-        };
-        errors.push(doc.error(
-            "statuspage.listen",
-            format!("{} is also `server.listen`{at}: `watchpost run` serves both, so give each its own port", statuspage.listen),
-        ));
-    }
-    let regions = super::publish::regions(doc, root.get("regions"), &mut errors);
-    let publishers = super::publish::publishers(doc, root.get("publishers"), &endpoints, &statuspage, &mut errors);
-    errors.into_result(Config {
+    let people = super::people::people(doc, root.get("oncall"), &mut errors);
+    let regions = super::regions::regions(doc, root.get("regions"), &mut errors);
+    let config = Config {
         file: doc.file.clone(),
         regions,
-        publishers,
         oncall,
         people,
-        alerting,
         state,
-        statuspage,
+        groups,
+        components,
         agent,
         store,
         server: ServerConfig { listen },
         endpoints,
         maintenance,
         aggregator,
-        sla,
         masks: Masks::new(doc.from_env.iter().cloned()),
-    })
+    };
+    Ok((config, errors))
 }
 
 /// `[store]` without `type` is the embedded store, as documented: the tag serde needs is filled in.
@@ -234,12 +215,6 @@ fn tables<T: DeserializeOwned>(
             vec![]
         }
     }
-}
-
-/// Two listeners that cannot both bind: the same port on the same address, or on any address when one of
-/// them listens on all (`0.0.0.0`, `::`). Port 0 picks a free port, so it never clashes.
-fn shares_port(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
-    a.port() == b.port() && a.port() != 0 && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 fn dur(v: Option<HumanDuration>, default: Duration) -> Duration {

@@ -10,6 +10,11 @@
 //!
 //! No scripting language on purpose: a template selects and combines values, it does not compute.
 
+mod helpers;
+
+use helpers::random_u64;
+pub use helpers::{percent_encode, uuid_v4};
+
 use base64::Engine as _;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -373,34 +378,6 @@ fn eval(e: &Expr, ctx: &dyn Lookup) -> Result<String, String> {
             base64::engine::general_purpose::STANDARD.encode(joined)
         }
     })
-}
-
-fn random_u64() -> u64 {
-    // The OS generator only fails on systems without one; a clock-derived value still varies between runs.
-    getrandom::u64().unwrap_or_else(|_| crate::time::now_nanos() as u64)
-}
-
-/// A random (version 4) UUID, RFC 9562 §5.4.
-pub fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&random_u64().to_le_bytes());
-    b[8..].copy_from_slice(&random_u64().to_le_bytes());
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters (query values, form fields).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Walks a body path through a JSON value.

@@ -1,26 +1,17 @@
-//! `[state]` and `[statuspage]`: where decisions are kept, and what the public status page shows (DESIGN.md
-//! §5.7). Raw structs (phase one) and their validation (phase two) side by side, because no other section
-//! shares them.
+//! `[statuspage]`: what the public status page shows and how it is reached (DESIGN.md §5.7), checked against
+//! the shared names of the core configuration. Its components and groups are shared vocabulary (the
+//! publishers and reports use them too) and are read by core; their keys are listed here for the file's
+//! documentation. Raw structs (phase one) and their validation (phase two) side by side.
 
-use super::check::{check_name, secret_or_file, section};
-use super::defaults as d;
-use super::secret::Secret;
-use super::smtp::{smtp, RawSmtp, SmtpConfig};
-use super::{ConfigErrors, Document, EndpointConfig, SqliteConfig, StoreConfig};
-use crate::http::parse_http_url;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-/// `[state]`: the local state database (incidents, maintenance started through the admin API).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawState {
-    /// SQLite file (default: `state.db` beside the SQLite store's file, or `data/state.db` with InfluxDB).
-    pub path: Option<String>,
-}
+use watchpost_core::config::check::{secret_or_file, section, shares_port};
+use watchpost_core::config::defaults as d;
+use watchpost_core::config::smtp::{smtp, RawSmtp};
+use watchpost_core::config::{ComponentConfig, Config, ConfigErrors, Document, GroupConfig, Origin, Secret, SmtpConfig};
+use watchpost_core::http::parse_http_url;
 
 /// `[statuspage]`: the public status page, its JSON API and its admin API.
 #[derive(Debug, Default, Deserialize)]
@@ -51,10 +42,11 @@ pub struct RawStatusPage {
     pub partial_outage_weight: Option<f64>,
     /// Days of uptime bars (default 90).
     pub history_days: Option<u32>,
-    /// `[[statuspage.groups]]`: headings that components sit under.
-    pub groups: Option<Vec<RawGroup>>,
-    /// `[[statuspage.components]]`: what the page lists (default: one per endpoint `component`).
-    pub components: Option<Vec<RawComponent>>,
+    /// `[[statuspage.groups]]`: headings that components sit under (read by core: shared).
+    pub groups: Option<Value>,
+    /// `[[statuspage.components]]`: what the page lists (default: one per endpoint `component`; read by
+    /// core: shared).
+    pub components: Option<Value>,
     /// `[statuspage.subscriptions]`: email (double opt-in) and webhook subscribers.
     pub subscriptions: Option<RawSubscriptions>,
 }
@@ -88,37 +80,6 @@ pub struct RawLink {
     pub url: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawGroup {
-    /// Identifier used by components' `group`.
-    pub id: String,
-    /// Heading shown on the page (default: the id).
-    pub name: Option<String>,
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawComponent {
-    /// The component: endpoints and checks with this `component` back it.
-    pub id: String,
-    /// Name on the page (default: the id).
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// The group it is listed under.
-    pub group: Option<String>,
-    /// Never shown publicly: not on the page, in the JSON, feeds or badges (default false).
-    pub private: Option<bool>,
-    /// Show the probed URLs and addresses on the page (default false: the public page never reveals them).
-    pub show_targets: Option<bool>,
-}
-
-#[derive(Debug, Clone)]
-pub struct StateConfig {
-    pub path: PathBuf,
-}
-
 #[derive(Debug, Clone)]
 pub struct StatusPageConfig {
     /// Whether the file has a `[statuspage]` section: `watchpost run` starts the page only then (a public
@@ -136,6 +97,7 @@ pub struct StatusPageConfig {
     pub admin_token: Option<Secret>,
     pub partial_outage_weight: f64,
     pub history_days: u32,
+    /// The shared groups and components (core's), which the page lists.
     pub groups: Vec<GroupConfig>,
     pub components: Vec<ComponentConfig>,
     pub subscriptions: Option<SubscriptionsConfig>,
@@ -147,48 +109,59 @@ pub struct SubscriptionsConfig {
     pub smtp: Option<SmtpConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupConfig {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComponentConfig {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub group: Option<String>,
-    pub private: bool,
-    pub show_targets: bool,
-    /// The endpoint and check ids whose points decide its status (from their `component`).
-    pub endpoints: Vec<String>,
-}
-
 impl StatusPageConfig {
+    /// The `status:` line of `watchpost check-config`'s summary.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let sp = self;
+        let private = sp.components.iter().filter(|c| c.private).count();
+        if !sp.configured {
+            out.push_str("status:    no [statuspage] section (`watchpost run` serves no page)\n");
+        } else {
+            out.push_str(&format!(
+                "status:    http://{} \"{}\": {} component(s) ({} private) in {} group(s), times in {}, admin API {}\n",
+                sp.listen,
+                sp.title,
+                sp.components.len(),
+                private,
+                sp.groups.len(),
+                sp.tz_name,
+                if sp.admin_token.is_some() { "on" } else { "off (no admin_token)" }
+            ));
+        }
+        out
+    }
+
     /// Public components, in page order.
     pub fn public_components(&self) -> impl Iterator<Item = &ComponentConfig> {
         self.components.iter().filter(|c| !c.private)
     }
+
+    /// Phase two of `[statuspage]`: every error goes to `errors`, with its key path and line.
+    pub fn from_document(doc: &Document, shared: &Config, errors: &mut ConfigErrors) -> StatusPageConfig {
+        let value = match &doc.tree {
+            Value::Object(root) => root.get("statuspage"),
+            _ => None,
+        };
+        let page =
+            StatusPageConfig { groups: shared.groups.clone(), components: shared.components.clone(), ..statuspage(doc, value, errors) };
+        if page.configured && shares_port(shared.server.listen, page.listen) {
+            let given = matches!(&doc.tree, Value::Object(root) if root.get("server").is_some_and(|s| s.get("listen").is_some()));
+            let at = match doc.origin("server.listen") {
+                Some(Origin::Line(l)) if given => format!(" (line {l})"),
+                Some(Origin::Env(name)) => format!(" (from {name})"),
+                _ => " (its default)".to_string(),
+            };
+            errors.push(doc.error(
+                "statuspage.listen",
+                format!("{} is also `server.listen`{at}: `watchpost run` serves both, so give each its own port", page.listen),
+            ));
+        }
+        page
+    }
 }
 
-pub(super) fn state(doc: &Document, value: Option<&Value>, store: &StoreConfig, errors: &mut ConfigErrors) -> StateConfig {
-    let raw: RawState = value.and_then(|v| section(doc, "state", v, errors)).unwrap_or_default();
-    let path = match (raw.path, store) {
-        (Some(p), _) => doc.path(&p),
-        (None, StoreConfig::Sqlite(SqliteConfig { path, .. })) => path.with_file_name("state.db"),
-        (None, StoreConfig::Influxdb(_)) => doc.path(d::STATE_PATH),
-    };
-    StateConfig { path }
-}
-
-pub(super) fn statuspage(
-    doc: &Document,
-    value: Option<&Value>,
-    endpoints: &[EndpointConfig],
-    errors: &mut ConfigErrors,
-) -> StatusPageConfig {
+fn statuspage(doc: &Document, value: Option<&Value>, errors: &mut ConfigErrors) -> StatusPageConfig {
     let raw: RawStatusPage = value.and_then(|v| section(doc, "statuspage", v, errors)).unwrap_or_default();
     let listen_raw = raw.listen.as_deref().unwrap_or(d::STATUSPAGE_LISTEN);
     let listen = listen_raw.parse().unwrap_or_else(|_| {
@@ -205,7 +178,7 @@ pub(super) fn statuspage(
         }
         None => format!("http://{listen}"),
     };
-    let logo = raw.logo.map(PathBuf::from);
+    let logo = raw.logo.map(|l| doc.path(&l));
     if let Some(p) = &logo {
         let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match std::fs::metadata(p) {
@@ -243,82 +216,6 @@ pub(super) fn statuspage(
         errors.push(doc.error("statuspage.history_days", format!("{history_days} is not between 1 and 365")));
     }
 
-    let mut by_component: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    for e in endpoints {
-        if let Some(c) = e.component.as_deref() {
-            let list = by_component.entry(c).or_insert_with(|| {
-                order.push(c);
-                Vec::new()
-            });
-            // A check runs once per environment, under one id.
-            if !list.contains(&e.id) {
-                list.push(e.id.clone());
-            }
-        }
-    }
-    let mut groups = Vec::new();
-    let mut ids = BTreeSet::new();
-    for (i, g) in raw.groups.unwrap_or_default().into_iter().enumerate() {
-        let path = format!("statuspage.groups[{i}]");
-        check_name(doc, &format!("{path}.id"), &g.id, errors);
-        if !ids.insert(g.id.clone()) {
-            errors.push(doc.error(&format!("{path}.id"), format!("duplicate group id `{}`", g.id)));
-        }
-        groups.push(GroupConfig { name: g.name.unwrap_or_else(|| g.id.clone()), description: g.description.unwrap_or_default(), id: g.id });
-    }
-    let components = match raw.components {
-        None => order
-            .iter()
-            .map(|c| ComponentConfig {
-                id: c.to_string(),
-                name: c.to_string(),
-                description: String::new(),
-                group: None,
-                private: false,
-                show_targets: false,
-                endpoints: by_component.get(c).cloned().unwrap_or_default(),
-            })
-            .collect(),
-        Some(list) => {
-            let mut out = Vec::new();
-            for (i, c) in list.into_iter().enumerate() {
-                let path = format!("statuspage.components[{i}]");
-                if !ids.insert(c.id.clone()) {
-                    errors.push(
-                        doc.error(&format!("{path}.id"), format!("duplicate id `{}` (groups and components share one namespace)", c.id)),
-                    );
-                }
-                let backing = by_component.get(c.id.as_str()).cloned().unwrap_or_default();
-                if backing.is_empty() {
-                    let known = if order.is_empty() { "(none: give endpoints a `component`)".to_string() } else { order.join(", ") };
-                    errors.push(doc.error(
-                        &format!("{path}.id"),
-                        format!("no endpoint or check has component `{}`, so nothing decides its status; components: {known}", c.id),
-                    ));
-                }
-                if let Some(g) = &c.group {
-                    if !groups.iter().any(|x| &x.id == g) {
-                        let known: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-                        errors.push(doc.error(
-                            &format!("{path}.group"),
-                            format!("no group `{g}` in [[statuspage.groups]]; groups: {}", known.join(", ")),
-                        ));
-                    }
-                }
-                out.push(ComponentConfig {
-                    name: c.name.unwrap_or_else(|| c.id.clone()),
-                    description: c.description.unwrap_or_default(),
-                    group: c.group,
-                    private: c.private.unwrap_or(false),
-                    show_targets: c.show_targets.unwrap_or(false),
-                    endpoints: backing,
-                    id: c.id,
-                });
-            }
-            out
-        }
-    };
     let subscriptions = raw.subscriptions.and_then(|r| subscriptions(doc, r, errors));
     StatusPageConfig {
         configured: value.is_some(),
@@ -334,8 +231,8 @@ pub(super) fn statuspage(
         admin_token,
         partial_outage_weight: weight,
         history_days,
-        groups,
-        components,
+        groups: Vec::new(),
+        components: Vec::new(),
     }
 }
 

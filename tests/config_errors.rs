@@ -1,10 +1,12 @@
 //! One test per class of configuration error: each message must name the file, the line and the key path.
 
 use std::collections::HashMap;
-use watchpost_core::config::{Config, ConfigErrors, Format, ProbeConfig, StatusMatcher};
+use watchpost::settings::Settings;
+use watchpost_core::config::{ConfigErrors, Format, ProbeConfig, StatusMatcher};
 
-fn load(text: &str) -> Result<Config, ConfigErrors> {
-    Config::from_str_with_env("w.toml", Format::Toml, text, &HashMap::new())
+/// The whole configuration, every part's section, as the binary loads it.
+fn load(text: &str) -> Result<Settings, ConfigErrors> {
+    Settings::from_str_with_env("w.toml", Format::Toml, text, &HashMap::new())
 }
 
 /// Asserts exactly one error, at `line`, naming `key`, whose message contains `fragment`.
@@ -57,14 +59,14 @@ fn regression_url_errors_never_show_credentials() {
     let env = HashMap::from([("PW".to_string(), "hunter2-from-env".to_string())]);
     for url in ["ftp://admin:${PW}@x/", "http://admin:${PW}@x:70000/?token=${PW}", "http://admin:${PW}@x y/"] {
         let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"{url}\"\n");
-        let errs = Config::from_str_with_env("w.toml", Format::Toml, &text, &env).expect_err("must be rejected");
+        let errs = Settings::from_str_with_env("w.toml", Format::Toml, &text, &env).expect_err("must be rejected");
         let shown = errs.to_string();
         assert!(shown.contains("endpoints[0].url") && shown.contains("invalid URL"), "{shown}");
         assert!(!shown.contains("hunter2") && !shown.contains("admin"), "{url}: {shown}");
     }
     // Nor does the Debug form of a valid configuration (it is what a panic or a `{:?}` log would show).
     let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"https://admin:${{PW}}@x/?token=${{PW}}\"\n");
-    let cfg = Config::from_str_with_env("w.toml", Format::Toml, &text, &env).unwrap();
+    let cfg = Settings::from_str_with_env("w.toml", Format::Toml, &text, &env).unwrap();
     let debug = format!("{cfg:?}");
     assert!(!debug.contains("hunter2") && debug.contains("https://x/?…"), "{debug}");
 }
@@ -140,7 +142,7 @@ fn tcp_address_and_misplaced_keys() {
     let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\ntype = \"tcp\"\naddress = \"nohost\"\n");
     assert_one(&text, 7, "endpoints[0].address", "expected host:port");
     let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\ntype = \"tcp\"\naddress = \"h:1\"\nurl = \"http://x/\"\n");
-    assert_one(&text, 8, "endpoints[0].url", "does not apply to a tcp endpoint");
+    assert_one(&text, 8, "endpoints[0].url", "unknown key `url`; type tcp takes `address`, `send`, `expect`, besides");
 }
 
 #[test]
@@ -151,7 +153,7 @@ fn bad_status_assertion() {
 
 #[test]
 fn unknown_store_type() {
-    assert_one("[store]\ntype = \"mongodb\"\n", 2, "store.type", "unknown variant `mongodb`");
+    assert_one("[store]\ntype = \"mongodb\"\n", 2, "store.type", "`mongodb`: expected sqlite or influxdb");
 }
 
 #[test]
@@ -173,14 +175,14 @@ fn every_error_is_reported_at_once() {
 #[test]
 fn yaml_errors_name_key_and_line_like_toml() {
     let yaml = "agent:\n  region: eu\nendpoints:\n  - id: a\n    url: http://x/\n    interval: 5s\n    timeout: 10s\n  - id: b\n    url: http://y/\n    intervall: 5s\n";
-    let errs = Config::from_str_with_env("w.yaml", Format::Yaml, yaml, &HashMap::new()).unwrap_err();
+    let errs = Settings::from_str_with_env("w.yaml", Format::Yaml, yaml, &HashMap::new()).unwrap_err();
     let shown = errs.to_string();
     assert_eq!(errs.len(), 2, "{shown}");
     assert!(shown.contains("w.yaml:7: endpoints[0].timeout: timeout (10s) is longer than the interval (5s)"), "{shown}");
     assert!(shown.contains("w.yaml:10: endpoints[1].intervall: unknown key `intervall`"), "{shown}");
     let ok = "endpoints:\n  - id: a\n    url: http://x/\n    assert:\n      - status: [200, 204]\n      - body_contains: ok\n";
-    let cfg = Config::from_str_with_env("w.yaml", Format::Yaml, ok, &HashMap::new()).unwrap();
-    assert_eq!(cfg.endpoints[0].assertions.len(), 2);
+    let cfg = Settings::from_str_with_env("w.yaml", Format::Yaml, ok, &HashMap::new()).unwrap();
+    assert_eq!(cfg.core.endpoints[0].assertions.len(), 2);
 }
 
 #[test]
@@ -191,9 +193,9 @@ fn syntax_error_names_the_line() {
 
 #[test]
 fn unreadable_file_and_unsupported_format() {
-    let errs = Config::load(std::path::Path::new("/nonexistent/w.toml")).unwrap_err();
+    let errs = Settings::load(std::path::Path::new("/nonexistent/w.toml")).unwrap_err();
     assert!(errs.to_string().contains("/nonexistent/w.toml: cannot read the configuration file"), "{errs}");
-    let errs = Config::load(std::path::Path::new("w.ini")).unwrap_err();
+    let errs = Settings::load(std::path::Path::new("w.ini")).unwrap_err();
     assert!(errs.to_string().contains("must end in .toml, .yaml or .yml"), "{errs}");
 }
 
@@ -203,16 +205,16 @@ fn env_override_and_interpolation_reach_the_typed_config() {
         [("WATCHPOST__AGENT__REGION", "us-east"), ("TOKEN", "s3cr3t")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let text =
         "[agent]\nregion = \"eu\"\n[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nheaders = { Authorization = \"Bearer ${TOKEN}\" }\n";
-    let cfg = Config::from_str_with_env("w.toml", Format::Toml, text, &env).unwrap();
-    assert_eq!(cfg.agent.region, "us-east");
-    let ProbeConfig::Http(h) = &cfg.endpoints[0].probe else { panic!("http expected") };
+    let cfg = Settings::from_str_with_env("w.toml", Format::Toml, text, &env).unwrap();
+    assert_eq!(cfg.core.agent.region, "us-east");
+    let ProbeConfig::Http(h) = &cfg.core.endpoints[0].probe else { panic!("http expected") };
     assert_eq!(h.headers["authorization"], "Bearer s3cr3t");
     // Header values are sensitive: Debug output of the whole configuration never shows the token.
     assert!(!format!("{cfg:?}").contains("s3cr3t"));
     // An override that does not parse is reported against the variable.
     let env: HashMap<String, String> =
         [("WATCHPOST__AGENT__FAILURE_THRESHOLD", "many")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let errs = Config::from_str_with_env("w.toml", Format::Toml, "[agent]\n", &env).unwrap_err();
+    let errs = Settings::from_str_with_env("w.toml", Format::Toml, "[agent]\n", &env).unwrap_err();
     assert!(
         errs.to_string().starts_with(
             "environment variable WATCHPOST__AGENT__FAILURE_THRESHOLD: agent.failure_threshold: this key wants a whole number"
@@ -224,15 +226,15 @@ fn env_override_and_interpolation_reach_the_typed_config() {
 #[test]
 fn defaults_fill_in_and_http_expects_2xx() {
     let cfg = load("[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n").unwrap();
-    let e = &cfg.endpoints[0];
+    let e = &cfg.core.endpoints[0];
     assert_eq!((e.interval.as_secs(), e.timeout.as_secs(), e.retry_interval.as_secs(), e.failure_threshold), (5, 2, 1, 3));
     assert!(matches!(e.assertions.as_slice(), [watchpost_core::config::Assertion::Status(StatusMatcher::Class(2))]), "{:?}", e.assertions);
-    assert_eq!(cfg.agent.region, "local");
+    assert_eq!(cfg.core.agent.region, "local");
 }
 
 #[test]
 fn every_example_configuration_is_valid() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut seen = 0;
     // examples/*.toml and one level down (examples/compose/).
     let mut paths: Vec<std::path::PathBuf> = Vec::new();
@@ -265,7 +267,7 @@ fn every_example_configuration_is_valid() {
                     (v.to_string(), value.to_string())
                 })
                 .collect();
-            Config::load_with_env(&path, &env).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+            Settings::load_with_env(&path, &env).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
             seen += 1;
         }
     }
@@ -320,13 +322,13 @@ finally = true
 #[test]
 fn a_check_runs_once_per_environment_with_its_variables() {
     let cfg = load(CHECK).unwrap();
-    let runs: Vec<(&str, &str)> = cfg.checks().map(|c| (c.id.as_str(), c.environment.as_str())).collect();
+    let runs: Vec<(&str, &str)> = cfg.core.checks().map(|c| (c.id.as_str(), c.environment.as_str())).collect();
     assert_eq!(runs, vec![("stream", "staging"), ("stream", "production")]);
-    let ProbeConfig::Steps(s) = &cfg.checks().next().unwrap().probe else { panic!("a steps probe") };
+    let ProbeConfig::Steps(s) = &cfg.core.checks().next().unwrap().probe else { panic!("a steps probe") };
     assert_eq!(s.env.get("base").map(String::as_str), Some("http://staging.example"));
     assert_eq!(s.steps.len(), 3);
     assert!(s.steps[2].finally);
-    assert_eq!(cfg.checks().next().unwrap().interval, std::time::Duration::from_secs(60), "checks default to once a minute");
+    assert_eq!(cfg.core.checks().next().unwrap().interval, std::time::Duration::from_secs(60), "checks default to once a minute");
 }
 
 /// Issue 17, defect 13: with an error in its only ordinary step, a check was also told "every step is
@@ -428,7 +430,7 @@ fn push_endpoints_need_a_strong_token_and_a_period() {
     assert_one(&text, 9, "endpoints[0].interval", "use `expect_every`");
     let ok = format!("{HEAD}[[endpoints]]\nid = \"ci\"\ntype = \"push\"\ntoken = \"0123456789abcdef\"\nexpect_every = \"3m\"\n");
     let cfg = load(&ok).unwrap();
-    let e = &cfg.endpoints[0];
+    let e = &cfg.core.endpoints[0];
     assert_eq!((e.interval, e.retry_interval), (std::time::Duration::from_secs(180), std::time::Duration::from_secs(180)));
     assert!(!format!("{cfg:?}").contains("0123456789abcdef"), "the token never shows in Debug");
 }
@@ -487,8 +489,8 @@ fn maintenance_windows_are_checked_with_their_keys() {
         "{ep}days = [\"sat\", \"sun\"]\nat = \"03:30\"\nduration = \"90m\"\ntimezone = \"Europe/Berlin\"\ncomponents = [\"payments\"]\n"
     ))
     .unwrap();
-    assert_eq!(ok.maintenance.len(), 1);
-    assert_eq!(ok.maintenance[0].id, "maintenance-1");
+    assert_eq!(ok.core.maintenance.len(), 1);
+    assert_eq!(ok.core.maintenance[0].id, "maintenance-1");
 }
 
 #[test]
@@ -511,13 +513,13 @@ fn sla_reports_are_checked_with_their_keys() {
             "run in: production",
         ),
         ("components = [\"payments\"]\ntarget = 99.9\ntarget_pct = 3\n", 12, "sla.acme.target_pct", "unknown key"),
-        ("components = [\"payments\"]\n", 9, "sla.acme", "missing field `target`"),
+        ("components = [\"payments\"]\n", 9, "sla.acme", "missing key `target`"),
     ];
     for (body, line, key, fragment) in cases {
         assert_one(&format!("{ep}{body}"), *line, key, fragment);
     }
     let ok = load(&format!("{ep}components = [\"payments\"]\ntarget = 99.95\ntimezone = \"Europe/Berlin\"\n")).expect("valid");
-    let sla = &ok.sla["acme"];
+    let sla = &ok.aggregator.sla["acme"];
     assert_eq!((sla.title.as_str(), sla.target, sla.tz_name.as_str()), ("acme", 99.95, "Europe/Berlin"));
     assert_eq!(sla.latency_objective, std::time::Duration::from_millis(300), "defaults to the aggregator's objective");
 }
@@ -614,13 +616,13 @@ fn alerting_errors_name_their_key_and_line() {
         &format!("{}{valid_rule}", base.replace("type = \"pagerduty\"", "type = \"pager\"")),
         9,
         "alerting.notifiers.pd.type",
-        "not one of pagerduty, opsgenie",
+        "`pager`: expected one of pagerduty, opsgenie, slack, email, webhook",
     );
     assert_one(
         &format!("{}{valid_rule}", base.replace("type = \"pagerduty\"", "type = \"slack\"\nwebhook_url = \"https://hooks.example/x\"")),
         11,
         "alerting.notifiers.pd.routing_key",
-        "is not a key of a slack notifier",
+        "unknown key `routing_key`, expected `webhook_url` or `webhook_url_file`",
     );
     assert_one(
         &format!("{}{valid_rule}", base.replace("\"oncall:primary\"", "\"person:zed\"")),
@@ -650,7 +652,7 @@ fn publisher_and_region_errors_name_the_key() {
     // Lines: 9 [publishers.hosted], 10 type, 11 page_id, 12 api_key, 13 the line under test.
     let ok = format!("{base}{sp}components = {{ payments = \"c1\" }}\n");
     let cfg = load(&ok).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.publishers.len(), 1);
+    assert_eq!(cfg.aggregator.publishers.len(), 1);
     assert_one(
         &format!("{base}{sp}components = {{ billing = \"c1\" }}\n"),
         13,
@@ -661,7 +663,7 @@ fn publisher_and_region_errors_name_the_key() {
         &format!("{base}{sp}components = {{ payments = 7 }}\n"),
         13,
         "publishers.hosted.components.payments",
-        "Statuspage component id",
+        "wants a string (in quotes), not the number `7`",
     );
     assert_one(
         &format!("{base}{sp}metrics = [{{ id = \"m\", endpoint = \"nope\" }}]\n"),
@@ -683,7 +685,7 @@ fn publisher_and_region_errors_name_the_key() {
         ),
         13,
         "publishers.hosted.page_id",
-        "is not a key of a statusio publisher",
+        "unknown key `page_id`; type statusio takes `statuspage_id`",
     );
     assert_one(&format!("{base}[regions]\ndown_quorum = 0\n"), 10, "regions.down_quorum", "at least 1");
     assert_one(&format!("{base}[aggregator]\nshard = \"3/2\"\n"), 10, "aggregator.shard", "is not K/N");
@@ -708,7 +710,7 @@ fn an_empty_file_is_an_error() {
 #[test]
 fn a_store_without_type_is_sqlite() {
     let cfg = load("[store]\npath = \"/tmp/w/points.db\"\n\n[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n").unwrap();
-    let watchpost_core::config::StoreConfig::Sqlite(s) = &cfg.store else { panic!("sqlite expected") };
+    let watchpost_core::config::StoreConfig::Sqlite(s) = &cfg.core.store else { panic!("sqlite expected") };
     assert_eq!(s.path, std::path::Path::new("/tmp/w/points.db"));
 }
 
@@ -738,13 +740,13 @@ fn relative_paths_resolve_against_the_files_directory() {
          [[endpoints]]\nid = \"hb\"\ntype = \"push\"\ntoken_file = \"secrets/token\"\nexpect_every = \"1m\"\n",
     )
     .unwrap();
-    let cfg = Config::load_with_env(&file, &HashMap::new()).unwrap();
+    let cfg = Settings::load_with_env(&file, &HashMap::new()).unwrap();
     let conf = std::path::absolute(dir.path().join("conf")).unwrap();
-    let watchpost_core::config::StoreConfig::Sqlite(s) = &cfg.store else { panic!("sqlite expected") };
+    let watchpost_core::config::StoreConfig::Sqlite(s) = &cfg.core.store else { panic!("sqlite expected") };
     assert_eq!(s.path, conf.join("data/points.db"));
-    assert_eq!(cfg.state.path, conf.join("state/alerts.db"));
-    assert_eq!(cfg.agent.spool.dir, std::path::Path::new("/abs/spool"));
-    let ProbeConfig::Push(p) = &cfg.endpoints[0].probe else { panic!("push expected") };
+    assert_eq!(cfg.core.state.path, conf.join("state/alerts.db"));
+    assert_eq!(cfg.core.agent.spool.dir, std::path::Path::new("/abs/spool"));
+    let ProbeConfig::Push(p) = &cfg.core.endpoints[0].probe else { panic!("push expected") };
     assert_eq!(p.token.expose(), "t0k3n-long-enough-for-a-push");
 }
 
@@ -755,7 +757,7 @@ fn a_file_over_the_size_limit_is_refused() {
     let file = dir.path().join("huge.toml");
     // Sparse: the size is what is checked, nothing is written.
     std::fs::File::create(&file).unwrap().set_len(watchpost_core::config::MAX_FILE_BYTES + 1).unwrap();
-    let errs = Config::load_with_env(&file, &HashMap::new()).unwrap_err();
+    let errs = Settings::load_with_env(&file, &HashMap::new()).unwrap_err();
     assert!(errs.to_string().contains("more than the 64 MiB Watchpost reads"), "{errs}");
 }
 

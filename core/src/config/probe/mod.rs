@@ -1,0 +1,92 @@
+//! The probe types of `[[endpoints]]`, one file each, registered in [`ProbeSpec`]: a variant naming the
+//! file's `Raw` (its keys, serde, `deny_unknown_fields`) and an arm of [`ProbeSpec::check`], which turns it
+//! into the validated [`ProbeConfig`]. The agent's `probe/` holds the matching implementation of each.
+//!
+//! The keys every endpoint has (id, timing, thresholds, component, assertions…) are read by
+//! `validate/endpoint.rs`; every other key of the table belongs to the probe type named by `type` (default
+//! `http`), so a key of another type is an unknown key, reported with the keys this type takes.
+
+pub mod http;
+pub mod push;
+pub mod tcp;
+
+use super::check::Table;
+use super::endpoint::StepsProbeConfig;
+use serde::Deserialize;
+use std::time::Duration;
+
+pub use http::HttpProbeConfig;
+pub use push::PushProbeConfig;
+pub use tcp::TcpProbeConfig;
+
+/// The probe keys of one `[[endpoints]]` table, read by its `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ProbeSpec {
+    Http(http::Raw),
+    Tcp(tcp::Raw),
+    Push(push::Raw),
+}
+
+/// What a probe type's check may need of the endpoint's common keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Common {
+    pub interval: bool,
+    pub timeout: bool,
+    pub retry_interval: Option<Duration>,
+}
+
+/// A probe type's validated configuration, and the schedule it imposes when it has its own (push: reports
+/// come on the reporter's schedule).
+pub struct Checked {
+    pub probe: ProbeConfig,
+    /// Interval, timeout and retry interval.
+    pub schedule: Option<(Duration, Duration, Duration)>,
+}
+
+impl ProbeSpec {
+    /// The one place probe types are registered for configuration.
+    pub fn check(self, t: &mut Table<'_>, common: Common) -> Option<Checked> {
+        match self {
+            ProbeSpec::Http(r) => r.check(t),
+            ProbeSpec::Tcp(r) => r.check(t),
+            ProbeSpec::Push(r) => r.check(t, common),
+        }
+    }
+}
+
+/// What kind of probe an endpoint uses; one variant per `Probe` implementation, matched in the agent's
+/// `probe::build`.
+#[derive(Debug, Clone)]
+pub enum ProbeConfig {
+    Http(HttpProbeConfig),
+    Tcp(TcpProbeConfig),
+    /// A multi-step API check from `[[checks]]`, one per environment it runs in.
+    Steps(Box<StepsProbeConfig>),
+    Push(PushProbeConfig),
+}
+
+impl ProbeConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeConfig::Http(_) => "http",
+            ProbeConfig::Tcp(_) => "tcp",
+            ProbeConfig::Steps(_) => "steps",
+            ProbeConfig::Push(_) => "push",
+        }
+    }
+
+    /// What is probed, for tables and logs: credentials and query strings (which often carry tokens) are
+    /// left out.
+    pub fn target(&self) -> String {
+        match self {
+            ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
+            ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
+            ProbeConfig::Steps(s) => {
+                let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
+                format!("{} step(s): {}", s.steps.len(), names.join(" → "))
+            }
+            ProbeConfig::Push(_) => "reports to POST /api/v1/push/{id}".into(),
+        }
+    }
+}
