@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fault-sequence soak (issue 17): many seeded sequences of the harness in tests/sequences.rs.
+"""The fault-sequence soak (issue 17): many seeded sequences of the harness in tests/it/sequences.rs.
 
 Each sequence runs the real `watchpost run` (agent, alerting) and a second region's `watchpost agent` on a real
 influxd through 12 random events (store down/up, SIGKILL and SIGTERM restarts, the second region's agent
@@ -38,20 +38,20 @@ def main() -> int:
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # A debug build: the soak checks behaviour, not speed, and the test build is what CI runs.
-    build = subprocess.run(["cargo", "test", "--test", "sequences", "--no-run", "--message-format=json"],
+    build = subprocess.run(["cargo", "test", "--test", "it", "--no-run", "--message-format=json"],
                            cwd=root, stdout=subprocess.PIPE, text=True)
     if build.returncode != 0:
-        print("soak: `cargo test --test sequences --no-run` failed", file=sys.stderr)
+        print("soak: `cargo test --test it --no-run` failed", file=sys.stderr)
         return 1
     test_exe = next(m["executable"] for m in map(json.loads, build.stdout.splitlines())
                     if m.get("reason") == "compiler-artifact" and m.get("executable")
-                    and m["target"]["name"] == "sequences")
+                    and m["target"]["name"] == "it")
     snapshot = os.path.join(root, "bench", "results", "soak-bin")
     os.makedirs(snapshot, exist_ok=True)
     test_copy = shutil.copy2(test_exe, os.path.join(snapshot, "sequences"))
     bin_copy = shutil.copy2(os.path.join(root, "target", "debug", "watchpost"), os.path.join(snapshot, "watchpost"))
     env = dict(os.environ, WATCHPOST_SEQUENCE_SEEDS=f"{args.start}..{args.start + args.count}", WATCHPOST_BIN=bin_copy)
-    cmd = [test_copy, "--nocapture"]
+    cmd = [test_copy, "sequences::", "--nocapture"]
     print(f"$ WATCHPOST_SEQUENCE_SEEDS={env['WATCHPOST_SEQUENCE_SEEDS']} WATCHPOST_BIN={bin_copy} {' '.join(cmd)}",
           flush=True)
     started = time.monotonic()

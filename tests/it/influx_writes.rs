@@ -3,7 +3,7 @@
 //! write path (which Debian's influxd 1.6 does not serve), and the retry rules: 5xx and 429 (with
 //! `Retry-After`) retried, 400 never, an unreachable server returned at once for the spool.
 
-mod common;
+use crate::common;
 
 use common::openapi::Operation;
 use std::io::{Read, Write};

@@ -8,7 +8,7 @@
 //! 4. It recovers, then the `us` agent dies: `us` is reported silent (`watchpost status`, `/metrics`, a
 //!    `regions_reporting < 2` page) and its stale state does not vote: the endpoint is `up`.
 
-mod common;
+use crate::common;
 
 use common::influxd::Influxd;
 use common::providers::Providers;

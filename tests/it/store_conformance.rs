@@ -1,7 +1,7 @@
 //! Store conformance: one set of checks, written once, run against every backend (SQLite, and a real
 //! `influxd`), and the two backends must give the same answers for the same points.
 
-mod common;
+use crate::common;
 
 use common::influxd::Influxd;
 use common::sqlite_store;

@@ -4,7 +4,7 @@
 //! dashboard's PromQL runs against a real Prometheus (Debian's) scraping a real `watchpost run`. The
 //! provisioning files must parse and point at the dashboards' data sources.
 
-mod common;
+use crate::common;
 
 use common::influxd::Influxd;
 use serde_json::Value;

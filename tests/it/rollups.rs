@@ -4,7 +4,7 @@
 //! same points says, and hour percentiles must match the exact percentiles of the raw latencies within the
 //! histogram's precision. SQLite and a real `influxd` must agree.
 
-mod common;
+use crate::common;
 
 use common::influxd::Influxd;
 use common::sqlite_store;

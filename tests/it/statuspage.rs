@@ -4,7 +4,7 @@
 //! Each test serves a real page over loopback from a real SQLite store holding points and rollups written
 //! here, with the state database in the same temporary directory.
 
-mod common;
+use crate::common;
 
 use common::jsonschema::Schemas;
 use common::smtp::decode_qp;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::disallowed_methods)] // reads the SQLite files directly and keeps its own clock: an independent check
 
-mod common;
+use crate::common;
 
 use common::influxd::{Influxd, DATABASE};
 use common::*;

@@ -7,7 +7,7 @@
 //! to the second, percentiles within the histogram's precision. On SQLite (also through the `watchpost
 //! report` command, with the HTML rendered and printed by headless Chromium) and on a real `influxd`.
 
-mod common;
+use crate::common;
 
 use common::influxd::Influxd;
 use common::sqlite_store;

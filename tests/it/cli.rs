@@ -1,6 +1,6 @@
 //! The command line on bad input: clear messages naming file, line and key; exit codes; never a panic.
 
-mod common;
+use crate::common;
 
 use common::*;
 

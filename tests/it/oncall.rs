@@ -1,7 +1,7 @@
 //! `watchpost oncall`: who is on call across a daylight-saving change and through overrides, and the
 //! iCalendar export, through the real binary.
 
-mod common;
+use crate::common;
 
 use common::*;
 

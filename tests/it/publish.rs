@@ -8,7 +8,7 @@
 //! Retry-After: nothing is queued, the present state is what arrives afterwards, the rate limit holds; no
 //! key in the log.
 
-mod common;
+use crate::common;
 
 use common::hosted::{Hosted, Mode};
 use common::{fast_agent, free_port, http_get, terminate, wait_for, write_config, Toggle};

@@ -6,7 +6,7 @@
 
 #![allow(clippy::disallowed_methods)] // reads the SQLite files directly and keeps its own clock: an independent check
 
-mod common;
+use crate::common;
 
 use common::providers::{Mode, Providers};
 use common::smtp::{decode_qp, SmtpSink};

@@ -3,7 +3,7 @@
 //! (multi-stage, non-root, a health check that works: `watchpost healthcheck` against a real `/healthz`), and
 //! the systemd unit through `systemd-analyze verify`.
 
-mod common;
+use crate::common;
 
 use common::{bin, free_port, run, spawn, terminate, wait_for, write_config};
 use std::path::Path;

@@ -20,7 +20,7 @@
 //! `scripts/test.sh` runs a fixed set of seeds (this file's test); `bench/soak.py` runs many more through
 //! `WATCHPOST_SEQUENCE_SEEDS=FROM..TO` and reads the `sequence …` summary lines this test prints.
 
-mod common;
+use crate::common;
 
 use common::influxd::{Influxd, DATABASE};
 use common::providers::{Mode, Providers};

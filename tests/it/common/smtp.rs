@@ -15,7 +15,7 @@ pub struct SmtpSink {
 impl SmtpSink {
     pub fn start(dir: &Path) -> SmtpSink {
         let port = super::free_port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/smtp_sink.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/common/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(&script)
             .arg(port.to_string())
