@@ -768,3 +768,30 @@ fn an_integer_out_of_range_names_its_key() {
     let shown = errs.to_string();
     assert!(shown.contains("w.toml:3") && shown.contains("agent.concurrency") && shown.contains("out of range"), "{shown}");
 }
+
+/// Issue 18: a notifier, publisher or probe type is a table chosen by its `type`; an error inside it names
+/// the key and its line like any other (serde's internally tagged enums lose the key path), a `type` that
+/// nothing handles is an error at `type`, and a missing `type` says so.
+#[test]
+fn regression_errors_inside_a_typed_table_name_their_key_and_line() {
+    let head = "[[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:1/\"\ncomponent = \"api\"\n";
+    // Line 5 onwards: one notifier.
+    let notifier = |body: &str| format!("{head}[alerting.notifiers.pd]\n{body}");
+    assert_one(&notifier("type = \"pagerduty\"\nrouting_key = 5\n"), 7, "alerting.notifiers.pd.routing_key", "wants a string");
+    assert_one(&notifier("type = \"pager\"\nrouting_key = \"R1\"\n"), 6, "alerting.notifiers.pd.type", "`pager`: expected one of");
+    assert_one(&notifier("routing_key = \"R1\"\n"), 5, "alerting.notifiers.pd", "missing key `type`");
+    // Every type error of the table at once, the later keys still checked.
+    let errs = load(&notifier("type = \"opsgenie\"\napi_key = 5\nurl = 7\n")).expect_err("rejected");
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["alerting.notifiers.pd.api_key", "alerting.notifiers.pd.url"], "{errs}");
+    // A publisher's components: the key inside the provider's map.
+    let publisher = format!(
+        "{head}[publishers.hosted]\ntype = \"statusio\"\nstatuspage_id = \"s\"\napi_id = \"i\"\napi_key = \"k\"\n\
+         components = {{ api = {{ component = \"c\", container = 3 }} }}\n"
+    );
+    assert_one(&publisher, 10, "publishers.hosted.components.api.container", "wants a string");
+    // A probe's key, and one that belongs to another probe type.
+    let probe = |body: &str| format!("[[endpoints]]\nid = \"db\"\n{body}");
+    assert_one(&probe("type = \"tcp\"\naddress = \"db:5432\"\nsend = 5\n"), 5, "endpoints[0].send", "wants a string");
+    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, push");
+}

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use watchpost_core::config::check::{check_name, name_the_type, section, Table};
+use watchpost_core::config::check::{check_name, name_the_type, other_keys, section, struct_keys, tagged, Table};
 use watchpost_core::config::{defaults as d, Config, ConfigErrors, Document};
 
 /// The aggregator's sections, validated.
@@ -82,10 +82,10 @@ impl AggregatorParts {
     }
 }
 
-/// The provider keys of `[publishers.NAME]`, read by its `type`: one variant per publisher type, each the
-/// configuration struct of its own file.
+/// The provider keys of `[publishers.NAME]`, read by its `type` (`check::tagged`): one variant per publisher
+/// type, each the configuration struct of its own file.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum PublisherSpec {
     Statuspage(statuspage::Config),
     StatusIo(statusio::Config),
@@ -134,10 +134,9 @@ impl PublisherConfig {
     }
 }
 
-/// `[publishers.NAME]`: the keys every publisher has; `type` and the rest belong to the type's own file.
-///
-/// Why no `deny_unknown_fields`: serde cannot combine it with `flatten`; the type's struct refuses what it
-/// does not know, so an unknown key is still an error.
+/// `[publishers.NAME]`: the keys every publisher has; `type` and the rest of the table belong to the type's
+/// own file. Read from the whole table, so without `deny_unknown_fields`: the type's struct refuses the keys
+/// neither knows.
 #[derive(Debug, Deserialize)]
 pub struct Common {
     /// API base URL (default: the provider's).
@@ -148,9 +147,6 @@ pub struct Common {
     pub import_maintenance: Option<bool>,
     /// Requests per second to the provider at most (default 1, the providers' published limit).
     pub requests_per_second: Option<f64>,
-    /// `type` and the type's keys.
-    #[serde(flatten)]
-    pub provider: serde_json::Map<String, Value>,
 }
 
 impl Common {
@@ -269,17 +265,19 @@ pub struct PublishedMetric {
 fn publishers(doc: &Document, value: Option<&Value>, shared: &Config, errors: &mut ConfigErrors) -> Vec<PublisherConfig> {
     let raw: BTreeMap<String, Value> = value.and_then(|v| section(doc, "publishers", v, errors)).unwrap_or_default();
     let mut out = Vec::new();
+    let common = struct_keys::<Common>();
     for (name, v) in raw {
         let path = format!("publishers.{name}");
         check_name(doc, &path, &name, errors);
-        let Some(mut common) = section::<Common>(doc, &path, &v, errors) else { continue };
-        let provider_keys = std::mem::take(&mut common.provider);
+        let provider_keys = other_keys(&v, common);
+        let common = section::<Common>(doc, &path, &v, errors);
         let kind = provider_keys.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
         let from = errors.len();
-        let spec = section::<PublisherSpec>(doc, &path, &Value::Object(provider_keys), errors);
+        let spec = tagged::<PublisherSpec>(doc, &path, provider_keys, None, errors);
         name_the_type(errors, from, &kind, "publisher");
         let mut t = Table { doc, path: &path, errors };
-        let Some(provided) = spec.map(|s| s.check(&mut t)) else { continue };
+        let (Some(common), Some((_, spec))) = (common, spec) else { continue };
+        let provided = spec.check(&mut t);
         out.extend(common.check(&mut t, name, shared, provided));
     }
     out

@@ -27,7 +27,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::check::{check_name, secret_or_file, section, Table};
+use watchpost_core::config::check::{check_name, secret_or_file, section, tagged, Table};
 use watchpost_core::config::defaults as d;
 use watchpost_core::config::{Config, ConfigErrors, Document, HumanDuration, Secret};
 use watchpost_core::http::parse_http_url;
@@ -234,8 +234,13 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
     for (name, v) in raw.notifiers.unwrap_or_default() {
         let path = format!("alerting.notifiers.{name}");
         check_name(doc, &path, &name, errors);
+        let Value::Object(keys) = v else {
+            errors.push(doc.error(&path, "this key wants a table ({ … } or [section])"));
+            continue;
+        };
+        let spec = tagged::<NotifierConfig>(doc, &path, keys, None, errors);
         let mut table = Table { doc, path: &path, errors };
-        if let Some(n) = section::<NotifierConfig>(doc, &path, &v, table.errors).and_then(|r| r.check(&mut table)) {
+        if let Some(n) = spec.and_then(|(_, r)| r.check(&mut table)) {
             notifiers.insert(name, n);
         }
     }

@@ -40,7 +40,7 @@ impl Config {
             from: self.from,
         };
         let Some(s) = smtp(t.doc, t.path, raw, t.errors) else {
-            t.error("", "missing key `smtp_host`");
+            t.missing("smtp_host", "missing key `smtp_host`");
             return None;
         };
         Some(Arc::new(Settings(s)))

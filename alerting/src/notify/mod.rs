@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use watchpost_core::config::check::Table;
 
-/// `[alerting.notifiers.NAME]`, read by its `type`: one variant per notifier type, each the configuration
-/// struct of its own file.
+/// `[alerting.notifiers.NAME]`, read by its `type` (`check::tagged`): one variant per notifier type, each the
+/// configuration struct of its own file.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum NotifierConfig {
     PagerDuty(pagerduty::Config),
     OpsGenie(opsgenie::Config),

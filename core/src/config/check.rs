@@ -104,7 +104,9 @@ fn segments_path(segments: &[serde_path_to_error::Segment]) -> String {
     for s in segments {
         match s {
             Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
+            // The variant of a `type`-tagged table (see [`tagged`]) is not a key the user wrote.
+            Segment::Enum { .. } => {}
+            Segment::Map { key } => {
                 if !out.is_empty() {
                     out.push('.');
                 }
@@ -141,8 +143,18 @@ fn drop_key(value: &mut Value, at: &[serde_path_to_error::Segment]) -> bool {
                 Some(v) => v,
                 None => return false,
             },
-            // An enum's variant names no node of its own in the tree.
-            (Segment::Enum { .. }, n) => n,
+            // A `type`-tagged table is read as `{type: {keys}}` (see [`tagged`]); any other enum's variant
+            // names no node of its own in the tree.
+            (Segment::Enum { variant }, n) => {
+                if matches!(&*n, Value::Object(m) if m.len() == 1 && m.contains_key(variant)) {
+                    match n.get_mut(variant.as_str()) {
+                        Some(v) => v,
+                        None => return false,
+                    }
+                } else {
+                    n
+                }
+            }
             _ => return false,
         };
     }
@@ -254,10 +266,16 @@ impl Table<'_> {
         self.errors.push(self.doc.error(&at, message));
     }
 
+    /// Whether an error about `key` is already reported (a key dropped for its type is not also missing).
+    fn reported(&self, key: &str) -> bool {
+        let at = self.key(key);
+        self.errors.iter().any(|e| e.key == at || e.key.strip_prefix(at.as_str()).is_some_and(|r| r == "_file"))
+    }
+
     /// A secret given as `key` or `key_file`; `None` (with an error) when neither is.
     pub fn required_secret(&mut self, key: &str, inline: Option<Secret>, file: Option<String>) -> Option<Secret> {
         let s = self.optional_secret(key, inline, file);
-        if s.is_none() {
+        if s.is_none() && !self.reported(key) {
             self.error("", format!("missing key `{key}` (or `{key}_file`)"));
         }
         s
@@ -273,7 +291,9 @@ impl Table<'_> {
     /// default: a missing key is an error).
     pub fn url(&mut self, key: &str, given: Option<String>, default: Option<&str>) -> Option<String> {
         let Some(u) = given.or_else(|| default.map(str::to_string)) else {
-            self.error("", format!("missing key `{key}`"));
+            if !self.reported(key) {
+                self.error("", format!("missing key `{key}`"));
+            }
             return None;
         };
         match crate::http::parse_http_url(&u) {
@@ -285,9 +305,16 @@ impl Table<'_> {
         }
     }
 
+    /// Reports that `key` is missing, with `message`, unless an error about it is already reported.
+    pub fn missing(&mut self, key: &str, message: impl Into<String>) {
+        if !self.reported(key) {
+            self.error("", message);
+        }
+    }
+
     /// A string that must be given.
     pub fn required<T>(&mut self, key: &str, given: Option<T>) -> Option<T> {
-        if given.is_none() {
+        if given.is_none() && !self.reported(key) {
             self.error("", format!("missing key `{key}`"));
         }
         given
@@ -304,4 +331,78 @@ pub fn name_the_type(errors: &mut ConfigErrors, from: usize, kind: &str, what: &
             e.message = format!("unknown key {key}; type {kind} takes {takes}, besides the keys every {what} has");
         }
     }
+}
+
+/// The keys a serde struct reads, asked of the struct itself (its `deserialize_struct` field list), so that
+/// splitting a table between a struct and a `type`'s keys needs no list kept by hand.
+pub fn struct_keys<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Probe(std::cell::Cell<&'static [&'static str]>);
+    impl<'de> de::Deserializer<'de> for &Probe {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.set(fields);
+            Err(de::Error::custom("fields taken"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    let probe = Probe(std::cell::Cell::new(&[]));
+    let _ = T::deserialize(&probe);
+    probe.0.get()
+}
+
+/// The keys of a table that are not among `keys`, copied (the document stays whole for its line lookups).
+pub fn other_keys(value: &Value, keys: &[&str]) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(m) => m.iter().filter(|(k, _)| !keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Reads the keys of a `type`-tagged table at `path` (`type` and that type's keys, as `rest`) into `T`, an
+/// enum with one variant per type whose fields are the type's keys; `default` when `type` is left out.
+/// Returns the type's name with it.
+///
+/// Why not serde's `#[serde(tag = "type")]`: an internally tagged enum buffers the table and loses the key
+/// paths of its errors. The table is read as `{type: {keys}}` instead, an externally tagged enum, which
+/// serde reads in place with every key path kept.
+pub fn tagged<T: DeserializeOwned>(
+    doc: &Document,
+    path: &str,
+    mut rest: serde_json::Map<String, Value>,
+    default: Option<&str>,
+    errors: &mut ConfigErrors,
+) -> Option<(String, T)> {
+    let kind = match rest.remove("type") {
+        Some(Value::String(s)) => s,
+        None if default.is_some() => default.unwrap_or_default().to_string(),
+        None => {
+            errors.push(doc.error(path, "missing key `type`"));
+            return None;
+        }
+        Some(other) => {
+            errors.push(doc.error(&format!("{path}.type"), format!("this key wants a string (in quotes), not {other}")));
+            return None;
+        }
+    };
+    let from = errors.len();
+    let wrapped = Value::Object(std::iter::once((kind.clone(), Value::Object(rest))).collect());
+    let parsed = section::<T>(doc, path, &wrapped, errors);
+    for e in errors.0[from..].iter_mut().filter(|e| e.key == path && e.message.contains("`: expected ")) {
+        // An unknown variant is an unknown `type`.
+        e.key = format!("{path}.type");
+        e.origin = doc.origin(&e.key).cloned();
+    }
+    parsed.map(|t| (kind, t))
 }

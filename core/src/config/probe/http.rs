@@ -35,7 +35,7 @@ pub struct Raw {
 impl Raw {
     pub(super) fn check(self, t: &mut Table<'_>) -> Option<Checked> {
         let Some(url_raw) = self.url else {
-            t.error("", "missing key `url` (required for an http endpoint)");
+            t.missing("url", "missing key `url` (required for an http endpoint)");
             return None;
         };
         let url = match parse_http_url(&url_raw) {

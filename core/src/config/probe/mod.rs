@@ -19,9 +19,9 @@ pub use http::HttpProbeConfig;
 pub use push::PushProbeConfig;
 pub use tcp::TcpProbeConfig;
 
-/// The probe keys of one `[[endpoints]]` table, read by its `type`.
+/// The probe keys of one `[[endpoints]]` table, read by its `type` (`check::tagged`).
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum ProbeSpec {
     Http(http::Raw),
     Tcp(tcp::Raw),

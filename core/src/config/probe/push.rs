@@ -37,7 +37,7 @@ impl Raw {
             t.error("token", "must be at least 16 characters (it is all that stands between the internet and your uptime)");
         }
         let Some(token) = token else {
-            t.error("", "missing key `token` or `token_file` (required for a push endpoint)");
+            t.missing("token", "missing key `token` or `token_file` (required for a push endpoint)");
             return None;
         };
         let (expect_every, timeout, retry) = schedule?;
@@ -56,7 +56,7 @@ fn schedule(
     retry: Option<Duration>,
 ) -> Option<(Duration, Duration, Duration)> {
     let Some(every) = expect_every.map(HumanDuration::as_duration) else {
-        t.error("", "missing key `expect_every` (required for a push endpoint: how often a report is due)");
+        t.missing("expect_every", "missing key `expect_every` (required for a push endpoint: how often a report is due)");
         return None;
     };
     let grace = grace.map_or(d::PUSH_GRACE, HumanDuration::as_duration);

@@ -19,7 +19,7 @@ pub struct Raw {
 impl Raw {
     pub(super) fn check(self, t: &mut Table<'_>) -> Option<Checked> {
         let Some(address) = self.address else {
-            t.error("", "missing key `address` (required for a tcp endpoint, as host:port)");
+            t.missing("address", "missing key `address` (required for a tcp endpoint, as host:port)");
             return None;
         };
         let parsed = address.rsplit_once(':').and_then(|(h, p)| {

@@ -7,6 +7,7 @@ pub(super) fn endpoint(
     doc: &Document,
     path: &str,
     raw: RawEndpoint,
+    probe_keys: serde_json::Map<String, Value>,
     agent: &RawAgent,
     errors: &mut ConfigErrors,
 ) -> Option<EndpointConfig> {
@@ -22,18 +23,16 @@ pub(super) fn endpoint(
             String::new()
         }
     };
-    let mut probe_keys = raw.probe;
     let kind = probe_keys.get("type").and_then(Value::as_str).unwrap_or("http").to_string();
-    probe_keys.entry("type").or_insert_with(|| Value::String("http".into()));
     let common = probe::Common {
         interval: raw.interval.is_some(),
         timeout: raw.timeout.is_some(),
         retry_interval: raw.retry_interval.map(HumanDuration::as_duration),
     };
+    let from = errors.len();
+    let spec = tagged::<ProbeSpec>(doc, path, probe_keys, Some("http"), errors).map(|(_, s)| s);
+    name_the_type(errors, from, &kind, "endpoint");
     let mut table = Table { doc, path, errors };
-    let from = table.errors.len();
-    let spec = section::<ProbeSpec>(doc, path, &Value::Object(probe_keys), table.errors);
-    name_the_type(table.errors, from, &kind, "endpoint");
     let checked = spec.and_then(|s| s.check(&mut table, common));
     let (interval, timeout, retry_interval) = match checked.as_ref().and_then(|c| c.schedule) {
         Some(t) => t,

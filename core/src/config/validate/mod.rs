@@ -13,7 +13,7 @@ use endpoint::*;
 use maintenance::*;
 use store::*;
 
-use super::check::{check_name, name_the_type, secret_or_file, section, Table};
+use super::check::{check_name, name_the_type, other_keys, secret_or_file, section, struct_keys, tagged, Table};
 use super::defaults as d;
 use super::document::Document;
 use super::error::ConfigErrors;
@@ -80,7 +80,7 @@ pub(super) fn shared(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErr
     let raw_store: Option<RawStore> = root.get("store").and_then(|v| section(doc, "store", &with_default_type(v, "sqlite"), &mut errors));
     let raw_aggregator: RawAggregator =
         section(doc, "aggregator", root.get("aggregator").unwrap_or(&empty), &mut errors).unwrap_or_default();
-    let raw_endpoints = tables::<RawEndpoint>(doc, root, "endpoints", &mut errors);
+    let raw_endpoints = endpoint_tables(doc, root, &mut errors);
 
     let vars: BTreeMap<String, String> = root.get("vars").and_then(|v| section(doc, "vars", v, &mut errors)).unwrap_or_default();
     for k in vars.keys() {
@@ -122,8 +122,8 @@ pub(super) fn shared(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErr
             endpoints.extend(runs);
         }
     };
-    for (path, raw) in raw_endpoints {
-        if let Some(e) = raw.and_then(|raw| endpoint(doc, &path, raw, &raw_agent, &mut errors)) {
+    for (path, raw, probe_keys) in raw_endpoints {
+        if let Some(e) = raw.and_then(|raw| endpoint(doc, &path, raw, probe_keys, &raw_agent, &mut errors)) {
             add(&path, vec![e], &mut errors);
         }
     }
@@ -189,6 +189,37 @@ fn with_default_type(v: &Value, default: &str) -> Value {
         m.entry("type").or_insert_with(|| Value::String(default.to_string()));
     }
     v
+}
+
+/// `[[endpoints]]`: each entry's common keys read into [`RawEndpoint`], the rest (`type` and the probe
+/// type's keys) kept for `config::probe`.
+#[allow(clippy::type_complexity)] // path, common keys, probe keys: named where they are taken apart
+fn endpoint_tables(
+    doc: &Document,
+    root: &serde_json::Map<String, Value>,
+    errors: &mut ConfigErrors,
+) -> Vec<(String, Option<RawEndpoint>, serde_json::Map<String, Value>)> {
+    let common = struct_keys::<RawEndpoint>();
+    match root.get("endpoints") {
+        None => vec![],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let path = format!("endpoints[{i}]");
+                if !item.is_object() {
+                    errors.push(doc.error(&path, "this key wants a table ({ … } or [section])"));
+                    return (path, None, Default::default());
+                }
+                let raw = section::<RawEndpoint>(doc, &path, item, errors);
+                (path, raw, other_keys(item, common))
+            })
+            .collect(),
+        Some(_) => {
+            errors.push(doc.error("endpoints", "expected an array of tables ([[endpoints]])"));
+            vec![]
+        }
+    }
 }
 
 /// An array of tables (`[[endpoints]]`): each entry deserialized on its own, with its key path, so one bad
