@@ -622,7 +622,7 @@ fn alerting_errors_name_their_key_and_line() {
         &format!("{}{valid_rule}", base.replace("type = \"pagerduty\"", "type = \"slack\"\nwebhook_url = \"https://hooks.example/x\"")),
         11,
         "alerting.notifiers.pd.routing_key",
-        "unknown key `routing_key`, expected `webhook_url` or `webhook_url_file`",
+        "unknown key `routing_key`; type slack takes `webhook_url` or `webhook_url_file`",
     );
     assert_one(
         &format!("{}{valid_rule}", base.replace("\"oncall:primary\"", "\"person:zed\"")),

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use watchpost_core::config::check::{check_name, name_the_type, other_keys, section, struct_keys, tagged, Table};
+use watchpost_core::config::check::{check_name, other_keys, section, struct_keys, tagged, Table};
 use watchpost_core::config::{defaults as d, Config, ConfigErrors, Document};
 
 /// The aggregator's sections, validated.
@@ -271,10 +271,7 @@ fn publishers(doc: &Document, value: Option<&Value>, shared: &Config, errors: &m
         check_name(doc, &path, &name, errors);
         let provider_keys = other_keys(&v, common);
         let common = section::<Common>(doc, &path, &v, errors);
-        let kind = provider_keys.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
-        let from = errors.len();
-        let spec = tagged::<PublisherSpec>(doc, &path, provider_keys, None, errors);
-        name_the_type(errors, from, &kind, "publisher");
+        let spec = tagged::<PublisherSpec>(doc, &path, provider_keys, None, Some("publisher"), errors);
         let mut t = Table { doc, path: &path, errors };
         let (Some(common), Some((_, spec))) = (common, spec) else { continue };
         let provided = spec.check(&mut t);

@@ -238,7 +238,7 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
             errors.push(doc.error(&path, "this key wants a table ({ … } or [section])"));
             continue;
         };
-        let spec = tagged::<NotifierConfig>(doc, &path, keys, None, errors);
+        let spec = tagged::<NotifierConfig>(doc, &path, keys, None, None, errors);
         let mut table = Table { doc, path: &path, errors };
         if let Some(n) = spec.and_then(|(_, r)| r.check(&mut table)) {
             notifiers.insert(name, n);

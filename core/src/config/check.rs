@@ -321,18 +321,6 @@ impl Table<'_> {
     }
 }
 
-/// Rewords serde's "unknown key `url`, expected one of `address`, …" among `errors[from..]`, reported by a
-/// `type`-tagged table, to say which type takes those keys (a key of another type is the usual mistake), and
-/// that the keys every `what` has are allowed too.
-pub fn name_the_type(errors: &mut ConfigErrors, from: usize, kind: &str, what: &str) {
-    for e in errors.0[from..].iter_mut() {
-        if let Some((key, expected)) = e.message.strip_prefix("unknown key ").and_then(|rest| rest.split_once(", expected ")) {
-            let takes = expected.trim_start_matches("one of ");
-            e.message = format!("unknown key {key}; type {kind} takes {takes}, besides the keys every {what} has");
-        }
-    }
-}
-
 /// The keys a serde struct reads, asked of the struct itself (its `deserialize_struct` field list), so that
 /// splitting a table between a struct and a `type`'s keys needs no list kept by hand.
 pub fn struct_keys<T: DeserializeOwned>() -> &'static [&'static str] {
@@ -372,7 +360,8 @@ pub fn other_keys(value: &Value, keys: &[&str]) -> serde_json::Map<String, Value
 
 /// Reads the keys of a `type`-tagged table at `path` (`type` and that type's keys, as `rest`) into `T`, an
 /// enum with one variant per type whose fields are the type's keys; `default` when `type` is left out.
-/// Returns the type's name with it.
+/// `common` names what every table of the kind has besides its type's keys (`"endpoint"`), for the message
+/// of an unknown key. Returns the type's name with the value.
 ///
 /// Why not serde's `#[serde(tag = "type")]`: an internally tagged enum buffers the table and loses the key
 /// paths of its errors. The table is read as `{type: {keys}}` instead, an externally tagged enum, which
@@ -382,16 +371,17 @@ pub fn tagged<T: DeserializeOwned>(
     path: &str,
     mut rest: serde_json::Map<String, Value>,
     default: Option<&str>,
+    common: Option<&str>,
     errors: &mut ConfigErrors,
 ) -> Option<(String, T)> {
-    let kind = match rest.remove("type") {
-        Some(Value::String(s)) => s,
-        None if default.is_some() => default.unwrap_or_default().to_string(),
-        None => {
+    let kind = match (rest.remove("type"), default) {
+        (Some(Value::String(s)), _) => s,
+        (None, Some(d)) => d.to_string(),
+        (None, None) => {
             errors.push(doc.error(path, "missing key `type`"));
             return None;
         }
-        Some(other) => {
+        (Some(other), _) => {
             errors.push(doc.error(&format!("{path}.type"), format!("this key wants a string (in quotes), not {other}")));
             return None;
         }
@@ -399,10 +389,17 @@ pub fn tagged<T: DeserializeOwned>(
     let from = errors.len();
     let wrapped = Value::Object(std::iter::once((kind.clone(), Value::Object(rest))).collect());
     let parsed = section::<T>(doc, path, &wrapped, errors);
-    for e in errors.0[from..].iter_mut().filter(|e| e.key == path && e.message.contains("`: expected ")) {
-        // An unknown variant is an unknown `type`.
-        e.key = format!("{path}.type");
-        e.origin = doc.origin(&e.key).cloned();
+    for e in errors.0[from..].iter_mut() {
+        if e.key == path && e.message.contains("`: expected ") {
+            // An unknown variant is an unknown `type`.
+            e.key = format!("{path}.type");
+            e.origin = doc.origin(&e.key).cloned();
+        } else if let Some((key, expected)) = e.message.strip_prefix("unknown key ").and_then(|r| r.split_once(", expected ")) {
+            // Say which type takes which keys: a key of another type is the usual mistake.
+            let takes = expected.trim_start_matches("one of ");
+            let besides = common.map(|c| format!(", besides the keys every {c} has")).unwrap_or_default();
+            e.message = format!("unknown key {key}; type {kind} takes {takes}{besides}");
+        }
     }
     parsed.map(|t| (kind, t))
 }

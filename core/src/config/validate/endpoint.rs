@@ -23,15 +23,14 @@ pub(super) fn endpoint(
             String::new()
         }
     };
-    let kind = probe_keys.get("type").and_then(Value::as_str).unwrap_or("http").to_string();
     let common = probe::Common {
         interval: raw.interval.is_some(),
         timeout: raw.timeout.is_some(),
         retry_interval: raw.retry_interval.map(HumanDuration::as_duration),
     };
-    let from = errors.len();
-    let spec = tagged::<ProbeSpec>(doc, path, probe_keys, Some("http"), errors).map(|(_, s)| s);
-    name_the_type(errors, from, &kind, "endpoint");
+    let spec = tagged::<ProbeSpec>(doc, path, probe_keys, Some("http"), Some("endpoint"), errors);
+    let kind = spec.as_ref().map_or("http", |(k, _)| k.as_str()).to_string();
+    let spec = spec.map(|(_, s)| s);
     let mut table = Table { doc, path, errors };
     let checked = spec.and_then(|s| s.check(&mut table, common));
     let (interval, timeout, retry_interval) = match checked.as_ref().and_then(|c| c.schedule) {

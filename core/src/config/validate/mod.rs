@@ -13,7 +13,7 @@ use endpoint::*;
 use maintenance::*;
 use store::*;
 
-use super::check::{check_name, name_the_type, other_keys, secret_or_file, section, struct_keys, tagged, Table};
+use super::check::{check_name, other_keys, secret_or_file, section, struct_keys, tagged, Table};
 use super::defaults as d;
 use super::document::Document;
 use super::error::ConfigErrors;
