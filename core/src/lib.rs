@@ -5,7 +5,8 @@
 //! - [`model`]: the points of DESIGN.md §4 and the derived values (endpoint state, availability);
 //! - [`health`]: an endpoint's and a component's status across regions (§5.4, §5.7), as pure functions;
 //! - [`store`]: the [`store::Store`] trait every part reads and writes through, and its backends;
-//! - [`state`]: the local state database (incidents, admin maintenance windows), SQLite whatever the store;
+//! - [`state`]: the local state database (incidents, maintenance windows, alerts and their outbox, and the
+//!   migrations of every table in it), SQLite whatever the store;
 //! - [`sqlite`]: the one way both SQLite databases are opened (WAL, busy handling, migrations, checks);
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
 //! - [`tls`], [`http`]: the TLS client configuration and the HTTP client every outbound connection shares;

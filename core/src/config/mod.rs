@@ -6,6 +6,12 @@
 //!    user typed; [`validate`] then builds the domain types below, filling in [`defaults`] and collecting
 //!    every error with its key path and line.
 //!
+//! This module holds the framework ([`document`], [`check`], [`duration`], [`secret`]) and the shared
+//! sections: agent, store, server, endpoints and checks (each probe type's keys in [`probe`]), maintenance,
+//! components and groups, people and on-call schedules, regions, state, aggregator. The parts read their own
+//! sections (`[alerting]`, `[statuspage]`, `[publishers]`, `[sla]`) from the same [`Document`] against this
+//! [`Config`] ([`Config::from_document`]); the binary assembles them (`src/settings.rs`).
+//!
 //! Callers only see [`Config`] (valid by construction) or [`ConfigErrors`] (every problem at once).
 
 pub mod check;
