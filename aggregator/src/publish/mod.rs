@@ -14,11 +14,12 @@
 //! and are retried with whatever is current then; other refusals (a wrong component id) are logged once per
 //! status and not repeated. Keys go only into request headers: never into logs or errors.
 //!
-//! Each provider is one file behind [`Publisher`], registered in [`crate::config::PublisherSpec`]; its payloads are built by pure
+//! Each provider is one file behind [`Publisher`], registered in [`PublisherSpec`]; its payloads are built by pure
 //! functions, tested against the providers' published schemas by the stand-ins in `tests/`.
 
 mod board;
 mod pacer;
+pub mod spec;
 pub mod statusio;
 pub mod statuspage;
 mod worker;
@@ -28,15 +29,20 @@ pub use board::{board, Board};
 pub use pacer::Pacer;
 use worker::*;
 
-use crate::config::{PublishedComponent, PublisherConfig};
 use crate::metrics::AggregatorMetrics;
 use backon::BackoffBuilder;
+use serde::Deserialize;
+use serde_json::Value;
+use spec::Common;
+pub use spec::{MetricValue, PublishedComponent, PublishedMetric, PublisherConfig};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use watchpost_core::config::check::{check_name, other_keys, section, struct_keys, tagged, Table};
 use watchpost_core::config::Config;
+use watchpost_core::config::{ConfigErrors, Document};
 use watchpost_core::health::{component_status, RegionReport, Voting};
 use watchpost_core::maintenance::{self, MaintenanceSource, Window};
 use watchpost_core::model::{ComponentStatus, EndpointState};
@@ -102,8 +108,45 @@ pub trait Publisher: Send + Sync {
     fn parse_maintenances(&self, answers: &[serde_json::Value]) -> Result<Vec<ImportedMaintenance>, String>;
 }
 
+/// The provider keys of `[publishers.NAME]`, read by its `type` (`check::tagged`): one variant per publisher
+/// type, each the configuration struct of its own file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublisherSpec {
+    Statuspage(statuspage::Config),
+    StatusIo(statusio::Config),
+}
+
+impl PublisherSpec {
+    /// The one place publisher types are registered.
+    fn check(self, t: &mut Table<'_>) -> spec::Provided {
+        match self {
+            PublisherSpec::Statuspage(c) => c.check(t),
+            PublisherSpec::StatusIo(c) => c.check(t),
+        }
+    }
+}
+
+pub(crate) fn publishers(doc: &Document, value: Option<&Value>, shared: &Config, errors: &mut ConfigErrors) -> Vec<PublisherConfig> {
+    let raw: BTreeMap<String, Value> = value.and_then(|v| section(doc, "publishers", v, errors)).unwrap_or_default();
+    let mut out = Vec::new();
+    let common = struct_keys::<Common>();
+    for (name, v) in raw {
+        let path = format!("publishers.{name}");
+        check_name(doc, &path, &name, errors);
+        let provider_keys = other_keys(&v, common);
+        let common = section::<Common>(doc, &path, &v, errors);
+        let spec = tagged::<PublisherSpec>(doc, &path, provider_keys, None, Some("publisher"), errors);
+        let mut t = Table { doc, path: &path, errors };
+        let (Some(common), Some((_, spec))) = (common, spec) else { continue };
+        let provided = spec.check(&mut t);
+        out.extend(common.check(&mut t, name, shared, provided));
+    }
+    out
+}
+
 /// A publisher as configured (its type's `Provider` builds it; types are registered in
-/// [`crate::config::PublisherSpec`]).
+/// [`PublisherSpec`]).
 pub fn build(cfg: &PublisherConfig) -> Arc<dyn Publisher> {
     cfg.provider.build(cfg)
 }

@@ -11,8 +11,8 @@
 //! - Maintenance: `GET /maintenance/list/{statuspage_id}` (`active_maintenances` and
 //!   `upcoming_maintenances`, each with `datetime_planned_start` / `_end` and its components).
 
+use super::spec::{Provided, Provider, PublishedComponent, PublishedMetric, PublisherConfig};
 use super::{components_by_provider_id, imported, Outgoing, Publisher};
-use crate::config::{Provided, Provider, PublishedComponent, PublishedMetric, PublisherConfig};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};

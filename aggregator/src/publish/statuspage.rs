@@ -8,8 +8,8 @@
 //! - Maintenance: `GET /pages/{page}/incidents/active_maintenance` and `/incidents/upcoming` (incidents with
 //!   `scheduled_for` / `scheduled_until` and the components they affect).
 
+use super::spec::{Provided, Provider, PublishedComponent, PublishedMetric, PublisherConfig};
 use super::{components_by_provider_id, imported, Outgoing, Publisher};
-use crate::config::{Provided, Provider, PublishedComponent, PublishedMetric, PublisherConfig};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -321,7 +321,8 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
         policies.insert(name.clone(), PolicyConfig { name, notifiers: r.notifiers, levels });
     }
 
-    let rules = rule::rules(doc, raw.rules.unwrap_or_default(), &policies, endpoints, errors);
+    let names: BTreeSet<&str> = policies.keys().map(String::as_str).collect();
+    let rules = rule::rules(doc, raw.rules.unwrap_or_default(), &names, endpoints, errors);
     AlertingConfig {
         configured: !rules.is_empty(),
         evaluation_interval,

@@ -1,9 +1,8 @@
 //! `[[alerting.rules]]`: what a rule watches (its selector), the condition it tests, and how it is shown.
 
-use super::PolicyConfig;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 use watchpost_core::config::check::{check_name, section};
 use watchpost_core::config::{format_duration, parse_duration, ConfigErrors, Document, EndpointConfig, HumanDuration, ProbeConfig};
@@ -255,11 +254,12 @@ pub fn parse_condition(s: &str) -> Result<(Metric, Cmp, f64), ConditionError> {
     Ok((metric, cmp, threshold))
 }
 
-/// The rules of `[[alerting.rules]]`, each checked against the policies and the endpoints it selects.
+/// The rules of `[[alerting.rules]]`, each checked against the names of the policies and the endpoints it
+/// selects.
 pub(super) fn rules(
     doc: &Document,
     raw: Vec<Value>,
-    policies: &BTreeMap<String, PolicyConfig>,
+    policies: &BTreeSet<&str>,
     endpoints: &[EndpointConfig],
     errors: &mut ConfigErrors,
 ) -> Vec<RuleConfig> {
@@ -289,12 +289,12 @@ pub(super) fn rules(
         };
         let policy = match r.policy {
             Some(p) => {
-                if !policies.contains_key(&p) {
+                if !policies.contains(p.as_str()) {
                     errors.push(doc.error(&format!("{path}.policy"), format!("no policy `{p}` in [alerting.policies]")));
                 }
                 p
             }
-            None if policies.len() == 1 => policies.keys().next().cloned().unwrap_or_default(),
+            None if policies.len() == 1 => policies.iter().next().map(|p| p.to_string()).unwrap_or_default(),
             None => {
                 errors.push(doc.error(&format!("{path}.policy"), "missing: name one of [alerting.policies]"));
                 String::new()

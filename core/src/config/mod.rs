@@ -14,6 +14,7 @@
 //!
 //! Callers only see [`Config`] (valid by construction) or [`ConfigErrors`] (every problem at once).
 
+mod assertions;
 pub mod check;
 mod components;
 pub mod defaults;
@@ -33,12 +34,15 @@ mod summary;
 mod syntax;
 mod validate;
 
+pub use assertions::*;
 pub use components::{ComponentConfig, GroupConfig};
 pub use document::{Document, Format, Origin};
 pub use duration::{format_duration, parse_duration, HumanDuration};
 pub use endpoint::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use people::Person;
+pub use probe::steps::*;
+pub use probe::{HttpProbeConfig, ProbeConfig, PushProbeConfig, TcpProbeConfig};
 pub use regions::RegionsConfig;
 pub use secret::{Masks, Secret};
 pub use smtp::{SmtpConfig, SmtpTls};

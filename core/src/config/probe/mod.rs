@@ -8,12 +8,13 @@
 
 pub mod http;
 pub mod push;
+pub mod steps;
 pub mod tcp;
 
 use super::check::Table;
-use super::endpoint::StepsProbeConfig;
 use serde::Deserialize;
 use std::time::Duration;
+use steps::StepsProbeConfig;
 
 pub use http::HttpProbeConfig;
 pub use push::PushProbeConfig;

@@ -1,0 +1,142 @@
+//! Assertions as validated: what a probe's result or a step's response must satisfy. A leaf: endpoints and
+//! the steps of checks both use it.
+
+use super::*;
+
+/// A check on a probe's outcome, for endpoints and for every step of a check. Evaluated by the agent; new
+/// kinds extend this enum and `raw::RawAssertion`.
+#[derive(Debug, Clone)]
+pub enum Assertion {
+    Status(StatusMatcher),
+    LatencyBelow(Duration),
+    BodyContains(String),
+    BodyMatches(regex::Regex),
+    /// A response header (name lower-case).
+    Header {
+        name: http::HeaderName,
+        check: Check,
+    },
+    /// The nodes an RFC 9535 JSON path selects in the body; comparisons use the first node.
+    Json {
+        path: serde_json_path::JsonPath,
+        source: String,
+        check: Check,
+    },
+    /// The TLS certificate must have more than this many days left.
+    CertDaysLeftAbove(f64),
+}
+
+impl Assertion {
+    /// What the assertion checks, for reports: `status 2xx`, `json $.id == 7`.
+    pub fn describe(&self) -> String {
+        match self {
+            Assertion::Status(m) => format!("status {m}"),
+            Assertion::LatencyBelow(d) => format!("latency below {}", format_duration(*d)),
+            Assertion::BodyContains(s) => format!("body contains {s:?}"),
+            Assertion::BodyMatches(r) => format!("body matches /{}/", r.as_str()),
+            Assertion::Header { name, check } => format!("header {name} {check}"),
+            Assertion::Json { source, check, .. } => format!("json {source} {check}"),
+            Assertion::CertDaysLeftAbove(d) => format!("certificate days left above {d}"),
+        }
+    }
+}
+
+/// How a selected value (a header, a JSON node) is checked.
+#[derive(Debug, Clone)]
+pub enum Check {
+    Exists,
+    NotExists,
+    /// Missing, `null`, `""`, `[]` or `{}`.
+    Empty,
+    NotEmpty,
+    Compare(CmpOp, Operand),
+    /// Substring of a string, element of an array, or key of an object.
+    Contains(Operand),
+    Matches(regex::Regex),
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Exists => f.write_str("exists"),
+            Check::NotExists => f.write_str("not_exists"),
+            Check::Empty => f.write_str("empty"),
+            Check::NotEmpty => f.write_str("not_empty"),
+            Check::Compare(op, v) => write!(f, "{} {v}", op.as_str()),
+            Check::Contains(v) => write!(f, "contains {v}"),
+            Check::Matches(r) => write!(f, "matches /{}/", r.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// The right-hand side of a comparison: a literal, or a template rendered at run time (to compare with a
+/// variable or a value saved from an earlier step).
+#[derive(Debug, Clone)]
+pub enum Operand {
+    Value(serde_json::Value),
+    Template(crate::template::Template),
+}
+
+impl std::fmt::Display for Operand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operand::Value(v) => write!(f, "{v}"),
+            Operand::Template(t) => write!(f, "{:?}", t.to_string()),
+        }
+    }
+}
+
+/// Accepted status codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusMatcher {
+    Exact(u16),
+    OneOf(Vec<u16>),
+    /// `2` for `2xx`.
+    Class(u8),
+}
+
+impl StatusMatcher {
+    pub fn matches(&self, code: u16) -> bool {
+        match self {
+            StatusMatcher::Exact(c) => *c == code,
+            StatusMatcher::OneOf(cs) => cs.contains(&code),
+            StatusMatcher::Class(k) => code / 100 == u16::from(*k),
+        }
+    }
+}
+
+impl std::fmt::Display for StatusMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusMatcher::Exact(c) => write!(f, "{c}"),
+            StatusMatcher::OneOf(cs) => {
+                let s: Vec<String> = cs.iter().map(|c| c.to_string()).collect();
+                write!(f, "one of [{}]", s.join(", "))
+            }
+            StatusMatcher::Class(k) => write!(f, "{k}xx"),
+        }
+    }
+}
