@@ -1,12 +1,12 @@
 //! `watchpost status`: every endpoint's confirmed state, read from the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::Duration;
 use watchpost_core::config::Config;
 use watchpost_core::health::{EndpointHealth, RegionReport, Voting};
 use watchpost_core::model::EndpointState;
-use watchpost_core::time::{format_rfc3339, now_nanos, TimeRange};
+use watchpost_core::time::{format_rfc3339, now_nanos};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -36,18 +36,12 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let states = store.latest_states().await?;
     let slots: HashMap<String, Duration> = cfg.endpoints.iter().map(|e| (e.id.clone(), e.interval)).collect();
     let now = now_nanos();
-    // One streaming pass per period over every series. Endpoints no longer configured use the default slot.
-    let availability = |hours: u64| {
-        let range = TimeRange::new(now - hours as i64 * 3_600_000_000_000, now);
-        let (store, slots) = (store.clone(), &slots);
-        async move {
-            let v = store.availability(range, slots, watchpost_core::config::defaults::INTERVAL).await?;
-            Ok::<_, anyhow::Error>(
-                v.into_iter().map(|(k, a)| ((k.endpoint, k.region, k.environment), a.percent())).collect::<HashMap<_, _>>(),
-            )
-        }
-    };
-    let (hour, day) = (availability(1).await?, availability(24).await?);
+    // From rollups (the raw points only since the last closed minute): the cost follows the endpoint count,
+    // not the history. Endpoints no longer configured use the default slot.
+    let periods = [Duration::from_secs(3_600), Duration::from_secs(86_400)];
+    let default = watchpost_core::config::defaults::INTERVAL;
+    let recent = watchpost_aggregator::recent::availability(&*store, cfg.aggregator.shard, &slots, default, &periods, now).await?;
+    let [hour, day] = <[_; 2]>::try_from(recent).map_err(|_| anyhow::anyhow!("availability: expected two periods"))?;
     let voting = Voting::new(cfg);
     let mut by_endpoint: HashMap<(&str, &str), Vec<&EndpointState>> = HashMap::new();
     for s in &states {
@@ -63,11 +57,14 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
         Some(EndpointHealth::Up) => "up",
         None => "no data",
     };
+    // Sets, not scans: a scan of the endpoints per state is quadratic, 100 million comparisons at 10,000.
+    let configured: HashSet<&str> = cfg.endpoints.iter().map(|e| e.id.as_str()).collect();
+    let configured_in: HashSet<(&str, &str)> = cfg.endpoints.iter().map(|e| (e.id.as_str(), e.environment.as_str())).collect();
     let mut rows = Vec::with_capacity(states.len());
     for s in &states {
         // A configured endpoint whose environment changed left a series under the old one: not its state now.
-        let configured = |e: &&watchpost_core::config::EndpointConfig| e.id == s.endpoint;
-        if cfg.endpoints.iter().any(|e| configured(&e)) && !cfg.endpoints.iter().any(|e| configured(&e) && e.environment == s.environment) {
+        let key = (s.endpoint.as_str(), s.environment.as_str());
+        if configured.contains(key.0) && !configured_in.contains(&key) {
             continue;
         }
         let key = (s.endpoint.clone(), s.region.clone(), s.environment.clone());
@@ -82,12 +79,12 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
             last_ts: s.last_ts,
             last_latency_ms: s.last_latency_ms,
             last_error: s.last_error.map(|c| c.to_string()).unwrap_or_default(),
-            avail_1h: hour.get(&key).copied().flatten(),
-            avail_24h: day.get(&key).copied().flatten(),
+            avail_1h: hour.get(&key).and_then(|a| a.percent()),
+            avail_24h: day.get(&key).and_then(|a| a.percent()),
         });
     }
     for e in &cfg.endpoints {
-        if !states.iter().any(|s| s.endpoint == e.id && s.environment == e.environment) {
+        if !by_endpoint.contains_key(&(e.id.as_str(), e.environment.as_str())) {
             rows.push(Row {
                 endpoint: e.id.clone(),
                 region: cfg.agent.region.clone(),

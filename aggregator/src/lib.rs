@@ -11,6 +11,7 @@
 pub mod config;
 pub mod metrics;
 pub mod publish;
+pub mod recent;
 pub mod report;
 pub mod rollup;
 

@@ -8,7 +8,9 @@ use common::sqlite_store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::model::{Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
+use watchpost_core::model::{
+    Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, StepPoint,
+};
 use watchpost_core::store::{influx::InfluxStore, Store};
 use watchpost_core::time::{now_nanos, TimeRange};
 
@@ -112,6 +114,31 @@ fn fixture() -> Fixture {
             }
         }
     }
+    // Minute rollups of api/eu and web/eu (the aggregator's rows; only their sums are read back here).
+    for (i, (s, up, down, samples, failures)) in
+        [(&api_eu, 50.0, 10.0, 6, 1), (&api_eu, 60.0, 0.0, 6, 0), (&web, 0.5, 59.5, 6, 6)].into_iter().enumerate()
+    {
+        points.push(Point::Rollup(RollupPoint {
+            resolution: Resolution::Minute,
+            series: s.clone(),
+            ts: base / (60 * S) * 60 * S + if i == 1 { 60 * S } else { 0 },
+            up_s: up,
+            down_s: down,
+            maintenance_s: 0.0,
+            down_from_s: None,
+            down_until_s: None,
+            samples,
+            failures,
+            under_threshold: 0,
+            latency_mean_ms: Some(10.0),
+            latency_p50_ms: Some(10.0),
+            latency_p90_ms: Some(10.0),
+            latency_p95_ms: Some(10.0),
+            latency_p99_ms: Some(10.0),
+            latency_max_ms: Some(10.0),
+            hist: String::new(),
+        }));
+    }
     Fixture { base, points }
 }
 
@@ -128,6 +155,7 @@ struct Answers {
     check_probes: Vec<ProbePoint>,
     steps_staging: Vec<StepPoint>,
     steps_all: usize,
+    rollup_sums: Vec<(SeriesKey, Availability)>,
 }
 
 async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
@@ -150,6 +178,12 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
         check_probes: store.probe_points("stream", None, range).await.unwrap(),
         steps_staging: store.check_runs("stream", Some("staging"), range).await.unwrap(),
         steps_all: store.check_runs("stream", None, range).await.unwrap().len(),
+        rollup_sums: {
+            let minutes = TimeRange::new(f.base / (60 * S) * 60 * S, f.base / (60 * S) * 60 * S + 120 * S);
+            let mut v = store.rollup_availability(Resolution::Minute, minutes).await.unwrap();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        },
     }
 }
 
@@ -206,6 +240,10 @@ async fn conforms(store: &dyn Store, f: &Fixture) -> Answers {
     assert_eq!(a.steps_all, 12);
 
     assert_eq!(a.maintenance.iter().map(|m| m.ts - f.base).collect::<Vec<_>>(), vec![80 * S, 90 * S]);
+
+    let sums: Vec<(&str, Availability)> = a.rollup_sums.iter().map(|(k, v)| (k.endpoint.as_str(), *v)).collect();
+    let want = |up_s, down_s, samples, failures| Availability { up_s, down_s, samples, failures };
+    assert_eq!(sums, vec![("api", want(110.0, 10.0, 12, 1)), ("web", want(0.5, 59.5, 6, 6))], "rollups summed per series");
     a
 }
 

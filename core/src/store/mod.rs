@@ -79,6 +79,10 @@ pub trait Store: Send + Sync + 'static {
     /// order of one window's series is the backend's). Rollups of one series share one `Arc<SeriesKey>`.
     async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError>;
 
+    /// Up and down seconds, samples and failures of every series summed over the rollups of one resolution
+    /// whose window starts in `range`: what availability over a period needs, summed where the rows are.
+    async fn rollup_availability(&self, resolution: Resolution, range: TimeRange) -> Result<Vec<(SeriesKey, Availability)>, StoreError>;
+
     /// The aggregator's watermark `name`: everything before it is rolled up. `None` before the first cycle.
     async fn watermark(&self, name: &str) -> Result<Option<Nanos>, StoreError>;
 
@@ -124,6 +128,7 @@ pub async fn open_existing(config: &StoreConfig) -> Result<Arc<dyn Store>, Store
                     .into(),
             });
         }
+        return Ok(Arc::new(sqlite::SqliteStore::open_to_read(c).await?));
     }
     open(config).await
 }

@@ -256,6 +256,30 @@ impl Store for InfluxStore {
         Ok(out)
     }
 
+    async fn rollup_availability(&self, resolution: Resolution, range: TimeRange) -> Result<Vec<(SeriesKey, Availability)>, StoreError> {
+        // Summed by influxd: one row per series comes back, whatever the range holds.
+        let q = format!(
+            "SELECT SUM(\"up_s\") AS \"up\", SUM(\"down_s\") AS \"down\", SUM(\"samples\") AS \"samples\", SUM(\"failures\") AS \"failures\" \
+             FROM \"{}\" WHERE time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
+            resolution.measurement(),
+            range.from,
+            range.to
+        );
+        let mut out = Vec::new();
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let cols = ["up", "down", "samples", "failures"].map(|c| s.col(c));
+                for row in &s.values {
+                    let f = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+                    // Sums of counts are whole numbers; influxd may answer them as floats.
+                    let n = |i: usize| f(i).max(0.0) as u64;
+                    out.push((s.key(), Availability { up_s: f(0), down_s: f(1), samples: n(2), failures: n(3) }));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn watermark(&self, name: &str) -> Result<Option<Nanos>, StoreError> {
         let q = format!("SELECT last(\"upto\") FROM \"watermark\" WHERE \"name\" = {}", lit(name));
         for r in self.query(&q).await? {

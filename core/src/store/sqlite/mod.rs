@@ -23,6 +23,7 @@ use crate::model::{
 };
 use crate::time::{Nanos, TimeRange};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -47,8 +48,14 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
 }
 
-fn io_err(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Io { op, retryable: crate::sqlite::is_transient(&e), reason: e.to_string() }
+fn io_err<'a>(path: &'a std::path::Path, op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |e| {
+        if crate::sqlite::is_damage(&e) {
+            // A damaged page met by a reader that skipped the start-up check: the same sentence as at start.
+            return StoreError::Open { path: path.display().to_string(), reason: crate::sqlite::damaged(&e.to_string()) };
+        }
+        StoreError::Io { op, retryable: crate::sqlite::is_transient(&e), reason: e.to_string() }
+    }
 }
 
 /// Both connections of the store: no foreign keys (the tables reference nothing), a large page cache (the
@@ -56,12 +63,26 @@ fn io_err(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 const OPTIONS: crate::sqlite::Options = crate::sqlite::Options { foreign_keys: false, cache_kib: Some(CACHE_KIB) };
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database, migrating its schema to the current version.
+    /// Opens (creating if needed) the database, migrating its schema to the current version, and refuses a
+    /// damaged or read-only file.
     pub async fn open(config: &SqliteConfig) -> Result<Self, StoreError> {
+        Self::open_with(config, crate::sqlite::open).await
+    }
+
+    /// Opens the database for a command that only reads: without the start-up check of every page
+    /// (`core::sqlite::open_to_read`).
+    pub async fn open_to_read(config: &SqliteConfig) -> Result<Self, StoreError> {
+        Self::open_with(config, crate::sqlite::open_to_read).await
+    }
+
+    async fn open_with(
+        config: &SqliteConfig,
+        open: fn(&std::path::Path, &[&str], crate::sqlite::Options) -> Result<Connection, String>,
+    ) -> Result<Self, StoreError> {
         let path = config.path.clone();
         let p = path.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<(Connection, Connection), String> {
-            let writer = crate::sqlite::open(&p, MIGRATIONS, OPTIONS)?;
+            let writer = open(&p, MIGRATIONS, OPTIONS)?;
             let reader = crate::sqlite::connect(&p, OPTIONS).map_err(|e| crate::sqlite::explain_open_error(&e))?;
             Ok((writer, reader))
         })
@@ -78,16 +99,18 @@ impl SqliteStore {
     }
 
     async fn run<C: Send + 'static, T: Send + 'static>(
+        &self,
         conn: &Arc<Mutex<C>>,
         op: &'static str,
         f: impl FnOnce(&mut C) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let conn = conn.clone();
+        let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             // A poisoned lock means a panic mid-call; the connection itself is still consistent (SQLite rolls
             // back the open transaction), so keep using it.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard).map_err(io_err(op))
+            f(&mut guard).map_err(io_err(&path, op))
         })
         .await
         .map_err(|e| StoreError::Io { op, reason: format!("blocking task failed: {e}"), retryable: true })?
@@ -101,12 +124,12 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let batch = batch.to_vec();
-        Self::run(&self.writer, "write", move |w| w.write_batch(&batch)).await
+        self.run(&self.writer, "write", move |w| w.write_batch(&batch)).await
     }
 
     async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
         let (endpoint, region) = (endpoint.to_string(), region.map(str::to_string));
-        Self::run(&self.reader, "read probe points", move |c| {
+        self.run(&self.reader, "read probe points", move |c| {
             let sql = format!(
                 "SELECT {PROBE_COLUMNS} FROM probe p JOIN series s ON s.id = p.series
                  WHERE p.ts >= ?3 AND p.ts < ?4
@@ -120,7 +143,7 @@ impl Store for SqliteStore {
     }
 
     async fn probe_points_all(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
-        Self::run(&self.reader, "read probe points", move |c| {
+        self.run(&self.reader, "read probe points", move |c| {
             // One primary-key range per series rather than a scan of the table.
             let sql =
                 format!("SELECT {PROBE_COLUMNS} FROM series s JOIN probe p ON p.series = s.id AND p.ts >= ?1 AND p.ts < ?2 ORDER BY p.ts, s.region, s.environment");
@@ -137,7 +160,7 @@ impl Store for SqliteStore {
         default_slot: std::time::Duration,
     ) -> Result<Vec<(SeriesKey, Availability)>, StoreError> {
         let slots = slots.clone();
-        Self::run(&self.reader, "compute availability", move |c| {
+        self.run(&self.reader, "compute availability", move |c| {
             let mut series: HashMap<i64, SeriesKey> = HashMap::new();
             {
                 let mut stmt = c.prepare_cached("SELECT id, endpoint, region, component, environment FROM series")?;
@@ -154,9 +177,15 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare_cached("SELECT series, ts, availability, ok FROM probe WHERE ts >= ?1 AND ts < ?2 ORDER BY ts")?;
             let mut rows = stmt.query(params![range.from, range.to])?;
             while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                let slot = series.get(&id).and_then(|k| slots.get(&k.endpoint)).copied().unwrap_or(default_slot);
-                acc.entry(id).or_insert_with(|| SlotAccumulator::new(slot)).push(r.get(1)?, r.get(2)?, r.get(3)?);
+                // The slot is looked up by name once per series, not once per point.
+                let a = match acc.entry(r.get(0)?) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
+                        let slot = series.get(v.key()).and_then(|k| slots.get(&k.endpoint)).copied().unwrap_or(default_slot);
+                        v.insert(SlotAccumulator::new(slot))
+                    }
+                };
+                a.push(r.get(1)?, r.get(2)?, r.get(3)?);
             }
             let mut out: Vec<(SeriesKey, Availability)> =
                 acc.into_iter().filter_map(|(id, a)| Some((series.remove(&id)?, a.finish(range.to)))).collect();
@@ -168,7 +197,7 @@ impl Store for SqliteStore {
 
     async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
         let endpoint = endpoint.to_string();
-        Self::run(&self.reader, "read maintenance points", move |c| {
+        self.run(&self.reader, "read maintenance points", move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT endpoint, region, ts, active FROM maintenance WHERE endpoint = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
             )?;
@@ -181,7 +210,7 @@ impl Store for SqliteStore {
     }
 
     async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError> {
-        Self::run(&self.reader, "read endpoint states", |c| {
+        self.run(&self.reader, "read endpoint states", |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT s.endpoint, s.region, s.component, s.environment, st.confirmed_down, st.since,
                         st.last_ts, st.last_ok, st.last_latency_ms, st.last_error
@@ -224,34 +253,36 @@ impl Store for SqliteStore {
         // each slice its own transaction and its own turn at the writer lock, so live batches interleave even
         // when a shortened retention leaves weeks to delete.
         let oldest: Option<Nanos> =
-            Self::run(&self.reader, "apply retention", |c| c.query_row("SELECT min(ts) FROM probe", [], |r| r.get(0))).await?;
+            self.run(&self.reader, "apply retention", |c| c.query_row("SELECT min(ts) FROM probe", [], |r| r.get(0))).await?;
         let mut deleted = 0u64;
         let mut upto = oldest.unwrap_or(before);
         loop {
             upto = upto.saturating_add(RETENTION_SLICE).min(before);
-            deleted += Self::run(&self.writer, "apply retention", move |w| {
-                let tx = w.conn.transaction()?;
-                let n =
-                    tx.execute("DELETE FROM probe WHERE ts < ?1", [upto])? + tx.execute("DELETE FROM maintenance WHERE ts < ?1", [upto])?;
-                tx.commit()?;
-                Ok(u64::try_from(n).unwrap_or(0))
-            })
-            .await?;
+            deleted += self
+                .run(&self.writer, "apply retention", move |w| {
+                    let tx = w.conn.transaction()?;
+                    let n = tx.execute("DELETE FROM probe WHERE ts < ?1", [upto])?
+                        + tx.execute("DELETE FROM maintenance WHERE ts < ?1", [upto])?;
+                    tx.commit()?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .await?;
             if upto >= before {
                 break;
             }
         }
         // Check history has its own retention (`store.check_history`); it is small, so one statement.
         let history_before = crate::time::now_nanos().saturating_sub(crate::time::duration_nanos(self.check_history));
-        deleted += Self::run(&self.writer, "apply retention", move |w| {
-            w.conn.execute("DELETE FROM check_step WHERE ts < ?1", [history_before]).map(|n| n as u64)
-        })
-        .await?;
+        deleted += self
+            .run(&self.writer, "apply retention", move |w| {
+                w.conn.execute("DELETE FROM check_step WHERE ts < ?1", [history_before]).map(|n| n as u64)
+            })
+            .await?;
         Ok(deleted)
     }
 
     async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
-        Self::run(&self.reader, "read maintenance points", move |c| {
+        self.run(&self.reader, "read maintenance points", move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT endpoint, region, ts, active FROM maintenance WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, endpoint, region",
             )?;
@@ -265,7 +296,7 @@ impl Store for SqliteStore {
 
     async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError> {
         let endpoint = endpoint.map(str::to_string);
-        Self::run(&self.reader, "read rollups", move |c| {
+        self.run(&self.reader, "read rollups", move |c| {
             // Series by id first: an hour merge reads a million rows of twenty thousand series, and building
             // each row's tags from a join would allocate four strings per row.
             let mut series: HashMap<i64, Arc<SeriesKey>> = HashMap::new();
@@ -315,9 +346,38 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn rollup_availability(&self, resolution: Resolution, range: TimeRange) -> Result<Vec<(SeriesKey, Availability)>, StoreError> {
+        self.run(&self.reader, "sum rollups", move |c| {
+            // Summed here rather than with SQL's GROUP BY: rows come in key order (time, then series), so
+            // grouping by series would sort them first, four times the cost of this one pass over the range.
+            let mut sums: HashMap<i64, Availability> = HashMap::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT series, up_s, down_s, samples, failures FROM rollup WHERE resolution = ?1 AND ts >= ?2 AND ts < ?3",
+            )?;
+            let mut rows = stmt.query(params![resolution.measurement(), range.from, range.to])?;
+            while let Some(r) = rows.next()? {
+                let a = sums.entry(r.get(0)?).or_default();
+                a.up_s += r.get::<_, f64>(1)?;
+                a.down_s += r.get::<_, f64>(2)?;
+                a.samples += u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0);
+                a.failures += u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0);
+            }
+            let mut out = Vec::with_capacity(sums.len());
+            let mut stmt = c.prepare_cached("SELECT id, endpoint, region, component, environment FROM series")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                if let Some(a) = sums.remove(&r.get::<_, i64>(0)?) {
+                    out.push((SeriesKey { endpoint: r.get(1)?, region: r.get(2)?, component: r.get(3)?, environment: r.get(4)? }, a));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn watermark(&self, name: &str) -> Result<Option<Nanos>, StoreError> {
         let name = name.to_string();
-        Self::run(&self.reader, "read watermark", move |c| {
+        self.run(&self.reader, "read watermark", move |c| {
             c.prepare_cached("SELECT ts FROM watermark WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()
         })
         .await
@@ -325,7 +385,7 @@ impl Store for SqliteStore {
 
     async fn set_watermark(&self, name: &str, ts: Nanos) -> Result<(), StoreError> {
         let name = name.to_string();
-        Self::run(&self.writer, "write watermark", move |w| {
+        self.run(&self.writer, "write watermark", move |w| {
             w.conn.prepare_cached("INSERT OR REPLACE INTO watermark (name, ts) VALUES (?1, ?2)")?.execute(params![name, ts]).map(|_| ())
         })
         .await
@@ -333,7 +393,7 @@ impl Store for SqliteStore {
 
     async fn check_runs(&self, endpoint: &str, environment: Option<&str>, range: TimeRange) -> Result<Vec<StepPoint>, StoreError> {
         let (endpoint, environment) = (endpoint.to_string(), environment.map(str::to_string));
-        Self::run(&self.reader, "read check history", move |c| {
+        self.run(&self.reader, "read check history", move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT s.endpoint, s.region, s.component, s.environment, c.ts, c.idx, c.step, c.ran, c.finally, c.ok,
                         c.status_code, c.latency_ms, c.error, c.detail, c.assertions
@@ -373,13 +433,13 @@ impl Store for SqliteStore {
 impl SqliteStore {
     /// The schema version of the open database (for tests and `check-config`).
     pub async fn schema_version(&self) -> Result<usize, StoreError> {
-        let v: i64 = Self::run(&self.reader, "read schema version", |c| c.pragma_query_value(None, "user_version", |r| r.get(0))).await?;
+        let v: i64 = self.run(&self.reader, "read schema version", |c| c.pragma_query_value(None, "user_version", |r| r.get(0))).await?;
         Ok(usize::try_from(v).unwrap_or(0))
     }
 
     /// How many probe points the database holds (tests and benchmarks).
     pub async fn count_probe_points(&self) -> Result<u64, StoreError> {
-        let n: i64 = Self::run(&self.reader, "count", |c| c.query_row("SELECT count(*) FROM probe", [], |r| r.get(0))).await?;
+        let n: i64 = self.run(&self.reader, "count", |c| c.query_row("SELECT count(*) FROM probe", [], |r| r.get(0))).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

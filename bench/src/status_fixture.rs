@@ -1,0 +1,176 @@
+//! `watchpost status` benchmark fixture (issue 19): a SQLite store holding what N endpoints leave after D
+//! days: hour rollups for D days, minute rollups for the last two hours and for the hour a day ago (each
+//! with a real latency histogram), raw probe points every 5 s for the last R minutes, and the aggregator's watermarks (minutes closed to two minutes ago, hours to this hour,
+//! rollups since D days ago). With `--no-rollups` only the raw points are written and no watermark: the
+//! store an agent without an aggregator leaves, which `watchpost status` sums from raw points.
+//!
+//! With `--influx URL` the same points go to database `watchpost` of that influxd instead (the configuration
+//! is still written to `PATH.toml`).
+//!
+//! Usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL] [--no-rollups]
+
+use std::sync::Arc;
+use std::time::Duration;
+use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
+use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey};
+use watchpost_core::store::{influx::InfluxStore, sqlite::SqliteStore, Store};
+
+const USAGE: &str = "usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL] [--no-rollups]";
+const S: i64 = 1_000_000_000;
+const MIN: i64 = 60 * S;
+const H: i64 = 60 * MIN;
+
+/// A latency histogram as the aggregator writes it for `samples` probes (latencies spread over 30-170 ms), so
+/// rows are as large as real ones: the sums read past them.
+fn histogram(samples: u64) -> String {
+    let mut h = watchpost_core::hist::new();
+    for i in 0..samples {
+        watchpost_core::hist::record_ms(&mut h, 30.0 + (i * 37 % 140) as f64 + (i % 10) as f64 / 10.0);
+    }
+    watchpost_core::hist::encode(&h)
+}
+
+fn rollup(resolution: Resolution, series: &Arc<SeriesKey>, ts: i64, len_s: f64, down_s: f64, hist: &str) -> Point {
+    let samples = (len_s / 5.0) as u64;
+    Point::Rollup(RollupPoint {
+        resolution,
+        series: series.clone(),
+        ts,
+        up_s: len_s - down_s,
+        down_s,
+        maintenance_s: 0.0,
+        down_from_s: (down_s > 0.0).then_some(0.0),
+        down_until_s: (down_s > 0.0).then_some(down_s),
+        samples,
+        failures: (down_s / 5.0) as u64,
+        under_threshold: samples,
+        latency_mean_ms: Some(40.0),
+        latency_p50_ms: Some(40.0),
+        latency_p90_ms: Some(60.0),
+        latency_p95_ms: Some(70.0),
+        latency_p99_ms: Some(100.0),
+        latency_max_ms: Some(160.0),
+        hist: hist.to_string(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (mut endpoints, mut days, mut raw_minutes) = (10_000usize, 1.0f64, 3i64);
+    let (mut db, mut rollups, mut influx) = ("/tmp/watchpost-status-bench/w.db".to_string(), true, None);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--no-rollups" {
+            rollups = false;
+            continue;
+        }
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--endpoints" => endpoints = val.parse()?,
+            "--days" => days = val.parse()?,
+            "--raw-minutes" => raw_minutes = val.parse()?,
+            "--db" => db = val,
+            "--influx" => influx = Some(val),
+            _ => return Err(format!("unknown flag {flag}").into()),
+        }
+    }
+    let path = std::path::PathBuf::from(&db);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{db}{suffix}"));
+    }
+    let (store, mut toml): (Box<dyn Store>, String) = match &influx {
+        None => (
+            Box::new(
+                SqliteStore::open(&SqliteConfig {
+                    path: path.clone(),
+                    retention: Duration::from_secs(400 * 86_400),
+                    check_history: Duration::from_secs(86_400),
+                })
+                .await?,
+            ),
+            format!("[store]\ntype = \"sqlite\"\npath = \"{db}\"\nretention = \"400d\"\n\n"),
+        ),
+        Some(url) => (
+            Box::new(InfluxStore::new(&InfluxConfig {
+                url: url.clone(),
+                api: InfluxApi::V1,
+                database: "watchpost".into(),
+                retention_policy: None,
+                org: None,
+                bucket: None,
+                auth: InfluxAuth::None,
+                timeout: Duration::from_secs(120),
+            })?),
+            format!("[store]\ntype = \"influxdb\"\nurl = \"{url}\"\ndatabase = \"watchpost\"\n\n"),
+        ),
+    };
+    let now = watchpost_core::time::now_nanos();
+    let (this_hour, this_minute) = (now - now % H, now - now % MIN);
+    let hours = (days * 24.0).round() as i64;
+    let (mut points, mut written) = (Vec::new(), 0usize);
+    let (minute_hist, hour_hist) = (histogram(12), histogram(720));
+    for e in 0..endpoints {
+        toml.push_str(&format!("[[endpoints]]\nid = \"ep-{e:05}\"\nurl = \"http://127.0.0.1:18080/?id={e}\"\n\n"));
+        let series = Arc::new(SeriesKey {
+            endpoint: format!("ep-{e:05}"),
+            region: "eu".into(),
+            component: String::new(),
+            environment: "production".into(),
+        });
+        if rollups {
+            for h in 1..=hours {
+                let down = if e % 7 == 0 && h % 240 == e as i64 % 240 { 1200.0 } else { 0.0 };
+                points.push(rollup(Resolution::Hour, &series, this_hour - h * H, 3600.0, down, &hour_hist));
+            }
+            // Minutes for the last two hours, and for the hour a day ago (the open edge of the last 24 h).
+            let minutes = ((this_minute - 2 * MIN) - (this_hour - H)) / MIN;
+            for m in 0..minutes {
+                points.push(rollup(Resolution::Minute, &series, this_hour - H + m * MIN, 60.0, 0.0, &minute_hist));
+            }
+            for m in (0..60).filter(|_| hours >= 24) {
+                points.push(rollup(Resolution::Minute, &series, this_hour - 24 * H + m * MIN, 60.0, 0.0, &minute_hist));
+            }
+        }
+        for k in 0..(raw_minutes * 12) {
+            let down = e % 10 == 3;
+            points.push(Point::Probe(ProbePoint {
+                series: series.clone(),
+                ts: now - (raw_minutes * 60 - k * 5) * S + (e as i64 % 5) * S / 5,
+                availability: if down { 0.0 } else { 100.0 },
+                ok: !down,
+                latency_ms: 42.0,
+                dns_ms: None,
+                connect_ms: None,
+                tls_ms: None,
+                ttfb_ms: None,
+                status_code: Some(200),
+                cert_days_left: None,
+                error: None,
+                confirmed_down: down,
+                failed_step: None,
+            }));
+        }
+        if points.len() > 50_000 {
+            written += points.len();
+            store.write(&points).await?;
+            points.clear();
+        }
+    }
+    written += points.len();
+    store.write(&points).await?;
+    if rollups {
+        store.set_watermark(Resolution::Minute.measurement(), this_minute - 2 * MIN).await?;
+        store.set_watermark(Resolution::Hour.measurement(), this_hour).await?;
+        store.set_watermark(watchpost_aggregator::ROLLUP_START, this_hour - hours * H).await?;
+    }
+    std::fs::write(format!("{db}.toml"), toml)?;
+    println!("{db}: {endpoints} endpoints, {hours} h of hour rollups, {raw_minutes} min of raw points, {written} rows");
+    Ok(())
+}
