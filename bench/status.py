@@ -77,6 +77,7 @@ def main() -> int:
         for store in args.stores.split(","):
             server, url = (None, None)
             if store == "influxdb":
+                os.makedirs(os.path.join(tmp, "influxd"))
                 server, url = start_influxd(os.path.join(tmp, "influxd"))
             try:
                 for i, (label, fargs) in enumerate(cases):

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watchpost_core::config::{Config, Shard};
 use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::{Store, StoreError};
+use watchpost_core::store::{Select, Store, StoreError};
 use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, TimeRange};
 
 /// Minutes read from the store at once while catching up: one query per hour of backlog.
@@ -232,8 +232,9 @@ impl Aggregator {
         &mut self,
         range: TimeRange,
     ) -> Result<(Vec<ProbePoint>, Vec<watchpost_core::model::MaintenancePoint>), AggregatorError> {
-        let mut probes = self.store.probe_points_all(range).await?;
-        let mut maintenance = self.store.maintenance_points_all(range).await?;
+        let select = Select::shard(self.shard);
+        let mut probes = self.store.probe_points_all(range, select).await?;
+        let mut maintenance = self.store.maintenance_points_all(range, select).await?;
         if self.shard.is_some() {
             probes.retain(|p| self.owns(&p.series.endpoint));
             maintenance.retain(|m| self.owns(&m.endpoint));
@@ -251,7 +252,7 @@ impl Aggregator {
     /// Merges the finer rollups of `range` into `coarse` ones and writes those not in the store yet.
     async fn merge_missing(&self, coarse: Resolution, range: TimeRange) -> Result<u64, AggregatorError> {
         let fine = if coarse == Resolution::Day { Resolution::Hour } else { Resolution::Minute };
-        let mut children = self.store.rollups(fine, range, None).await?;
+        let mut children = self.store.rollups(fine, range, Select::shard(self.shard)).await?;
         if let Some(s) = self.shard {
             children.retain(|r| s.owns(&r.series.endpoint));
         }
@@ -264,7 +265,7 @@ impl Aggregator {
         if built.is_empty() {
             return Ok(0);
         }
-        let existing = self.store.rollups(resolution, range, None).await?;
+        let existing = self.store.rollups(resolution, range, Select::shard(self.shard)).await?;
         let have: HashSet<(Nanos, &SeriesKey)> = existing.iter().map(|r| (r.ts, &*r.series)).collect();
         let missing: Vec<Point> = built.into_iter().filter(|r| !have.contains(&(r.ts, &*r.series))).map(Point::Rollup).collect();
         self.store.write(&missing).await?;
@@ -319,7 +320,7 @@ pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>) -> Result<Cyc
             continue;
         };
         while cwm + coarse.nanos() <= fine_wm {
-            let mut children = store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), None).await?;
+            let mut children = store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), Select::shard(shard)).await?;
             if let Some(s) = shard {
                 children.retain(|c| s.owns(&c.series.endpoint));
             }

@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use watchpost_core::config::{Config, ConfigErrors, Document, Format};
 use watchpost_core::model::Point;
 use watchpost_core::state::{AlertRow, AlertState, NewDelivery, StateDb};
-use watchpost_core::store::Store;
+use watchpost_core::store::{Select, Store};
 use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
 
 /// What alerting runs on: the shared configuration and its own section.
@@ -357,8 +357,8 @@ async fn recv(tap: &mut Option<Tap>) -> Result<Arc<[Point]>, broadcast::error::R
 }
 
 async fn read(store: &dyn Store, range: TimeRange) -> Result<Vec<Point>, watchpost_core::store::StoreError> {
-    let probes = store.probe_points_all(range).await?;
-    let maintenance = store.maintenance_points_all(range).await?;
+    let probes = store.probe_points_all(range, Select::All).await?;
+    let maintenance = store.maintenance_points_all(range, Select::All).await?;
     Ok(probes.into_iter().map(Point::Probe).chain(maintenance.into_iter().map(Point::Maintenance)).collect())
 }
 

@@ -3,7 +3,25 @@
 use std::sync::Arc;
 use watchpost_core::model::{ErrorClass, Point, ProbePoint, SeriesKey};
 
+/// The store of database `watchpost` on the influxd at `url` (v1 API, no authentication), as the drivers
+/// that take `--influx URL` use it.
+#[allow(dead_code)] // used by the drivers that take --influx, not every one
+pub fn influx_store(url: &str) -> Result<watchpost_core::store::influx::InfluxStore, watchpost_core::store::StoreError> {
+    use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig};
+    watchpost_core::store::influx::InfluxStore::new(&InfluxConfig {
+        url: url.to_string(),
+        api: InfluxApi::V1,
+        database: "watchpost".into(),
+        retention_policy: None,
+        org: None,
+        bucket: None,
+        auth: InfluxAuth::None,
+        timeout: std::time::Duration::from_secs(120),
+    })
+}
+
 /// Process CPU seconds (user + system) from /proc/self/stat (fields 14 and 15, in USER_HZ = 100 on Linux).
+#[allow(dead_code)] // used by the timing drivers, not the fixtures
 pub fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let f: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();

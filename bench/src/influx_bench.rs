@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use watchpost_agent::spool::{Spool, SpoolConfig};
 use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
 use watchpost_core::model::Point;
-use watchpost_core::store::{influx, sqlite::SqliteStore, Store};
+use watchpost_core::store::{influx, sqlite::SqliteStore, Select, Store};
 use watchpost_core::time::{now_nanos, TimeRange};
 
 /// SERIES x SLOTS points, slot by slot (as agents write), ending now.
@@ -179,7 +179,8 @@ async fn queries(args: &[String]) {
             time_it(|| Box::pin(async { store.latest_states().await.map(|v| v.len()).unwrap_or_else(|e| fail(&e.to_string())) })).await;
         let (one, n1) =
             time_it(|| Box::pin(async { store.probe_points("endpoint-00042", None, hour).await.map(|v| v.len()).unwrap_or(0) })).await;
-        let (window, nw) = time_it(|| Box::pin(async { store.probe_points_all(minute).await.map(|v| v.len()).unwrap_or(0) })).await;
+        let (window, nw) =
+            time_it(|| Box::pin(async { store.probe_points_all(minute, Select::All).await.map(|v| v.len()).unwrap_or(0) })).await;
         let (avail, na) = time_it(|| {
             Box::pin(async {
                 store.availability(hour, &slots_map, Duration::from_secs(interval as u64)).await.map(|v| v.len()).unwrap_or(0)

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use watchpost_aggregator::rollup::{self, Params};
 use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig};
 use watchpost_core::model::{Point, ProbePoint, Resolution, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::{influx::InfluxStore, Store};
+use watchpost_core::store::{influx::InfluxStore, Select, Store};
 use watchpost_core::time::TimeRange;
 
 const S: i64 = 1_000_000_000;
@@ -168,7 +168,7 @@ async fn main() {
     let mut from_raw: HashMap<(String, i64), f64> = HashMap::new();
     for run in 0..=runs {
         let t = Instant::now();
-        let r = store.rollups(Resolution::Hour, range, None).await.unwrap_or_else(|e| panic!("{e}"));
+        let r = store.rollups(Resolution::Hour, range, Select::All).await.unwrap_or_else(|e| panic!("{e}"));
         let table: HashMap<(String, i64), f64> = r
             .iter()
             .filter(|r| r.series.region == ALL_REGIONS)

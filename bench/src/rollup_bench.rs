@@ -8,7 +8,12 @@
 //! run with an explicit "now" that closes exactly one of them (`Aggregator::close_minutes`); the merge of the
 //! completed hour (`merge_closed`, which `run` does in its own task) is measured separately.
 //!
+//! With `--shards K` the minutes are closed by K aggregators (`aggregator.shard = "i/K"`), each reporting the
+//! raw points it read per minute (issue 19: each should read 1/K of them, not all); with `--influx URL` the
+//! store is that influxd's database `watchpost` (which the caller creates) instead of SQLite.
+//!
 //! Usage: rollup_bench [--endpoints N] [--history-days D] [--history-every-s S] [--cycles C] [--db PATH]
+//!        [--shards K] [--influx URL]
 
 mod common;
 
@@ -26,10 +31,20 @@ struct Args {
     history_every_s: i64,
     cycles: usize,
     db: String,
+    shards: u32,
+    influx: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { endpoints: 10_000, history_days: 1, history_every_s: 300, cycles: 5, db: "/tmp/watchpost-rollup-bench.db".into() };
+    let mut a = Args {
+        endpoints: 10_000,
+        history_days: 1,
+        history_every_s: 300,
+        cycles: 5,
+        db: "/tmp/watchpost-rollup-bench.db".into(),
+        shards: 1,
+        influx: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -39,14 +54,19 @@ fn parse_args() -> Result<Args, String> {
             "--history-every-s" => a.history_every_s = val()?.parse().map_err(|e| format!("--history-every-s: {e}"))?,
             "--cycles" => a.cycles = val()?.parse().map_err(|e| format!("--cycles: {e}"))?,
             "--db" => a.db = val()?,
+            "--shards" => a.shards = val()?.parse().map_err(|e| format!("--shards: {e}"))?,
+            "--influx" => a.influx = Some(val()?),
             "-h" | "--help" => {
-                return Err("usage: rollup_bench [--endpoints N] [--history-days D] [--history-every-s S] [--cycles C] [--db PATH]".into())
+                return Err(
+                    "usage: rollup_bench [--endpoints N] [--history-days D] [--history-every-s S] [--cycles C] [--db PATH] [--shards K] [--influx URL]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if a.endpoints == 0 || a.history_every_s <= 0 || a.cycles == 0 || a.history_days < 0 {
-        return Err("--endpoints, --history-every-s and --cycles must be positive".into());
+    if a.endpoints == 0 || a.history_every_s <= 0 || a.cycles == 0 || a.history_days < 0 || a.shards == 0 {
+        return Err("--endpoints, --history-every-s, --cycles and --shards must be positive".into());
     }
     Ok(a)
 }
@@ -75,13 +95,18 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let sqlite = SqliteConfig {
-        path: args.db.clone().into(),
-        retention: std::time::Duration::from_secs(86_400 * 60),
-        check_history: std::time::Duration::from_secs(86_400),
+    let opened: Result<Arc<dyn Store>, _> = match &args.influx {
+        None => SqliteStore::open(&SqliteConfig {
+            path: args.db.clone().into(),
+            retention: std::time::Duration::from_secs(86_400 * 60),
+            check_history: std::time::Duration::from_secs(86_400),
+        })
+        .await
+        .map(|s| Arc::new(s) as Arc<dyn Store>),
+        Some(url) => common::influx_store(url).map(|s| Arc::new(s) as Arc<dyn Store>),
     };
-    let store: Arc<dyn Store> = match SqliteStore::open(&sqlite).await {
-        Ok(s) => Arc::new(s),
+    let store = match opened {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
@@ -142,33 +167,58 @@ async fn main() {
         store.set_watermark(r.measurement(), r.floor(start)).await.unwrap_or_else(|e| panic!("watermark: {e}"));
     }
     let lateness = config.aggregator.lateness.as_nanos() as i64;
-    let mut agg = Aggregator::new(&config, store.clone(), Arc::new(AggregatorMetrics::default()));
+    // One aggregator, or one per shard, each with the same configuration but its `aggregator.shard`.
+    let shard_configs: Vec<Config> = if args.shards == 1 {
+        vec![config]
+    } else {
+        (1..=args.shards)
+            .map(|i| {
+                let text = format!("{cfg_text}[aggregator]\nshard = \"{i}/{}\"\n", args.shards);
+                Config::from_str_with_env("bench.toml", Format::Toml, &text, &Default::default()).unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect()
+    };
+    if args.shards > 1 {
+        for r in Resolution::ALL {
+            for c in &shard_configs {
+                let name = watchpost_core::config::Shard::watermark(c.aggregator.shard, r.measurement());
+                store.set_watermark(&name, r.floor(start)).await.unwrap_or_else(|e| panic!("watermark: {e}"));
+            }
+        }
+    }
+    let mut aggs: Vec<Aggregator> =
+        shard_configs.iter().map(|c| Aggregator::new(c, store.clone(), Arc::new(AggregatorMetrics::default()))).collect();
     let mut minute_cycles = Vec::new();
     for k in 1..=minutes {
         let now = start + k * MIN + lateness;
-        let (wall, cpu) = (Instant::now(), common::cpu_seconds());
-        let stats = agg.close_minutes(now).await.unwrap_or_else(|e| panic!("cycle: {e}"));
-        let (wall, cpu) = (wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu);
-        // The first cycle also learns the series from the store; it is left out.
-        if k > 1 {
-            minute_cycles.push((wall, cpu, stats));
+        for agg in &mut aggs {
+            let (wall, cpu) = (Instant::now(), common::cpu_seconds());
+            let stats = agg.close_minutes(now).await.unwrap_or_else(|e| panic!("cycle: {e}"));
+            let (wall, cpu) = (wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu);
+            // The first cycle also learns the series from the store; it is left out.
+            if k > 1 {
+                minute_cycles.push((wall, cpu, stats));
+            }
         }
     }
     // The hour that the minutes completed, merged as `run` does it: beside the minute cycles.
-    let (wall, cpu) = (Instant::now(), common::cpu_seconds());
-    let merged = watchpost_aggregator::merge_closed(&*store, None).await.unwrap_or_else(|e| panic!("merge: {e}"));
-    let hour_cycles = vec![(wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu, merged)];
+    let mut hour_cycles = Vec::new();
+    for c in &shard_configs {
+        let (wall, cpu) = (Instant::now(), common::cpu_seconds());
+        let merged = watchpost_aggregator::merge_closed(&*store, c.aggregator.shard).await.unwrap_or_else(|e| panic!("merge: {e}"));
+        hour_cycles.push((wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu, merged));
+    }
     let med = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     let walls: Vec<f64> = minute_cycles.iter().map(|c| c.0).collect();
     let cpus: Vec<f64> = minute_cycles.iter().map(|c| c.1).collect();
-    let points = minute_cycles.first().map_or(0, |c| c.2.points_read);
+    let points = med(minute_cycles.iter().map(|c| c.2.points_read as f64).collect());
     println!(
-        "minute cycle ({} endpoints, {} raw points read, {} rollups written): median {:.3} s wall, {:.3} s CPU (min {:.3}, max {:.3} s wall) over {} cycles, the hour boundary included",
+        "minute cycle ({} endpoints, {} shard(s), {points:.0} raw points read per shard, {} rollups written): median {:.3} s wall, {:.3} s CPU (min {:.3}, max {:.3} s wall) over {} shard-cycles, the hour boundary included",
         args.endpoints,
-        points,
+        args.shards,
         minute_cycles.first().map_or(0, |c| c.2.rollups_written),
         med(walls.clone()),
         med(cpus),

@@ -9,11 +9,13 @@
 //!
 //! Usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL] [--no-rollups]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig, SqliteConfig};
+use watchpost_core::config::SqliteConfig;
 use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey};
-use watchpost_core::store::{influx::InfluxStore, sqlite::SqliteStore, Store};
+use watchpost_core::store::{sqlite::SqliteStore, Store, StoreError};
 
 const USAGE: &str = "usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL] [--no-rollups]";
 const S: i64 = 1_000_000_000;
@@ -52,6 +54,16 @@ fn rollup(resolution: Resolution, series: &Arc<SeriesKey>, ts: i64, len_s: f64, 
         latency_max_ms: Some(160.0),
         hist: hist.to_string(),
     })
+}
+
+/// Writes `points` once there are at least `at_least`.
+async fn flush(store: &dyn Store, points: &mut Vec<Point>, at_least: usize, written: &mut usize) -> Result<(), StoreError> {
+    if !points.is_empty() && points.len() >= at_least {
+        *written += points.len();
+        store.write(points).await?;
+        points.clear();
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -97,51 +109,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             format!("[store]\ntype = \"sqlite\"\npath = \"{db}\"\nretention = \"400d\"\n\n"),
         ),
-        Some(url) => (
-            Box::new(InfluxStore::new(&InfluxConfig {
-                url: url.clone(),
-                api: InfluxApi::V1,
-                database: "watchpost".into(),
-                retention_policy: None,
-                org: None,
-                bucket: None,
-                auth: InfluxAuth::None,
-                timeout: Duration::from_secs(120),
-            })?),
-            format!("[store]\ntype = \"influxdb\"\nurl = \"{url}\"\ndatabase = \"watchpost\"\n\n"),
-        ),
+        Some(url) => {
+            (Box::new(common::influx_store(url)?), format!("[store]\ntype = \"influxdb\"\nurl = \"{url}\"\ndatabase = \"watchpost\"\n\n"))
+        }
     };
     let now = watchpost_core::time::now_nanos();
     let (this_hour, this_minute) = (now - now % H, now - now % MIN);
     let hours = (days * 24.0).round() as i64;
     let (mut points, mut written) = (Vec::new(), 0usize);
     let (minute_hist, hour_hist) = (histogram(12), histogram(720));
-    for e in 0..endpoints {
-        toml.push_str(&format!("[[endpoints]]\nid = \"ep-{e:05}\"\nurl = \"http://127.0.0.1:18080/?id={e}\"\n\n"));
-        let series = Arc::new(SeriesKey {
-            endpoint: format!("ep-{e:05}"),
-            region: "eu".into(),
-            component: String::new(),
-            environment: "production".into(),
-        });
-        if rollups {
-            for h in 1..=hours {
-                let down = if e % 7 == 0 && h % 240 == e as i64 % 240 { 1200.0 } else { 0.0 };
-                points.push(rollup(Resolution::Hour, &series, this_hour - h * H, 3600.0, down, &hour_hist));
-            }
-            // Minutes for the last two hours, and for the hour a day ago (the open edge of the last 24 h).
-            let minutes = ((this_minute - 2 * MIN) - (this_hour - H)) / MIN;
-            for m in 0..minutes {
-                points.push(rollup(Resolution::Minute, &series, this_hour - H + m * MIN, 60.0, 0.0, &minute_hist));
-            }
-            for m in (0..60).filter(|_| hours >= 24) {
-                points.push(rollup(Resolution::Minute, &series, this_hour - 24 * H + m * MIN, 60.0, 0.0, &minute_hist));
-            }
+    let series: Vec<Arc<SeriesKey>> = (0..endpoints)
+        .map(|e| {
+            toml.push_str(&format!("[[endpoints]]\nid = \"ep-{e:05}\"\nurl = \"http://127.0.0.1:18080/?id={e}\"\n\n"));
+            Arc::new(SeriesKey {
+                endpoint: format!("ep-{e:05}"),
+                region: "eu".into(),
+                component: String::new(),
+                environment: "production".into(),
+            })
+        })
+        .collect();
+    // Written in time order, every series of one window together, as the aggregator and the agents write:
+    // the file's layout (which pages hold the last day) is then the one a real store has.
+    let mut windows: Vec<(Resolution, i64)> = Vec::new();
+    if rollups {
+        windows.extend((1..=hours).rev().map(|h| (Resolution::Hour, this_hour - h * H)));
+        // Minutes for the hour a day ago (the open edge of the last 24 h) and for the last two hours.
+        windows.extend((0..60).filter(|_| hours >= 24).map(|m| (Resolution::Minute, this_hour - 24 * H + m * MIN)));
+        let minutes = ((this_minute - 2 * MIN) - (this_hour - H)) / MIN;
+        windows.extend((0..minutes).map(|m| (Resolution::Minute, this_hour - H + m * MIN)));
+    }
+    for (resolution, ts) in windows {
+        for (e, s) in series.iter().enumerate() {
+            let (len, hist) = if resolution == Resolution::Hour { (3600.0, &hour_hist) } else { (60.0, &minute_hist) };
+            let h = (this_hour - ts) / H;
+            let down = if resolution == Resolution::Hour && e % 7 == 0 && h % 240 == e as i64 % 240 { 1200.0 } else { 0.0 };
+            points.push(rollup(resolution, s, ts, len, down, hist));
         }
-        for k in 0..(raw_minutes * 12) {
+        flush(&*store, &mut points, 50_000, &mut written).await?;
+    }
+    for k in 0..(raw_minutes * 12) {
+        for (e, s) in series.iter().enumerate() {
             let down = e % 10 == 3;
             points.push(Point::Probe(ProbePoint {
-                series: series.clone(),
+                series: s.clone(),
                 ts: now - (raw_minutes * 60 - k * 5) * S + (e as i64 % 5) * S / 5,
                 availability: if down { 0.0 } else { 100.0 },
                 ok: !down,
@@ -157,14 +168,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 failed_step: None,
             }));
         }
-        if points.len() > 50_000 {
-            written += points.len();
-            store.write(&points).await?;
-            points.clear();
-        }
+        flush(&*store, &mut points, 50_000, &mut written).await?;
     }
-    written += points.len();
-    store.write(&points).await?;
+    flush(&*store, &mut points, 0, &mut written).await?;
     if rollups {
         store.set_watermark(Resolution::Minute.measurement(), this_minute - 2 * MIN).await?;
         store.set_watermark(Resolution::Hour.measurement(), this_hour).await?;

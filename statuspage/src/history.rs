@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use watchpost_core::model::{Resolution, ALL_REGIONS};
-use watchpost_core::store::{Store, StoreError};
+use watchpost_core::store::{Select, Store, StoreError};
 use watchpost_core::time::{Nanos, TimeRange};
 
 pub const MINUTE: Nanos = 60_000_000_000;
@@ -60,7 +60,7 @@ impl History {
             (Resolution::Minute, &mut self.minutes, &mut self.minutes_until, oldest_minute),
         ] {
             let from = until.map_or(oldest, |u| (u - REREAD).max(oldest));
-            let rows = store.rollups(resolution, TimeRange::new(from, now + MINUTE), None).await?;
+            let rows = store.rollups(resolution, TimeRange::new(from, now + MINUTE), Select::All).await?;
             read += rows.len();
             windows.retain(|ts, _| *ts >= oldest && *ts < from);
             let mut names: HashMap<String, Arc<str>> = HashMap::new();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use watchpost_aggregator::{metrics::AggregatorMetrics, Aggregator};
 use watchpost_core::config::{Config, Format};
 use watchpost_core::model::{MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::Store;
+use watchpost_core::store::{Select, Store};
 use watchpost_core::time::TimeRange;
 
 const S: i64 = 1_000_000_000;
@@ -149,8 +149,8 @@ async fn aggregate(store: Arc<dyn Store>, base: i64) -> (Vec<RollupPoint>, Vec<R
     let again = b.cycle(end + 91 * S).await.unwrap();
     assert_eq!((again.minutes, again.rollups_written), (0, 0), "nothing new, nothing done");
     let range = TimeRange::new(base, end);
-    let minutes = store.rollups(Resolution::Minute, range, None).await.unwrap();
-    let mut hours = store.rollups(Resolution::Hour, range, None).await.unwrap();
+    let minutes = store.rollups(Resolution::Minute, range, Select::All).await.unwrap();
+    let mut hours = store.rollups(Resolution::Hour, range, Select::All).await.unwrap();
     // The order of one window's series is each backend's own.
     hours.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
     (minutes, hours, first.gap_minutes + second.gap_minutes)
@@ -243,9 +243,21 @@ async fn influxdb_rollups_equal_the_replay_and_sqlite() {
 }
 
 /// `aggregator.shard`: two aggregators, shards 1/2 and 2/2, over the same raw points write exactly the
-/// rollups one aggregator writes (each endpoint's minutes, hours and `all` merges, by exactly one shard).
+/// rollups one aggregator writes (each endpoint's minutes, hours and `all` merges, by exactly one shard), and
+/// each reads only its own endpoints' points from the store (issue 19: the selection is the store's).
 #[tokio::test]
 async fn two_shards_write_the_rollups_of_one() {
+    let (_d, sharded) = sqlite_store().await;
+    shards_write_the_rollups_of_one(Arc::new(sharded)).await;
+}
+
+#[tokio::test]
+async fn two_shards_on_influxdb_read_their_own_points_and_write_the_rollups_of_one() {
+    let server = Influxd::start();
+    shards_write_the_rollups_of_one(Arc::new(server.store())).await;
+}
+
+async fn shards_write_the_rollups_of_one(sharded: Arc<dyn Store>) {
     let endpoints: Vec<String> = (0..8).map(|i| format!("svc-{i}")).collect();
     let text: String = endpoints.iter().map(|e| format!("[[endpoints]]\nid = \"{e}\"\nurl = \"http://x/{e}\"\n\n")).collect();
     let cfg = |shard: &str| {
@@ -295,9 +307,12 @@ async fn two_shards_write_the_rollups_of_one() {
         let range = TimeRange::new(base, end);
         let mut out = Vec::new();
         for r in [Resolution::Minute, Resolution::Hour] {
-            let mut v = store.rollups(r, range, None).await.unwrap();
+            let mut v = store.rollups(r, range, Select::All).await.unwrap();
             for x in &mut v {
                 x.hist.clear(); // encodings of equal histograms may differ in byte order of merges
+                                // A mean summed in another order (the stores answer series in different orders) differs in
+                                // the last bit.
+                x.latency_mean_ms = x.latency_mean_ms.map(|m| (m * 1e9).round() / 1e9);
             }
             v.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
             out.push(v);
@@ -308,18 +323,37 @@ async fn two_shards_write_the_rollups_of_one() {
     let (_d1, single) = sqlite_store().await;
     let single: Arc<dyn Store> = Arc::new(single);
     single.write(&pts).await.unwrap();
-    Aggregator::new(&one, single.clone(), Arc::new(AggregatorMetrics::default())).cycle(end).await.unwrap();
+    let single_read = Aggregator::new(&one, single.clone(), Arc::new(AggregatorMetrics::default())).cycle(end).await.unwrap().points_read;
 
-    let (_d2, sharded) = sqlite_store().await;
-    let sharded: Arc<dyn Store> = Arc::new(sharded);
     sharded.write(&pts).await.unwrap();
-    for c in &two {
+    let range = TimeRange::new(base, end);
+    let mut shards_read = 0;
+    for (c, owned) in two.iter().zip(&owned) {
+        let shard = c.aggregator.shard.unwrap();
+        // The store answers a shard's read with that shard's series only, and all of them.
+        let read = sharded.probe_points_all(range, Select::Shard(shard)).await.unwrap();
+        let endpoints: std::collections::BTreeSet<&str> = read.iter().map(|p| p.series.endpoint.as_str()).collect();
+        assert_eq!(endpoints.len(), *owned, "{shard:?} read {endpoints:?}");
+        assert!(endpoints.iter().all(|e| shard.owns(e)));
+        assert_eq!(read.len(), owned * 2 * 2 * 720, "{shard:?}: every point of its series, once");
         let stats = Aggregator::new(c, sharded.clone(), Arc::new(AggregatorMetrics::default())).cycle(end).await.unwrap();
         assert_eq!(stats.gap_minutes, 0, "a shard does not count the other shard's endpoints as gaps");
+        shards_read += stats.points_read;
+    }
+    assert_eq!(shards_read, single_read, "the shards together read what one aggregator reads, not N times it");
+    for c in &two {
+        let shard = c.aggregator.shard.unwrap();
+        let minutes = sharded.rollups(Resolution::Minute, range, Select::Shard(shard)).await.unwrap();
+        assert!(!minutes.is_empty() && minutes.iter().all(|r| shard.owns(&r.series.endpoint)), "{shard:?}: its rollups only");
     }
     let (a, b) = (rollups(single).await, rollups(sharded).await);
     assert!(a[0].len() > 8 * 3 * 100 && a[1].len() == 8 * 3 * 2, "{} minutes, {} hours", a[0].len(), a[1].len());
-    assert_eq!(a, b, "two shards wrote what one wrote");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.len(), y.len(), "as many rollups from the shards as from one");
+        if let Some((x, y)) = x.iter().zip(y).find(|(x, y)| x != y) {
+            panic!("two shards wrote {y:?}\nwhere one wrote {x:?}");
+        }
+    }
 }
 
 /// Issue 19: `watchpost status`'s availability over the last hour and the last 2 h 20 min, read from hour

@@ -11,7 +11,7 @@ use std::time::Duration;
 use watchpost_core::model::{
     Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, StepPoint,
 };
-use watchpost_core::store::{influx::InfluxStore, Store};
+use watchpost_core::store::{influx::InfluxStore, Select, Store};
 use watchpost_core::time::{now_nanos, TimeRange};
 
 const S: i64 = 1_000_000_000;
@@ -166,7 +166,7 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
         api_eu: store.probe_points("api", Some("eu"), range).await.unwrap(),
         half_open: store.probe_points("api", Some("eu"), TimeRange::new(f.base, f.base + 40 * S)).await.unwrap().len(),
         all: store
-            .probe_points_all(range)
+            .probe_points_all(range, Select::All)
             .await
             .unwrap()
             .iter()
@@ -381,13 +381,13 @@ async fn regression_reads_during_writes_never_see_a_miss_that_was_not_written() 
     });
     let (mut reads, mut seen) = (0, 0usize);
     while !writes.is_finished() {
-        let points = store.probe_points_all(TimeRange::new(start - S, now_nanos() + 60 * S)).await.unwrap();
+        let points = store.probe_points_all(TimeRange::new(start - S, now_nanos() + 60 * S), Select::All).await.unwrap();
         assert!(points.iter().all(|p| p.availability == 100.0 && p.ok), "a read during writes saw a miss nobody wrote");
         seen = seen.max(points.len());
         reads += 1;
     }
     writes.await.unwrap();
-    let all = store.probe_points_all(TimeRange::new(start - S, now_nanos() + 60 * S)).await.unwrap();
+    let all = store.probe_points_all(TimeRange::new(start - S, now_nanos() + 60 * S), Select::All).await.unwrap();
     assert_eq!(all.len(), 2000 * rounds as usize, "every point is read back whole once the writes are done");
     assert!(all.iter().all(|p| p.availability == 100.0));
     assert!(reads >= 2 && seen > 0, "reads overlapped the writes ({reads} reads, at most {seen} points)");

@@ -22,7 +22,7 @@ use watchpost_core::config::check::Table;
 use watchpost_core::config::Secret;
 use watchpost_core::model::{ComponentStatus, Resolution};
 use watchpost_core::state::ImportedMaintenance;
-use watchpost_core::store::{Store, StoreError};
+use watchpost_core::store::{Select, Store, StoreError};
 use watchpost_core::time::{format_rfc3339, Nanos, TimeRange};
 
 const HOUR: Nanos = 3_600_000_000_000;
@@ -238,7 +238,7 @@ impl Publisher for StatusIo {
         for m in &self.metrics {
             for (res, back) in [(Resolution::Hour, 25 * HOUR), (Resolution::Day, 31 * DAY)] {
                 if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry((m.endpoint.as_str(), res)) {
-                    slot.insert(store.rollups(res, TimeRange::new(now - back, now), Some(&m.endpoint)).await?);
+                    slot.insert(store.rollups(res, TimeRange::new(now - back, now), Select::Endpoint(&m.endpoint)).await?);
                 }
             }
             let values = |res: Resolution| -> BTreeMap<Nanos, f64> {

@@ -20,7 +20,7 @@ use watchpost_core::config::check::Table;
 use watchpost_core::config::Secret;
 use watchpost_core::model::{ComponentStatus, Resolution};
 use watchpost_core::state::ImportedMaintenance;
-use watchpost_core::store::{Store, StoreError};
+use watchpost_core::store::{Select, Store, StoreError};
 use watchpost_core::time::{Nanos, TimeRange};
 
 /// How far back the first request (or the first after an outage) reaches.
@@ -163,7 +163,7 @@ impl Publisher for Statuspage {
         let from = self.sent_until.load(Ordering::Relaxed).max(now - CATCH_UP);
         let mut points = Vec::new();
         for m in &self.metrics {
-            for r in store.rollups(Resolution::Minute, TimeRange::new(from + 1, now), Some(&m.endpoint)).await? {
+            for r in store.rollups(Resolution::Minute, TimeRange::new(from + 1, now), Select::Endpoint(&m.endpoint)).await? {
                 if r.series.region == m.region {
                     if let Some(v) = m.value.of(&r) {
                         points.push((m.id.clone(), r.ts, v));

@@ -27,7 +27,7 @@ use watchpost_core::config::EndpointConfig;
 use watchpost_core::hist;
 use watchpost_core::maintenance::Window;
 use watchpost_core::model::{Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::{Store, StoreError};
+use watchpost_core::store::{Select, Store, StoreError};
 use watchpost_core::time::{Nanos, TimeRange};
 
 #[derive(Debug, thiserror::Error)]
@@ -250,7 +250,7 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
     let mut drill: Vec<RollupPoint> = Vec::new();
     let total_steps = segments.len() + 1;
     for (i, (res, range)) in segments.iter().enumerate() {
-        for r in store.rollups(*res, *range, None).await? {
+        for r in store.rollups(*res, *range, Select::All).await? {
             if !wanted(&r.series) {
                 continue;
             }
@@ -289,7 +289,7 @@ pub async fn build(store: &dyn Store, inputs: Inputs<'_>, progress: &mut dyn FnM
             }
         };
         let range = TimeRange::new(r.ts, r.ts + r.resolution.nanos());
-        for c in store.rollups(finer, range, Some(&r.series.endpoint)).await? {
+        for c in store.rollups(finer, range, Select::Endpoint(&r.series.endpoint)).await? {
             if c.series != r.series || c.down_s <= 0.0 {
                 continue;
             }

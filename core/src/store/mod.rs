@@ -8,7 +8,7 @@
 pub mod influx;
 pub mod sqlite;
 
-use crate::config::StoreConfig;
+use crate::config::{Shard, StoreConfig};
 use crate::model::{Availability, EndpointState, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, StepPoint};
 use crate::time::{Nanos, TimeRange};
 use std::collections::HashMap;
@@ -36,6 +36,32 @@ impl StoreError {
     }
 }
 
+/// Which series a read of many series covers. An aggregator shard names itself and the backend applies it
+/// where the rows are (InfluxDB: a condition on the `endpoint` tag), so N shards read 1/N of the points each
+/// instead of every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select<'a> {
+    All,
+    Endpoint(&'a str),
+    Shard(Shard),
+}
+
+impl Select<'_> {
+    /// Whether the series of `endpoint` is selected.
+    pub fn admits(&self, endpoint: &str) -> bool {
+        match self {
+            Select::All => true,
+            Select::Endpoint(e) => *e == endpoint,
+            Select::Shard(s) => s.owns(endpoint),
+        }
+    }
+
+    /// Every series, or a shard's.
+    pub fn shard(shard: Option<Shard>) -> Select<'static> {
+        shard.map_or(Select::All, Select::Shard)
+    }
+}
+
 /// The contract every backend keeps:
 ///
 /// - `write` is atomic per batch (all points or none) and idempotent for identical points (a replayed batch
@@ -52,8 +78,8 @@ pub trait Store: Send + Sync + 'static {
     /// Probe points of one endpoint (all regions when `region` is `None`) in `range`, by time.
     async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError>;
 
-    /// Probe points of every endpoint in `range` (the aggregator's minute window), by time.
-    async fn probe_points_all(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError>;
+    /// Probe points of the selected series in `range` (the aggregator's minute window), by time.
+    async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError>;
 
     /// Availability of every series with points in `range`, attributed by slot (DESIGN.md §5.6, see
     /// [`crate::model::SlotAccumulator`]); `slots` maps an endpoint id to its interval, `default_slot` covers
@@ -72,12 +98,12 @@ pub trait Store: Send + Sync + 'static {
     /// region, environment (a check runs once per environment).
     async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError>;
 
-    /// Maintenance points of every endpoint in `range`, by time (the aggregator's minute window).
-    async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;
+    /// Maintenance points of the selected endpoints in `range`, by time (the aggregator's minute window).
+    async fn maintenance_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<MaintenancePoint>, StoreError>;
 
-    /// Rollups of one resolution whose window starts in `range` (of one endpoint, or all), by time (the
-    /// order of one window's series is the backend's). Rollups of one series share one `Arc<SeriesKey>`.
-    async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError>;
+    /// Rollups of the selected series of one resolution whose window starts in `range`, by time (the order
+    /// of one window's series is the backend's). Rollups of one series share one `Arc<SeriesKey>`.
+    async fn rollups(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupPoint>, StoreError>;
 
     /// Up and down seconds, samples and failures of every series summed over the rollups of one resolution
     /// whose window starts in `range`: what availability over a period needs, summed where the rows are.

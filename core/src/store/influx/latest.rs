@@ -24,7 +24,7 @@ impl InfluxStore {
         let mut guard = self.states.lock().await;
         let cache = match guard.take() {
             Some(mut c) if now - c.full_at < STATE_FULL_REFRESH => {
-                let points = self.probe_points_all(TimeRange::new(c.asked_at - STATE_OVERLAP, now + 1)).await?;
+                let points = self.probe_points_all(TimeRange::new(c.asked_at - STATE_OVERLAP, now + 1), Select::All).await?;
                 fold_states(&mut c.states, &points);
                 c.states.retain(|_, s| s.last_ts >= now - STATE_WINDOW);
                 c.asked_at = now;

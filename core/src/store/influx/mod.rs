@@ -11,7 +11,7 @@
 //!   tags, and the selectors `first()` and `last()`. Ranges are absolute nanosecond times, never `now()`.
 //! - Retention belongs to the database (its retention policy or bucket), so `apply_retention` does nothing.
 
-use super::{Store, StoreError};
+use super::{Select, Store, StoreError};
 use crate::config::{InfluxApi, InfluxAuth, InfluxConfig};
 use crate::model::{
     Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
@@ -40,6 +40,8 @@ pub const MAX_LINES: usize = 5_000;
 pub const MAX_BYTES: usize = 10_000_000;
 /// Attempts of one write before the error goes back to the caller (which spools the batch).
 const WRITE_ATTEMPTS: usize = 3;
+/// Endpoints per statement when a read is limited to a shard's (`filters`).
+const SELECT_CHUNK: usize = 500;
 /// Reads of long ranges are split into windows of this length, bounding the size of one answer.
 const READ_WINDOW: Nanos = 10 * 60 * 1_000_000_000;
 /// How far back `latest_states` looks; a state older than this shows the window's start as its `since`.
@@ -141,8 +143,17 @@ impl Store for InfluxStore {
         self.probe_points_where(&filter, range).await
     }
 
-    async fn probe_points_all(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
-        self.probe_points_where("", range).await
+    async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
+        let filters = self.filters("probe", select).await?;
+        if let [filter] = filters.as_slice() {
+            return self.probe_points_where(filter, range).await;
+        }
+        let mut out = Vec::new();
+        for filter in &filters {
+            out.extend(self.probe_points_where(filter, range).await?);
+        }
+        out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+        Ok(out)
     }
 
     async fn availability(
@@ -178,20 +189,35 @@ impl Store for InfluxStore {
         self.maintenance_where(&format!("\"endpoint\" = {} AND ", lit(endpoint)), range).await
     }
 
-    async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
-        self.maintenance_where("", range).await
+    async fn maintenance_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<MaintenancePoint>, StoreError> {
+        let mut out = Vec::new();
+        for filter in self.filters("maintenance", select).await? {
+            out.extend(self.maintenance_where(&filter, range).await?);
+        }
+        out.sort_by(|a, b| (a.ts, &a.endpoint, &a.region).cmp(&(b.ts, &b.endpoint, &b.region)));
+        Ok(out)
     }
 
-    async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError> {
-        let filter = endpoint.map(|e| format!("\"endpoint\" = {} AND ", lit(e))).unwrap_or_default();
+    async fn rollups(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupPoint>, StoreError> {
         // Rollups are few per series and window, so whole days per statement are small answers.
         let mut out = Vec::new();
-        let q = format!(
-            "SELECT * FROM \"{}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
-            resolution.measurement(),
-            range.from,
-            range.to
-        );
+        let q = self
+            .filters(resolution.measurement(), select)
+            .await?
+            .iter()
+            .map(|filter| {
+                format!(
+                    "SELECT * FROM \"{}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
+                    resolution.measurement(),
+                    range.from,
+                    range.to
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        if q.is_empty() {
+            return Ok(out);
+        }
         for r in self.query(&q).await? {
             for s in r.series.unwrap_or_default() {
                 let series = Arc::new(s.key());

@@ -28,6 +28,33 @@ impl InfluxStore {
         Ok(parsed.results)
     }
 
+    /// The `WHERE` prefixes (`"endpoint" = 'a' OR … AND `) that read the series `select` covers in
+    /// `measurement`, each a statement's worth; none when it covers no series. A shard's endpoints are those
+    /// of the tag index (`SHOW TAG VALUES`, no data read) that hash to it, so influxd reads only their points.
+    pub(super) async fn filters(&self, measurement: &str, select: Select<'_>) -> Result<Vec<String>, StoreError> {
+        let shard = match select {
+            Select::All => return Ok(vec![String::new()]),
+            Select::Endpoint(e) => return Ok(vec![format!("\"endpoint\" = {} AND ", lit(e))]),
+            Select::Shard(s) => s,
+        };
+        let q = format!("SHOW TAG VALUES FROM {} WITH KEY = \"endpoint\"", ident(measurement));
+        let mut owned = Vec::new();
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let vi = s.col("value");
+                owned.extend(
+                    s.values
+                        .iter()
+                        .filter_map(|row| vi.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str))
+                        .filter(|e| shard.owns(e))
+                        .map(|e| format!("\"endpoint\" = {}", lit(e))),
+                );
+            }
+        }
+        // Statements of a few hundred conditions: each is a set lookup in the tag index.
+        Ok(owned.chunks(SELECT_CHUNK).map(|c| format!("({}) AND ", c.join(" OR "))).collect())
+    }
+
     pub(super) async fn maintenance_where(&self, filter: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
         let mut out = Vec::new();
         for (from, to) in windows(range) {
@@ -84,6 +111,11 @@ pub(super) fn windows(range: TimeRange) -> impl Iterator<Item = (Nanos, Nanos)> 
 pub(super) const PROBE_TAGS: &str = "\"endpoint\", \"region\", \"component\", \"environment\"";
 
 /// An InfluxQL string literal: single quotes, with `\` and `'` escaped by a backslash.
+/// A double-quoted identifier.
+pub(super) fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 pub(super) fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }

@@ -15,7 +15,7 @@
 //! - Two connections, a writer and a reader, each behind a `std::sync::Mutex`: SQLite calls block, so they run
 //!   on tokio's blocking pool and the lock is never held across an `.await`.
 
-use super::{Store, StoreError};
+use super::{Select, Store, StoreError};
 use crate::config::SqliteConfig;
 use crate::model::{
     Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
@@ -142,15 +142,22 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn probe_points_all(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
-        self.run(&self.reader, "read probe points", move |c| {
-            // One primary-key range per series rather than a scan of the table.
-            let sql =
-                format!("SELECT {PROBE_COLUMNS} FROM series s JOIN probe p ON p.series = s.id AND p.ts >= ?1 AND p.ts < ?2 ORDER BY p.ts, s.region, s.environment");
-            let mut stmt = c.prepare_cached(&sql)?;
-            read_probes(&mut stmt, params![range.from, range.to])
-        })
-        .await
+    async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
+        let mut points = self
+            .run(&self.reader, "read probe points", move |c| {
+                // One primary-key range per series rather than a scan of the table.
+                let sql = format!(
+                    "SELECT {PROBE_COLUMNS} FROM series s JOIN probe p ON p.series = s.id AND p.ts >= ?1 AND p.ts < ?2 ORDER BY p.ts, s.region, s.environment"
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                read_probes(&mut stmt, params![range.from, range.to])
+            })
+            .await?;
+        // One file has one machine reading it: a selection saves no reads here, so it is applied in memory.
+        if select != Select::All {
+            points.retain(|p| select.admits(&p.series.endpoint));
+        }
+        Ok(points)
     }
 
     async fn availability(
@@ -281,21 +288,33 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
-    async fn maintenance_points_all(&self, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
-        self.run(&self.reader, "read maintenance points", move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT endpoint, region, ts, active FROM maintenance WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, endpoint, region",
-            )?;
-            let rows = stmt.query_map(params![range.from, range.to], |r| {
-                Ok(MaintenancePoint { endpoint: r.get(0)?, region: r.get(1)?, ts: r.get(2)?, active: r.get(3)? })
-            })?;
-            rows.collect()
-        })
-        .await
+    async fn maintenance_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<MaintenancePoint>, StoreError> {
+        let mut points: Vec<MaintenancePoint> = self
+            .run(&self.reader, "read maintenance points", move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT endpoint, region, ts, active FROM maintenance WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, endpoint, region",
+                )?;
+                let rows = stmt.query_map(params![range.from, range.to], |r| {
+                    Ok(MaintenancePoint { endpoint: r.get(0)?, region: r.get(1)?, ts: r.get(2)?, active: r.get(3)? })
+                })?;
+                rows.collect()
+            })
+            .await?;
+        if select != Select::All {
+            points.retain(|m| select.admits(&m.endpoint));
+        }
+        Ok(points)
     }
 
-    async fn rollups(&self, resolution: Resolution, range: TimeRange, endpoint: Option<&str>) -> Result<Vec<RollupPoint>, StoreError> {
-        let endpoint = endpoint.map(str::to_string);
+    async fn rollups(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupPoint>, StoreError> {
+        let endpoint = match select {
+            Select::Endpoint(e) => Some(e.to_string()),
+            _ => None,
+        };
+        let shard = match select {
+            Select::Shard(s) => Some(s),
+            _ => None,
+        };
         self.run(&self.reader, "read rollups", move |c| {
             // Series by id first: an hour merge reads a million rows of twenty thousand series, and building
             // each row's tags from a join would allocate four strings per row.
@@ -304,10 +323,12 @@ impl Store for SqliteStore {
                 c.prepare_cached("SELECT id, endpoint, region, component, environment FROM series WHERE ?1 IS NULL OR endpoint = ?1")?;
             let mut rows = stmt.query(params![endpoint])?;
             while let Some(r) = rows.next()? {
-                series.insert(
-                    r.get(0)?,
-                    Arc::new(SeriesKey { endpoint: r.get(1)?, region: r.get(2)?, component: r.get(3)?, environment: r.get(4)? }),
-                );
+                let endpoint: String = r.get(1)?;
+                // A shard's rows are skipped by series id below, before a row is decoded.
+                if shard.is_some_and(|s| !s.owns(&endpoint)) {
+                    continue;
+                }
+                series.insert(r.get(0)?, Arc::new(SeriesKey { endpoint, region: r.get(2)?, component: r.get(3)?, environment: r.get(4)? }));
             }
             let mut stmt = c.prepare_cached(
                 "SELECT series, ts, up_s, down_s, maintenance_s, samples, failures, under_threshold, latency_mean_ms,
