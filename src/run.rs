@@ -10,6 +10,7 @@ use watchpost::settings::Settings;
 use watchpost_agent::metrics::AgentMetrics;
 use watchpost_agent::Agent;
 use watchpost_core::config::StoreConfig;
+use watchpost_core::store::reads::{self, Consumer};
 
 /// Which long-running parts a command starts (`run` starts them all).
 #[derive(Clone, Copy)]
@@ -71,10 +72,11 @@ pub(crate) async fn run(settings: Settings, parts: Parts) -> anyhow::Result<Exit
         let metrics = Arc::new(watchpost_aggregator::metrics::AggregatorMetrics::default());
         state.aggregator = Some(metrics.clone());
         let aggregator = watchpost_aggregator::Aggregator::new(&cfg, store.clone(), metrics.clone());
-        tasks.push(tokio::spawn(watchpost_aggregator::run(aggregator, stop_rx.clone())));
+        tasks.push(tokio::spawn(reads::scope(Consumer::Aggregator, watchpost_aggregator::run(aggregator, stop_rx.clone()))));
         // Component statuses for hosted status pages, and the region gauges of /metrics.
         let publishers = settings.aggregator.publishers.clone();
-        tasks.push(tokio::spawn(watchpost_aggregator::publish::run(cfg.clone(), publishers, store.clone(), metrics, stop_rx.clone())));
+        let board = watchpost_aggregator::publish::run(cfg.clone(), publishers, store.clone(), metrics, stop_rx.clone());
+        tasks.push(tokio::spawn(reads::scope(Consumer::Publishers, board)));
     }
     let agent = if parts.agent {
         if cfg.endpoints.is_empty() {
@@ -112,7 +114,7 @@ pub(crate) async fn run(settings: Settings, parts: Parts) -> anyhow::Result<Exit
             .with_context(|| format!("{}: status page", cfg.file))?;
         tracing::info!(url = %page_cfg.url, listen = %page_cfg.listen, state = %cfg.state.path.display(),
             admin_api = page_cfg.admin_token.is_some(), "status page serving");
-        tasks.push(tokio::spawn(watchpost_statuspage::refresh_loop(page.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(reads::scope(Consumer::StatusPage, watchpost_statuspage::refresh_loop(page.clone(), stop_rx.clone()))));
         tasks.push(tokio::spawn(watchpost_statuspage::deliver::run(page.clone(), stop_rx.clone())));
         tasks.push(tokio::spawn(server::serve(page_listener, watchpost_statuspage::server::app(page), stop_rx.clone())));
     }

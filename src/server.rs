@@ -63,6 +63,7 @@ async fn render(State(s): State<AppState>) -> impl IntoResponse {
     if let Some(m) = &s.alerting {
         m.render(&mut out);
     }
+    watchpost_core::store::reads::render(&mut out, s.agent.as_ref().map(|m| m.points_written.get()));
     if let Some(store) = &s.store {
         out.push_str("# HELP watchpost_store_incomplete_rows_total Rows read back from the store with a field missing (a write still being applied), skipped and read again later.\n");
         out.push_str("# TYPE watchpost_store_incomplete_rows_total counter\n");

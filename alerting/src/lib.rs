@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use watchpost_core::config::{Config, ConfigErrors, Document, Format};
 use watchpost_core::model::Point;
 use watchpost_core::state::{AlertRow, AlertState, NewDelivery, StateDb};
+use watchpost_core::store::reads::{self, Consumer};
 use watchpost_core::store::{Select, Store};
 use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
 
@@ -266,7 +267,10 @@ impl Alerting {
             from_agent = tap.is_some(),
             "alerting started"
         );
-        let tasks = vec![tokio::spawn(outbox.run(stop.clone())), tokio::spawn(evaluate_loop(evaluator, store, tap, stop))];
+        let tasks = vec![
+            tokio::spawn(outbox.run(stop.clone())),
+            tokio::spawn(reads::scope(Consumer::Alerting, evaluate_loop(evaluator, store, tap, stop))),
+        ];
         Ok(Alerting { metrics, tasks })
     }
 

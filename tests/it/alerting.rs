@@ -10,7 +10,7 @@ use crate::common;
 
 use common::providers::{Mode, Providers};
 use common::smtp::{decode_qp, SmtpSink};
-use common::{fast_agent, free_port, http_request, kill9, run, terminate, wait_for, write_config, Toggle};
+use common::{fast_agent, free_port, http_get, http_request, kill9, run, terminate, wait_for, write_config, Toggle};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -433,6 +433,16 @@ fn a_recovery_while_alerting_is_down_is_resolved_once_on_restart() {
     let alerting = spawn_logged(&["alerting", "--config", c], &alert_log, &other_port);
     assert!(wait_for(Duration::from_secs(15), || count(&providers, "resolve") == 1), "{}", log_of(&alert_log));
     std::thread::sleep(Duration::from_secs(3));
+    // Issue 19: the raw points it read back are counted as alerting's; the agent's process reads none back.
+    let (_, m) = http_get(listen2, "/metrics").expect("GET /metrics of alerting");
+    let read: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("watchpost_store_points_read_total{consumer=\"alerting\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no read count for alerting:\n{m}"));
+    assert!(read > 0, "{m}");
+    let (_, m) = http_get(listen, "/metrics").expect("GET /metrics of the agent");
+    assert!(!m.contains("consumer=\"alerting\""), "{m}");
     let _ = terminate(alerting);
     let _ = terminate(agent);
     assert_eq!(

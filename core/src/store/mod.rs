@@ -6,6 +6,7 @@
 //! Architecture invariant: only this module knows the store's schema.
 
 pub mod influx;
+pub mod reads;
 pub mod sqlite;
 
 use crate::config::{Shard, StoreConfig};

@@ -170,6 +170,7 @@ impl Store for InfluxStore {
                     let key = s.key();
                     let slot = slots.get(&key.endpoint).copied().unwrap_or(default_slot);
                     let a = acc.entry(key).or_insert_with(|| SlotAccumulator::new(slot));
+                    super::reads::count(s.values.len());
                     let (ti, ai, oi) = (s.col("time"), s.col("availability"), s.col("ok"));
                     for row in &s.values {
                         let v = |i: Option<usize>| i.and_then(|i| row.get(i));

@@ -84,6 +84,7 @@ impl InfluxStore {
             let q = format!("SELECT * FROM \"probe\" WHERE {filter}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
             for r in self.query(&q).await? {
                 for s in r.series.unwrap_or_default() {
+                    super::super::reads::count(s.values.len());
                     let skipped = probe_rows(&s, &mut out);
                     self.count_incomplete(skipped);
                 }

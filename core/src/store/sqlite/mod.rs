@@ -129,17 +129,20 @@ impl Store for SqliteStore {
 
     async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
         let (endpoint, region) = (endpoint.to_string(), region.map(str::to_string));
-        self.run(&self.reader, "read probe points", move |c| {
-            let sql = format!(
-                "SELECT {PROBE_COLUMNS} FROM probe p JOIN series s ON s.id = p.series
+        let points = self
+            .run(&self.reader, "read probe points", move |c| {
+                let sql = format!(
+                    "SELECT {PROBE_COLUMNS} FROM probe p JOIN series s ON s.id = p.series
                  WHERE p.ts >= ?3 AND p.ts < ?4
                    AND p.series IN (SELECT id FROM series WHERE endpoint = ?1 AND (?2 IS NULL OR region = ?2))
                  ORDER BY p.ts, s.region, s.environment"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            read_probes(&mut stmt, params![endpoint, region, range.from, range.to])
-        })
-        .await
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                read_probes(&mut stmt, params![endpoint, region, range.from, range.to])
+            })
+            .await?;
+        super::reads::count(points.len());
+        Ok(points)
     }
 
     async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
@@ -153,6 +156,7 @@ impl Store for SqliteStore {
                 read_probes(&mut stmt, params![range.from, range.to])
             })
             .await?;
+        super::reads::count(points.len());
         // One file has one machine reading it: a selection saves no reads here, so it is applied in memory.
         if select != Select::All {
             points.retain(|p| select.admits(&p.series.endpoint));
@@ -167,39 +171,43 @@ impl Store for SqliteStore {
         default_slot: std::time::Duration,
     ) -> Result<Vec<(SeriesKey, Availability)>, StoreError> {
         let slots = slots.clone();
-        self.run(&self.reader, "compute availability", move |c| {
-            let mut series: HashMap<i64, SeriesKey> = HashMap::new();
-            {
-                let mut stmt = c.prepare_cached("SELECT id, endpoint, region, component, environment FROM series")?;
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
-                    series.insert(
-                        r.get(0)?,
-                        SeriesKey { endpoint: r.get(1)?, region: r.get(2)?, component: r.get(3)?, environment: r.get(4)? },
-                    );
-                }
-            }
-            // One pass in time order over the range; per series only its accumulator is kept.
-            let mut acc: HashMap<i64, SlotAccumulator> = HashMap::new();
-            let mut stmt = c.prepare_cached("SELECT series, ts, availability, ok FROM probe WHERE ts >= ?1 AND ts < ?2 ORDER BY ts")?;
-            let mut rows = stmt.query(params![range.from, range.to])?;
-            while let Some(r) = rows.next()? {
-                // The slot is looked up by name once per series, not once per point.
-                let a = match acc.entry(r.get(0)?) {
-                    Entry::Occupied(o) => o.into_mut(),
-                    Entry::Vacant(v) => {
-                        let slot = series.get(v.key()).and_then(|k| slots.get(&k.endpoint)).copied().unwrap_or(default_slot);
-                        v.insert(SlotAccumulator::new(slot))
+        let out = self
+            .run(&self.reader, "compute availability", move |c| {
+                let mut series: HashMap<i64, SeriesKey> = HashMap::new();
+                {
+                    let mut stmt = c.prepare_cached("SELECT id, endpoint, region, component, environment FROM series")?;
+                    let mut rows = stmt.query([])?;
+                    while let Some(r) = rows.next()? {
+                        series.insert(
+                            r.get(0)?,
+                            SeriesKey { endpoint: r.get(1)?, region: r.get(2)?, component: r.get(3)?, environment: r.get(4)? },
+                        );
                     }
-                };
-                a.push(r.get(1)?, r.get(2)?, r.get(3)?);
-            }
-            let mut out: Vec<(SeriesKey, Availability)> =
-                acc.into_iter().filter_map(|(id, a)| Some((series.remove(&id)?, a.finish(range.to)))).collect();
-            out.sort_by(|a, b| (&a.0.endpoint, &a.0.region, &a.0.environment).cmp(&(&b.0.endpoint, &b.0.region, &b.0.environment)));
-            Ok(out)
-        })
-        .await
+                }
+                // One pass in time order over the range; per series only its accumulator is kept.
+                let mut acc: HashMap<i64, SlotAccumulator> = HashMap::new();
+                let mut stmt = c.prepare_cached("SELECT series, ts, availability, ok FROM probe WHERE ts >= ?1 AND ts < ?2 ORDER BY ts")?;
+                let mut rows = stmt.query(params![range.from, range.to])?;
+                while let Some(r) = rows.next()? {
+                    // The slot is looked up by name once per series, not once per point.
+                    let a = match acc.entry(r.get(0)?) {
+                        Entry::Occupied(o) => o.into_mut(),
+                        Entry::Vacant(v) => {
+                            let slot = series.get(v.key()).and_then(|k| slots.get(&k.endpoint)).copied().unwrap_or(default_slot);
+                            v.insert(SlotAccumulator::new(slot))
+                        }
+                    };
+                    a.push(r.get(1)?, r.get(2)?, r.get(3)?);
+                }
+                let mut out: Vec<(SeriesKey, Availability)> =
+                    acc.into_iter().filter_map(|(id, a)| Some((series.remove(&id)?, a.finish(range.to)))).collect();
+                out.sort_by(|a, b| (&a.0.endpoint, &a.0.region, &a.0.environment).cmp(&(&b.0.endpoint, &b.0.region, &b.0.environment)));
+                Ok(out)
+            })
+            .await?;
+        // Every row read is one sample of its series.
+        super::reads::count(out.iter().map(|(_, a)| a.samples as usize).sum());
+        Ok(out)
     }
 
     async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
