@@ -1,7 +1,7 @@
 //! What the benchmark drivers share: CPU accounting and the synthetic data set.
 
 use std::sync::Arc;
-use watchpost_core::model::{ErrorClass, Point, ProbePoint, SeriesKey};
+use watchpost_core::model::{ErrorClass, Point, ProbePoint, Resolution, SeriesKey};
 
 /// The store of database `watchpost` on the influxd at `url` (v1 API, no authentication), as the drivers
 /// that take `--influx URL` use it.
@@ -63,5 +63,32 @@ pub fn point(s: &Arc<SeriesKey>, i: usize, slot: usize, ts: i64) -> Point {
         error: down.then_some(ErrorClass::Status),
         confirmed_down: down,
         failed_step: None,
+    })
+}
+
+/// A rollup of `len_s` seconds at 5 s probes, `down_s` of them down (one stretch from the start), latencies
+/// around `mean`, with the encoded histogram `hist` (empty: none).
+#[allow(dead_code)] // used by the fixtures, not the timing drivers
+pub fn rollup(resolution: Resolution, series: &Arc<SeriesKey>, ts: i64, len_s: f64, down_s: f64, mean: f64, hist: &str) -> Point {
+    let samples = (len_s / 5.0) as u64;
+    Point::Rollup(watchpost_core::model::RollupPoint {
+        resolution,
+        series: series.clone(),
+        ts,
+        up_s: len_s - down_s,
+        down_s,
+        maintenance_s: 0.0,
+        down_from_s: (down_s > 0.0).then_some(0.0),
+        down_until_s: (down_s > 0.0).then_some(down_s),
+        samples,
+        failures: (down_s / 5.0) as u64,
+        under_threshold: samples,
+        latency_mean_ms: Some(mean),
+        latency_p50_ms: Some(mean),
+        latency_p90_ms: Some(mean * 1.5),
+        latency_p95_ms: Some(mean * 1.8),
+        latency_p99_ms: Some(mean * 2.5),
+        latency_max_ms: Some(mean * 4.0),
+        hist: hist.to_string(),
     })
 }

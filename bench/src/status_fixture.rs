@@ -14,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 use watchpost_core::config::SqliteConfig;
-use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey};
+use watchpost_core::model::{Point, ProbePoint, Resolution, SeriesKey};
 use watchpost_core::store::{sqlite::SqliteStore, Store, StoreError};
 
 const USAGE: &str = "usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL] [--no-rollups]";
@@ -30,30 +30,6 @@ fn histogram(samples: u64) -> String {
         watchpost_core::hist::record_ms(&mut h, 30.0 + (i * 37 % 140) as f64 + (i % 10) as f64 / 10.0);
     }
     watchpost_core::hist::encode(&h)
-}
-
-fn rollup(resolution: Resolution, series: &Arc<SeriesKey>, ts: i64, len_s: f64, down_s: f64, hist: &str) -> Point {
-    let samples = (len_s / 5.0) as u64;
-    Point::Rollup(RollupPoint {
-        resolution,
-        series: series.clone(),
-        ts,
-        up_s: len_s - down_s,
-        down_s,
-        maintenance_s: 0.0,
-        down_from_s: (down_s > 0.0).then_some(0.0),
-        down_until_s: (down_s > 0.0).then_some(down_s),
-        samples,
-        failures: (down_s / 5.0) as u64,
-        under_threshold: samples,
-        latency_mean_ms: Some(40.0),
-        latency_p50_ms: Some(40.0),
-        latency_p90_ms: Some(60.0),
-        latency_p95_ms: Some(70.0),
-        latency_p99_ms: Some(100.0),
-        latency_max_ms: Some(160.0),
-        hist: hist.to_string(),
-    })
 }
 
 /// Writes `points` once there are at least `at_least`.
@@ -144,7 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (len, hist) = if resolution == Resolution::Hour { (3600.0, &hour_hist) } else { (60.0, &minute_hist) };
             let h = (this_hour - ts) / H;
             let down = if resolution == Resolution::Hour && e % 7 == 0 && h % 240 == e as i64 % 240 { 1200.0 } else { 0.0 };
-            points.push(rollup(resolution, s, ts, len, down, hist));
+            points.push(common::rollup(resolution, s, ts, len, down, 40.0, hist));
         }
         flush(&*store, &mut points, 50_000, &mut written).await?;
     }

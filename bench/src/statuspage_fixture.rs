@@ -5,38 +5,16 @@
 //!
 //! Usage: statuspage_fixture [--components C] [--db PATH] [--port PORT]
 
+mod common;
+
 use std::sync::Arc;
 use watchpost_core::config::SqliteConfig;
-use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
+use watchpost_core::model::{Point, ProbePoint, Resolution, SeriesKey, ALL_REGIONS};
 use watchpost_core::store::{sqlite::SqliteStore, Store};
 
 const S: i64 = 1_000_000_000;
 const MIN: i64 = 60 * S;
 const H: i64 = 60 * MIN;
-
-fn rollup(resolution: Resolution, series: &Arc<SeriesKey>, ts: i64, len_s: f64, down_s: f64, mean: f64) -> Point {
-    let samples = (len_s / 5.0) as u64;
-    Point::Rollup(RollupPoint {
-        resolution,
-        series: series.clone(),
-        ts,
-        up_s: len_s - down_s,
-        down_s,
-        maintenance_s: 0.0,
-        down_from_s: (down_s > 0.0).then_some(0.0),
-        down_until_s: (down_s > 0.0).then_some(down_s),
-        samples,
-        failures: (down_s / 5.0) as u64,
-        under_threshold: samples,
-        latency_mean_ms: Some(mean),
-        latency_p50_ms: Some(mean),
-        latency_p90_ms: Some(mean * 1.5),
-        latency_p95_ms: Some(mean * 1.8),
-        latency_p99_ms: Some(mean * 2.5),
-        latency_max_ms: Some(mean * 4.0),
-        hist: String::new(),
-    })
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -86,10 +64,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for h in 1..=(90 * 24) {
                 // One component in seven has a 20-minute outage every ten days.
                 let down = if c % 7 == 0 && h % 240 == c as i64 % 240 { 1200.0 } else { 0.0 };
-                points.push(rollup(Resolution::Hour, &series, this_hour - h * H, 3600.0, down, 40.0 + (h % 24) as f64));
+                points.push(common::rollup(Resolution::Hour, &series, this_hour - h * H, 3600.0, down, 40.0 + (h % 24) as f64, ""));
             }
             for m in 1..=(24 * 60) {
-                points.push(rollup(Resolution::Minute, &series, this_minute - m * MIN, 60.0, 0.0, 40.0 + (m % 60) as f64));
+                points.push(common::rollup(Resolution::Minute, &series, this_minute - m * MIN, 60.0, 0.0, 40.0 + (m % 60) as f64, ""));
             }
             if region != ALL_REGIONS {
                 let down = c % 10 == 3;
