@@ -68,6 +68,13 @@ pub async fn run(mut rx: mpsc::Receiver<Point>, store: Arc<dyn Store>, cfg: Writ
     let mut batch: Vec<Point> = Vec::with_capacity(cfg.max_points);
     loop {
         let replay = w.pending > 0;
+        // A replay that is due goes first. Under a steady stream of probes the queue is never empty, so the
+        // biased select below would pick live batches every time and starve the spool (a 30 s outage took
+        // minutes to drain once writes took a little longer): the pace is `replay_rate`, not what is left.
+        if replay && Instant::now() >= w.next_replay {
+            w.replay_one().await;
+            continue;
+        }
         tokio::select! {
             biased;
             n = rx.recv_many(&mut batch, cfg.max_points) => {

@@ -28,7 +28,7 @@ use watchpost_core::config::{Config, ConfigErrors, Document, Format};
 use watchpost_core::model::Point;
 use watchpost_core::state::{AlertRow, AlertState, NewDelivery, StateDb};
 use watchpost_core::store::reads::{self, Consumer};
-use watchpost_core::store::{Select, Store};
+use watchpost_core::store::{FeedCursor, Select, Store, StoreError};
 use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
 
 /// What alerting runs on: the shared configuration and its own section.
@@ -285,7 +285,12 @@ impl Alerting {
 async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option<Tap>, mut stop: watch::Receiver<bool>) {
     let cfg = ev.cfg.clone();
     let lookback = duration_nanos(cfg.alerting.lookback);
-    let mut cursor = now_nanos() - duration_nanos(ev.history());
+    // Probe points: the history the rules need, by time, once; then the write log from where that read
+    // began, each new point once however late it was written (see `Store::feed`). Maintenance points are few
+    // series: read by time with an overlap for late ones. A point seen twice (from the tap, or a retried
+    // write) is recognised as such (see `evaluate`).
+    let mut feed: Option<FeedCursor> = None;
+    let mut maintenance_from = now_nanos() - duration_nanos(ev.history());
     let mut tick = tokio::time::interval(cfg.alerting.evaluation_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut store_failing = false;
@@ -294,17 +299,14 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
         tokio::select! {
             _ = tick.tick() => {
                 let now = now_nanos();
-                // Overlapping reads: a point that reached the store late is still seen; one seen before is
-                // recognised as such (see `evaluate`).
-                let range = TimeRange::new(cursor - lookback, now + 1);
-                match read(&*store, range).await {
+                match read(&*store, &mut feed, TimeRange::new(maintenance_from - lookback, now + 1)).await {
                     Ok(points) => {
                         if store_failing {
                             tracing::info!(store = %store.describe(), "alerting reads the store again");
                             store_failing = false;
                         }
                         ev.ingest(&points);
-                        cursor = now;
+                        maintenance_from = now;
                     }
                     Err(e) if !store_failing => {
                         tracing::warn!(error = %e, store = %store.describe(), "alerting cannot read the store; alerts keep their state until it is back");
@@ -360,9 +362,21 @@ async fn recv(tap: &mut Option<Tap>) -> Result<Arc<[Point]>, broadcast::error::R
     }
 }
 
-async fn read(store: &dyn Store, range: TimeRange) -> Result<Vec<Point>, watchpost_core::store::StoreError> {
-    let probes = store.probe_points_all(range, Select::All).await?;
+/// The probe points new since `feed` (the first time, those of `range`, and the cursor placed where that read
+/// began) and the maintenance points of `range`. The cursor moves only when the whole read succeeds.
+async fn read(store: &dyn Store, feed: &mut Option<FeedCursor>, range: TimeRange) -> Result<Vec<Point>, StoreError> {
+    let (probes, cursor) = match feed {
+        Some(cursor) => {
+            let mut next = cursor.clone();
+            (store.feed(&mut next).await?, next)
+        }
+        None => {
+            let start = store.feed_start().await?;
+            (store.probe_points_all(range, Select::All).await?, start)
+        }
+    };
     let maintenance = store.maintenance_points_all(range, Select::All).await?;
+    *feed = Some(cursor);
     Ok(probes.into_iter().map(Point::Probe).chain(maintenance.into_iter().map(Point::Maintenance)).collect())
 }
 

@@ -63,7 +63,7 @@ async fn write(args: &[String]) {
         (arg(args, 2, "URL"), arg(args, 3, "DB"), arg(args, 4, "SERIES"), arg(args, 5, "SLOTS"), arg(args, 6, "BODIES_DIR"));
     let pts = points(series, slots, 5);
     let (c0, t0) = (common::cpu_seconds(), Instant::now());
-    let bodies: Vec<(Vec<u8>, u64)> = pts.chunks(influx::MAX_LINES).flat_map(influx::encode_batches).collect();
+    let bodies: Vec<(Vec<u8>, u64)> = pts.chunks(influx::MAX_LINES).flat_map(|c| influx::encode_batches(c, None)).collect();
     let (encode_cpu, encode_wall) = (common::cpu_seconds() - c0, t0.elapsed().as_secs_f64());
     let raw: usize = bodies.iter().map(|b| b.0.len()).sum();
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&e.to_string()));

@@ -138,8 +138,12 @@ fn series_tags(s: &SeriesKey) -> [(&str, &str); 4] {
 }
 
 fn write_probe(buf: &mut Vec<u8>, p: &ProbePoint) -> bool {
-    let tags = series_tags(&p.series);
-    let fields = [
+    write_line(buf, "probe", &series_tags(&p.series), &probe_fields(p), p.ts)
+}
+
+/// The fields of a probe point, in `probe` and in `feed`.
+fn probe_fields(p: &ProbePoint) -> [(&'static str, Option<Field<'_>>); 12] {
+    [
         ("availability", Some(Field::Float(p.availability))),
         ("ok", Some(Field::Bool(p.ok))),
         ("latency_ms", Some(Field::Float(p.latency_ms))),
@@ -154,8 +158,25 @@ fn write_probe(buf: &mut Vec<u8>, p: &ProbePoint) -> bool {
         ("error", Some(Field::Str(p.error.map_or("", ErrorClass::as_str)))),
         ("confirmed_down", Some(Field::Bool(p.confirmed_down))),
         ("failed_step", p.failed_step.as_deref().map(Field::Str)),
-    ];
-    write_line(buf, "probe", &tags, &fields, p.ts)
+    ]
+}
+
+/// Appends the `feed` line of a probe point: the write log that long-running consumers read so that each
+/// reads each point once (ARCHITECTURE.md, "The read path"). The same fields as `probe`, with the series
+/// and the probe time as fields, in one series per writer (`writer` tag) timestamped in the order of writing:
+/// a read of the newest writes then touches a handful of series, not every endpoint's.
+pub fn write_feed(buf: &mut Vec<u8>, p: &ProbePoint, writer: &str, ts: Nanos) -> bool {
+    let s = &p.series;
+    let mut fields: Vec<(&str, Option<Field<'_>>)> = Vec::with_capacity(17);
+    fields.extend(probe_fields(p));
+    fields.extend([
+        ("endpoint", Some(Field::Str(&s.endpoint))),
+        ("region", Some(Field::Str(&s.region))),
+        ("component", Some(Field::Str(&s.component))),
+        ("environment", Some(Field::Str(&s.environment))),
+        ("probed_at", Some(Field::Int(p.ts))),
+    ]);
+    write_line(buf, "feed", &[("writer", writer)], &fields, ts)
 }
 
 fn write_step(buf: &mut Vec<u8>, p: &StepPoint) -> bool {

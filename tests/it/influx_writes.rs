@@ -138,14 +138,22 @@ async fn v2_writes_match_the_published_schema() {
     let (port, seen) = receiver(vec![]);
     store(port, InfluxApi::V2).write(&batch(3)).await.unwrap();
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 1);
-    let r = &seen[0];
-    assert!(r.request_line.starts_with("POST /api/v2/write?"), "{}", r.request_line);
-    Operation::load("influxdb-v2.openapi.yaml", "/api/v2/write", "post").validate(&r.query, &r.headers).unwrap();
-    assert_eq!(r.query, vec![("org".into(), "ops".into()), ("bucket".into(), "watchpost".into()), ("precision".into(), "ns".into())]);
-    assert!(r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == "Token t0k"));
-    assert_eq!(r.body.lines().count(), 3);
-    assert!(r.body.lines().all(|l| l.starts_with("probe,component=web,endpoint=api,environment=prod,region=eu ")), "{}", r.body);
+    // The points with their write-log lines (ARCHITECTURE.md, "The read path"), then the log's commit.
+    assert_eq!(seen.len(), 2);
+    for r in &seen {
+        assert!(r.request_line.starts_with("POST /api/v2/write?"), "{}", r.request_line);
+        Operation::load("influxdb-v2.openapi.yaml", "/api/v2/write", "post").validate(&r.query, &r.headers).unwrap();
+        assert_eq!(r.query, vec![("org".into(), "ops".into()), ("bucket".into(), "watchpost".into()), ("precision".into(), "ns".into())]);
+        assert!(r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == "Token t0k"));
+    }
+    let lines: Vec<&str> = seen[0].body.lines().collect();
+    assert_eq!(lines.len(), 6);
+    for pair in lines.chunks(2) {
+        assert!(pair[0].starts_with("probe,component=web,endpoint=api,environment=prod,region=eu "), "{}", seen[0].body);
+        assert!(pair[1].starts_with("feed,writer=") && pair[1].contains("endpoint=\"api\""), "{}", seen[0].body);
+    }
+    assert_eq!(seen[1].body.lines().count(), 1);
+    assert!(seen[1].body.starts_with("feed_commit,writer="), "{}", seen[1].body);
 }
 
 #[tokio::test]
@@ -163,7 +171,8 @@ async fn a_server_error_is_retried_and_retry_after_honoured() {
     let (port, seen) = receiver(vec![(503, ""), (429, "Retry-After: 1\r\n")]);
     store(port, InfluxApi::V2).write(&batch(1)).await.unwrap();
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 3, "503, then 429, then success");
+    assert!(seen[..3].iter().all(|r| r.body.starts_with("probe,")), "503, then 429, then success, all the points");
+    assert_eq!(seen.len(), 4, "then the write log's commit");
     assert!(seen[2].at - seen[1].at >= Duration::from_millis(950), "waited for Retry-After: {:?}", seen[2].at - seen[1].at);
 }
 
@@ -173,7 +182,8 @@ async fn a_rejected_batch_is_not_retried() {
     let err = store(port, InfluxApi::V2).write(&batch(5)).await.unwrap_err();
     assert!(matches!(&err, StoreError::Rejected { points: 2, message } if message.contains("field type conflict")), "{err:?}");
     assert!(!err.is_retryable());
-    assert_eq!(seen.lock().unwrap().len(), 1, "sent once");
+    let probe_bodies = seen.lock().unwrap().iter().filter(|r| r.body.starts_with("probe,")).count();
+    assert_eq!(probe_bodies, 1, "sent once");
 }
 
 #[tokio::test]

@@ -330,8 +330,13 @@ fn the_admin_api_wants_its_token_validates_and_runs_an_incident_lifecycle() {
     }
     let (st, _) = http_get(p.port, "/api/v1/admin/incidents").unwrap();
     assert!(st.contains("401"), "reads need the token too");
+    let (st, _) = http_get(p.port, "/api/v1/admin/metrics").unwrap();
+    assert!(st.contains("401"), "the page's own metrics need the token too");
 
     let auth = format!("Authorization: Bearer {TOKEN}");
+    // Issue 19: a status page run alone has no process server; its store reads are scraped here.
+    let (st, b) = http_request(p.port, "GET", "/api/v1/admin/metrics", &[&auth], "").unwrap();
+    assert!(st.contains("200") && b.contains("# TYPE watchpost_store_points_read_total counter"), "{st} {b}");
     let (st, _) = http_request(p.port, "POST", "/api/v1/admin/incidents", &[&auth, "Content-Type: text/plain"], body).unwrap();
     assert!(st.contains("415"), "{st}");
     for (body, want, says) in [

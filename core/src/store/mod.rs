@@ -12,7 +12,7 @@ pub mod sqlite;
 use crate::config::{Shard, StoreConfig};
 use crate::model::{Availability, EndpointState, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, StepPoint};
 use crate::time::{Nanos, TimeRange};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Why a store operation failed.
@@ -63,6 +63,17 @@ impl Select<'_> {
     }
 }
 
+/// A long-running consumer's place in the probe points as they were written, not as they were probed (see
+/// [`Store::feed`]). Opaque: each backend keeps its own kind of place in it.
+#[derive(Debug, Clone, Default)]
+pub struct FeedCursor {
+    /// SQLite: the last row of the write log read. InfluxDB: when (by the reader's clock) commits were last read.
+    position: i64,
+    /// InfluxDB: the commits already followed that the overlap of the next read returns again, by writer and
+    /// time.
+    seen: HashSet<(String, Nanos)>,
+}
+
 /// The contract every backend keeps:
 ///
 /// - `write` is atomic per batch (all points or none) and idempotent for identical points (a replayed batch
@@ -91,6 +102,15 @@ pub trait Store: Send + Sync + 'static {
         slots: &HashMap<String, std::time::Duration>,
         default_slot: std::time::Duration,
     ) -> Result<Vec<(SeriesKey, Availability)>, StoreError>;
+
+    /// A cursor at the end of what has been written so far: [`Store::feed`] from it returns later writes.
+    async fn feed_start(&self) -> Result<FeedCursor, StoreError>;
+
+    /// The probe points written since `cursor`, by time, and the cursor moved past them. Each point written
+    /// comes once, however late it was written for its time (a batch held for confirmation, a spool replayed
+    /// after an outage); a point written twice (a write retried after a lost answer) may come twice. This is
+    /// how a long-running consumer reads each point once: ARCHITECTURE.md, "The read path".
+    async fn feed(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError>;
 
     /// Maintenance points of one endpoint in `range`, by time.
     async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;

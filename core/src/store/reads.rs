@@ -37,6 +37,8 @@ impl Consumer {
 }
 
 static READ: [AtomicU64; 5] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// New points each consumer found in the write log (`Store::feed`): how many were written, as it saw them.
+static FED: [AtomicU64; 5] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
 tokio::task_local! {
     static CONSUMER: Consumer;
@@ -54,16 +56,29 @@ pub fn count(rows: usize) {
     READ[consumer as usize].fetch_add(rows as u64, Ordering::Relaxed);
 }
 
+/// Counts `points` new points the current task's consumer found in the write log. Called by the backends.
+pub fn fed(points: usize) {
+    let consumer = CONSUMER.try_with(|c| *c).unwrap_or(Consumer::Other);
+    FED[consumer as usize].fetch_add(points as u64, Ordering::Relaxed);
+}
+
+/// Points written since start as this process knows them: by its agent when it runs one (`agent_written`),
+/// else by the write log as the consumer that followed it furthest saw it; `None` when it knows neither.
+fn written(agent_written: Option<u64>) -> Option<u64> {
+    agent_written.or_else(|| FED.iter().map(|f| f.load(Ordering::Relaxed)).max()).filter(|w| *w > 0)
+}
+
 /// Raw probe rows `consumer` has read since start.
 pub fn read(consumer: Consumer) -> u64 {
     READ[consumer as usize].load(Ordering::Relaxed)
 }
 
-/// `watchpost_store_points_read_total{consumer}` for every consumer that has read, and, when this process
-/// also writes the points (`written`, an agent in it), `watchpost_read_amplification{consumer}`: points read
-/// ÷ points written. Across processes the same ratio is `rate(watchpost_store_points_read_total[5m])` over
-/// the sum of the agents' `rate(watchpost_points_written_total[5m])`.
-pub fn render(out: &mut String, written: Option<u64>) {
+/// `watchpost_store_points_read_total{consumer}` for every consumer that has read, and
+/// `watchpost_read_amplification{consumer}`: points read ÷ points written, where written is counted by this
+/// process's agent (`agent_written`) or, without one, by the write log its consumers follow. Across processes
+/// the same ratio is `rate(watchpost_store_points_read_total[5m])` over the sum of the agents'
+/// `rate(watchpost_points_written_total[5m])`.
+pub fn render(out: &mut String, agent_written: Option<u64>) {
     use std::fmt::Write as _;
     let read: Vec<(Consumer, u64)> = Consumer::ALL.iter().map(|c| (*c, read(*c))).filter(|(_, n)| *n > 0).collect();
     out.push_str("# HELP watchpost_store_points_read_total Raw probe points read back from the store, by consumer.\n");
@@ -71,7 +86,7 @@ pub fn render(out: &mut String, written: Option<u64>) {
     for (c, n) in &read {
         let _ = writeln!(out, "watchpost_store_points_read_total{{consumer=\"{}\"}} {n}", c.as_str());
     }
-    let Some(written) = written.filter(|w| *w > 0) else { return };
+    let Some(written) = written(agent_written) else { return };
     out.push_str(
         "# HELP watchpost_read_amplification Raw points read by each consumer per point written since start (1 = each point read once).\n",
     );
@@ -99,6 +114,11 @@ mod tests {
         assert_eq!(read(Consumer::Alerting) - before.0, 8);
         assert_eq!(read(Consumer::StatusPage) - before.1, 2);
         assert!(read(Consumer::Other) - before.2 >= 3);
+        scope(Consumer::Alerting, async { fed(5) }).await;
+        assert!(written(None) >= Some(5), "without an agent, the write log counts what was written");
+        let mut out = String::new();
+        render(&mut out, None);
+        assert!(out.contains("watchpost_read_amplification{consumer=\"alerting\"}"), "{out}");
         let mut out = String::new();
         render(&mut out, Some(4));
         assert!(out.contains("watchpost_store_points_read_total{consumer=\"alerting\"}"), "{out}");

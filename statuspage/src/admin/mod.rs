@@ -27,7 +27,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -53,6 +53,16 @@ pub fn router() -> Router<Arc<StatusPage>> {
         .route("/maintenance/{id}/end", post(end_maintenance))
         .route("/subscribers", get(list_subscribers).post(add_subscriber))
         .route("/subscribers/{id}", axum::routing::delete(remove_subscriber))
+        .route("/metrics", get(metrics))
+}
+
+/// The status page's own metrics, in Prometheus text format, behind the admin token: run alone
+/// (`watchpost statuspage`) it has no process server, and its reads of the store (issue 19) should be
+/// scraped like every other part's. Prometheus sends the token with `authorization: { credentials: ... }`.
+async fn metrics(_: Admin) -> Response {
+    let mut out = String::with_capacity(1024);
+    watchpost_core::store::reads::render(&mut out, None);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
 /// Proof that the request carried the admin token. Extracted before the body is read, so a stranger learns

@@ -1,21 +1,18 @@
 //! `latest_states` on InfluxDB: derived from the last 24 h once an hour, kept current in between from the
-//! points written since the previous read.
+//! write log (`feed`), each new point read once.
 
 use super::*;
 
-/// Every series' latest state, as of `asked_at`.
+/// Every series' latest state, as of the cursor's place in the write log.
 pub(super) struct StateCache {
     pub(super) full_at: Nanos,
-    pub(super) asked_at: Nanos,
+    pub(super) cursor: FeedCursor,
     pub(super) states: HashMap<SeriesKey, EndpointState>,
 }
 
-/// How often `latest_states` derives every state afresh from the whole window (points written late, such as a
-/// spool replayed after an outage, reach the states then); in between it reads only the newest points.
+/// How often `latest_states` derives every state afresh from the whole window: a commit the write log's
+/// overlap missed (see `feed`) reaches the states then.
 pub(super) const STATE_FULL_REFRESH: Nanos = 3600 * 1_000_000_000;
-/// How far before the previous read an incremental read starts: points arrive up to a batch age (1 s by
-/// default) late, plus the write itself. Every read re-reads this much, so it is kept short.
-pub(super) const STATE_OVERLAP: Nanos = 5 * 1_000_000_000;
 
 impl InfluxStore {
     /// The body of [`Store::latest_states`] (its doc says how it stays cheap).
@@ -24,13 +21,22 @@ impl InfluxStore {
         let mut guard = self.states.lock().await;
         let cache = match guard.take() {
             Some(mut c) if now - c.full_at < STATE_FULL_REFRESH => {
-                let points = self.probe_points_all(TimeRange::new(c.asked_at - STATE_OVERLAP, now + 1), Select::All).await?;
+                // On failure the cache is put back (the cursor has not moved): the next call reads the same.
+                let points = match self.feed_since(&mut c.cursor).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        *guard = Some(c);
+                        return Err(e);
+                    }
+                };
                 fold_states(&mut c.states, &points);
                 c.states.retain(|_, s| s.last_ts >= now - STATE_WINDOW);
-                c.asked_at = now;
                 c
             }
             _ => {
+                // The cursor first: what is written while the states are derived is read next time (a point
+                // folded twice changes nothing, `fold_states` keeps the newest).
+                let cursor = self.feed_start_at().await?;
                 let states = self.derive_states(now).await?;
                 let states = states
                     .into_iter()
@@ -44,7 +50,7 @@ impl InfluxStore {
                         (key, s)
                     })
                     .collect();
-                StateCache { full_at: now, asked_at: now, states }
+                StateCache { full_at: now, cursor, states }
             }
         };
         let out = newest_per_endpoint(cache.states.values().cloned().collect());

@@ -11,7 +11,7 @@
 //!   tags, and the selectors `first()` and `last()`. Ranges are absolute nanosecond times, never `now()`.
 //! - Retention belongs to the database (its retention policy or bucket), so `apply_retention` does nothing.
 
-use super::{Select, Store, StoreError};
+use super::{FeedCursor, Select, Store, StoreError};
 use crate::config::{InfluxApi, InfluxAuth, InfluxConfig};
 use crate::model::{
     Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
@@ -26,6 +26,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod feed;
 mod latest;
 mod query;
 mod write;
@@ -59,6 +60,9 @@ pub struct InfluxStore {
     states: tokio::sync::Mutex<Option<StateCache>>,
     /// Rows read back without a field every writer sets (see [`probe_rows`]), skipped.
     incomplete: std::sync::atomic::AtomicU64,
+    /// This store's name in the write log, and the log's clock (see `feed`).
+    writer: String,
+    feed_clock: feed::FeedClock,
 }
 
 impl InfluxStore {
@@ -85,23 +89,16 @@ impl InfluxStore {
             write_url,
             states: tokio::sync::Mutex::new(None),
             incomplete: std::sync::atomic::AtomicU64::new(0),
+            writer: feed::writer_id(),
+            feed_clock: feed::FeedClock::default(),
         })
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.cfg.auth {
-            InfluxAuth::None => req,
-            InfluxAuth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
-            InfluxAuth::Token(t) => req.header(reqwest::header::AUTHORIZATION, format!("Token {}", t.expose())),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Store for InfluxStore {
-    async fn write(&self, batch: &[Point]) -> Result<(), StoreError> {
+    /// Posts bodies in order, each retried a few times on 429/5xx; returns the lines refused as invalid (the
+    /// bodies after a refused one are still sent: one bad line must not hold back the rest).
+    async fn send(&self, bodies: Bodies, op: &'static str) -> Result<Option<(u64, String)>, StoreError> {
         let mut rejected: Option<(u64, String)> = None;
-        for (body, lines) in encode_batches(batch) {
+        for (body, lines) in bodies {
             let attempt = || self.post(body.clone(), lines);
             let result = attempt
                 .retry(
@@ -118,21 +115,50 @@ impl Store for InfluxStore {
                 .await;
             match result {
                 Ok(()) => {}
-                // The bodies after a rejected one are still sent: one bad line must not hold back the rest.
                 Err(Failure::Rejected { lines, message }) => {
                     let total = rejected.as_ref().map_or(0, |r| r.0) + lines;
                     rejected = Some((total, message));
                 }
                 Err(Failure::Retry { reason, .. } | Failure::Unreachable { reason }) => {
-                    return Err(StoreError::Io { op: "write", reason, retryable: true })
+                    return Err(StoreError::Io { op, reason, retryable: true })
                 }
-                Err(Failure::Final { reason }) => return Err(StoreError::Io { op: "write", reason, retryable: false }),
+                Err(Failure::Final { reason }) => return Err(StoreError::Io { op, reason, retryable: false }),
             }
+        }
+        Ok(rejected)
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cfg.auth {
+            InfluxAuth::None => req,
+            InfluxAuth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
+            InfluxAuth::Token(t) => req.header(reqwest::header::AUTHORIZATION, format!("Token {}", t.expose())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for InfluxStore {
+    async fn write(&self, batch: &[Point]) -> Result<(), StoreError> {
+        // The write log (see `feed`) travels with the points; its commit follows once all of them are in, so
+        // a consumer following the log never reads a half-written batch.
+        let feed = self.reserve_feed(batch);
+        let rejected = self.send(encode_batches(batch, feed.map(|(first, _)| (self.writer.as_str(), first))), "write").await?;
+        if let Some((from, to)) = feed {
+            self.commit_feed(from, to).await?;
         }
         match rejected {
             Some((points, message)) => Err(StoreError::Rejected { points, message }),
             None => Ok(()),
         }
+    }
+
+    async fn feed_start(&self) -> Result<FeedCursor, StoreError> {
+        self.feed_start_at().await
+    }
+
+    async fn feed(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
+        self.feed_since(cursor).await
     }
 
     async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
@@ -396,10 +422,10 @@ impl Store for InfluxStore {
 
     /// Every series' latest state. The first call (and one an hour) derives them from the last 24 h with
     /// `last()`/`first()` aggregations and, for series whose state changed in that window, one statement each
-    /// for when the current state began: seconds at 10,000 series. Every other call reads only the points
-    /// written since the previous call (with an overlap for late ones) and folds them into the states it
-    /// keeps: its cost follows the points of the last few seconds, not the history or the series count's
-    /// state changes, so a status page, the publishers and `watchpost status` can ask every few seconds.
+    /// for when the current state began: seconds at 10,000 series. Every other call reads the points written
+    /// since the previous call from the write log (`feed`), each once, and folds them into the states it
+    /// keeps: its cost follows the points written, not the history, the series count or how often it is
+    /// asked, so a status page and the publishers can ask every half second.
     async fn latest_states(&self) -> Result<Vec<EndpointState>, StoreError> {
         self.latest_states_cached().await
     }
@@ -437,7 +463,7 @@ mod tests {
     #[test]
     fn bodies_respect_the_line_limit_and_gzip() {
         let points: Vec<Point> = (0..12_001).map(|i| Point::Probe(crate::model::tests::point(i, 100.0, true))).collect();
-        let bodies = encode_batches(&points);
+        let bodies = encode_batches(&points, None);
         assert_eq!(bodies.iter().map(|b| b.1).collect::<Vec<_>>(), vec![5000, 5000, 2001]);
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bodies[2].0[..]), &mut text).unwrap();

@@ -176,34 +176,54 @@ impl SeriesResult {
 /// finds it whole.
 pub(super) fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) -> u64 {
     let series = Arc::new(s.key());
-    let idx: Vec<Option<usize>> = [
-        "time",
-        "availability",
-        "ok",
-        "latency_ms",
-        "dns_ms",
-        "connect_ms",
-        "tls_ms",
-        "ttfb_ms",
-        "status_code",
-        "cert_days_left",
-        "error",
-        "confirmed_down",
-        "failed_step",
-    ]
-    .iter()
-    .map(|c| s.col(c))
-    .collect();
+    let cols = ProbeColumns::of(s, "time");
     let mut skipped = 0;
     for row in &s.values {
-        let get = |i: usize| idx[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
+        match cols.point(row, &series) {
+            Some(Some(p)) => out.push(p),
+            Some(None) => skipped += 1,
+            None => {}
+        }
+    }
+    skipped
+}
+
+/// Where a probe point's fields are in an answer's rows (`probe`, or `feed` where the probe time is a field).
+pub(super) struct ProbeColumns([Option<usize>; 13]);
+
+impl ProbeColumns {
+    /// `time`: the column holding the time the point was probed.
+    pub(super) fn of(s: &SeriesResult, time: &str) -> ProbeColumns {
+        ProbeColumns(
+            [
+                time,
+                "availability",
+                "ok",
+                "latency_ms",
+                "dns_ms",
+                "connect_ms",
+                "tls_ms",
+                "ttfb_ms",
+                "status_code",
+                "cert_days_left",
+                "error",
+                "confirmed_down",
+                "failed_step",
+            ]
+            .map(|c| s.col(c)),
+        )
+    }
+
+    /// The point of one row: `None` for a row without a time, `Some(None)` for an incomplete one (see
+    /// [`probe_rows`]).
+    pub(super) fn point(&self, row: &[serde_json::Value], series: &Arc<SeriesKey>) -> Option<Option<ProbePoint>> {
+        let get = |i: usize| self.0[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
         let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
-        let Some(ts) = get(0).and_then(serde_json::Value::as_i64) else { continue };
+        let ts = get(0).and_then(serde_json::Value::as_i64)?;
         let (Some(availability), Some(ok), Some(latency_ms)) = (f(1), get(2).and_then(serde_json::Value::as_bool), f(3)) else {
-            skipped += 1;
-            continue;
+            return Some(None);
         };
-        out.push(ProbePoint {
+        Some(Some(ProbePoint {
             series: series.clone(),
             ts,
             availability,
@@ -218,7 +238,6 @@ pub(super) fn probe_rows(s: &SeriesResult, out: &mut Vec<ProbePoint>) -> u64 {
             error: get(10).and_then(serde_json::Value::as_str).and_then(ErrorClass::parse),
             confirmed_down: get(11).and_then(serde_json::Value::as_bool).unwrap_or(false),
             failed_step: get(12).and_then(serde_json::Value::as_str).map(str::to_string),
-        });
+        }))
     }
-    skipped
 }

@@ -58,33 +58,49 @@ pub(super) fn gzip(buf: &[u8]) -> Vec<u8> {
     gz.finish().unwrap_or_default()
 }
 
-/// Encodes points into gzip bodies of at most [`MAX_LINES`] lines and [`MAX_BYTES`] uncompressed bytes.
-pub fn encode_batches(points: &[Point]) -> Vec<(Vec<u8>, u64)> {
+/// Gzip bodies of line protocol, each with its number of lines.
+pub type Bodies = Vec<(Vec<u8>, u64)>;
+
+/// Where a batch's probe points go in the write log: the writer's name and the log time of the first (the
+/// others follow one nanosecond apart, in batch order; see `feed`).
+pub type FeedPlace<'a> = (&'a str, Nanos);
+
+/// Encodes points into gzip bodies of at most [`MAX_LINES`] lines (about: a probe point and its write-log
+/// line stay together) and [`MAX_BYTES`] uncompressed bytes. With `feed`, each probe point's write-log line
+/// follows its own, in the same body: one request carries both.
+pub fn encode_batches(points: &[Point], feed: Option<FeedPlace<'_>>) -> Bodies {
     let mut bodies = Vec::new();
-    let mut buf = Vec::with_capacity(points.len().min(MAX_LINES) * 200);
+    let mut buf = Vec::with_capacity(points.len().min(MAX_LINES) * if feed.is_some() { 500 } else { 200 });
     let mut lines = 0u64;
-    let flush = |buf: &mut Vec<u8>, lines: &mut u64, bodies: &mut Vec<(Vec<u8>, u64)>| {
+    let flush = |buf: &mut Vec<u8>, lines: &mut u64, bodies: &mut Bodies| {
         if *lines > 0 {
             bodies.push((gzip(buf), *lines));
             buf.clear();
             *lines = 0;
         }
     };
+    let mut next_feed = feed.map(|(_, first)| first);
     for p in points {
         let before = buf.len();
-        if crate::lineproto::write_point(&mut buf, p) {
-            lines += 1;
-            if buf.len() > MAX_BYTES {
-                // This line would overflow the body: send what came before, start the next with it.
-                let line = buf.split_off(before);
-                lines -= 1;
-                flush(&mut buf, &mut lines, &mut bodies);
-                buf.extend_from_slice(&line);
-                lines = 1;
-            }
-            if lines as usize == MAX_LINES {
-                flush(&mut buf, &mut lines, &mut bodies);
-            }
+        let mut written = u64::from(crate::lineproto::write_point(&mut buf, p));
+        if let (Point::Probe(probe), Some((writer, _)), Some(ts)) = (p, feed, next_feed.as_mut()) {
+            written += u64::from(crate::lineproto::write_feed(&mut buf, probe, writer, *ts));
+            *ts += 1;
+        }
+        if written == 0 {
+            continue;
+        }
+        lines += written;
+        if buf.len() > MAX_BYTES {
+            // These lines would overflow the body: send what came before, start the next with them.
+            let tail = buf.split_off(before);
+            lines -= written;
+            flush(&mut buf, &mut lines, &mut bodies);
+            buf.extend_from_slice(&tail);
+            lines = written;
+        }
+        if lines as usize >= MAX_LINES {
+            flush(&mut buf, &mut lines, &mut bodies);
         }
     }
     flush(&mut buf, &mut lines, &mut bodies);

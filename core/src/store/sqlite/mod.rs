@@ -15,7 +15,7 @@
 //! - Two connections, a writer and a reader, each behind a `std::sync::Mutex`: SQLite calls block, so they run
 //!   on tokio's blocking pool and the lock is never held across an `.await`.
 
-use super::{Select, Store, StoreError};
+use super::{FeedCursor, Select, Store, StoreError};
 use crate::config::SqliteConfig;
 use crate::model::{
     Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
@@ -40,6 +40,8 @@ use write::*;
 const CACHE_KIB: i64 = 64 * 1024;
 /// Retention deletes this much time per transaction, so the writer is never held for long.
 const RETENTION_SLICE: Nanos = 3_600_000_000_000;
+/// How long rows of the write log (`Store::feed`) are kept.
+const FEED_KEEP: Nanos = 24 * 3_600_000_000_000;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -164,6 +166,36 @@ impl Store for SqliteStore {
         Ok(points)
     }
 
+    async fn feed_start(&self) -> Result<FeedCursor, StoreError> {
+        let last: i64 = self
+            .run(&self.reader, "read the write log", |c| c.query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0)))
+            .await?;
+        Ok(FeedCursor { position: last, ..FeedCursor::default() })
+    }
+
+    async fn feed(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
+        let from = cursor.position;
+        let (mut points, last) = self
+            .run(&self.reader, "read the write log", move |c| {
+                // One snapshot for both statements: a batch committed between them is read next time.
+                let tx = c.transaction()?;
+                let last: i64 = tx.query_row("SELECT coalesce(max(seq), ?1) FROM feed WHERE seq > ?1", [from], |r| r.get(0))?;
+                let sql = format!(
+                    "SELECT {PROBE_COLUMNS} FROM feed f JOIN probe p ON p.series = f.series AND p.ts = f.ts JOIN series s ON s.id = f.series
+                     WHERE f.seq > ?1 AND f.seq <= ?2"
+                );
+                let mut stmt = tx.prepare_cached(&sql)?;
+                let points = read_probes(&mut stmt, params![from, last])?;
+                Ok((points, last))
+            })
+            .await?;
+        super::reads::count(points.len());
+        super::reads::fed(points.len());
+        points.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+        cursor.position = last;
+        Ok(points)
+    }
+
     async fn availability(
         &self,
         range: TimeRange,
@@ -278,6 +310,8 @@ impl Store for SqliteStore {
                     let tx = w.conn.transaction()?;
                     let n = tx.execute("DELETE FROM probe WHERE ts < ?1", [upto])?
                         + tx.execute("DELETE FROM maintenance WHERE ts < ?1", [upto])?;
+                    // The write log is read within moments of a write; a day covers any consumer's restart.
+                    tx.execute("DELETE FROM feed WHERE seq < ?1", [crate::time::now_nanos() - FEED_KEEP])?;
                     tx.commit()?;
                     Ok(u64::try_from(n).unwrap_or(0))
                 })

@@ -48,4 +48,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 4: where a rollup's down time lies, so reports place incidents without reading finer windows.
     "ALTER TABLE rollup ADD COLUMN down_from_s REAL;
     ALTER TABLE rollup ADD COLUMN down_until_s REAL;",
+    // 5: the write log (`Store::feed`): one row per probe row inserted, numbered in commit order by the time of
+    // its write (so retention deletes a prefix), read by long-running consumers from where they left off.
+    "CREATE TABLE feed (seq INTEGER PRIMARY KEY, series INTEGER NOT NULL, ts INTEGER NOT NULL);",
 ];

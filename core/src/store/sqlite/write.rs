@@ -74,11 +74,15 @@ impl Writer {
             )?;
             let mut maint =
                 tx.prepare_cached("INSERT OR IGNORE INTO maintenance (endpoint, region, ts, active) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut feed = tx.prepare_cached("INSERT INTO feed (seq, series, ts) VALUES (?1, ?2, ?3)")?;
+            // The write log's next number: the time of this write, or one past the last row if that is later
+            // (another process writing, a clock stepped back), so it only grows. Read once a row is needed.
+            let mut seq: Option<i64> = None;
             for point in batch {
                 match point {
                     Point::Probe(p) => {
                         let mut e = series_entry(&tx, known, &mut overlay, &p.series)?;
-                        probe.execute(params![
+                        let inserted = probe.execute(params![
                             e.id,
                             p.ts,
                             p.availability,
@@ -94,6 +98,18 @@ impl Writer {
                             p.confirmed_down,
                             p.failed_step,
                         ])?;
+                        // A point already stored (a replayed batch) was in the log when it was first written.
+                        if inserted == 1 {
+                            let n = match seq {
+                                Some(n) => n,
+                                None => {
+                                    let last: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0))?;
+                                    crate::time::now_nanos().max(last + 1)
+                                }
+                            };
+                            feed.execute(params![n, e.id, p.ts])?;
+                            seq = Some(n + 1);
+                        }
                         // Only newer points move the state: a replayed older batch leaves it alone.
                         if p.ts > e.last_ts {
                             if e.down != Some(p.confirmed_down) {

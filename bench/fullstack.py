@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""The whole stack on one influxd (issue 19, figure 1), on loopback, bounded in count and time.
+
+Two `watchpost agent`s (regions eu and us) probe the same N TCP endpoints (default 10,000 each) every 5 s
+against one local listener and write to one influxd 1.6. Then the consumers start, each its own process as
+in docker-compose.yml: `watchpost aggregator` (rollups, and one Statuspage publisher of C components to a
+local stand-in), `watchpost alerting` (20 rules on every endpoint, paging a local webhook) and `watchpost
+statuspage` (refreshing twice a second).
+
+Measured, alternately REPS times: WINDOW s with only the agents writing (after a warm-up), then WINDOW s with
+every consumer running (after a warm-up of their first reads). Reported: influxd CPU-µs per point written in
+each, the ratio (target <= 2), each consumer's read amplification (raw points it read ÷ points the agents
+wrote in the window, from the processes' /metrics; target <= 1.5) and the consumers' own CPU.
+
+Usage: bench/fullstack.py [--endpoints 10000] [--window 90] [--warmup 60] [--reps 2] [--components 100]
+                          [--binary PATH]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "..", "shared", "bench-anchors"))
+import anchorlib as A  # noqa: E402
+import benchlib  # noqa: E402
+from alerting import Listener  # noqa: E402
+from influx import create_db, free_port, start_influxd  # noqa: E402
+from publish import serve  # noqa: E402
+
+TOKEN = "fullstack-bench-admin-token"
+RULES = 20
+
+
+def shared(work, n, components, target, influx, sink, page_port):
+    """Configuration every process reads (each adds its [agent] region and [server] listen)."""
+    t = [f'[store]\ntype = "influxdb"\nurl = "{influx}"\ndatabase = "watchpost"\n',
+         f'[state]\npath = "{work}/state.db"\n',
+         '[aggregator]\nlateness = "5s"\n',
+         f'[statuspage]\nlisten = "127.0.0.1:{page_port}"\nurl = "http://127.0.0.1:{page_port}"\nadmin_token = "{TOKEN}"\n']
+    for c in range(components):
+        t.append(f'[[statuspage.components]]\nid = "c-{c:03}"\n')
+    for i in range(n):
+        t.append(f'[[endpoints]]\nid = "e-{i:05d}"\ntype = "tcp"\naddress = "127.0.0.1:{target}"\ncomponent = "c-{i % components:03}"\n')
+    t.append('[oncall.schedules.primary]\nmembers = ["alice"]\n')
+    t.append(f'[alerting.notifiers.hook]\ntype = "webhook"\nurl = "http://127.0.0.1:{sink}/hook"\n')
+    t.append('[alerting.policies.default]\nnotifiers = ["hook"]\nlevels = [{ targets = ["oncall:primary"] }]\n')
+    for r in range(RULES):
+        when = "availability < 100" if r % 2 == 0 else "latency > 300"
+        t.append(f'[[alerting.rules]]\nname = "rule-{r:02}"\nwhen = "{when}"\nfor = "{r * 5}s"\n')
+    sp = ", ".join(f'"c-{c:03}" = "sp{c}"' for c in range(components))
+    t.append(f'[publishers.sp]\ntype = "statuspage"\nurl = "http://127.0.0.1:{sink}"\npage_id = "page"\n'
+             f'api_key = "sp-bench-key"\ncomponents = {{ {sp} }}\n')
+    return "\n".join(t)
+
+
+def write_config(work, name, base, listen, region=None):
+    path = os.path.join(work, f"{name}.toml")
+    head = f'[agent]\nregion = "{region}"\n\n[agent.spool]\ndir = "{work}/spool-{name}"\n\n' if region else ""
+    with open(path, "w") as f:
+        f.write(head + base + f'\n[server]\nlisten = "127.0.0.1:{listen}"\n')
+    return path
+
+
+def start(binary, work, name, args, port):
+    log = open(os.path.join(work, f"{name}.log"), "w")
+    p = subprocess.Popen([binary] + args, stdout=subprocess.DEVNULL, stderr=log, cwd=work)
+    A.wait_port(port, timeout=60)
+    return p
+
+
+def page_metrics(port):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/admin/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    text = urllib.request.urlopen(req, timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def read_total(m, consumer):
+    return m.get(f'watchpost_store_points_read_total{{consumer="{consumer}"}}', 0.0)
+
+
+def written(agent_ports):
+    return sum(benchlib.metrics(p).get("watchpost_points_written_total", 0.0) for p in agent_ports)
+
+
+def window(influxd, agent_ports, seconds, consumers=None):
+    """influxd CPU-s, points written, and per consumer (points read, CPU-s) over `seconds`."""
+    def snap():
+        reads = {}
+        if consumers:
+            agg = benchlib.metrics(consumers["aggregator"][1])
+            reads["aggregator"] = read_total(agg, "aggregator")
+            reads["publishers"] = read_total(agg, "publishers")
+            reads["alerting"] = read_total(benchlib.metrics(consumers["alerting"][1]), "alerting")
+            reads["statuspage"] = read_total(page_metrics(consumers["statuspage"][1]), "statuspage")
+        cpu = {k: A.cpu_seconds([p.pid]) for k, (p, _) in (consumers or {}).items()}
+        return A.cpu_seconds([influxd.pid]), written(agent_ports), reads, cpu
+    c0, w0, r0, p0 = snap()
+    time.sleep(seconds)
+    c1, w1, r1, p1 = snap()
+    return {"influxd_cpu": c1 - c0, "written": w1 - w0,
+            "read": {k: r1[k] - r0[k] for k in r1}, "cpu": {k: p1[k] - p0[k] for k in p1}}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--endpoints", type=int, default=10000)
+    ap.add_argument("--components", type=int, default=100)
+    ap.add_argument("--window", type=int, default=90)
+    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--binary", help=benchlib.BINARY_HELP)
+    a = ap.parse_args()
+    binary = benchlib.release_binary(a.binary)
+    work = tempfile.mkdtemp(prefix="watchpost-fullstack-")
+    procs = []
+    try:
+        influxd, url = start_influxd(work)
+        procs.append(influxd)
+        create_db(url, "watchpost")
+        target = Listener()
+        sink_port = free_port()
+        serve(sink_port)
+        page_port = free_port()
+        base = shared(work, a.endpoints, a.components, target.port, url, sink_port, page_port)
+        agent_ports = []
+        for region in ["eu", "us"]:
+            port = free_port()
+            cfg = write_config(work, region, base, port, region)
+            procs.append(start(binary, work, region, ["agent", "--config", cfg], port))
+            agent_ports.append(port)
+        A.log(f"agents started ({a.endpoints} endpoints each); warming up {a.warmup} s")
+        time.sleep(a.warmup)
+        rows = []
+        for rep in range(a.reps):
+            alone = window(influxd, agent_ports, a.window)
+            A.log(f"rep {rep + 1}: agents alone: influxd {alone['influxd_cpu']:.1f} CPU-s, {alone['written']:.0f} points")
+            consumers = {}
+            for name, args in [("aggregator", ["aggregator"]), ("alerting", ["alerting"])]:
+                port = free_port()
+                cfg = write_config(work, f"{name}-{rep}", base, port)
+                consumers[name] = (start(binary, work, f"{name}-{rep}", args + ["--config", cfg], port), port)
+            cfg = write_config(work, f"statuspage-{rep}", base, free_port())
+            consumers["statuspage"] = (start(binary, work, f"statuspage-{rep}", ["statuspage", "--config", cfg], page_port), page_port)
+            time.sleep(a.warmup)
+            full = window(influxd, agent_ports, a.window, consumers)
+            A.log(f"rep {rep + 1}: with consumers: influxd {full['influxd_cpu']:.1f} CPU-s, {full['written']:.0f} points, read {full['read']}")
+            for p, _ in consumers.values():
+                benchlib.stop(p)
+            rows.append((alone, full))
+            time.sleep(10)
+        per_point = lambda w: 1e6 * w["influxd_cpu"] / max(w["written"], 1)
+        print(f"\n### `bench/fullstack.py --endpoints {a.endpoints} --window {a.window} --warmup {a.warmup} --reps {a.reps}`\n")
+        print("| rep | influxd CPU-µs per point, agents alone | with every consumer | ratio (target ≤ 2) | "
+              "amplification: aggregator / publishers / alerting / status page (target ≤ 1.5) | consumers' CPU-s (agg / alert / page) |")
+        print("|---|---|---|---|---|---|")
+        ratios = []
+        for i, (alone, full) in enumerate(rows):
+            ratio = per_point(full) / per_point(alone)
+            ratios.append(ratio)
+            amp = " / ".join(f"{full['read'][k] / max(full['written'], 1):.2f}" for k in ["aggregator", "publishers", "alerting", "statuspage"])
+            cpu = " / ".join(f"{full['cpu'][k]:.1f}" for k in ["aggregator", "alerting", "statuspage"])
+            print(f"| {i + 1} | {per_point(alone):.1f} | {per_point(full):.1f} | {ratio:.2f} | {amp} | {cpu} |")
+        print(f"\nMedian ratio: {statistics.median(ratios):.2f}; points written per second: "
+              f"{statistics.median(r[1]['written'] for r in rows) / a.window:.0f}; window {a.window} s.")
+    finally:
+        for p in reversed(procs):
+            benchlib.stop(p)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+//! The write log on InfluxDB (`Store::feed`): how a long-running consumer reads each point once.
+//!
+//! Why not read `probe` from a cursor by time: a read of the newest points still opens every series it
+//! covers, and on influxd 1.6 that, not the points, is the cost. Measured with 20,000 series written at 5 s
+//! (ARCHITECTURE.md, "The read path"): reading the last 0.5 s of `probe` (2,000 points) costs influxd 584 CPU-ms;
+//! reading the same 2,000 points from one series costs it 14. And points carry the time they were probed, not
+//! the time they were written: a batch held for confirmation or replayed from a spool lands behind any cursor
+//! by time, which is why consumers used to re-read an overlap of 5-10 s every time.
+//!
+//! So every write of probe points also writes them, in the same form, to `feed`: one series per writer
+//! (`writer` tag), timestamped in the order of writing. Once the points are in, the writer adds a
+//! `feed_commit` point naming the range of `feed` times it wrote. A consumer reads the commits of the last
+//! [`FEED_OVERLAP`] (a few rows per second per writer), skips those it has followed, and reads exactly the
+//! ranges they name: each point once, however late it was written for its time, and never a half-written
+//! batch (a commit follows the write's success).
+//!
+//! Limits, stated in ARCHITECTURE.md: a commit that becomes readable more than [`FEED_OVERLAP`] after its
+//! time, by the reader's clock (a writer's clock that far behind, or a write that slow), is not followed; the
+//! feed doubles the points written (it costs influxd a fraction of a read of `probe`; its retention is the
+//! database's).
+
+use super::*;
+use crate::store::FeedCursor;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// How far back each read of the commits reaches: how late, by the reader's clock, a commit may become
+/// readable and still be followed. Commits are a few rows per second per writer, so this costs little.
+pub(super) const FEED_OVERLAP: Nanos = 60 * 1_000_000_000;
+/// Ranges per request when many commits are new at once (after a pause).
+const RANGES_PER_REQUEST: usize = 50;
+
+/// One writer's `feed` clock: times in the order of writing, distinct within the writer (its only series).
+#[derive(Debug, Default)]
+pub(super) struct FeedClock(AtomicI64);
+
+impl FeedClock {
+    /// Takes `n` consecutive times, the first no earlier than now; returns the first.
+    fn take(&self, n: i64) -> Nanos {
+        let now = now_nanos();
+        let prev = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1) + n - 1)).unwrap_or_else(|v| v);
+        now.max(prev + 1)
+    }
+}
+
+/// A name for this store's writes in `feed`, distinct between processes: one series per running writer.
+pub(super) fn writer_id() -> String {
+    use std::hash::BuildHasher;
+    let h = std::collections::hash_map::RandomState::new().hash_one((std::process::id(), now_nanos()));
+    format!("{h:016x}")
+}
+
+/// One followed write: `feed` times `from..=to` of `writer`, committed at `time`.
+struct Commit {
+    writer: String,
+    time: Nanos,
+    from: Nanos,
+    to: Nanos,
+}
+
+impl InfluxStore {
+    /// Reserves the write-log times of a batch's probe points: the first and the last; `None` without any.
+    pub(super) fn reserve_feed(&self, batch: &[Point]) -> Option<(Nanos, Nanos)> {
+        let n = batch.iter().filter(|p| matches!(p, Point::Probe(_))).count();
+        let n = i64::try_from(n).ok().filter(|n| *n > 0)?;
+        let first = self.feed_clock.take(n);
+        Some((first, first + n - 1))
+    }
+
+    /// Writes the commit of `feed` times `from..=to`, once they are all written.
+    pub(super) async fn commit_feed(&self, from: Nanos, to: Nanos) -> Result<(), StoreError> {
+        let mut line = Vec::new();
+        let int = crate::lineproto::Field::Int;
+        let fields = [("from", Some(int(from))), ("to", Some(int(to))), ("points", Some(int(to - from + 1)))];
+        crate::lineproto::write_line(&mut line, "feed_commit", &[("writer", self.writer.as_str())], &fields, self.feed_clock.take(1));
+        self.send(vec![(gzip(&line), 1)], "write the feed commit").await.map(|_| ())
+    }
+
+    /// The body of [`Store::feed_start`].
+    pub(super) async fn feed_start_at(&self) -> Result<FeedCursor, StoreError> {
+        let now = now_nanos();
+        let seen = self.commits(now - FEED_OVERLAP).await?.into_iter().map(|c| (c.writer, c.time)).collect();
+        Ok(FeedCursor { position: now, seen })
+    }
+
+    /// The body of [`Store::feed`].
+    pub(super) async fn feed_since(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
+        let now = now_nanos();
+        let new: Vec<Commit> = self
+            .commits(cursor.position - FEED_OVERLAP)
+            .await?
+            .into_iter()
+            .filter(|c| !cursor.seen.contains(&(c.writer.clone(), c.time)))
+            .collect();
+        let mut points = self.feed_ranges(&new).await?;
+        crate::store::reads::fed(new.iter().map(|c| usize::try_from(c.to - c.from + 1).unwrap_or(0)).sum());
+        points.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+        // Only what the next read's overlap returns again needs remembering.
+        cursor.seen.extend(new.into_iter().map(|c| (c.writer, c.time)));
+        cursor.seen.retain(|(_, t)| *t > now - FEED_OVERLAP);
+        cursor.position = now;
+        Ok(points)
+    }
+
+    /// The commits since `since`, of every writer.
+    async fn commits(&self, since: Nanos) -> Result<Vec<Commit>, StoreError> {
+        let q = format!("SELECT \"from\", \"to\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"");
+        let mut out = Vec::new();
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let writer = s.tag("writer");
+                let cols = ["time", "from", "to"].map(|c| s.col(c));
+                for row in &s.values {
+                    let v = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_i64);
+                    if let (Some(time), Some(from), Some(to)) = (v(0), v(1), v(2)) {
+                        out.push(Commit { writer: writer.clone(), time, from, to });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `feed` points of `commits`: their ranges merged per writer, a bounded number per request.
+    async fn feed_ranges(&self, commits: &[Commit]) -> Result<Vec<ProbePoint>, StoreError> {
+        let mut ranges: Vec<(&str, Nanos, Nanos)> = commits.iter().map(|c| (c.writer.as_str(), c.from, c.to)).collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(&str, Nanos, Nanos)> = Vec::with_capacity(ranges.len());
+        for (w, from, to) in ranges {
+            match merged.last_mut() {
+                // Consecutive writes of one writer are one range (a commit's own time sits between them).
+                Some((lw, _, lto)) if *lw == w && from <= *lto + 2 => *lto = (*lto).max(to),
+                _ => merged.push((w, from, to)),
+            }
+        }
+        let statements: Vec<String> = merged
+            .iter()
+            .map(|(w, from, to)| format!("SELECT * FROM \"feed\" WHERE \"writer\" = {} AND time >= {from} AND time <= {to}", lit(w)))
+            .collect();
+        let mut out = Vec::new();
+        let mut series: HashMap<[String; 4], Arc<SeriesKey>> = HashMap::new();
+        for chunk in statements.chunks(RANGES_PER_REQUEST) {
+            for r in self.query(&chunk.join("; ")).await? {
+                for s in r.series.unwrap_or_default() {
+                    super::super::reads::count(s.values.len());
+                    let cols = ProbeColumns::of(&s, "probed_at");
+                    let keys = ["endpoint", "region", "component", "environment"].map(|c| s.col(c));
+                    let mut skipped = 0;
+                    for row in &s.values {
+                        let key =
+                            keys.map(|i| i.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str).unwrap_or_default().to_string());
+                        let key = series
+                            .entry(key)
+                            .or_insert_with_key(|[endpoint, region, component, environment]| {
+                                Arc::new(SeriesKey {
+                                    endpoint: endpoint.clone(),
+                                    region: region.clone(),
+                                    component: component.clone(),
+                                    environment: environment.clone(),
+                                })
+                            })
+                            .clone();
+                        match cols.point(row, &key) {
+                            Some(Some(p)) if !key.endpoint.is_empty() => out.push(p),
+                            Some(_) => skipped += 1,
+                            None => {}
+                        }
+                    }
+                    self.count_incomplete(skipped);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feed_clock_hands_out_distinct_times_in_order_even_when_the_clock_stands_still() {
+        let c = FeedClock::default();
+        let a = c.take(3);
+        let b = c.take(1);
+        assert!(b >= a + 3, "the second write starts after the first's three times: {a} {b}");
+        // A clock far ahead (a previous write's times) is continued, not repeated.
+        let far = FeedClock(AtomicI64::new(now_nanos() + 1_000_000_000_000));
+        let x = far.take(2);
+        assert_eq!(far.take(1), x + 2);
+    }
+}
