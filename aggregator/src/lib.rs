@@ -348,6 +348,13 @@ pub async fn run(mut aggregator: Aggregator, mut stop: tokio::sync::watch::Recei
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "aggregator cycle failed; the next cycle resumes from the watermark"),
         }
+        // The latest states this process keeps (the publishers follow them), saved for other processes'
+        // first read (`Store::save_states`); by one aggregator, the first shard, when sharded.
+        if aggregator.shard.is_none_or(|s| s.index == 1) {
+            if let Err(e) = aggregator.store.save_states().await {
+                tracing::debug!(error = %e, "cannot save the latest states; other processes derive them");
+            }
+        }
         // Hours and days merge in their own task (on the other core), one merge at a time.
         if merging.as_ref().is_none_or(|m| m.is_finished()) {
             let (store, shard) = (aggregator.store.clone(), aggregator.shard);

@@ -472,3 +472,28 @@ async fn influxdb_write_log_gives_each_reader_every_point_once() {
     let server = Influxd::start();
     the_write_log_gives_each_reader_every_point_once(Arc::new(server.store())).await;
 }
+
+/// Issue 19: deriving every latest state from a day of raw points costs influxd seconds at 20,000 series, so
+/// a process starts from the states another saved (the aggregator, once a minute) and follows the write log
+/// from where they were current: the same states as the process that derived them, including what was
+/// written after they were saved.
+#[tokio::test]
+async fn influxdb_latest_states_saved_by_one_process_start_another() {
+    let server = Influxd::start();
+    let (first, second) = (server.store(), server.store());
+    let f = fixture();
+    first.write(&f.points).await.unwrap();
+    let derived = first.latest_states().await.unwrap();
+    assert_eq!(first.state_sources(), (1, 0), "the first process derives the states");
+    first.save_states().await.unwrap();
+    // After the save: `db` goes down, a new series appears.
+    let t = now_nanos() / S * S;
+    let later = vec![point(&series("db", "eu", ""), t - S, false, true), point(&series("new", "us", "c"), t, true, false)];
+    first.write(&later).await.unwrap();
+    let restored = second.latest_states().await.unwrap();
+    assert_eq!(second.state_sources(), (0, 1), "the second starts from the saved states");
+    assert_eq!(restored, first.latest_states().await.unwrap(), "and has what the first has, written later too");
+    assert!(restored.len() > derived.len(), "the new series is there");
+    let db = restored.iter().find(|s| s.endpoint == "db").unwrap();
+    assert!(db.confirmed_down && db.since == t - S, "{db:?}");
+}

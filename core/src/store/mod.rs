@@ -112,6 +112,13 @@ pub trait Store: Send + Sync + 'static {
     /// how a long-running consumer reads each point once: ARCHITECTURE.md, "The read path".
     async fn feed(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError>;
 
+    /// Saves the latest states this store keeps, so that another process's first [`Store::latest_states`]
+    /// reads them rather than deriving them from a day of raw points (InfluxDB: into the write log; the
+    /// aggregator calls it once a minute). SQLite keeps its states in the file as it writes: nothing to do.
+    async fn save_states(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Maintenance points of one endpoint in `range`, by time.
     async fn maintenance_points(&self, endpoint: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError>;
 

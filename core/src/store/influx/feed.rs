@@ -35,7 +35,7 @@ pub(super) struct FeedClock(AtomicI64);
 
 impl FeedClock {
     /// Takes `n` consecutive times, the first no earlier than now; returns the first.
-    fn take(&self, n: i64) -> Nanos {
+    pub(super) fn take(&self, n: i64) -> Nanos {
         let now = now_nanos();
         let prev = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1) + n - 1)).unwrap_or_else(|v| v);
         now.max(prev + 1)
@@ -50,9 +50,9 @@ pub(super) fn writer_id() -> String {
 }
 
 /// One followed write: `feed` times `from..=to` of `writer`, committed at `time`.
-struct Commit {
-    writer: String,
-    time: Nanos,
+pub(super) struct Commit {
+    pub(super) writer: String,
+    pub(super) time: Nanos,
     from: Nanos,
     to: Nanos,
 }
@@ -102,7 +102,7 @@ impl InfluxStore {
     }
 
     /// The commits since `since`, of every writer.
-    async fn commits(&self, since: Nanos) -> Result<Vec<Commit>, StoreError> {
+    pub(super) async fn commits(&self, since: Nanos) -> Result<Vec<Commit>, StoreError> {
         let q = format!("SELECT \"from\", \"to\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"");
         let mut out = Vec::new();
         for r in self.query(&q).await? {

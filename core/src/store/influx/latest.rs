@@ -2,6 +2,7 @@
 //! write log (`feed`), each new point read once.
 
 use super::*;
+use feed::FEED_OVERLAP;
 
 /// Every series' latest state, as of the cursor's place in the write log.
 pub(super) struct StateCache {
@@ -10,52 +11,229 @@ pub(super) struct StateCache {
     pub(super) states: HashMap<SeriesKey, EndpointState>,
 }
 
+/// The cache, and when a failed derivation may be tried again.
+#[derive(Default)]
+pub(super) struct StateSlot {
+    cache: Option<StateCache>,
+    retry_at: Option<Nanos>,
+    backoff: Nanos,
+    last_error: String,
+}
+
 /// How often `latest_states` derives every state afresh from the whole window: a commit the write log's
 /// overlap missed (see `feed`) reaches the states then.
 pub(super) const STATE_FULL_REFRESH: Nanos = 3600 * 1_000_000_000;
+/// After a failed derivation, the next waits this long, doubling up to [`DERIVE_BACKOFF_MAX`]. Why: with
+/// 20,000 series the derivation costs influxd seconds of CPU; a status page asking twice a second would
+/// otherwise start it again and again while influxd is still busy with the last, and never finish (seen in
+/// `bench/fullstack.py`, issue 19).
+const DERIVE_BACKOFF_MIN: Nanos = 5 * 1_000_000_000;
+const DERIVE_BACKOFF_MAX: Nanos = 60 * 1_000_000_000;
+/// Saved states are a first call's start only while younger than this (the aggregator saves them once a
+/// minute); older, the aggregator has stopped, and they are derived from the raw points.
+const SNAPSHOT_MAX_AGE: Nanos = 5 * 60 * 1_000_000_000;
+/// Commits this much older than the place saved states are current to are taken as included in them.
+const SNAPSHOT_SLACK: Nanos = 5 * 1_000_000_000;
 
 impl InfluxStore {
     /// The body of [`Store::latest_states`] (its doc says how it stays cheap).
     pub(super) async fn latest_states_cached(&self) -> Result<Vec<EndpointState>, StoreError> {
         let now = now_nanos();
-        let mut guard = self.states.lock().await;
-        let cache = match guard.take() {
-            Some(mut c) if now - c.full_at < STATE_FULL_REFRESH => {
-                // On failure the cache is put back (the cursor has not moved): the next call reads the same.
-                let points = match self.feed_since(&mut c.cursor).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        *guard = Some(c);
+        let mut slot = self.states.lock().await;
+        let due = slot.cache.as_ref().is_none_or(|c| now - c.full_at >= STATE_FULL_REFRESH);
+        if due && slot.retry_at.is_none_or(|t| now >= t) {
+            // A first call starts from the states another process saved, when there are recent ones; the
+            // hourly refresh derives them from the raw points (and so repairs what the write log missed).
+            let restored = match slot.cache.is_none() {
+                true => self.saved_states(now).await.unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "cannot read saved latest states; deriving them");
+                    None
+                }),
+                false => None,
+            };
+            let fresh = match restored {
+                Some(cache) => Ok(cache),
+                None => self.derive_cache(now).await,
+            };
+            match fresh {
+                Ok(cache) => {
+                    *slot = StateSlot { cache: Some(cache), ..StateSlot::default() };
+                }
+                Err(e) => {
+                    slot.backoff = (slot.backoff * 2).clamp(DERIVE_BACKOFF_MIN, DERIVE_BACKOFF_MAX);
+                    slot.retry_at = Some(now + slot.backoff);
+                    slot.last_error = e.to_string();
+                    if slot.cache.is_none() {
                         return Err(e);
                     }
-                };
-                fold_states(&mut c.states, &points);
-                c.states.retain(|_, s| s.last_ts >= now - STATE_WINDOW);
-                c
+                    // An hourly re-derivation failed: keep the states, which the write log keeps current.
+                    tracing::warn!(error = %e, "re-deriving the latest states failed; following the write log meanwhile");
+                }
             }
-            _ => {
-                // The cursor first: what is written while the states are derived is read next time (a point
-                // folded twice changes nothing, `fold_states` keeps the newest).
-                let cursor = self.feed_start_at().await?;
-                let states = self.derive_states(now).await?;
-                let states = states
-                    .into_iter()
-                    .map(|s| {
-                        let key = SeriesKey {
-                            endpoint: s.endpoint.clone(),
-                            region: s.region.clone(),
-                            component: s.component.clone(),
-                            environment: s.environment.clone(),
-                        };
-                        (key, s)
-                    })
-                    .collect();
-                StateCache { full_at: now, cursor, states }
-            }
+        }
+        let retry_in = slot.retry_at.map_or(0, |t| (t - now).max(0) / 1_000_000_000);
+        let reason = format!("{} (tried again in {retry_in} s)", slot.last_error);
+        let Some(cache) = slot.cache.as_mut() else {
+            return Err(StoreError::Io { op: "derive the latest states", reason, retryable: true });
         };
-        let out = newest_per_endpoint(cache.states.values().cloned().collect());
-        *guard = Some(cache);
-        Ok(out)
+        // The cursor moves only when the read succeeds: on failure the next call reads the same.
+        let points = self.feed_since(&mut cache.cursor).await?;
+        fold_states(&mut cache.states, &points);
+        cache.states.retain(|_, s| s.last_ts >= now - STATE_WINDOW);
+        Ok(newest_per_endpoint(cache.states.values().cloned().collect()))
+    }
+
+    /// Writes the states this store keeps into the write log (`feed_state`, one series per writer, in one
+    /// block of times), then a `state_commit` naming the block and the write-log place they are current to.
+    pub(super) async fn save_states_now(&self) -> Result<(), StoreError> {
+        let (states, as_of) = {
+            let slot = self.states.lock().await;
+            let Some(cache) = slot.cache.as_ref() else { return Ok(()) };
+            (cache.states.values().cloned().collect::<Vec<_>>(), cache.cursor.position)
+        };
+        let Some(n) = i64::try_from(states.len()).ok().filter(|n| *n > 0) else { return Ok(()) };
+        use crate::lineproto::{write_line, Field};
+        let first = self.feed_clock.take(n);
+        let mut bodies = Vec::new();
+        let mut buf = Vec::new();
+        let mut lines = 0u64;
+        for (s, ts) in states.iter().zip(first..) {
+            let fields = [
+                ("endpoint", Some(Field::Str(&s.endpoint))),
+                ("region", Some(Field::Str(&s.region))),
+                ("component", Some(Field::Str(&s.component))),
+                ("environment", Some(Field::Str(&s.environment))),
+                ("confirmed_down", Some(Field::Bool(s.confirmed_down))),
+                ("since", Some(Field::Int(s.since))),
+                ("last_ts", Some(Field::Int(s.last_ts))),
+                ("last_ok", Some(Field::Bool(s.last_ok))),
+                ("last_latency_ms", Some(Field::Float(s.last_latency_ms))),
+                ("last_error", Some(Field::Str(s.last_error.map_or("", ErrorClass::as_str)))),
+            ];
+            lines += u64::from(write_line(&mut buf, "feed_state", &[("writer", self.writer.as_str())], &fields, ts));
+            if lines as usize >= MAX_LINES {
+                bodies.push((gzip(&buf), lines));
+                buf.clear();
+                lines = 0;
+            }
+        }
+        if lines > 0 {
+            bodies.push((gzip(&buf), lines));
+        }
+        self.send(bodies, "save the latest states").await?;
+        let mut line = Vec::new();
+        let fields = [("from", Some(Field::Int(first))), ("to", Some(Field::Int(first + n - 1))), ("as_of", Some(Field::Int(as_of)))];
+        write_line(&mut line, "state_commit", &[("writer", self.writer.as_str())], &fields, self.feed_clock.take(1));
+        self.send(vec![(gzip(&line), 1)], "save the latest states").await.map(|_| ())
+    }
+
+    /// The newest states saved by any process in the last [`SNAPSHOT_MAX_AGE`], with a write-log cursor at
+    /// the place they are current to; `None` without any (or with an incomplete one).
+    async fn saved_states(&self, now: Nanos) -> Result<Option<StateCache>, StoreError> {
+        let q = format!(
+            "SELECT \"from\", \"to\", \"as_of\" FROM \"state_commit\" WHERE time > {} GROUP BY \"writer\" ORDER BY time DESC LIMIT 1",
+            now - SNAPSHOT_MAX_AGE
+        );
+        let mut newest: Option<(Nanos, String, Nanos, Nanos, Nanos)> = None;
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let cols = ["time", "from", "to", "as_of"].map(|c| s.col(c));
+                for row in &s.values {
+                    let v = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_i64);
+                    if let (Some(t), Some(from), Some(to), Some(as_of)) = (v(0), v(1), v(2), v(3)) {
+                        if newest.as_ref().is_none_or(|n| t > n.0) {
+                            newest = Some((t, s.tag("writer"), from, to, as_of));
+                        }
+                    }
+                }
+            }
+        }
+        let Some((_, writer, from, to, as_of)) = newest else { return Ok(None) };
+        let q = format!("SELECT * FROM \"feed_state\" WHERE \"writer\" = {} AND time >= {from} AND time <= {to}", lit(&writer));
+        let mut states = HashMap::new();
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let cols = [
+                    "endpoint",
+                    "region",
+                    "component",
+                    "environment",
+                    "confirmed_down",
+                    "since",
+                    "last_ts",
+                    "last_ok",
+                    "last_latency_ms",
+                    "last_error",
+                ]
+                .map(|c| s.col(c));
+                for row in &s.values {
+                    let get = |i: usize| cols[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
+                    let text = |i: usize| get(i).and_then(serde_json::Value::as_str).map(str::to_string);
+                    let (Some(endpoint), Some(region), Some(component), Some(environment)) = (text(0), text(1), text(2), text(3)) else {
+                        continue;
+                    };
+                    let (Some(confirmed_down), Some(since), Some(last_ts), Some(last_ok), Some(last_latency_ms)) = (
+                        get(4).and_then(serde_json::Value::as_bool),
+                        get(5).and_then(serde_json::Value::as_i64),
+                        get(6).and_then(serde_json::Value::as_i64),
+                        get(7).and_then(serde_json::Value::as_bool),
+                        get(8).and_then(serde_json::Value::as_f64),
+                    ) else {
+                        continue;
+                    };
+                    let key = SeriesKey { endpoint, region, component, environment };
+                    let state = EndpointState {
+                        endpoint: key.endpoint.clone(),
+                        region: key.region.clone(),
+                        component: key.component.clone(),
+                        environment: key.environment.clone(),
+                        confirmed_down,
+                        since,
+                        last_ts,
+                        last_ok,
+                        last_latency_ms,
+                        last_error: text(9).as_deref().and_then(ErrorClass::parse),
+                    };
+                    states.insert(key, state);
+                }
+            }
+        }
+        if i64::try_from(states.len()).ok() != Some(to - from + 1) {
+            return Ok(None); // part of the block is missing or damaged: derive instead
+        }
+        // The commits the saved states already include: all but the last few seconds' before their place
+        // (one that became readable later than that is not in them, and is read again: harmless).
+        let seen = self
+            .commits(as_of - FEED_OVERLAP)
+            .await?
+            .into_iter()
+            .filter(|c| c.time <= as_of - SNAPSHOT_SLACK)
+            .map(|c| (c.writer, c.time))
+            .collect();
+        self.restored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(StateCache { full_at: now, cursor: FeedCursor { position: as_of, seen }, states }))
+    }
+
+    /// Every state derived afresh, with a write-log cursor placed before the derivation: what is written
+    /// meanwhile is read next time (a point folded twice changes nothing, `fold_states` keeps the newest).
+    async fn derive_cache(&self, now: Nanos) -> Result<StateCache, StoreError> {
+        let cursor = self.feed_start_at().await?;
+        self.derived.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let states = self
+            .derive_states(now)
+            .await?
+            .into_iter()
+            .map(|s| {
+                let key = SeriesKey {
+                    endpoint: s.endpoint.clone(),
+                    region: s.region.clone(),
+                    component: s.component.clone(),
+                    environment: s.environment.clone(),
+                };
+                (key, s)
+            })
+            .collect();
+        Ok(StateCache { full_at: now, cursor, states })
     }
 
     /// Every series' latest state derived from the last 24 h (see `latest_states`).
@@ -70,9 +248,13 @@ impl InfluxStore {
             format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = true GROUP BY {PROBE_TAGS}"),
             format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = false GROUP BY {PROBE_TAGS}"),
             format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
-        ]
-        .join("; ");
-        let results = self.query(&q).await?;
+        ];
+        // One request per statement, each within the store's timeout: together they take seconds at 20,000
+        // series, and one request for all would time out where each alone does not.
+        let mut results = Vec::with_capacity(q.len());
+        for statement in &q {
+            results.push(self.query(statement).await?.into_iter().next().unwrap_or_default());
+        }
         let by_key = |i: usize| -> HashMap<SeriesKey, (Nanos, serde_json::Value)> {
             results
                 .get(i)

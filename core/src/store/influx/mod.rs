@@ -57,12 +57,15 @@ pub struct InfluxStore {
     cfg: InfluxConfig,
     write_url: String,
     /// The last answer of `latest_states`, kept current from the points written since (see there).
-    states: tokio::sync::Mutex<Option<StateCache>>,
+    states: tokio::sync::Mutex<StateSlot>,
     /// Rows read back without a field every writer sets (see [`probe_rows`]), skipped.
     incomplete: std::sync::atomic::AtomicU64,
     /// This store's name in the write log, and the log's clock (see `feed`).
     writer: String,
     feed_clock: feed::FeedClock,
+    /// How many times the latest states were derived from raw points, and restored from a saved snapshot.
+    derived: std::sync::atomic::AtomicU64,
+    restored: std::sync::atomic::AtomicU64,
 }
 
 impl InfluxStore {
@@ -87,10 +90,12 @@ impl InfluxStore {
             client,
             cfg: cfg.clone(),
             write_url,
-            states: tokio::sync::Mutex::new(None),
+            states: tokio::sync::Mutex::new(StateSlot::default()),
             incomplete: std::sync::atomic::AtomicU64::new(0),
             writer: feed::writer_id(),
             feed_clock: feed::FeedClock::default(),
+            derived: std::sync::atomic::AtomicU64::new(0),
+            restored: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -128,6 +133,13 @@ impl InfluxStore {
         Ok(rejected)
     }
 
+    /// How many times this store derived the latest states from raw points, and restored them from states
+    /// another process saved (tests and benchmarks).
+    pub fn state_sources(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.derived.load(Relaxed), self.restored.load(Relaxed))
+    }
+
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.cfg.auth {
             InfluxAuth::None => req,
@@ -151,6 +163,10 @@ impl Store for InfluxStore {
             Some((points, message)) => Err(StoreError::Rejected { points, message }),
             None => Ok(()),
         }
+    }
+
+    async fn save_states(&self) -> Result<(), StoreError> {
+        self.save_states_now().await
     }
 
     async fn feed_start(&self) -> Result<FeedCursor, StoreError> {

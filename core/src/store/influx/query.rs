@@ -128,7 +128,7 @@ pub(super) struct QueryResponse {
     pub(super) error: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct StatementResult {
     pub(super) series: Option<Vec<SeriesResult>>,
     pub(super) error: Option<String>,
