@@ -25,8 +25,12 @@ use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKe
 use watchpost_core::store::{Select, Store, StoreError};
 use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, TimeRange};
 
-/// Minutes read from the store at once while catching up: one query per hour of backlog.
+/// Minutes read from the store at once while catching up: at most an hour, and about [`CHUNK_POINTS`].
 const CHUNK_MINUTES: i64 = 60;
+/// Raw points a catching-up read aims at (some 100 MB in memory).
+const CHUNK_POINTS: i64 = 500_000;
+/// While catching up, progress is logged this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
 /// The watermark that says from when on rollups exist: where the first cycle started, moved back by a
 /// backfill. A report of a period that begins before it is not complete.
@@ -66,6 +70,8 @@ pub struct Aggregator {
     metrics: Arc<AggregatorMetrics>,
     /// `aggregator.shard`: only these endpoints' rollups, under watermarks of their own.
     shard: Option<Shard>,
+    /// Minutes the next read of a backlog covers (see `CHUNK_POINTS`).
+    chunk_minutes: i64,
 }
 
 impl Aggregator {
@@ -85,6 +91,7 @@ impl Aggregator {
             seen: Default::default(),
             metrics,
             shard: a.shard,
+            chunk_minutes: 1,
         }
     }
 
@@ -143,8 +150,12 @@ impl Aggregator {
         let mut wm = match self.store.watermark(&self.watermark(Resolution::Minute)).await? {
             Some(wm) => wm,
             None => {
-                // Hours and days start where minutes start: a later cycle must not pick a different day.
+                // Hours and days start where minutes start: a later cycle must not pick a different day. Where
+                // the history is younger than the backfill, from the day of its first point: every empty hour
+                // would otherwise cost a read of every series (minutes each at 20,000 series on influxd).
                 let start = self.initial(now);
+                let first = self.store.first_probe_time(start).await?.unwrap_or(now);
+                let start = start.max(Resolution::Day.floor(first).min(Resolution::Minute.floor(now - self.lateness)));
                 self.store.set_watermark(&Shard::watermark(self.shard, ROLLUP_START), start).await?;
                 for r in [Resolution::Day, Resolution::Hour, Resolution::Minute] {
                     self.store.set_watermark(&self.watermark(r), start).await?;
@@ -153,17 +164,42 @@ impl Aggregator {
             }
         };
         let max_slot = self.params.max_slot();
+        let (behind, mut said) = (closable - wm, Instant::now());
         while wm < closable {
-            let to = closable.min(wm + CHUNK_MINUTES * Resolution::Minute.nanos());
+            // A first start (or one after a long stop) may have hours to catch up: say how far it is.
+            if said.elapsed() >= PROGRESS_EVERY {
+                let done = (wm - (closable - behind)) as f64 / behind.max(1) as f64;
+                tracing::info!(
+                    percent = (done * 100.0).round(),
+                    minutes_left = (closable - wm) / Resolution::Minute.nanos(),
+                    "aggregator catching up"
+                );
+                said = Instant::now();
+            }
+            let to = closable.min(wm + self.chunk_minutes * Resolution::Minute.nanos());
             let (probes, maintenance) = self.read_raw(TimeRange::new(wm - max_slot, to + max_slot)).await?;
+            // The next read covers about CHUNK_POINTS points: a backlog of an hour of 20,000 series read at
+            // once would be 14 M points (gigabytes, and a read no store timeout allows).
+            let minutes = (to - wm) / Resolution::Minute.nanos();
+            self.chunk_minutes = match i64::try_from(probes.len()).unwrap_or(i64::MAX) {
+                0 => (self.chunk_minutes * 4).min(CHUNK_MINUTES),
+                n => (minutes.saturating_mul(CHUNK_POINTS) / n).clamp(1, CHUNK_MINUTES),
+            };
             let rollups = rollup::minutes(&probes, &maintenance, wm, to, &self.params, &self.known);
             stats.gap_minutes += self.gaps(&rollups, &probes, wm, to);
             stats.points_read += (probes.len() + maintenance.len()) as u64;
             stats.minutes += ((to - wm) / Resolution::Minute.nanos()) as u64;
             stats.rollups_written += rollups.len() as u64;
             self.store.write(&rollups.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
-            self.store.set_watermark(&self.watermark(Resolution::Minute), to).await?;
-            wm = to;
+            // Before this aggregator's first point, empty history is skipped to the next point at once (there
+            // is no series yet whose missing minutes would be gaps).
+            let next = match probes.is_empty() && maintenance.is_empty() && self.seen.is_empty() {
+                true => self.store.first_probe_time(to).await?.map_or(closable, |t| Resolution::Minute.floor(t).clamp(to, closable)),
+                false => to,
+            };
+            stats.minutes += ((next - to) / Resolution::Minute.nanos()) as u64; // closed, empty
+            self.store.set_watermark(&self.watermark(Resolution::Minute), next).await?;
+            wm = next;
         }
         self.metrics.record(&stats, started.elapsed(), now - wm);
         Ok(stats)

@@ -36,7 +36,7 @@ use watchpost_core::config::{Config, ProbeConfig};
 use watchpost_core::maintenance::{self, MaintenanceSource};
 use watchpost_core::state::StateDb;
 use watchpost_core::store::Store;
-use watchpost_core::time::{now_nanos, TimeRange};
+use watchpost_core::time::{duration_nanos, now_nanos, TimeRange};
 
 /// How often the live part (statuses, incidents, maintenance) is rebuilt.
 pub const LIVE_REFRESH: Duration = Duration::from_millis(500);
@@ -187,7 +187,7 @@ impl StatusPage {
             oncall: config.oncall.clone(),
             targets,
             logo,
-            history: tokio::sync::Mutex::new((History::default(), None)),
+            history: tokio::sync::Mutex::new((History::new(duration_nanos(config.aggregator.lateness) + 2 * history::MINUTE), None)),
             published: RwLock::new(Arc::new(Published::render(page, empty_snapshot(config, page), false))),
             fingerprint: std::sync::Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),

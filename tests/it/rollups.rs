@@ -143,8 +143,9 @@ async fn aggregate(store: Arc<dyn Store>, base: i64) -> (Vec<RollupPoint>, Vec<R
     // A restart: a new aggregator resumes from the watermark and does only the rest.
     let mut b = Aggregator::new(&cfg, store.clone(), metrics);
     let second = b.cycle(end + 91 * S).await.unwrap();
-    // The first cycle starts a day (the backfill) before its first closable minute, on a UTC day boundary.
-    let initial = Resolution::Day.floor(first_now - 90 * S - 86_400 * S);
+    // The first cycle starts a day (the backfill) before its first closable minute, on a UTC day boundary, or
+    // on the day of the first point when the history is younger.
+    let initial = Resolution::Day.floor(first_now - 90 * S - 86_400 * S).max(Resolution::Day.floor(base));
     assert_eq!(first.minutes + second.minutes, ((end - initial) / (60 * S)) as u64, "every minute closed exactly once");
     let again = b.cycle(end + 91 * S).await.unwrap();
     assert_eq!((again.minutes, again.rollups_written), (0, 0), "nothing new, nothing done");

@@ -90,6 +90,9 @@ pub trait Store: Send + Sync + 'static {
     /// Probe points of one endpoint (all regions when `region` is `None`) in `range`, by time.
     async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError>;
 
+    /// The time of the oldest probe point at or after `since`, of any series; `None` when there is none.
+    async fn first_probe_time(&self, since: Nanos) -> Result<Option<Nanos>, StoreError>;
+
     /// Probe points of the selected series in `range` (the aggregator's minute window), by time.
     async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError>;
 

@@ -165,6 +165,13 @@ impl Store for InfluxStore {
         }
     }
 
+    async fn first_probe_time(&self, since: Nanos) -> Result<Option<Nanos>, StoreError> {
+        // One statement over every series (influxd opens each, but returns one row).
+        let q = format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE time >= {since}");
+        let results = self.query(&q).await?;
+        Ok(results.iter().flat_map(|r| r.series.iter().flatten()).filter_map(|s| s.first_row().map(|(t, _)| t)).min())
+    }
+
     async fn save_states(&self) -> Result<(), StoreError> {
         self.save_states_now().await
     }

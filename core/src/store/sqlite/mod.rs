@@ -166,6 +166,13 @@ impl Store for SqliteStore {
         Ok(points)
     }
 
+    async fn first_probe_time(&self, since: Nanos) -> Result<Option<Nanos>, StoreError> {
+        self.run(&self.reader, "read the oldest point", move |c| {
+            c.query_row("SELECT min(ts) FROM probe WHERE ts >= ?1", [since], |r| r.get(0))
+        })
+        .await
+    }
+
     async fn feed_start(&self) -> Result<FeedCursor, StoreError> {
         let last: i64 = self
             .run(&self.reader, "read the write log", |c| c.query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0)))
