@@ -6,9 +6,12 @@ import subprocess
 import urllib.request
 
 
-def metrics(port: int) -> dict:
-    """A watchpost process's `/metrics` on 127.0.0.1:`port`, as {"name{labels}": value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+def metrics(port: int, path: str = "/metrics", token: str = None) -> dict:
+    """A watchpost process's `/metrics` on 127.0.0.1:`port` (or `path`, with a bearer `token`), as
+    {"name{labels}": value}."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    with urllib.request.urlopen(req, timeout=5) as r:
         text = r.read().decode()
     out = {}
     for line in text.splitlines():

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -81,14 +80,7 @@ def start(binary, work, name, args, port):
 
 
 def page_metrics(port):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/admin/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
-    text = urllib.request.urlopen(req, timeout=5).read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+    return benchlib.metrics(port, "/api/v1/admin/metrics", TOKEN)
 
 
 def read_total(m, consumer):
