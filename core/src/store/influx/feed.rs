@@ -2,7 +2,7 @@
 //!
 //! Why not read `probe` from a cursor by time: a read of the newest points still opens every series it
 //! covers, and on influxd 1.6 that, not the points, is the cost. Measured with 20,000 series written at 5 s
-//! (ARCHITECTURE.md, "The read path"): reading the last 0.5 s of `probe` (2,000 points) costs influxd 584 CPU-ms;
+//! (`bench/influx_reads.py`): reading the last 0.5 s of `probe` (2,000 points) costs influxd 584 CPU-ms;
 //! reading the same 2,000 points from one series costs it 14. And points carry the time they were probed, not
 //! the time they were written: a batch held for confirmation or replayed from a spool lands behind any cursor
 //! by time, which is why consumers used to re-read an overlap of 5-10 s every time.
@@ -68,11 +68,22 @@ impl InfluxStore {
 
     /// Writes the commit of `feed` times `from..=to`, once they are all written.
     pub(super) async fn commit_feed(&self, from: Nanos, to: Nanos) -> Result<(), StoreError> {
-        let mut line = Vec::new();
         let int = crate::lineproto::Field::Int;
         let fields = [("from", Some(int(from))), ("to", Some(int(to))), ("points", Some(int(to - from + 1)))];
-        crate::lineproto::write_line(&mut line, "feed_commit", &[("writer", self.writer.as_str())], &fields, self.feed_clock.take(1));
-        self.send(vec![(gzip(&line), 1)], "write the feed commit").await.map(|_| ())
+        self.send_commit("feed_commit", &fields, "write the feed commit").await
+    }
+
+    /// Writes one commit point of this writer (`feed_commit`, `state_commit`), timed by the log's clock so it
+    /// follows what it names.
+    pub(super) async fn send_commit(
+        &self,
+        measurement: &str,
+        fields: &[(&str, Option<crate::lineproto::Field<'_>>)],
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut line = Vec::new();
+        crate::lineproto::write_line(&mut line, measurement, &[("writer", self.writer.as_str())], fields, self.feed_clock.take(1));
+        self.send(vec![(gzip(&line), 1)], op).await.map(|_| ())
     }
 
     /// The body of [`Store::feed_start`].

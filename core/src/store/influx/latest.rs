@@ -1,5 +1,6 @@
-//! `latest_states` on InfluxDB: derived from the last 24 h once an hour, kept current in between from the
-//! write log (`feed`), each new point read once.
+//! `latest_states` on InfluxDB: at start restored from the states the aggregator saves each minute (or
+//! derived from the last 24 h when none are recent), derived afresh once an hour, and kept current in between
+//! from the write log (`feed`), each new point read once.
 
 use super::*;
 use feed::FEED_OVERLAP;
@@ -121,10 +122,8 @@ impl InfluxStore {
             bodies.push((gzip(&buf), lines));
         }
         self.send(bodies, "save the latest states").await?;
-        let mut line = Vec::new();
         let fields = [("from", Some(Field::Int(first))), ("to", Some(Field::Int(first + n - 1))), ("as_of", Some(Field::Int(as_of)))];
-        write_line(&mut line, "state_commit", &[("writer", self.writer.as_str())], &fields, self.feed_clock.take(1));
-        self.send(vec![(gzip(&line), 1)], "save the latest states").await.map(|_| ())
+        self.send_commit("state_commit", &fields, "save the latest states").await
     }
 
     /// The newest states saved by any process in the last [`SNAPSHOT_MAX_AGE`], with a write-log cursor at
