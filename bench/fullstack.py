@@ -8,11 +8,12 @@ local stand-in), `watchpost alerting` (20 rules on every endpoint, paging a loca
 statuspage` (refreshing twice a second).
 
 Measured, alternately REPS times: WINDOW s with only the agents writing (after a warm-up), then WINDOW s with
-every consumer running (after a warm-up of their first reads). Reported: influxd CPU-µs per point written in
+every consumer running (after SETTLE s: their first reads, and the aggregator's minutes read by time before it
+follows the write log). Reported: influxd CPU-µs per point written in
 each, the ratio (target <= 2), each consumer's read amplification (raw points it read ÷ points the agents
 wrote in the window, from the processes' /metrics; target <= 1.5) and the consumers' own CPU.
 
-Usage: bench/fullstack.py [--endpoints 10000] [--window 90] [--warmup 60] [--reps 2] [--components 100]
+Usage: bench/fullstack.py [--endpoints 10000] [--window 90] [--warmup 60] [--settle 240] [--reps 2] [--components 100] [--each]
                           [--binary PATH]
 """
 import argparse
@@ -79,6 +80,19 @@ def start(binary, work, name, args, port):
     return p
 
 
+CONSUMERS = ["aggregator", "alerting", "statuspage"]
+
+
+def start_consumers(binary, work, base, page_port, names, tag):
+    """The consumers `names`, each its own process: {name: (process, metrics port)}."""
+    out = {}
+    for name in names:
+        port = page_port if name == "statuspage" else free_port()
+        cfg = write_config(work, f"{name}-{tag}", base, free_port() if name == "statuspage" else port)
+        out[name] = (start(binary, work, f"{name}-{tag}", [name, "--config", cfg], port), port)
+    return out
+
+
 def page_metrics(port):
     return benchlib.metrics(port, "/api/v1/admin/metrics", TOKEN)
 
@@ -95,12 +109,15 @@ def window(influxd, agent_ports, seconds, consumers=None):
     """influxd CPU-s, points written, and per consumer (points read, CPU-s) over `seconds`."""
     def snap():
         reads = {}
-        if consumers:
-            agg = benchlib.metrics(consumers["aggregator"][1])
+        consumers_ = consumers or {}
+        if "aggregator" in consumers_:
+            agg = benchlib.metrics(consumers_["aggregator"][1])
             reads["aggregator"] = read_total(agg, "aggregator")
             reads["publishers"] = read_total(agg, "publishers")
-            reads["alerting"] = read_total(benchlib.metrics(consumers["alerting"][1]), "alerting")
-            reads["statuspage"] = read_total(page_metrics(consumers["statuspage"][1]), "statuspage")
+        if "alerting" in consumers_:
+            reads["alerting"] = read_total(benchlib.metrics(consumers_["alerting"][1]), "alerting")
+        if "statuspage" in consumers_:
+            reads["statuspage"] = read_total(page_metrics(consumers_["statuspage"][1]), "statuspage")
         cpu = {k: A.cpu_seconds([p.pid]) for k, (p, _) in (consumers or {}).items()}
         return A.cpu_seconds([influxd.pid]), written(agent_ports), reads, cpu
     c0, w0, r0, p0 = snap()
@@ -117,6 +134,10 @@ def main():
     ap.add_argument("--window", type=int, default=90)
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--settle", type=int, default=240,
+                    help="seconds the consumers run before their window: the aggregator's first minutes after a start "
+                         "are read by time (it follows the write log from the minute after it starts, plus lateness)")
+    ap.add_argument("--each", action="store_true", help="then run each consumer alone, to see what each costs influxd")
     ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     ap.add_argument("--keep", action="store_true", help="keep the working directory (configurations, logs) and say where")
     a = ap.parse_args()
@@ -159,14 +180,8 @@ def main():
         for rep in range(a.reps):
             alone = window(influxd, agent_ports, a.window)
             A.log(f"rep {rep + 1}: agents alone: influxd {alone['influxd_cpu']:.1f} CPU-s, {alone['written']:.0f} points")
-            consumers = {}
-            for name, args in [("aggregator", ["aggregator"]), ("alerting", ["alerting"])]:
-                port = free_port()
-                cfg = write_config(work, f"{name}-{rep}", base, port)
-                consumers[name] = (start(binary, work, f"{name}-{rep}", args + ["--config", cfg], port), port)
-            cfg = write_config(work, f"statuspage-{rep}", base, free_port())
-            consumers["statuspage"] = (start(binary, work, f"statuspage-{rep}", ["statuspage", "--config", cfg], page_port), page_port)
-            time.sleep(a.warmup)
+            consumers = start_consumers(binary, work, base, page_port, CONSUMERS, rep)
+            time.sleep(a.settle)
             full = window(influxd, agent_ports, a.window, consumers)
             A.log(f"rep {rep + 1}: with consumers: influxd {full['influxd_cpu']:.1f} CPU-s, {full['written']:.0f} points, read {full['read']}")
             for p, _ in consumers.values():
@@ -174,7 +189,21 @@ def main():
             rows.append((alone, full))
             time.sleep(10)
         per_point = lambda w: 1e6 * w["influxd_cpu"] / max(w["written"], 1)
-        print(f"\n### `bench/fullstack.py --endpoints {a.endpoints} --window {a.window} --warmup {a.warmup} --reps {a.reps}`\n")
+        each = []
+        if a.each:
+            # One consumer at a time, to see what each costs influxd (the aggregator process includes the
+            # publishers).
+            for name in CONSUMERS:
+                alone = window(influxd, agent_ports, a.window)
+                consumers = start_consumers(binary, work, base, page_port, [name], f"each-{name}")
+                time.sleep(a.settle if name == "aggregator" else a.warmup)
+                full = window(influxd, agent_ports, a.window, consumers)
+                A.log(f"{name} alone: influxd {full['influxd_cpu']:.1f} CPU-s (agents alone {alone['influxd_cpu']:.1f}), read {full['read']}")
+                for p, _ in consumers.values():
+                    benchlib.stop(p)
+                each.append((name, alone, full))
+                time.sleep(10)
+        print(f"\n### `bench/fullstack.py --endpoints {a.endpoints} --window {a.window} --warmup {a.warmup} --settle {a.settle} --reps {a.reps}`\n")
         print("| rep | influxd CPU-µs per point, agents alone | with every consumer | ratio (target ≤ 2) | "
               "amplification: aggregator / publishers / alerting / status page (target ≤ 1.5) | consumers' CPU-s (agg / alert / page) |")
         print("|---|---|---|---|---|---|")
@@ -185,6 +214,11 @@ def main():
             amp = " / ".join(f"{full['read'][k] / max(full['written'], 1):.2f}" for k in ["aggregator", "publishers", "alerting", "statuspage"])
             cpu = " / ".join(f"{full['cpu'][k]:.1f}" for k in ["aggregator", "alerting", "statuspage"])
             print(f"| {i + 1} | {per_point(alone):.1f} | {per_point(full):.1f} | {ratio:.2f} | {amp} | {cpu} |")
+        if each:
+            print("\n| consumer alone | influxd CPU-µs per point, agents alone | with it | added per point written |")
+            print("|---|---|---|---|")
+            for name, alone, full in each:
+                print(f"| {name} | {per_point(alone):.1f} | {per_point(full):.1f} | {per_point(full) - per_point(alone):.1f} |")
         print(f"\nMedian ratio: {statistics.median(ratios):.2f}; points written per second: "
               f"{statistics.median(r[1]['written'] for r in rows) / a.window:.0f}; window {a.window} s.")
     finally:

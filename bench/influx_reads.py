@@ -2,7 +2,7 @@
 """What a read costs influxd 1.6 (issue 19): by series opened, not by points returned.
 
 Writes N series (default 20,000, half in each of two regions) every 5 s for MINUTES minutes into a fresh
-influxd as `probe` (a series per endpoint and region, as Watchpost writes it) and the same points as `feed`
+influxd as `probe` (a series per endpoint and region with the fields a plain HTTP probe writes, as Watchpost writes it) and the same points as `feed`
 (one series per region, the series key as fields, as Watchpost's write log does), then times reads of the
 same windows from each, with influxd's CPU from /proc. Bounded: fixed counts, fixed sizes, stops itself.
 
@@ -48,7 +48,7 @@ def run(proc, url, N, MIN):
         for i in range(N):
             ts = t0 + s * 10**9 + (i * 250_000)  # spread over the 5 s
             reg = "eu" if i % 2 else "us"
-            lines.append(f'probe,endpoint=e-{i//2:05d},region={reg},environment=production latency_ms={1.5+i%7},ok=true,confirmed_down=false,status_code=200i,availability=1 {ts}')
+            lines.append(f'probe,endpoint=e-{i//2:05d},region={reg},environment=production latency_ms={1.5+i%7},connect_ms={0.2+i%3},ttfb_ms={1.1+i%5},ok=true,confirmed_down=false,status_code=200i,availability=1 {ts}')
             feed.append(f'feed,region={reg} endpoint="e-{i//2:05d}",latency_ms={1.5+i%7},ok=true,confirmed_down=false {ts + (i%2)}')
             if len(lines) >= 50000:
                 w(lines)
@@ -77,6 +77,7 @@ def run(proc, url, N, MIN):
     bench("probe 0.5 s window", lambda r: f"SELECT * FROM probe WHERE {W(end - (r+2)*5*10**8 - 5*10**8, end - (r+2)*5*10**8)} GROUP BY *", 40)
     bench("probe 5.5 s window", lambda r: f"SELECT * FROM probe WHERE {W(end - (r+2)*5*10**8 - 55*10**8, end - (r+2)*5*10**8)} GROUP BY *", 20)
     bench("probe 60 s window", lambda r: f"SELECT * FROM probe WHERE {W(end - (r+2)*60*10**9, end - (r+1)*60*10**9)} GROUP BY *", 4)
+    bench("probe 60 s window, 3 fields", lambda r: f"SELECT availability, ok, latency_ms FROM probe WHERE {W(end - (r+2)*60*10**9, end - (r+1)*60*10**9)} GROUP BY *", 4)
     bench("feed 0.5 s window", lambda r: f"SELECT * FROM feed WHERE {W(end - (r+2)*5*10**8 - 5*10**8, end - (r+2)*5*10**8)} GROUP BY *", 40)
     bench("feed 60 s window", lambda r: f"SELECT * FROM feed WHERE {W(end - (r+2)*60*10**9, end - (r+1)*60*10**9)} GROUP BY *", 4)
     bench("probe 0.5 s, region=eu", lambda r: f"SELECT * FROM probe WHERE region='eu' AND {W(end - (r+2)*5*10**8 - 5*10**8, end - (r+2)*5*10**8)} GROUP BY *", 40)

@@ -9,6 +9,7 @@
 //! never filled in.
 
 pub mod config;
+mod live;
 pub mod metrics;
 pub mod publish;
 pub mod recent;
@@ -29,6 +30,10 @@ use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, Tim
 const CHUNK_MINUTES: i64 = 60;
 /// Raw points a catching-up read aims at (some 100 MB in memory).
 const CHUNK_POINTS: i64 = 500_000;
+/// Between cycles, the write log is read this often (see [`live`]).
+const FOLLOW_EVERY: Duration = Duration::from_secs(5);
+/// Endpoints whose hour (day) is merged from one read: about 180,000 minute rollups with two regions.
+const MERGE_ENDPOINTS: usize = 1000;
 /// While catching up, progress is logged this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
@@ -51,6 +56,8 @@ pub struct CycleStats {
     pub hours: u64,
     pub days: u64,
     pub points_read: u64,
+    /// Of `points_read`, the probe points taken from the write log rather than read by time (see [`live`]).
+    pub points_followed: u64,
     pub rollups_written: u64,
     /// Series-minutes of configured series with no point at all.
     pub gap_minutes: u64,
@@ -72,6 +79,10 @@ pub struct Aggregator {
     shard: Option<Shard>,
     /// Minutes the next read of a backlog covers (see `CHUNK_POINTS`).
     chunk_minutes: i64,
+    /// The write log as followed so far, for the minutes it covers (unsharded only, see [`live`]).
+    live: Option<live::Live>,
+    /// Points taken from `live` since the last cycle's stats.
+    followed: u64,
 }
 
 impl Aggregator {
@@ -92,6 +103,8 @@ impl Aggregator {
             metrics,
             shard: a.shard,
             chunk_minutes: 1,
+            live: None,
+            followed: 0,
         }
     }
 
@@ -133,7 +146,7 @@ impl Aggregator {
     /// days that are complete. [`run`] does the two apart, so a long merge never delays a minute.
     pub async fn cycle(&mut self, now: Nanos) -> Result<CycleStats, AggregatorError> {
         let mut stats = self.close_minutes(now).await?;
-        let coarse = merge_closed(&*self.store, self.shard).await?;
+        let coarse = merge_closed(&*self.store, self.shard, self.configured.len()).await?;
         stats.hours = coarse.hours;
         stats.days = coarse.days;
         stats.rollups_written += coarse.rollups_written;
@@ -145,6 +158,9 @@ impl Aggregator {
     pub async fn close_minutes(&mut self, now: Nanos) -> Result<CycleStats, AggregatorError> {
         let started = Instant::now();
         self.learn_series().await?;
+        if self.live.is_none() && self.shard.is_none() {
+            self.live = live::Live::start(&*self.store).await?;
+        }
         let mut stats = CycleStats::default();
         let closable = Resolution::Minute.floor(now - self.lateness);
         let mut wm = match self.store.watermark(&self.watermark(Resolution::Minute)).await? {
@@ -201,6 +217,7 @@ impl Aggregator {
             self.store.set_watermark(&self.watermark(Resolution::Minute), next).await?;
             wm = next;
         }
+        stats.points_followed = std::mem::take(&mut self.followed);
         self.metrics.record(&stats, started.elapsed(), now - wm);
         Ok(stats)
     }
@@ -269,7 +286,18 @@ impl Aggregator {
         range: TimeRange,
     ) -> Result<(Vec<ProbePoint>, Vec<watchpost_core::model::MaintenancePoint>), AggregatorError> {
         let select = Select::shard(self.shard);
-        let mut probes = self.store.probe_points_all(range, select).await?;
+        let mut followed = None;
+        if self.live.as_ref().is_some_and(|live| live.covers(range)) {
+            self.follow().await?;
+            followed = self.live.as_mut().map(|live| live.take(range));
+        }
+        let mut probes = match followed {
+            Some(probes) => {
+                self.followed += probes.len() as u64;
+                probes
+            }
+            None => self.store.probe_samples(range, select).await?,
+        };
         let mut maintenance = self.store.maintenance_points_all(range, select).await?;
         if self.shard.is_some() {
             probes.retain(|p| self.owns(&p.series.endpoint));
@@ -283,6 +311,18 @@ impl Aggregator {
             }
         }
         Ok((probes, maintenance))
+    }
+
+    /// Reads what the write log has gained, when this aggregator follows it ([`run`] does between cycles, so
+    /// each read is a few seconds of writes rather than a minute's).
+    pub async fn follow(&mut self) -> Result<(), StoreError> {
+        if let Some(live) = &mut self.live {
+            if !live.follow(&*self.store).await? {
+                tracing::info!("the aggregator is too far behind to hold the write log; it reads by time until it catches up");
+                self.live = None;
+            }
+        }
+        Ok(())
     }
 
     /// Merges the finer rollups of `range` into `coarse` ones and writes those not in the store yet.
@@ -347,26 +387,34 @@ impl Aggregator {
 
 /// Merges every hour whose minutes are all closed into `rollup_1h`, then every UTC day whose hours are into
 /// `rollup_1d`, moving their watermarks. An hour of 10,000 endpoints is 1.2 M minute rollups to read and
-/// merge (seconds of work), which is why [`run`] does this beside the minute cycles rather than in them.
-pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>) -> Result<CycleStats, AggregatorError> {
+/// merge (seconds of work), which is why [`run`] does this beside the minute cycles rather than in them. The
+/// `endpoints` of the shard are merged [`MERGE_ENDPOINTS`] at a time: at 20,000 series one read of the hour
+/// took influxd longer than the store timeout, failed, and was retried every minute, never done.
+pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>, endpoints: usize) -> Result<CycleStats, AggregatorError> {
     let mut stats = CycleStats::default();
+    let parts = u32::try_from(endpoints.div_ceil(MERGE_ENDPOINTS)).unwrap_or(u32::MAX).max(1);
     for (coarse, fine) in [(Resolution::Hour, Resolution::Minute), (Resolution::Day, Resolution::Hour)] {
         let (fine_name, coarse_name) = (Shard::watermark(shard, fine.measurement()), Shard::watermark(shard, coarse.measurement()));
         let (Some(fine_wm), Some(mut cwm)) = (store.watermark(&fine_name).await?, store.watermark(&coarse_name).await?) else {
             continue;
         };
         while cwm + coarse.nanos() <= fine_wm {
-            let mut children = store.rollups(fine, TimeRange::new(cwm, cwm + coarse.nanos()), Select::shard(shard)).await?;
-            if let Some(s) = shard {
-                children.retain(|c| s.owns(&c.series.endpoint));
+            let range = TimeRange::new(cwm, cwm + coarse.nanos());
+            // A part written again after a failure writes the same points (the merge is exact).
+            for part in Shard::split(shard, parts) {
+                let select = if parts == 1 { Select::shard(shard) } else { Select::Shard(part) };
+                let mut children = store.rollups(fine, range, select).await?;
+                if select != Select::All {
+                    children.retain(|c| part.owns(&c.series.endpoint));
+                }
+                let merged = rollup::merge(&children, coarse);
+                stats.rollups_written += merged.len() as u64;
+                store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
             }
-            let merged = rollup::merge(&children, coarse);
-            stats.rollups_written += merged.len() as u64;
             match coarse {
                 Resolution::Hour => stats.hours += 1,
                 _ => stats.days += 1,
             }
-            store.write(&merged.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
             cwm += coarse.nanos();
             store.set_watermark(&coarse_name, cwm).await?;
         }
@@ -393,9 +441,9 @@ pub async fn run(mut aggregator: Aggregator, mut stop: tokio::sync::watch::Recei
         }
         // Hours and days merge in their own task (on the other core), one merge at a time.
         if merging.as_ref().is_none_or(|m| m.is_finished()) {
-            let (store, shard) = (aggregator.store.clone(), aggregator.shard);
+            let (store, shard, endpoints) = (aggregator.store.clone(), aggregator.shard, aggregator.configured.len());
             merging = Some(tokio::spawn(async move {
-                match merge_closed(&*store, shard).await {
+                match merge_closed(&*store, shard, endpoints).await {
                     Ok(s) if s.hours + s.days > 0 => tracing::debug!(hours = s.hours, days = s.days, "hour and day rollups merged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "merging hour and day rollups failed; the next cycle retries"),
@@ -403,9 +451,27 @@ pub async fn run(mut aggregator: Aggregator, mut stop: tokio::sync::watch::Recei
             }));
         }
         let to_next_minute = Resolution::Minute.nanos() - now_nanos().rem_euclid(Resolution::Minute.nanos()) + 2_000_000_000;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_nanos(to_next_minute as u64)) => {}
-            _ = stop.wait_for(|s| *s) => break,
+        let next_cycle = tokio::time::Instant::now() + Duration::from_nanos(to_next_minute as u64);
+        // Until then, the write log is followed a few seconds at a time.
+        let mut stopped = false;
+        loop {
+            let follow_at = (tokio::time::Instant::now() + FOLLOW_EVERY).min(next_cycle);
+            tokio::select! {
+                _ = tokio::time::sleep_until(follow_at) => {}
+                _ = stop.wait_for(|s| *s) => {
+                    stopped = true;
+                    break;
+                }
+            }
+            if follow_at == next_cycle {
+                break;
+            }
+            if let Err(e) = aggregator.follow().await {
+                tracing::debug!(error = %e, "cannot read the write log now; the next cycle reads it again");
+            }
+        }
+        if stopped {
+            break;
         }
     }
     if let Some(m) = merging {

@@ -9,6 +9,7 @@ pub struct AggregatorMetrics {
     pub cycles: Counter,
     pub minutes: Counter,
     pub points_read: Counter,
+    pub points_followed: Counter,
     pub rollups_written: Counter,
     pub gap_minutes: Counter,
     pub cycle_duration: Histogram,
@@ -29,6 +30,7 @@ impl Default for AggregatorMetrics {
             cycles: Counter::default(),
             minutes: Counter::default(),
             points_read: Counter::default(),
+            points_followed: Counter::default(),
             rollups_written: Counter::default(),
             gap_minutes: Counter::default(),
             cycle_duration: Histogram::new(&CYCLE_BOUNDS),
@@ -45,6 +47,7 @@ impl AggregatorMetrics {
         self.cycles.inc();
         self.minutes.add(s.minutes);
         self.points_read.add(s.points_read);
+        self.points_followed.add(s.points_followed);
         self.rollups_written.add(s.rollups_written);
         self.gap_minutes.add(s.gap_minutes);
         self.cycle_duration.observe(took);
@@ -59,6 +62,12 @@ impl AggregatorMetrics {
         m::counter(out, "watchpost_aggregator_cycles_total", "Aggregator cycles run.", self.cycles.get());
         m::counter(out, "watchpost_aggregator_minutes_total", "Minute windows closed.", self.minutes.get());
         m::counter(out, "watchpost_aggregator_points_read_total", "Raw points read to build minute rollups.", self.points_read.get());
+        m::counter(
+            out,
+            "watchpost_aggregator_points_followed_total",
+            "Of the raw points read, those taken from the write log rather than read back by time.",
+            self.points_followed.get(),
+        );
         m::counter(
             out,
             "watchpost_aggregator_rollups_written_total",

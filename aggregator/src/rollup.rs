@@ -305,22 +305,7 @@ mod tests {
     }
 
     fn probe(s: &Arc<SeriesKey>, t: Nanos, up: bool, ok: bool, ms: f64) -> ProbePoint {
-        ProbePoint {
-            series: s.clone(),
-            ts: t * S,
-            availability: if up { 100.0 } else { 0.0 },
-            ok,
-            latency_ms: ms,
-            dns_ms: None,
-            connect_ms: None,
-            tls_ms: None,
-            ttfb_ms: None,
-            status_code: None,
-            cert_days_left: None,
-            error: None,
-            confirmed_down: !up,
-            failed_step: None,
-        }
+        ProbePoint::sample(s.clone(), t * S, if up { 100.0 } else { 0.0 }, ok, ms)
     }
 
     fn params() -> Params {

@@ -330,27 +330,13 @@ mod tests {
     }
 
     fn probe(region: &str, ts: Nanos, availability: f64, latency_ms: f64) -> Point {
-        Point::Probe(ProbePoint {
-            series: Arc::new(SeriesKey {
-                endpoint: "api".into(),
-                region: region.into(),
-                component: String::new(),
-                environment: "production".into(),
-            }),
-            ts,
-            availability,
-            ok: availability > 0.0,
-            latency_ms,
-            dns_ms: None,
-            connect_ms: None,
-            tls_ms: None,
-            ttfb_ms: None,
-            status_code: None,
-            cert_days_left: None,
-            error: None,
-            confirmed_down: availability == 0.0,
-            failed_step: None,
-        })
+        let series = Arc::new(SeriesKey {
+            endpoint: "api".into(),
+            region: region.into(),
+            component: String::new(),
+            environment: "production".into(),
+        });
+        Point::Probe(ProbePoint::sample(series, ts, availability, availability > 0.0, latency_ms))
     }
 
     #[test]

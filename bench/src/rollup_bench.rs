@@ -205,7 +205,9 @@ async fn main() {
     let mut hour_cycles = Vec::new();
     for c in &shard_configs {
         let (wall, cpu) = (Instant::now(), common::cpu_seconds());
-        let merged = watchpost_aggregator::merge_closed(&*store, c.aggregator.shard).await.unwrap_or_else(|e| panic!("merge: {e}"));
+        let merged = watchpost_aggregator::merge_closed(&*store, c.aggregator.shard, c.endpoints.len())
+            .await
+            .unwrap_or_else(|e| panic!("merge: {e}"));
         hour_cycles.push((wall.elapsed().as_secs_f64(), common::cpu_seconds() - cpu, merged));
     }
     let med = |mut v: Vec<f64>| {

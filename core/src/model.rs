@@ -98,6 +98,29 @@ pub struct ProbePoint {
     pub failed_step: Option<String>,
 }
 
+impl ProbePoint {
+    /// A point with what every reader of raw points needs (the confirmed state as `availability`, the
+    /// attempt's result and latency) and nothing else: what [`crate::store::Store::probe_samples`] may return.
+    pub fn sample(series: std::sync::Arc<SeriesKey>, ts: Nanos, availability: f64, ok: bool, latency_ms: f64) -> ProbePoint {
+        ProbePoint {
+            series,
+            ts,
+            availability,
+            ok,
+            latency_ms,
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            status_code: None,
+            cert_days_left: None,
+            error: None,
+            confirmed_down: availability < 50.0,
+            failed_step: None,
+        }
+    }
+}
+
 /// One step of one run of a multi-step check, measurement `check_step` (an addition to DESIGN.md §4): the
 /// history `watchpost checks history` shows. Tags are the run's series plus `step`; `ts` is the run's start,
 /// shared by every step of the run, so a run is read back as the steps with one timestamp.
@@ -385,22 +408,8 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     pub(crate) fn point(ts_s: i64, availability: f64, ok: bool) -> ProbePoint {
-        ProbePoint {
-            series: Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() }),
-            ts: ts_s * 1_000_000_000,
-            availability,
-            ok,
-            latency_ms: 1.0,
-            dns_ms: None,
-            connect_ms: None,
-            tls_ms: None,
-            ttfb_ms: None,
-            status_code: None,
-            cert_days_left: None,
-            error: None,
-            confirmed_down: availability < 50.0,
-            failed_step: None,
-        }
+        let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
+        ProbePoint::sample(series, ts_s * 1_000_000_000, availability, ok, 1.0)
     }
 
     #[test]

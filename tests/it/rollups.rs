@@ -414,3 +414,117 @@ async fn status_availability_from_rollups_equals_the_raw_points() {
     assert!((got[1][&api_eu].down_s - 185.0).abs() <= 5.0, "{:?}", got[1][&api_eu]);
     assert_eq!(got[0][&api_eu].down_s, 0.0);
 }
+
+/// Issue 19: an aggregator that is running while the points are written takes them from the write log
+/// (`Store::feed`) rather than reading each minute back by time, and writes exactly the rollups a read by time
+/// gives: with a batch written twice (a replayed spool), a batch written late for its time, and a follow
+/// between writes as `run` does.
+#[tokio::test]
+async fn sqlite_rollups_from_the_write_log_equal_those_read_by_time() {
+    let (_d1, followed) = sqlite_store().await;
+    let (_d2, by_time) = sqlite_store().await;
+    rollups_from_the_write_log_equal_those_read_by_time(Arc::new(followed), Arc::new(by_time)).await;
+}
+
+#[tokio::test]
+async fn influxdb_rollups_from_the_write_log_equal_those_read_by_time() {
+    let server = Influxd::start();
+    let (_d, by_time) = sqlite_store().await;
+    rollups_from_the_write_log_equal_those_read_by_time(Arc::new(server.store()), Arc::new(by_time)).await;
+}
+
+async fn rollups_from_the_write_log_equal_those_read_by_time(followed: Arc<dyn Store>, by_time: Arc<dyn Store>) {
+    let cfg = config();
+    let now = watchpost_core::time::now_nanos();
+    // Ten minutes starting after the aggregator starts following (plus its clock margin, see
+    // aggregator/src/live.rs), written now: a clock ahead of time stands in for waiting.
+    let base = Resolution::Minute.floor(now) + 3 * 60 * S;
+    let pts: Vec<Point> = points(base).into_iter().filter(|p| p.ts() < base + 600 * S).collect();
+    let end = base + 600 * S;
+
+    let mut a = Aggregator::new(&cfg, followed.clone(), Arc::new(AggregatorMetrics::default()));
+    a.cycle(now).await.unwrap();
+    let chunks: Vec<&[Point]> = pts.chunks(40).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i == 3 {
+            continue; // written late, below
+        }
+        followed.write(chunk).await.unwrap();
+        if i == 5 {
+            followed.write(chunks[4]).await.unwrap(); // a replay of what is in already
+        }
+        if i % 7 == 0 {
+            a.follow().await.unwrap();
+        }
+    }
+    followed.write(chunks[3]).await.unwrap();
+    let stats = a.cycle(end + 91 * S).await.unwrap();
+    let probes = pts.iter().filter(|p| matches!(p, Point::Probe(_))).count() as u64;
+    assert!(stats.points_followed >= probes, "the fixture's points came from the write log: {stats:?}, {probes} probes");
+
+    // The same points in a store before its aggregator starts: read by time.
+    by_time.write(&pts).await.unwrap();
+    let mut b = Aggregator::new(&cfg, by_time.clone(), Arc::new(AggregatorMetrics::default()));
+    let stats = b.cycle(end + 91 * S).await.unwrap();
+    assert_eq!(stats.points_followed, 0, "points stamped ahead and written before the start are read by time");
+
+    let minutes = |store: Arc<dyn Store>| async move {
+        let mut v = store.rollups(Resolution::Minute, TimeRange::new(base, end), Select::All).await.unwrap();
+        for x in &mut v {
+            x.hist.clear();
+            x.latency_mean_ms = x.latency_mean_ms.map(|m| (m * 1e9).round() / 1e9);
+        }
+        v.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
+        v
+    };
+    let (got, want) = (minutes(followed).await, minutes(by_time).await);
+    assert_eq!(got.len(), 10 * 5, "ten minutes of api/eu, api/us, web/eu and two all-regions merges");
+    assert_eq!(got, want);
+}
+
+/// Hours are merged a bounded number of endpoints at a time (`merge_closed`, parts by `Shard::split`): the
+/// parts together write exactly the hour rollups one read of every endpoint writes, on SQLite and influxd.
+#[tokio::test]
+async fn hours_merged_in_parts_equal_one_merge() {
+    let server = Influxd::start();
+    let (_d1, whole) = sqlite_store().await;
+    let (_d2, parts) = sqlite_store().await;
+    let stores: [Arc<dyn Store>; 3] = [Arc::new(whole), Arc::new(parts), Arc::new(server.store())];
+    let now = watchpost_core::time::now_nanos();
+    let base = Resolution::Day.floor(now) - 86_400 * S + 3600 * S;
+    let mut text = String::from("[aggregator]\nlateness = \"90s\"\nbackfill = \"1d\"\n");
+    let mut pts = Vec::new();
+    for i in 0..24 {
+        text.push_str(&format!("[[endpoints]]\nid = \"e{i:02}\"\nurl = \"http://x/\"\n"));
+        let series = Arc::new(SeriesKey {
+            endpoint: format!("e{i:02}"),
+            region: "eu".into(),
+            component: String::new(),
+            environment: "production".into(),
+        });
+        for t in (0..3600).step_by(5) {
+            let up = !(i % 5 == 0 && (600..900).contains(&t));
+            let latency_ms = 10.0 + ((t * 31 + i) % 200) as f64;
+            pts.push(Point::Probe(ProbePoint::sample(series.clone(), base + (t + i) * S, if up { 100.0 } else { 0.0 }, up, latency_ms)));
+        }
+    }
+    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &HashMap::new()).unwrap();
+    let mut hours = Vec::new();
+    for (store, endpoints) in stores.iter().zip([1, 24_000, 24_000]) {
+        store.write(&pts).await.unwrap();
+        let mut a = Aggregator::new(&cfg, store.clone(), Arc::new(AggregatorMetrics::default()));
+        a.close_minutes(base + 3600 * S + 91 * S).await.unwrap();
+        let stats = watchpost_aggregator::merge_closed(&**store, None, endpoints).await.unwrap();
+        assert_eq!(stats.hours, 2, "from the start of the first point's day: an empty hour, then the fixture's");
+        let mut v = store.rollups(Resolution::Hour, TimeRange::new(base, base + 3600 * S), Select::All).await.unwrap();
+        for x in &mut v {
+            x.hist.clear();
+            x.latency_mean_ms = x.latency_mean_ms.map(|m| (m * 1e9).round() / 1e9);
+        }
+        v.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
+        assert_eq!(v.len(), 48, "24 endpoints and their all-regions merges");
+        hours.push(v);
+    }
+    assert_eq!(hours[1], hours[0], "24 parts write what one merge writes (SQLite)");
+    assert_eq!(hours[2], hours[0], "and on influxd");
+}

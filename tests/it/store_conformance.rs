@@ -149,6 +149,8 @@ struct Answers {
     api_eu: Vec<ProbePoint>,
     half_open: usize,
     all: Vec<(String, String, i64)>,
+    /// What rollups read of every point: series, time, availability, ok, latency.
+    samples: Vec<(SeriesKey, i64, f64, bool, f64)>,
     availability: Vec<(SeriesKey, Availability)>,
     states: Vec<EndpointState>,
     maintenance: Vec<MaintenancePoint>,
@@ -171,6 +173,13 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
             .unwrap()
             .iter()
             .map(|p| (p.series.endpoint.clone(), p.series.region.clone(), p.ts))
+            .collect(),
+        samples: store
+            .probe_samples(range, Select::All)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| ((*p.series).clone(), p.ts, p.availability, p.ok, p.latency_ms))
             .collect(),
         availability: store.availability(range, &slots, Duration::from_secs(10)).await.unwrap(),
         states: store.latest_states().await.unwrap(),
@@ -206,6 +215,14 @@ async fn conforms(store: &dyn Store, f: &Fixture) -> Answers {
     assert_eq!(a.half_open, 5, "ranges are half-open");
     assert_eq!(a.all.len(), probes.len(), "every series, no duplicates");
     assert!(a.all.windows(2).all(|w| w[0].2 <= w[1].2), "in time order");
+    let full: Vec<_> = store
+        .probe_points_all(TimeRange::new(f.base, f.base + 100 * S), Select::All)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| ((*p.series).clone(), p.ts, p.availability, p.ok, p.latency_ms))
+        .collect();
+    assert_eq!(a.samples, full, "the samples rollups read are those of the full points, in the same order");
 
     let avail: HashMap<(String, String), Availability> =
         a.availability.iter().map(|(k, v)| ((k.endpoint.clone(), k.region.clone()), *v)).collect();
@@ -496,4 +513,31 @@ async fn influxdb_latest_states_saved_by_one_process_start_another() {
     assert!(restored.len() > derived.len(), "the new series is there");
     let db = restored.iter().find(|s| s.endpoint == "db").unwrap();
     assert!(db.confirmed_down && db.since == t - S, "{db:?}");
+}
+
+/// Deriving the latest states reads a bounded number of endpoints per request (at 20,000 series one
+/// statement over all of them outlasted the store timeout): with more endpoints than one request holds, the
+/// states are those SQLite keeps, including when each one began after a change.
+#[tokio::test]
+async fn influxdb_states_derived_in_parts_equal_sqlite() {
+    let server = Influxd::start();
+    let influx = server.store();
+    let (_d, sqlite) = common::sqlite_store().await;
+    let t = now_nanos() / S * S - 600 * S;
+    let mut points = Vec::new();
+    for i in 0..1_200 {
+        let s = series(&format!("e{i:04}"), if i % 2 == 0 { "eu" } else { "us" }, "c");
+        // Every seventh went down at its third point, every eleventh came back up at its fourth.
+        for k in 0..5 {
+            let down = i % 7 == 0 && k >= 2 && !(i % 11 == 0 && k >= 3);
+            points.push(point(&s, t + (k * 5 + i % 5) * S, !down, down));
+        }
+    }
+    influx.write(&points).await.unwrap();
+    sqlite.write(&points).await.unwrap();
+    let derived = influx.latest_states().await.unwrap();
+    assert_eq!(influx.state_sources(), (1, 0), "derived");
+    assert_eq!(derived.len(), 1_200);
+    assert_eq!(derived, sqlite.latest_states().await.unwrap());
+    assert_eq!(derived.iter().filter(|s| s.confirmed_down).count(), (0..1_200).filter(|i| i % 7 == 0 && i % 11 != 0).count());
 }

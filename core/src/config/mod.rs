@@ -117,6 +117,15 @@ impl Shard {
         h.finish() % u64::from(self.count) == u64::from(self.index - 1)
     }
 
+    /// `shard` (all endpoints when `None`) cut into `parts` disjoint shards that together own exactly its
+    /// endpoints: part j of shard k/N is shard (k + N·j)/(N·parts), because a hash that leaves k-1 modulo
+    /// N·parts leaves k-1 modulo N. How a wide read is split into bounded ones by endpoint.
+    pub fn split(shard: Option<Shard>, parts: u32) -> Vec<Shard> {
+        let Shard { index, count } = shard.unwrap_or(Shard { index: 1, count: 1 });
+        let parts = parts.max(1);
+        (0..parts).map(|j| Shard { index: index + count * j, count: count * parts }).collect()
+    }
+
     /// The watermark of `measurement` (`rollup_1m`) for this shard.
     pub fn watermark(shard: Option<Shard>, measurement: &str) -> String {
         match shard {
@@ -245,5 +254,27 @@ impl Config {
     /// The multi-step checks, one entry per check and environment.
     pub fn checks(&self) -> impl Iterator<Item = &EndpointConfig> {
         self.endpoints.iter().filter(|e| matches!(e.probe, ProbeConfig::Steps(_)))
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn the_parts_of_a_shard_own_exactly_its_endpoints_once() {
+        let endpoints: Vec<String> = (0..2000).map(|i| format!("endpoint-{i}")).collect();
+        for shard in [None, Some(Shard { index: 2, count: 3 })] {
+            let parts = Shard::split(shard, 4);
+            assert_eq!(parts.len(), 4);
+            for e in &endpoints {
+                let owners = parts.iter().filter(|p| p.owns(e)).count();
+                let owned = shard.is_none_or(|s| s.owns(e));
+                assert_eq!(owners, usize::from(owned), "{e} in {shard:?}");
+            }
+            // Every part has some: the split spreads.
+            assert!(parts.iter().all(|p| endpoints.iter().filter(|e| p.owns(e)).count() > 50));
+        }
+        assert_eq!(Shard::split(None, 0), [Shard { index: 1, count: 1 }]);
     }
 }

@@ -96,6 +96,13 @@ pub trait Store: Send + Sync + 'static {
     /// Probe points of the selected series in `range` (the aggregator's minute window), by time.
     async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError>;
 
+    /// As [`Store::probe_points_all`], but only `availability`, `ok` and `latency_ms` are sure to be read (the
+    /// other fields may be unset): what rollups use. On InfluxDB a read costs by the fields it decodes, and a
+    /// probe point has up to thirteen (`bench/influx_reads.py`).
+    async fn probe_samples(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
+        self.probe_points_all(range, select).await
+    }
+
     /// Availability of every series with points in `range`, attributed by slot (DESIGN.md §5.6, see
     /// [`crate::model::SlotAccumulator`]); `slots` maps an endpoint id to its interval, `default_slot` covers
     /// endpoints it does not name. Memory is proportional to the number of series, not of points.

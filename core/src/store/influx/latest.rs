@@ -238,30 +238,35 @@ impl InfluxStore {
     pub(super) async fn derive_states(&self, now: Nanos) -> Result<Vec<EndpointState>, StoreError> {
         let window = format!("time >= {}", now - STATE_WINDOW);
         // One selector per statement, so each returns the time of the point it selected.
-        let q = [
-            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
-            format!("SELECT last(\"ok\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
-            format!("SELECT last(\"error\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
-            format!("SELECT last(\"confirmed_down\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
-            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = true GROUP BY {PROBE_TAGS}"),
-            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = false GROUP BY {PROBE_TAGS}"),
-            format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
-        ];
-        // One request per statement, each within the store's timeout: together they take seconds at 20,000
-        // series, and one request for all would time out where each alone does not.
-        let mut results = Vec::with_capacity(q.len());
-        for statement in &q {
-            results.push(self.query(statement).await?.into_iter().next().unwrap_or_default());
-        }
-        let by_key = |i: usize| -> HashMap<SeriesKey, (Nanos, serde_json::Value)> {
-            results
-                .get(i)
-                .and_then(|r| r.series.as_ref())
-                .map(|ss| ss.iter().filter_map(|s| s.first_row().map(|(t, v)| (s.key(), (t, v.clone())))).collect())
-                .unwrap_or_default()
+        let statements = |f: &str| {
+            [
+                format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
+                format!("SELECT last(\"ok\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
+                format!("SELECT last(\"error\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
+                format!("SELECT last(\"confirmed_down\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
+                format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {f}{window} AND \"confirmed_down\" = true GROUP BY {PROBE_TAGS}"),
+                format!(
+                    "SELECT last(\"latency_ms\") FROM \"probe\" WHERE {f}{window} AND \"confirmed_down\" = false GROUP BY {PROBE_TAGS}"
+                ),
+                format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
+            ]
         };
-        let (latency, ok, error, down, last_down, last_up, first) =
-            (by_key(0), by_key(1), by_key(2), by_key(3), by_key(4), by_key(5), by_key(6));
+        // A few hundred endpoints per request, one request per statement: at 20,000 series one statement over
+        // every series took influxd longer than the store timeout under load, and a derivation that always
+        // times out never finishes (the two filtered by `confirmed_down` read every point of the day).
+        let mut maps: [HashMap<SeriesKey, (Nanos, serde_json::Value)>; 7] = Default::default();
+        for filter in self.endpoint_groups("probe").await? {
+            for (i, statement) in statements(&filter).iter().enumerate() {
+                for r in self.query(statement).await? {
+                    for s in r.series.iter().flatten() {
+                        if let Some((t, v)) = s.first_row() {
+                            maps[i].insert(s.key(), (t, v.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        let [latency, ok, error, down, last_down, last_up, first] = maps;
         let mut states = Vec::new();
         // Series whose current state began after a change inside the window: the first point after the last
         // point in the other state, found with one statement per such series.

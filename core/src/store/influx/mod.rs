@@ -189,20 +189,15 @@ impl Store for InfluxStore {
         if let Some(r) = region {
             filter.push_str(&format!("\"region\" = {} AND ", lit(r)));
         }
-        self.probe_points_where(&filter, range).await
+        self.probe_points_where(&filter, range, "*").await
     }
 
     async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
-        let filters = self.filters("probe", select).await?;
-        if let [filter] = filters.as_slice() {
-            return self.probe_points_where(filter, range).await;
-        }
-        let mut out = Vec::new();
-        for filter in &filters {
-            out.extend(self.probe_points_where(filter, range).await?);
-        }
-        out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
-        Ok(out)
+        self.probe_points_selected(range, select, "*").await
+    }
+
+    async fn probe_samples(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
+        self.probe_points_selected(range, select, SAMPLE_FIELDS).await
     }
 
     async fn availability(

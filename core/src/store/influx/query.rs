@@ -37,22 +37,30 @@ impl InfluxStore {
             Select::Endpoint(e) => return Ok(vec![format!("\"endpoint\" = {} AND ", lit(e))]),
             Select::Shard(s) => s,
         };
+        let owned: Vec<String> = self.endpoints(measurement).await?.into_iter().filter(|e| shard.owns(e)).collect();
+        Ok(conditions(&owned))
+    }
+
+    /// `WHERE` prefixes that together cover every endpoint of `measurement`, each a statement's worth (or one
+    /// empty prefix when there are few): how a read of every series is cut into reads that each finish.
+    pub(super) async fn endpoint_groups(&self, measurement: &str) -> Result<Vec<String>, StoreError> {
+        let all = self.endpoints(measurement).await?;
+        Ok(if all.len() <= SELECT_CHUNK { vec![String::new()] } else { conditions(&all) })
+    }
+
+    /// The endpoints of `measurement`, from the tag index (`SHOW TAG VALUES`: no data read).
+    async fn endpoints(&self, measurement: &str) -> Result<Vec<String>, StoreError> {
         let q = format!("SHOW TAG VALUES FROM {} WITH KEY = \"endpoint\"", ident(measurement));
-        let mut owned = Vec::new();
+        let mut out = Vec::new();
         for r in self.query(&q).await? {
             for s in r.series.unwrap_or_default() {
                 let vi = s.col("value");
-                owned.extend(
-                    s.values
-                        .iter()
-                        .filter_map(|row| vi.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str))
-                        .filter(|e| shard.owns(e))
-                        .map(|e| format!("\"endpoint\" = {}", lit(e))),
+                out.extend(
+                    s.values.iter().filter_map(|row| vi.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str)).map(str::to_string),
                 );
             }
         }
-        // Statements of a few hundred conditions: each is a set lookup in the tag index.
-        Ok(owned.chunks(SELECT_CHUNK).map(|c| format!("({}) AND ", c.join(" OR "))).collect())
+        Ok(out)
     }
 
     pub(super) async fn maintenance_where(&self, filter: &str, range: TimeRange) -> Result<Vec<MaintenancePoint>, StoreError> {
@@ -78,10 +86,30 @@ impl InfluxStore {
         Ok(out)
     }
 
-    pub(super) async fn probe_points_where(&self, filter: &str, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
+    /// The probe points of the series `select` names in `range`, reading `fields` (`*`, or a list that holds
+    /// at least [`SAMPLE_FIELDS`]).
+    pub(super) async fn probe_points_selected(
+        &self,
+        range: TimeRange,
+        select: Select<'_>,
+        fields: &str,
+    ) -> Result<Vec<ProbePoint>, StoreError> {
+        let filters = self.filters("probe", select).await?;
+        if let [filter] = filters.as_slice() {
+            return self.probe_points_where(filter, range, fields).await;
+        }
+        let mut out = Vec::new();
+        for filter in &filters {
+            out.extend(self.probe_points_where(filter, range, fields).await?);
+        }
+        out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+        Ok(out)
+    }
+
+    pub(super) async fn probe_points_where(&self, filter: &str, range: TimeRange, fields: &str) -> Result<Vec<ProbePoint>, StoreError> {
         let mut out = Vec::new();
         for (from, to) in windows(range) {
-            let q = format!("SELECT * FROM \"probe\" WHERE {filter}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
+            let q = format!("SELECT {fields} FROM \"probe\" WHERE {filter}time >= {from} AND time < {to} GROUP BY {PROBE_TAGS}");
             for r in self.query(&q).await? {
                 for s in r.series.unwrap_or_default() {
                     super::super::reads::count(s.values.len());
@@ -94,6 +122,13 @@ impl InfluxStore {
         out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
         Ok(out)
     }
+}
+
+/// `"endpoint" = 'a' OR …` prefixes of [`SELECT_CHUNK`] endpoints each: a statement's worth, each condition a
+/// set lookup in the tag index.
+fn conditions(endpoints: &[String]) -> Vec<String> {
+    let conds: Vec<String> = endpoints.iter().map(|e| format!("\"endpoint\" = {}", lit(e))).collect();
+    conds.chunks(SELECT_CHUNK).map(|c| format!("({}) AND ", c.join(" OR "))).collect()
 }
 
 /// `range` cut into consecutive windows of at most [`READ_WINDOW`], so no single answer grows with the range.
@@ -109,6 +144,8 @@ pub(super) fn windows(range: TimeRange) -> impl Iterator<Item = (Nanos, Nanos)> 
     })
 }
 
+/// The fields [`Store::probe_samples`] reads: what a probe point cannot be without (see [`ProbeColumns::point`]).
+pub(super) const SAMPLE_FIELDS: &str = "\"availability\", \"ok\", \"latency_ms\"";
 pub(super) const PROBE_TAGS: &str = "\"endpoint\", \"region\", \"component\", \"environment\"";
 
 /// An InfluxQL string literal: single quotes, with `\` and `'` escaped by a backslash.
