@@ -32,7 +32,8 @@ const CHUNK_MINUTES: i64 = 60;
 const CHUNK_POINTS: i64 = 500_000;
 /// Between cycles, the write log is read this often (see [`live`]).
 const FOLLOW_EVERY: Duration = Duration::from_secs(5);
-/// Endpoints whose hour (day) is merged from one read: about 180,000 minute rollups with two regions.
+/// Endpoints read at once where every series would be too many for one read: an hour (day) merged from
+/// about 180,000 minute rollups with two regions; a minute read back by time, some 24,000 raw points.
 const MERGE_ENDPOINTS: usize = 1000;
 /// While catching up, progress is logged this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
@@ -296,7 +297,7 @@ impl Aggregator {
                 self.followed += probes.len() as u64;
                 probes
             }
-            None => self.store.probe_samples(range, select).await?,
+            None => self.read_by_time(range).await?,
         };
         let mut maintenance = self.store.maintenance_points_all(range, select).await?;
         if self.shard.is_some() {
@@ -311,6 +312,24 @@ impl Aggregator {
             }
         }
         Ok((probes, maintenance))
+    }
+
+    /// The raw points of `range` read back by time, [`MERGE_ENDPOINTS`] endpoints per read: at 20,000 series
+    /// a minute of every series in one read outlasted the store timeout on a loaded influxd, and a backlog
+    /// whose reads always time out is never caught up.
+    async fn read_by_time(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
+        let parts = parts(self.configured.len());
+        if parts == 1 {
+            return self.store.probe_samples(range, Select::shard(self.shard)).await;
+        }
+        let mut out = Vec::new();
+        for part in Shard::split(self.shard, parts) {
+            let mut probes = self.store.probe_samples(range, Select::Shard(part)).await?;
+            probes.retain(|p| part.owns(&p.series.endpoint));
+            out.append(&mut probes);
+        }
+        out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+        Ok(out)
     }
 
     /// Reads what the write log has gained, when this aggregator follows it ([`run`] does between cycles, so
@@ -392,7 +411,7 @@ impl Aggregator {
 /// took influxd longer than the store timeout, failed, and was retried every minute, never done.
 pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>, endpoints: usize) -> Result<CycleStats, AggregatorError> {
     let mut stats = CycleStats::default();
-    let parts = u32::try_from(endpoints.div_ceil(MERGE_ENDPOINTS)).unwrap_or(u32::MAX).max(1);
+    let parts = parts(endpoints);
     for (coarse, fine) in [(Resolution::Hour, Resolution::Minute), (Resolution::Day, Resolution::Hour)] {
         let (fine_name, coarse_name) = (Shard::watermark(shard, fine.measurement()), Shard::watermark(shard, coarse.measurement()));
         let (Some(fine_wm), Some(mut cwm)) = (store.watermark(&fine_name).await?, store.watermark(&coarse_name).await?) else {
@@ -420,6 +439,11 @@ pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>, endpoints: us
         }
     }
     Ok(stats)
+}
+
+/// Into how many parts a read of `endpoints` endpoints is cut (see [`MERGE_ENDPOINTS`]).
+fn parts(endpoints: usize) -> u32 {
+    u32::try_from(endpoints.div_ceil(MERGE_ENDPOINTS)).unwrap_or(u32::MAX).max(1)
 }
 
 /// Runs a cycle now and then at the start of every minute (plus a few seconds, so the minute that just

@@ -152,6 +152,13 @@ async fn aggregate(store: Arc<dyn Store>, base: i64) -> (Vec<RollupPoint>, Vec<R
     let range = TimeRange::new(base, end);
     let minutes = store.rollups(Resolution::Minute, range, Select::All).await.unwrap();
     let mut hours = store.rollups(Resolution::Hour, range, Select::All).await.unwrap();
+    // What the status page's history reads: the all-regions merges alone, and all of them.
+    let mut merged = store.rollups(Resolution::Minute, range, Select::Region(ALL_REGIONS)).await.unwrap();
+    let mut want: Vec<RollupPoint> = minutes.iter().filter(|m| m.series.region == ALL_REGIONS).cloned().collect();
+    merged.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
+    want.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
+    assert!(!want.is_empty());
+    assert_eq!(merged, want, "Select::Region(all) reads exactly the all-regions merges");
     // The order of one window's series is each backend's own.
     hours.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
     (minutes, hours, first.gap_minutes + second.gap_minutes)

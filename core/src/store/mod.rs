@@ -45,15 +45,19 @@ pub enum Select<'a> {
     All,
     Endpoint(&'a str),
     Shard(Shard),
+    /// One region's series; for rollups, [`crate::model::ALL_REGIONS`] selects the all-regions merges (a
+    /// third of the series with two regions, which is all the status page's history reads).
+    Region(&'a str),
 }
 
 impl Select<'_> {
-    /// Whether the series of `endpoint` is selected.
-    pub fn admits(&self, endpoint: &str) -> bool {
+    /// Whether the series of `endpoint` in `region` is selected.
+    pub fn admits(&self, endpoint: &str, region: &str) -> bool {
         match self {
             Select::All => true,
             Select::Endpoint(e) => *e == endpoint,
             Select::Shard(s) => s.owns(endpoint),
+            Select::Region(r) => *r == region,
         }
     }
 

@@ -35,6 +35,7 @@ impl InfluxStore {
         let shard = match select {
             Select::All => return Ok(vec![String::new()]),
             Select::Endpoint(e) => return Ok(vec![format!("\"endpoint\" = {} AND ", lit(e))]),
+            Select::Region(r) => return Ok(vec![format!("\"region\" = {} AND ", lit(r))]),
             Select::Shard(s) => s,
         };
         let owned: Vec<String> = self.endpoints(measurement).await?.into_iter().filter(|e| shard.owns(e)).collect();

@@ -161,7 +161,7 @@ impl Store for SqliteStore {
         super::reads::count(points.len());
         // One file has one machine reading it: a selection saves no reads here, so it is applied in memory.
         if select != Select::All {
-            points.retain(|p| select.admits(&p.series.endpoint));
+            points.retain(|p| select.admits(&p.series.endpoint, &p.series.region));
         }
         Ok(points)
     }
@@ -350,7 +350,7 @@ impl Store for SqliteStore {
             })
             .await?;
         if select != Select::All {
-            points.retain(|m| select.admits(&m.endpoint));
+            points.retain(|m| select.admits(&m.endpoint, &m.region));
         }
         Ok(points)
     }
@@ -364,6 +364,10 @@ impl Store for SqliteStore {
             Select::Shard(s) => Some(s),
             _ => None,
         };
+        let region = match select {
+            Select::Region(r) => Some(r.to_string()),
+            _ => None,
+        };
         self.run(&self.reader, "read rollups", move |c| {
             // Series by id first: an hour merge reads a million rows of twenty thousand series, and building
             // each row's tags from a join would allocate four strings per row.
@@ -374,10 +378,14 @@ impl Store for SqliteStore {
             while let Some(r) = rows.next()? {
                 let endpoint: String = r.get(1)?;
                 // A shard's rows are skipped by series id below, before a row is decoded.
-                if shard.is_some_and(|s| !s.owns(&endpoint)) {
+                let series_region: String = r.get(2)?;
+                if shard.is_some_and(|s| !s.owns(&endpoint)) || region.as_ref().is_some_and(|r| *r != series_region) {
                     continue;
                 }
-                series.insert(r.get(0)?, Arc::new(SeriesKey { endpoint, region: r.get(2)?, component: r.get(3)?, environment: r.get(4)? }));
+                series.insert(
+                    r.get(0)?,
+                    Arc::new(SeriesKey { endpoint, region: series_region, component: r.get(3)?, environment: r.get(4)? }),
+                );
             }
             let mut stmt = c.prepare_cached(
                 "SELECT series, ts, up_s, down_s, maintenance_s, samples, failures, under_threshold, latency_mean_ms,
