@@ -12,7 +12,7 @@ Measures, in one sitting and interleaved (floor, peer, ours, ours, floor):
 All traffic stays on 127.0.0.1; every run is bounded in time. Prints a markdown report (also written to
 bench/results/agent-<time>.md) with the command that produced each figure.
 
-Usage: bench/agent.py [--sizes 1000 10000] [--warmup 20] [--window 30] [--reps 3] [--no-peers]
+Usage: bench/agent.py [--sizes 1000 10000] [--warmup 20] [--window 30] [--reps 3] [--no-peers] [--command run|agent]
 """
 import argparse
 import glob
@@ -90,15 +90,15 @@ def blackbox(rates, duration, reps):
     return out, " ".join(os.path.relpath(a, ROOT) if a.startswith("/") and "bench-anchors" in a else a for a in argv[1:])
 
 
-def watchpost(n, warmup, window, reps):
+def watchpost(n, warmup, window, reps, command="run"):
     body = "".join(f'[[endpoints]]\nid = "e{k}"\nurl = "http://127.0.0.1:18080/?id={k}"\n\n' for k in range(n))
-    r = measure_run('[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n', body, n / 5, warmup, window, reps)
+    r = measure_run('[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n', body, n / 5, warmup, window, reps, command)
     r.update(endpoints=n, target_rate=n / 5,
-             command=f"watchpost run --config <{n} endpoints, 5 s> + measure_pid.py --rate {n / 5:g} --window {window} --reps {reps}")
+             command=f"watchpost {command} --config <{n} endpoints, 5 s> + measure_pid.py --rate {n / 5:g} --window {window} --reps {reps}")
     return r
 
 
-def measure_run(agent_section, body, rate, warmup, window, reps):
+def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
     """Runs `watchpost run` on a SQLite store with `body` (endpoints and checks) and measures it at `rate`
     probes (or check runs) per second: achieved rate from /metrics, CPU-ms per probe and RSS from
     measure_pid.py, lateness from the agent's own 10 s windows."""
@@ -107,7 +107,7 @@ def measure_run(agent_section, body, rate, warmup, window, reps):
     with open(cfg, "w") as f:
         f.write(agent_section + f'[store]\ntype = "sqlite"\npath = "{d}/bench.db"\n\n[server]\nlisten = "127.0.0.1:{LISTEN}"\n\n' + body)
     binary = os.path.join(ROOT, "target", "release", "watchpost")
-    argv = [binary, "run", "--config", cfg]
+    argv = [binary, command, "--config", cfg]
     log("$", " ".join(argv))
     proc = subprocess.Popen(argv, stderr=open(os.path.join(d, "watchpost.log"), "w"))
     try:
@@ -169,6 +169,8 @@ def main():
     ap.add_argument("--window", type=float, default=30)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip blackbox_exporter and the bare floor")
+    ap.add_argument("--command", choices=["run", "agent"], default="run",
+                    help="`watchpost run` (every part in one process, the default) or `watchpost agent` (the agent alone)")
     a = ap.parse_args()
     sh(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=ROOT)
     sh([sys.executable, os.path.join(ANCHORS, "target.py"), "start"], stdout=subprocess.DEVNULL)
@@ -176,14 +178,14 @@ def main():
     if not a.no_peers:
         floor.append(bare_probe(2000, 20))
         peer, peer_cmd = blackbox([200, 2000], 10, 3)
-    ours = [watchpost(n, a.warmup, a.window, a.reps) for n in a.sizes]
+    ours = [watchpost(n, a.warmup, a.window, a.reps, a.command) for n in a.sizes]
     if not a.no_peers:
         floor.append(bare_probe(2000, 20))
     noise = subprocess.run([sys.executable, os.path.join(ANCHORS, "machine_noise.py"), "--samples", "1", "--pause", "0"],
                            capture_output=True, text=True, timeout=300).stdout.strip()
 
     lines = [f"## Agent benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps}`", "",
+             f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps} --command {a.command}`", "",
              "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in ours:
