@@ -32,9 +32,6 @@ const CHUNK_MINUTES: i64 = 60;
 const CHUNK_POINTS: i64 = 500_000;
 /// Between cycles, the write log is read this often (see [`live`]).
 const FOLLOW_EVERY: Duration = Duration::from_secs(5);
-/// Endpoints read at once where every series would be too many for one read: an hour (day) merged from
-/// about 180,000 minute rollups with two regions; a minute read back by time, some 24,000 raw points.
-const MERGE_ENDPOINTS: usize = 1000;
 /// While catching up, progress is logged this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
@@ -314,11 +311,11 @@ impl Aggregator {
         Ok((probes, maintenance))
     }
 
-    /// The raw points of `range` read back by time, [`MERGE_ENDPOINTS`] endpoints per read: at 20,000 series
+    /// The raw points of `range` read back by time, in the parts the store asks for ([`Store::read_parts`]): at 20,000 series
     /// a minute of every series in one read outlasted the store timeout on a loaded influxd, and a backlog
     /// whose reads always time out is never caught up.
     async fn read_by_time(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
-        let parts = parts(self.configured.len());
+        let parts = self.store.read_parts(self.configured.len());
         if parts == 1 {
             return self.store.probe_samples(range, Select::shard(self.shard)).await;
         }
@@ -407,11 +404,11 @@ impl Aggregator {
 /// Merges every hour whose minutes are all closed into `rollup_1h`, then every UTC day whose hours are into
 /// `rollup_1d`, moving their watermarks. An hour of 10,000 endpoints is 1.2 M minute rollups to read and
 /// merge (seconds of work), which is why [`run`] does this beside the minute cycles rather than in them. The
-/// `endpoints` of the shard are merged [`MERGE_ENDPOINTS`] at a time: at 20,000 series one read of the hour
+/// `endpoints` of the shard are merged a bounded number at a time ([`Store::read_parts`]): at 20,000 series one read of the hour
 /// took influxd longer than the store timeout, failed, and was retried every minute, never done.
 pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>, endpoints: usize) -> Result<CycleStats, AggregatorError> {
     let mut stats = CycleStats::default();
-    let parts = parts(endpoints);
+    let parts = store.read_parts(endpoints);
     for (coarse, fine) in [(Resolution::Hour, Resolution::Minute), (Resolution::Day, Resolution::Hour)] {
         let (fine_name, coarse_name) = (Shard::watermark(shard, fine.measurement()), Shard::watermark(shard, coarse.measurement()));
         let (Some(fine_wm), Some(mut cwm)) = (store.watermark(&fine_name).await?, store.watermark(&coarse_name).await?) else {
@@ -439,11 +436,6 @@ pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>, endpoints: us
         }
     }
     Ok(stats)
-}
-
-/// Into how many parts a read of `endpoints` endpoints is cut (see [`MERGE_ENDPOINTS`]).
-fn parts(endpoints: usize) -> u32 {
-    u32::try_from(endpoints.div_ceil(MERGE_ENDPOINTS)).unwrap_or(u32::MAX).max(1)
 }
 
 /// Runs a cycle now and then at the start of every minute (plus a few seconds, so the minute that just

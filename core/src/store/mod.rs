@@ -107,6 +107,15 @@ pub trait Store: Send + Sync + 'static {
         self.probe_points_all(range, select).await
     }
 
+    /// Into how many reads a read of every series of `endpoints` endpoints is best cut (each by
+    /// [`Select::Shard`], see `Shard::split`). SQLite: one, since a read costs by the rows of its time range
+    /// whatever it selects. InfluxDB: one per thousand endpoints, since a read costs by the series it opens and
+    /// must finish within the store timeout.
+    fn read_parts(&self, endpoints: usize) -> u32 {
+        let _ = endpoints;
+        1
+    }
+
     /// Availability of every series with points in `range`, attributed by slot (DESIGN.md §5.6, see
     /// [`crate::model::SlotAccumulator`]); `slots` maps an endpoint id to its interval, `default_slot` covers
     /// endpoints it does not name. Memory is proportional to the number of series, not of points.

@@ -43,6 +43,11 @@ pub const MAX_BYTES: usize = 10_000_000;
 const WRITE_ATTEMPTS: usize = 3;
 /// Endpoints per statement when a read is limited to a shard's (`filters`).
 const SELECT_CHUNK: usize = 500;
+/// Endpoints per read where a read of every series is cut into parts ([`Store::read_parts`]): at 20,000
+/// series one read of an hour's minute rollups, or of a minute's raw points, outlasted the store timeout on a
+/// loaded influxd, and a read that always times out is retried without end. An hour merged from about
+/// 180,000 minute rollups with two regions; a minute read back by time, some 24,000 raw points.
+const PART_ENDPOINTS: usize = 1000;
 /// Reads of long ranges are split into windows of this length, bounding the size of one answer.
 const READ_WINDOW: Nanos = 10 * 60 * 1_000_000_000;
 /// How far back `latest_states` looks; a state older than this shows the window's start as its `since`.
@@ -194,6 +199,10 @@ impl Store for InfluxStore {
 
     async fn probe_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
         self.probe_points_selected(range, select, "*").await
+    }
+
+    fn read_parts(&self, endpoints: usize) -> u32 {
+        u32::try_from(endpoints.div_ceil(PART_ENDPOINTS)).unwrap_or(u32::MAX).max(1)
     }
 
     async fn probe_samples(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<ProbePoint>, StoreError> {
