@@ -311,9 +311,9 @@ impl Aggregator {
         Ok((probes, maintenance))
     }
 
-    /// The raw points of `range` read back by time, in the parts the store asks for ([`Store::read_parts`]): at 20,000 series
-    /// a minute of every series in one read outlasted the store timeout on a loaded influxd, and a backlog
-    /// whose reads always time out is never caught up.
+    /// The raw points of `range` read back by time, in the parts the store asks for ([`Store::read_parts`]):
+    /// at 20,000 series a minute of every series in one read outlasted the store timeout on a loaded influxd,
+    /// and a backlog whose reads always time out is never caught up.
     async fn read_by_time(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
         let parts = self.store.read_parts(self.configured.len());
         if parts == 1 {
@@ -404,8 +404,9 @@ impl Aggregator {
 /// Merges every hour whose minutes are all closed into `rollup_1h`, then every UTC day whose hours are into
 /// `rollup_1d`, moving their watermarks. An hour of 10,000 endpoints is 1.2 M minute rollups to read and
 /// merge (seconds of work), which is why [`run`] does this beside the minute cycles rather than in them. The
-/// `endpoints` of the shard are merged a bounded number at a time ([`Store::read_parts`]): at 20,000 series one read of the hour
-/// took influxd longer than the store timeout, failed, and was retried every minute, never done.
+/// `endpoints` of the shard are merged in the parts the store asks for ([`Store::read_parts`]): at 20,000
+/// series one read of the hour took influxd longer than the store timeout, failed, and was retried every
+/// minute, never done.
 pub async fn merge_closed(store: &dyn Store, shard: Option<Shard>, endpoints: usize) -> Result<CycleStats, AggregatorError> {
     let mut stats = CycleStats::default();
     let parts = store.read_parts(endpoints);
