@@ -1,7 +1,8 @@
 //! `watchpost status` benchmark fixture (issue 19): a SQLite store holding what N endpoints leave after D
 //! days: hour rollups for D days, minute rollups for the last two hours and for the hour a day ago (each
-//! with a real latency histogram), raw probe points every 5 s for the last R minutes, and the aggregator's watermarks (minutes closed to two minutes ago, hours to this hour,
-//! rollups since D days ago). With `--no-rollups` only the raw points are written and no watermark: the
+//! with a real latency histogram), raw probe points every 5 s for the last R minutes, the aggregator's
+//! watermarks (minutes closed to two minutes ago, hours to this hour, rollups since D days ago) and the latest
+//! states it saves. With `--no-rollups` only the raw points are written and no watermark: the
 //! store an agent without an aggregator leaves, which `watchpost status` sums from raw points.
 //!
 //! With `--influx URL` the same points go to database `watchpost` of that influxd instead (the configuration
@@ -151,6 +152,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.set_watermark(Resolution::Minute.measurement(), this_minute - 2 * MIN).await?;
         store.set_watermark(Resolution::Hour.measurement(), this_hour).await?;
         store.set_watermark(watchpost_aggregator::ROLLUP_START, this_hour - hours * H).await?;
+        // What a running aggregator leaves too: the latest states saved for other processes' first read
+        // (`Store::save_states`; a no-op on SQLite, which keeps them as it writes).
+        store.latest_states().await?;
+        store.save_states().await?;
     }
     std::fs::write(format!("{db}.toml"), toml)?;
     println!("{db}: {endpoints} endpoints, {hours} h of hour rollups, {raw_minutes} min of raw points, {written} rows");
