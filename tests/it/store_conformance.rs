@@ -515,11 +515,10 @@ async fn influxdb_latest_states_saved_by_one_process_start_another() {
     assert!(db.confirmed_down && db.since == t - S, "{db:?}");
 }
 
-/// Deriving the latest states reads a bounded number of endpoints per request (at 20,000 series one
-/// statement over all of them outlasted the store timeout): with more endpoints than one request holds, the
-/// states are those SQLite keeps, including when each one began after a change.
+/// Deriving the latest states from raw points on InfluxDB, with more endpoints than one statement's worth of
+/// conditions: the states are those SQLite keeps, including when each one began after a change.
 #[tokio::test]
-async fn influxdb_states_derived_in_parts_equal_sqlite() {
+async fn influxdb_states_derived_from_raw_points_equal_sqlite() {
     let server = Influxd::start();
     let influx = server.store();
     let (_d, sqlite) = common::sqlite_store().await;

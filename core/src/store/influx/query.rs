@@ -42,13 +42,6 @@ impl InfluxStore {
         Ok(conditions(&owned))
     }
 
-    /// `WHERE` prefixes that together cover every endpoint of `measurement`, each a statement's worth (or one
-    /// empty prefix when there are few): how a read of every series is cut into reads that each finish.
-    pub(super) async fn endpoint_groups(&self, measurement: &str) -> Result<Vec<String>, StoreError> {
-        let all = self.endpoints(measurement).await?;
-        Ok(if all.len() <= SELECT_CHUNK { vec![String::new()] } else { conditions(&all) })
-    }
-
     /// The endpoints of `measurement`, from the tag index (`SHOW TAG VALUES`: no data read).
     async fn endpoints(&self, measurement: &str) -> Result<Vec<String>, StoreError> {
         let q = format!("SHOW TAG VALUES FROM {} WITH KEY = \"endpoint\"", ident(measurement));
