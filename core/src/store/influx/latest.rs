@@ -238,25 +238,21 @@ impl InfluxStore {
     pub(super) async fn derive_states(&self, now: Nanos) -> Result<Vec<EndpointState>, StoreError> {
         let window = format!("time >= {}", now - STATE_WINDOW);
         // One selector per statement, so each returns the time of the point it selected.
-        let statements = |f: &str| {
-            [
-                format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
-                format!("SELECT last(\"ok\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
-                format!("SELECT last(\"error\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
-                format!("SELECT last(\"confirmed_down\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
-                format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {f}{window} AND \"confirmed_down\" = true GROUP BY {PROBE_TAGS}"),
-                format!(
-                    "SELECT last(\"latency_ms\") FROM \"probe\" WHERE {f}{window} AND \"confirmed_down\" = false GROUP BY {PROBE_TAGS}"
-                ),
-                format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE {f}{window} GROUP BY {PROBE_TAGS}"),
-            ]
-        };
+        let statements = [
+            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"ok\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"error\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"confirmed_down\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = true GROUP BY {PROBE_TAGS}"),
+            format!("SELECT last(\"latency_ms\") FROM \"probe\" WHERE {window} AND \"confirmed_down\" = false GROUP BY {PROBE_TAGS}"),
+            format!("SELECT first(\"latency_ms\") FROM \"probe\" WHERE {window} GROUP BY {PROBE_TAGS}"),
+        ];
         // One request per statement, each within the store's timeout: together they take seconds at 20,000
         // series, and one request for all would time out where each alone does not. Not cut by endpoint:
         // influxd 1.6 evaluates an `"endpoint" = … OR …` condition against every series, so 20 groups of 500
         // cost it six times one statement over all 10,000 (measured 2.6 against 0.43 CPU-s).
         let mut maps: [HashMap<SeriesKey, (Nanos, serde_json::Value)>; 7] = Default::default();
-        for (i, statement) in statements("").iter().enumerate() {
+        for (i, statement) in statements.iter().enumerate() {
             for r in self.query(statement).await? {
                 for s in r.series.iter().flatten() {
                     if let Some((t, v)) = s.first_row() {
