@@ -23,9 +23,9 @@ import benchlib
 from influx import create_db, start_influxd
 
 
-def fixture(tmp: str, name: str, args: list[str], influx: str | None) -> str:
+def fixture(tmp: str, name: str, args: list[str], influx: str | None, database: str) -> str:
     db = os.path.join(tmp, name, "w.db")
-    extra = ["--influx", influx] if influx else []
+    extra = ["--influx", influx, "--database", database] if influx else []
     subprocess.run(["cargo", "run", "-q", "--release", "-p", "watchpost-bench", "--bin", "status_fixture", "--",
                     "--db", db] + extra + args, check=True)
     return db + ".toml"
@@ -48,10 +48,10 @@ def measure(binary: str, config: str, server_pid: int | None) -> tuple[float, in
     return float(wall), int(rss_kb), (cpu_s(server_pid) - before) if server_pid else 0.0
 
 
-def drop_database(url: str) -> None:
+def drop_database(url: str, name: str) -> None:
     import urllib.parse
     import urllib.request
-    q = urllib.parse.quote("DROP DATABASE watchpost")
+    q = urllib.parse.quote(f"DROP DATABASE {name}")
     urllib.request.urlopen(urllib.request.Request(f"{url}/query?q={q}", method="POST"), timeout=120)
 
 
@@ -81,16 +81,19 @@ def main() -> int:
                 server, url = start_influxd(os.path.join(tmp, "influxd"))
             try:
                 for i, (label, fargs) in enumerate(cases):
+                    # A database per case: one created right after the last was dropped was sometimes
+                    # "not found" by influxd 1.6.
+                    database = f"watchpost{i}"
                     if url:
-                        create_db(url, "watchpost")
-                    config = fixture(tmp, f"{store}{i}", fargs, url)
+                        create_db(url, database)
+                    config = fixture(tmp, f"{store}{i}", fargs, url, database)
                     runs = [measure(binary, config, server.pid if server else None) for _ in range(args.runs)]
                     wall = statistics.median(r[0] for r in runs)
                     rss = max(r[1] for r in runs)
                     server_cpu = f"{statistics.median(r[2] for r in runs):.2f} s" if server else "-"
                     print(f"| {store} | {label} | {wall:.2f} s | {rss / 1024:.0f} MiB | {server_cpu} |", flush=True)
                     if url:
-                        drop_database(url)
+                        drop_database(url, database)
             finally:
                 if server:
                     benchlib.stop(server)

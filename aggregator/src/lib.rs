@@ -275,6 +275,11 @@ impl Aggregator {
         if self.store.watermark(&start_name).await?.is_none_or(|s| from < s) {
             self.store.set_watermark(&start_name, from).await?;
         }
+        // Rollups written beneath the watermarks: readers that read each window once (the status page) read
+        // again.
+        if total.rollups_written > 0 {
+            self.store.set_watermark(watchpost_core::store::BACKFILLED, watchpost_core::time::now_nanos()).await?;
+        }
         Ok(total)
     }
 

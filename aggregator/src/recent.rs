@@ -102,23 +102,13 @@ struct Marks {
 /// The lowest watermarks over the aggregator's shards (the configured shard count, or one), or `None` when
 /// an aggregator has not written them.
 async fn watermarks(store: &dyn Store, shard: Option<Shard>) -> Result<Option<Marks>, StoreError> {
-    let shards: Vec<Option<Shard>> = match shard {
-        None => vec![None],
-        Some(s) => (1..=s.count).map(|index| Some(Shard { index, count: s.count })).collect(),
+    let names = [Resolution::Minute.measurement(), Resolution::Hour.measurement(), crate::ROLLUP_START];
+    let Some(shards) = watchpost_core::store::shard_watermarks(store, shard, names).await? else {
+        return Ok(None);
     };
-    let mut marks = Marks { minute: Nanos::MAX, hour: Nanos::MAX, start: Nanos::MIN };
-    for s in shards {
-        let name = |measurement: &str| Shard::watermark(s, measurement);
-        let (Some(minute), Some(hour), Some(start)) = (
-            store.watermark(&name(Resolution::Minute.measurement())).await?,
-            store.watermark(&name(Resolution::Hour.measurement())).await?,
-            store.watermark(&name(crate::ROLLUP_START)).await?,
-        ) else {
-            return Ok(None);
-        };
-        marks = Marks { minute: marks.minute.min(minute), hour: marks.hour.min(hour), start: marks.start.max(start) };
-    }
-    Ok(Some(marks))
+    let lowest = |i: usize| shards.iter().map(|m| m[i]).min().unwrap_or(Nanos::MAX);
+    let start = shards.iter().map(|m| m[2]).max().unwrap_or(Nanos::MIN);
+    Ok(Some(Marks { minute: lowest(0), hour: lowest(1), start }))
 }
 
 async fn raw_periods(

@@ -287,8 +287,8 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
     let lookback = duration_nanos(cfg.alerting.lookback);
     // Probe points: the history the rules need, by time, once; then the write log from where that read
     // began, each new point once however late it was written (see `Store::feed`). Maintenance points are few
-    // series: read by time with an overlap for late ones. A point seen twice (from the tap, or a retried
-    // write) is recognised as such (see `evaluate`).
+    // series: read by time with an overlap for late ones, every `MAINTENANCE_EVERY`. A point seen twice (from
+    // the tap, or a retried write) is recognised as such (see `evaluate`).
     let mut feed: Option<FeedCursor> = None;
     let mut maintenance_from = now_nanos() - duration_nanos(ev.history());
     let mut tick = tokio::time::interval(cfg.alerting.evaluation_interval);
@@ -299,14 +299,18 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
         tokio::select! {
             _ = tick.tick() => {
                 let now = now_nanos();
-                match read(&*store, &mut feed, TimeRange::new(maintenance_from - lookback, now + 1)).await {
+                let range = TimeRange::new(maintenance_from - lookback, now + 1);
+                let maintenance_due = feed.is_none() || now - maintenance_from >= MAINTENANCE_EVERY;
+                match read(&*store, &mut feed, range, maintenance_due).await {
                     Ok(points) => {
                         if store_failing {
                             tracing::info!(store = %store.describe(), "alerting reads the store again");
                             store_failing = false;
                         }
                         ev.ingest(&points);
-                        maintenance_from = now;
+                        if maintenance_due {
+                            maintenance_from = now;
+                        }
                     }
                     Err(e) if !store_failing => {
                         tracing::warn!(error = %e, store = %store.describe(), "alerting cannot read the store; alerts keep their state until it is back");
@@ -362,9 +366,16 @@ async fn recv(tap: &mut Option<Tap>) -> Result<Arc<[Point]>, broadcast::error::R
     }
 }
 
+/// How often alerting reads maintenance points from the store. Why not every evaluation: each read is a
+/// request, and on InfluxDB a request costs 10-20 ms of CPU whatever it returns (issue 19); an agent writes
+/// a maintenance point every slot of a window, so a window's start reaches a separate alerting process at
+/// most this much later (in `watchpost run` the agent's points come straight from the tap).
+const MAINTENANCE_EVERY: i64 = 5 * 1_000_000_000;
+
 /// The probe points new since `feed` (the first time, those of `range`, and the cursor placed where that read
-/// began) and the maintenance points of `range`. The cursor moves only when the whole read succeeds.
-async fn read(store: &dyn Store, feed: &mut Option<FeedCursor>, range: TimeRange) -> Result<Vec<Point>, StoreError> {
+/// began) and, when `maintenance`, the maintenance points of `range`. The cursor moves only when the whole
+/// read succeeds.
+async fn read(store: &dyn Store, feed: &mut Option<FeedCursor>, range: TimeRange, maintenance: bool) -> Result<Vec<Point>, StoreError> {
     let (probes, cursor) = match feed {
         Some(cursor) => {
             let mut next = cursor.clone();
@@ -375,7 +386,10 @@ async fn read(store: &dyn Store, feed: &mut Option<FeedCursor>, range: TimeRange
             (store.probe_points_all(range, Select::All).await?, start)
         }
     };
-    let maintenance = store.maintenance_points_all(range, Select::All).await?;
+    let maintenance = match maintenance {
+        true => store.maintenance_points_all(range, Select::All).await?,
+        false => Vec::new(),
+    };
     *feed = Some(cursor);
     Ok(probes.into_iter().map(Point::Probe).chain(maintenance.into_iter().map(Point::Maintenance)).collect())
 }

@@ -6,12 +6,12 @@ use watchpost_core::model::{ErrorClass, Point, ProbePoint, Resolution, SeriesKey
 /// The store of database `watchpost` on the influxd at `url` (v1 API, no authentication), as the drivers
 /// that take `--influx URL` use it.
 #[allow(dead_code)] // used by the drivers that take --influx, not every one
-pub fn influx_store(url: &str) -> Result<watchpost_core::store::influx::InfluxStore, watchpost_core::store::StoreError> {
+pub fn influx_store(url: &str, database: &str) -> Result<watchpost_core::store::influx::InfluxStore, watchpost_core::store::StoreError> {
     use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig};
     watchpost_core::store::influx::InfluxStore::new(&InfluxConfig {
         url: url.to_string(),
         api: InfluxApi::V1,
-        database: "watchpost".into(),
+        database: database.into(),
         retention_policy: None,
         org: None,
         bucket: None,

@@ -103,7 +103,7 @@ async fn main() {
         })
         .await
         .map(|s| Arc::new(s) as Arc<dyn Store>),
-        Some(url) => common::influx_store(url).map(|s| Arc::new(s) as Arc<dyn Store>),
+        Some(url) => common::influx_store(url, "watchpost").map(|s| Arc::new(s) as Arc<dyn Store>),
     };
     let store = match opened {
         Ok(s) => s,

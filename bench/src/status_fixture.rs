@@ -5,10 +5,10 @@
 //! states it saves. With `--no-rollups` only the raw points are written and no watermark: the
 //! store an agent without an aggregator leaves, which `watchpost status` sums from raw points.
 //!
-//! With `--influx URL` the same points go to database `watchpost` of that influxd instead (the configuration
-//! is still written to `PATH.toml`).
+//! With `--influx URL` the same points go to database `watchpost` (or `--database NAME`) of that influxd
+//! instead (the configuration is still written to `PATH.toml`).
 //!
-//! Usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL] [--no-rollups]
+//! Usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL [--database NAME]] [--no-rollups]
 
 mod common;
 
@@ -18,7 +18,8 @@ use watchpost_core::config::SqliteConfig;
 use watchpost_core::model::{Point, ProbePoint, Resolution, SeriesKey};
 use watchpost_core::store::{sqlite::SqliteStore, Store, StoreError};
 
-const USAGE: &str = "usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL] [--no-rollups]";
+const USAGE: &str =
+    "usage: status_fixture [--endpoints N] [--days D] [--raw-minutes R] [--db PATH] [--influx URL [--database NAME]] [--no-rollups]";
 const S: i64 = 1_000_000_000;
 const MIN: i64 = 60 * S;
 const H: i64 = 60 * MIN;
@@ -47,6 +48,7 @@ async fn flush(store: &dyn Store, points: &mut Vec<Point>, at_least: usize, writ
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut endpoints, mut days, mut raw_minutes) = (10_000usize, 1.0f64, 3i64);
     let (mut db, mut rollups, mut influx) = ("/tmp/watchpost-status-bench/w.db".to_string(), true, None);
+    let mut database = "watchpost".to_string();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--no-rollups" {
@@ -64,6 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--raw-minutes" => raw_minutes = val.parse()?,
             "--db" => db = val,
             "--influx" => influx = Some(val),
+            "--database" => database = val,
             _ => return Err(format!("unknown flag {flag}").into()),
         }
     }
@@ -86,9 +89,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             format!("[store]\ntype = \"sqlite\"\npath = \"{db}\"\nretention = \"400d\"\n\n"),
         ),
-        Some(url) => {
-            (Box::new(common::influx_store(url)?), format!("[store]\ntype = \"influxdb\"\nurl = \"{url}\"\ndatabase = \"watchpost\"\n\n"))
-        }
+        Some(url) => (
+            Box::new(common::influx_store(url, &database)?),
+            format!("[store]\ntype = \"influxdb\"\nurl = \"{url}\"\ndatabase = \"{database}\"\n\n"),
+        ),
     };
     let now = watchpost_core::time::now_nanos();
     let (this_hour, this_minute) = (now - now % H, now - now % MIN);

@@ -40,16 +40,32 @@ pub struct History {
     pub minutes: Windows,
     hours_until: Option<Nanos>,
     minutes_until: Option<Nanos>,
-    /// Counts refreshes, so a page knows when its charts may have changed.
+    /// Whether the `*_until` are the aggregator's watermarks (every window before read, and final) rather
+    /// than the times of the last reads (re-read back from there).
+    by_marks: bool,
+    /// When the aggregator last backfilled, as of the last refresh.
+    backfilled: Option<Nanos>,
+    /// Counts refreshes that changed something, so a page knows when its charts may have changed.
     pub version: u64,
     /// How far back a refresh re-reads minute windows (see [`REREAD`]); `None`: as far as hours.
     pub minute_reread: Option<Nanos>,
 }
 
-/// How far back a refresh re-reads what it read before: rollups of a window are rewritten when late points
-/// arrive (within the aggregator's lateness), and an hour is written only once it has closed. Minutes are
-/// written once, `aggregator.lateness` after they end: the page re-reads only that much of them (with 20,000
-/// series, re-reading two hours of minutes every 30 s cost influxd more than every other read together).
+/// The aggregator's watermarks, the lowest over its shards: every window that starts before them is written,
+/// and rollups are written once (DESIGN.md §3), so a window read below them is final.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Marks {
+    pub minute: Nanos,
+    pub hour: Nanos,
+    /// When a backfill last wrote rollups beneath the watermarks (`store::BACKFILLED`): everything is read
+    /// again when it changes.
+    pub backfilled: Option<Nanos>,
+}
+
+/// Without the aggregator's watermarks, how far back a refresh re-reads what it read before: an hour is
+/// written only once it has closed, minutes `aggregator.lateness` after they end, so the page re-reads only
+/// that much of them (with 20,000 series, re-reading two hours of minutes every 30 s cost influxd more than
+/// every other read together).
 const REREAD: Nanos = 2 * HOUR;
 
 impl History {
@@ -60,29 +76,52 @@ impl History {
 
     /// Reads the windows that may have changed since the last refresh and forgets those older than the page
     /// shows. Returns how many rollup rows were read.
-    pub async fn refresh(&mut self, store: &dyn Store, now: Nanos, history_days: u32) -> Result<usize, StoreError> {
+    ///
+    /// With the aggregator's watermarks (`marks`), each window is read once: those between the last
+    /// refresh's watermarks and these. Why: re-reading the last few minute windows and two hours every 30 s
+    /// cost influxd about a sixth of what every consumer together added at 20,000 series (1.7 CPU-s per
+    /// refresh, `bench/fullstack.py`, issue 19). Without them (no aggregator has run yet) windows are
+    /// re-read back from the last refresh, as far as they may still be written.
+    pub async fn refresh(&mut self, store: &dyn Store, now: Nanos, history_days: u32, marks: Option<Marks>) -> Result<usize, StoreError> {
         let oldest_hour = now - i64::from(history_days + 1) * DAY;
         let oldest_minute = now - DAY - HOUR;
         let mut read = 0;
+        let mut changed = false;
         let minute_reread = self.minute_reread.unwrap_or(REREAD);
-        for (resolution, windows, until, oldest, reread) in [
-            (Resolution::Hour, &mut self.hours, &mut self.hours_until, oldest_hour, REREAD),
-            (Resolution::Minute, &mut self.minutes, &mut self.minutes_until, oldest_minute, minute_reread),
+        let by_marks = self.by_marks;
+        if let Some(m) = marks.filter(|m| m.backfilled != self.backfilled) {
+            (self.hours_until, self.minutes_until, self.backfilled) = (None, None, m.backfilled);
+        }
+        for (resolution, windows, until, oldest, reread, mark) in [
+            (Resolution::Hour, &mut self.hours, &mut self.hours_until, oldest_hour, REREAD, marks.map(|m| m.hour)),
+            (Resolution::Minute, &mut self.minutes, &mut self.minutes_until, oldest_minute, minute_reread, marks.map(|m| m.minute)),
         ] {
-            let from = until.map_or(oldest, |u| (u - reread).max(oldest));
+            let before = windows.len();
+            windows.retain(|ts, _| *ts >= oldest);
+            changed |= windows.len() != before;
+            let from = match *until {
+                Some(u) if by_marks && mark.is_some() => u.max(oldest),
+                Some(u) => (u - reread).max(oldest),
+                None => oldest,
+            };
+            let to = mark.map_or(now + MINUTE, |m| m.min(now + MINUTE));
+            if from >= to {
+                continue; // nothing written since the last refresh
+            }
             // Only the all-regions merges (the page shows endpoints, not their regions), and a first read of
             // a day of minutes an hour per request: in one it outlasts the store timeout at 10,000 endpoints
             // on influxd, and a first refresh that always times out never shows anything.
             let step = if resolution == Resolution::Minute { HOUR } else { 7 * DAY };
             let mut rows = Vec::new();
             let mut a = from;
-            while a < now + MINUTE {
-                let b = (a + step).min(now + MINUTE);
+            while a < to {
+                let b = (a + step).min(to);
                 rows.extend(store.rollups(resolution, TimeRange::new(a, b), Select::Region(ALL_REGIONS)).await?);
                 a = b;
             }
             read += rows.len();
-            windows.retain(|ts, _| *ts >= oldest && *ts < from);
+            windows.retain(|ts, _| *ts < from);
+            changed = true;
             let mut names: HashMap<String, Arc<str>> = HashMap::new();
             for r in rows.iter().filter(|r| r.series.region == ALL_REGIONS) {
                 let name = names.entry(r.series.endpoint.clone()).or_insert_with(|| Arc::from(r.series.endpoint.as_str())).clone();
@@ -97,9 +136,12 @@ impl History {
                     cell.latency_sum_ms += mean * ok as f64;
                 }
             }
-            *until = Some(now);
+            *until = Some(if mark.is_some() { to } else { now });
         }
-        self.version += 1;
+        self.by_marks = marks.is_some();
+        if changed {
+            self.version += 1;
+        }
         Ok(read)
     }
 
@@ -256,6 +298,67 @@ mod tests {
         h.minutes.insert(30 * MINUTE, [(Arc::from("a"), cell(0.0, 60.0, 0.0))].into()); // inside a closed hour: ignored
         let d = h.component_days(&["a".into()], &[0], DAY, W)[0];
         assert_eq!((d.observed_s, d.major_s), (3660.0, 60.0));
+    }
+
+    /// Issue 19: with the aggregator's watermarks a refresh reads each minute window once (a page used to
+    /// re-read the last minutes and two hours every 30 s), reads nothing when the watermarks have not moved,
+    /// reads everything again after a backfill wrote beneath them, and without watermarks re-reads as before.
+    #[tokio::test]
+    async fn with_watermarks_each_window_is_read_once_and_a_backfill_reads_again() {
+        use watchpost_core::model::{Point, RollupPoint, SeriesKey};
+        let dir = tempfile::tempdir().unwrap();
+        let store = watchpost_core::store::sqlite::SqliteStore::open(&watchpost_core::config::SqliteConfig {
+            path: dir.path().join("w.db"),
+            retention: std::time::Duration::from_secs(400 * 86_400),
+            check_history: std::time::Duration::from_secs(86_400),
+        })
+        .await
+        .unwrap();
+        let now = watchpost_core::time::now_nanos();
+        let base = now - now.rem_euclid(MINUTE) - 10 * MINUTE;
+        let series =
+            Arc::new(SeriesKey { endpoint: "a".into(), region: ALL_REGIONS.into(), component: "c".into(), environment: String::new() });
+        let minute = |i: i64| {
+            Point::Rollup(RollupPoint {
+                resolution: Resolution::Minute,
+                series: series.clone(),
+                ts: base + i * MINUTE,
+                up_s: 60.0 - i as f64,
+                down_s: i as f64,
+                maintenance_s: 0.0,
+                down_from_s: None,
+                down_until_s: None,
+                samples: 12,
+                failures: 0,
+                under_threshold: 12,
+                latency_mean_ms: Some(10.0),
+                latency_p50_ms: None,
+                latency_p90_ms: None,
+                latency_p95_ms: None,
+                latency_p99_ms: None,
+                latency_max_ms: None,
+                hist: String::new(),
+            })
+        };
+        store.write(&(0..6).map(minute).collect::<Vec<_>>()).await.unwrap();
+        let hour = base - base.rem_euclid(HOUR) - HOUR;
+        let marks = |m: i64, backfilled: Option<Nanos>| Some(Marks { minute: base + m * MINUTE, hour, backfilled });
+        let mut h = History::new(3 * MINUTE);
+        assert_eq!(h.refresh(&store, now, 90, marks(3, None)).await.unwrap(), 3, "the windows before the watermark");
+        assert_eq!(h.minutes.len(), 3);
+        let version = h.version;
+        assert_eq!(h.refresh(&store, now, 90, marks(3, None)).await.unwrap(), 0, "the watermark has not moved: nothing read");
+        assert_eq!((h.minutes.len(), h.version), (3, version), "nothing forgotten, nothing to render again");
+        assert_eq!(h.refresh(&store, now, 90, marks(6, None)).await.unwrap(), 3, "only the new windows");
+        assert_eq!(h.minutes.len(), 6);
+        assert_eq!(h.minutes[&(base + 5 * MINUTE)][&Arc::from("a")].down_s, 5.0);
+        assert_eq!(h.refresh(&store, now, 90, marks(6, Some(now))).await.unwrap(), 6, "a backfill: everything again");
+        assert_eq!(h.refresh(&store, now, 90, marks(6, Some(now))).await.unwrap(), 0);
+        assert_eq!(h.minutes.len(), 6, "windows re-read are replaced, not added to");
+        assert_eq!(h.minutes[&(base + 5 * MINUTE)][&Arc::from("a")].down_s, 5.0);
+        // No watermark (the aggregator's state gone): back to re-reading the last minutes.
+        assert_eq!(h.refresh(&store, now, 90, None).await.unwrap(), 3, "windows within the re-read span of the last watermark");
+        assert_eq!(h.minutes.len(), 6);
     }
 
     #[test]

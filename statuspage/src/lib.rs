@@ -34,6 +34,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use watchpost_core::config::{Config, ProbeConfig};
 use watchpost_core::maintenance::{self, MaintenanceSource};
+use watchpost_core::model::Resolution;
 use watchpost_core::state::StateDb;
 use watchpost_core::store::Store;
 use watchpost_core::time::{duration_nanos, now_nanos, TimeRange};
@@ -112,6 +113,8 @@ pub struct StatusPage {
     targets: HashMap<String, String>,
     logo: Option<(Bytes, &'static str)>,
     history: tokio::sync::Mutex<(History, Option<tokio::time::Instant>)>,
+    /// How the aggregator is sharded, to find its watermarks (see [`History::refresh`]).
+    shard: Option<watchpost_core::config::Shard>,
     published: RwLock<Arc<Published>>,
     /// The fingerprint of what is published, to skip rendering an unchanged page.
     fingerprint: std::sync::Mutex<Option<u64>>,
@@ -188,6 +191,7 @@ impl StatusPage {
             targets,
             logo,
             history: tokio::sync::Mutex::new((History::new(duration_nanos(config.aggregator.lateness) + 2 * history::MINUTE), None)),
+            shard: config.aggregator.shard,
             published: RwLock::new(Arc::new(Published::render(page, empty_snapshot(config, page), false))),
             fingerprint: std::sync::Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
@@ -255,6 +259,17 @@ impl StatusPage {
         self.wake.notify_one();
     }
 
+    /// The aggregator's watermarks, the lowest over its shards; `None` until every shard has written them.
+    async fn watermarks(&self) -> Result<Option<history::Marks>, Error> {
+        let names = [Resolution::Minute.measurement(), Resolution::Hour.measurement()];
+        let Some(shards) = watchpost_core::store::shard_watermarks(self.store.as_ref(), self.shard, names).await? else {
+            return Ok(None);
+        };
+        let lowest = |i: usize| shards.iter().map(|m| m[i]).min();
+        let backfilled = self.store.watermark(watchpost_core::store::BACKFILLED).await?;
+        Ok(lowest(0).zip(lowest(1)).map(|(minute, hour)| history::Marks { minute, hour, backfilled }))
+    }
+
     /// Rebuilds the snapshot and every document from the store and the state database.
     pub async fn refresh(&self) -> Result<(), Error> {
         // One refresh at a time (the loop and an admin change may race): otherwise an older snapshot could
@@ -270,7 +285,8 @@ impl StatusPage {
         let (history, last) = &mut *guard;
         if last.is_none_or(|t| t.elapsed() >= HISTORY_REFRESH) {
             let started = std::time::Instant::now();
-            let rows = history.refresh(self.store.as_ref(), now, self.cfg.history_days).await?;
+            let marks = self.watermarks().await?;
+            let rows = history.refresh(self.store.as_ref(), now, self.cfg.history_days, marks).await?;
             tracing::debug!(rows, elapsed_ms = started.elapsed().as_millis() as u64, "status page history refreshed");
             *last = Some(tokio::time::Instant::now());
         }

@@ -76,6 +76,9 @@ pub struct FeedCursor {
     /// InfluxDB: the commits already followed that the overlap of the next read returns again, by writer and
     /// time.
     seen: HashSet<(String, Nanos)>,
+    /// InfluxDB: per writer, the end of the newest range followed: the next read takes the log past it in the
+    /// same request as the commits (see `influx::feed`).
+    upto: HashMap<String, Nanos>,
 }
 
 /// The contract every backend keeps:
@@ -182,6 +185,36 @@ pub trait Store: Send + Sync + 'static {
     fn incomplete_rows(&self) -> u64 {
         0
     }
+}
+
+/// A watermark the aggregator's backfill sets (to when it ran) after writing rollups beneath its watermarks:
+/// a reader that reads each window once, below the watermarks, reads them again when it changes.
+pub const BACKFILLED: &str = "rollup_backfilled";
+
+/// The watermarks `names` (measurements: `rollup_1m`, `rollup_1h`, …) of every shard of an aggregator
+/// sharded as `shard` says (all of them; one when unsharded), or `None` while any is missing (no aggregator
+/// has run, or a shard has not yet).
+pub async fn shard_watermarks<const N: usize>(
+    store: &dyn Store,
+    shard: Option<Shard>,
+    names: [&str; N],
+) -> Result<Option<Vec<[Nanos; N]>>, StoreError> {
+    let shards: Vec<Option<Shard>> = match shard {
+        None => vec![None],
+        Some(s) => (1..=s.count).map(|index| Some(Shard { index, count: s.count })).collect(),
+    };
+    let mut out = Vec::with_capacity(shards.len());
+    for s in shards {
+        let mut marks = [0; N];
+        for (mark, name) in marks.iter_mut().zip(names) {
+            match store.watermark(&Shard::watermark(s, name)).await? {
+                Some(t) => *mark = t,
+                None => return Ok(None),
+            }
+        }
+        out.push(marks);
+    }
+    Ok(Some(out))
 }
 
 /// Opens the store the configuration names. The one place where backends are registered.

@@ -21,6 +21,7 @@
 
 use super::*;
 use crate::store::FeedCursor;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// How far back each read of the commits reaches: how late, by the reader's clock, a commit may become
@@ -28,6 +29,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub(super) const FEED_OVERLAP: Nanos = 60 * 1_000_000_000;
 /// Ranges per request when many commits are new at once (after a pause).
 const RANGES_PER_REQUEST: usize = 50;
+/// A cursor read this recently reads the writers' tails with the commits (see `feed_since`); the consumers
+/// poll every 0.5-5 s.
+const TAIL_WITHIN: Nanos = 10 * 1_000_000_000;
 
 /// One writer's `feed` clock: times in the order of writing, distinct within the writer (its only series).
 #[derive(Debug, Default)]
@@ -89,50 +93,76 @@ impl InfluxStore {
     /// The body of [`Store::feed_start`].
     pub(super) async fn feed_start_at(&self) -> Result<FeedCursor, StoreError> {
         let now = now_nanos();
-        let seen = self.commits(now - FEED_OVERLAP).await?.into_iter().map(|c| (c.writer, c.time)).collect();
-        Ok(FeedCursor { position: now, seen })
+        Ok(cursor_after(now, self.commits(now - FEED_OVERLAP).await?))
     }
 
     /// The body of [`Store::feed`].
+    ///
+    /// One request in the common case. Why: a poll costs influxd 10-20 ms of CPU per request whatever it
+    /// returns, and consumers poll every 0.5-5 s, so requests, not points, were most of the read side's cost
+    /// (`bench/fullstack.py`, issue 19). Beside the commits, the request reads each known writer's log past
+    /// the newest range followed: a writer reserves its times in order, so a new commit's range lies there.
+    /// Statements run in order and a commit is written after its points, so a commit the first statement
+    /// returns has its points in the tails. Tail points no returned commit names (a write still in flight)
+    /// are dropped and read again next time; a commit whose range is not in a tail (a new writer, or one
+    /// that committed two writes out of order) is read by range in a second request. Only a cursor read
+    /// within [`TAIL_WITHIN`] reads tails: after a pause (a cursor restored from saved states, reads that
+    /// failed) a tail would be the whole log since, in one answer too large to finish (found by
+    /// `bench/fullstack.py`), while ranges go a bounded number per request.
     pub(super) async fn feed_since(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
         let now = now_nanos();
-        let new: Vec<Commit> = self
-            .commits(cursor.position - FEED_OVERLAP)
-            .await?
+        let writers: Vec<(String, Nanos)> = match now - cursor.position <= TAIL_WITHIN {
+            true => cursor.upto.iter().map(|(w, t)| (w.clone(), *t)).collect(),
+            false => Vec::new(),
+        };
+        let mut statements = vec![commits_statement(cursor.position - FEED_OVERLAP)];
+        statements
+            .extend(writers.iter().map(|(w, upto)| format!("SELECT * FROM \"feed\" WHERE \"writer\" = {} AND time > {upto}", lit(w))));
+        let mut results = self.query(&statements.join("; ")).await?.into_iter();
+        let new: Vec<Commit> = parse_commits(results.next().unwrap_or_default())
             .into_iter()
             .filter(|c| !cursor.seen.contains(&(c.writer.clone(), c.time)))
             .collect();
-        let mut points = self.feed_ranges(&new).await?;
+        let mut keys = HashMap::new();
+        let mut tails: HashMap<&str, Vec<(Nanos, ProbePoint)>> = HashMap::new();
+        for ((w, _), r) in writers.iter().zip(results) {
+            tails.insert(w.as_str(), self.feed_rows(r, &mut keys));
+        }
+        let mut points = Vec::new();
+        let mut by_range = Vec::new();
+        for c in &new {
+            match (tails.get(c.writer.as_str()), cursor.upto.get(&c.writer)) {
+                (Some(tail), Some(upto)) if c.from > *upto => {
+                    points.extend(tail.iter().filter(|(t, _)| (c.from..=c.to).contains(t)).map(|(_, p)| p.clone()));
+                }
+                _ => by_range.push(c),
+            }
+        }
+        points.extend(self.feed_ranges(&by_range, &mut keys).await?.into_iter().map(|(_, p)| p));
         crate::store::reads::fed(new.iter().map(|c| usize::try_from(c.to - c.from + 1).unwrap_or(0)).sum());
         points.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
-        // Only what the next read's overlap returns again needs remembering.
+        for c in &new {
+            let upto = cursor.upto.entry(c.writer.clone()).or_insert(c.to);
+            *upto = (*upto).max(c.to);
+        }
+        // Only what the next read's overlap returns again needs remembering; a writer with no commit in it
+        // has stopped (a new one is read by range first).
         cursor.seen.extend(new.into_iter().map(|c| (c.writer, c.time)));
         cursor.seen.retain(|(_, t)| *t > now - FEED_OVERLAP);
+        let live: HashSet<&str> = cursor.seen.iter().map(|(w, _)| w.as_str()).collect();
+        cursor.upto.retain(|w, _| live.contains(w.as_str()));
         cursor.position = now;
         Ok(points)
     }
 
     /// The commits since `since`, of every writer.
     pub(super) async fn commits(&self, since: Nanos) -> Result<Vec<Commit>, StoreError> {
-        let q = format!("SELECT \"from\", \"to\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"");
-        let mut out = Vec::new();
-        for r in self.query(&q).await? {
-            for s in r.series.unwrap_or_default() {
-                let writer = s.tag("writer");
-                let cols = ["time", "from", "to"].map(|c| s.col(c));
-                for row in &s.values {
-                    let v = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_i64);
-                    if let (Some(time), Some(from), Some(to)) = (v(0), v(1), v(2)) {
-                        out.push(Commit { writer: writer.clone(), time, from, to });
-                    }
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.query(&commits_statement(since)).await?.into_iter().flat_map(parse_commits).collect())
     }
 
-    /// The `feed` points of `commits`: their ranges merged per writer, a bounded number per request.
-    async fn feed_ranges(&self, commits: &[Commit]) -> Result<Vec<ProbePoint>, StoreError> {
+    /// The `feed` points of `commits`, with their log times: their ranges merged per writer, a bounded number
+    /// per request.
+    async fn feed_ranges(&self, commits: &[&Commit], keys: &mut SeriesKeys) -> Result<Vec<(Nanos, ProbePoint)>, StoreError> {
         let mut ranges: Vec<(&str, Nanos, Nanos)> = commits.iter().map(|c| (c.writer.as_str(), c.from, c.to)).collect();
         ranges.sort_unstable();
         let mut merged: Vec<(&str, Nanos, Nanos)> = Vec::with_capacity(ranges.len());
@@ -148,40 +178,81 @@ impl InfluxStore {
             .map(|(w, from, to)| format!("SELECT * FROM \"feed\" WHERE \"writer\" = {} AND time >= {from} AND time <= {to}", lit(w)))
             .collect();
         let mut out = Vec::new();
-        let mut series: HashMap<[String; 4], Arc<SeriesKey>> = HashMap::new();
         for chunk in statements.chunks(RANGES_PER_REQUEST) {
             for r in self.query(&chunk.join("; ")).await? {
-                for s in r.series.unwrap_or_default() {
-                    super::super::reads::count(s.values.len());
-                    let cols = ProbeColumns::of(&s, "probed_at");
-                    let keys = ["endpoint", "region", "component", "environment"].map(|c| s.col(c));
-                    let mut skipped = 0;
-                    for row in &s.values {
-                        let key =
-                            keys.map(|i| i.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str).unwrap_or_default().to_string());
-                        let key = series
-                            .entry(key)
-                            .or_insert_with_key(|[endpoint, region, component, environment]| {
-                                Arc::new(SeriesKey {
-                                    endpoint: endpoint.clone(),
-                                    region: region.clone(),
-                                    component: component.clone(),
-                                    environment: environment.clone(),
-                                })
-                            })
-                            .clone();
-                        match cols.point(row, &key) {
-                            Some(Some(p)) if !key.endpoint.is_empty() => out.push(p),
-                            Some(_) => skipped += 1,
-                            None => {}
-                        }
-                    }
-                    self.count_incomplete(skipped);
-                }
+                out.extend(self.feed_rows(r, keys));
             }
         }
         Ok(out)
     }
+
+    /// The probe points of one statement over `feed`, each with its log time; rows without the fields a
+    /// point needs are counted as incomplete.
+    fn feed_rows(&self, r: StatementResult, keys: &mut SeriesKeys) -> Vec<(Nanos, ProbePoint)> {
+        let mut out = Vec::new();
+        for s in r.series.unwrap_or_default() {
+            super::super::reads::count(s.values.len());
+            let cols = ProbeColumns::of(&s, "probed_at");
+            let time = s.col("time");
+            let names = ["endpoint", "region", "component", "environment"].map(|c| s.col(c));
+            let mut skipped = 0;
+            for row in &s.values {
+                let name = names.map(|i| i.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str).unwrap_or_default().to_string());
+                let key = keys
+                    .entry(name)
+                    .or_insert_with_key(|[endpoint, region, component, environment]| {
+                        Arc::new(SeriesKey {
+                            endpoint: endpoint.clone(),
+                            region: region.clone(),
+                            component: component.clone(),
+                            environment: environment.clone(),
+                        })
+                    })
+                    .clone();
+                let at = time.and_then(|i| row.get(i)).and_then(serde_json::Value::as_i64);
+                match (cols.point(row, &key), at) {
+                    (Some(Some(p)), Some(at)) if !key.endpoint.is_empty() => out.push((at, p)),
+                    (Some(_), _) => skipped += 1,
+                    (None, _) => {}
+                }
+            }
+            self.count_incomplete(skipped);
+        }
+        out
+    }
+}
+
+/// Series keys shared by the points of one read.
+type SeriesKeys = HashMap<[String; 4], Arc<SeriesKey>>;
+
+fn commits_statement(since: Nanos) -> String {
+    format!("SELECT \"from\", \"to\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"")
+}
+
+fn parse_commits(r: StatementResult) -> Vec<Commit> {
+    let mut out = Vec::new();
+    for s in r.series.unwrap_or_default() {
+        let writer = s.tag("writer");
+        let cols = ["time", "from", "to"].map(|c| s.col(c));
+        for row in &s.values {
+            let v = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_i64);
+            if let (Some(time), Some(from), Some(to)) = (v(0), v(1), v(2)) {
+                out.push(Commit { writer: writer.clone(), time, from, to });
+            }
+        }
+    }
+    out
+}
+
+/// A cursor at `position` that has followed `commits`.
+pub(super) fn cursor_after(position: Nanos, commits: impl IntoIterator<Item = Commit>) -> FeedCursor {
+    let mut cursor = FeedCursor { position, ..FeedCursor::default() };
+    for c in commits {
+        let upto = cursor.upto.entry(c.writer.clone()).or_insert(c.to);
+        *upto = (*upto).max(c.to);
+        cursor.seen.insert((c.writer, c.time));
+    }
+    cursor
 }
 
 #[cfg(test)]

@@ -201,15 +201,9 @@ impl InfluxStore {
         }
         // The commits the saved states already include: all but the last few seconds' before their place
         // (one that became readable later than that is not in them, and is read again: harmless).
-        let seen = self
-            .commits(as_of - FEED_OVERLAP)
-            .await?
-            .into_iter()
-            .filter(|c| c.time <= as_of - SNAPSHOT_SLACK)
-            .map(|c| (c.writer, c.time))
-            .collect();
+        let included = self.commits(as_of - FEED_OVERLAP).await?.into_iter().filter(|c| c.time <= as_of - SNAPSHOT_SLACK);
         self.restored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Some(StateCache { full_at: now, cursor: FeedCursor { position: as_of, seen }, states }))
+        Ok(Some(StateCache { full_at: now, cursor: feed::cursor_after(as_of, included), states }))
     }
 
     /// Every state derived afresh, with a write-log cursor placed before the derivation: what is written
