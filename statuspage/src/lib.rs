@@ -44,7 +44,8 @@ pub const LIVE_REFRESH: Duration = Duration::from_millis(500);
 /// How long the page keeps showing the last states it read while reads fail, before it says the data is
 /// unavailable: long enough to ride out a restart of the store, short next to an outage.
 pub const UNAVAILABLE_AFTER: Duration = Duration::from_secs(10);
-/// How often the rollup history (uptime bars, charts) is re-read; rollups change once a minute.
+/// How often the rollup history (uptime bars, charts) is refreshed (each window is read once, see
+/// [`History::refresh`]); rollups change once a minute.
 pub const HISTORY_REFRESH: Duration = Duration::from_secs(30);
 /// How far ahead scheduled maintenance is listed.
 const UPCOMING: i64 = 30 * history::DAY;
