@@ -7,7 +7,7 @@ points, as every status did before issue 19).
 Reports the median wall time and peak RSS of --runs runs of `watchpost status --format json` per store, and
 for influxd the CPU time influxd spent answering them (median per run).
 
-    bench/status.py [--endpoints 10000] [--runs 3] [--stores sqlite,influxdb] [--binary target/release/watchpost]
+    bench/status.py [--endpoints 10000] [--runs 3] [--stores sqlite,influxdb] [--cases 1 2 ...] [--binary target/release/watchpost]
 
 Builds the release binaries unless --binary is given. Fixtures go to a temporary directory and are removed.
 """
@@ -60,6 +60,8 @@ def main() -> int:
     ap.add_argument("--endpoints", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--stores", default="sqlite,influxdb", help="comma-separated: sqlite, influxdb")
+    ap.add_argument("--cases", type=int, nargs="+", help="only these cases, by number: 1 h, 1 d, 30 d of rollups, "
+                    "10 and 60 min of raw points only (1-5; default all)")
     ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     args = ap.parse_args()
     binary = benchlib.release_binary(args.binary)
@@ -81,6 +83,8 @@ def main() -> int:
                 server, url = start_influxd(os.path.join(tmp, "influxd"))
             try:
                 for i, (label, fargs) in enumerate(cases):
+                    if args.cases and i + 1 not in args.cases:
+                        continue
                     # A database per case: one created right after the last was dropped was sometimes
                     # "not found" by influxd 1.6.
                     database = f"watchpost{i}"
