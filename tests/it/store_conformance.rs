@@ -152,6 +152,10 @@ struct Answers {
     /// What rollups read of every point: series, time, availability, ok, latency.
     samples: Vec<(SeriesKey, i64, f64, bool, f64)>,
     availability: Vec<(SeriesKey, Availability)>,
+    /// The same over a day before the points too (InfluxDB reads from the first point on), and over a
+    /// stretch with no point at all.
+    availability_day: Vec<(SeriesKey, Availability)>,
+    availability_empty: Vec<(SeriesKey, Availability)>,
     states: Vec<EndpointState>,
     maintenance: Vec<MaintenancePoint>,
     check_probes: Vec<ProbePoint>,
@@ -182,6 +186,14 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
             .map(|p| ((*p.series).clone(), p.ts, p.availability, p.ok, p.latency_ms))
             .collect(),
         availability: store.availability(range, &slots, Duration::from_secs(10)).await.unwrap(),
+        availability_day: store
+            .availability(TimeRange::new(range.from - 86_400 * S, range.to), &slots, Duration::from_secs(10))
+            .await
+            .unwrap(),
+        availability_empty: store
+            .availability(TimeRange::new(range.from - 86_400 * S, range.from - 43_200 * S), &slots, Duration::from_secs(10))
+            .await
+            .unwrap(),
         states: store.latest_states().await.unwrap(),
         maintenance: store.maintenance_points("api", range).await.unwrap(),
         check_probes: store.probe_points("stream", None, range).await.unwrap(),
@@ -224,6 +236,8 @@ async fn conforms(store: &dyn Store, f: &Fixture) -> Answers {
         .collect();
     assert_eq!(a.samples, full, "the samples rollups read are those of the full points, in the same order");
 
+    assert_eq!(a.availability_day, a.availability, "a range reaching back before the first point sums the same points");
+    assert!(a.availability_empty.is_empty(), "no point, no series: {:?}", a.availability_empty);
     let avail: HashMap<(String, String), Availability> =
         a.availability.iter().map(|(k, v)| ((k.endpoint.clone(), k.region.clone()), *v)).collect();
     let eu = avail[&("api".into(), "eu".into())];

@@ -28,6 +28,12 @@ impl InfluxStore {
         Ok(parsed.results)
     }
 
+    /// The earliest time a `first(…)` statement answers, over every series it returns.
+    pub(super) async fn first_time(&self, q: &str) -> Result<Option<Nanos>, StoreError> {
+        let results = self.query(q).await?;
+        Ok(results.iter().flat_map(|r| r.series.iter().flatten()).filter_map(|s| s.first_row().map(|(t, _)| t)).min())
+    }
+
     /// The `WHERE` prefixes (`"endpoint" = 'a' OR … AND `) that read the series `select` covers in
     /// `measurement`, each a statement's worth; none when it covers no series. A shard's endpoints are those
     /// of the tag index (`SHOW TAG VALUES`, no data read) that hash to it, so influxd reads only their points.
