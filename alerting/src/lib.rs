@@ -367,7 +367,7 @@ async fn recv(tap: &mut Option<Tap>) -> Result<Arc<[Point]>, broadcast::error::R
 }
 
 /// How often alerting reads maintenance points from the store. Why not every evaluation: each read is a
-/// request, and on InfluxDB a request costs 10-20 ms of CPU whatever it returns (issue 19); an agent writes
+/// request, and on InfluxDB a request costs influxd 10 ms of CPU or more whatever it returns (issue 19); an agent writes
 /// a maintenance point every slot of a window, so a window's start reaches a separate alerting process at
 /// most this much later (in `watchpost run` the agent's points come straight from the tap).
 const MAINTENANCE_EVERY: i64 = 5 * 1_000_000_000;

@@ -98,9 +98,9 @@ impl InfluxStore {
 
     /// The body of [`Store::feed`].
     ///
-    /// One request in the common case. Why: a poll costs influxd 10-20 ms of CPU per request whatever it
-    /// returns, and consumers poll every 0.5-5 s, so requests, not points, were most of the read side's cost
-    /// (`bench/fullstack.py`, issue 19). Beside the commits, the request reads each known writer's log past
+    /// One request in the common case. Why: every request has a cost in influxd whatever it returns (10-20
+    /// ms of CPU on an idle server, more under write load), and consumers poll every 0.5-5 s, so the second
+    /// request per poll was a large share of the read side's cost (`bench/fullstack.py`, issue 19). Beside the commits, the request reads each known writer's log past
     /// the newest range followed: a writer reserves its times in order, so a new commit's range lies there.
     /// Statements run in order and a commit is written after its points, so a commit the first statement
     /// returns has its points in the tails. Tail points no returned commit names (a write still in flight)
@@ -142,8 +142,7 @@ impl InfluxStore {
         crate::store::reads::fed(new.iter().map(|c| usize::try_from(c.to - c.from + 1).unwrap_or(0)).sum());
         points.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
         for c in &new {
-            let upto = cursor.upto.entry(c.writer.clone()).or_insert(c.to);
-            *upto = (*upto).max(c.to);
+            cursor.followed_to(c);
         }
         // Only what the next read's overlap returns again needs remembering; a writer with no commit in it
         // has stopped (a new one is read by range first).
@@ -248,11 +247,18 @@ fn parse_commits(r: StatementResult) -> Vec<Commit> {
 pub(super) fn cursor_after(position: Nanos, commits: impl IntoIterator<Item = Commit>) -> FeedCursor {
     let mut cursor = FeedCursor { position, ..FeedCursor::default() };
     for c in commits {
-        let upto = cursor.upto.entry(c.writer.clone()).or_insert(c.to);
-        *upto = (*upto).max(c.to);
+        cursor.followed_to(&c);
         cursor.seen.insert((c.writer, c.time));
     }
     cursor
+}
+
+impl FeedCursor {
+    /// Notes that `c` was followed: its writer's log is read past the newest range followed.
+    fn followed_to(&mut self, c: &Commit) {
+        let upto = self.upto.entry(c.writer.clone()).or_insert(c.to);
+        *upto = (*upto).max(c.to);
+    }
 }
 
 #[cfg(test)]
