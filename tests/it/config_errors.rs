@@ -793,5 +793,43 @@ fn regression_errors_inside_a_typed_table_name_their_key_and_line() {
     // A probe's key, and one that belongs to another probe type.
     let probe = |body: &str| format!("[[endpoints]]\nid = \"db\"\n{body}");
     assert_one(&probe("type = \"tcp\"\naddress = \"db:5432\"\nsend = 5\n"), 5, "endpoints[0].send", "wants a string");
-    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, push");
+    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, push");
+}
+
+#[test]
+fn dns_endpoints_name_the_key_and_line_of_each_mistake() {
+    let dns = format!("{HEAD}[[endpoints]]\nid = \"ns\"\ntype = \"dns\"\n");
+    // Line 7 is the first key after `type`.
+    let cases: &[(&str, usize, &str, &str)] = &[
+        ("record_type = \"A\"\n", 4, "endpoints[0]", "missing key `query_name`"),
+        ("query_name = \"a..b\"\n", 7, "endpoints[0].query_name", "label \"\" must be 1 to 63 characters"),
+        ("query_name = \"example.com\"\nrecord_type = \"AXFR\"\n", 8, "endpoints[0].record_type", "expected one of A, AAAA, CNAME, MX"),
+        ("query_name = \"example.com\"\nserver = \"10.0.0.2:0\"\n", 8, "endpoints[0].server", "invalid server"),
+        ("query_name = \"example.com\"\ntransport = \"doh\"\n", 8, "endpoints[0].transport", "expected \"udp\" or \"tcp\""),
+        ("query_name = \"example.com\"\nassert = [{ rcode = \"NOPE\" }]\n", 8, "endpoints[0].assert[0].rcode", "unknown response code"),
+        (
+            "query_name = \"example.com\"\nassert = [{ answer_count = 1, op = \"contains\" }]\n",
+            8,
+            "endpoints[0].assert[0].op",
+            "unknown op",
+        ),
+        ("query_name = \"example.com\"\nassert = [{ status = 200 }]\n", 8, "endpoints[0].assert[0]", "does not apply to a dns endpoint"),
+        (
+            "query_name = \"example.com\"\nurl = \"http://x/\"\n",
+            8,
+            "endpoints[0].url",
+            "type dns takes `query_name`, `record_type`, `server`",
+        ),
+    ];
+    for (keys, line, key, fragment) in cases {
+        assert_one(&format!("{dns}{keys}"), *line, key, fragment);
+    }
+    // DNS assertions belong to dns endpoints only.
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nassert = [{{ rcode = \"NOERROR\" }}]\n");
+    assert_one(&text, 7, "endpoints[0].assert[0]", "does not apply to a http endpoint");
+    // A dns endpoint expects NOERROR unless it says otherwise.
+    let cfg = load(&format!("{dns}query_name = \"example.com\"\n")).unwrap();
+    let e = &cfg.core.endpoints[0];
+    assert!(matches!(&e.probe, ProbeConfig::Dns(d) if d.name == "example.com." && d.server.is_none()));
+    assert_eq!(e.assertions.iter().map(|a| a.describe()).collect::<Vec<_>>(), ["rcode NOERROR"]);
 }

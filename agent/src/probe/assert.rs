@@ -115,6 +115,10 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
             Some(d) => Err(format!("expected more than {min} days left, got {d:.1}")),
             None => Err("expected a TLS certificate, got none (not https?)".into()),
         },
+        Assertion::Rcode(_) | Assertion::AnswersContain(_) | Assertion::AnswersEqual(_) | Assertion::AnswerCount(..) => match &obs.dns {
+            Some(answer) => dns(a, answer),
+            None => Err("expected a DNS answer, got none (not a dns endpoint?)".into()),
+        },
         Assertion::Header { name, check } => {
             let values: Vec<Value> = obs
                 .headers
@@ -131,10 +135,48 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
             }
         },
     };
-    let class = if matches!(a, Assertion::Status(_)) { ErrorClass::Status } else { ErrorClass::Assertion };
+    // A response code is DNS's status: the same class as an HTTP status mismatch.
+    let class = if matches!(a, Assertion::Status(_) | Assertion::Rcode(_)) { ErrorClass::Status } else { ErrorClass::Assertion };
     match result {
         Ok(()) => Outcome { what, passed: true, detail: String::new(), class },
         Err(detail) => Outcome { what, passed: false, detail, class },
+    }
+}
+
+fn dns(a: &Assertion, answer: &super::dns::DnsAnswer) -> Result<(), String> {
+    let got = || if answer.answers.is_empty() { "none".to_string() } else { format!("[{}]", answer.answers.join(", ")) };
+    match a {
+        Assertion::Rcode(codes) if codes.contains(&answer.rcode) => Ok(()),
+        Assertion::Rcode(codes) => Err(format!("expected {}, got {}", codes.join(" or "), answer.rcode)),
+        Assertion::AnswersContain(want) => match want.iter().filter(|w| !answer.has(w)).collect::<Vec<_>>() {
+            missing if missing.is_empty() => Ok(()),
+            missing => Err(format!("expected {missing:?} among the answers, got {}", got())),
+        },
+        Assertion::AnswersEqual(want) => {
+            let want_set = super::dns::DnsAnswer { answers: want.clone(), ..answer.clone() }.normalized();
+            if want_set == answer.normalized() {
+                Ok(())
+            } else {
+                Err(format!("expected exactly [{}], got {}", want.join(", "), got()))
+            }
+        }
+        Assertion::AnswerCount(op, n) => {
+            let count = answer.answers.len() as u64;
+            let ok = match op {
+                CmpOp::Eq => count == *n,
+                CmpOp::Ne => count != *n,
+                CmpOp::Lt => count < *n,
+                CmpOp::Le => count <= *n,
+                CmpOp::Gt => count > *n,
+                CmpOp::Ge => count >= *n,
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("expected {} {n}, got {count} ({})", op.as_str(), got()))
+            }
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `Probe` seam: one exchange with a target, timed by phase and classified on failure.
 //!
-//! One file per implementation (`http.rs`, `tcp.rs`), built in exactly one place: [`build`], a `match` on the
+//! One file per implementation (`http.rs`, `tcp.rs`, `dns.rs`…), built in exactly one place: [`build`], a `match` on the
 //! endpoint's [`ProbeConfig`]. A probe only observes; [`run_attempt`] applies the timeout and the endpoint's
 //! assertions, so every probe type gets the same assertion language and error classes.
 
@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod assert;
+pub mod dns;
 pub mod http;
 mod net;
 pub mod push;
@@ -48,6 +49,8 @@ pub struct Observation {
     pub latency_ms: Option<f64>,
     /// Multi-step checks: what each step did.
     pub run: Option<Arc<steps::CheckRun>>,
+    /// DNS: the response code and answers.
+    pub dns: Option<Arc<dns::DnsAnswer>>,
 }
 
 /// An exchange that did not complete.
@@ -119,6 +122,7 @@ pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Reg
     match &endpoint.probe {
         ProbeConfig::Http(c) => Arc::new(http::HttpProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Tcp(c) => Arc::new(tcp::TcpProbe::new(c.clone(), shared.clone())),
+        ProbeConfig::Dns(c) => Arc::new(dns::DnsProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Steps(c) => Arc::new(steps::StepsProbe::new((**c).clone(), shared.clone())),
         ProbeConfig::Push(c) => Arc::new(pushes.register(&endpoint.id, c)),
     }

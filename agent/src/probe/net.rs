@@ -14,6 +14,8 @@ pub struct Shared {
     /// `None` when the system has no usable resolver configuration: IP literals still work, names fail as
     /// `dns` with the reason.
     resolver: Result<TokioResolver, String>,
+    /// The system's first name server (`/etc/resolv.conf`), asked by dns endpoints that name no `server`.
+    nameserver: Result<IpAddr, String>,
     /// TLS client configurations by (skip verification, resume sessions).
     tls: [[Arc<rustls::ClientConfig>; 2]; 2],
 }
@@ -28,13 +30,22 @@ impl Shared {
         if let Err(e) = &resolver {
             tracing::warn!(error = %e, "host names cannot be resolved; endpoints given by IP address are probed as usual");
         }
+        let nameserver = hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| e.to_string())
+            .and_then(|(c, _)| c.name_servers().first().map(|n| n.ip).ok_or_else(|| "it names no nameserver".into()))
+            .map_err(|e| format!("no system name server for dns endpoints without `server` (/etc/resolv.conf: {e})"));
         let tls = [false, true].map(|skip| [false, true].map(|resume| tls::probe_config(skip, resume)));
-        Arc::new(Shared { resolver, tls })
+        Arc::new(Shared { resolver, nameserver, tls })
     }
 
     /// The TLS configuration for a probe that skips certificate verification or resumes sessions.
     pub(super) fn tls(&self, skip_verify: bool, resume: bool) -> Arc<rustls::ClientConfig> {
         self.tls[usize::from(skip_verify)][usize::from(resume)].clone()
+    }
+
+    /// The system's first name server.
+    pub(super) fn nameserver(&self) -> Result<IpAddr, ProbeFailure> {
+        self.nameserver.clone().map_err(|e| ProbeFailure::new(ErrorClass::Dns, e))
     }
 
     /// Resolves `host` (an IP literal needs no lookup and reports no DNS time). Returns the addresses and the

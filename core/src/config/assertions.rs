@@ -24,6 +24,14 @@ pub enum Assertion {
     },
     /// The TLS certificate must have more than this many days left.
     CertDaysLeftAbove(f64),
+    /// dns: the response code is one of these (upper case: `NOERROR`, `NXDOMAIN`…).
+    Rcode(Vec<String>),
+    /// dns: each of these is among the answers of the asked type.
+    AnswersContain(Vec<String>),
+    /// dns: the answers of the asked type are exactly these, in any order.
+    AnswersEqual(Vec<String>),
+    /// dns: how many answers of the asked type.
+    AnswerCount(CmpOp, u64),
 }
 
 impl Assertion {
@@ -37,6 +45,10 @@ impl Assertion {
             Assertion::Header { name, check } => format!("header {name} {check}"),
             Assertion::Json { source, check, .. } => format!("json {source} {check}"),
             Assertion::CertDaysLeftAbove(d) => format!("certificate days left above {d}"),
+            Assertion::Rcode(r) => format!("rcode {}", r.join(" or ")),
+            Assertion::AnswersContain(a) => format!("answers contain {}", a.join(", ")),
+            Assertion::AnswersEqual(a) => format!("answers equal [{}]", a.join(", ")),
+            Assertion::AnswerCount(op, n) => format!("answer count {} {n}", op.as_str()),
         }
     }
 }

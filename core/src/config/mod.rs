@@ -42,7 +42,7 @@ pub use endpoint::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use people::Person;
 pub use probe::steps::*;
-pub use probe::{HttpProbeConfig, ProbeConfig, PushProbeConfig, TcpProbeConfig};
+pub use probe::{DnsProbeConfig, DnsRecordType, DnsTransport, HttpProbeConfig, ProbeConfig, PushProbeConfig, TcpProbeConfig};
 pub use regions::RegionsConfig;
 pub use secret::{Masks, Secret};
 pub use smtp::{SmtpConfig, SmtpTls};

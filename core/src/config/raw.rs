@@ -148,6 +148,9 @@ pub struct RawEndpoint {
 /// - `{ json = "$.items[0].id", op = "==", value = "{{steps.create.body.id}}" }` (RFC 9535 JSON path; `op`
 ///   default `exists`)
 /// - `{ cert_days_left_above = 14 }`
+/// - dns: `{ rcode = "NOERROR" }` (or a list), `{ answers_contain = "10.0.0.1" }` (or a list: each must be
+///   among the answers), `{ answers_equal = ["10.0.0.1", "10.0.0.2"] }` (the answers, in any order),
+///   `{ answer_count = 2 }` (`op` default `==`)
 ///
 /// `op` is one of `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `not_exists`, `empty`, `not_empty`, `contains`,
 /// `matches`. A `value` that is a string is a template.
@@ -161,6 +164,10 @@ pub struct RawAssertion {
     pub header: Option<String>,
     pub json: Option<String>,
     pub cert_days_left_above: Option<f64>,
+    pub rcode: Option<Texts>,
+    pub answers_contain: Option<Texts>,
+    pub answers_equal: Option<Texts>,
+    pub answer_count: Option<u64>,
     pub op: Option<String>,
     pub value: Option<serde_json::Value>,
 }
@@ -245,6 +252,34 @@ pub struct RawExtract {
     pub json: Option<String>,
     pub header: Option<String>,
     pub regex: Option<String>,
+}
+
+/// One string or a list of them, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Texts(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Texts;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Texts, E> {
+                Ok(Texts(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
+                let mut all = Vec::new();
+                while let Some(t) = seq.next_element::<String>()? {
+                    all.push(t);
+                }
+                Ok(Texts(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// What a status assertion accepts, as written.

@@ -6,6 +6,7 @@
 //! `validate/endpoint.rs`; every other key of the table belongs to the probe type named by `type` (default
 //! `http`), so a key of another type is an unknown key, reported with the keys this type takes.
 
+pub mod dns;
 pub mod http;
 pub mod push;
 pub mod steps;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use steps::StepsProbeConfig;
 
+pub use dns::{DnsProbeConfig, DnsRecordType, DnsTransport};
 pub use http::HttpProbeConfig;
 pub use push::PushProbeConfig;
 pub use tcp::TcpProbeConfig;
@@ -26,6 +28,7 @@ pub use tcp::TcpProbeConfig;
 pub enum ProbeSpec {
     Http(http::Raw),
     Tcp(tcp::Raw),
+    Dns(dns::Raw),
     Push(push::Raw),
 }
 
@@ -51,6 +54,7 @@ impl ProbeSpec {
         match self {
             ProbeSpec::Http(r) => r.check(t),
             ProbeSpec::Tcp(r) => r.check(t),
+            ProbeSpec::Dns(r) => r.check(t),
             ProbeSpec::Push(r) => r.check(t, common),
         }
     }
@@ -62,6 +66,7 @@ impl ProbeSpec {
 pub enum ProbeConfig {
     Http(HttpProbeConfig),
     Tcp(TcpProbeConfig),
+    Dns(DnsProbeConfig),
     /// A multi-step API check from `[[checks]]`, one per environment it runs in.
     Steps(Box<StepsProbeConfig>),
     Push(PushProbeConfig),
@@ -72,6 +77,7 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Http(_) => "http",
             ProbeConfig::Tcp(_) => "tcp",
+            ProbeConfig::Dns(_) => "dns",
             ProbeConfig::Steps(_) => "steps",
             ProbeConfig::Push(_) => "push",
         }
@@ -83,6 +89,10 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
+            ProbeConfig::Dns(d) => {
+                let at = d.server.as_ref().map_or("the system resolver".to_string(), |(h, p)| format!("{h}:{p}"));
+                format!("{} {} at {at}", d.record_type.as_str(), d.name)
+            }
             ProbeConfig::Steps(s) => {
                 let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
                 format!("{} step(s): {}", s.steps.len(), names.join(" → "))

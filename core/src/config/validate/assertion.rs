@@ -26,6 +26,10 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         ("header", raw.header.is_some()),
         ("json", raw.json.is_some()),
         ("cert_days_left_above", raw.cert_days_left_above.is_some()),
+        ("rcode", raw.rcode.is_some()),
+        ("answers_contain", raw.answers_contain.is_some()),
+        ("answers_equal", raw.answers_equal.is_some()),
+        ("answer_count", raw.answer_count.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, set)| set.then_some(k))
@@ -35,7 +39,8 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         [] => {
             errors.push(doc.error(
                 path,
-                "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, cert_days_left_above",
+                "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, cert_days_left_above, \
+                 rcode, answers_contain, answers_equal, answer_count",
             ));
             return None;
         }
@@ -45,11 +50,9 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         }
     };
     let takes_op = matches!(subject, "header" | "json");
-    if !takes_op {
-        for (k, set) in [("op", raw.op.is_some()), ("value", raw.value.is_some())] {
-            if set {
-                errors.push(doc.error(&format!("{path}.{k}"), format!("`{k}` applies to `header` and `json` assertions, not `{subject}`")));
-            }
+    for (k, set) in [("op", raw.op.is_some() && subject != "answer_count"), ("value", raw.value.is_some())] {
+        if set && !takes_op {
+            errors.push(doc.error(&format!("{path}.{k}"), format!("`{k}` applies to `header` and `json` assertions, not `{subject}`")));
         }
     }
     let regex = |key: &str, pattern: &str, errors: &mut ConfigErrors| match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
@@ -77,6 +80,46 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         "body_contains" => raw.body_contains.map(Assertion::BodyContains),
         "body_matches" => regex("body_matches", raw.body_matches.as_deref()?, errors).map(Assertion::BodyMatches),
         "cert_days_left_above" => raw.cert_days_left_above.map(Assertion::CertDaysLeftAbove),
+        "rcode" => {
+            let codes: Vec<String> = raw.rcode?.0.iter().map(|c| c.to_ascii_uppercase()).collect();
+            let unknown: Vec<&String> = codes.iter().filter(|c| !crate::config::probe::dns::RCODES.contains(&c.as_str())).collect();
+            if codes.is_empty() || !unknown.is_empty() {
+                let known = crate::config::probe::dns::RCODES.join(", ");
+                errors.push(
+                    doc.error(&format!("{path}.rcode"), format!("unknown response code {unknown:?}: expected one or a list of {known}")),
+                );
+                return None;
+            }
+            Some(Assertion::Rcode(codes))
+        }
+        "answers_contain" | "answers_equal" => {
+            let (list, contain) = match raw.answers_contain {
+                Some(l) => (l.0, true),
+                None => (raw.answers_equal?.0, false),
+            };
+            if contain && list.is_empty() {
+                errors.push(doc.error(&format!("{path}.{subject}"), "the list is empty: name at least one answer"));
+                return None;
+            }
+            Some(if contain { Assertion::AnswersContain(list) } else { Assertion::AnswersEqual(list) })
+        }
+        "answer_count" => {
+            let op = match raw.op.as_deref().unwrap_or("==") {
+                "==" => CmpOp::Eq,
+                "!=" => CmpOp::Ne,
+                "<" => CmpOp::Lt,
+                "<=" => CmpOp::Le,
+                ">" => CmpOp::Gt,
+                ">=" => CmpOp::Ge,
+                other => {
+                    errors.push(
+                        doc.error(&format!("{path}.op"), format!("unknown op {other:?} for answer_count: expected ==, !=, <, <=, > or >=")),
+                    );
+                    return None;
+                }
+            };
+            Some(Assertion::AnswerCount(op, raw.answer_count?))
+        }
         "header" => {
             let name_raw = raw.header?;
             let name = match http::HeaderName::from_bytes(name_raw.to_ascii_lowercase().as_bytes()) {

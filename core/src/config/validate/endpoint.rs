@@ -59,9 +59,16 @@ pub(super) fn endpoint(
     for (i, a) in raw.assertions.unwrap_or_default().into_iter().enumerate() {
         let apath = format!("{path}.assert[{i}]");
         if let Some(a) = assertion(doc, &apath, a, &scope, errors) {
-            // HTTP takes every kind; TCP the latency and what it received; push only the reported latency.
+            // HTTP takes every kind but the DNS ones; TCP the latency and what it received; DNS the latency, its
+            // own and the answer text (as the body); push only the reported latency.
+            let dns_only =
+                matches!(a, Assertion::Rcode(_) | Assertion::AnswersContain(_) | Assertion::AnswersEqual(_) | Assertion::AnswerCount(..));
             let fits = match &probe {
-                Some(ProbeConfig::Http(_)) | None => true,
+                None => true,
+                Some(ProbeConfig::Http(_)) => !dns_only,
+                Some(ProbeConfig::Dns(_)) => {
+                    dns_only || matches!(a, Assertion::LatencyBelow(_) | Assertion::BodyContains(_) | Assertion::BodyMatches(_))
+                }
                 Some(ProbeConfig::Tcp(_)) => {
                     matches!(a, Assertion::LatencyBelow(_) | Assertion::BodyContains(_) | Assertion::BodyMatches(_))
                 }
@@ -75,6 +82,11 @@ pub(super) fn endpoint(
     }
     if matches!(probe, Some(ProbeConfig::Http(_))) && !assertions.iter().any(|a| matches!(a, Assertion::Status(_))) {
         assertions.insert(0, Assertion::Status(StatusMatcher::Class(d::STATUS_CLASS)));
+    }
+    // A DNS answer counts only with NOERROR unless the endpoint says otherwise (as blackbox_exporter's
+    // `valid_rcodes`): an NXDOMAIN is the name gone.
+    if matches!(probe, Some(ProbeConfig::Dns(_))) && !assertions.iter().any(|a| matches!(a, Assertion::Rcode(_))) {
+        assertions.insert(0, Assertion::Rcode(vec!["NOERROR".into()]));
     }
     if errors.len() > before {
         return None;
