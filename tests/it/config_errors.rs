@@ -793,7 +793,7 @@ fn regression_errors_inside_a_typed_table_name_their_key_and_line() {
     // A probe's key, and one that belongs to another probe type.
     let probe = |body: &str| format!("[[endpoints]]\nid = \"db\"\n{body}");
     assert_one(&probe("type = \"tcp\"\naddress = \"db:5432\"\nsend = 5\n"), 5, "endpoints[0].send", "wants a string");
-    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, push");
+    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, tls, push");
 }
 
 #[test]
@@ -832,4 +832,40 @@ fn dns_endpoints_name_the_key_and_line_of_each_mistake() {
     let e = &cfg.core.endpoints[0];
     assert!(matches!(&e.probe, ProbeConfig::Dns(d) if d.name == "example.com." && d.server.is_none()));
     assert_eq!(e.assertions.iter().map(|a| a.describe()).collect::<Vec<_>>(), ["rcode NOERROR"]);
+}
+
+#[test]
+fn tls_endpoints_and_tls_files_name_the_key_and_line_of_each_mistake() {
+    let tls = format!("{HEAD}[[endpoints]]\nid = \"mx\"\ntype = \"tls\"\n");
+    let cases: &[(&str, usize, &str, &str)] = &[
+        ("starttls = \"smtp\"\n", 4, "endpoints[0]", "missing key `address`"),
+        ("address = \"mx:25\"\nstarttls = \"xmpp\"\n", 8, "endpoints[0].starttls", "expected \"smtp\", \"imap\", \"pop3\" or \"ldap\""),
+        ("address = \"mx:25\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n", 8, "endpoints[0].tls_ca_file", "cannot read /nonexistent/ca.pem"),
+        ("address = \"mx:25\"\ntls_cert_file = \"c.pem\"\n", 8, "endpoints[0].tls_cert_file", "needs `tls_key_file`"),
+        (
+            "address = \"mx:25\"\nassert = [{ tls_version_at_least = \"1.1\" }]\n",
+            8,
+            "endpoints[0].assert[0].tls_version_at_least",
+            "expected \"1.2\" or \"1.3\"",
+        ),
+        ("address = \"mx:25\"\nassert = [{ status = 200 }]\n", 8, "endpoints[0].assert[0]", "does not apply to a tls endpoint"),
+    ];
+    for (keys, line, key, fragment) in cases {
+        assert_one(&format!("{tls}{keys}"), *line, key, fragment);
+    }
+    // A file that is not PEM, for an http endpoint too; the key file's content is never shown.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "secret-looking junk\n").unwrap();
+    let junk = junk.to_str().unwrap();
+    let http = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"https://x/\"\n");
+    assert_one(&format!("{http}tls_ca_file = \"{junk}\"\n"), 7, "endpoints[0].tls_ca_file", "holds no PEM certificate");
+    let errs = load(&format!("{http}tls_cert_file = \"{junk}\"\ntls_key_file = \"{junk}\"\n")).unwrap_err().to_string();
+    assert!(errs.contains("endpoints[0].tls_key_file") && errs.contains("holds no PEM private key"), "{errs}");
+    assert!(!errs.contains("secret-looking"), "{errs}");
+    // Stapling is seen by tls endpoints only; DNS assertions do not apply to a check's HTTP steps.
+    assert_one(&format!("{http}assert = [{{ ocsp_stapled = true }}]\n"), 7, "endpoints[0].assert[0]", "does not apply to a http endpoint");
+    let check = "[[checks]]\nid = \"c\"\n[[checks.steps]]\nname = \"s\"\nurl = \"http://x/\"\nassert = [{ rcode = \"NOERROR\" }]\n";
+    let errs = load(check).unwrap_err().to_string();
+    assert!(errs.contains("checks[0].steps[0].assert[0]") && errs.contains("does not apply to a step"), "{errs}");
 }

@@ -119,6 +119,10 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
             Some(answer) => dns(a, answer),
             None => Err("expected a DNS answer, got none (not a dns endpoint?)".into()),
         },
+        Assertion::TlsVersionAtLeast(_) | Assertion::IssuerContains(_) | Assertion::OcspStapled(_) => match &obs.tls {
+            Some(info) => tls(a, info),
+            None => Err("expected a TLS handshake, got none (not https?)".into()),
+        },
         Assertion::Header { name, check } => {
             let values: Vec<Value> = obs
                 .headers
@@ -140,6 +144,18 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
     match result {
         Ok(()) => Outcome { what, passed: true, detail: String::new(), class },
         Err(detail) => Outcome { what, passed: false, detail, class },
+    }
+}
+
+fn tls(a: &Assertion, info: &super::tls_probe::TlsInfo) -> Result<(), String> {
+    match a {
+        Assertion::TlsVersionAtLeast(minor) if info.version_minor >= *minor => Ok(()),
+        Assertion::TlsVersionAtLeast(minor) => Err(format!("expected TLSv1.{minor} or later, got {}", info.version)),
+        Assertion::IssuerContains(s) if info.issuer.contains(s.as_str()) => Ok(()),
+        Assertion::IssuerContains(s) => Err(format!("expected the issuer to contain {s:?}, got {:?}", info.issuer)),
+        Assertion::OcspStapled(want) if info.ocsp_stapled == *want => Ok(()),
+        Assertion::OcspStapled(want) => Err(format!("expected stapled = {want}, got {}", info.ocsp_stapled)),
+        _ => Ok(()),
     }
 }
 

@@ -6,12 +6,14 @@
 //! is from the probe's start to the final response's headers. The body is read up to `max_body`.
 
 use super::net::{io_class, Shared};
-use super::tls::days_left;
+use super::tls::{endpoint_config, EndpointTls};
+use super::tls_probe::TlsInfo;
 use super::{Observation, Probe, ProbeFailure, Timings};
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watchpost_core::config::HttpProbeConfig;
@@ -26,6 +28,9 @@ const CONN_TASK_LIMIT: Duration = Duration::from_secs(120);
 pub struct HttpProbe {
     cfg: HttpProbeConfig,
     shared: Arc<Shared>,
+    /// A TLS configuration of its own, when the endpoint has a private CA or a client certificate (else the
+    /// shared ones serve), with the verifier's OCSP stapling flag.
+    own_tls: Option<Result<EndpointTls, String>>,
 }
 
 struct Hop {
@@ -33,11 +38,13 @@ struct Hop {
     headers: HeaderMap,
     body: Bytes,
     cert_days_left: Option<f64>,
+    tls: Option<Arc<TlsInfo>>,
 }
 
 impl HttpProbe {
     pub fn new(cfg: HttpProbeConfig, shared: Arc<Shared>) -> Self {
-        HttpProbe { cfg, shared }
+        let own_tls = (!cfg.tls.is_default()).then(|| endpoint_config(&cfg.tls, cfg.tls_resume));
+        HttpProbe { cfg, shared, own_tls }
     }
 
     async fn hop(&self, uri: &Uri, method: &Method, body: Bytes, t: &mut Timings, t0: Instant) -> Result<Hop, ProbeFailure> {
@@ -52,7 +59,11 @@ impl HttpProbe {
         if !https {
             return exchange(hyper_util::rt::TokioIo::new(tcp), req, self.cfg.max_body, t, t0, None).await;
         }
-        let config = self.shared.tls(self.cfg.tls_skip_verify, self.cfg.tls_resume);
+        let (config, stapled) = match &self.own_tls {
+            None => (self.shared.tls(self.cfg.tls.skip_verify, self.cfg.tls_resume), None),
+            Some(Ok((config, stapled))) => (config.clone(), Some(stapled)),
+            Some(Err(e)) => return Err(with_timings(ProbeFailure::new(ErrorClass::Internal, e.clone()), *t)),
+        };
         let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let name = rustls::pki_types::ServerName::try_from(bare)
             .map_err(|e| with_timings(ProbeFailure::new(ErrorClass::Tls, format!("invalid TLS server name {host}: {e}")), *t))?;
@@ -62,9 +73,12 @@ impl HttpProbe {
             .await
             .map_err(|e| with_timings(ProbeFailure::new(ErrorClass::Tls, format!("TLS handshake with {host}: {e}")), *t))?;
         add(&mut t.tls_ms, Some(started.elapsed().as_secs_f64() * 1e3));
-        let now_unix = watchpost_core::time::now_nanos() / 1_000_000_000;
-        let days = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| days_left(c, now_unix));
-        exchange(hyper_util::rt::TokioIo::new(tls), req, self.cfg.max_body, t, t0, days).await
+        // The shared configurations do not record stapling (they serve every endpoint at once).
+        let info = TlsInfo::of(tls.get_ref().1, stapled.is_some_and(|s| s.load(Ordering::Relaxed)));
+        let days = info.earliest_days();
+        let mut hop = exchange(hyper_util::rt::TokioIo::new(tls), req, self.cfg.max_body, t, t0, days).await?;
+        hop.tls = Some(Arc::new(info));
+        Ok(hop)
     }
 
     fn request(&self, uri: &Uri, method: &Method, body: Bytes) -> Result<Request<Full<Bytes>>, ProbeFailure> {
@@ -125,6 +139,7 @@ impl Probe for HttpProbe {
                 body: hop.body,
                 timings,
                 cert_days_left: hop.cert_days_left,
+                tls: hop.tls,
                 ..Observation::default()
             });
         }
@@ -189,7 +204,7 @@ where
             buf.extend_from_slice(&data);
         }
     }
-    Ok(Hop { status: parts.status, headers: parts.headers, body: buf.freeze(), cert_days_left })
+    Ok(Hop { status: parts.status, headers: parts.headers, body: buf.freeze(), cert_days_left, tls: None })
 }
 
 fn hyper_class(e: &hyper::Error) -> ErrorClass {

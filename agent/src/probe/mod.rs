@@ -17,6 +17,7 @@ pub mod push;
 pub mod steps;
 pub mod tcp;
 pub mod tls;
+pub mod tls_probe;
 
 pub use net::Shared;
 
@@ -51,6 +52,8 @@ pub struct Observation {
     pub run: Option<Arc<steps::CheckRun>>,
     /// DNS: the response code and answers.
     pub dns: Option<Arc<dns::DnsAnswer>>,
+    /// TLS (tls endpoints, and https): what the handshake showed.
+    pub tls: Option<Arc<tls_probe::TlsInfo>>,
 }
 
 /// An exchange that did not complete.
@@ -123,6 +126,7 @@ pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Reg
         ProbeConfig::Http(c) => Arc::new(http::HttpProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Tcp(c) => Arc::new(tcp::TcpProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Dns(c) => Arc::new(dns::DnsProbe::new(c.clone(), shared.clone())),
+        ProbeConfig::Tls(c) => Arc::new(tls_probe::TlsProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Steps(c) => Arc::new(steps::StepsProbe::new((**c).clone(), shared.clone())),
         ProbeConfig::Push(c) => Arc::new(pushes.register(&endpoint.id, c)),
     }

@@ -69,6 +69,20 @@ impl Shared {
         Ok((addrs, Some(ms)))
     }
 
+    /// Resolves `host` and connects to it: the stream, with the DNS and connect phases timed (a failure
+    /// carries the phases it got through).
+    pub(super) async fn dial(&self, host: &str, port: u16) -> Result<(TcpStream, super::Timings), ProbeFailure> {
+        let mut timings = super::Timings::default();
+        let (addrs, dns_ms) = self.resolve(host).await?;
+        timings.dns_ms = dns_ms;
+        let (stream, connect_ms) = Shared::connect(&addrs, port).await.map_err(|mut f| {
+            f.timings = timings;
+            f
+        })?;
+        timings.connect_ms = Some(connect_ms);
+        Ok((stream, timings))
+    }
+
     /// Connects to the first address that accepts, in order. Returns the stream and the connect time.
     pub(super) async fn connect(addrs: &[IpAddr], port: u16) -> Result<(TcpStream, f64), ProbeFailure> {
         let t = Instant::now();

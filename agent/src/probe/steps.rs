@@ -145,7 +145,7 @@ impl StepsProbe {
             body,
             follow_redirects: self.cfg.follow_redirects,
             max_body: self.cfg.max_body,
-            tls_skip_verify: self.cfg.tls_skip_verify,
+            tls: watchpost_core::config::TlsClientOptions { skip_verify: self.cfg.tls_skip_verify, ..Default::default() },
             tls_resume: self.cfg.tls_resume,
         })
     }

@@ -1,7 +1,7 @@
 //! The TCP probe: connect (timed), optionally send a payload and wait for an expected reply.
 
 use super::net::{io_class, Shared};
-use super::{assert::contains, Observation, Probe, ProbeFailure, Timings};
+use super::{assert::contains, Observation, Probe, ProbeFailure};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use watchpost_core::config::TcpProbeConfig;
@@ -24,14 +24,7 @@ impl TcpProbe {
 #[async_trait::async_trait]
 impl Probe for TcpProbe {
     async fn observe(&self) -> Result<Observation, ProbeFailure> {
-        let mut timings = Timings::default();
-        let (addrs, dns_ms) = self.shared.resolve(&self.cfg.host).await?;
-        timings.dns_ms = dns_ms;
-        let (mut stream, connect_ms) = Shared::connect(&addrs, self.cfg.port).await.map_err(|mut f| {
-            f.timings = timings;
-            f
-        })?;
-        timings.connect_ms = Some(connect_ms);
+        let (mut stream, timings) = self.shared.dial(&self.cfg.host, self.cfg.port).await?;
         let fail = |class, detail: String| ProbeFailure { timings, ..ProbeFailure::new(class, detail) };
         if let Some(payload) = &self.cfg.send {
             stream.write_all(payload.as_bytes()).await.map_err(|e| fail(io_class(&e), format!("send: {e}")))?;

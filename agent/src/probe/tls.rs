@@ -4,7 +4,9 @@
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use watchpost_core::config::TlsClientOptions;
 
 /// The configuration of an HTTPS probe. Session resumption is off unless asked for: rustls would otherwise
 /// share a session cache between probes, and against a server with tickets (nginx's default) every probe
@@ -17,6 +19,93 @@ pub fn probe_config(skip_verify: bool, resume: bool) -> Arc<rustls::ClientConfig
         cfg.resumption = rustls::client::Resumption::disabled();
     }
     Arc::new(cfg)
+}
+
+/// An endpoint's own client configuration, and the flag its verifier sets when a response was stapled.
+pub type EndpointTls = (Arc<rustls::ClientConfig>, Arc<AtomicBool>);
+
+/// A configuration of an endpoint's own (a private CA, a client certificate, or a tls endpoint, which must
+/// see whether the server stapled an OCSP response): built once per endpoint, resumption off. Also returns
+/// the flag the verifier sets on each handshake (`true` when a response was stapled).
+pub fn endpoint_config(opts: &TlsClientOptions, resume: bool) -> Result<EndpointTls, String> {
+    let p = watchpost_core::tls::provider();
+    let inner: Arc<dyn ServerCertVerifier> = if opts.skip_verify {
+        Arc::new(AcceptAny(p.clone()))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        match &opts.ca {
+            Some(ca) => {
+                for c in ca.iter() {
+                    roots.add(c.clone()).map_err(|e| format!("tls_ca_file: {e}"))?;
+                }
+            }
+            None => roots = watchpost_core::tls::mozilla_roots(),
+        }
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), p.clone())
+            .build()
+            .map_err(|e| format!("certificate verifier: {e}"))?
+    };
+    let stapled = Arc::new(AtomicBool::new(false));
+    let verifier = Arc::new(Stapling { inner, stapled: stapled.clone() });
+    let builder = rustls::ClientConfig::builder_with_provider(p)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut cfg = match &opts.identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            builder.with_client_auth_cert(id.certs.clone(), id.key.clone_key()).map_err(|e| format!("tls_cert_file/tls_key_file: {e}"))?
+        }
+    };
+    if !resume {
+        cfg.resumption = rustls::client::Resumption::disabled();
+    }
+    Ok((Arc::new(cfg), stapled))
+}
+
+/// Verifies with `inner`, noting whether the server stapled an OCSP response (rustls asks for one in every
+/// ClientHello, hands it to the verifier and keeps it nowhere else).
+#[derive(Debug)]
+struct Stapling {
+    inner: Arc<dyn ServerCertVerifier>,
+    stapled: Arc<AtomicBool>,
+}
+
+impl ServerCertVerifier for Stapling {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.stapled.store(!ocsp_response.is_empty(), Ordering::Relaxed);
+        self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// Accepts any certificate (still checks handshake signatures), for `tls_skip_verify = true`.
@@ -87,6 +176,51 @@ pub fn days_left(cert_der: &[u8], now_unix: i64) -> Option<f64> {
     let (tag, not_after, _) = tlv(after_not_before)?;
     let secs = parse_time(tag, not_after)?;
     Some((secs - now_unix) as f64 / 86_400.0)
+}
+
+/// The subject's and the issuer's distinguished names (`CN=…, O=…`, the common attributes only), or `None`
+/// when the DER cannot be read.
+pub fn names(cert_der: &[u8]) -> Option<(String, String)> {
+    let (_, cert, _) = tlv(cert_der)?;
+    let (_, tbs, _) = tlv(cert)?;
+    let mut rest = tbs;
+    let (tag, _, after) = tlv(rest)?;
+    if tag == 0xa0 {
+        rest = after;
+    }
+    for _ in 0..2 {
+        // serialNumber, signature
+        rest = tlv(rest)?.2;
+    }
+    let (_, issuer, after) = tlv(rest)?;
+    let (_, _, after) = tlv(after)?; // validity
+    let (_, subject, _) = tlv(after)?;
+    Some((dn(subject)?, dn(issuer)?))
+}
+
+/// A Name (RFC 5280 §4.1.2.4: SEQUENCE OF SET OF {type, value}) as `CN=…, O=…`, most significant last as
+/// RFC 4514 writes it reversed; attributes other than C, ST, L, O, OU and CN are left out.
+fn dn(mut name: &[u8]) -> Option<String> {
+    let mut parts = Vec::new();
+    while !name.is_empty() {
+        let (_, set, rest) = tlv(name)?;
+        name = rest;
+        let (_, attr, _) = tlv(set)?;
+        let (tag, oid, after) = tlv(attr)?;
+        let (_, value, _) = tlv(after)?;
+        let label = match (tag, oid) {
+            (0x06, [0x55, 0x04, 0x06]) => "C",
+            (0x06, [0x55, 0x04, 0x08]) => "ST",
+            (0x06, [0x55, 0x04, 0x07]) => "L",
+            (0x06, [0x55, 0x04, 0x0a]) => "O",
+            (0x06, [0x55, 0x04, 0x0b]) => "OU",
+            (0x06, [0x55, 0x04, 0x03]) => "CN",
+            _ => continue,
+        };
+        parts.push(format!("{label}={}", String::from_utf8_lossy(value)));
+    }
+    parts.reverse();
+    Some(parts.join(", "))
 }
 
 /// Reads one DER TLV: `(tag, contents, rest)`.

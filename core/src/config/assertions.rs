@@ -32,6 +32,43 @@ pub enum Assertion {
     AnswersEqual(Vec<String>),
     /// dns: how many answers of the asked type.
     AnswerCount(CmpOp, u64),
+    /// tls, https: the negotiated version is at least TLS 1.x, x this minor number.
+    TlsVersionAtLeast(u8),
+    /// tls, https: the leaf certificate's issuer (`CN=…, O=…`) contains this.
+    IssuerContains(String),
+    /// tls: the server stapled an OCSP response (or did not).
+    OcspStapled(bool),
+}
+
+impl Assertion {
+    /// Whether an HTTP exchange (an http endpoint, a step of a check) shows what the assertion checks: all
+    /// but the DNS ones and stapling (recorded by a tls endpoint's own verifier only).
+    pub fn applies_to_http(&self) -> bool {
+        !matches!(
+            self,
+            Assertion::Rcode(_)
+                | Assertion::AnswersContain(_)
+                | Assertion::AnswersEqual(_)
+                | Assertion::AnswerCount(..)
+                | Assertion::OcspStapled(_)
+        )
+    }
+
+    /// Whether the assertion can be checked on what a probe of this kind observes.
+    pub fn applies_to(&self, probe: &crate::config::ProbeConfig) -> bool {
+        use crate::config::ProbeConfig as P;
+        let dns =
+            matches!(self, Assertion::Rcode(_) | Assertion::AnswersContain(_) | Assertion::AnswersEqual(_) | Assertion::AnswerCount(..));
+        let tls = matches!(self, Assertion::TlsVersionAtLeast(_) | Assertion::IssuerContains(_) | Assertion::CertDaysLeftAbove(_));
+        let text = matches!(self, Assertion::LatencyBelow(_) | Assertion::BodyContains(_) | Assertion::BodyMatches(_));
+        match probe {
+            P::Http(_) | P::Steps(_) => self.applies_to_http(),
+            P::Tcp(_) => text,
+            P::Dns(_) => dns || text,
+            P::Tls(_) => tls || text || matches!(self, Assertion::OcspStapled(_)),
+            P::Push(_) => matches!(self, Assertion::LatencyBelow(_)),
+        }
+    }
 }
 
 impl Assertion {
@@ -49,6 +86,9 @@ impl Assertion {
             Assertion::AnswersContain(a) => format!("answers contain {}", a.join(", ")),
             Assertion::AnswersEqual(a) => format!("answers equal [{}]", a.join(", ")),
             Assertion::AnswerCount(op, n) => format!("answer count {} {n}", op.as_str()),
+            Assertion::TlsVersionAtLeast(minor) => format!("TLS version at least 1.{minor}"),
+            Assertion::IssuerContains(s) => format!("issuer contains {s:?}"),
+            Assertion::OcspStapled(want) => format!("OCSP response stapled: {want}"),
         }
     }
 }

@@ -42,7 +42,10 @@ pub use endpoint::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use people::Person;
 pub use probe::steps::*;
-pub use probe::{DnsProbeConfig, DnsRecordType, DnsTransport, HttpProbeConfig, ProbeConfig, PushProbeConfig, TcpProbeConfig};
+pub use probe::{
+    ClientIdentity, DnsProbeConfig, DnsRecordType, DnsTransport, HttpProbeConfig, ProbeConfig, PushProbeConfig, StartTls, TcpProbeConfig,
+    TlsClientOptions, TlsProbeConfig,
+};
 pub use regions::RegionsConfig;
 pub use secret::{Masks, Secret};
 pub use smtp::{SmtpConfig, SmtpTls};

@@ -151,6 +151,8 @@ pub struct RawEndpoint {
 /// - dns: `{ rcode = "NOERROR" }` (or a list), `{ answers_contain = "10.0.0.1" }` (or a list: each must be
 ///   among the answers), `{ answers_equal = ["10.0.0.1", "10.0.0.2"] }` (the answers, in any order),
 ///   `{ answer_count = 2 }` (`op` default `==`)
+/// - tls (and https): `{ tls_version_at_least = "1.2" }`, `{ issuer_contains = "Let's Encrypt" }`; tls only:
+///   `{ ocsp_stapled = true }`
 ///
 /// `op` is one of `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `not_exists`, `empty`, `not_empty`, `contains`,
 /// `matches`. A `value` that is a string is a template.
@@ -168,6 +170,9 @@ pub struct RawAssertion {
     pub answers_contain: Option<Texts>,
     pub answers_equal: Option<Texts>,
     pub answer_count: Option<u64>,
+    pub tls_version_at_least: Option<String>,
+    pub issuer_contains: Option<String>,
+    pub ocsp_stapled: Option<bool>,
     pub op: Option<String>,
     pub value: Option<serde_json::Value>,
 }

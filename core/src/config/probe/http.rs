@@ -30,6 +30,12 @@ pub struct Raw {
     /// Resume TLS sessions between probes (default false: every probe makes a full handshake, as a new
     /// client does, so `tls_ms` and the certificate are measured and checked each time).
     tls_resume: Option<bool>,
+    /// PEM certificates to trust instead of Mozilla's roots (a private CA).
+    tls_ca_file: Option<String>,
+    /// PEM client certificate chain (mutual TLS), with `tls_key_file`.
+    tls_cert_file: Option<String>,
+    /// PEM private key of `tls_cert_file`.
+    tls_key_file: Option<String>,
 }
 
 impl Raw {
@@ -69,6 +75,9 @@ impl Raw {
         if max_body == 0 {
             t.error("max_body", "must be at least 1 byte");
         }
+        let files =
+            super::tls::RawTlsFiles { tls_ca_file: self.tls_ca_file, tls_cert_file: self.tls_cert_file, tls_key_file: self.tls_key_file };
+        let tls = super::tls::load_files(t, files, self.tls_skip_verify.unwrap_or(false));
         let probe = ProbeConfig::Http(HttpProbeConfig {
             url: url?,
             method: method?,
@@ -76,7 +85,7 @@ impl Raw {
             body: self.body,
             follow_redirects: self.follow_redirects.unwrap_or(d::FOLLOW_REDIRECTS),
             max_body,
-            tls_skip_verify: self.tls_skip_verify.unwrap_or(false),
+            tls: tls?,
             tls_resume: self.tls_resume.unwrap_or(false),
         });
         Some(Checked { probe, schedule: None })
@@ -93,7 +102,8 @@ pub struct HttpProbeConfig {
     pub body: Option<String>,
     pub follow_redirects: u32,
     pub max_body: u64,
-    pub tls_skip_verify: bool,
+    /// Verification, a private CA, a client certificate.
+    pub tls: super::TlsClientOptions,
     /// Resume TLS sessions between probes (off: a full handshake per probe).
     pub tls_resume: bool,
 }
@@ -107,7 +117,7 @@ impl std::fmt::Debug for HttpProbeConfig {
             .field("body", &self.body.as_ref().map(|_| "…"))
             .field("follow_redirects", &self.follow_redirects)
             .field("max_body", &self.max_body)
-            .field("tls_skip_verify", &self.tls_skip_verify)
+            .field("tls", &self.tls)
             .field("tls_resume", &self.tls_resume)
             .finish()
     }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod push;
 pub mod steps;
 pub mod tcp;
+pub mod tls;
 
 use super::check::Table;
 use serde::Deserialize;
@@ -21,6 +22,7 @@ pub use dns::{DnsProbeConfig, DnsRecordType, DnsTransport};
 pub use http::HttpProbeConfig;
 pub use push::PushProbeConfig;
 pub use tcp::TcpProbeConfig;
+pub use tls::{ClientIdentity, StartTls, TlsClientOptions, TlsProbeConfig};
 
 /// The probe keys of one `[[endpoints]]` table, read by its `type` (`check::tagged`).
 #[derive(Debug, Deserialize)]
@@ -29,6 +31,7 @@ pub enum ProbeSpec {
     Http(http::Raw),
     Tcp(tcp::Raw),
     Dns(dns::Raw),
+    Tls(tls::Raw),
     Push(push::Raw),
 }
 
@@ -55,6 +58,7 @@ impl ProbeSpec {
             ProbeSpec::Http(r) => r.check(t),
             ProbeSpec::Tcp(r) => r.check(t),
             ProbeSpec::Dns(r) => r.check(t),
+            ProbeSpec::Tls(r) => r.check(t),
             ProbeSpec::Push(r) => r.check(t, common),
         }
     }
@@ -67,6 +71,7 @@ pub enum ProbeConfig {
     Http(HttpProbeConfig),
     Tcp(TcpProbeConfig),
     Dns(DnsProbeConfig),
+    Tls(TlsProbeConfig),
     /// A multi-step API check from `[[checks]]`, one per environment it runs in.
     Steps(Box<StepsProbeConfig>),
     Push(PushProbeConfig),
@@ -78,6 +83,7 @@ impl ProbeConfig {
             ProbeConfig::Http(_) => "http",
             ProbeConfig::Tcp(_) => "tcp",
             ProbeConfig::Dns(_) => "dns",
+            ProbeConfig::Tls(_) => "tls",
             ProbeConfig::Steps(_) => "steps",
             ProbeConfig::Push(_) => "push",
         }
@@ -89,6 +95,10 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
+            ProbeConfig::Tls(t) => match t.starttls {
+                Some(p) => format!("{}:{} (STARTTLS {})", t.host, t.port, p.as_str()),
+                None => format!("{}:{}", t.host, t.port),
+            },
             ProbeConfig::Dns(d) => {
                 let at = d.server.as_ref().map_or("the system resolver".to_string(), |(h, p)| format!("{h}:{p}"));
                 format!("{} {} at {at}", d.record_type.as_str(), d.name)

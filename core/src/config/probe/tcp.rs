@@ -22,12 +22,7 @@ impl Raw {
             t.missing("address", "missing key `address` (required for a tcp endpoint, as host:port)");
             return None;
         };
-        let parsed = address.rsplit_once(':').and_then(|(h, p)| {
-            let host = h.trim_start_matches('[').trim_end_matches(']');
-            let port = p.parse::<u16>().ok().filter(|p| *p > 0)?;
-            (!host.is_empty()).then(|| (host.to_string(), port))
-        });
-        match parsed {
+        match host_port(&address) {
             Some((host, port)) => Some(Checked {
                 probe: ProbeConfig::Tcp(TcpProbeConfig { host, port, send: self.send, expect: self.expect }),
                 schedule: None,
@@ -38,6 +33,15 @@ impl Raw {
             }
         }
     }
+}
+
+/// `host:port` or `[v6]:port`, the port above zero.
+pub(super) fn host_port(address: &str) -> Option<(String, u16)> {
+    address.rsplit_once(':').and_then(|(h, p)| {
+        let host = h.trim_start_matches('[').trim_end_matches(']');
+        let port = p.parse::<u16>().ok().filter(|p| *p > 0)?;
+        (!host.is_empty()).then(|| (host.to_string(), port))
+    })
 }
 
 #[derive(Debug, Clone)]

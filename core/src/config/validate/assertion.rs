@@ -30,6 +30,9 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         ("answers_contain", raw.answers_contain.is_some()),
         ("answers_equal", raw.answers_equal.is_some()),
         ("answer_count", raw.answer_count.is_some()),
+        ("tls_version_at_least", raw.tls_version_at_least.is_some()),
+        ("issuer_contains", raw.issuer_contains.is_some()),
+        ("ocsp_stapled", raw.ocsp_stapled.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, set)| set.then_some(k))
@@ -40,7 +43,7 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
             errors.push(doc.error(
                 path,
                 "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, cert_days_left_above, \
-                 rcode, answers_contain, answers_equal, answer_count",
+                 rcode, answers_contain, answers_equal, answer_count, tls_version_at_least, issuer_contains, ocsp_stapled",
             ));
             return None;
         }
@@ -92,6 +95,25 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
             }
             Some(Assertion::Rcode(codes))
         }
+        "tls_version_at_least" => {
+            let v = raw.tls_version_at_least?;
+            match v.trim_start_matches("TLSv").trim_start_matches("tls").trim() {
+                "1.2" => Some(Assertion::TlsVersionAtLeast(2)),
+                "1.3" => Some(Assertion::TlsVersionAtLeast(3)),
+                _ => {
+                    // rustls speaks 1.2 and 1.3 only: an older server fails the handshake itself.
+                    errors.push(
+                        doc.error(
+                            &format!("{path}.tls_version_at_least"),
+                            format!("unknown TLS version {v:?}: expected \"1.2\" or \"1.3\""),
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        "issuer_contains" => raw.issuer_contains.map(Assertion::IssuerContains),
+        "ocsp_stapled" => raw.ocsp_stapled.map(Assertion::OcspStapled),
         "answers_contain" | "answers_equal" => {
             let (list, contain) = match raw.answers_contain {
                 Some(l) => (l.0, true),

@@ -235,7 +235,11 @@ pub(super) fn step(
         let mut own = scope.clone();
         own.vars.extend(extract.iter().map(|e| e.name.clone()));
         own.steps.push(name.clone());
-        if let Some(a) = assertion(doc, &format!("{path}.assert[{i}]"), a, &own, errors) {
+        let apath = format!("{path}.assert[{i}]");
+        if let Some(a) = assertion(doc, &apath, a, &own, errors) {
+            if !a.applies_to_http() {
+                errors.push(doc.error(&apath, format!("`{}` does not apply to a step (an HTTP request)", a.describe())));
+            }
             assertions.push(a);
         }
     }

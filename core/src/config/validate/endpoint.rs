@@ -59,21 +59,7 @@ pub(super) fn endpoint(
     for (i, a) in raw.assertions.unwrap_or_default().into_iter().enumerate() {
         let apath = format!("{path}.assert[{i}]");
         if let Some(a) = assertion(doc, &apath, a, &scope, errors) {
-            // HTTP takes every kind but the DNS ones; TCP the latency and what it received; DNS the latency, its
-            // own and the answer text (as the body); push only the reported latency.
-            let dns_only =
-                matches!(a, Assertion::Rcode(_) | Assertion::AnswersContain(_) | Assertion::AnswersEqual(_) | Assertion::AnswerCount(..));
-            let fits = match &probe {
-                None => true,
-                Some(ProbeConfig::Http(_)) => !dns_only,
-                Some(ProbeConfig::Dns(_)) => {
-                    dns_only || matches!(a, Assertion::LatencyBelow(_) | Assertion::BodyContains(_) | Assertion::BodyMatches(_))
-                }
-                Some(ProbeConfig::Tcp(_)) => {
-                    matches!(a, Assertion::LatencyBelow(_) | Assertion::BodyContains(_) | Assertion::BodyMatches(_))
-                }
-                Some(_) => matches!(a, Assertion::LatencyBelow(_)),
-            };
+            let fits = probe.as_ref().is_none_or(|p| a.applies_to(p));
             if !fits {
                 errors.push(doc.error(&apath, format!("`{}` does not apply to a {kind} endpoint", a.describe())));
             }
