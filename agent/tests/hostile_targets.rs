@@ -104,6 +104,39 @@ async fn an_endless_body_stops_at_the_cap() {
 }
 
 #[tokio::test]
+async fn compressed_bodies_are_decoded_and_broken_ones_are_protocol_errors() {
+    use std::io::Write;
+    fn coded(path: &str) -> Vec<Vec<u8>> {
+        let text = b"{\"status\": \"UP\"}";
+        let (coding, body): (&str, Vec<u8>) = match path {
+            "/gzip" => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(text).unwrap();
+                ("gzip", e.finish().unwrap())
+            }
+            "/deflate" => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(text).unwrap();
+                ("deflate", e.finish().unwrap())
+            }
+            // Brotli's uncompressed meta-block (RFC 7932 §9.2), as encoders write short texts.
+            "/br" => ("br", [&[0x8b, 0x07, 0x80][..], text, &[0x03]].concat()),
+            _ => ("gzip", b"this is not gzip".to_vec()),
+        };
+        vec![[format!("HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes(), body]
+            .concat()]
+    }
+    let port = serve(coded).await;
+    for path in ["gzip", "deflate", "br"] {
+        let a = attempt(&format!("url = \"http://127.0.0.1:{port}/{path}\"\nassert = [{{ json = \"$.status\", value = \"UP\" }}]\n")).await;
+        assert!(a.ok, "{path}: {a:?}");
+    }
+    let a = attempt(&format!("url = \"http://127.0.0.1:{port}/broken\"\n")).await;
+    assert_eq!(a.error, Some(ErrorClass::Protocol), "{a:?}");
+    assert_eq!(a.status_code, Some(200));
+}
+
+#[tokio::test]
 async fn a_declared_oversized_body_fails_before_reading() {
     let port = serve(|_: &str| vec![b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec()]).await;
     let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;

@@ -5,12 +5,13 @@
 //! Phases (summed over redirect hops): DNS (hickory; none for IP literals), TCP connect, TLS handshake; TTFB
 //! is from the probe's start to the final response's headers. The body is read up to `max_body`.
 
+use super::encoding::{DecodeError, Decoder, ACCEPT_ENCODING};
 use super::net::{io_class, Shared};
 use super::tls::{endpoint_config, EndpointTls};
 use super::tls_probe::TlsInfo;
 use super::{Observation, Probe, ProbeFailure, Timings};
-use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT};
+use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING as ACCEPT_ENCODING_HEADER, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use std::sync::atomic::Ordering;
@@ -96,6 +97,8 @@ impl HttpProbe {
         h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         // One request per connection: the next probe measures a fresh connect again.
         h.insert(CONNECTION, HeaderValue::from_static("close"));
+        // Compressed bodies are decoded (and capped decoded, see `encoding`); an endpoint's own header wins.
+        h.insert(ACCEPT_ENCODING_HEADER, HeaderValue::from_static(ACCEPT_ENCODING));
         for (k, v) in &self.cfg.headers {
             h.insert(k, v.clone());
         }
@@ -193,18 +196,32 @@ where
     if declared.is_some_and(|n| n > max_body) {
         return Err(too_large(t));
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(max_body) as usize);
+    let coding = parts.headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+    let mut decoder = Decoder::new(coding, max_body, declared.unwrap_or(0) as usize);
+    let invalid = |e: String, t: &Timings| ProbeFailure { status: Some(status), ..fail(ErrorClass::Protocol, format!("body: {e}"), t) };
+    let mut received = 0u64;
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| ProbeFailure { status: Some(status), ..fail(hyper_class(&e), format!("reading the body: {e}"), t) })?;
         if let Ok(data) = frame.into_data() {
-            if buf.len() as u64 + data.len() as u64 > max_body {
+            // The bytes on the wire are capped as well as the decoded ones.
+            received += data.len() as u64;
+            if received > max_body {
                 return Err(too_large(t));
             }
-            buf.extend_from_slice(&data);
+            match decoder.write(&data) {
+                Ok(()) => {}
+                Err(DecodeError::TooLarge) => return Err(too_large(t)),
+                Err(DecodeError::Invalid(e)) => return Err(invalid(e, t)),
+            }
         }
     }
-    Ok(Hop { status: parts.status, headers: parts.headers, body: buf.freeze(), cert_days_left, tls: None })
+    let body = match decoder.finish() {
+        Ok(b) => Bytes::from(b),
+        Err(DecodeError::TooLarge) => return Err(too_large(t)),
+        Err(DecodeError::Invalid(e)) => return Err(invalid(e, t)),
+    };
+    Ok(Hop { status: parts.status, headers: parts.headers, body, cert_days_left, tls: None })
 }
 
 fn hyper_class(e: &hyper::Error) -> ErrorClass {

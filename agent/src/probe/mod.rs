@@ -11,6 +11,7 @@
 
 pub mod assert;
 pub mod dns;
+mod encoding;
 pub mod http;
 mod net;
 pub mod push;
