@@ -53,6 +53,7 @@ async fn healthz(State(s): State<AppState>) -> Response {
 }
 
 async fn render(State(s): State<AppState>) -> impl IntoResponse {
+    use watchpost_core::metrics as m;
     let mut out = String::with_capacity(8192);
     if let Some(m) = &s.agent {
         m.render(&mut out);
@@ -64,6 +65,9 @@ async fn render(State(s): State<AppState>) -> impl IntoResponse {
         m.render(&mut out);
     }
     watchpost_core::store::reads::render(&mut out, s.agent.as_ref().map(|m| m.points_written.get()));
+    m::header(&mut out, "watchpost_build_info", "gauge", "Always 1, labelled with the running version.");
+    m::sample(&mut out, "watchpost_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    m::process(&mut out);
     if let Some(store) = &s.store {
         out.push_str("# HELP watchpost_store_incomplete_rows_total Rows read back from the store with a field missing (a write still being applied), skipped and read again later.\n");
         out.push_str("# TYPE watchpost_store_incomplete_rows_total counter\n");

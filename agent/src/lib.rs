@@ -10,6 +10,7 @@ pub mod load;
 pub mod maintenance;
 pub mod metrics;
 pub mod probe;
+pub mod probe_metrics;
 pub mod scheduler;
 pub mod spool;
 pub mod writer;
@@ -102,7 +103,10 @@ impl Agent {
                     environment: e.environment.clone(),
                 });
                 let probe = probe::build(e, &shared, &pushes);
-                tokio::spawn(scheduler::run_endpoint(Arc::new(e.clone()), series, probe, start + phase, ctx.clone(), stop_rx.clone()))
+                let slot =
+                    ctx.metrics.last_probes.register(series.clone(), matches!(e.probe, watchpost_core::config::ProbeConfig::Http(_)));
+                let task = scheduler::Task { endpoint: Arc::new(e.clone()), series, probe, slot };
+                tokio::spawn(scheduler::run_endpoint(task, start + phase, ctx.clone(), stop_rx.clone()))
             })
             .collect();
         drop(ctx); // the endpoint tasks hold the only senders: the writer ends when they do

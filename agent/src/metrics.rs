@@ -46,6 +46,8 @@ pub struct AgentMetrics {
     pub endpoints: Gauge,
     pub endpoints_down: Gauge,
     pub behind: Gauge,
+    /// Each endpoint's last probe, blackbox_exporter's way.
+    pub last_probes: crate::probe_metrics::ProbeMetrics,
     window: Mutex<LatenessWindow>,
 }
 
@@ -63,6 +65,7 @@ pub struct LatenessQuantiles {
     pub p50: f64,
     pub p99: f64,
     pub max: f64,
+    pub sum: f64,
     pub count: u64,
 }
 
@@ -105,6 +108,7 @@ impl Default for AgentMetrics {
             endpoints: Gauge::default(),
             endpoints_down: Gauge::default(),
             behind: Gauge::default(),
+            last_probes: Default::default(),
             window: Mutex::new(LatenessWindow { started: Instant::now(), current: new_hist(), last: None }),
         }
     }
@@ -145,6 +149,7 @@ impl AgentMetrics {
             p50: h.value_at_quantile(0.5) as f64 / 1e6,
             p99: h.value_at_quantile(0.99) as f64 / 1e6,
             max: h.max() as f64 / 1e6,
+            sum: h.mean() * h.len() as f64 / 1e6,
             count: h.len(),
         })
     }
@@ -165,12 +170,17 @@ impl AgentMetrics {
             self.concurrency_limit.get() as f64,
         );
         m::histogram(out, "watchpost_scheduler_lateness_seconds", "Delay between a probe's slot and its start.", &self.lateness);
-        m::header(out, "watchpost_scheduler_lateness_recent_seconds", "summary", "Lateness quantiles over the last complete 10 s window.");
-        if let Some(q) = self.lateness_quantiles() {
-            for (name, v) in [("0.5", q.p50), ("0.99", q.p99), ("1", q.max)] {
-                m::sample(out, "watchpost_scheduler_lateness_recent_seconds", &[("quantile", name)], v);
-            }
+        // A summary is its quantiles with `_sum` and `_count`; the maximum is a gauge of its own (a quantile of
+        // 1 is not part of the exposition format's summary).
+        let name = "watchpost_scheduler_lateness_recent_seconds";
+        m::header(out, name, "summary", "Lateness quantiles over the last complete 10 s window.");
+        let q = self.lateness_quantiles().unwrap_or(LatenessQuantiles { p50: f64::NAN, p99: f64::NAN, max: f64::NAN, sum: 0.0, count: 0 });
+        for (quantile, v) in [("0.5", q.p50), ("0.99", q.p99)] {
+            m::sample(out, name, &[("quantile", quantile)], v);
         }
+        m::sample(out, &format!("{name}_sum"), &[], q.sum);
+        m::sample(out, &format!("{name}_count"), &[], q.count as f64);
+        m::gauge(out, "watchpost_scheduler_lateness_recent_max_seconds", "Largest lateness in the last complete 10 s window.", q.max);
         m::counter(
             out,
             "watchpost_scheduler_late_probes_total",
@@ -250,5 +260,6 @@ impl AgentMetrics {
         m::counter(out, "watchpost_write_batches_total", "Batches written to the store.", self.write_batches.get());
         m::counter(out, "watchpost_write_errors_total", "Failed batch writes (each retry counts).", self.write_errors.get());
         m::histogram(out, "watchpost_write_duration_seconds", "Time to write one batch.", &self.write_duration);
+        self.last_probes.render(out);
     }
 }

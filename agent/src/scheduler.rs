@@ -122,15 +122,18 @@ fn step_point(series: &Arc<SeriesKey>, ts: watchpost_core::time::Nanos, index: u
     }
 }
 
+/// What one endpoint's task owns.
+pub struct Task {
+    pub endpoint: Arc<EndpointConfig>,
+    pub series: Arc<SeriesKey>,
+    pub probe: Arc<dyn Probe>,
+    /// Its last probe on `/metrics`.
+    pub slot: Arc<crate::probe_metrics::Slot>,
+}
+
 /// One endpoint's loop. Returns when `shutdown` turns true, after writing what its confirmer still holds.
-pub async fn run_endpoint(
-    endpoint: Arc<EndpointConfig>,
-    series: Arc<SeriesKey>,
-    probe: Arc<dyn Probe>,
-    anchor: Instant,
-    ctx: Arc<Context>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run_endpoint(task: Task, anchor: Instant, ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+    let Task { endpoint, series, probe, slot } = task;
     let mut confirmer = Confirmer::new(endpoint.failure_threshold, endpoint.success_threshold);
     let mut due = anchor;
     // A streak being confirmed is never shed: its retries decide whether the target is down.
@@ -206,9 +209,11 @@ pub async fn run_endpoint(
             tracing::debug!(endpoint = %endpoint.id, error = %class, detail = %attempt.detail, "probe missed");
         }
         let (first_ts, class, detail) = (attempt.start, attempt.error, attempt.detail.clone());
+        slot.record(&attempt, confirmer.state() == State::Down);
         let decision = confirmer.observe(attempt);
         decision_pending = confirmer.pending();
         if let Some((from, to)) = decision.transition {
+            slot.set_confirmed_down(to == State::Down);
             let since = decision.points.first().map_or(first_ts, |p| p.attempt.start);
             let since = watchpost_core::time::format_rfc3339(since);
             match to {
@@ -324,7 +329,8 @@ mod tests {
         let (stop_tx, stop_rx) = watch::channel(false);
         let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
         let start = Instant::now();
-        let task = tokio::spawn(run_endpoint(ep, series, probe, start + phase, ctx, stop_rx));
+        let slot = ctx.metrics.last_probes.register(series.clone(), false);
+        let task = tokio::spawn(run_endpoint(Task { endpoint: ep, series, probe, slot }, start + phase, ctx, stop_rx));
         tokio::time::sleep(run_for).await;
         stop_tx.send(true).unwrap();
         task.await.unwrap();

@@ -60,7 +60,7 @@ impl AggregatorMetrics {
 
     pub fn render(&self, out: &mut String) {
         m::counter(out, "watchpost_aggregator_cycles_total", "Aggregator cycles run.", self.cycles.get());
-        m::counter(out, "watchpost_aggregator_minutes_total", "Minute windows closed.", self.minutes.get());
+        m::counter(out, "watchpost_aggregator_windows_closed_total", "Minute windows closed.", self.minutes.get());
         m::counter(out, "watchpost_aggregator_points_read_total", "Raw points read to build minute rollups.", self.points_read.get());
         m::counter(
             out,
@@ -76,7 +76,7 @@ impl AggregatorMetrics {
         );
         m::counter(
             out,
-            "watchpost_aggregator_gap_minutes_total",
+            "watchpost_aggregator_gap_series_windows_total",
             "Minutes in which a configured series had no point at all (counted as neither up nor down).",
             self.gap_minutes.get(),
         );

@@ -119,6 +119,50 @@ fn escape_label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// The standard `process_*` metrics of the Prometheus client libraries, read from `/proc/self` (Linux; on
+/// other systems none are written): CPU seconds, resident and virtual memory, open and maximum file
+/// descriptors, start time.
+pub fn process(out: &mut String) {
+    // /proc reports times in USER_HZ, 100 on every Linux architecture Watchpost is built for.
+    const USER_HZ: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    if let (Some(utime), Some(stime)) = (field(11), field(12)) {
+        header(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        sample(out, "process_cpu_seconds_total", &[], (utime + stime) / USER_HZ);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+    };
+    if let Some(rss) = kib("VmRSS:") {
+        gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", rss * 1024.0);
+    }
+    if let Some(vm) = kib("VmSize:") {
+        gauge(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", vm * 1024.0);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        gauge(out, "process_open_fds", "Number of open file descriptors.", fds.count() as f64);
+    }
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let max_fds = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<f64>().ok());
+    if let Some(max) = max_fds {
+        gauge(out, "process_max_fds", "Maximum number of open file descriptors.", max);
+    }
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse::<f64>().ok()));
+    if let (Some(boot), Some(start)) = (boot, field(19)) {
+        gauge(out, "process_start_time_seconds", "Start time of the process since the UNIX epoch in seconds.", boot + start / USER_HZ);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -273,11 +273,53 @@ when = "availability < 100"
             failures.push(format!("{title}: {expr}: {}", query(expr)));
         }
     }
+    // Each endpoint's last probe under blackbox_exporter's names, and the process metrics client libraries
+    // export, as Prometheus stored them.
+    let value = |q: &str| query(q)["data"]["result"][0]["value"][1].as_str().map(str::to_string);
+    let blackbox: [(&str, Option<&str>); 9] = [
+        ("probe_success{endpoint=\"up\",region=\"eu\",environment=\"production\"}", Some("1")),
+        ("probe_success{endpoint=\"down\"}", Some("0")),
+        ("probe_http_status_code{endpoint=\"down\"}", Some("503")),
+        ("watchpost_endpoint_confirmed_down{endpoint=\"down\"}", Some("1")),
+        ("watchpost_endpoint_up{endpoint=\"up\"}", Some("1")),
+        ("count(probe_http_duration_seconds{endpoint=\"up\"})", Some("5")),
+        ("watchpost_build_info", Some("1")),
+        ("process_resident_memory_bytes > 1e6", None),
+        ("rate(process_cpu_seconds_total[5s]) >= 0", None),
+    ];
+    for (q, want) in blackbox {
+        let ok = wait_for(Duration::from_secs(30), || match want {
+            Some(w) => value(q).as_deref() == Some(w),
+            None => value(q).is_some(),
+        });
+        if !ok {
+            failures.push(format!("{q}: expected {want:?}, got {}", query(q)));
+        }
+    }
+    // The exposition as Prometheus's own linter reads it (a summary with `_sum` and `_count`, no quantile 1).
+    let promtool = common::which("promtool")
+        .unwrap_or_else(|| panic!("promtool is not installed: run scripts/test.sh, or `apt-get install prometheus`"));
+    let (_, text) = http_get(listen, "/metrics").expect("/metrics");
+    let mut lint = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    std::io::Write::write_all(&mut lint.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let lint = lint.wait_with_output().unwrap();
     let mut prom = prom;
     let _ = prom.kill();
     let _ = prom.wait();
     let _ = terminate(watchpost);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        lint.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
 }
 
 #[test]

@@ -1,0 +1,149 @@
+//! Each endpoint's last probe on `/metrics`, under blackbox_exporter's names and meanings, so the dashboards
+//! and alert rules written for it work against an agent: `probe_success`, `probe_duration_seconds`,
+//! `probe_http_duration_seconds{phase}`, `probe_http_status_code`, `probe_ssl_earliest_cert_expiry`,
+//! `probe_dns_lookup_time_seconds`; and Watchpost's confirmed state (`watchpost_endpoint_up`,
+//! `watchpost_endpoint_confirmed_down`), which blackbox_exporter does not have: one miss is not an outage.
+//!
+//! Labelled by `endpoint`, `region`, `component` and `environment`, the tags of the endpoint's points.
+
+use crate::probe::Attempt;
+use std::sync::{Arc, Mutex};
+use watchpost_core::metrics as m;
+use watchpost_core::model::SeriesKey;
+
+/// What the last attempt of one endpoint showed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Last {
+    success: bool,
+    duration_s: f64,
+    /// blackbox_exporter's phases: resolve, connect, tls, processing (request sent to first byte), transfer.
+    phases: Option<[f64; 5]>,
+    status: Option<u16>,
+    /// UNIX seconds when the chain's first certificate expires.
+    cert_expiry: Option<f64>,
+    dns_s: Option<f64>,
+    confirmed_down: bool,
+}
+
+/// One endpoint's slot, written by its task after each attempt.
+#[derive(Debug)]
+pub struct Slot {
+    series: Arc<SeriesKey>,
+    http: bool,
+    last: Mutex<Option<Last>>,
+}
+
+impl Slot {
+    /// Records an attempt of the endpoint and its confirmed state after it.
+    pub fn record(&self, a: &Attempt, confirmed_down: bool) {
+        let ms = |v: Option<f64>| v.unwrap_or(0.0) / 1e3;
+        let t = &a.timings;
+        let phases = (self.http && a.status_code.is_some()).then(|| {
+            let (resolve, connect, tls) = (ms(t.dns_ms), ms(t.connect_ms), ms(t.tls_ms));
+            let ttfb = ms(t.ttfb_ms);
+            let processing = (ttfb - resolve - connect - tls).max(0.0);
+            [resolve, connect, tls, processing, (a.latency_ms / 1e3 - ttfb).max(0.0)]
+        });
+        let last = Last {
+            success: a.ok,
+            duration_s: a.latency_ms / 1e3,
+            phases,
+            status: a.status_code,
+            cert_expiry: a.cert_days_left.map(|d| a.start as f64 / 1e9 + d * 86_400.0),
+            // The lookup of the target's name; for a dns endpoint, its own query.
+            dns_s: if self.http { t.dns_ms } else { t.dns_ms.or(t.ttfb_ms) }.map(|v| v / 1e3),
+            confirmed_down,
+        };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(last);
+    }
+
+    /// Only the confirmed state changed (a decision without a new attempt of its own).
+    pub fn set_confirmed_down(&self, down: bool) {
+        if let Some(l) = self.last.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            l.confirmed_down = down;
+        }
+    }
+}
+
+/// Every endpoint's slot, in configuration order.
+#[derive(Debug, Default)]
+pub struct ProbeMetrics {
+    slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+impl ProbeMetrics {
+    /// A slot for an endpoint; `http` when its probe is HTTP (phases and status code apply).
+    pub fn register(&self, series: Arc<SeriesKey>, http: bool) -> Arc<Slot> {
+        let slot = Arc::new(Slot { series, http, last: Mutex::new(None) });
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).push(slot.clone());
+        slot
+    }
+
+    /// The families in Prometheus's text format, each family's samples together; an endpoint not yet probed
+    /// has none.
+    pub fn render(&self, out: &mut String) {
+        let slots: Vec<(Arc<Slot>, Last)> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|s| s.last.lock().unwrap_or_else(|p| p.into_inner()).map(|l| (s.clone(), l)))
+            .collect();
+        let labels = |s: &SeriesKey| {
+            [
+                ("endpoint", s.endpoint.clone()),
+                ("region", s.region.clone()),
+                ("component", s.component.clone()),
+                ("environment", s.environment.clone()),
+            ]
+        };
+        type Pick = fn(&Last) -> Option<f64>;
+        let families: [(&str, &str, Pick); 7] = [
+            ("probe_success", "Whether the endpoint's last probe succeeded (assertions included).", |l| {
+                Some(f64::from(u8::from(l.success)))
+            }),
+            ("probe_duration_seconds", "How long the endpoint's last probe took.", |l| Some(l.duration_s)),
+            ("probe_http_status_code", "The last probe's final HTTP status code.", |l| l.status.map(f64::from)),
+            ("probe_ssl_earliest_cert_expiry", "When the first certificate of the chain the server sent expires (UNIX seconds).", |l| {
+                l.cert_expiry
+            }),
+            ("probe_dns_lookup_time_seconds", "How long the last probe's DNS lookup took.", |l| l.dns_s),
+            (
+                "watchpost_endpoint_up",
+                "1 while the endpoint is confirmed up in this region (Watchpost's confirmation: one miss is not an outage).",
+                |l| Some(f64::from(u8::from(!l.confirmed_down))),
+            ),
+            (
+                "watchpost_endpoint_confirmed_down",
+                "1 while the endpoint is confirmed down in this region (failure_threshold misses in a row).",
+                |l| Some(f64::from(u8::from(l.confirmed_down))),
+            ),
+        ];
+        for (name, help, pick) in families {
+            if !slots.iter().any(|(_, l)| pick(l).is_some()) {
+                continue;
+            }
+            m::header(out, name, "gauge", help);
+            for (s, l) in &slots {
+                if let Some(v) = pick(l) {
+                    let owned = labels(&s.series);
+                    let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    m::sample(out, name, &refs, v);
+                }
+            }
+        }
+        if slots.iter().any(|(_, l)| l.phases.is_some()) {
+            let name = "probe_http_duration_seconds";
+            m::header(out, name, "gauge", "The last HTTP probe's duration by phase (summed over redirects).");
+            for (s, l) in &slots {
+                let Some(phases) = l.phases else { continue };
+                let owned = labels(&s.series);
+                for (phase, v) in ["resolve", "connect", "tls", "processing", "transfer"].into_iter().zip(phases) {
+                    let mut refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    refs.push(("phase", phase));
+                    m::sample(out, name, &refs, v);
+                }
+            }
+        }
+    }
+}
