@@ -87,6 +87,9 @@ pub(crate) async fn run(settings: Settings, parts: Parts) -> anyhow::Result<Exit
         let agent = Agent::start(&cfg, store.clone(), metrics.clone()).await.map_err(|e| anyhow::anyhow!("{}: {e}", cfg.file))?;
         state.agent = Some(metrics);
         state.pushes = agent.pushes();
+        if !cfg.modules.is_empty() {
+            state.prober = Some(Arc::new(watchpost_agent::blackbox::Prober::new(cfg.modules.clone())));
+        }
         Some(agent)
     } else {
         None

@@ -1,6 +1,6 @@
 //! The process's own HTTP endpoints: `/healthz` (503 while the agent's store takes no writes), `/metrics`
-//! (Prometheus text format), and
-//! `POST /api/v1/push/{id}` where push endpoints receive their reports.
+//! (Prometheus text format), `GET /probe?target=…&module=…` (blackbox_exporter's, when `[modules]` are
+//! configured), and `POST /api/v1/push/{id}` where push endpoints receive their reports.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -26,6 +26,8 @@ pub struct AppState {
     pub pushes: Registry,
     pub rejected: RejectLog,
     pub store: Option<Arc<dyn watchpost_core::store::Store>>,
+    /// `[modules]` for `/probe`, in a process that runs the agent.
+    pub prober: Option<Arc<watchpost_agent::blackbox::Prober>>,
 }
 
 /// Rejected push reports, logged at most once a minute per endpoint with how many there were: a misconfigured
@@ -37,6 +39,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(render))
+        .route("/probe", get(probe))
         .route("/api/v1/push/{id}", post(push).layer(DefaultBodyLimit::max(PUSH_BODY_LIMIT)))
         .with_state(state)
 }
@@ -74,6 +77,21 @@ async fn render(State(s): State<AppState>) -> impl IntoResponse {
         out.push_str(&format!("watchpost_store_incomplete_rows_total {}\n", store.incomplete_rows()));
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
+
+/// blackbox_exporter's `/probe`: 400 with its wording for a missing target or an unknown module, 404 when the
+/// process has no modules (it is not a prober).
+async fn probe(State(s): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let Some(prober) = s.prober.as_ref() else {
+        return (StatusCode::NOT_FOUND, "no [modules] are configured: /probe needs at least one [modules.NAME]\n").into_response();
+    };
+    let params = watchpost_agent::probe::push::form_pairs(query.as_deref().unwrap_or_default());
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let scrape = headers.get("x-prometheus-scrape-timeout-seconds").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<f64>().ok());
+    match prober.probe(param("module"), param("target"), scrape).await {
+        Ok(text) => ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {

@@ -5,6 +5,7 @@
 //! → `Store`, or the disk [`spool`] while the store is down (replayed in order when it is back). Architecture invariant: the probe loop never waits on the store; the only thing between them is
 //! the bounded queue, and a full queue drops (and counts) rather than blocks.
 
+pub mod blackbox;
 pub mod confirm;
 pub mod load;
 pub mod maintenance;

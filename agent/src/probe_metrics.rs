@@ -33,28 +33,33 @@ pub struct Slot {
     last: Mutex<Option<Last>>,
 }
 
-impl Slot {
-    /// Records an attempt of the endpoint and its confirmed state after it.
-    pub fn record(&self, a: &Attempt, confirmed_down: bool) {
+impl Last {
+    fn of(a: &Attempt, http: bool, confirmed_down: bool) -> Last {
         let ms = |v: Option<f64>| v.unwrap_or(0.0) / 1e3;
         let t = &a.timings;
-        let phases = (self.http && a.status_code.is_some()).then(|| {
+        let phases = (http && a.status_code.is_some()).then(|| {
             let (resolve, connect, tls) = (ms(t.dns_ms), ms(t.connect_ms), ms(t.tls_ms));
             let ttfb = ms(t.ttfb_ms);
             let processing = (ttfb - resolve - connect - tls).max(0.0);
             [resolve, connect, tls, processing, (a.latency_ms / 1e3 - ttfb).max(0.0)]
         });
-        let last = Last {
+        Last {
             success: a.ok,
             duration_s: a.latency_ms / 1e3,
             phases,
             status: a.status_code,
             cert_expiry: a.cert_days_left.map(|d| a.start as f64 / 1e9 + d * 86_400.0),
             // The lookup of the target's name; for a dns endpoint, its own query.
-            dns_s: if self.http { t.dns_ms } else { t.dns_ms.or(t.ttfb_ms) }.map(|v| v / 1e3),
+            dns_s: if http { t.dns_ms } else { t.dns_ms.or(t.ttfb_ms) }.map(|v| v / 1e3),
             confirmed_down,
-        };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(last);
+        }
+    }
+}
+
+impl Slot {
+    /// Records an attempt of the endpoint and its confirmed state after it.
+    pub fn record(&self, a: &Attempt, confirmed_down: bool) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Last::of(a, self.http, confirmed_down));
     }
 
     /// Only the confirmed state changed (a decision without a new attempt of its own).
@@ -82,67 +87,79 @@ impl ProbeMetrics {
     /// The families in Prometheus's text format, each family's samples together; an endpoint not yet probed
     /// has none.
     pub fn render(&self, out: &mut String) {
-        let slots: Vec<(Arc<Slot>, Last)> = self
+        let rows: Vec<(Vec<(&'static str, String)>, Last)> = self
             .slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter_map(|s| s.last.lock().unwrap_or_else(|p| p.into_inner()).map(|l| (s.clone(), l)))
+            .filter_map(|s| {
+                let last = (*s.last.lock().unwrap_or_else(|p| p.into_inner()))?;
+                let k = &s.series;
+                let labels = vec![
+                    ("endpoint", k.endpoint.clone()),
+                    ("region", k.region.clone()),
+                    ("component", k.component.clone()),
+                    ("environment", k.environment.clone()),
+                ];
+                Some((labels, last))
+            })
             .collect();
-        let labels = |s: &SeriesKey| {
-            [
-                ("endpoint", s.endpoint.clone()),
-                ("region", s.region.clone()),
-                ("component", s.component.clone()),
-                ("environment", s.environment.clone()),
-            ]
-        };
-        type Pick = fn(&Last) -> Option<f64>;
-        let families: [(&str, &str, Pick); 7] = [
-            ("probe_success", "Whether the endpoint's last probe succeeded (assertions included).", |l| {
-                Some(f64::from(u8::from(l.success)))
-            }),
-            ("probe_duration_seconds", "How long the endpoint's last probe took.", |l| Some(l.duration_s)),
-            ("probe_http_status_code", "The last probe's final HTTP status code.", |l| l.status.map(f64::from)),
-            ("probe_ssl_earliest_cert_expiry", "When the first certificate of the chain the server sent expires (UNIX seconds).", |l| {
-                l.cert_expiry
-            }),
-            ("probe_dns_lookup_time_seconds", "How long the last probe's DNS lookup took.", |l| l.dns_s),
-            (
-                "watchpost_endpoint_up",
-                "1 while the endpoint is confirmed up in this region (Watchpost's confirmation: one miss is not an outage).",
-                |l| Some(f64::from(u8::from(!l.confirmed_down))),
-            ),
-            (
-                "watchpost_endpoint_confirmed_down",
-                "1 while the endpoint is confirmed down in this region (failure_threshold misses in a row).",
-                |l| Some(f64::from(u8::from(l.confirmed_down))),
-            ),
-        ];
-        for (name, help, pick) in families {
-            if !slots.iter().any(|(_, l)| pick(l).is_some()) {
-                continue;
-            }
-            m::header(out, name, "gauge", help);
-            for (s, l) in &slots {
-                if let Some(v) = pick(l) {
-                    let owned = labels(&s.series);
-                    let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    m::sample(out, name, &refs, v);
-                }
+        render_rows(out, &rows, true);
+    }
+}
+
+/// One probe's result as `GET /probe` answers it (blackbox_exporter's families, without labels: Prometheus
+/// adds the target's).
+pub fn render_probe(out: &mut String, a: &Attempt, http: bool) {
+    render_rows(out, &[(Vec::new(), Last::of(a, http, false))], false);
+}
+
+type Pick = fn(&Last) -> Option<f64>;
+
+/// blackbox_exporter's families; Watchpost's confirmed state where `state`.
+fn render_rows(out: &mut String, rows: &[(Vec<(&'static str, String)>, Last)], state: bool) {
+    let mut families: Vec<(&str, &str, Pick)> = vec![
+        ("probe_success", "Whether the last probe succeeded (assertions included).", |l| Some(f64::from(u8::from(l.success)))),
+        ("probe_duration_seconds", "How long the last probe took.", |l| Some(l.duration_s)),
+        ("probe_http_status_code", "The last probe's final HTTP status code.", |l| l.status.map(f64::from)),
+        ("probe_ssl_earliest_cert_expiry", "When the first certificate of the chain the server sent expires (UNIX seconds).", |l| {
+            l.cert_expiry
+        }),
+        ("probe_dns_lookup_time_seconds", "How long the last probe's DNS lookup took.", |l| l.dns_s),
+    ];
+    if state {
+        families.push((
+            "watchpost_endpoint_up",
+            "1 while the endpoint is confirmed up in this region (Watchpost's confirmation: one miss is not an outage).",
+            |l| Some(f64::from(u8::from(!l.confirmed_down))),
+        ));
+        families.push((
+            "watchpost_endpoint_confirmed_down",
+            "1 while the endpoint is confirmed down in this region (failure_threshold misses in a row).",
+            |l| Some(f64::from(u8::from(l.confirmed_down))),
+        ));
+    }
+    for (name, help, pick) in families {
+        if !rows.iter().any(|(_, l)| pick(l).is_some()) {
+            continue;
+        }
+        m::header(out, name, "gauge", help);
+        for (labels, l) in rows {
+            if let Some(v) = pick(l) {
+                let borrowed: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                m::sample(out, name, &borrowed, v);
             }
         }
-        if slots.iter().any(|(_, l)| l.phases.is_some()) {
-            let name = "probe_http_duration_seconds";
-            m::header(out, name, "gauge", "The last HTTP probe's duration by phase (summed over redirects).");
-            for (s, l) in &slots {
-                let Some(phases) = l.phases else { continue };
-                let owned = labels(&s.series);
-                for (phase, v) in ["resolve", "connect", "tls", "processing", "transfer"].into_iter().zip(phases) {
-                    let mut refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    refs.push(("phase", phase));
-                    m::sample(out, name, &refs, v);
-                }
+    }
+    if rows.iter().any(|(_, l)| l.phases.is_some()) {
+        let name = "probe_http_duration_seconds";
+        m::header(out, name, "gauge", "The last HTTP probe's duration by phase (summed over redirects).");
+        for (labels, l) in rows {
+            let Some(phases) = l.phases else { continue };
+            for (phase, v) in ["resolve", "connect", "tls", "processing", "transfer"].into_iter().zip(phases) {
+                let mut borrowed: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                borrowed.push(("phase", phase));
+                m::sample(out, name, &borrowed, v);
             }
         }
     }

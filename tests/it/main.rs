@@ -5,6 +5,7 @@
 mod common;
 
 mod alerting;
+mod blackbox;
 mod checks;
 mod cli;
 mod config_errors;

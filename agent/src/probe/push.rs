@@ -147,8 +147,9 @@ pub fn parse_report(query: Option<&str>, content_type: Option<&str>, body: &[u8]
     Ok(report)
 }
 
-/// `a=1&b=x%20y` → pairs, `+` as space, percent-decoded (invalid escapes kept as they are).
-fn form_pairs(s: &str) -> Vec<(String, String)> {
+/// `a=1&b=x%20y` → pairs, `+` as space, percent-decoded (invalid escapes kept as they are): push reports and
+/// `/probe`'s query.
+pub fn form_pairs(s: &str) -> Vec<(String, String)> {
     s.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))).map(|(k, v)| (decode(k), decode(v))).collect()
 }
 

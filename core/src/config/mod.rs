@@ -84,6 +84,18 @@ pub struct Config {
     pub components: Vec<ComponentConfig>,
     /// Values from the environment, masked in every check result shown, stored or logged.
     pub masks: Masks,
+    /// `[modules.NAME]`: probes without a target, for blackbox-style `/probe?target=…&module=NAME`.
+    pub modules: BTreeMap<String, ModuleConfig>,
+}
+
+/// A probe aimed at a target per request (`ProbeConfig::with_target`), as blackbox_exporter's modules.
+#[derive(Debug, Clone)]
+pub struct ModuleConfig {
+    /// Its target is a placeholder until a request names one.
+    pub probe: ProbeConfig,
+    pub assertions: Vec<Assertion>,
+    /// The longest a probe may take (the scrape's own timeout may shorten it).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

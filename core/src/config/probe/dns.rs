@@ -179,7 +179,7 @@ fn check_name(raw: &str) -> Result<String, String> {
 }
 
 /// `host`, `host:port`, `v4:port`, `v6` or `[v6]:port`; port 53 when not given.
-fn parse_server(s: &str) -> Result<(String, u16), String> {
+pub(super) fn parse_server(s: &str) -> Result<(String, u16), String> {
     let bad = || format!("invalid server {s:?}: expected a host or address, optionally with a port (\"10.0.0.2:53\", \"[::1]:5353\")");
     if let Ok(ip) = s.parse::<std::net::IpAddr>() {
         return Ok((ip.to_string(), 53));

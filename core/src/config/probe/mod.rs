@@ -35,6 +35,9 @@ pub enum ProbeSpec {
     Push(push::Raw),
 }
 
+/// The host a module's target takes the place of while it is checked (`[modules.NAME]`).
+pub const MODULE_PLACEHOLDER_HOST: &str = "module-target.invalid";
+
 /// What a probe type's check may need of the endpoint's common keys.
 #[derive(Debug, Clone, Copy)]
 pub struct Common {
@@ -87,6 +90,30 @@ impl ProbeConfig {
             ProbeConfig::Steps(_) => "steps",
             ProbeConfig::Push(_) => "push",
         }
+    }
+
+    /// The same probe aimed at `target` (a blackbox-style `/probe?target=…`): a URL (or a host, taken as
+    /// `http://host`) for http, `host:port` for tcp and tls, the server (`host[:port]`) for dns.
+    pub fn with_target(&self, target: &str) -> Result<ProbeConfig, String> {
+        let hp = || tcp::host_port(target).ok_or_else(|| format!("invalid target {target:?}: expected host:port"));
+        Ok(match self {
+            ProbeConfig::Http(h) => {
+                let url = if target.contains("://") { target.to_string() } else { format!("http://{target}") };
+                ProbeConfig::Http(HttpProbeConfig { url: crate::http::parse_http_url(&url)?, ..h.clone() })
+            }
+            ProbeConfig::Tcp(t) => {
+                let (host, port) = hp()?;
+                ProbeConfig::Tcp(TcpProbeConfig { host, port, ..t.clone() })
+            }
+            ProbeConfig::Tls(t) => {
+                let (host, port) = hp()?;
+                // A module's server name is the target's host unless the module names one.
+                let server_name = if t.server_name == MODULE_PLACEHOLDER_HOST { host.clone() } else { t.server_name.clone() };
+                ProbeConfig::Tls(TlsProbeConfig { host, port, server_name, ..t.clone() })
+            }
+            ProbeConfig::Dns(d) => ProbeConfig::Dns(DnsProbeConfig { server: Some(dns::parse_server(target)?), ..d.clone() }),
+            ProbeConfig::Steps(_) | ProbeConfig::Push(_) => return Err(format!("a {} probe takes no target", self.kind())),
+        })
     }
 
     /// What is probed, for tables and logs: credentials and query strings (which often carry tokens) are

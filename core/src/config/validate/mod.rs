@@ -5,6 +5,7 @@ mod assertion;
 mod checks;
 mod endpoint;
 mod maintenance;
+mod modules;
 mod store;
 
 use assertion::*;
@@ -46,6 +47,7 @@ const SECTIONS: &[&str] = &[
     "alerting",
     "regions",
     "publishers",
+    "modules",
 ];
 
 /// The shared sections alone, for core's own callers and tests: the parts' sections are only checked to be
@@ -163,7 +165,9 @@ pub(super) fn shared(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErr
     let oncall = super::oncall::schedules(doc, root.get("oncall"), &mut errors);
     let people = super::people::people(doc, root.get("oncall"), &mut errors);
     let regions = super::regions::regions(doc, root.get("regions"), &mut errors);
+    let modules = modules::modules(doc, root.get("modules"), &raw_agent, &mut errors);
     let config = Config {
+        modules,
         file: doc.file.clone(),
         regions,
         oncall,
