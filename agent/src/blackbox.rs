@@ -7,7 +7,7 @@ use crate::probe::{self, run_attempt, Shared};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_core::config::{EndpointConfig, ModuleConfig, ProbeConfig};
+use watchpost_core::config::{EndpointConfig, ModuleConfig};
 
 /// What blackbox_exporter takes off the scrape's timeout, so the answer arrives before Prometheus gives up.
 const SCRAPE_MARGIN: Duration = Duration::from_millis(500);
@@ -52,7 +52,7 @@ impl Prober {
         let probe = m.probe.with_target(target).map_err(ProbeRequestError::BadTarget)?;
         let scrape = scrape_timeout.filter(|s| s.is_finite() && *s > 0.0).map(|s| Duration::from_secs_f64(s).saturating_sub(SCRAPE_MARGIN));
         let timeout = scrape.map_or(m.timeout, |s| s.min(m.timeout)).max(Duration::from_millis(100));
-        let http = matches!(probe, ProbeConfig::Http(_));
+        let kind = probe.kind();
         let endpoint = EndpointConfig {
             id: name.to_string(),
             name: name.to_string(),
@@ -72,7 +72,7 @@ impl Prober {
         tracing::debug!(module = name, target = %watchpost_core::http::redact_url(target), ok = attempt.ok,
             error = attempt.error.map(|c| c.as_str()).unwrap_or(""), detail = %attempt.detail, "probe requested");
         let mut out = String::new();
-        crate::probe_metrics::render_probe(&mut out, &attempt, http);
+        crate::probe_metrics::render_probe(&mut out, &attempt, kind);
         Ok(out)
     }
 }

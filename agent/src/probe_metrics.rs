@@ -1,7 +1,7 @@
 //! Each endpoint's last probe on `/metrics`, under blackbox_exporter's names and meanings, so the dashboards
 //! and alert rules written for it work against an agent: `probe_success`, `probe_duration_seconds`,
 //! `probe_http_duration_seconds{phase}`, `probe_http_status_code`, `probe_ssl_earliest_cert_expiry`,
-//! `probe_dns_lookup_time_seconds`; and Watchpost's confirmed state (`watchpost_endpoint_up`,
+//! `probe_dns_lookup_time_seconds`, `probe_icmp_duration_seconds{phase}`; and Watchpost's confirmed state (`watchpost_endpoint_up`,
 //! `watchpost_endpoint_confirmed_down`), which blackbox_exporter does not have: one miss is not an outage.
 //!
 //! Labelled by `endpoint`, `region`, `component` and `environment`, the tags of the endpoint's points.
@@ -22,6 +22,8 @@ struct Last {
     /// UNIX seconds when the chain's first certificate expires.
     cert_expiry: Option<f64>,
     dns_s: Option<f64>,
+    /// blackbox_exporter's icmp phases: resolve, rtt.
+    icmp: Option<[f64; 2]>,
     confirmed_down: bool,
 }
 
@@ -29,12 +31,14 @@ struct Last {
 #[derive(Debug)]
 pub struct Slot {
     series: Arc<SeriesKey>,
-    http: bool,
+    /// The probe type (`ProbeConfig::kind`): which families apply.
+    kind: &'static str,
     last: Mutex<Option<Last>>,
 }
 
 impl Last {
-    fn of(a: &Attempt, http: bool, confirmed_down: bool) -> Last {
+    fn of(a: &Attempt, kind: &str, confirmed_down: bool) -> Last {
+        let http = kind == "http";
         let ms = |v: Option<f64>| v.unwrap_or(0.0) / 1e3;
         let t = &a.timings;
         let phases = (http && a.status_code.is_some()).then(|| {
@@ -50,7 +54,9 @@ impl Last {
             status: a.status_code,
             cert_expiry: a.cert_days_left.map(|d| a.start as f64 / 1e9 + d * 86_400.0),
             // The lookup of the target's name; for a dns endpoint, its own query.
-            dns_s: if http { t.dns_ms } else { t.dns_ms.or(t.ttfb_ms) }.map(|v| v / 1e3),
+            dns_s: if kind == "dns" { t.dns_ms.or(t.ttfb_ms) } else { t.dns_ms }.map(|v| v / 1e3),
+            // The average round trip of the replies (a miss has none).
+            icmp: (kind == "icmp").then(|| [ms(t.dns_ms), if a.ok { a.latency_ms / 1e3 } else { f64::NAN }]),
             confirmed_down,
         }
     }
@@ -59,7 +65,7 @@ impl Last {
 impl Slot {
     /// Records an attempt of the endpoint and its confirmed state after it.
     pub fn record(&self, a: &Attempt, confirmed_down: bool) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Last::of(a, self.http, confirmed_down));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Last::of(a, self.kind, confirmed_down));
     }
 
     /// Only the confirmed state changed (a decision without a new attempt of its own).
@@ -77,9 +83,9 @@ pub struct ProbeMetrics {
 }
 
 impl ProbeMetrics {
-    /// A slot for an endpoint; `http` when its probe is HTTP (phases and status code apply).
-    pub fn register(&self, series: Arc<SeriesKey>, http: bool) -> Arc<Slot> {
-        let slot = Arc::new(Slot { series, http, last: Mutex::new(None) });
+    /// A slot for an endpoint whose probe is of `kind` (`ProbeConfig::kind`).
+    pub fn register(&self, series: Arc<SeriesKey>, kind: &'static str) -> Arc<Slot> {
+        let slot = Arc::new(Slot { series, kind, last: Mutex::new(None) });
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).push(slot.clone());
         slot
     }
@@ -110,8 +116,8 @@ impl ProbeMetrics {
 
 /// One probe's result as `GET /probe` answers it (blackbox_exporter's families, without labels: Prometheus
 /// adds the target's).
-pub fn render_probe(out: &mut String, a: &Attempt, http: bool) {
-    render_rows(out, &[(Vec::new(), Last::of(a, http, false))], false);
+pub fn render_probe(out: &mut String, a: &Attempt, kind: &str) {
+    render_rows(out, &[(Vec::new(), Last::of(a, kind, false))], false);
 }
 
 type Pick = fn(&Last) -> Option<f64>;
@@ -151,16 +157,45 @@ fn render_rows(out: &mut String, rows: &[(Vec<(&'static str, String)>, Last)], s
             }
         }
     }
-    if rows.iter().any(|(_, l)| l.phases.is_some()) {
-        let name = "probe_http_duration_seconds";
-        m::header(out, name, "gauge", "The last HTTP probe's duration by phase (summed over redirects).");
-        for (labels, l) in rows {
-            let Some(phases) = l.phases else { continue };
-            for (phase, v) in ["resolve", "connect", "tls", "processing", "transfer"].into_iter().zip(phases) {
-                let mut borrowed: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                borrowed.push(("phase", phase));
-                m::sample(out, name, &borrowed, v);
-            }
+    phased(
+        out,
+        rows,
+        "probe_http_duration_seconds",
+        "The last HTTP probe's duration by phase (summed over redirects).",
+        &HTTP_PHASES,
+        |l| l.phases.as_ref().map(|p| &p[..]),
+    );
+    phased(
+        out,
+        rows,
+        "probe_icmp_duration_seconds",
+        "The last ICMP probe's duration by phase (rtt: the replies' average).",
+        &["resolve", "rtt"],
+        |l| l.icmp.as_ref().map(|p| &p[..]),
+    );
+}
+
+const HTTP_PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
+
+/// A family with a `phase` label.
+fn phased(
+    out: &mut String,
+    rows: &[(Vec<(&'static str, String)>, Last)],
+    name: &str,
+    help: &str,
+    names: &[&str],
+    pick: fn(&Last) -> Option<&[f64]>,
+) {
+    if !rows.iter().any(|(_, l)| pick(l).is_some()) {
+        return;
+    }
+    m::header(out, name, "gauge", help);
+    for (labels, l) in rows {
+        let Some(values) = pick(l) else { continue };
+        for (phase, v) in names.iter().zip(values) {
+            let mut borrowed: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            borrowed.push(("phase", phase));
+            m::sample(out, name, &borrowed, *v);
         }
     }
 }

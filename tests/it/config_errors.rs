@@ -793,7 +793,7 @@ fn regression_errors_inside_a_typed_table_name_their_key_and_line() {
     // A probe's key, and one that belongs to another probe type.
     let probe = |body: &str| format!("[[endpoints]]\nid = \"db\"\n{body}");
     assert_one(&probe("type = \"tcp\"\naddress = \"db:5432\"\nsend = 5\n"), 5, "endpoints[0].send", "wants a string");
-    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, tls, push");
+    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, tls, icmp, push");
 }
 
 #[test]
@@ -826,7 +826,7 @@ fn dns_endpoints_name_the_key_and_line_of_each_mistake() {
     }
     // DNS assertions belong to dns endpoints only.
     let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nassert = [{{ rcode = \"NOERROR\" }}]\n");
-    assert_one(&text, 7, "endpoints[0].assert[0]", "does not apply to a http endpoint");
+    assert_one(&text, 7, "endpoints[0].assert[0]", "does not apply to an http endpoint");
     // A dns endpoint expects NOERROR unless it says otherwise.
     let cfg = load(&format!("{dns}query_name = \"example.com\"\n")).unwrap();
     let e = &cfg.core.endpoints[0];
@@ -864,8 +864,25 @@ fn tls_endpoints_and_tls_files_name_the_key_and_line_of_each_mistake() {
     assert!(errs.contains("endpoints[0].tls_key_file") && errs.contains("holds no PEM private key"), "{errs}");
     assert!(!errs.contains("secret-looking"), "{errs}");
     // Stapling is seen by tls endpoints only; DNS assertions do not apply to a check's HTTP steps.
-    assert_one(&format!("{http}assert = [{{ ocsp_stapled = true }}]\n"), 7, "endpoints[0].assert[0]", "does not apply to a http endpoint");
+    assert_one(&format!("{http}assert = [{{ ocsp_stapled = true }}]\n"), 7, "endpoints[0].assert[0]", "does not apply to an http endpoint");
     let check = "[[checks]]\nid = \"c\"\n[[checks.steps]]\nname = \"s\"\nurl = \"http://x/\"\nassert = [{ rcode = \"NOERROR\" }]\n";
     let errs = load(check).unwrap_err().to_string();
     assert!(errs.contains("checks[0].steps[0].assert[0]") && errs.contains("does not apply to a step"), "{errs}");
+}
+
+#[test]
+fn icmp_endpoints_name_the_key_and_line_of_each_mistake() {
+    let icmp = format!("{HEAD}[[endpoints]]\nid = \"gw\"\ntype = \"icmp\"\n");
+    let cases: &[(&str, usize, &str, &str)] = &[
+        ("count = 2\n", 4, "endpoints[0]", "missing key `host`"),
+        ("host = \"gw\"\ncount = 0\n", 8, "endpoints[0].count", "between 1 and 100"),
+        ("host = \"gw\"\ncount = 20\npacket_interval = \"200ms\"\n", 8, "endpoints[0].count", "not less than the timeout"),
+        ("host = \"gw\"\nsize = 9000\n", 8, "endpoints[0].size", "at most 1452"),
+        ("host = \"gw\"\nip_protocol = \"ipx\"\n", 8, "endpoints[0].ip_protocol", "\"ip4\", \"ip6\" or \"auto\""),
+        ("host = \"gw\"\nassert = [{ packet_loss_below = 0 }]\n", 8, "endpoints[0].assert[0].packet_loss_below", "above 0"),
+        ("host = \"gw\"\nassert = [{ status = 200 }]\n", 8, "endpoints[0].assert[0]", "does not apply to an icmp endpoint"),
+    ];
+    for (keys, line, key, fragment) in cases {
+        assert_one(&format!("{icmp}{keys}"), *line, key, fragment);
+    }
 }

@@ -123,6 +123,11 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
             Some(info) => tls(a, info),
             None => Err("expected a TLS handshake, got none (not https?)".into()),
         },
+        Assertion::PacketLossBelow(max) => match &obs.ping {
+            Some(p) if p.loss_percent() < *max => Ok(()),
+            Some(p) => Err(format!("expected below {max}%, got {}% ({} of {} replies)", p.loss_percent(), p.received, p.sent)),
+            None => Err("expected ICMP replies, got none (not an icmp endpoint?)".into()),
+        },
         Assertion::Header { name, check } => {
             let values: Vec<Value> = obs
                 .headers

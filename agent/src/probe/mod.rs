@@ -13,6 +13,7 @@ pub mod assert;
 pub mod dns;
 mod encoding;
 pub mod http;
+pub mod icmp;
 mod net;
 pub mod push;
 pub mod steps;
@@ -55,6 +56,8 @@ pub struct Observation {
     pub dns: Option<Arc<dns::DnsAnswer>>,
     /// TLS (tls endpoints, and https): what the handshake showed.
     pub tls: Option<Arc<tls_probe::TlsInfo>>,
+    /// ICMP: requests sent, replies and their round trips.
+    pub ping: Option<Arc<icmp::PingStats>>,
 }
 
 /// An exchange that did not complete.
@@ -128,6 +131,7 @@ pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Reg
         ProbeConfig::Tcp(c) => Arc::new(tcp::TcpProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Dns(c) => Arc::new(dns::DnsProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Tls(c) => Arc::new(tls_probe::TlsProbe::new(c.clone(), shared.clone())),
+        ProbeConfig::Icmp(c) => Arc::new(icmp::IcmpProbe::new(c.clone(), shared.clone(), endpoint.timeout)),
         ProbeConfig::Steps(c) => Arc::new(steps::StepsProbe::new((**c).clone(), shared.clone())),
         ProbeConfig::Push(c) => Arc::new(pushes.register(&endpoint.id, c)),
     }

@@ -38,6 +38,8 @@ pub enum Assertion {
     IssuerContains(String),
     /// tls: the server stapled an OCSP response (or did not).
     OcspStapled(bool),
+    /// icmp: the share of requests without a reply, in percent, is below this.
+    PacketLossBelow(f64),
 }
 
 impl Assertion {
@@ -66,6 +68,7 @@ impl Assertion {
             P::Tcp(_) => text,
             P::Dns(_) => dns || text,
             P::Tls(_) => tls || text || matches!(self, Assertion::OcspStapled(_)),
+            P::Icmp(_) => text || matches!(self, Assertion::PacketLossBelow(_)),
             P::Push(_) => matches!(self, Assertion::LatencyBelow(_)),
         }
     }
@@ -89,6 +92,7 @@ impl Assertion {
             Assertion::TlsVersionAtLeast(minor) => format!("TLS version at least 1.{minor}"),
             Assertion::IssuerContains(s) => format!("issuer contains {s:?}"),
             Assertion::OcspStapled(want) => format!("OCSP response stapled: {want}"),
+            Assertion::PacketLossBelow(p) => format!("packet loss below {p}%"),
         }
     }
 }

@@ -43,8 +43,8 @@ pub use error::{ConfigError, ConfigErrors};
 pub use people::Person;
 pub use probe::steps::*;
 pub use probe::{
-    ClientIdentity, DnsProbeConfig, DnsRecordType, DnsTransport, HttpProbeConfig, ProbeConfig, PushProbeConfig, StartTls, TcpProbeConfig,
-    TlsClientOptions, TlsProbeConfig,
+    ClientIdentity, DnsProbeConfig, DnsRecordType, DnsTransport, HttpProbeConfig, IcmpProbeConfig, IpProtocol, ProbeConfig,
+    PushProbeConfig, StartTls, TcpProbeConfig, TlsClientOptions, TlsProbeConfig,
 };
 pub use regions::RegionsConfig;
 pub use secret::{Masks, Secret};

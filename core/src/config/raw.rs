@@ -153,6 +153,7 @@ pub struct RawEndpoint {
 ///   `{ answer_count = 2 }` (`op` default `==`)
 /// - tls (and https): `{ tls_version_at_least = "1.2" }`, `{ issuer_contains = "Let's Encrypt" }`; tls only:
 ///   `{ ocsp_stapled = true }`
+/// - icmp: `{ packet_loss_below = 20 }` (percent)
 ///
 /// `op` is one of `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `not_exists`, `empty`, `not_empty`, `contains`,
 /// `matches`. A `value` that is a string is a template.
@@ -173,6 +174,7 @@ pub struct RawAssertion {
     pub tls_version_at_least: Option<String>,
     pub issuer_contains: Option<String>,
     pub ocsp_stapled: Option<bool>,
+    pub packet_loss_below: Option<f64>,
     pub op: Option<String>,
     pub value: Option<serde_json::Value>,
 }

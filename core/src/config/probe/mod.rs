@@ -8,6 +8,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod icmp;
 pub mod push;
 pub mod steps;
 pub mod tcp;
@@ -20,6 +21,7 @@ use steps::StepsProbeConfig;
 
 pub use dns::{DnsProbeConfig, DnsRecordType, DnsTransport};
 pub use http::HttpProbeConfig;
+pub use icmp::{IcmpProbeConfig, IpProtocol};
 pub use push::PushProbeConfig;
 pub use tcp::TcpProbeConfig;
 pub use tls::{ClientIdentity, StartTls, TlsClientOptions, TlsProbeConfig};
@@ -32,6 +34,7 @@ pub enum ProbeSpec {
     Tcp(tcp::Raw),
     Dns(dns::Raw),
     Tls(tls::Raw),
+    Icmp(icmp::Raw),
     Push(push::Raw),
 }
 
@@ -62,6 +65,7 @@ impl ProbeSpec {
             ProbeSpec::Tcp(r) => r.check(t),
             ProbeSpec::Dns(r) => r.check(t),
             ProbeSpec::Tls(r) => r.check(t),
+            ProbeSpec::Icmp(r) => r.check(t),
             ProbeSpec::Push(r) => r.check(t, common),
         }
     }
@@ -75,6 +79,7 @@ pub enum ProbeConfig {
     Tcp(TcpProbeConfig),
     Dns(DnsProbeConfig),
     Tls(TlsProbeConfig),
+    Icmp(IcmpProbeConfig),
     /// A multi-step API check from `[[checks]]`, one per environment it runs in.
     Steps(Box<StepsProbeConfig>),
     Push(PushProbeConfig),
@@ -87,6 +92,7 @@ impl ProbeConfig {
             ProbeConfig::Tcp(_) => "tcp",
             ProbeConfig::Dns(_) => "dns",
             ProbeConfig::Tls(_) => "tls",
+            ProbeConfig::Icmp(_) => "icmp",
             ProbeConfig::Steps(_) => "steps",
             ProbeConfig::Push(_) => "push",
         }
@@ -112,6 +118,9 @@ impl ProbeConfig {
                 ProbeConfig::Tls(TlsProbeConfig { host, port, server_name, ..t.clone() })
             }
             ProbeConfig::Dns(d) => ProbeConfig::Dns(DnsProbeConfig { server: Some(dns::parse_server(target)?), ..d.clone() }),
+            ProbeConfig::Icmp(i) => {
+                ProbeConfig::Icmp(IcmpProbeConfig { host: target.trim_start_matches('[').trim_end_matches(']').to_string(), ..i.clone() })
+            }
             ProbeConfig::Steps(_) | ProbeConfig::Push(_) => return Err(format!("a {} probe takes no target", self.kind())),
         })
     }
@@ -122,6 +131,7 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
+            ProbeConfig::Icmp(i) => format!("ping {} ×{}", i.host, i.count),
             ProbeConfig::Tls(t) => match t.starttls {
                 Some(p) => format!("{}:{} (STARTTLS {})", t.host, t.port, p.as_str()),
                 None => format!("{}:{}", t.host, t.port),

@@ -33,6 +33,7 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         ("tls_version_at_least", raw.tls_version_at_least.is_some()),
         ("issuer_contains", raw.issuer_contains.is_some()),
         ("ocsp_stapled", raw.ocsp_stapled.is_some()),
+        ("packet_loss_below", raw.packet_loss_below.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, set)| set.then_some(k))
@@ -43,7 +44,7 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
             errors.push(doc.error(
                 path,
                 "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, cert_days_left_above, \
-                 rcode, answers_contain, answers_equal, answer_count, tls_version_at_least, issuer_contains, ocsp_stapled",
+                 rcode, answers_contain, answers_equal, answer_count, tls_version_at_least, issuer_contains, ocsp_stapled, packet_loss_below",
             ));
             return None;
         }
@@ -114,6 +115,14 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         }
         "issuer_contains" => raw.issuer_contains.map(Assertion::IssuerContains),
         "ocsp_stapled" => raw.ocsp_stapled.map(Assertion::OcspStapled),
+        "packet_loss_below" => {
+            let p = raw.packet_loss_below?;
+            if !(p > 0.0 && p <= 100.0) {
+                errors.push(doc.error(&format!("{path}.packet_loss_below"), "must be a percentage above 0 and at most 100"));
+                return None;
+            }
+            Some(Assertion::PacketLossBelow(p))
+        }
         "answers_contain" | "answers_equal" => {
             let (list, contain) = match raw.answers_contain {
                 Some(l) => (l.0, true),

@@ -38,6 +38,20 @@ pub(super) fn endpoint(
         None => timing(doc, path, (raw.interval, raw.timeout, raw.retry_interval), agent, d::INTERVAL, errors),
     };
     let probe = checked.map(|c| c.probe);
+    if let Some(ProbeConfig::Icmp(c)) = &probe {
+        if c.count > 1 && c.sending() >= timeout {
+            errors.push(doc.error(
+                &key("count"),
+                format!(
+                    "{} requests {} apart take {} ms, not less than the timeout ({} ms): lower count or packet_interval, or raise timeout",
+                    c.count,
+                    format_duration(c.packet_interval),
+                    c.sending().as_millis(),
+                    timeout.as_millis()
+                ),
+            ));
+        }
+    }
     let failure_threshold = raw.failure_threshold.or(agent.failure_threshold).unwrap_or(d::FAILURE_THRESHOLD);
     let success_threshold = raw.success_threshold.or(agent.success_threshold).unwrap_or(d::SUCCESS_THRESHOLD);
     if failure_threshold == 0 {
@@ -61,7 +75,8 @@ pub(super) fn endpoint(
         if let Some(a) = assertion(doc, &apath, a, &scope, errors) {
             let fits = probe.as_ref().is_none_or(|p| a.applies_to(p));
             if !fits {
-                errors.push(doc.error(&apath, format!("`{}` does not apply to a {kind} endpoint", a.describe())));
+                let article = if matches!(kind.as_str(), "http" | "icmp") { "an" } else { "a" };
+                errors.push(doc.error(&apath, format!("`{}` does not apply to {article} {kind} endpoint", a.describe())));
             }
             assertions.push(a);
         }
