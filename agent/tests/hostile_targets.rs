@@ -137,6 +137,34 @@ async fn compressed_bodies_are_decoded_and_broken_ones_are_protocol_errors() {
 }
 
 #[tokio::test]
+async fn gatus_conditions_pass_and_fail_as_gatus_reads_them() {
+    fn health(_: &str) -> Vec<Vec<u8>> {
+        let body = br#"{"status": "UP", "name": "watchpost-api", "items": [1, 2, 3], "version": 7}"#;
+        vec![[
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes(),
+            body.to_vec(),
+        ]
+        .concat()]
+    }
+    let port = serve(health).await;
+    let url = format!("url = \"http://127.0.0.1:{port}/\"");
+    let passing = r#"conditions = ["[STATUS] == 200", "[STATUS] < 300", "[RESPONSE_TIME] < 900", "[BODY].status == UP", "len([BODY].items) > 2",
+        "[BODY].name == pat(*watch*)", "[BODY].version >= 7", "has([BODY].errors) == false", "[BODY].status == any(UP, DEGRADED)", "[CONNECTED] == true"]"#;
+    let a = attempt(&format!("{url}\n{passing}\n")).await;
+    assert!(a.ok, "{a:?}");
+    for (condition, fragment) in [
+        ("[BODY].status == DOWN", "expected == \"DOWN\", got \"UP\""),
+        ("len([BODY].items) == 1", "expected length == 1, got 3"),
+        ("[BODY].name == pat(api*)", "expected to match"),
+        ("[STATUS] > 200", "expected > 200, got 200"),
+        ("has([BODY].status) == false", "expected nothing"),
+    ] {
+        let a = attempt(&format!("{url}\nconditions = [{condition:?}]\n")).await;
+        assert!(!a.ok && a.detail.contains(fragment), "{condition}: {a:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_declared_oversized_body_fails_before_reading() {
     let port = serve(|_: &str| vec![b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec()]).await;
     let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;

@@ -886,3 +886,17 @@ fn icmp_endpoints_name_the_key_and_line_of_each_mistake() {
         assert_one(&format!("{icmp}{keys}"), *line, key, fragment);
     }
 }
+
+#[test]
+fn gatus_conditions_that_are_not_understood_name_their_line() {
+    let text = format!(
+        "{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nconditions = [\n  \"[STATUS] == 200\",\n  \"[IP] == 127.0.0.1\",\n]\n"
+    );
+    assert_one(&text, 9, "endpoints[0].conditions[1]", "[IP] is not supported here (supported: [STATUS]");
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\ntype = \"tcp\"\naddress = \"h:1\"\nconditions = [\"[STATUS] == 200\"]\n");
+    assert_one(&text, 8, "endpoints[0].conditions[0]", "does not apply to a tcp endpoint");
+    // Compiled beside `assert`, in order, with http's default status assertion only when neither sets one.
+    let cfg = load(&format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nassert = [{{ body_contains = \"ok\" }}]\nconditions = [\"[STATUS] == 201\", \"[BODY].id == 7\"]\n")).unwrap();
+    let got: Vec<String> = cfg.core.endpoints[0].assertions.iter().map(|a| a.describe()).collect();
+    assert_eq!(got, ["body contains \"ok\"", "status 201", "json $.id == 7"]);
+}

@@ -224,6 +224,23 @@ fn apply(check: &Check, actual: Option<&Value>, ctx: &dyn Lookup) -> Result<(), 
                 Err(format!("expected a non-empty value, got {}", got()))
             }
         }
+        Check::Length(op, n) => {
+            let len = match actual {
+                Some(Value::Array(a)) => a.len(),
+                Some(Value::String(s)) => s.chars().count(),
+                Some(Value::Object(m)) => m.len(),
+                _ => return Err(format!("expected something with a length, got {}", got())),
+            };
+            if op.holds((len as f64).total_cmp(n)) {
+                Ok(())
+            } else {
+                Err(format!("expected length {} {n}, got {len}", op.as_str()))
+            }
+        }
+        Check::OneOf(options) => match actual {
+            Some(v) if options.iter().any(|o| equal(v, o)) => Ok(()),
+            _ => Err(format!("expected one of {}, got {}", short(&Value::Array(options.clone()).to_string()), got())),
+        },
         Check::Matches(re) => match actual {
             Some(v) if re.is_match(&value_text(v)) => Ok(()),
             _ => Err(format!("expected to match /{}/, got {}", re.as_str(), got())),

@@ -109,6 +109,10 @@ pub enum Check {
     /// Substring of a string, element of an array, or key of an object.
     Contains(Operand),
     Matches(regex::Regex),
+    /// The number of elements (array), characters (string) or keys (object), compared.
+    Length(CmpOp, f64),
+    /// Equal to one of these.
+    OneOf(Vec<serde_json::Value>),
 }
 
 impl std::fmt::Display for Check {
@@ -121,6 +125,11 @@ impl std::fmt::Display for Check {
             Check::Compare(op, v) => write!(f, "{} {v}", op.as_str()),
             Check::Contains(v) => write!(f, "contains {v}"),
             Check::Matches(r) => write!(f, "matches /{}/", r.as_str()),
+            Check::Length(op, n) => write!(f, "length {} {n}", op.as_str()),
+            Check::OneOf(vs) => {
+                let shown: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
+                write!(f, "one of [{}]", shown.join(", "))
+            }
         }
     }
 }
@@ -136,6 +145,19 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Whether `ordering` (left against right) satisfies the operator.
+    pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Eq => ordering == Equal,
+            CmpOp::Ne => ordering != Equal,
+            CmpOp::Lt => ordering == Less,
+            CmpOp::Le => ordering != Greater,
+            CmpOp::Gt => ordering == Greater,
+            CmpOp::Ge => ordering != Less,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",
@@ -172,6 +194,8 @@ pub enum StatusMatcher {
     OneOf(Vec<u16>),
     /// `2` for `2xx`.
     Class(u8),
+    /// `< 300` (a Gatus condition).
+    Compare(CmpOp, u16),
 }
 
 impl StatusMatcher {
@@ -180,6 +204,7 @@ impl StatusMatcher {
             StatusMatcher::Exact(c) => *c == code,
             StatusMatcher::OneOf(cs) => cs.contains(&code),
             StatusMatcher::Class(k) => code / 100 == u16::from(*k),
+            StatusMatcher::Compare(op, c) => op.holds(code.cmp(c)),
         }
     }
 }
@@ -193,6 +218,7 @@ impl std::fmt::Display for StatusMatcher {
                 write!(f, "one of [{}]", s.join(", "))
             }
             StatusMatcher::Class(k) => write!(f, "{k}xx"),
+            StatusMatcher::Compare(op, c) => write!(f, "{} {c}", op.as_str()),
         }
     }
 }

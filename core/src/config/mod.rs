@@ -22,6 +22,7 @@ pub mod document;
 pub mod duration;
 mod endpoint;
 pub mod error;
+pub mod gatus;
 pub mod oncall;
 mod people;
 pub mod probe;

@@ -136,6 +136,8 @@ pub struct RawEndpoint {
     /// Assertions, all of which must pass. HTTP endpoints without any expect a `2xx` status.
     #[serde(rename = "assert")]
     pub assertions: Option<Vec<RawAssertion>>,
+    /// Gatus-style conditions (`"[STATUS] == 200"`), compiled into assertions beside `assert`.
+    pub conditions: Option<Vec<String>>,
 }
 
 /// One assertion. Exactly one subject key says what is checked; `op` and `value` say how, where the subject

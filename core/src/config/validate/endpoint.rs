@@ -81,6 +81,15 @@ pub(super) fn endpoint(
             assertions.push(a);
         }
     }
+    for (i, text) in raw.conditions.unwrap_or_default().iter().enumerate() {
+        let cpath = format!("{path}.conditions[{i}]");
+        match crate::config::gatus::condition(text) {
+            Ok(Some(a)) if probe.as_ref().is_none_or(|p| a.applies_to(p)) => assertions.push(a),
+            Ok(Some(a)) => errors.push(doc.error(&cpath, format!("{text:?} (`{}`) does not apply to a {kind} endpoint", a.describe()))),
+            Ok(None) => {}
+            Err(e) => errors.push(doc.error(&cpath, e)),
+        }
+    }
     if matches!(probe, Some(ProbeConfig::Http(_))) && !assertions.iter().any(|a| matches!(a, Assertion::Status(_))) {
         assertions.insert(0, Assertion::Status(StatusMatcher::Class(d::STATUS_CLASS)));
     }
