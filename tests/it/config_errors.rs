@@ -793,7 +793,7 @@ fn regression_errors_inside_a_typed_table_name_their_key_and_line() {
     // A probe's key, and one that belongs to another probe type.
     let probe = |body: &str| format!("[[endpoints]]\nid = \"db\"\n{body}");
     assert_one(&probe("type = \"tcp\"\naddress = \"db:5432\"\nsend = 5\n"), 5, "endpoints[0].send", "wants a string");
-    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, tls, icmp, push");
+    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, tls, icmp, websocket, push");
 }
 
 #[test]
@@ -899,4 +899,24 @@ fn gatus_conditions_that_are_not_understood_name_their_line() {
     let cfg = load(&format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nassert = [{{ body_contains = \"ok\" }}]\nconditions = [\"[STATUS] == 201\", \"[BODY].id == 7\"]\n")).unwrap();
     let got: Vec<String> = cfg.core.endpoints[0].assertions.iter().map(|a| a.describe()).collect();
     assert_eq!(got, ["body contains \"ok\"", "status 201", "json $.id == 7"]);
+}
+
+#[test]
+fn websocket_endpoints_and_modules_name_the_key_and_line_of_each_mistake() {
+    let ws = format!("{HEAD}[[endpoints]]\nid = \"feed\"\ntype = \"websocket\"\n");
+    assert_one(&format!("{ws}send = \"x\"\n"), 4, "endpoints[0]", "missing key `url`");
+    assert_one(&format!("{ws}url = \"https://x/\"\n"), 7, "endpoints[0].url", "expected ws://host/path or wss://host/path");
+    assert_one(
+        &format!("{ws}url = \"ws://x/\"\nassert = [{{ status = 101 }}]\n"),
+        8,
+        "endpoints[0].assert[0]",
+        "does not apply to a websocket endpoint",
+    );
+    // As modules, icmp and websocket take their target from the request too.
+    let text = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n[modules.ping]\ntype = \"icmp\"\nhost = \"x\"\n[modules.ws]\ntype = \"websocket\"\nsend = \"hi\"\n");
+    assert_one(&text, 9, "modules.ping.host", "a module takes no `host`");
+    let ok = load(&format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n[modules.ws]\ntype = \"websocket\"\nsend = \"hi\"\n"))
+        .unwrap();
+    let aimed = ok.core.modules["ws"].probe.with_target("wss://feed.example.com/live").unwrap();
+    assert!(matches!(aimed, ProbeConfig::Websocket(w) if w.url.host() == Some("feed.example.com") && w.send.as_deref() == Some("hi")));
 }

@@ -20,6 +20,7 @@ pub mod steps;
 pub mod tcp;
 pub mod tls;
 pub mod tls_probe;
+pub mod websocket;
 
 pub use net::Shared;
 
@@ -132,6 +133,7 @@ pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Reg
         ProbeConfig::Dns(c) => Arc::new(dns::DnsProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Tls(c) => Arc::new(tls_probe::TlsProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Icmp(c) => Arc::new(icmp::IcmpProbe::new(c.clone(), shared.clone(), endpoint.timeout)),
+        ProbeConfig::Websocket(c) => Arc::new(websocket::WebsocketProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Steps(c) => Arc::new(steps::StepsProbe::new((**c).clone(), shared.clone())),
         ProbeConfig::Push(c) => Arc::new(pushes.register(&endpoint.id, c)),
     }

@@ -69,6 +69,8 @@ impl Assertion {
             P::Dns(_) => dns || text,
             P::Tls(_) => tls || text || matches!(self, Assertion::OcspStapled(_)),
             P::Icmp(_) => text || matches!(self, Assertion::PacketLossBelow(_)),
+            // The first reply is the body; wss shows its handshake.
+            P::Websocket(_) => text || tls || matches!(self, Assertion::Json { .. }),
             P::Push(_) => matches!(self, Assertion::LatencyBelow(_)),
         }
     }

@@ -45,7 +45,7 @@ pub use people::Person;
 pub use probe::steps::*;
 pub use probe::{
     ClientIdentity, DnsProbeConfig, DnsRecordType, DnsTransport, HttpProbeConfig, IcmpProbeConfig, IpProtocol, ProbeConfig,
-    PushProbeConfig, StartTls, TcpProbeConfig, TlsClientOptions, TlsProbeConfig,
+    PushProbeConfig, StartTls, TcpProbeConfig, TlsClientOptions, TlsProbeConfig, WebsocketProbeConfig,
 };
 pub use regions::RegionsConfig;
 pub use secret::{Masks, Secret};

@@ -13,6 +13,7 @@ pub mod push;
 pub mod steps;
 pub mod tcp;
 pub mod tls;
+pub mod websocket;
 
 use super::check::Table;
 use serde::Deserialize;
@@ -25,6 +26,7 @@ pub use icmp::{IcmpProbeConfig, IpProtocol};
 pub use push::PushProbeConfig;
 pub use tcp::TcpProbeConfig;
 pub use tls::{ClientIdentity, StartTls, TlsClientOptions, TlsProbeConfig};
+pub use websocket::WebsocketProbeConfig;
 
 /// The probe keys of one `[[endpoints]]` table, read by its `type` (`check::tagged`).
 #[derive(Debug, Deserialize)]
@@ -35,6 +37,7 @@ pub enum ProbeSpec {
     Dns(dns::Raw),
     Tls(tls::Raw),
     Icmp(icmp::Raw),
+    Websocket(websocket::Raw),
     Push(push::Raw),
 }
 
@@ -66,6 +69,7 @@ impl ProbeSpec {
             ProbeSpec::Dns(r) => r.check(t),
             ProbeSpec::Tls(r) => r.check(t),
             ProbeSpec::Icmp(r) => r.check(t),
+            ProbeSpec::Websocket(r) => r.check(t),
             ProbeSpec::Push(r) => r.check(t, common),
         }
     }
@@ -80,6 +84,7 @@ pub enum ProbeConfig {
     Dns(DnsProbeConfig),
     Tls(TlsProbeConfig),
     Icmp(IcmpProbeConfig),
+    Websocket(WebsocketProbeConfig),
     /// A multi-step API check from `[[checks]]`, one per environment it runs in.
     Steps(Box<StepsProbeConfig>),
     Push(PushProbeConfig),
@@ -93,6 +98,7 @@ impl ProbeConfig {
             ProbeConfig::Dns(_) => "dns",
             ProbeConfig::Tls(_) => "tls",
             ProbeConfig::Icmp(_) => "icmp",
+            ProbeConfig::Websocket(_) => "websocket",
             ProbeConfig::Steps(_) => "steps",
             ProbeConfig::Push(_) => "push",
         }
@@ -121,6 +127,14 @@ impl ProbeConfig {
             ProbeConfig::Icmp(i) => {
                 ProbeConfig::Icmp(IcmpProbeConfig { host: target.trim_start_matches('[').trim_end_matches(']').to_string(), ..i.clone() })
             }
+            ProbeConfig::Websocket(w) => {
+                let url = target
+                    .parse::<::http::Uri>()
+                    .ok()
+                    .filter(|u| matches!(u.scheme_str(), Some("ws" | "wss")) && u.host().is_some())
+                    .ok_or_else(|| format!("invalid target {target:?}: expected ws://… or wss://…"))?;
+                ProbeConfig::Websocket(WebsocketProbeConfig { url, ..w.clone() })
+            }
             ProbeConfig::Steps(_) | ProbeConfig::Push(_) => return Err(format!("a {} probe takes no target", self.kind())),
         })
     }
@@ -132,6 +146,7 @@ impl ProbeConfig {
             ProbeConfig::Http(h) => crate::http::redact_url(&h.url.to_string()),
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
             ProbeConfig::Icmp(i) => format!("ping {} ×{}", i.host, i.count),
+            ProbeConfig::Websocket(w) => crate::http::redact_url(&w.url.to_string()),
             ProbeConfig::Tls(t) => match t.starttls {
                 Some(p) => format!("{}:{} (STARTTLS {})", t.host, t.port, p.as_str()),
                 None => format!("{}:{}", t.host, t.port),

@@ -6,7 +6,7 @@ use super::*;
 use crate::config::probe::MODULE_PLACEHOLDER_HOST;
 
 /// What a module's keys must not hold: the target comes with each request.
-const TARGET_KEYS: [(&str, &str); 2] = [("url", "http"), ("address", "tcp and tls")];
+const TARGET_KEYS: [(&str, &str); 3] = [("url", "http and websocket"), ("address", "tcp and tls"), ("host", "icmp")];
 
 pub(super) fn modules(
     doc: &Document,
@@ -44,8 +44,14 @@ pub(super) fn modules(
             "http" => {
                 keys.insert("url".into(), Value::String(format!("http://{MODULE_PLACEHOLDER_HOST}/")));
             }
+            "websocket" => {
+                keys.insert("url".into(), Value::String(format!("ws://{MODULE_PLACEHOLDER_HOST}/")));
+            }
             "tcp" | "tls" => {
                 keys.insert("address".into(), Value::String(format!("{MODULE_PLACEHOLDER_HOST}:1")));
+            }
+            "icmp" => {
+                keys.insert("host".into(), Value::String(MODULE_PLACEHOLDER_HOST.into()));
             }
             _ => {}
         }
