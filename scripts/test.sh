@@ -30,9 +30,10 @@ fi
 
 # Python packages from PyPI, pinned: aRez, a client written for Atlassian Statuspage's public API (the
 # status page tests check that it reads our JSON unchanged), and aiosmtpd, the SMTP server the email
-# tests send to (and the tls probe's STARTTLS test upgrades), and websockets, the WebSocket server the
-# websocket probe tests talk to.
-PY_REQUIRED=("arez:arez==0.2.4" "aiosmtpd:aiosmtpd==1.4.6" "websockets:websockets==13.1")
+# tests send to (and the tls probe's STARTTLS test upgrades), websockets, the WebSocket server the
+# websocket probe tests talk to, and grpcio with its health service, the gRPC server of the grpc probe tests.
+PY_REQUIRED=("arez:arez==0.2.4" "aiosmtpd:aiosmtpd==1.4.6" "websockets:websockets==13.1" "grpc:grpcio==1.85.3"
+  "grpc_health.v1.health:grpcio-health-checking==1.85.1")
 for pair in "${PY_REQUIRED[@]}"; do
   if ! python3 -c "import ${pair%%:*}" 2>/dev/null; then
     echo "==> installing Python package ${pair#*:}"

@@ -793,7 +793,12 @@ fn regression_errors_inside_a_typed_table_name_their_key_and_line() {
     // A probe's key, and one that belongs to another probe type.
     let probe = |body: &str| format!("[[endpoints]]\nid = \"db\"\n{body}");
     assert_one(&probe("type = \"tcp\"\naddress = \"db:5432\"\nsend = 5\n"), 5, "endpoints[0].send", "wants a string");
-    assert_one(&probe("type = \"ftp\"\n"), 3, "endpoints[0].type", "`ftp`: expected one of http, tcp, dns, tls, icmp, websocket, push");
+    assert_one(
+        &probe("type = \"ftp\"\n"),
+        3,
+        "endpoints[0].type",
+        "`ftp`: expected one of http, tcp, dns, tls, icmp, websocket, grpc, push",
+    );
 }
 
 #[test]
@@ -919,4 +924,18 @@ fn websocket_endpoints_and_modules_name_the_key_and_line_of_each_mistake() {
         .unwrap();
     let aimed = ok.core.modules["ws"].probe.with_target("wss://feed.example.com/live").unwrap();
     assert!(matches!(aimed, ProbeConfig::Websocket(w) if w.url.host() == Some("feed.example.com") && w.send.as_deref() == Some("hi")));
+}
+
+#[test]
+fn grpc_endpoints_name_the_key_and_line_of_each_mistake() {
+    let g = format!("{HEAD}[[endpoints]]\nid = \"orders\"\ntype = \"grpc\"\n");
+    assert_one(&format!("{g}service = \"x\"\n"), 4, "endpoints[0]", "missing key `address`");
+    assert_one(&format!("{g}address = \"orders\"\n"), 7, "endpoints[0].address", "expected host:port");
+    assert_one(&format!("{g}address = \"orders:50051\"\ntls_skip_verify = true\n"), 8, "endpoints[0].tls_skip_verify", "add `tls = true`");
+    assert_one(
+        &format!("{g}address = \"orders:50051\"\nassert = [{{ json = \"$.x\" }}]\n"),
+        8,
+        "endpoints[0].assert[0]",
+        "does not apply to a grpc endpoint",
+    );
 }

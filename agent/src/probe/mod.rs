@@ -12,6 +12,7 @@
 pub mod assert;
 pub mod dns;
 mod encoding;
+pub mod grpc;
 pub mod http;
 pub mod icmp;
 mod net;
@@ -134,6 +135,7 @@ pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Reg
         ProbeConfig::Tls(c) => Arc::new(tls_probe::TlsProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Icmp(c) => Arc::new(icmp::IcmpProbe::new(c.clone(), shared.clone(), endpoint.timeout)),
         ProbeConfig::Websocket(c) => Arc::new(websocket::WebsocketProbe::new(c.clone(), shared.clone())),
+        ProbeConfig::Grpc(c) => Arc::new(grpc::GrpcProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Steps(c) => Arc::new(steps::StepsProbe::new((**c).clone(), shared.clone())),
         ProbeConfig::Push(c) => Arc::new(pushes.register(&endpoint.id, c)),
     }

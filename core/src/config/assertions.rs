@@ -71,6 +71,8 @@ impl Assertion {
             P::Icmp(_) => text || matches!(self, Assertion::PacketLossBelow(_)),
             // The first reply is the body; wss shows its handshake.
             P::Websocket(_) => text || tls || matches!(self, Assertion::Json { .. }),
+            // The body is the serving status (`SERVING`).
+            P::Grpc(_) => text,
             P::Push(_) => matches!(self, Assertion::LatencyBelow(_)),
         }
     }

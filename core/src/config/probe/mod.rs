@@ -7,6 +7,7 @@
 //! `http`), so a key of another type is an unknown key, reported with the keys this type takes.
 
 pub mod dns;
+pub mod grpc;
 pub mod http;
 pub mod icmp;
 pub mod push;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use steps::StepsProbeConfig;
 
 pub use dns::{DnsProbeConfig, DnsRecordType, DnsTransport};
+pub use grpc::GrpcProbeConfig;
 pub use http::HttpProbeConfig;
 pub use icmp::{IcmpProbeConfig, IpProtocol};
 pub use push::PushProbeConfig;
@@ -38,6 +40,7 @@ pub enum ProbeSpec {
     Tls(tls::Raw),
     Icmp(icmp::Raw),
     Websocket(websocket::Raw),
+    Grpc(grpc::Raw),
     Push(push::Raw),
 }
 
@@ -70,6 +73,7 @@ impl ProbeSpec {
             ProbeSpec::Tls(r) => r.check(t),
             ProbeSpec::Icmp(r) => r.check(t),
             ProbeSpec::Websocket(r) => r.check(t),
+            ProbeSpec::Grpc(r) => r.check(t),
             ProbeSpec::Push(r) => r.check(t, common),
         }
     }
@@ -85,6 +89,7 @@ pub enum ProbeConfig {
     Tls(TlsProbeConfig),
     Icmp(IcmpProbeConfig),
     Websocket(WebsocketProbeConfig),
+    Grpc(GrpcProbeConfig),
     /// A multi-step API check from `[[checks]]`, one per environment it runs in.
     Steps(Box<StepsProbeConfig>),
     Push(PushProbeConfig),
@@ -99,6 +104,7 @@ impl ProbeConfig {
             ProbeConfig::Tls(_) => "tls",
             ProbeConfig::Icmp(_) => "icmp",
             ProbeConfig::Websocket(_) => "websocket",
+            ProbeConfig::Grpc(_) => "grpc",
             ProbeConfig::Steps(_) => "steps",
             ProbeConfig::Push(_) => "push",
         }
@@ -116,6 +122,11 @@ impl ProbeConfig {
             ProbeConfig::Tcp(t) => {
                 let (host, port) = hp()?;
                 ProbeConfig::Tcp(TcpProbeConfig { host, port, ..t.clone() })
+            }
+            ProbeConfig::Grpc(g) => {
+                let (host, port) = hp()?;
+                let server_name = if g.server_name == MODULE_PLACEHOLDER_HOST { host.clone() } else { g.server_name.clone() };
+                ProbeConfig::Grpc(GrpcProbeConfig { host, port, server_name, ..g.clone() })
             }
             ProbeConfig::Tls(t) => {
                 let (host, port) = hp()?;
@@ -147,6 +158,9 @@ impl ProbeConfig {
             ProbeConfig::Tcp(t) => format!("{}:{}", t.host, t.port),
             ProbeConfig::Icmp(i) => format!("ping {} ×{}", i.host, i.count),
             ProbeConfig::Websocket(w) => crate::http::redact_url(&w.url.to_string()),
+            ProbeConfig::Grpc(g) => {
+                format!("{}:{} health{}", g.host, g.port, if g.service.is_empty() { String::new() } else { format!(" of {}", g.service) })
+            }
             ProbeConfig::Tls(t) => match t.starttls {
                 Some(p) => format!("{}:{} (STARTTLS {})", t.host, t.port, p.as_str()),
                 None => format!("{}:{}", t.host, t.port),

@@ -6,7 +6,7 @@ use super::*;
 use crate::config::probe::MODULE_PLACEHOLDER_HOST;
 
 /// What a module's keys must not hold: the target comes with each request.
-const TARGET_KEYS: [(&str, &str); 3] = [("url", "http and websocket"), ("address", "tcp and tls"), ("host", "icmp")];
+const TARGET_KEYS: [(&str, &str); 3] = [("url", "http and websocket"), ("address", "tcp, tls and grpc"), ("host", "icmp")];
 
 pub(super) fn modules(
     doc: &Document,
@@ -47,7 +47,7 @@ pub(super) fn modules(
             "websocket" => {
                 keys.insert("url".into(), Value::String(format!("ws://{MODULE_PLACEHOLDER_HOST}/")));
             }
-            "tcp" | "tls" => {
+            "tcp" | "tls" | "grpc" => {
                 keys.insert("address".into(), Value::String(format!("{MODULE_PLACEHOLDER_HOST}:1")));
             }
             "icmp" => {
