@@ -11,9 +11,11 @@ Types and targets:
   * icmp: one echo request to 127.0.0.1 (raw sockets: run as root, as blackbox_exporter needs too);
   * tls: TCP connect and a full TLS 1.3 handshake (P-256, resumption off, certificate not verified on either
     side) to a local nginx (:18443, bench/tls.py's), then close: Watchpost's `type = "tls"`, blackbox's tcp
-    prober with `tls: true`.
+    prober with `tls: true`;
+  * grpc: the health check (`grpc.health.v1.Health/Check`, plaintext HTTP/2) of a local Python grpcio server
+    (:15051, started here).
 
-Usage: bench/probe_types.py [--rate 200] [--types dns icmp tls] [--warmup 10] [--window 20] [--reps 3] [--binary PATH]
+Usage: bench/probe_types.py [--rate 200] [--types dns icmp tls grpc] [--warmup 10] [--window 20] [--reps 3] [--binary PATH]
 """
 import argparse
 import os
@@ -36,6 +38,20 @@ import https  # noqa: E402
 from tls import PORT as TLS_PORT, start_nginx  # noqa: E402
 
 DNS_PORT = 15353
+GRPC_PORT = 15051
+GRPC_SERVER = f"""
+import sys
+from concurrent import futures
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+h = health.HealthServicer()
+h.set("", health_pb2.HealthCheckResponse.SERVING)
+health_pb2_grpc.add_HealthServicer_to_server(h, server)
+server.add_insecure_port("127.0.0.1:{GRPC_PORT}")
+server.start()
+sys.stdin.read()
+"""
 BB_CONF = """\
 modules:
   dns_a:
@@ -51,6 +67,13 @@ modules:
     prober: icmp
     timeout: 2s
     icmp:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+  grpc_plain:
+    prober: grpc
+    timeout: 2s
+    grpc:
+      tls: false
       preferred_ip_protocol: ip4
       ip_protocol_fallback: false
   tls_connect:
@@ -69,6 +92,7 @@ TYPES = {
     "dns": (f'type = "dns"\nquery_name = "a.test"\nserver = "127.0.0.1:{DNS_PORT}"\n', "dns_a", f"127.0.0.1:{DNS_PORT}"),
     "icmp": ('type = "icmp"\nhost = "127.0.0.1"\n', "icmp", "127.0.0.1"),
     "tls": (f'type = "tls"\naddress = "127.0.0.1:{TLS_PORT}"\ntls_skip_verify = true\n', "tls_connect", f"127.0.0.1:{TLS_PORT}"),
+    "grpc": (f'type = "grpc"\naddress = "127.0.0.1:{GRPC_PORT}"\n', "grpc_plain", f"127.0.0.1:{GRPC_PORT}"),
 }
 
 
@@ -98,6 +122,7 @@ def main():
                                 "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root", "--pid-file=", "--local=/test/",
                                 f"--port={DNS_PORT}", "--host-record=a.test,127.0.0.1", "--dns-forward-max=1000"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    grpc_server = subprocess.Popen([sys.executable, "-c", GRPC_SERVER], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
     with open(f"{d}/blackbox.yml", "w") as f:
         f.write(BB_CONF)
     bb = subprocess.Popen(["/usr/bin/prometheus-blackbox-exporter", f"--config.file={d}/blackbox.yml",
@@ -105,6 +130,7 @@ def main():
     rows = []
     try:
         A.wait_port(https.BB_PORT)
+        A.wait_port(GRPC_PORT)
         for kind in a.types:
             keys, module, target = TYPES[kind]
             got = {"wp": [], "bb": []}
@@ -116,6 +142,8 @@ def main():
             rows.append((kind, statistics.median(got["wp"]), statistics.median(got["bb"]), got))
     finally:
         benchlib.stop(bb)
+        grpc_server.kill()
+        grpc_server.wait(timeout=30)
         dnsmasq.send_signal(signal.SIGTERM)
         dnsmasq.wait(timeout=30)
         nginx.send_signal(signal.SIGQUIT)
