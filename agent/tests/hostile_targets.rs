@@ -165,6 +165,35 @@ async fn gatus_conditions_pass_and_fail_as_gatus_reads_them() {
 }
 
 #[tokio::test]
+async fn json_assertions_on_every_node_any_node_types_and_lists() {
+    fn items(_: &str) -> Vec<Vec<u8>> {
+        let body = br#"{"items": [{"state": "live", "id": 1}, {"state": "live", "id": 2}, {"state": "draining", "id": "3"}]}"#;
+        vec![[format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes(), body.to_vec()].concat()]
+    }
+    let port = serve(items).await;
+    let url = format!("url = \"http://127.0.0.1:{port}/\"");
+    let pass = [
+        r#"{ json = "$.items[*].state", nodes = "all", op = "one_of", value = ["live", "draining"] }"#,
+        r#"{ json = "$.items[*].state", nodes = "any", value = "draining" }"#,
+        r#"{ json = "$.items", op = "type", value = "array" }"#,
+        r#"{ json = "$.items[0].id", op = "type", value = "number" }"#,
+    ];
+    for a in pass {
+        let got = attempt(&format!("{url}\nassert = [{a}]\n")).await;
+        assert!(got.ok, "{a}: {got:?}");
+    }
+    for (a, fragment) in [
+        (r#"{ json = "$.items[*].state", nodes = "all", value = "live" }"#, "node 2: expected == \"live\", got \"draining\""),
+        (r#"{ json = "$.items[*].id", nodes = "all", op = "type", value = "number" }"#, "node 2: expected type number, got string"),
+        (r#"{ json = "$.items[*].state", nodes = "any", value = "gone" }"#, "expected a node to pass, got none of 3"),
+        (r#"{ json = "$.missing[*]", nodes = "all", op = "exists" }"#, "got none selected"),
+    ] {
+        let got = attempt(&format!("{url}\nassert = [{a}]\n")).await;
+        assert!(!got.ok && got.detail.contains(fragment), "{a}: {got:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_declared_oversized_body_fails_before_reading() {
     let port = serve(|_: &str| vec![b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec()]).await;
     let a = attempt(&format!("url = \"http://127.0.0.1:{port}/\"\n")).await;

@@ -939,3 +939,32 @@ fn grpc_endpoints_name_the_key_and_line_of_each_mistake() {
         "does not apply to a grpc endpoint",
     );
 }
+
+#[test]
+fn json_node_quantifiers_and_the_one_of_and_type_ops_are_checked() {
+    let ep = format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\n");
+    assert_one(
+        &format!("{ep}assert = [{{ json = \"$.x\", nodes = \"most\" }}]\n"),
+        7,
+        "endpoints[0].assert[0].nodes",
+        "\"first\", \"all\" or \"any\"",
+    );
+    assert_one(
+        &format!("{ep}assert = [{{ body_contains = \"x\", nodes = \"all\" }}]\n"),
+        7,
+        "endpoints[0].assert[0].nodes",
+        "applies to `json` assertions",
+    );
+    assert_one(
+        &format!("{ep}assert = [{{ json = \"$.x\", op = \"one_of\", value = 3 }}]\n"),
+        7,
+        "endpoints[0].assert[0]",
+        "non-empty list",
+    );
+    assert_one(
+        &format!("{ep}assert = [{{ json = \"$.x\", op = \"type\", value = \"int\" }}]\n"),
+        7,
+        "endpoints[0].assert[0]",
+        "\"number\"",
+    );
+}

@@ -6,7 +6,7 @@ use super::Observation;
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::time::Duration;
-use watchpost_core::config::{Assertion, Check, CmpOp, Operand};
+use watchpost_core::config::{Assertion, Check, CmpOp, Nodes, Operand};
 use watchpost_core::model::ErrorClass;
 use watchpost_core::template::{value_text, Lookup, PathSeg};
 
@@ -136,11 +136,26 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
                 .unwrap_or_default();
             apply(check, values.first(), ctx)
         }
-        Assertion::Json { path, check, .. } => match body_json(obs, json) {
+        Assertion::Json { path, check, nodes: which, .. } => match body_json(obs, json) {
             None => Err(format!("expected a JSON body, got {}", shown_body(&obs.body))),
             Some(doc) => {
-                let nodes = path.query(doc);
-                apply(check, nodes.first(), ctx)
+                let nodes = path.query(doc).all();
+                match which {
+                    Nodes::First => apply(check, nodes.first().copied(), ctx),
+                    Nodes::All if nodes.is_empty() => Err("expected nodes, got none selected".into()),
+                    // The first node that fails says why.
+                    Nodes::All => {
+                        nodes.iter().enumerate().try_for_each(|(i, n)| apply(check, Some(n), ctx).map_err(|e| format!("node {i}: {e}")))
+                    }
+                    Nodes::Any => match nodes.iter().map(|n| apply(check, Some(n), ctx)).find(Result::is_ok) {
+                        Some(ok) => ok,
+                        None => Err(format!(
+                            "expected a node to pass, got none of {} ({})",
+                            nodes.len(),
+                            short(&Value::Array(nodes.iter().map(|n| (*n).clone()).collect()).to_string())
+                        )),
+                    },
+                }
             }
         },
     };
@@ -235,6 +250,22 @@ fn apply(check: &Check, actual: Option<&Value>, ctx: &dyn Lookup) -> Result<(), 
                 Ok(())
             } else {
                 Err(format!("expected length {} {n}, got {len}", op.as_str()))
+            }
+        }
+        Check::Type(want) => {
+            let got_type = match actual {
+                Some(Value::String(_)) => "string",
+                Some(Value::Number(_)) => "number",
+                Some(Value::Bool(_)) => "boolean",
+                Some(Value::Array(_)) => "array",
+                Some(Value::Object(_)) => "object",
+                Some(Value::Null) => "null",
+                None => "nothing",
+            };
+            if got_type == want {
+                Ok(())
+            } else {
+                Err(format!("expected type {want}, got {got_type} ({})", got()))
             }
         }
         Check::OneOf(options) => match actual {

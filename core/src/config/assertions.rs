@@ -16,11 +16,12 @@ pub enum Assertion {
         name: http::HeaderName,
         check: Check,
     },
-    /// The nodes an RFC 9535 JSON path selects in the body; comparisons use the first node.
+    /// The nodes an RFC 9535 JSON path selects in the body, checked as `nodes` says (default: the first).
     Json {
         path: serde_json_path::JsonPath,
         source: String,
         check: Check,
+        nodes: Nodes,
     },
     /// The TLS certificate must have more than this many days left.
     CertDaysLeftAbove(f64),
@@ -87,7 +88,8 @@ impl Assertion {
             Assertion::BodyContains(s) => format!("body contains {s:?}"),
             Assertion::BodyMatches(r) => format!("body matches /{}/", r.as_str()),
             Assertion::Header { name, check } => format!("header {name} {check}"),
-            Assertion::Json { source, check, .. } => format!("json {source} {check}"),
+            Assertion::Json { source, check, nodes: Nodes::First, .. } => format!("json {source} {check}"),
+            Assertion::Json { source, check, nodes, .. } => format!("json {source} ({} nodes) {check}", nodes.as_str()),
             Assertion::CertDaysLeftAbove(d) => format!("certificate days left above {d}"),
             Assertion::Rcode(r) => format!("rcode {}", r.join(" or ")),
             Assertion::AnswersContain(a) => format!("answers contain {}", a.join(", ")),
@@ -97,6 +99,27 @@ impl Assertion {
             Assertion::IssuerContains(s) => format!("issuer contains {s:?}"),
             Assertion::OcspStapled(want) => format!("OCSP response stapled: {want}"),
             Assertion::PacketLossBelow(p) => format!("packet loss below {p}%"),
+        }
+    }
+}
+
+/// Which of the nodes a JSON path selects must pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nodes {
+    /// The first (nothing selected: as the check says of nothing).
+    First,
+    /// Every one, and at least one selected.
+    All,
+    /// At least one.
+    Any,
+}
+
+impl Nodes {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Nodes::First => "first",
+            Nodes::All => "all",
+            Nodes::Any => "any",
         }
     }
 }
@@ -117,6 +140,8 @@ pub enum Check {
     Length(CmpOp, f64),
     /// Equal to one of these.
     OneOf(Vec<serde_json::Value>),
+    /// Of this JSON type: `string`, `number`, `boolean`, `array`, `object` or `null`.
+    Type(String),
 }
 
 impl std::fmt::Display for Check {
@@ -130,6 +155,7 @@ impl std::fmt::Display for Check {
             Check::Contains(v) => write!(f, "contains {v}"),
             Check::Matches(r) => write!(f, "matches /{}/", r.as_str()),
             Check::Length(op, n) => write!(f, "length {} {n}", op.as_str()),
+            Check::Type(t) => write!(f, "type {t}"),
             Check::OneOf(vs) => {
                 let shown: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
                 write!(f, "one of [{}]", shown.join(", "))

@@ -150,7 +150,7 @@ fn body_path(s: &str) -> Option<String> {
 
 fn json(path: &str, check: Check) -> Result<Assertion, String> {
     let parsed = serde_json_path::JsonPath::parse(path).map_err(|e| format!("invalid path {path}: {e}"))?;
-    Ok(Assertion::Json { path: parsed, source: path.to_string(), check })
+    Ok(Assertion::Json { path: parsed, source: path.to_string(), check, nodes: super::Nodes::First })
 }
 
 /// A value as Gatus reads it: a number, `true`/`false`, else text (quotes optional).

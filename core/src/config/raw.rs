@@ -158,7 +158,8 @@ pub struct RawEndpoint {
 /// - icmp: `{ packet_loss_below = 20 }` (percent)
 ///
 /// `op` is one of `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `not_exists`, `empty`, `not_empty`, `contains`,
-/// `matches`. A `value` that is a string is a template.
+/// `matches`, `one_of` (a list) and `type` (`string`, `number`, `boolean`, `array`, `object`, `null`); a json
+/// assertion's `nodes` says which selected nodes must pass (`first`, `all`, `any`). A `value` that is a string is a template.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAssertion {
@@ -177,6 +178,8 @@ pub struct RawAssertion {
     pub issuer_contains: Option<String>,
     pub ocsp_stapled: Option<bool>,
     pub packet_loss_below: Option<f64>,
+    /// json: which selected nodes must pass, `first` (default), `all` or `any`.
+    pub nodes: Option<String>,
     pub op: Option<String>,
     pub value: Option<serde_json::Value>,
 }

@@ -54,6 +54,9 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         }
     };
     let takes_op = matches!(subject, "header" | "json");
+    if raw.nodes.is_some() && subject != "json" {
+        errors.push(doc.error(&format!("{path}.nodes"), format!("`nodes` applies to `json` assertions, not `{subject}`")));
+    }
     for (k, set) in [("op", raw.op.is_some() && subject != "answer_count"), ("value", raw.value.is_some())] {
         if set && !takes_op {
             errors.push(doc.error(&format!("{path}.{k}"), format!("`{k}` applies to `header` and `json` assertions, not `{subject}`")));
@@ -174,8 +177,19 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
                     return None;
                 }
             };
+            let nodes = match raw.nodes.as_deref() {
+                None | Some("first") => Nodes::First,
+                Some("all") => Nodes::All,
+                Some("any") => Nodes::Any,
+                Some(other) => {
+                    errors.push(
+                        doc.error(&format!("{path}.nodes"), format!("unknown value {other:?}: expected \"first\", \"all\" or \"any\"")),
+                    );
+                    return None;
+                }
+            };
             let check = value_check(doc, path, raw.op, raw.value, scope, errors)?;
-            Some(Assertion::Json { path: json_path, source, check })
+            Some(Assertion::Json { path: json_path, source, check, nodes })
         }
     }
 }
@@ -234,10 +248,27 @@ pub(super) fn value_check(
                 None
             }
         },
+        "one_of" => match value {
+            Some(Value::Array(options)) if !options.is_empty() => Some(Check::OneOf(options)),
+            _ => {
+                errors.push(doc.error(path, "`op = \"one_of\"` needs a `value` that is a non-empty list"));
+                None
+            }
+        },
+        "type" => match value.as_ref().and_then(Value::as_str) {
+            Some(t @ ("string" | "number" | "boolean" | "array" | "object" | "null")) => Some(Check::Type(t.to_string())),
+            _ => {
+                errors.push(doc.error(
+                    path,
+                    "`op = \"type\"` needs a `value` of \"string\", \"number\", \"boolean\", \"array\", \"object\" or \"null\"",
+                ));
+                None
+            }
+        },
         other => {
             errors.push(doc.error(
                 &format!("{path}.op"),
-                format!("unknown op {other:?}; expected ==, !=, <, <=, >, >=, exists, not_exists, empty, not_empty, contains or matches"),
+                format!("unknown op {other:?}; expected ==, !=, <, <=, >, >=, exists, not_exists, empty, not_empty, contains, matches, one_of or type"),
             ));
             None
         }
