@@ -3,10 +3,13 @@
 //! codes, and each failure classified.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use watchpost_agent::probe::{self, run_attempt, Attempt, Shared};
-use watchpost_core::config::{Config, Format};
+mod common;
+
+use common::free_port;
+use std::sync::Arc;
+
+use watchpost_agent::probe::Attempt;
 use watchpost_core::model::ErrorClass;
 
 struct Dnsmasq {
@@ -19,10 +22,6 @@ impl Drop for Dnsmasq {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// dnsmasq serving a `test.` zone of its own, nothing forwarded: `a.test` (two A, one AAAA), `alias.test`
@@ -68,12 +67,8 @@ fn dnsmasq() -> Dnsmasq {
     server
 }
 
-async fn attempt(endpoint_toml: &str) -> Attempt {
-    let text = format!("[[endpoints]]\nid = \"t\"\ntype = \"dns\"\ntimeout = \"1s\"\n{endpoint_toml}");
-    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
-    let e = &cfg.endpoints[0];
-    let p = probe::build(e, &Shared::new(), &probe::push::Registry::default());
-    run_attempt(&*p, &e.assertions, e.timeout).await
+async fn attempt(keys: &str) -> Attempt {
+    common::attempt(&format!("type = \"dns\"\ntimeout = \"1s\"\n{keys}")).await
 }
 
 #[tokio::test]

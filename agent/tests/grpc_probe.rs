@@ -1,29 +1,16 @@
 //! The grpc probe against a real gRPC server with the standard health service (Python's grpcio and
 //! grpcio-health-checking, started here on loopback), plaintext and over TLS with the fixtures' private CA.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use watchpost_agent::probe::{self, run_attempt, Attempt, Shared};
-use watchpost_core::config::{Config, Format};
+mod common;
+
+use common::{python_server, Served};
+use watchpost_agent::probe::Attempt;
 use watchpost_core::model::ErrorClass;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
-struct Server {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The server as a whole SERVING, `orders` SERVING, `billing` NOT_SERVING; TLS when `tls`.
-fn server(tls: bool) -> Server {
+fn server(tls: bool) -> Served {
     let script = format!(
         r#"
 import sys
@@ -49,29 +36,12 @@ sys.stdin.read()
         tls = if tls { "True" } else { "False" },
         dir = FIXTURES
     );
-    let mut child =
-        Command::new("python3").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-    let Ok(port) = line.trim().parse() else {
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        panic!(
-            "the gRPC server did not start (run scripts/test.sh, or pip install grpcio grpcio-health-checking): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    Server { port, child }
+    python_server(&script, "pip install grpcio grpcio-health-checking")
 }
 
-async fn attempt(endpoint_toml: &str) -> Attempt {
-    let text = format!("[[endpoints]]\nid = \"t\"\ntype = \"grpc\"\ntimeout = \"2s\"\n{endpoint_toml}");
-    let text = text.replace("\"ca.crt\"", &format!("\"{FIXTURES}/ca.crt\""));
-    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
-    let e = &cfg.endpoints[0];
-    let shared: Arc<Shared> = Shared::new();
-    let p = probe::build(e, &shared, &probe::push::Registry::default());
-    run_attempt(&*p, &e.assertions, e.timeout).await
+async fn attempt(keys: &str) -> Attempt {
+    let keys = keys.replace("\"ca.crt\"", &format!("\"{FIXTURES}/ca.crt\""));
+    common::attempt(&format!("type = \"grpc\"\ntimeout = \"2s\"\n{keys}")).await
 }
 
 #[tokio::test]

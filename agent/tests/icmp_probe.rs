@@ -1,18 +1,13 @@
 //! The icmp probe against the loopback addresses (IPv4 and IPv6), its assertions, and the error an agent
 //! without the right to ping gets (run as `nobody` through setpriv).
 
-use std::sync::Arc;
-use watchpost_agent::probe::{self, run_attempt, Attempt, Shared};
-use watchpost_core::config::{Config, Format};
+mod common;
+
+use watchpost_agent::probe::Attempt;
 use watchpost_core::model::ErrorClass;
 
-async fn attempt(endpoint_toml: &str) -> Attempt {
-    let text = format!("[[endpoints]]\nid = \"t\"\ntype = \"icmp\"\ntimeout = \"2s\"\n{endpoint_toml}");
-    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
-    let e = &cfg.endpoints[0];
-    let shared: Arc<Shared> = Shared::new();
-    let p = probe::build(e, &shared, &probe::push::Registry::default());
-    run_attempt(&*p, &e.assertions, e.timeout).await
+async fn attempt(keys: &str) -> Attempt {
+    common::attempt(&format!("type = \"icmp\"\ntimeout = \"2s\"\n{keys}")).await
 }
 
 /// Whether this process may ping at all (root, CAP_NET_RAW, or its group in ping_group_range).

@@ -1,24 +1,11 @@
 //! The websocket probe against a real WebSocket server (Python's `websockets`, started here on loopback):
 //! the handshake, a message and its reply, a server that closes, and a server that is not one.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use watchpost_agent::probe::{self, run_attempt, Attempt, Shared};
-use watchpost_core::config::{Config, Format};
+mod common;
+
+use common::{free_port, python_server, Served};
+use watchpost_agent::probe::Attempt;
 use watchpost_core::model::ErrorClass;
-
-struct Server {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `/echo` answers each message with `{"echo": MESSAGE}`, `/hello` greets first, `/close` closes at once
 /// with code 1011.
@@ -45,33 +32,12 @@ async def main():
 asyncio.run(main())
 "#;
 
-fn server() -> Server {
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for the WebSocket server");
-    let mut line = String::new();
-    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-    let Ok(port) = line.trim().parse() else {
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        panic!(
-            "the WebSocket server did not start (run scripts/test.sh, or pip install websockets): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    Server { port, child }
+fn server() -> Served {
+    python_server(SCRIPT, "pip install websockets")
 }
 
-async fn attempt(endpoint_toml: &str) -> Attempt {
-    let text = format!("[[endpoints]]\nid = \"t\"\ntype = \"websocket\"\ntimeout = \"2s\"\n{endpoint_toml}");
-    let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
-    let e = &cfg.endpoints[0];
-    let shared: Arc<Shared> = Shared::new();
-    let p = probe::build(e, &shared, &probe::push::Registry::default());
-    run_attempt(&*p, &e.assertions, e.timeout).await
+async fn attempt(keys: &str) -> Attempt {
+    common::attempt(&format!("type = \"websocket\"\ntimeout = \"2s\"\n{keys}")).await
 }
 
 #[tokio::test]
@@ -120,8 +86,4 @@ async fn a_closing_server_and_a_plain_http_server_are_protocol_misses() {
     assert!(a.detail.contains("expected 101 Switching Protocols"), "{}", a.detail);
     let a = attempt(&format!("url = \"ws://127.0.0.1:{}/\"", free_port())).await;
     assert_eq!(a.error, Some(ErrorClass::ConnectRefused), "{a:?}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -59,18 +59,7 @@ impl Raw {
                 None
             }
         };
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in self.headers.unwrap_or_default() {
-            let key = format!("headers.{name}");
-            match (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value)) {
-                (Ok(n), Ok(mut v)) => {
-                    v.set_sensitive(true);
-                    headers.append(n, v);
-                }
-                (Err(_), _) => t.error(&key, format!("invalid header name {name:?}")),
-                (_, Err(_)) => t.error(&key, "invalid header value (control characters are not allowed)"),
-            }
-        }
+        let headers = header_map(t, self.headers.unwrap_or_default());
         let max_body = self.max_body.map(|b| b.0).unwrap_or(d::MAX_BODY);
         if max_body == 0 {
             t.error("max_body", "must be at least 1 byte");
@@ -90,6 +79,24 @@ impl Raw {
         });
         Some(Checked { probe, schedule: None })
     }
+}
+
+/// `headers = { … }` as a header map, values marked sensitive (they often carry tokens, from `${ENV}`); each
+/// bad name or value is an error under `headers.NAME`.
+pub(super) fn header_map(t: &mut Table<'_>, given: BTreeMap<String, String>) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in given {
+        let key = format!("headers.{name}");
+        match (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value)) {
+            (Ok(n), Ok(mut v)) => {
+                v.set_sensitive(true);
+                headers.append(n, v);
+            }
+            (Err(_), _) => t.error(&key, format!("invalid header name {name:?}")),
+            (_, Err(_)) => t.error(&key, "invalid header value (control characters are not allowed)"),
+        }
+    }
+    headers
 }
 
 /// `Debug` is written by hand below: the URL may carry credentials and tokens (often from `${ENV}`).

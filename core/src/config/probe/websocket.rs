@@ -62,18 +62,7 @@ impl Raw {
                 None
             }
         };
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in self.headers.unwrap_or_default() {
-            let key = format!("headers.{name}");
-            match (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value)) {
-                (Ok(n), Ok(mut v)) => {
-                    v.set_sensitive(true);
-                    headers.append(n, v);
-                }
-                (Err(_), _) => t.error(&key, format!("invalid header name {name:?}")),
-                (_, Err(_)) => t.error(&key, "invalid header value (control characters are not allowed)"),
-            }
-        }
+        let headers = super::http::header_map(t, self.headers.unwrap_or_default());
         let max_body = self.max_body.map_or(64 * 1024, |b| b.0);
         if max_body == 0 {
             t.error("max_body", "must be at least 1 byte");
