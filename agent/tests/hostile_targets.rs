@@ -418,3 +418,45 @@ async fn a_check_step_against_a_hostile_target_fails_that_step_with_its_class() 
     let states: Vec<(bool, bool)> = run.steps.iter().map(|s| (s.ran, s.ok())).collect();
     assert_eq!(states, vec![(true, false), (false, false), (true, true)], "after is skipped, cleanup runs");
 }
+
+#[tokio::test]
+async fn a_pause_lets_a_step_see_what_the_previous_one_started() {
+    use std::sync::Mutex;
+    // `/create` starts a job that is ready 300 ms later; `/status` says whether it is.
+    static CREATED: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    fn job(path: &str) -> Vec<Vec<u8>> {
+        let mut created = CREATED.lock().unwrap();
+        let body = if path == "/create" {
+            *created = Some(std::time::Instant::now());
+            "created".to_string()
+        } else {
+            let ready = created.is_some_and(|t| t.elapsed() >= Duration::from_millis(300));
+            format!("{{\"ready\": {ready}}}")
+        };
+        vec![format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()]
+    }
+    let port = serve(job).await;
+    let check = |pause: &str| {
+        format!(
+            "[[checks]]\nid = \"c\"\ninterval = \"5s\"\ntimeout = \"1s\"\n\
+             [[checks.steps]]\nname = \"create\"\nmethod = \"POST\"\nurl = \"http://127.0.0.1:{port}/create\"\n\
+             [[checks.steps]]\nname = \"ready\"\nurl = \"http://127.0.0.1:{port}/status\"\n{pause}\
+             assert = [{{ json = \"$.ready\", value = true }}]\n"
+        )
+    };
+    let run = |text: String| async move {
+        let cfg = Config::from_str_with_env("t.toml", Format::Toml, &text, &Default::default()).unwrap();
+        let e = &cfg.endpoints[0];
+        let p = probe::build(e, &Shared::new(), &probe::push::Registry::default());
+        run_attempt(&*p, &e.assertions, e.timeout).await
+    };
+    let a = run(check("")).await;
+    assert!(!a.ok, "without a pause the job is not ready yet: {a:?}");
+    let a = run(check("pause = \"500ms\"\n")).await;
+    assert!(a.ok, "{a:?}");
+    let steps = &a.run.as_ref().expect("steps").steps;
+    assert!(steps[1].latency_ms < 500.0, "the pause is not the step's latency: {:?}", steps[1]);
+    // A pause that with the step's timeout does not fit the interval is refused with its key.
+    let errs = Config::from_str_with_env("t.toml", Format::Toml, &check("pause = \"4500ms\"\n"), &Default::default()).unwrap_err();
+    assert!(errs.to_string().contains("checks[0].steps[1].pause"), "{errs}");
+}

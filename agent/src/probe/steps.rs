@@ -245,6 +245,9 @@ impl Probe for StepsProbe {
                     continue;
                 }
             }
+            if !step.pause.is_zero() {
+                tokio::time::sleep(step.pause).await;
+            }
             let r = self.step(step, &mut run, &mut timings).await;
             match r.error {
                 Some(class) if failure.is_none() => {

@@ -246,6 +246,8 @@ pub struct RawStep {
     pub form: Option<BTreeMap<String, String>>,
     /// Time limit of this step (default: the check's `timeout`).
     pub timeout: Option<HumanDuration>,
+    /// Wait this long before sending the step (a change the previous step made takes time to show).
+    pub pause: Option<HumanDuration>,
     /// Values to save for later steps as `{{vars.NAME}}`: `{ json = "$.id" }`, `{ header = "location" }` or
     /// `{ regex = "token=(\\w+)" }` (the first capture group, or the whole match).
     pub extract: Option<BTreeMap<String, RawExtract>>,

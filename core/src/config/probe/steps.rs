@@ -31,6 +31,8 @@ pub struct StepConfig {
     pub headers: Vec<(http::HeaderName, Template)>,
     pub body: StepBody,
     pub timeout: Duration,
+    /// Waited before the request is sent; not part of the step's latency.
+    pub pause: Duration,
     pub extract: Vec<Extract>,
     pub assertions: Vec<Assertion>,
     /// Runs whatever happened before (cleanup); its failure does not fail the check.

@@ -133,7 +133,7 @@ pub(super) fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, erro
 /// The whole run's limit: every step's own limit, plus a second for the bookkeeping between steps. The steps
 /// enforce their limits themselves, so `finally` steps still run when an earlier step times out.
 pub(super) fn total_timeout(steps: &[StepConfig]) -> Duration {
-    steps.iter().map(|s| s.timeout).sum::<Duration>() + Duration::from_secs(1)
+    steps.iter().map(|s| s.timeout + s.pause).sum::<Duration>() + Duration::from_secs(1)
 }
 
 pub(super) fn step(
@@ -249,6 +249,18 @@ pub(super) fn step(
     if errors.len() > before {
         return None;
     }
+    let pause = raw.pause.map_or(Duration::ZERO, HumanDuration::as_duration);
+    if pause + timeout > interval {
+        errors.push(doc.error(
+            &key("pause"),
+            format!(
+                "the step's pause ({}) and timeout ({}) are longer than the check's interval ({})",
+                format_duration(pause),
+                format_duration(timeout),
+                format_duration(interval)
+            ),
+        ));
+    }
     Some(StepConfig {
         name,
         method: method?,
@@ -257,6 +269,7 @@ pub(super) fn step(
         headers,
         body,
         timeout,
+        pause,
         extract,
         assertions,
         finally: raw.finally.unwrap_or(false),
