@@ -3,22 +3,15 @@
 //! its own test binary, so that the process's peak memory belongs to this test alone.
 
 use std::io::Write;
+mod common;
+
+use common::peak_rss;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use watchpost_agent::probe::{self, run_attempt, Shared};
 use watchpost_core::config::{Config, Format};
 use watchpost_core::model::ErrorClass;
-
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib * 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_gzip_bombs_at_once_cost_at_most_the_cap_each() {

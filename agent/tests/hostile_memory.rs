@@ -2,6 +2,9 @@
 //! most the body cap per probe, not what the targets send. In its own test binary, so that the process's peak
 //! memory belongs to this test alone.
 
+mod common;
+
+use common::peak_rss;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -9,17 +12,6 @@ use tokio::net::TcpListener;
 use watchpost_agent::probe::{self, run_attempt, Shared};
 use watchpost_core::config::{Config, Format};
 use watchpost_core::model::ErrorClass;
-
-/// Peak resident memory of this process so far (`VmHWM`), in bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib * 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_endless_bodies_at_once_cost_at_most_the_cap_each() {

@@ -2,17 +2,14 @@
 //! blackbox_exporter's documentation gives (targets relabelled into `?target=`), and its refusals.
 
 use crate::common::{self, free_port, http_get, http_request, terminate, wait_for, write_config, Toggle};
-use serde_json::Value;
 use std::time::Duration;
 
 #[test]
 fn a_blackbox_scrape_configuration_works_unchanged_against_an_agent() {
-    let prometheus = common::which("prometheus")
-        .unwrap_or_else(|| panic!("prometheus is not installed: run scripts/test.sh, or `apt-get install prometheus`"));
     let dir = tempfile::tempdir().unwrap();
     let (up, down) = (Toggle::start(true), Toggle::start(false));
     let closed = free_port();
-    let (listen, prom_port) = (free_port(), free_port());
+    let listen = free_port();
     let text = common::fast_agent("eu")
         + &format!(
             r#"
@@ -57,7 +54,6 @@ timeout = "1s"
     .unwrap();
     assert!(status.contains("200") && body.contains("probe_success 1\n") && body.contains("probe_http_status_code 200\n"), "{body}");
 
-    let prom_cfg = dir.path().join("prometheus.yml");
     let job = |name: &str, module: &str, targets: &str| {
         format!(
             r#"  - job_name: {name}
@@ -81,20 +77,8 @@ timeout = "1s"
         job("blackbox", "http_2xx", &format!("'{}', '{}'", up.url(), down.url())),
         job("blackbox_tcp", "tcp_connect", &format!("'127.0.0.1:{closed}', '127.0.0.1:{listen}'"))
     );
-    std::fs::write(&prom_cfg, yaml).unwrap();
-    let prom = std::process::Command::new(prometheus)
-        .arg(format!("--config.file={}", prom_cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("start prometheus");
-    let value = |q: &str| -> Option<String> {
-        let v: Value = http_get(prom_port, &format!("/api/v1/query?query={}", common::url_encode(q)))
-            .and_then(|(_, b)| serde_json::from_str(&b).ok())?;
-        v["data"]["result"][0]["value"][1].as_str().map(str::to_string)
-    };
+    let prom = common::Prometheus::start(dir.path(), &yaml);
+    let value = |q: &str| prom.value(q);
     let checks = [
         (format!("probe_success{{job=\"blackbox\",instance=\"{}\"}}", up.url()), "1"),
         (format!("probe_success{{job=\"blackbox\",instance=\"{}\"}}", down.url()), "0"),
@@ -110,22 +94,10 @@ timeout = "1s"
             failures.push(format!("{q}: expected {want}, got {:?}", value(q)));
         }
     }
-    let mut prom = prom;
-    let _ = prom.kill();
-    let _ = prom.wait();
+    let log = prom.log_tail();
+    drop(prom);
     let _ = terminate(watchpost);
-    assert!(
-        failures.is_empty(),
-        "{}\n{}",
-        failures.join("\n"),
-        std::fs::read_to_string(dir.path().join("prometheus.log"))
-            .unwrap_or_default()
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(failures.is_empty(), "{}\n{log}", failures.join("\n"));
 }
 
 #[test]

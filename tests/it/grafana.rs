@@ -186,12 +186,10 @@ fn is_prometheus(d: &Value) -> bool {
 #[test]
 fn the_health_dashboard_queries_a_real_prometheus_scraping_watchpost() {
     use common::{free_port, http_get, terminate, wait_for, write_config, Toggle};
-    let prometheus = common::which("prometheus")
-        .unwrap_or_else(|| panic!("prometheus is not installed: run scripts/test.sh, or `apt-get install prometheus`"));
     let dir = tempfile::tempdir().unwrap();
     let (up, down) = (Toggle::start(true), Toggle::start(false));
     let providers = common::providers::Providers::start();
-    let (listen, prom_port) = (free_port(), free_port());
+    let listen = free_port();
     let text = format!(
         r#"
 [store]
@@ -222,29 +220,15 @@ when = "availability < 100"
     let text = common::fast_agent("eu") + &text;
     let cfg = write_config(dir.path(), &text);
     let watchpost = common::spawn(&["run", "--config", cfg.to_str().unwrap()]);
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_cfg,
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: watchpost\n    static_configs:\n      - targets: ['127.0.0.1:{listen}']\n"),
-    )
-    .unwrap();
-    let prom = std::process::Command::new(prometheus)
-        .arg(format!("--config.file={}", prom_cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("start prometheus");
-    let query = |q: &str| -> Value {
-        http_get(prom_port, &format!("/api/v1/query?query={}", common::url_encode(q)))
-            .and_then(|(_, b)| serde_json::from_str(&b).ok())
-            .unwrap_or(Value::Null)
-    };
+    let prom = common::Prometheus::start(
+        dir.path(),
+        &format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: watchpost\n    static_configs:\n      - targets: ['127.0.0.1:{listen}']\n"),
+    );
+    let query = |q: &str| prom.query(q);
     assert!(
         wait_for(Duration::from_secs(30), || query("up{job=\"watchpost\"}")["data"]["result"][0]["value"][1] == "1"),
         "Prometheus does not scrape watchpost: {}",
-        std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+        prom.log_tail()
     );
     let d: Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards/watchpost-health.json")).unwrap(),
@@ -275,7 +259,7 @@ when = "availability < 100"
     }
     // Each endpoint's last probe under blackbox_exporter's names, and the process metrics client libraries
     // export, as Prometheus stored them.
-    let value = |q: &str| query(q)["data"]["result"][0]["value"][1].as_str().map(str::to_string);
+    let value = |q: &str| prom.value(q);
     let blackbox: [(&str, Option<&str>); 9] = [
         ("probe_success{endpoint=\"up\",region=\"eu\",environment=\"production\"}", Some("1")),
         ("probe_success{endpoint=\"down\"}", Some("0")),
@@ -309,9 +293,7 @@ when = "availability < 100"
         .expect("promtool");
     std::io::Write::write_all(&mut lint.stdin.take().unwrap(), text.as_bytes()).unwrap();
     let lint = lint.wait_with_output().unwrap();
-    let mut prom = prom;
-    let _ = prom.kill();
-    let _ = prom.wait();
+    drop(prom);
     let _ = terminate(watchpost);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(

@@ -269,3 +269,54 @@ pub fn chromium(profile: &Path) -> Command {
     .stdin(Stdio::null());
     c
 }
+
+/// A real Prometheus (Debian's) scraping with `yaml` as its configuration, its data and log under `dir`;
+/// killed when dropped. Fails loudly, saying how to install it, when missing.
+pub struct Prometheus {
+    pub port: u16,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    pub fn start(dir: &Path, yaml: &str) -> Prometheus {
+        let program = which("prometheus")
+            .unwrap_or_else(|| panic!("prometheus is not installed: run scripts/test.sh, or `apt-get install prometheus`"));
+        let (config, log, port) = (dir.join("prometheus.yml"), dir.join("prometheus.log"), free_port());
+        std::fs::write(&config, yaml).expect("write prometheus.yml");
+        let child = Command::new(program)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("prometheus.log"))
+            .spawn()
+            .expect("start prometheus");
+        Prometheus { port, child, log }
+    }
+
+    /// An instant query's answer (`Null` while Prometheus is not up).
+    pub fn query(&self, q: &str) -> serde_json::Value {
+        http_get(self.port, &format!("/api/v1/query?query={}", url_encode(q)))
+            .and_then(|(_, b)| serde_json::from_str(&b).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The first series' value of an instant query.
+    pub fn value(&self, q: &str) -> Option<String> {
+        self.query(q)["data"]["result"][0]["value"][1].as_str().map(str::to_string)
+    }
+
+    /// The end of its log, for a failure's message.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
