@@ -33,10 +33,6 @@ impl Prober {
         Prober { modules, shared: Shared::new() }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.modules.is_empty()
-    }
-
     /// Runs `module` (blackbox_exporter's default `http_2xx` when not given) against `target` within the
     /// module's timeout, or the scrape's (`X-Prometheus-Scrape-Timeout-Seconds`) less half a second when that
     /// is shorter; returns the metrics text.
