@@ -43,6 +43,16 @@ pub fn connect(path: &Path, options: Options) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Starts a transaction that writes: it takes the write lock at `BEGIN`, waiting up to the busy timeout.
+///
+/// Why not `Connection::transaction` (deferred): a deferred transaction that reads and then writes must
+/// upgrade its read lock, and in WAL mode SQLite refuses that upgrade at once with SQLITE_BUSY, without
+/// waiting, when another connection wrote in between (the busy handler cannot help: waiting would not
+/// make the snapshot current). An acknowledgement made while alerting was committing failed that way.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Opens the database at `path` for writing: creates its directory and the file if needed, applies the
 /// `migrations` not yet applied, and refuses a file that is damaged or read-only ([`check_usable`]). The
 /// error is a sentence for the user, saying what to do.
@@ -96,7 +106,7 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
     for (i, sql) in migrations.iter().enumerate().skip(current) {
         // Processes that start together (an agent and alerting on one file) race here: the write lock is
         // taken first, then the version read again, so each migration runs once.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = write_transaction(conn)?;
         let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if now > i as i64 {
             continue;
@@ -175,5 +185,29 @@ mod tests {
         std::fs::write(&path, vec![b'x'; 8192]).unwrap();
         let err = open(&path, &[], OPTIONS).unwrap_err();
         assert!(err.contains("not a Watchpost database"), "{err}");
+    }
+
+    /// Two processes each read a row and write it back while the other commits in between: with
+    /// [`write_transaction`] the second waits for the first and both increments land; a deferred
+    /// transaction failed the second at once with SQLITE_BUSY (an acknowledgement answered 500).
+    #[test]
+    fn regression_read_then_write_waits_for_another_writer_instead_of_failing_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut first = open(&path, &["CREATE TABLE c (n INTEGER); INSERT INTO c VALUES (0)"], OPTIONS).unwrap();
+        let mut second = connect(&path, OPTIONS).unwrap();
+        let tx = write_transaction(&mut first).unwrap();
+        let n: i64 = tx.query_row("SELECT n FROM c", [], |r| r.get(0)).unwrap();
+        let other = std::thread::spawn(move || -> rusqlite::Result<()> {
+            let tx = write_transaction(&mut second)?;
+            let n: i64 = tx.query_row("SELECT n FROM c", [], |r| r.get(0))?;
+            tx.execute("UPDATE c SET n = ?1", [n + 1])?;
+            tx.commit()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        tx.execute("UPDATE c SET n = ?1", [n + 1]).unwrap();
+        tx.commit().unwrap();
+        other.join().unwrap().unwrap();
+        assert_eq!(first.query_row("SELECT n FROM c", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
     }
 }

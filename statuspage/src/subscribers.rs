@@ -115,7 +115,7 @@ impl Subscribers {
         let id = id.to_string();
         self.db
             .with(move |c| {
-                let tx = c.transaction()?;
+                let tx = watchpost_core::sqlite::write_transaction(c)?;
                 tx.execute("DELETE FROM notification WHERE subscriber = ?1 AND sent_at IS NULL", params![id])?;
                 let n = tx.execute("DELETE FROM subscriber WHERE id = ?1", params![id])?;
                 tx.commit()?;
@@ -146,7 +146,7 @@ impl Subscribers {
         self.db
             .with(move |c| {
                 let now = now_nanos();
-                let tx = c.transaction()?;
+                let tx = watchpost_core::sqlite::write_transaction(c)?;
                 for (sub, subject, body) in &messages {
                     tx.execute(
                         "INSERT INTO notification (subscriber, subject, body, created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?4)",

@@ -162,7 +162,7 @@ impl StateDb {
     /// one commit); each change applies or not on its own version.
     pub async fn apply_alerts(&self, changes: Vec<(AlertRow, Vec<NewDelivery>)>, now: Nanos) -> Result<Vec<Option<AlertRow>>, StateError> {
         self.with(move |c| {
-            let tx = c.transaction()?;
+            let tx = crate::sqlite::write_transaction(c)?;
             let mut out = Vec::with_capacity(changes.len());
             for (new, deliveries) in changes {
                 let current: Option<i64> =
@@ -217,7 +217,7 @@ impl StateDb {
     pub async fn acknowledge_alert(&self, key: &str, by: &str, now: Nanos) -> Result<AlertRow, StateError> {
         let (key, by) = (key.to_string(), by.to_string());
         self.with(move |c| {
-            let tx = c.transaction()?;
+            let tx = crate::sqlite::write_transaction(c)?;
             let Some(a) = load(&tx, &key)? else { return Err(StateError::NotFound { what: "alert", id: key }) };
             if a.state != AlertState::Firing {
                 return Err(StateError::Conflict(format!("alert {key} is {}, not firing", a.state.as_str())));
@@ -236,7 +236,7 @@ impl StateDb {
     /// earlier one of the same alert and notifier is unsettled, so a resolve never overtakes its trigger.
     pub async fn claim_deliveries(&self, now: Nanos, claim: Nanos, limit: usize) -> Result<Vec<Delivery>, StateError> {
         self.with(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = crate::sqlite::write_transaction(c)?;
             let rows: Vec<Delivery> = tx
                 .prepare_cached(
                     "SELECT d.id, d.alert, d.notifier, d.action, d.event, d.attempts, d.created_at FROM alert_delivery d

@@ -138,7 +138,7 @@ impl StateDb {
         self.with(move |c| {
             let now = now_nanos();
             let id = new_id();
-            let tx = c.transaction()?;
+            let tx = crate::sqlite::write_transaction(c)?;
             let impact = new.impact.unwrap_or_else(|| derived_impact(&new.components));
             let resolved = (new.status == IncidentStatus::Resolved).then_some(now);
             let monitoring = (new.status == IncidentStatus::Monitoring).then_some(now);
@@ -195,7 +195,7 @@ impl StateDb {
             let monitoring = current.monitoring_at.or((status == IncidentStatus::Monitoring).then_some(now));
             // Reopening an incident clears its resolution time.
             let resolved = if status == IncidentStatus::Resolved { current.resolved_at.or(Some(now)) } else { None };
-            let tx = c.transaction()?;
+            let tx = crate::sqlite::write_transaction(c)?;
             tx.execute(
                 "UPDATE incident SET name = ?2, status = ?3, impact = ?4, updated_at = ?5, monitoring_at = ?6, resolved_at = ?7 WHERE id = ?1",
                 params![id, change.name.as_deref().unwrap_or(&current.name), status.as_str(), impact.as_str(), now, monitoring, resolved],

@@ -47,7 +47,7 @@ impl StateDb {
     ) -> Result<usize, StateError> {
         let origin = origin.to_string();
         self.with(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = crate::sqlite::write_transaction(c)?;
             let ids: Vec<String> = windows.iter().map(|w| format!("{origin}:{}", w.id)).collect();
             let current: Vec<String> = {
                 let mut st = tx.prepare_cached("SELECT id FROM maintenance WHERE origin = ?1 AND ends_at > ?2")?;

@@ -185,7 +185,7 @@ impl Store for SqliteStore {
         let (mut points, last) = self
             .run(&self.reader, "read the write log", move |c| {
                 // One snapshot for both statements: a batch committed between them is read next time.
-                let tx = c.transaction()?;
+                let tx = crate::sqlite::write_transaction(c)?;
                 let last: i64 = tx.query_row("SELECT coalesce(max(seq), ?1) FROM feed WHERE seq > ?1", [from], |r| r.get(0))?;
                 let sql = format!(
                     "SELECT {PROBE_COLUMNS} FROM feed f JOIN probe p ON p.series = f.series AND p.ts = f.ts JOIN series s ON s.id = f.series
@@ -314,7 +314,7 @@ impl Store for SqliteStore {
             upto = upto.saturating_add(RETENTION_SLICE).min(before);
             deleted += self
                 .run(&self.writer, "apply retention", move |w| {
-                    let tx = w.conn.transaction()?;
+                    let tx = crate::sqlite::write_transaction(&mut w.conn)?;
                     let n = tx.execute("DELETE FROM probe WHERE ts < ?1", [upto])?
                         + tx.execute("DELETE FROM maintenance WHERE ts < ?1", [upto])?;
                     // The write log is read within moments of a write; a day covers any consumer's restart.

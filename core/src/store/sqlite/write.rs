@@ -55,7 +55,7 @@ impl Writer {
         // The newest point of each series in this batch that is newer than what is stored, with its state.
         let mut newest: HashMap<i64, (SeriesEntry, &ProbePoint)> = HashMap::new();
         let Writer { conn, series: known } = self;
-        let tx = conn.transaction()?;
+        let tx = crate::sqlite::write_transaction(conn)?;
         {
             let mut probe = tx.prepare_cached(
                 "INSERT OR IGNORE INTO probe (series, ts, availability, ok, latency_ms, dns_ms, connect_ms, tls_ms, ttfb_ms,
