@@ -21,7 +21,7 @@ from collections import defaultdict
 
 ALLOWED = {
     "MIT", "Apache-2.0", "Apache-2.0 WITH LLVM-exception", "BSD-2-Clause", "BSD-3-Clause", "ISC", "Zlib",
-    "0BSD", "Unlicense", "BSL-1.0", "Unicode-3.0", "CDLA-Permissive-2.0",
+    "0BSD", "MIT-0", "Unlicense", "BSL-1.0", "Unicode-3.0", "CDLA-Permissive-2.0",
 }
 
 BANNED = {

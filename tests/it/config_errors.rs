@@ -152,6 +152,42 @@ fn bad_status_assertion() {
 }
 
 #[test]
+fn length_and_json_schema_assertions_name_their_key() {
+    let assert = |a: &str| format!("{HEAD}[[endpoints]]\nid = \"a\"\nurl = \"http://x/\"\nassert = [{a}]\n");
+    assert_one(
+        &assert(r#"{ json = "$.items", op = "length", value = "about 3" }"#),
+        7,
+        "endpoints[0].assert[0].value",
+        "a count (3) or a comparison",
+    );
+    assert_one(&assert(r#"{ json = "$.items", op = "length", value = -1 }"#), 7, "endpoints[0].assert[0].value", "a count (3)");
+    assert_one(
+        &assert(r#"{ json_schema_file = "no/such.json" }"#),
+        7,
+        "endpoints[0].assert[0].json_schema_file",
+        "cannot read no/such.json",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let not_json = dir.path().join("not.json");
+    std::fs::write(&not_json, "{ type: object").unwrap();
+    let text = assert(&format!("{{ json_schema_file = {:?} }}", not_json.display()));
+    assert_one(&text, 7, "endpoints[0].assert[0].json_schema_file", "is not JSON");
+    let invalid = dir.path().join("invalid.json");
+    std::fs::write(&invalid, r#"{"type": "objekt"}"#).unwrap();
+    let text = assert(&format!("{{ json_schema_file = {:?} }}", invalid.display()));
+    assert_one(&text, 7, "endpoints[0].assert[0].json_schema_file", "is not a valid JSON Schema");
+    std::fs::write(&invalid, r#"{"type": "string", "format": "emial"}"#).unwrap();
+    assert_one(&text, 7, "endpoints[0].assert[0].json_schema_file", "emial");
+    let valid = dir.path().join("valid.json");
+    std::fs::write(&valid, r#"{"type": "object"}"#).unwrap();
+    let text = format!(
+        "{HEAD}[[endpoints]]\nid = \"db\"\ntype = \"tcp\"\naddress = \"db:5432\"\nassert = [{{ json_schema_file = {:?} }}]\n",
+        valid.display()
+    );
+    assert_one(&text, 8, "endpoints[0].assert[0]", "does not apply to a tcp endpoint");
+}
+
+#[test]
 fn unknown_store_type() {
     assert_one("[store]\ntype = \"mongodb\"\n", 2, "store.type", "`mongodb`: expected sqlite or influxdb");
 }

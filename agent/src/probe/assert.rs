@@ -136,6 +136,25 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
                 .unwrap_or_default();
             apply(check, values.first(), ctx)
         }
+        Assertion::JsonSchema { schema, .. } => match body_json(obs, json) {
+            None => Err(format!("expected a JSON body, got {}", shown_body(&obs.body))),
+            Some(doc) => {
+                // The first three violations, each at its place in the body: enough to fix the API or the schema.
+                let found: Vec<String> = schema
+                    .iter_errors(doc)
+                    .take(3)
+                    .map(|e| {
+                        let at = e.instance_path().to_string();
+                        short(&format!("{}: {e}", if at.is_empty() { "/" } else { &at }))
+                    })
+                    .collect();
+                if found.is_empty() {
+                    Ok(())
+                } else {
+                    Err(found.join("; "))
+                }
+            }
+        },
         Assertion::Json { path, check, nodes: which, .. } => match body_json(obs, json) {
             None => Err(format!("expected a JSON body, got {}", shown_body(&obs.body))),
             Some(doc) => {
@@ -464,6 +483,11 @@ mod tests {
             (r#"{ header = "x-missing" }"#, false),
             (r#"{ header = "x-missing", op = "not_exists" }"#, true),
             (r#"{ body_matches = "\"id\":\\s*42" }"#, true),
+            (r#"{ json = "$.tags", op = "length", value = 2 }"#, true),
+            (r#"{ json = "$.tags", op = "length", value = ">= 3" }"#, false),
+            (r#"{ json = "$.items", op = "length", value = "< 3" }"#, true),
+            (r#"{ json = "$.name", op = "length", value = 5 }"#, true),
+            (r#"{ json = "$.id", op = "length", value = 2 }"#, false),
             (r#"{ cert_days_left_above = 10 }"#, false),
         ];
         for (text, expect) in cases {
@@ -478,5 +502,44 @@ mod tests {
         let out = evaluate_all(&assertions(r#"{ json = "$.id", op = "==", value = 41 }"#)[1..], &o, Duration::ZERO, &NoValues, &mut None);
         assert_eq!(out[0].detail, "expected == 41, got 42");
         assert_eq!(out[0].line(), "✗ json $.id == 41: expected == 41, got 42");
+    }
+
+    /// A JSON Schema split over two files (`$ref` to the one beside it), with a format, against good and
+    /// bad bodies; the failure names where in the body and what.
+    #[test]
+    fn json_schema_file_with_a_ref_to_a_file_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("schemas")).unwrap();
+        std::fs::write(
+            dir.path().join("schemas/order.json"),
+            r#"{"type": "object", "required": ["id", "items", "contact"],
+                "properties": {"id": {"type": "integer"}, "items": {"type": "array", "items": {"$ref": "item.json"}},
+                               "contact": {"type": "string", "format": "email"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("schemas/item.json"),
+            r#"{"type": "object", "required": ["sku"], "properties": {"sku": {"type": "string", "minLength": 3}}}"#,
+        )
+        .unwrap();
+        let config = dir.path().join("watchpost.toml");
+        let text = "[[endpoints]]\nid = \"e\"\nurl = \"http://x/\"\nassert = [{ json_schema_file = \"schemas/order.json\" }]\n";
+        std::fs::write(&config, text).unwrap();
+        let cfg = Config::load_with_env(&config, &Default::default()).unwrap();
+        let a = &cfg.endpoints[0].assertions[1..];
+        let check = |body: &'static str| {
+            let o = Observation { status: Some(200), body: bytes::Bytes::from(body), ..Default::default() };
+            evaluate_all(a, &o, Duration::ZERO, &NoValues, &mut None).remove(0)
+        };
+        let good = check(r#"{"id": 7, "items": [{"sku": "abc"}], "contact": "ops@example.com"}"#);
+        assert!(good.passed, "{good:?}");
+        let bad = check(r#"{"id": "7", "items": [{"sku": "ab"}], "contact": "nobody"}"#);
+        assert!(!bad.passed);
+        for part in ["/id", "/items/0/sku", "/contact", "email"] {
+            assert!(bad.detail.contains(part), "{part} in {}", bad.detail);
+        }
+        assert!(bad.what.contains("schemas/order.json"), "{}", bad.what);
+        let not_json = check("<html>");
+        assert!(not_json.detail.contains("expected a JSON body"), "{}", not_json.detail);
     }
 }

@@ -23,6 +23,11 @@ pub enum Assertion {
         check: Check,
         nodes: Nodes,
     },
+    /// The body is JSON that this JSON Schema accepts (the file's name, for reports).
+    JsonSchema {
+        file: String,
+        schema: std::sync::Arc<jsonschema::Validator>,
+    },
     /// The TLS certificate must have more than this many days left.
     CertDaysLeftAbove(f64),
     /// dns: the response code is one of these (upper case: `NOERROR`, `NXDOMAIN`…).
@@ -71,7 +76,7 @@ impl Assertion {
             P::Tls(_) => tls || text || matches!(self, Assertion::OcspStapled(_)),
             P::Icmp(_) => text || matches!(self, Assertion::PacketLossBelow(_)),
             // The first reply is the body; wss shows its handshake.
-            P::Websocket(_) => text || tls || matches!(self, Assertion::Json { .. }),
+            P::Websocket(_) => text || tls || matches!(self, Assertion::Json { .. } | Assertion::JsonSchema { .. }),
             // The body is the serving status (`SERVING`).
             P::Grpc(_) => text,
             P::Push(_) => matches!(self, Assertion::LatencyBelow(_)),
@@ -90,6 +95,7 @@ impl Assertion {
             Assertion::Header { name, check } => format!("header {name} {check}"),
             Assertion::Json { source, check, nodes: Nodes::First, .. } => format!("json {source} {check}"),
             Assertion::Json { source, check, nodes, .. } => format!("json {source} ({} nodes) {check}", nodes.as_str()),
+            Assertion::JsonSchema { file, .. } => format!("body matches JSON Schema {file}"),
             Assertion::CertDaysLeftAbove(d) => format!("certificate days left above {d}"),
             Assertion::Rcode(r) => format!("rcode {}", r.join(" or ")),
             Assertion::AnswersContain(a) => format!("answers contain {}", a.join(", ")),

@@ -149,6 +149,8 @@ pub struct RawEndpoint {
 /// - `{ header = "content-type", op = "contains", value = "json" }` (`op` default `exists`)
 /// - `{ json = "$.items[0].id", op = "==", value = "{{steps.create.body.id}}" }` (RFC 9535 JSON path; `op`
 ///   default `exists`)
+/// - `{ json_schema_file = "schemas/order.json" }` (the body is JSON the schema accepts; the path is
+///   relative to the configuration file, `$ref`s to files beside it resolve)
 /// - `{ cert_days_left_above = 14 }`
 /// - dns: `{ rcode = "NOERROR" }` (or a list), `{ answers_contain = "10.0.0.1" }` (or a list: each must be
 ///   among the answers), `{ answers_equal = ["10.0.0.1", "10.0.0.2"] }` (the answers, in any order),
@@ -158,7 +160,7 @@ pub struct RawEndpoint {
 /// - icmp: `{ packet_loss_below = 20 }` (percent)
 ///
 /// `op` is one of `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `not_exists`, `empty`, `not_empty`, `contains`,
-/// `matches`, `one_of` (a list) and `type` (`string`, `number`, `boolean`, `array`, `object`, `null`); a json
+/// `matches`, `one_of` (a list), `length` (a number, or a comparison such as `">= 1"`) and `type` (`string`, `number`, `boolean`, `array`, `object`, `null`); a json
 /// assertion's `nodes` says which selected nodes must pass (`first`, `all`, `any`). A `value` that is a string is a template.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,6 +171,7 @@ pub struct RawAssertion {
     pub body_matches: Option<String>,
     pub header: Option<String>,
     pub json: Option<String>,
+    pub json_schema_file: Option<String>,
     pub cert_days_left_above: Option<f64>,
     pub rcode: Option<Texts>,
     pub answers_contain: Option<Texts>,

@@ -25,6 +25,7 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         ("body_matches", raw.body_matches.is_some()),
         ("header", raw.header.is_some()),
         ("json", raw.json.is_some()),
+        ("json_schema_file", raw.json_schema_file.is_some()),
         ("cert_days_left_above", raw.cert_days_left_above.is_some()),
         ("rcode", raw.rcode.is_some()),
         ("answers_contain", raw.answers_contain.is_some()),
@@ -43,7 +44,7 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         [] => {
             errors.push(doc.error(
                 path,
-                "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, cert_days_left_above, \
+                "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, json_schema_file, cert_days_left_above, \
                  rcode, answers_contain, answers_equal, answer_count, tls_version_at_least, issuer_contains, ocsp_stapled, packet_loss_below",
             ));
             return None;
@@ -87,6 +88,16 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         "body_contains" => raw.body_contains.map(Assertion::BodyContains),
         "body_matches" => regex("body_matches", raw.body_matches.as_deref()?, errors).map(Assertion::BodyMatches),
         "cert_days_left_above" => raw.cert_days_left_above.map(Assertion::CertDaysLeftAbove),
+        "json_schema_file" => {
+            let file = raw.json_schema_file?;
+            match json_schema(doc, &file) {
+                Ok(schema) => Some(Assertion::JsonSchema { file, schema: std::sync::Arc::new(schema) }),
+                Err(e) => {
+                    errors.push(doc.error(&format!("{path}.json_schema_file"), e));
+                    None
+                }
+            }
+        }
         "rcode" => {
             let codes: Vec<String> = raw.rcode?.0.iter().map(|c| c.to_ascii_uppercase()).collect();
             let unknown: Vec<&String> = codes.iter().filter(|c| !crate::config::probe::dns::RCODES.contains(&c.as_str())).collect();
@@ -255,6 +266,16 @@ pub(super) fn value_check(
                 None
             }
         },
+        "length" => match value.as_ref().and_then(length) {
+            Some((c, n)) => Some(Check::Length(c, n)),
+            None => {
+                errors.push(doc.error(
+                    &format!("{path}.value"),
+                    "`op = \"length\"` needs a `value` that is a count (3) or a comparison with one (\">= 1\", \"< 100\")",
+                ));
+                None
+            }
+        },
         "type" => match value.as_ref().and_then(Value::as_str) {
             Some(t @ ("string" | "number" | "boolean" | "array" | "object" | "null")) => Some(Check::Type(t.to_string())),
             _ => {
@@ -268,9 +289,39 @@ pub(super) fn value_check(
         other => {
             errors.push(doc.error(
                 &format!("{path}.op"),
-                format!("unknown op {other:?}; expected ==, !=, <, <=, >, >=, exists, not_exists, empty, not_empty, contains, matches, one_of or type"),
+                format!("unknown op {other:?}; expected ==, !=, <, <=, >, >=, exists, not_exists, empty, not_empty, contains, matches, one_of, length or type"),
             ));
             None
         }
     }
+}
+
+/// A length check's value: `3` (equal) or `">= 1"`.
+fn length(value: &Value) -> Option<(CmpOp, f64)> {
+    if let Some(n) = value.as_f64() {
+        return (n >= 0.0).then_some((CmpOp::Eq, n));
+    }
+    let text = value.as_str()?.trim();
+    let (op, rest) = [("==", CmpOp::Eq), ("!=", CmpOp::Ne), ("<=", CmpOp::Le), (">=", CmpOp::Ge), ("<", CmpOp::Lt), (">", CmpOp::Gt)]
+        .into_iter()
+        .find_map(|(s, op)| text.strip_prefix(s).map(|rest| (op, rest)))?;
+    let n: f64 = rest.trim().parse().ok()?;
+    (n.is_finite() && n >= 0.0).then_some((op, n))
+}
+
+/// Reads and compiles a JSON Schema file (relative to the configuration file). `$ref`s resolve against the
+/// file's own location, so a schema split over files beside it works; an unknown `format` is refused
+/// rather than ignored, so a typo cannot make the assertion pass everything.
+fn json_schema(doc: &Document, file: &str) -> Result<jsonschema::Validator, String> {
+    let path = doc.path(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let schema: Value = serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))?;
+    let absolute = std::path::absolute(&path).map_err(|e| format!("cannot resolve {file}: {e}"))?;
+    let base = format!("file://{}", absolute.display());
+    jsonschema::options()
+        .with_base_uri(base)
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .build(&schema)
+        .map_err(|e| format!("{file} is not a valid JSON Schema: {e}"))
 }
