@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use watchpost_agent::probe::exchange::Exchange;
 use watchpost_agent::probe::steps::{CheckRun, StepsProbe};
 use watchpost_agent::probe::{mask_attempt, run_attempt, Attempt, Shared};
 use watchpost_core::config::{format_duration, parse_duration, Config, EndpointConfig, ProbeConfig};
-use watchpost_core::model::StepPoint;
+use watchpost_core::model::{Point, SeriesKey, StepPoint};
 use watchpost_core::time::{format_rfc3339, TimeRange};
 
 #[derive(clap::Subcommand)]
@@ -24,6 +25,13 @@ pub enum ChecksCommand {
         /// Also write a JUnit XML report here (one test suite per check and environment, one test case per step).
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Print each step's request (method, URL, headers, body) and response (status, headers, the first KiB
+        /// of the body), secrets masked.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Do not record the runs in the store (by default `checks history` shows them, under the agent's region).
+        #[arg(long)]
+        no_record: bool,
         /// Checks to run (default: all).
         ids: Vec<String>,
     },
@@ -48,7 +56,9 @@ pub enum ChecksCommand {
 
 pub async fn main(cfg: &Config, cmd: ChecksCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ChecksCommand::Run { env, junit, ids } => run(cfg, env.as_deref(), &ids, junit).await,
+        ChecksCommand::Run { env, junit, ids, verbose, no_record } => {
+            run(cfg, env.as_deref(), &ids, junit, RunOptions { verbose, record: !no_record }).await
+        }
         ChecksCommand::History { id, env, limit, since, verbose } => history(cfg, &id, env.as_deref(), limit, since, verbose).await,
     }
 }
@@ -81,7 +91,12 @@ fn select<'a>(cfg: &'a Config, env: Option<&str>, ids: &[String]) -> Result<Vec<
     Ok(selected)
 }
 
-async fn run(cfg: &Config, env: Option<&str>, ids: &[String], junit: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+struct RunOptions {
+    verbose: bool,
+    record: bool,
+}
+
+async fn run(cfg: &Config, env: Option<&str>, ids: &[String], junit: Option<PathBuf>, opts: RunOptions) -> anyhow::Result<ExitCode> {
     let selected = match select(cfg, env, ids) {
         Ok(s) => s,
         Err(e) => {
@@ -97,6 +112,7 @@ async fn run(cfg: &Config, env: Option<&str>, ids: &[String], junit: Option<Path
     for (i, c) in selected.iter().enumerate() {
         let ProbeConfig::Steps(steps) = &c.probe else { continue };
         let probe = StepsProbe::new((**steps).clone(), shared.clone());
+        let probe = if opts.verbose { probe.recording() } else { probe };
         let (tx, permits, timeout, masks) = (tx.clone(), permits.clone(), c.timeout, cfg.masks.clone());
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
@@ -110,7 +126,7 @@ async fn run(cfg: &Config, env: Option<&str>, ids: &[String], junit: Option<Path
     let colour = std::io::stdout().is_terminal();
     // Print each check as it finishes: a long suite shows progress, and the order follows completion.
     while let Some((i, attempt)) = rx.recv().await {
-        let text = report(selected[i], &attempt, colour);
+        let text = report(selected[i], &attempt, colour, opts.verbose);
         use std::io::Write as _;
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -126,6 +142,9 @@ async fn run(cfg: &Config, env: Option<&str>, ids: &[String], junit: Option<Path
         failed,
         started.elapsed().as_secs_f64()
     );
+    if opts.record {
+        record(cfg, &finished).await;
+    }
     if let Some(path) = junit {
         std::fs::write(&path, junit_xml(&finished, started.elapsed()))
             .map_err(|e| anyhow::anyhow!("cannot write the JUnit report {}: {e}", path.display()))?;
@@ -143,8 +162,37 @@ fn mark(ok: bool, colour: bool) -> &'static str {
     }
 }
 
-/// The readable report of one run.
-fn report(c: &EndpointConfig, a: &Attempt, colour: bool) -> String {
+/// Writes the runs' steps to the store, for `checks history`. A store that cannot be reached does not fail
+/// the command (a CI job may have none): it is said on stderr, with how to skip recording.
+async fn record(cfg: &Config, runs: &[(&EndpointConfig, Attempt)]) {
+    let points: Vec<Point> = runs
+        .iter()
+        .flat_map(|(c, a)| {
+            let series = Arc::new(SeriesKey {
+                endpoint: c.id.clone(),
+                region: cfg.agent.region.clone(),
+                component: c.component.clone().unwrap_or_default(),
+                environment: c.environment.clone(),
+            });
+            let steps = a.run.as_deref().map(|r| r.steps.as_slice()).unwrap_or_default();
+            steps.iter().enumerate().map(move |(i, st)| Point::Step(st.point(&series, a.start, i))).collect::<Vec<_>>()
+        })
+        .collect();
+    let written = async {
+        let store = watchpost_core::store::open(&cfg.store).await?;
+        store.write(&points).await
+    };
+    match tokio::time::timeout(Duration::from_secs(10), written).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("warning: the runs were not recorded for `checks history`: {e} (--no-record skips recording)"),
+        Err(_) => eprintln!(
+            "warning: the runs were not recorded for `checks history`: the store did not answer within 10 s (--no-record skips recording)"
+        ),
+    }
+}
+
+/// The readable report of one run; `verbose` adds each step's request and response.
+fn report(c: &EndpointConfig, a: &Attempt, colour: bool, verbose: bool) -> String {
     let mut s = String::new();
     let head = format!("{} [{}]", c.id, c.environment);
     if a.ok {
@@ -162,7 +210,11 @@ fn report(c: &EndpointConfig, a: &Attempt, colour: bool) -> String {
             continue;
         }
         let status = st.status.map_or("-".to_string(), |c| c.to_string());
-        let _ = writeln!(s, "    {} {:<16} {status:>3}  {:>7.1} ms{fin}", mark(st.ok(), colour), st.name, st.latency_ms);
+        let tries = if st.attempts > 1 { format!("  ({} attempts)", st.attempts) } else { String::new() };
+        let _ = writeln!(s, "    {} {:<16} {status:>3}  {:>7.1} ms{fin}{tries}", mark(st.ok(), colour), st.name, st.latency_ms);
+        if let Some(x) = st.exchange.as_deref().filter(|_| verbose) {
+            exchange(&mut s, x);
+        }
         if !st.ok() {
             for o in st.outcomes.iter().filter(|o| !o.passed) {
                 let _ = writeln!(s, "        {}", o.line());
@@ -173,6 +225,31 @@ fn report(c: &EndpointConfig, a: &Attempt, colour: bool) -> String {
         }
     }
     s
+}
+
+/// A step's request (`>`) and response (`<`), as curl -v shows them.
+fn exchange(s: &mut String, x: &Exchange) {
+    let _ = writeln!(s, "        > {} {}", x.method, x.url);
+    for (k, v) in &x.request_headers {
+        let _ = writeln!(s, "        > {k}: {v}");
+    }
+    for line in x.request_body.lines() {
+        let _ = writeln!(s, "        > {line}");
+    }
+    match x.status {
+        None => {
+            let _ = writeln!(s, "        < (no response)");
+        }
+        Some(code) => {
+            let _ = writeln!(s, "        < {code} ({} bytes)", x.response_size);
+            for (k, v) in &x.response_headers {
+                let _ = writeln!(s, "        < {k}: {v}");
+            }
+            for line in x.response_body.lines() {
+                let _ = writeln!(s, "        < {line}");
+            }
+        }
+    }
 }
 
 /// JUnit XML as Jenkins, GitLab and GitHub test reporters read it: one `<testsuite>` per check and environment,

@@ -12,7 +12,6 @@
 
 use crate::confirm::{Confirmer, Decided, Next, State};
 use crate::metrics::AgentMetrics;
-use crate::probe::steps::StepResult;
 use crate::probe::{mask_attempt, run_attempt, Probe};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use watchpost_core::config::EndpointConfig;
-use watchpost_core::model::{MaintenancePoint, Point, ProbePoint, SeriesKey, StepPoint};
+use watchpost_core::model::{MaintenancePoint, Point, ProbePoint, SeriesKey};
 
 /// Phase offsets: within each group of endpoints sharing an interval, the i-th of n starts at
 /// `interval × i / n`.
@@ -69,7 +68,7 @@ impl Context {
         // A check run's steps go out with its probe point: the history shows the run as the point recorded it.
         if let Some(run) = &a.run {
             for (i, st) in run.steps.iter().enumerate() {
-                self.send(series, Point::Step(step_point(series, a.start, i, st)));
+                self.send(series, Point::Step(st.point(series, a.start, i)));
             }
         }
         let point = Point::Probe(ProbePoint {
@@ -102,23 +101,6 @@ impl Context {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
-    }
-}
-
-fn step_point(series: &Arc<SeriesKey>, ts: watchpost_core::time::Nanos, index: usize, st: &StepResult) -> StepPoint {
-    StepPoint {
-        series: series.clone(),
-        ts,
-        step: st.name.clone(),
-        index: u32::try_from(index).unwrap_or(u32::MAX),
-        ran: st.ran,
-        finally: st.finally,
-        ok: st.ok(),
-        status_code: st.status.map(i64::from),
-        latency_ms: st.latency_ms,
-        error: st.error,
-        detail: st.detail.clone(),
-        assertions: st.outcomes.iter().map(|o| o.line()).collect::<Vec<_>>().join("; "),
     }
 }
 

@@ -340,3 +340,168 @@ assert = [{{ body_contains = "{{{{env.token}}}}" }}, {{ body_contains = "${{API_
         assert!(!shown.contains(SECRET), "{what} shows the secret:\n{shown}");
     }
 }
+
+/// An API that wants what real ones want: a client-credentials token (HTTP Basic with a secret that needs
+/// percent-encoding), requests signed with HMAC over a timestamp, the method, the path and the body, and an
+/// endpoint that fails twice before it answers. `checks run -v` shows every exchange without a secret,
+/// `run_if`/`skip_if` decide, retries carry the flaky step, and the run is in `checks history`.
+#[test]
+fn oauth2_signed_requests_retries_conditions_and_verbose_runs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CLIENT_SECRET: &str = "s3cr:et/x";
+    const TOKEN: &str = "at-8f2e61";
+    const SIGNING_KEY: &str = "sign-key-5521";
+    let flaky = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = flaky.clone();
+    let port = common::api::serve_each(move |mut conn| {
+        let Some((method, path, headers, body)) = common::api::read(&mut conn) else { return };
+        let basic = format!("Basic {}", base64_of(&format!("watchpost:{}", "s3cr%3Aet%2Fx")));
+        let bearer = headers.get("authorization").is_some_and(|a| a == &format!("Bearer {TOKEN}"));
+        let (status, body) = match (method.as_str(), path.as_str()) {
+            ("POST", "/oauth/token")
+                if headers.get("authorization") == Some(&basic)
+                    && body.contains("grant_type=client_credentials")
+                    && body.contains("scope=orders%3Aread") =>
+            {
+                (200, format!(r#"{{"access_token":"{TOKEN}","token_type":"Bearer","expires_in":3600}}"#))
+            }
+            ("POST", "/oauth/token") => (401, r#"{"error":"invalid_client"}"#.to_string()),
+            ("POST", "/orders") if bearer => {
+                let ts = headers.get("x-timestamp").cloned().unwrap_or_default();
+                let want = watchpost_core::sign::hmac_hex(SIGNING_KEY, &format!("{ts}.POST./orders.{body}"));
+                if headers.get("x-signature") == Some(&want) {
+                    (200, r#"{"id":7,"state":"accepted"}"#.to_string())
+                } else {
+                    (401, r#"{"error":"bad signature"}"#.to_string())
+                }
+            }
+            ("GET", "/flaky") if counter.fetch_add(1, Ordering::SeqCst) % 3 < 2 => (500, "{}".to_string()),
+            ("GET", "/flaky") => (200, r#"{"ok":true}"#.to_string()),
+            _ => (404, "{}".to_string()),
+        };
+        common::api::respond(&mut conn, status, "", &body);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[agent]
+region = "ci"
+
+[store]
+type = "sqlite"
+path = "{db}"
+
+[vars]
+base = "http://127.0.0.1:{port}"
+mode = "full"
+client_secret = "${{CLIENT_SECRET}}"
+signing_key = "${{SIGNING_KEY}}"
+
+[[checks]]
+id = "orders"
+
+[[checks.steps]]
+name = "token"
+oauth2 = {{ token_url = "{{{{vars.base}}}}/oauth/token", client_id = "watchpost", client_secret = "{{{{vars.client_secret}}}}", scope = "orders:read" }}
+
+[[checks.steps]]
+name = "order"
+method = "POST"
+url = "{{{{vars.base}}}}/orders"
+json = {{ sku = "abc-1" }}
+headers = {{ Authorization = "Bearer {{{{steps.token.body.access_token}}}}", X-Timestamp = "{{{{now.unix}}}}", X-Signature = "{{{{hmac_sha256(vars.signing_key, now.unix, \".\", request.method, \".\", request.path, \".\", request.body)}}}}" }}
+assert = [{{ json = "$.state", value = "accepted" }}]
+
+[[checks.steps]]
+name = "flaky"
+url = "{{{{vars.base}}}}/flaky"
+retries = 2
+retry_delay = "100ms"
+run_if = "{{{{vars.mode}}}} == full"
+
+[[checks.steps]]
+name = "only-when-created"
+url = "{{{{vars.base}}}}/nowhere"
+skip_if = "{{{{steps.order.status}}}} == 200"
+"#,
+            db = dir.path().join("w.db").display(),
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let checks = |args: &[&str]| {
+        let o = watchpost()
+            .args(["checks", "--config", c])
+            .args(args)
+            .env("CLIENT_SECRET", CLIENT_SECRET)
+            .env("SIGNING_KEY", SIGNING_KEY)
+            .output()
+            .expect("run watchpost");
+        (o.status.code(), out(&o))
+    };
+    let (code, text) = checks(&["run", "-v"]);
+    assert_eq!(code, Some(0), "{text}");
+    for shown in [
+        "✓ orders [production]  passed",
+        &format!("> POST http://127.0.0.1:{port}/oauth/token"),
+        "> authorization: ***",
+        "> grant_type=client_credentials&scope=orders%3Aread",
+        "< 200 (",
+        r#""access_token":"***""#,
+        r#""token_type":"Bearer""#,
+        "> x-timestamp: 1",
+        "> x-signature: ***",
+        r#"> {"sku":"abc-1"}"#,
+        r#"< {"id":7,"state":"accepted"}"#,
+        "(3 attempts)",
+        "- only-when-created",
+        "skip_if",
+    ] {
+        assert!(text.contains(shown), "{shown:?} in\n{text}");
+    }
+    for secret in [CLIENT_SECRET, "s3cr%3Aet%2Fx", TOKEN, SIGNING_KEY] {
+        assert!(!text.contains(secret), "{secret:?} shown in\n{text}");
+    }
+    assert_eq!(flaky.load(Ordering::SeqCst), 3, "two failed attempts and the one that passed");
+
+    // The run is in the history, under the agent's region; --no-record leaves no second run.
+    let (code, text) = checks(&["history", "orders", "-v"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("last 1 run(s)") && text.contains("ci") && text.contains("passed"), "{text}");
+    let (code, text) = checks(&["run", "--no-record"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (_, text) = checks(&["history", "orders"]);
+    assert!(text.contains("last 1 run(s)"), "{text}");
+
+    // A wrong secret: the token step fails, and says so without showing it.
+    let (code, text) = {
+        let o = watchpost()
+            .args(["checks", "--config", c, "run", "-v"])
+            .env("CLIENT_SECRET", "wrong-secret-99")
+            .env("SIGNING_KEY", SIGNING_KEY)
+            .output()
+            .unwrap();
+        (o.status.code(), out(&o))
+    };
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAILED: step token: status 2xx: expected 2xx, got 401"), "{text}");
+    assert!(!text.contains("wrong-secret-99"), "{text}");
+}
+
+fn base64_of(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &x)| n | u32::from(x) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -406,6 +406,55 @@ fn unknown_template_names_are_errors_at_check_config() {
 }
 
 #[test]
+fn step_conditions_retries_oauth2_and_request_values_name_their_key() {
+    assert_check_error("finally = true", "finally = true\nrun_if = \"always\"", 35, "checks[0].steps[2].run_if", "is always the same");
+    assert_check_error(
+        "name = \"read\"\n",
+        "name = \"read\"\nrun_if = \"{{vars.prefix}} == wp\"\nskip_if = \"{{vars.prefix}}\"\n",
+        28,
+        "checks[0].steps[1].skip_if",
+        "not both",
+    );
+    assert_check_error(
+        "name = \"read\"\n",
+        "name = \"read\"\nrun_if = \"{{vars.prefx}} == wp\"\n",
+        27,
+        "checks[0].steps[1].run_if",
+        "unknown variable `prefx`",
+    );
+    assert_check_error("name = \"read\"\n", "name = \"read\"\nretries = 30\n", 27, "checks[0].steps[1].retries", "31 attempts of the step");
+    assert_check_error(
+        "/streams/{{vars.id}}\"",
+        "/streams/{{request.method}}\"",
+        27,
+        "checks[0].steps[1].url",
+        "only known in a step's headers",
+    );
+    let read_url = "url = \"{{env.base}}/streams/{{vars.id}}\"";
+    assert_check_error(
+        read_url,
+        "oauth2 = { token_url = \"{{env.base}}/token\", client_id = \"c\" }",
+        27,
+        "checks[0].steps[1].oauth2",
+        "missing key `client_secret`",
+    );
+    assert_check_error(
+        read_url,
+        &format!("{read_url}\noauth2 = {{ token_url = \"{{{{env.base}}}}/token\", client_id = \"c\", client_secret = \"s\" }}"),
+        27,
+        "checks[0].steps[1].url",
+        "an `oauth2` step makes its own request: remove `url`",
+    );
+    assert_check_error(
+        read_url,
+        "oauth2 = { token_url = \"{{env.base}}/token\", client_id = \"c\", client_secret = \"s\", client_auth = \"jwt\" }",
+        27,
+        "checks[0].steps[1].oauth2.client_auth",
+        "expected \"basic\" or \"body\"",
+    );
+}
+
+#[test]
 fn an_environment_variable_must_exist_in_every_environment_of_the_check() {
     assert_check_error(
         "token = \"p\"\n",

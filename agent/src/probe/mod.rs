@@ -12,6 +12,7 @@
 pub mod assert;
 pub mod dns;
 mod encoding;
+pub mod exchange;
 pub mod grpc;
 pub mod http;
 pub mod icmp;
@@ -158,6 +159,14 @@ pub fn mask_attempt(mut a: Attempt, masks: &watchpost_core::config::Masks) -> At
             for o in &mut st.outcomes {
                 o.what = masks.mask(&o.what);
                 o.detail = masks.mask(&o.detail);
+            }
+            if let Some(x) = st.exchange.as_mut() {
+                x.url = masks.mask(&x.url);
+                x.request_body = masks.mask(&x.request_body);
+                x.response_body = masks.mask(&x.response_body);
+                for (_, v) in x.request_headers.iter_mut().chain(x.response_headers.iter_mut()) {
+                    *v = masks.mask(v);
+                }
             }
         }
     }

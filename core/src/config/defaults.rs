@@ -29,6 +29,8 @@ pub const LISTEN: &str = "127.0.0.1:9090";
 pub const FOLLOW_REDIRECTS: u32 = 5;
 pub const MAX_BODY: u64 = 1 << 20;
 pub const METHOD: &str = "GET";
+/// Wait between the attempts of a step with `retries`.
+pub const STEP_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// A status assertion applied when an HTTP endpoint declares none of its own.
 pub const STATUS_CLASS: u8 = 2;
 /// Multi-step checks create and delete things: once a minute, not every few seconds.

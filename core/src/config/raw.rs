@@ -260,6 +260,35 @@ pub struct RawStep {
     /// Run this step even when an earlier one failed (cleanup). Its failure is reported, not counted as the
     /// check's failure.
     pub finally: Option<bool>,
+    /// Attempts after a failed one (default 0); only for requests that are safe to repeat.
+    pub retries: Option<u32>,
+    /// Wait between attempts (default `1s`).
+    pub retry_delay: Option<HumanDuration>,
+    /// Run the step only when this condition holds: `"{{env.region}} == eu"`, `"{{steps.create.status}} >= 400"`,
+    /// `"{{vars.id}}"` (non-empty, not `false` or `0`); `==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`.
+    pub run_if: Option<String>,
+    /// Skip the step when this condition holds (same syntax as `run_if`).
+    pub skip_if: Option<String>,
+    /// An OAuth2 client-credentials token request (RFC 6749 §4.4) instead of `method`/`url`/body: later
+    /// steps send `Authorization = "Bearer {{steps.NAME.body.access_token}}"`.
+    pub oauth2: Option<RawOAuth2>,
+}
+
+/// `oauth2 = { token_url = "…", client_id = "…", client_secret = "{{env.secret}}", scope = "…" }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth2 {
+    /// The token endpoint (template).
+    pub token_url: Option<String>,
+    /// Client id and secret (templates: keep the secret in an environment's variables or `${ENV}`).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Space-separated scopes (optional).
+    pub scope: Option<String>,
+    /// `audience` (Auth0, Okta and others ask for one; optional).
+    pub audience: Option<String>,
+    /// How the client authenticates: `basic` (HTTP Basic, the RFC's default) or `body` (form fields).
+    pub client_auth: Option<String>,
 }
 
 /// Where an extracted value comes from; exactly one key.

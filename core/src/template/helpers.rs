@@ -17,6 +17,13 @@ pub fn uuid_v4() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
+/// An `Authorization` value for OAuth2 client authentication: id and secret form-encoded, joined by `:`,
+/// base64-encoded (RFC 6749 §2.3.1; a secret with `:` or non-ASCII survives).
+pub fn basic_credentials(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", percent_encode(id), percent_encode(secret))))
+}
+
 /// RFC 3986 percent-encoding of everything but the unreserved characters (query values, form fields).
 pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

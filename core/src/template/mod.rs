@@ -1,6 +1,8 @@
 //! String templates of multi-step checks: `{{env.NAME}}`, `{{vars.NAME}}`, `{{steps.create.body.id}}`,
-//! `{{steps.create.headers.location}}`, `{{steps.create.status}}` and the helpers `uuid`, `now`, `now.unix`,
-//! `random_int(min, max)` and `base64(…)`.
+//! `{{steps.create.headers.location}}`, `{{steps.create.status}}`, in a step's headers the request being
+//! sent (`{{request.method}}`, `{{request.path}}`, `{{request.body}}`…), and the helpers `uuid`, `now`,
+//! `now.unix`, `random_int(min, max)`, `base64(…)`, `sha256(…)`, `hmac_sha256(key, …)` and
+//! `hmac_sha256_base64(key, …)` (request signing).
 //!
 //! Templates are parsed once, when the configuration is validated, against a [`Scope`] that knows which names
 //! exist: an unknown variable, a step that is not earlier in the check, or an unknown helper is a configuration
@@ -13,7 +15,7 @@
 mod helpers;
 
 use helpers::random_u64;
-pub use helpers::{percent_encode, uuid_v4};
+pub use helpers::{basic_credentials, percent_encode, uuid_v4};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -41,13 +43,29 @@ enum Expr {
     Now,
     NowUnix,
     RandomInt(i64, i64),
+    /// The arguments concatenated, then encoded.
     Base64(Vec<Arg>),
+    /// SHA-256 of the arguments concatenated, lower-case hex (a body hash for signing schemes).
+    Sha256(Vec<Arg>),
+    /// HMAC-SHA-256 of the arguments concatenated under the first argument as key.
+    Hmac {
+        key: Arg,
+        message: Vec<Arg>,
+        encoding: Encoding,
+    },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Encoding {
+    Hex,
+    Base64,
+}
+
+/// A helper's argument: a quoted literal or an expression without arguments (a reference, `now.unix`…).
 #[derive(Debug, Clone, PartialEq)]
 enum Arg {
     Lit(String),
-    Ref(Ref),
+    Expr(Box<Expr>),
 }
 
 /// A reference to a value of the run.
@@ -63,6 +81,24 @@ pub enum Ref {
     StepHeader { step: usize, name: String },
     /// The status code of an earlier step's response.
     StepStatus { step: usize },
+    /// A part of the request being sent (only in a step's headers: the rest is rendered first).
+    Request(RequestPart),
+}
+
+/// What a step's header templates may read of the request they belong to (request signing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestPart {
+    Method,
+    /// The whole URL, with the query.
+    Url,
+    /// The path, without the query.
+    Path,
+    /// The query without `?` (empty when none).
+    Query,
+    /// `host` or `host:port`, as in the `Host` header.
+    Host,
+    /// The body as sent (empty when none).
+    Body,
 }
 
 /// One step of a body path: a member name or an array index.
@@ -81,6 +117,8 @@ pub struct Scope {
     pub vars: BTreeSet<String>,
     /// Names of the earlier steps, in order.
     pub steps: Vec<String>,
+    /// Whether `request.*` may be used (a step's headers).
+    pub request: bool,
 }
 
 /// Where rendering finds the values of the current run.
@@ -93,9 +131,18 @@ pub trait Lookup {
     fn step_status(&self, step: usize) -> Option<u16>;
     /// The name of step `step`, for messages.
     fn step_name(&self, step: usize) -> &str;
+    /// A part of the request being sent, where there is one.
+    fn request(&self, _part: RequestPart) -> Option<&str> {
+        None
+    }
+    /// The time `now` and `now.unix` show, nanoseconds. A run fixes it per step, so a timestamp header
+    /// and the signature over it agree.
+    fn now(&self) -> i64 {
+        crate::time::now_nanos()
+    }
 }
 
-const HELPERS: &str = "uuid, now, now.unix, random_int(min, max), base64(…)";
+const HELPERS: &str = "uuid, now, now.unix, random_int(min, max), base64(…), sha256(…), hmac_sha256(key, …), hmac_sha256_base64(key, …)";
 
 impl Template {
     /// A template without expressions.
@@ -186,15 +233,18 @@ fn parse_expr(inner: &str, scope: &Scope) -> Result<Expr, String> {
                     _ => Err("random_int takes two integers: random_int(min, max)".into()),
                 }
             }
-            "base64" if args.is_empty() => Err("base64 takes at least one argument".into()),
-            "base64" => args
-                .iter()
-                .map(|a| match a.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                    Some(lit) => Ok(Arg::Lit(lit.replace("\\\"", "\"").replace("\\\\", "\\"))),
-                    None => parse_ref(a, scope).map(Arg::Ref),
-                })
-                .collect::<Result<_, _>>()
-                .map(Expr::Base64),
+            "base64" | "sha256" if args.is_empty() => Err(format!("{} takes at least one argument", name.trim())),
+            "base64" => parse_args(&args, scope).map(Expr::Base64),
+            "sha256" => parse_args(&args, scope).map(Expr::Sha256),
+            "hmac_sha256" | "hmac_sha256_base64" if args.len() < 2 => {
+                Err(format!("{} takes a key and at least one part of the message: {}(vars.key, request.body)", name.trim(), name.trim()))
+            }
+            h @ ("hmac_sha256" | "hmac_sha256_base64") => {
+                let mut all = parse_args(&args, scope)?;
+                let key = all.remove(0);
+                let encoding = if h == "hmac_sha256" { Encoding::Hex } else { Encoding::Base64 };
+                Ok(Expr::Hmac { key, message: all, encoding })
+            }
             other => Err(format!("unknown helper `{other}`; the helpers are {HELPERS}")),
         };
     }
@@ -205,6 +255,17 @@ fn parse_expr(inner: &str, scope: &Scope) -> Result<Expr, String> {
         "random_int" => Ok(Expr::RandomInt(0, i64::from(i32::MAX))),
         _ => parse_ref(inner, scope).map(Expr::Ref),
     }
+}
+
+/// A helper's arguments: quoted literals, or names without arguments (helpers do not nest).
+fn parse_args(args: &[String], scope: &Scope) -> Result<Vec<Arg>, String> {
+    args.iter()
+        .map(|a| match a.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            Some(lit) => Ok(Arg::Lit(lit.replace("\\\"", "\"").replace("\\\\", "\\"))),
+            None if a.contains('(') => Err(format!("helpers do not nest: {a:?} cannot be an argument")),
+            None => parse_expr(a, scope).map(|e| Arg::Expr(Box::new(e))),
+        })
+        .collect()
 }
 
 /// Splits helper arguments at commas outside double quotes.
@@ -288,7 +349,23 @@ fn parse_ref(text: &str, scope: &Scope) -> Result<Ref, String> {
                 )),
             }
         }
-        _ => Err(format!("unknown name `{text}`; use env.NAME, vars.NAME, steps.STEP.body.PATH, steps.STEP.headers.NAME, steps.STEP.status or a helper ({HELPERS})")),
+        "request" => {
+            let part = match rest {
+                "method" => RequestPart::Method,
+                "url" => RequestPart::Url,
+                "path" => RequestPart::Path,
+                "query" => RequestPart::Query,
+                "host" => RequestPart::Host,
+                "body" => RequestPart::Body,
+                _ => return Err(format!("expected request.method, request.url, request.path, request.query, request.host or request.body, got {text:?}")),
+            };
+            if scope.request {
+                Ok(Ref::Request(part))
+            } else {
+                Err(format!("`{text}` is only known in a step's headers (they are rendered after the URL and the body)"))
+            }
+        }
+        _ => Err(format!("unknown name `{text}`; use env.NAME, vars.NAME, steps.STEP.body.PATH, steps.STEP.headers.NAME, steps.STEP.status, request.PART (in headers) or a helper ({HELPERS})")),
     }
 }
 
@@ -353,6 +430,10 @@ fn resolve(r: &Ref, ctx: &dyn Lookup) -> Result<Value, String> {
         Ref::StepStatus { step } => {
             ctx.step_status(*step).map(Value::from).ok_or_else(|| missing(format!("steps.{}.status", ctx.step_name(*step))))
         }
+        Ref::Request(part) => ctx
+            .request(*part)
+            .map(|s| Value::String(s.to_string()))
+            .ok_or_else(|| "request.* is only known in a step's headers".to_string()),
     }
 }
 
@@ -360,24 +441,40 @@ fn eval(e: &Expr, ctx: &dyn Lookup) -> Result<String, String> {
     Ok(match e {
         Expr::Ref(r) => value_text(&resolve(r, ctx)?),
         Expr::Uuid => uuid_v4(),
-        Expr::Now => crate::time::format_rfc3339(crate::time::now_nanos()),
-        Expr::NowUnix => (crate::time::now_nanos() / 1_000_000_000).to_string(),
+        Expr::Now => crate::time::format_rfc3339(ctx.now()),
+        Expr::NowUnix => (ctx.now() / 1_000_000_000).to_string(),
         Expr::RandomInt(a, b) => {
             let span = (*b as i128 - *a as i128 + 1) as u128;
             let r = u128::from(random_u64()) % span;
             (*a as i128 + r as i128).to_string()
         }
-        Expr::Base64(args) => {
-            let mut joined = String::new();
-            for a in args {
-                match a {
-                    Arg::Lit(s) => joined.push_str(s),
-                    Arg::Ref(r) => joined.push_str(&value_text(&resolve(r, ctx)?)),
-                }
+        Expr::Base64(args) => base64::engine::general_purpose::STANDARD.encode(joined(args, ctx)?),
+        Expr::Sha256(args) => hex(ring::digest::digest(&ring::digest::SHA256, joined(args, ctx)?.as_bytes()).as_ref()),
+        Expr::Hmac { key, message, encoding } => {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, joined(std::slice::from_ref(key), ctx)?.as_bytes());
+            let tag = ring::hmac::sign(&key, joined(message, ctx)?.as_bytes());
+            match encoding {
+                Encoding::Hex => hex(tag.as_ref()),
+                Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(tag.as_ref()),
             }
-            base64::engine::general_purpose::STANDARD.encode(joined)
         }
     })
+}
+
+/// The arguments' values, concatenated.
+fn joined(args: &[Arg], ctx: &dyn Lookup) -> Result<String, String> {
+    let mut out = String::new();
+    for a in args {
+        match a {
+            Arg::Lit(s) => out.push_str(s),
+            Arg::Expr(e) => out.push_str(&eval(e, ctx)?),
+        }
+    }
+    Ok(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Walks a body path through a JSON value.
@@ -427,7 +524,12 @@ mod tests {
     }
 
     fn scope() -> Scope {
-        Scope { env: Some(["base".to_string()].into()), vars: ["token".to_string()].into(), steps: vec!["create".to_string()] }
+        Scope {
+            env: Some(["base".to_string()].into()),
+            vars: ["token".to_string()].into(),
+            steps: vec!["create".to_string()],
+            request: false,
+        }
     }
 
     fn ctx() -> Ctx {
@@ -485,6 +587,60 @@ mod tests {
         }
         let b = Template::parse("Basic {{base64(\"user:\", vars.token)}}", &scope()).unwrap().render(&c).unwrap();
         assert_eq!(b, "Basic dXNlcjpzM2NyM3Q=");
+    }
+
+    /// Known answers: SHA-256 of "abc" (FIPS 180-2), HMAC-SHA-256 test case 2 of RFC 4231 (key "Jefe"), and a
+    /// signature over the request's parts with the step's fixed time, as a header would carry it.
+    #[test]
+    fn digests_and_request_signing() {
+        struct Req(Ctx);
+        impl Lookup for Req {
+            fn env(&self, n: &str) -> Option<&str> {
+                self.0.env(n)
+            }
+            fn var(&self, n: &str) -> Option<&str> {
+                self.0.var(n)
+            }
+            fn step_body(&self, s: usize, p: &[PathSeg]) -> Option<Value> {
+                self.0.step_body(s, p)
+            }
+            fn step_header(&self, s: usize, n: &str) -> Option<String> {
+                self.0.step_header(s, n)
+            }
+            fn step_status(&self, s: usize) -> Option<u16> {
+                self.0.step_status(s)
+            }
+            fn step_name(&self, s: usize) -> &str {
+                self.0.step_name(s)
+            }
+            fn request(&self, part: RequestPart) -> Option<&str> {
+                Some(match part {
+                    RequestPart::Method => "POST",
+                    RequestPart::Path => "/v1/orders",
+                    RequestPart::Body => "what do ya want for nothing?",
+                    _ => "",
+                })
+            }
+            fn now(&self) -> i64 {
+                1_700_000_000_123_000_000
+            }
+        }
+        let mut headers = scope();
+        headers.request = true;
+        let render = |t: &str| Template::parse(t, &headers).unwrap().render(&Req(ctx())).unwrap();
+        assert_eq!(render("{{sha256(\"abc\")}}"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(render("{{hmac_sha256(\"Jefe\", request.body)}}"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(render("{{hmac_sha256_base64(\"Jefe\", request.body)}}"), "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
+        assert_eq!(
+            render("t={{now.unix}},v1={{hmac_sha256(\"Jefe\", now.unix, \".\", request.method, request.path, request.body)}}"),
+            format!("t=1700000000,v1={}", crate::sign::hmac_hex("Jefe", "1700000000.POST/v1/orderswhat do ya want for nothing?"))
+        );
+        let e = Template::parse("{{request.body}}", &scope()).unwrap_err().to_string();
+        assert!(e.contains("only known in a step's headers"), "{e}");
+        let e = Template::parse("{{hmac_sha256(vars.token)}}", &headers).unwrap_err().to_string();
+        assert!(e.contains("a key and at least one part"), "{e}");
+        let e = Template::parse("{{sha256(base64(vars.token))}}", &headers).unwrap_err().to_string();
+        assert!(e.contains("helpers do not nest"), "{e}");
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub(super) fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, erro
         }
         common
     });
-    let mut scope = Scope { env: env_names, vars: vars.keys().cloned().collect(), steps: vec![] };
+    let mut scope = Scope { env: env_names, vars: vars.keys().cloned().collect(), steps: vec![], request: false };
 
     let raw_steps = raw.steps.unwrap_or_default();
     // Judged on the steps as written: a step with an error of its own is left out of `steps`, and the rest
@@ -133,13 +133,13 @@ pub(super) fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, erro
 /// The whole run's limit: every step's own limit, plus a second for the bookkeeping between steps. The steps
 /// enforce their limits themselves, so `finally` steps still run when an earlier step times out.
 pub(super) fn total_timeout(steps: &[StepConfig]) -> Duration {
-    steps.iter().map(|s| s.timeout + s.pause).sum::<Duration>() + Duration::from_secs(1)
+    steps.iter().map(|s| longest_step(s.pause, s.timeout, s.retries, s.retry_delay)).sum::<Duration>() + Duration::from_secs(1)
 }
 
 pub(super) fn step(
     doc: &Document,
     path: &str,
-    raw: RawStep,
+    mut raw: RawStep,
     default_timeout: Duration,
     interval: Duration,
     scope: &Scope,
@@ -155,11 +155,30 @@ pub(super) fn step(
     } else {
         check_var_name(doc, &key("name"), &name, errors);
     }
-    let method_raw = raw.method.unwrap_or_else(|| d::METHOD.into());
+    let oauth2 = raw.oauth2.take();
+    if oauth2.is_some() {
+        for (k, set) in [
+            ("method", raw.method.is_some()),
+            ("url", raw.url.is_some()),
+            ("body", raw.body.is_some()),
+            ("json", raw.json.is_some()),
+            ("form", raw.form.is_some()),
+        ] {
+            if set {
+                errors.push(doc.error(&key(k), format!("an `oauth2` step makes its own request: remove `{k}`")));
+            }
+        }
+    }
+    let method_raw = raw.method.take().unwrap_or_else(|| if oauth2.is_some() { "POST".into() } else { d::METHOD.into() });
     let method = http::Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).ok().or_else(|| {
         errors.push(doc.error(&key("method"), format!("invalid HTTP method {method_raw:?}")));
         None
     });
+    let oauth2_given = oauth2.is_some();
+    let token = oauth2.and_then(|o| oauth2_request(doc, &key("oauth2"), o, scope, errors));
+    if let Some(t) = &token {
+        raw.url = Some(t.url.clone());
+    }
     let url = match raw.url {
         Some(u) => {
             let t = template(doc, &key("url"), &u, scope, errors);
@@ -172,8 +191,11 @@ pub(super) fn step(
             }
             Some(t)
         }
+        // An incomplete `oauth2` table has its own error.
         None => {
-            errors.push(doc.error(path, "missing key `url`"));
+            if !oauth2_given {
+                errors.push(doc.error(path, "missing key `url`"));
+            }
             None
         }
     };
@@ -188,7 +210,19 @@ pub(super) fn step(
     };
     let query = templates("query", raw.query, errors);
     let mut headers = Vec::new();
-    for (k, t) in templates("headers", raw.headers, errors) {
+    // Headers are rendered last, so they may sign the request (`{{hmac_sha256(vars.key, request.body)}}`).
+    let mut request_scope = scope.clone();
+    request_scope.request = true;
+    let header_templates: Vec<(String, Template)> = raw
+        .headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let t = template(doc, &format!("{path}.headers.{k}"), &v, &request_scope, errors);
+            (k, t)
+        })
+        .collect();
+    for (k, t) in header_templates {
         match http::HeaderName::from_bytes(k.as_bytes()) {
             Ok(n) => headers.push((n, t)),
             Err(_) => errors.push(doc.error(&format!("{path}.headers.{k}"), format!("invalid header name {k:?}"))),
@@ -205,6 +239,8 @@ pub(super) fn step(
         StepBody::Json(json_template(doc, &key("json"), j, scope, errors))
     } else if raw.form.is_some() {
         StepBody::Form(templates("form", raw.form, errors))
+    } else if let Some(t) = &token {
+        StepBody::Form(t.form.clone())
     } else {
         StepBody::None
     };
@@ -246,20 +282,37 @@ pub(super) fn step(
     if !assertions.iter().any(|a| matches!(a, Assertion::Status(_))) {
         assertions.insert(0, Assertion::Status(StatusMatcher::Class(d::STATUS_CLASS)));
     }
+    if token.is_some() {
+        // A token response without a token is a failed login, whatever its status (RFC 6749 §5.1).
+        let path = serde_json_path::JsonPath::parse("$.access_token").ok()?;
+        assertions.push(Assertion::Json { path, source: "$.access_token".into(), check: Check::NotEmpty, nodes: Nodes::First });
+    }
+    let condition = match (raw.run_if, raw.skip_if) {
+        (Some(_), Some(_)) => {
+            errors.push(doc.error(&key("skip_if"), "a step takes `run_if` or `skip_if`, not both"));
+            None
+        }
+        (Some(c), None) => condition(doc, &key("run_if"), &c, false, scope, errors),
+        (None, Some(c)) => condition(doc, &key("skip_if"), &c, true, scope, errors),
+        (None, None) => None,
+    };
     if errors.len() > before {
         return None;
     }
     let pause = raw.pause.map_or(Duration::ZERO, HumanDuration::as_duration);
-    if pause + timeout > interval {
-        errors.push(doc.error(
-            &key("pause"),
-            format!(
-                "the step's pause ({}) and timeout ({}) are longer than the check's interval ({})",
-                format_duration(pause),
-                format_duration(timeout),
-                format_duration(interval)
-            ),
-        ));
+    let retries = raw.retries.unwrap_or(0);
+    let retry_delay = dur(raw.retry_delay, d::STEP_RETRY_DELAY);
+    let longest = longest_step(pause, timeout, retries, retry_delay);
+    if longest > interval {
+        let (k, what) = if retries > 0 {
+            (
+                "retries",
+                format!("{} attempts of the step ({} each, {} apart)", retries + 1, format_duration(timeout), format_duration(retry_delay)),
+            )
+        } else {
+            ("pause", format!("the step's pause ({}) and timeout ({})", format_duration(pause), format_duration(timeout)))
+        };
+        errors.push(doc.error(&key(k), format!("{what} take longer than the check's interval ({})", format_duration(interval))));
     }
     Some(StepConfig {
         name,
@@ -273,7 +326,110 @@ pub(super) fn step(
         extract,
         assertions,
         finally: raw.finally.unwrap_or(false),
+        retries,
+        retry_delay,
+        condition,
+        basic_auth: token.and_then(|t| t.basic_auth),
     })
+}
+
+/// The longest a step can take: its pause, then every attempt with the delays between them.
+fn longest_step(pause: Duration, timeout: Duration, retries: u32, retry_delay: Duration) -> Duration {
+    pause + timeout * (retries + 1) + retry_delay * retries
+}
+
+/// An `oauth2` step's request: the token URL, the form, and how the client authenticates.
+struct TokenRequest {
+    url: String,
+    form: Vec<(String, Template)>,
+    basic_auth: Option<(Template, Template)>,
+}
+
+fn oauth2_request(doc: &Document, path: &str, raw: RawOAuth2, scope: &Scope, errors: &mut ConfigErrors) -> Option<TokenRequest> {
+    let need = |k: &str, v: Option<String>, errors: &mut ConfigErrors| {
+        if v.is_none() {
+            errors.push(doc.error(path, format!("missing key `{k}` (an oauth2 step needs token_url, client_id and client_secret)")));
+        }
+        v
+    };
+    let (url, id, secret) = (
+        need("token_url", raw.token_url, errors),
+        need("client_id", raw.client_id, errors),
+        need("client_secret", raw.client_secret, errors),
+    );
+    let t = |k: &str, v: &str, errors: &mut ConfigErrors| template(doc, &format!("{path}.{k}"), v, scope, errors);
+    let (id, secret) = (t("client_id", &id?, errors), t("client_secret", &secret?, errors));
+    let mut form = vec![("grant_type".to_string(), Template::literal("client_credentials"))];
+    for (k, v) in [("scope", raw.scope), ("audience", raw.audience)] {
+        if let Some(v) = v {
+            form.push((k.to_string(), t(k, &v, errors)));
+        }
+    }
+    let basic_auth = match raw.client_auth.as_deref() {
+        None | Some("basic") => Some((id, secret)),
+        Some("body") => {
+            form.push(("client_id".into(), id));
+            form.push(("client_secret".into(), secret));
+            None
+        }
+        Some(other) => {
+            errors.push(doc.error(&format!("{path}.client_auth"), format!("unknown value {other:?}: expected \"basic\" or \"body\"")));
+            None
+        }
+    };
+    Some(TokenRequest { url: url?, form, basic_auth })
+}
+
+/// `"{{steps.create.status}} >= 400"`: a template, and optionally an operator and a second template. The
+/// operator is found outside `{{…}}` with a space on each side.
+fn condition(doc: &Document, path: &str, text: &str, skip: bool, scope: &Scope, errors: &mut ConfigErrors) -> Option<StepCondition> {
+    const OPS: [(&str, ConditionOp); 7] = [
+        (" == ", ConditionOp::Cmp(CmpOp::Eq)),
+        (" != ", ConditionOp::Cmp(CmpOp::Ne)),
+        (" <= ", ConditionOp::Cmp(CmpOp::Le)),
+        (" >= ", ConditionOp::Cmp(CmpOp::Ge)),
+        (" < ", ConditionOp::Cmp(CmpOp::Lt)),
+        (" > ", ConditionOp::Cmp(CmpOp::Gt)),
+        (" contains ", ConditionOp::Contains),
+    ];
+    let mut depth = 0usize;
+    let bytes = text.as_bytes();
+    let mut found = None;
+    let mut i = 0;
+    while i < bytes.len() && found.is_none() {
+        if text[i..].starts_with("{{") {
+            depth += 1;
+            i += 2;
+            continue;
+        }
+        if text[i..].starts_with("}}") {
+            depth = depth.saturating_sub(1);
+            i += 2;
+            continue;
+        }
+        if depth == 0 {
+            found = OPS.iter().find(|(s, _)| text[i..].starts_with(s)).map(|(s, op)| (i, s.len(), *op));
+        }
+        i += text[i..].chars().next().map_or(1, char::len_utf8);
+    }
+    let before = errors.len();
+    let (left, compare) = match found {
+        None => (template(doc, path, text.trim(), scope, errors), None),
+        Some((at, len, op)) => {
+            let right = text[at + len..].trim();
+            if right.is_empty() || text[..at].trim().is_empty() {
+                errors.push(doc.error(path, format!("{text:?} needs a value on each side of the operator")));
+                return None;
+            }
+            (template(doc, path, text[..at].trim(), scope, errors), Some((op, template(doc, path, right, scope, errors))))
+        }
+    };
+    if left.is_literal() && compare.as_ref().is_none_or(|(_, r)| r.is_literal()) && errors.len() == before {
+        errors.push(
+            doc.error(path, format!("{text:?} is always the same: a condition needs a template, such as \"{{{{env.region}}}} == eu\"")),
+        );
+    }
+    Some(StepCondition { skip, left, compare })
 }
 
 pub(super) fn extract_from(doc: &Document, path: &str, raw: RawExtract, errors: &mut ConfigErrors) -> Option<ExtractFrom> {

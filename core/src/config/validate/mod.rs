@@ -20,7 +20,8 @@ use super::document::Document;
 use super::error::ConfigErrors;
 use super::probe::{self, ProbeSpec};
 use super::raw::{
-    RawAgent, RawAggregator, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawServer, RawStep, RawStore, StatusSpec,
+    RawAgent, RawAggregator, RawAssertion, RawCheck, RawEndpoint, RawExtract, RawMaintenance, RawOAuth2, RawServer, RawStep, RawStore,
+    StatusSpec,
 };
 use super::*;
 use crate::http::parse_http_url;
