@@ -21,6 +21,8 @@ struct Last {
     status: Option<u16>,
     /// UNIX seconds when the chain's first certificate expires.
     cert_expiry: Option<f64>,
+    /// UNIX seconds when the domain's registration expires.
+    domain_expiry: Option<f64>,
     dns_s: Option<f64>,
     /// blackbox_exporter's icmp phases: resolve, rtt.
     icmp: Option<[f64; 2]>,
@@ -53,6 +55,7 @@ impl Last {
             phases,
             status: a.status_code,
             cert_expiry: a.cert_days_left.map(|d| a.start as f64 / 1e9 + d * 86_400.0),
+            domain_expiry: a.domain_days_left.map(|d| a.start as f64 / 1e9 + d * 86_400.0),
             // The lookup of the target's name; for a dns endpoint, its own query.
             dns_s: if kind == "dns" { t.dns_ms.or(t.ttfb_ms) } else { t.dns_ms }.map(|v| v / 1e3),
             // The average round trip of the replies (a miss has none).
@@ -132,6 +135,11 @@ fn render_rows(out: &mut String, rows: &[(Vec<(&'static str, String)>, Last)], s
             l.cert_expiry
         }),
         ("probe_dns_lookup_time_seconds", "How long the last probe's DNS lookup took.", |l| l.dns_s),
+        (
+            "watchpost_domain_expiry_timestamp_seconds",
+            "When the domain's registration expires, from its registry's RDAP service (UNIX seconds).",
+            |l| l.domain_expiry,
+        ),
     ];
     if state {
         families.push((

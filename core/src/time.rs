@@ -42,6 +42,12 @@ impl TimeRange {
     }
 }
 
+/// Parses an RFC 3339 timestamp with an offset (`2027-08-13T04:00:00Z`), as RDAP and most APIs write them.
+pub fn parse_rfc3339(text: &str) -> Option<Nanos> {
+    let t: jiff::Timestamp = text.trim().parse().ok()?;
+    i64::try_from(t.as_nanosecond()).ok()
+}
+
 /// Formats nanoseconds as RFC 3339 UTC with second precision, for tables and logs.
 pub fn format_rfc3339(ts: Nanos) -> String {
     match jiff::Timestamp::from_nanosecond(i128::from(ts)) {

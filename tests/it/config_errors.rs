@@ -188,6 +188,31 @@ fn length_and_json_schema_assertions_name_their_key() {
 }
 
 #[test]
+fn domain_endpoints_name_their_key() {
+    let domain = |keys: &str| format!("{HEAD}[[endpoints]]\nid = \"d\"\ntype = \"domain\"\n{keys}");
+    assert_one(&domain("rdap_server = \"http://r/\"\n"), 4, "endpoints[0]", "missing key `domain`");
+    assert_one(&domain("domain = \"localhost\"\n"), 7, "endpoints[0].domain", "invalid domain \"localhost\"");
+    assert_one(&domain("domain = \"a.test\"\nrdap_server = \"ftp://r/\"\n"), 8, "endpoints[0].rdap_server", "http");
+    assert_one(
+        &domain("domain = \"a.test\"\nrdap_server = \"http://r/\"\nrdap_bootstrap = \"http://b/dns.json\"\n"),
+        9,
+        "endpoints[0].rdap_bootstrap",
+        "give one",
+    );
+    assert_one(
+        &domain("domain = \"a.test\"\nassert = [{ status = 200 }]\n"),
+        8,
+        "endpoints[0].assert[0]",
+        "does not apply to a domain endpoint",
+    );
+    let cfg = load(&domain("domain = \"Example.COM.\"\n")).unwrap();
+    let e = &cfg.core.endpoints[0];
+    assert_eq!((e.interval.as_secs(), e.timeout.as_secs(), e.retry_interval.as_secs()), (86_400, 10, 600));
+    assert!(matches!(&e.probe, ProbeConfig::Domain(d) if d.domain == "example.com"
+        && d.rdap == watchpost_core::config::RdapSource::Bootstrap("https://data.iana.org/rdap/dns.json".into())));
+}
+
+#[test]
 fn unknown_store_type() {
     assert_one("[store]\ntype = \"mongodb\"\n", 2, "store.type", "`mongodb`: expected sqlite or influxdb");
 }

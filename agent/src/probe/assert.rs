@@ -123,6 +123,11 @@ fn one(a: &Assertion, obs: &Observation, latency: Duration, ctx: &dyn Lookup, js
             Some(info) => tls(a, info),
             None => Err("expected a TLS handshake, got none (not https?)".into()),
         },
+        Assertion::DomainDaysLeftAbove(min) => match obs.domain_days_left {
+            Some(d) if d > *min => Ok(()),
+            Some(d) => Err(format!("expected more than {min} days left, got {d:.1}")),
+            None => Err("expected a domain registration, got none (not a domain endpoint?)".into()),
+        },
         Assertion::PacketLossBelow(max) => match &obs.ping {
             Some(p) if p.loss_percent() < *max => Ok(()),
             Some(p) => Err(format!("expected below {max}%, got {}% ({} of {} replies)", p.loss_percent(), p.received, p.sent)),

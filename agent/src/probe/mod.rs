@@ -11,6 +11,7 @@
 
 pub mod assert;
 pub mod dns;
+pub mod domain;
 mod encoding;
 pub mod exchange;
 pub mod grpc;
@@ -61,6 +62,8 @@ pub struct Observation {
     pub tls: Option<Arc<tls_probe::TlsInfo>>,
     /// ICMP: requests sent, replies and their round trips.
     pub ping: Option<Arc<icmp::PingStats>>,
+    /// domain: days until the registration expires.
+    pub domain_days_left: Option<f64>,
 }
 
 /// An exchange that did not complete.
@@ -104,6 +107,8 @@ pub struct Attempt {
     pub timings: Timings,
     pub status_code: Option<u16>,
     pub cert_days_left: Option<f64>,
+    /// domain endpoints: days until the registration expires.
+    pub domain_days_left: Option<f64>,
     /// Multi-step checks: what each step did, and which one failed.
     pub run: Option<Arc<steps::CheckRun>>,
 }
@@ -137,6 +142,7 @@ pub fn build(endpoint: &EndpointConfig, shared: &Arc<Shared>, pushes: &push::Reg
         ProbeConfig::Icmp(c) => Arc::new(icmp::IcmpProbe::new(c.clone(), shared.clone(), endpoint.timeout)),
         ProbeConfig::Websocket(c) => Arc::new(websocket::WebsocketProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Grpc(c) => Arc::new(grpc::GrpcProbe::new(c.clone(), shared.clone())),
+        ProbeConfig::Domain(c) => Arc::new(domain::DomainProbe::new(c.clone(), shared.clone())),
         ProbeConfig::Steps(c) => Arc::new(steps::StepsProbe::new((**c).clone(), shared.clone())),
         ProbeConfig::Push(c) => Arc::new(pushes.register(&endpoint.id, c)),
     }
@@ -191,6 +197,7 @@ pub async fn run_attempt(probe: &dyn Probe, assertions: &[Assertion], timeout: D
                 timings: obs.timings,
                 status_code: obs.status,
                 cert_days_left: obs.cert_days_left,
+                domain_days_left: obs.domain_days_left,
                 run: obs.run,
             }
         }
@@ -203,6 +210,7 @@ pub async fn run_attempt(probe: &dyn Probe, assertions: &[Assertion], timeout: D
             timings: f.timings,
             status_code: f.status,
             cert_days_left: f.cert_days_left,
+            domain_days_left: None,
             run: f.run,
         },
         Err(_) => Attempt {

@@ -18,6 +18,8 @@ pub struct Shared {
     nameserver: Result<IpAddr, String>,
     /// TLS client configurations by (skip verification, resume sessions).
     tls: [[Arc<rustls::ClientConfig>; 2]; 2],
+    /// RDAP bootstrap registries read by domain endpoints, shared so each is fetched once a day.
+    pub(super) rdap_bootstrap: super::domain::BootstrapCache,
 }
 
 impl Shared {
@@ -35,7 +37,7 @@ impl Shared {
             .and_then(|(c, _)| c.name_servers().first().map(|n| n.ip).ok_or_else(|| "it names no nameserver".into()))
             .map_err(|e| format!("no system name server for dns endpoints without `server` (/etc/resolv.conf: {e})"));
         let tls = [false, true].map(|skip| [false, true].map(|resume| tls::probe_config(skip, resume)));
-        Arc::new(Shared { resolver, nameserver, tls })
+        Arc::new(Shared { resolver, nameserver, tls, rdap_bootstrap: Default::default() })
     }
 
     /// The TLS configuration for a probe that skips certificate verification or resumes sessions.

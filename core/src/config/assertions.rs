@@ -46,6 +46,8 @@ pub enum Assertion {
     OcspStapled(bool),
     /// icmp: the share of requests without a reply, in percent, is below this.
     PacketLossBelow(f64),
+    /// domain: the registration has more than this many days left.
+    DomainDaysLeftAbove(f64),
 }
 
 impl Assertion {
@@ -59,6 +61,7 @@ impl Assertion {
                 | Assertion::AnswersEqual(_)
                 | Assertion::AnswerCount(..)
                 | Assertion::OcspStapled(_)
+                | Assertion::DomainDaysLeftAbove(_)
         )
     }
 
@@ -79,6 +82,8 @@ impl Assertion {
             P::Websocket(_) => text || tls || matches!(self, Assertion::Json { .. } | Assertion::JsonSchema { .. }),
             // The body is the serving status (`SERVING`).
             P::Grpc(_) => text,
+            // The body is the registry's answer (RDAP JSON).
+            P::Domain(_) => text || matches!(self, Assertion::DomainDaysLeftAbove(_) | Assertion::Json { .. }),
             P::Push(_) => matches!(self, Assertion::LatencyBelow(_)),
         }
     }
@@ -105,6 +110,7 @@ impl Assertion {
             Assertion::IssuerContains(s) => format!("issuer contains {s:?}"),
             Assertion::OcspStapled(want) => format!("OCSP response stapled: {want}"),
             Assertion::PacketLossBelow(p) => format!("packet loss below {p}%"),
+            Assertion::DomainDaysLeftAbove(d) => format!("domain registration days left above {d}"),
         }
     }
 }

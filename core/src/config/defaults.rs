@@ -29,6 +29,11 @@ pub const LISTEN: &str = "127.0.0.1:9090";
 pub const FOLLOW_REDIRECTS: u32 = 5;
 pub const MAX_BODY: u64 = 1 << 20;
 pub const METHOD: &str = "GET";
+/// A domain endpoint's schedule: registrations change slowly, and registries' RDAP services rate-limit, so
+/// once a day, a slow answer allowed, and a retry after a miss ten minutes later (not `agent.*`).
+pub const DOMAIN_INTERVAL: Duration = Duration::from_secs(86_400);
+pub const DOMAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DOMAIN_RETRY_INTERVAL: Duration = Duration::from_secs(600);
 /// Wait between the attempts of a step with `retries`.
 pub const STEP_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// A status assertion applied when an HTTP endpoint declares none of its own.

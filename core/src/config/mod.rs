@@ -44,8 +44,8 @@ pub use error::{ConfigError, ConfigErrors};
 pub use people::Person;
 pub use probe::steps::*;
 pub use probe::{
-    ClientIdentity, DnsProbeConfig, DnsRecordType, DnsTransport, GrpcProbeConfig, HttpProbeConfig, IcmpProbeConfig, IpProtocol,
-    ProbeConfig, PushProbeConfig, StartTls, TcpProbeConfig, TlsClientOptions, TlsProbeConfig, WebsocketProbeConfig,
+    ClientIdentity, DnsProbeConfig, DnsRecordType, DnsTransport, DomainProbeConfig, GrpcProbeConfig, HttpProbeConfig, IcmpProbeConfig,
+    IpProtocol, ProbeConfig, PushProbeConfig, RdapSource, StartTls, TcpProbeConfig, TlsClientOptions, TlsProbeConfig, WebsocketProbeConfig,
 };
 pub use regions::RegionsConfig;
 pub use secret::{Masks, Secret};

@@ -158,6 +158,7 @@ pub struct RawEndpoint {
 /// - tls (and https): `{ tls_version_at_least = "1.2" }`, `{ issuer_contains = "Let's Encrypt" }`; tls only:
 ///   `{ ocsp_stapled = true }`
 /// - icmp: `{ packet_loss_below = 20 }` (percent)
+/// - domain: `{ domain_days_left_above = 30 }`
 ///
 /// `op` is one of `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `not_exists`, `empty`, `not_empty`, `contains`,
 /// `matches`, `one_of` (a list), `length` (a number, or a comparison such as `">= 1"`) and `type` (`string`, `number`, `boolean`, `array`, `object`, `null`); a json
@@ -181,6 +182,7 @@ pub struct RawAssertion {
     pub issuer_contains: Option<String>,
     pub ocsp_stapled: Option<bool>,
     pub packet_loss_below: Option<f64>,
+    pub domain_days_left_above: Option<f64>,
     /// json: which selected nodes must pass, `first` (default), `all` or `any`.
     pub nodes: Option<String>,
     pub op: Option<String>,

@@ -7,6 +7,7 @@
 //! `http`), so a key of another type is an unknown key, reported with the keys this type takes.
 
 pub mod dns;
+pub mod domain;
 pub mod grpc;
 pub mod http;
 pub mod icmp;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use steps::StepsProbeConfig;
 
 pub use dns::{DnsProbeConfig, DnsRecordType, DnsTransport};
+pub use domain::{DomainProbeConfig, RdapSource};
 pub use grpc::GrpcProbeConfig;
 pub use http::HttpProbeConfig;
 pub use icmp::{IcmpProbeConfig, IpProtocol};
@@ -41,6 +43,7 @@ pub enum ProbeSpec {
     Icmp(icmp::Raw),
     Websocket(websocket::Raw),
     Grpc(grpc::Raw),
+    Domain(domain::Raw),
     Push(push::Raw),
 }
 
@@ -74,6 +77,7 @@ impl ProbeSpec {
             ProbeSpec::Icmp(r) => r.check(t),
             ProbeSpec::Websocket(r) => r.check(t),
             ProbeSpec::Grpc(r) => r.check(t),
+            ProbeSpec::Domain(r) => r.check(t),
             ProbeSpec::Push(r) => r.check(t, common),
         }
     }
@@ -90,6 +94,7 @@ pub enum ProbeConfig {
     Icmp(IcmpProbeConfig),
     Websocket(WebsocketProbeConfig),
     Grpc(GrpcProbeConfig),
+    Domain(DomainProbeConfig),
     /// A multi-step API check from `[[checks]]`, one per environment it runs in.
     Steps(Box<StepsProbeConfig>),
     Push(PushProbeConfig),
@@ -105,6 +110,7 @@ impl ProbeConfig {
             ProbeConfig::Icmp(_) => "icmp",
             ProbeConfig::Websocket(_) => "websocket",
             ProbeConfig::Grpc(_) => "grpc",
+            ProbeConfig::Domain(_) => "domain",
             ProbeConfig::Steps(_) => "steps",
             ProbeConfig::Push(_) => "push",
         }
@@ -146,6 +152,7 @@ impl ProbeConfig {
                     .ok_or_else(|| format!("invalid target {target:?}: expected ws://… or wss://…"))?;
                 ProbeConfig::Websocket(WebsocketProbeConfig { url, ..w.clone() })
             }
+            ProbeConfig::Domain(d) => ProbeConfig::Domain(DomainProbeConfig { domain: domain::domain_name(target)?, ..d.clone() }),
             ProbeConfig::Steps(_) | ProbeConfig::Push(_) => return Err(format!("a {} probe takes no target", self.kind())),
         })
     }
@@ -173,6 +180,7 @@ impl ProbeConfig {
                 let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
                 format!("{} step(s): {}", s.steps.len(), names.join(" → "))
             }
+            ProbeConfig::Domain(d) => format!("registration of {}", d.domain),
             ProbeConfig::Push(_) => "reports to POST /api/v1/push/{id}".into(),
         }
     }

@@ -35,6 +35,7 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         ("issuer_contains", raw.issuer_contains.is_some()),
         ("ocsp_stapled", raw.ocsp_stapled.is_some()),
         ("packet_loss_below", raw.packet_loss_below.is_some()),
+        ("domain_days_left_above", raw.domain_days_left_above.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, set)| set.then_some(k))
@@ -45,7 +46,8 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
             errors.push(doc.error(
                 path,
                 "an assertion needs one of status, latency_below, body_contains, body_matches, header, json, json_schema_file, cert_days_left_above, \
-                 rcode, answers_contain, answers_equal, answer_count, tls_version_at_least, issuer_contains, ocsp_stapled, packet_loss_below",
+                 rcode, answers_contain, answers_equal, answer_count, tls_version_at_least, issuer_contains, ocsp_stapled, packet_loss_below, \
+                 domain_days_left_above",
             ));
             return None;
         }
@@ -88,6 +90,7 @@ pub(super) fn assertion(doc: &Document, path: &str, raw: RawAssertion, scope: &S
         "body_contains" => raw.body_contains.map(Assertion::BodyContains),
         "body_matches" => regex("body_matches", raw.body_matches.as_deref()?, errors).map(Assertion::BodyMatches),
         "cert_days_left_above" => raw.cert_days_left_above.map(Assertion::CertDaysLeftAbove),
+        "domain_days_left_above" => raw.domain_days_left_above.map(Assertion::DomainDaysLeftAbove),
         "json_schema_file" => {
             let file = raw.json_schema_file?;
             match json_schema(doc, &file) {

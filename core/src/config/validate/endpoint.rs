@@ -35,6 +35,16 @@ pub(super) fn endpoint(
     let checked = spec.and_then(|s| s.check(&mut table, common));
     let (interval, timeout, retry_interval) = match checked.as_ref().and_then(|c| c.schedule) {
         Some(t) => t,
+        // A domain endpoint has its own defaults rather than the agent's (see `defaults::DOMAIN_INTERVAL`).
+        None if kind == "domain" => {
+            let own = |v: Option<HumanDuration>, default| v.or(Some(HumanDuration(default)));
+            let given = (
+                own(raw.interval, d::DOMAIN_INTERVAL),
+                own(raw.timeout, d::DOMAIN_TIMEOUT),
+                own(raw.retry_interval, d::DOMAIN_RETRY_INTERVAL),
+            );
+            timing(doc, path, given, agent, d::DOMAIN_INTERVAL, errors)
+        }
         None => timing(doc, path, (raw.interval, raw.timeout, raw.retry_interval), agent, d::INTERVAL, errors),
     };
     let probe = checked.map(|c| c.probe);

@@ -6,7 +6,8 @@ use super::*;
 use crate::config::probe::MODULE_PLACEHOLDER_HOST;
 
 /// What a module's keys must not hold: the target comes with each request.
-const TARGET_KEYS: [(&str, &str); 3] = [("url", "http and websocket"), ("address", "tcp, tls and grpc"), ("host", "icmp")];
+const TARGET_KEYS: [(&str, &str); 4] =
+    [("url", "http and websocket"), ("address", "tcp, tls and grpc"), ("host", "icmp"), ("domain", "domain")];
 
 pub(super) fn modules(
     doc: &Document,
@@ -52,6 +53,9 @@ pub(super) fn modules(
             }
             "icmp" => {
                 keys.insert("host".into(), Value::String(MODULE_PLACEHOLDER_HOST.into()));
+            }
+            "domain" => {
+                keys.insert("domain".into(), Value::String(MODULE_PLACEHOLDER_HOST.into()));
             }
             _ => {}
         }
