@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 # InfluxDB 1.6, for the store tests), chromium (headless, renders and prints the HTML report), prometheus
 # (scrapes a real watchpost for the health dashboard's queries), docker-compose (validates
 # docker-compose.yml offline; no engine needed), systemd-analyze (verifies the unit file) and chattr (makes a
-# database file immutable: read-only even for root, who runs the tests) and dnsmasq (the DNS server the dns
-# probe tests ask).
+# database file immutable: read-only even for root, who runs the tests), dnsmasq (the DNS server the dns
+# probe tests ask) and nginx (the HTTP/2 server of the http probe's h2 test).
 REQUIRED=("cc:gcc" "prlimit:util-linux" "setpriv:util-linux" "kill:procps" "influxd:influxdb" "chromium:chromium" "prometheus:prometheus"
-  "docker-compose:docker-compose" "systemd-analyze:systemd" "chattr:e2fsprogs" "dnsmasq:dnsmasq-base")
+  "docker-compose:docker-compose" "systemd-analyze:systemd" "chattr:e2fsprogs" "dnsmasq:dnsmasq-base" "nginx:nginx")
 missing=()
 for pair in "${REQUIRED[@]}"; do
   type -P "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")  # a program on PATH, not a shell builtin

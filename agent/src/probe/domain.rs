@@ -80,6 +80,7 @@ impl DomainProbe {
             max_body,
             tls: Default::default(),
             tls_resume: false,
+            http2: true,
         };
         HttpProbe::new(cfg, self.shared.clone()).observe().await
     }

@@ -33,13 +33,10 @@ pub struct GrpcProbe {
 
 impl GrpcProbe {
     pub fn new(cfg: GrpcProbeConfig, shared: Arc<Shared>) -> Self {
-        let tls = cfg.tls.as_ref().map(|o| {
-            endpoint_config(o, false).map(|(config, stapled)| {
-                let mut c = (*config).clone();
-                c.alpn_protocols = vec![b"h2".to_vec()];
-                (Arc::new(c), stapled)
-            })
-        });
+        let tls = cfg
+            .tls
+            .as_ref()
+            .map(|o| endpoint_config(o, false).map(|(config, stapled)| (super::tls::with_alpn(&config, &[b"h2"]), stapled)));
         GrpcProbe { cfg, shared, tls }
     }
 }

@@ -4,10 +4,13 @@
 //!
 //! Phases (summed over redirect hops): DNS (hickory; none for IP literals), TCP connect, TLS handshake; TTFB
 //! is from the probe's start to the final response's headers. The body is read up to `max_body`.
+//!
+//! HTTPS offers `h2` and `http/1.1` by ALPN (unless `http2 = false`) and speaks what the server chose: the
+//! same phases, caps and error classes either way, one request per connection.
 
 use super::encoding::{DecodeError, Decoder, ACCEPT_ENCODING};
 use super::net::{io_class, Shared};
-use super::tls::{endpoint_config, EndpointTls};
+use super::tls::{endpoint_config, with_alpn, EndpointTls};
 use super::tls_probe::TlsInfo;
 use super::{Observation, Probe, ProbeFailure, Timings};
 use bytes::Bytes;
@@ -44,7 +47,15 @@ struct Hop {
 
 impl HttpProbe {
     pub fn new(cfg: HttpProbeConfig, shared: Arc<Shared>) -> Self {
-        let own_tls = (!cfg.tls.is_default()).then(|| endpoint_config(&cfg.tls, cfg.tls_resume));
+        let own_tls = (!cfg.tls.is_default()).then(|| {
+            endpoint_config(&cfg.tls, cfg.tls_resume).map(|(config, stapled)| {
+                if cfg.http2 {
+                    (with_alpn(&config, &[b"h2", b"http/1.1"]), stapled)
+                } else {
+                    (config, stapled)
+                }
+            })
+        });
         HttpProbe { cfg, shared, own_tls }
     }
 
@@ -56,11 +67,12 @@ impl HttpProbe {
         add(&mut t.dns_ms, dns_ms);
         let (tcp, connect_ms) = Shared::connect(&addrs, port).await.map_err(|f| with_timings(f, *t))?;
         add(&mut t.connect_ms, Some(connect_ms));
-        let req = self.request(uri, method, body)?;
         if !https {
-            return exchange(hyper_util::rt::TokioIo::new(tcp), req, self.cfg.max_body, t, t0, None).await;
+            let req = self.request(uri, method, body, false)?;
+            return exchange(hyper_util::rt::TokioIo::new(tcp), req, false, self.cfg.max_body, t, t0, None).await;
         }
         let (config, stapled) = match &self.own_tls {
+            None if self.cfg.http2 => (self.shared.tls_h2(self.cfg.tls.skip_verify, self.cfg.tls_resume), None),
             None => (self.shared.tls(self.cfg.tls.skip_verify, self.cfg.tls_resume), None),
             Some(Ok((config, stapled))) => (config.clone(), Some(stapled)),
             Some(Err(e)) => return Err(with_timings(ProbeFailure::new(ErrorClass::Internal, e.clone()), *t)),
@@ -77,30 +89,44 @@ impl HttpProbe {
         // The shared configurations do not record stapling (they serve every endpoint at once).
         let info = TlsInfo::of(tls.get_ref().1, stapled.is_some_and(|s| s.load(Ordering::Relaxed)));
         let days = info.earliest_days();
-        let mut hop = exchange(hyper_util::rt::TokioIo::new(tls), req, self.cfg.max_body, t, t0, days).await?;
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let req = self.request(uri, method, body, h2)?;
+        let mut hop = exchange(hyper_util::rt::TokioIo::new(tls), req, h2, self.cfg.max_body, t, t0, days).await?;
         hop.tls = Some(Arc::new(info));
         Ok(hop)
     }
 
-    fn request(&self, uri: &Uri, method: &Method, body: Bytes) -> Result<Request<Full<Bytes>>, ProbeFailure> {
+    /// The request for one hop. HTTP/2 takes the absolute URI (its `:scheme` and `:authority`) and no
+    /// `Host` or `Connection` header (RFC 9113 §8.2.2: connection-specific headers are malformed there).
+    fn request(&self, uri: &Uri, method: &Method, body: Bytes, h2: bool) -> Result<Request<Full<Bytes>>, ProbeFailure> {
         let authority = uri.authority().map(|a| a.as_str().rsplit('@').next().unwrap_or_default()).unwrap_or_default();
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let target = if h2 { format!("https://{authority}{path}") } else { path.to_string() };
         let mut req = Request::builder()
             .method(method.clone())
-            .uri(path)
+            .uri(target)
             .body(Full::new(body))
             .map_err(|e| ProbeFailure::new(ErrorClass::Internal, format!("cannot build the request: {e}")))?;
+        if h2 {
+            *req.version_mut() = http::Version::HTTP_2;
+        }
         let h = req.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(authority) {
-            h.insert(HOST, v);
+        if !h2 {
+            if let Ok(v) = HeaderValue::from_str(authority) {
+                h.insert(HOST, v);
+            }
+            // One request per connection: the next probe measures a fresh connect again.
+            h.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        // One request per connection: the next probe measures a fresh connect again.
-        h.insert(CONNECTION, HeaderValue::from_static("close"));
         // Compressed bodies are decoded (and capped decoded, see `encoding`); an endpoint's own header wins.
         h.insert(ACCEPT_ENCODING_HEADER, HeaderValue::from_static(ACCEPT_ENCODING));
         for (k, v) in &self.cfg.headers {
-            h.insert(k, v.clone());
+            // A `Host` or `Connection` header of the endpoint's has no place in HTTP/2 (`:authority` is
+            // the URL's).
+            if !(h2 && (k == HOST || k == CONNECTION)) {
+                h.insert(k, v.clone());
+            }
         }
         Ok(req)
     }
@@ -164,6 +190,7 @@ fn with_timings(mut f: ProbeFailure, t: Timings) -> ProbeFailure {
 async fn exchange<I>(
     io: I,
     req: Request<Full<Bytes>>,
+    h2: bool,
     max_body: u64,
     t: &mut Timings,
     t0: Instant,
@@ -174,17 +201,31 @@ where
 {
     let fail =
         |class: ErrorClass, detail: String, t: &Timings| ProbeFailure { timings: *t, cert_days_left, ..ProbeFailure::new(class, detail) };
-    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
-        .max_buf_size(MAX_HEADER_BYTES)
-        .handshake(io)
-        .await
-        .map_err(|e| fail(hyper_class(&e), format!("HTTP handshake: {e}"), t))?;
-    // The connection task ends with the response (Connection: close) or when the probe drops its handles;
-    // the limit only guards against a peer that keeps it open by other means.
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(CONN_TASK_LIMIT, conn).await;
-    });
-    let resp = sender.send_request(req).await.map_err(|e| fail(hyper_class(&e), format!("HTTP request: {e}"), t))?;
+    let handshake_failed = |e: hyper::Error, t: &Timings| fail(hyper_class(&e), format!("HTTP handshake: {e}"), t);
+    // The connection task ends with the response (Connection: close; HTTP/2: when the probe drops its
+    // handles); the limit only guards against a peer that keeps it open by other means.
+    let sent = if h2 {
+        let (mut sender, conn) = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .max_header_list_size(MAX_HEADER_BYTES as u32)
+            .handshake(io)
+            .await
+            .map_err(|e| handshake_failed(e, t))?;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(CONN_TASK_LIMIT, conn).await;
+        });
+        sender.send_request(req).await
+    } else {
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(MAX_HEADER_BYTES)
+            .handshake(io)
+            .await
+            .map_err(|e| handshake_failed(e, t))?;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(CONN_TASK_LIMIT, conn).await;
+        });
+        sender.send_request(req).await
+    };
+    let resp = sent.map_err(|e| fail(hyper_class(&e), format!("HTTP request: {e}"), t))?;
     t.ttfb_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
     let (parts, mut body) = resp.into_parts();
     let status = parts.status.as_u16();

@@ -17,7 +17,8 @@ pub struct Shared {
     /// The system's first name server (`/etc/resolv.conf`), asked by dns endpoints that name no `server`.
     nameserver: Result<IpAddr, String>,
     /// TLS client configurations by (skip verification, resume sessions).
-    tls: [[Arc<rustls::ClientConfig>; 2]; 2],
+    /// TLS client configurations by (skip verification, resume sessions, offer HTTP/2).
+    tls: [[[Arc<rustls::ClientConfig>; 2]; 2]; 2],
     /// RDAP bootstrap registries read by domain endpoints, shared so each is fetched once a day.
     pub(super) rdap_bootstrap: super::domain::BootstrapCache,
 }
@@ -36,13 +37,24 @@ impl Shared {
             .map_err(|e| e.to_string())
             .and_then(|(c, _)| c.name_servers().first().map(|n| n.ip).ok_or_else(|| "it names no nameserver".into()))
             .map_err(|e| format!("no system name server for dns endpoints without `server` (/etc/resolv.conf: {e})"));
-        let tls = [false, true].map(|skip| [false, true].map(|resume| tls::probe_config(skip, resume)));
+        let tls = [false, true].map(|skip| {
+            [false, true].map(|resume| {
+                let http1 = tls::probe_config(skip, resume);
+                [http1.clone(), tls::with_alpn(&http1, &[b"h2", b"http/1.1"])]
+            })
+        });
         Arc::new(Shared { resolver, nameserver, tls, rdap_bootstrap: Default::default() })
     }
 
-    /// The TLS configuration for a probe that skips certificate verification or resumes sessions.
+    /// The TLS configuration for a probe that skips certificate verification or resumes sessions (no ALPN:
+    /// HTTP/1.1, WebSocket, or a bare handshake).
     pub(super) fn tls(&self, skip_verify: bool, resume: bool) -> Arc<rustls::ClientConfig> {
-        self.tls[usize::from(skip_verify)][usize::from(resume)].clone()
+        self.tls[usize::from(skip_verify)][usize::from(resume)][0].clone()
+    }
+
+    /// As [`Shared::tls`], offering `h2` and `http/1.1` by ALPN (HTTPS probes with `http2`).
+    pub(super) fn tls_h2(&self, skip_verify: bool, resume: bool) -> Arc<rustls::ClientConfig> {
+        self.tls[usize::from(skip_verify)][usize::from(resume)][1].clone()
     }
 
     /// The system's first name server.

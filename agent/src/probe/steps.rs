@@ -241,6 +241,7 @@ impl StepsProbe {
             max_body: self.cfg.max_body,
             tls: watchpost_core::config::TlsClientOptions { skip_verify: self.cfg.tls_skip_verify, ..Default::default() },
             tls_resume: self.cfg.tls_resume,
+            http2: true,
         })
     }
 

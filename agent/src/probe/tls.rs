@@ -21,6 +21,13 @@ pub fn probe_config(skip_verify: bool, resume: bool) -> Arc<rustls::ClientConfig
     Arc::new(cfg)
 }
 
+/// `config` offering these ALPN protocols, in order of preference.
+pub fn with_alpn(config: &Arc<rustls::ClientConfig>, protocols: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut c = (**config).clone();
+    c.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+    Arc::new(c)
+}
+
 /// An endpoint's own client configuration, and the flag its verifier sets when a response was stapled.
 pub type EndpointTls = (Arc<rustls::ClientConfig>, Arc<AtomicBool>);
 

@@ -30,6 +30,9 @@ pub struct Raw {
     /// Resume TLS sessions between probes (default false: every probe makes a full handshake, as a new
     /// client does, so `tls_ms` and the certificate are measured and checked each time).
     tls_resume: Option<bool>,
+    /// https: offer HTTP/2 in the handshake (ALPN) and speak it when the server chooses it (default true,
+    /// as browsers); false speaks HTTP/1.1 only.
+    http2: Option<bool>,
     /// PEM certificates to trust instead of Mozilla's roots (a private CA).
     tls_ca_file: Option<String>,
     /// PEM client certificate chain (mutual TLS), with `tls_key_file`.
@@ -76,6 +79,7 @@ impl Raw {
             max_body,
             tls: tls?,
             tls_resume: self.tls_resume.unwrap_or(false),
+            http2: self.http2.unwrap_or(true),
         });
         Some(Checked { probe, schedule: None })
     }
@@ -113,6 +117,8 @@ pub struct HttpProbeConfig {
     pub tls: super::TlsClientOptions,
     /// Resume TLS sessions between probes (off: a full handshake per probe).
     pub tls_resume: bool,
+    /// https: offer `h2` by ALPN and use it when chosen.
+    pub http2: bool,
 }
 
 impl std::fmt::Debug for HttpProbeConfig {
@@ -126,6 +132,7 @@ impl std::fmt::Debug for HttpProbeConfig {
             .field("max_body", &self.max_body)
             .field("tls", &self.tls)
             .field("tls_resume", &self.tls_resume)
+            .field("http2", &self.http2)
             .finish()
     }
 }
