@@ -127,6 +127,21 @@ pub(crate) enum Command {
         #[arg(default_value = "http://127.0.0.1:9090/healthz")]
         url: String,
     },
+    /// Convert a Gatus or blackbox_exporter configuration into Watchpost's, listing what could not be carried
+    /// over (also as comments at the top of what is written). What is written passes `check-config`.
+    Import {
+        /// Whose configuration FILE is.
+        #[arg(value_enum)]
+        from: ImportFrom,
+        /// The other tool's configuration (YAML).
+        file: PathBuf,
+        /// Write here instead of standard output (refused if it exists, unless --force).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace --output if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Multi-step API checks: run them now (for CI, with a JUnit report) or show their history.
     Checks {
         #[command(flatten)]
@@ -134,6 +149,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: checks::ChecksCommand,
     },
+}
+
+/// The tools `watchpost import` reads.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ImportFrom {
+    /// Gatus's `endpoints:` (conditions kept as written: Watchpost compiles them).
+    Gatus,
+    /// blackbox_exporter's `modules:` (as `[modules.NAME]`, for `/probe`).
+    Blackbox,
 }
 
 #[derive(Subcommand)]

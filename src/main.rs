@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     let (path, command) = match cli.command {
         Command::CheckConfig { file, config } => return check_config(&file.unwrap_or(config.config)),
         Command::Healthcheck { url } => return healthcheck(&url),
+        Command::Import { from, file, output, force } => return import(from, &file, output.as_deref(), force),
         Command::Run(c) => (c.config, Work::Run(Parts { agent: true, aggregator: true, statuspage: true, alerting: true })),
         Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, ..Parts::NONE })),
         Command::Aggregator { config, backfill: None, .. } => (config.config, Work::Run(Parts { aggregator: true, ..Parts::NONE })),
@@ -76,6 +77,61 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `watchpost import gatus|blackbox FILE`: the converted configuration on stdout (or `--output`), what was
+/// not carried over on stderr; exit 2 when FILE cannot be read as that tool's configuration.
+fn import(from: cli::ImportFrom, file: &std::path::Path, output: Option<&std::path::Path>, force: bool) -> ExitCode {
+    let shown = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {shown}: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let imported = match from {
+        cli::ImportFrom::Gatus => watchpost_core::import::gatus(&shown, &text),
+        cli::ImportFrom::Blackbox => watchpost_core::import::blackbox(&shown, &text),
+    };
+    let imported = match imported {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    match output {
+        None => print!("{}", imported.toml),
+        Some(path) => {
+            let written = if force {
+                std::fs::write(path, &imported.toml)
+            } else {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, imported.toml.as_bytes()))
+            };
+            if let Err(e) = written {
+                let hint = if e.kind() == std::io::ErrorKind::AlreadyExists { " (--force replaces it)" } else { "" };
+                eprintln!("error: cannot write {}: {e}{hint}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let what = match from {
+        cli::ImportFrom::Gatus => "endpoint(s)",
+        cli::ImportFrom::Blackbox => "module(s)",
+    };
+    eprintln!("{shown}: {} {what} imported", imported.written);
+    if !imported.dropped.is_empty() {
+        eprintln!("not carried over ({}):", imported.dropped.len());
+        for d in &imported.dropped {
+            eprintln!("  - {d}");
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn healthcheck(url: &str) -> ExitCode {

@@ -20,6 +20,7 @@ pub mod config;
 pub mod health;
 pub mod hist;
 pub mod http;
+pub mod import;
 pub mod lineproto;
 pub mod mail;
 pub mod maintenance;

@@ -336,6 +336,12 @@ fn every_example_configuration_is_valid() {
 }
 
 #[test]
+fn regression_a_file_without_endpoints_has_no_negative_load() {
+    let summary = load("[modules.tcp]\ntype = \"tcp\"\n").unwrap().summary();
+    assert!(summary.contains("load:      0.0 probes/s"), "{summary}");
+}
+
+#[test]
 fn the_summary_never_prints_credentials_or_query_tokens() {
     let cfg = load("[[endpoints]]\nid = \"a\"\nurl = \"https://user:pa55@api.example:8443/health?token=t0k\"\n").unwrap();
     let summary = cfg.summary();

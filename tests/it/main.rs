@@ -13,6 +13,7 @@ mod deploy;
 mod e2e;
 mod faults;
 mod grafana;
+mod import;
 mod influx_writes;
 mod maintenance;
 mod oncall;

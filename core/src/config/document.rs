@@ -97,6 +97,16 @@ impl Document {
         errors.into_result(doc)
     }
 
+    /// The tree of `text` as written: no environment overrides, `${VAR}` left as text (another tool's file
+    /// being imported, whose variables are for the configuration it becomes).
+    pub fn parse_plain(file: &str, format: Format, text: &str) -> Result<Self, ConfigErrors> {
+        let (tree, origins) = match format {
+            Format::Toml => parse_toml(file, text)?,
+            Format::Yaml => parse_yaml(file, text)?,
+        };
+        Ok(Document { file: file.to_string(), tree, origins, from_env: Vec::new(), base: None })
+    }
+
     /// A path written in the file (or a default), resolved against [`Document::base`].
     pub fn path(&self, written: &str) -> PathBuf {
         match &self.base {

@@ -11,6 +11,7 @@
 //! - `has([BODY].x) == true` / `false` → `json` exists / not_exists;
 //! - `[CERTIFICATE_EXPIRATION] > 48h` → `cert_days_left_above`;
 //! - `[DNS_RCODE] == NOERROR` → `rcode`;
+//! - `[DOMAIN_EXPIRATION] > 720h` → `domain_days_left_above` (domain endpoints);
 //! - `[CONNECTED] == true` → nothing more than the probe's own success.
 
 use super::{Assertion, Check, CmpOp, Operand, StatusMatcher};
@@ -56,6 +57,13 @@ pub fn condition(text: &str) -> Result<Option<Assertion>, String> {
                 _ => Err(format!("[CERTIFICATE_EXPIRATION] takes > (a lower bound such as > 48h), not {}", op.as_str())),
             }
         }
+        "[DOMAIN_EXPIRATION]" => {
+            let d = super::duration::parse_duration(right).map_err(|e| format!("[DOMAIN_EXPIRATION]: {e}"))?;
+            match op {
+                CmpOp::Gt | CmpOp::Ge => Ok(Some(Assertion::DomainDaysLeftAbove(d.as_secs_f64() / 86_400.0))),
+                _ => Err(format!("[DOMAIN_EXPIRATION] takes > (a lower bound such as > 720h), not {}", op.as_str())),
+            }
+        }
         "[DNS_RCODE]" => match op {
             CmpOp::Eq => Ok(Some(Assertion::Rcode(vec![unquote(right).to_ascii_uppercase()]))),
             _ => Err(format!("[DNS_RCODE] takes ==, not {}", op.as_str())),
@@ -75,7 +83,7 @@ pub fn condition(text: &str) -> Result<Option<Assertion>, String> {
                 return json(&path, check).map(Some);
             }
             let known =
-                "[STATUS], [RESPONSE_TIME], [BODY], [BODY].path, len(…), has(…), [CERTIFICATE_EXPIRATION], [DNS_RCODE], [CONNECTED]";
+                "[STATUS], [RESPONSE_TIME], [BODY], [BODY].path, len(…), has(…), [CERTIFICATE_EXPIRATION], [DOMAIN_EXPIRATION] (domain endpoints), [DNS_RCODE], [CONNECTED]";
             Err(format!("{left} is not supported here (supported: {known})"))
         }
     }
@@ -223,6 +231,7 @@ mod tests {
         assert_eq!(described("[BODY] == pat(*ok*)"), "body matches /(?s)^.*ok.*$/");
         assert_eq!(described("[CERTIFICATE_EXPIRATION] > 48h"), "certificate days left above 2");
         assert_eq!(described("[DNS_RCODE] == NXDOMAIN"), "rcode NXDOMAIN");
+        assert_eq!(described("[DOMAIN_EXPIRATION] > 720h"), "domain registration days left above 30");
         assert_eq!(described("[CONNECTED] == true"), "-");
     }
 

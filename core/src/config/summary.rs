@@ -62,7 +62,8 @@ impl Config {
             format_duration(self.aggregator.lateness),
             format_duration(self.aggregator.latency_objective)
         ));
-        let rate: f64 = self.endpoints.iter().map(|e| 1.0 / e.interval.as_secs_f64()).sum();
+        // `+ 0.0`: an empty float sum is -0.0, which printed as "-0.0 probes/s" for a file of modules only.
+        let rate: f64 = self.endpoints.iter().map(|e| 1.0 / e.interval.as_secs_f64()).sum::<f64>() + 0.0;
         out.push_str(&format!("load:      {rate:.1} probes/s at steady state\n"));
         for e in &self.endpoints {
             let name = match e.probe {
