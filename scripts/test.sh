@@ -14,12 +14,20 @@ cd "$(dirname "$0")/.."
 # (scrapes a real watchpost for the health dashboard's queries), docker-compose (validates
 # docker-compose.yml offline; no engine needed), systemd-analyze (verifies the unit file) and chattr (makes a
 # database file immutable: read-only even for root, who runs the tests), dnsmasq (the DNS server the dns
-# probe tests ask) and nginx (the HTTP/2 server of the http probe's h2 test).
+# probe tests ask), nginx (the HTTP/2 server of the http probe's h2 test), and Dovecot and OpenLDAP's slapd
+# (the IMAP, POP3 and LDAP servers the tls probe's STARTTLS tests upgrade; a program outside PATH is named
+# by its full path).
 REQUIRED=("cc:gcc" "prlimit:util-linux" "setpriv:util-linux" "kill:procps" "influxd:influxdb" "chromium:chromium" "prometheus:prometheus"
-  "docker-compose:docker-compose" "systemd-analyze:systemd" "chattr:e2fsprogs" "dnsmasq:dnsmasq-base" "nginx:nginx")
+  "docker-compose:docker-compose" "systemd-analyze:systemd" "chattr:e2fsprogs" "dnsmasq:dnsmasq-base" "nginx:nginx"
+  "dovecot:dovecot-imapd" "/usr/lib/dovecot/pop3:dovecot-pop3d" "slapd:slapd")
 missing=()
 for pair in "${REQUIRED[@]}"; do
-  type -P "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")  # a program on PATH, not a shell builtin
+  program=${pair%%:*}
+  if [[ $program == /* ]]; then
+    [[ -x $program ]] || missing+=("${pair#*:}")
+  else
+    type -P "$program" >/dev/null || missing+=("${pair#*:}")  # a program on PATH, not a shell builtin
+  fi
 done
 if ((${#missing[@]})); then
   echo "==> installing: ${missing[*]}"

@@ -1,6 +1,7 @@
 //! The tls probe and the TLS client files, against TLS servers on loopback: a private CA with an
 //! intermediate (fixtures/README.md), OCSP stapling, client certificates, STARTTLS through a real SMTP server
-//! (Python's aiosmtpd) and through IMAP, POP3 and LDAP servers that speak the RFCs' exchanges.
+//! (Python's aiosmtpd), real Dovecot (IMAP, POP3) and OpenLDAP (LDAP) servers, and in-test servers that
+//! speak the RFCs' exchanges for the cases a real server will not show.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -256,4 +257,114 @@ async fn starttls_upgrades_a_real_smtp_server() {
     let _ = child.wait();
     assert!(a.ok, "{a:?}");
     assert_eq!(b.error, Some(ErrorClass::Protocol), "an SMTP greeting is not POP3's +OK: {b:?}");
+}
+
+/// A server started from Debian's package for the test, in the foreground, killed when dropped.
+struct Daemon {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `port` accepts, or fails with `log`'s text.
+fn wait_listening(port: u16, what: &str, log: &std::path::Path) {
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if start.elapsed() > std::time::Duration::from_secs(15) {
+            panic!("{what} did not listen on {port}: {}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The private chain and key in `dir` as servers want them.
+fn chain_files(dir: &std::path::Path) -> (String, String) {
+    let text: String = ["leaf.crt", "inter.crt"].iter().map(|f| std::fs::read_to_string(format!("{FIXTURES}/{f}")).unwrap()).collect();
+    std::fs::write(dir.join("chain.crt"), text).unwrap();
+    std::fs::copy(format!("{FIXTURES}/leaf.key"), dir.join("leaf.key")).unwrap();
+    (dir.join("chain.crt").display().to_string(), dir.join("leaf.key").display().to_string())
+}
+
+/// Dovecot (Debian's dovecot-imapd and dovecot-pop3d) serving IMAP and POP3 with STARTTLS/STLS.
+fn dovecot() -> (Daemon, u16, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let (cert, key) = chain_files(dir.path());
+    let (imap, pop3) = (free_port(), free_port());
+    let conf = format!(
+        "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\ninstance_name = watchpost-test-{imap}\n\
+         protocols = imap pop3\nlisten = 127.0.0.1\nssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n\
+         passdb {{\n  driver = static\n  args = password=unused\n}}\nuserdb {{\n  driver = static\n  args = uid=65534 gid=65534 home={d}/home\n}}\n\
+         service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+         service pop3-login {{\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
+         service anvil {{\n  chroot =\n}}\n"
+    );
+    std::fs::write(dir.path().join("dovecot.conf"), conf).unwrap();
+    let child = Command::new("dovecot")
+        .args(["-F", "-c", &format!("{d}/dovecot.conf")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dovecot is needed (apt install dovecot-imapd dovecot-pop3d, or run scripts/test.sh)");
+    let log = dir.path().join("dovecot.log");
+    let daemon = Daemon { child, _dir: dir };
+    wait_listening(imap, "dovecot (imap)", &log);
+    wait_listening(pop3, "dovecot (pop3)", &log);
+    (daemon, imap, pop3)
+}
+
+/// OpenLDAP's slapd (Debian's slapd) with the private chain for StartTLS, no database needed.
+fn slapd() -> (Daemon, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let (cert, key) = chain_files(dir.path());
+    let port = free_port();
+    let conf = format!(
+        "include /etc/ldap/schema/core.schema\npidfile {d}/slapd.pid\nargsfile {d}/slapd.args\n\
+         TLSCertificateFile {cert}\nTLSCertificateKeyFile {key}\n"
+    );
+    std::fs::write(dir.path().join("slapd.conf"), conf).unwrap();
+    let log = dir.path().join("slapd.log");
+    let child = Command::new("slapd")
+        .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{port}/"), "-f", &format!("{d}/slapd.conf")])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("slapd is needed (apt install slapd, or run scripts/test.sh)");
+    let daemon = Daemon { child, _dir: dir };
+    wait_listening(port, "slapd", &log);
+    (daemon, port)
+}
+
+/// STARTTLS against the servers people run: Dovecot for IMAP and POP3, OpenLDAP for LDAP. Each handshake
+/// verifies the private chain; asking one protocol of another's port is a `protocol` miss.
+#[tokio::test]
+async fn starttls_upgrades_real_dovecot_and_openldap_servers() {
+    let (_dovecot, imap, pop3) = dovecot();
+    let (_slapd, ldap) = slapd();
+    let at = |port: u16| format!("type = \"tls\"\naddress = \"127.0.0.1:{port}\"\nserver_name = \"localhost\"\ntls_ca_file = \"ca.crt\"");
+    for (port, protocol) in [(imap, "imap"), (pop3, "pop3"), (ldap, "ldap")] {
+        let a = attempt(&format!(
+            "{}\nstarttls = \"{protocol}\"\nassert = [{{ issuer_contains = \"Intermediate\" }}, {{ cert_days_left_above = 20000 }}]",
+            at(port)
+        ))
+        .await;
+        assert!(a.ok, "{protocol}: {a:?}");
+        assert!(a.timings.tls_ms.is_some(), "{protocol}: the handshake is timed");
+    }
+    let a = attempt(&format!("{}\nstarttls = \"pop3\"", at(imap))).await;
+    assert_eq!(a.error, Some(ErrorClass::Protocol), "IMAP's greeting is not POP3's: {a:?}");
+    assert!(a.detail.contains("Dovecot"), "shows what the server said: {}", a.detail);
+    let a = attempt(&format!("{}\nstarttls = \"imap\"", at(ldap))).await;
+    assert!(matches!(a.error, Some(ErrorClass::Protocol | ErrorClass::Timeout)), "LDAP does not greet: {a:?}");
 }
