@@ -913,7 +913,7 @@ fn regression_errors_inside_a_typed_table_name_their_key_and_line() {
         &probe("type = \"ftp\"\n"),
         3,
         "endpoints[0].type",
-        "`ftp`: expected one of http, tcp, dns, tls, icmp, websocket, grpc, push",
+        "`ftp`: expected one of http, tcp, dns, tls, icmp, websocket, grpc, domain, push",
     );
 }
 
