@@ -210,9 +210,7 @@ where
             .handshake(io)
             .await
             .map_err(|e| handshake_failed(e, t))?;
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(CONN_TASK_LIMIT, conn).await;
-        });
+        drive(conn);
         sender.send_request(req).await
     } else {
         let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
@@ -220,9 +218,7 @@ where
             .handshake(io)
             .await
             .map_err(|e| handshake_failed(e, t))?;
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(CONN_TASK_LIMIT, conn).await;
-        });
+        drive(conn);
         sender.send_request(req).await
     };
     let resp = sent.map_err(|e| fail(hyper_class(&e), format!("HTTP request: {e}"), t))?;
@@ -263,6 +259,13 @@ where
         Err(DecodeError::Invalid(e)) => return Err(invalid(e, t)),
     };
     Ok(Hop { status: parts.status, headers: parts.headers, body, cert_days_left, tls: None })
+}
+
+/// Runs a connection's task beside the probe, for at most [`CONN_TASK_LIMIT`].
+fn drive(conn: impl std::future::Future + Send + 'static) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(CONN_TASK_LIMIT, conn).await;
+    });
 }
 
 fn hyper_class(e: &hyper::Error) -> ErrorClass {
