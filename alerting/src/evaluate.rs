@@ -32,7 +32,8 @@ pub struct Series {
 
 impl Series {
     /// The rule's metric over `window` before `now` (`None`: the latest sample), or `None` without data.
-    pub fn value(&self, metric: Metric, window: Option<Duration>, now: Nanos) -> Option<f64> {
+    /// `slot` is the endpoint's interval: the most time one sample stands for.
+    pub fn value(&self, metric: Metric, window: Option<Duration>, now: Nanos, slot: Nanos) -> Option<f64> {
         let Some(window) = window else {
             let s = self.samples.back()?;
             return match metric {
@@ -46,7 +47,7 @@ impl Series {
         let from = now - duration_nanos(window);
         let recent = self.samples.iter().rev().take_while(|s| s.ts >= from);
         match metric {
-            Metric::Availability => mean(recent.map(|s| f64::from(s.availability))),
+            Metric::Availability => self.availability(from, now, slot),
             Metric::LatencyMean => mean(recent.map(|s| f64::from(s.latency_ms))),
             Metric::LatencyP95 | Metric::LatencyP99 => {
                 let mut v: Vec<f64> = recent.map(|s| f64::from(s.latency_ms)).collect();
@@ -61,6 +62,40 @@ impl Series {
             Metric::CertDaysLeft => recent.filter(|s| !s.cert_days_left.is_nan()).map(|s| f64::from(s.cert_days_left)).reduce(f64::min),
             Metric::RegionsReporting => None,
         }
+    }
+}
+
+impl Series {
+    /// Availability over `[from, now)` weighted by the time each sample stands for (DESIGN.md §5.6, as
+    /// `SlotAccumulator` does for rollups): until the next sample, at most `slot`; the sample before `from`
+    /// for its part inside the window. Why not the mean of the samples: after a miss the agent retries at
+    /// `retry_interval`, so the first seconds of an outage bring several samples where a healthy minute
+    /// brings one per interval, and a mean over-weighted them (three 1 s retries counted as 15 s).
+    fn availability(&self, from: Nanos, now: Nanos, slot: Nanos) -> Option<f64> {
+        let first = self.samples.partition_point(|s| s.ts < from);
+        let start = first.saturating_sub(1);
+        let (mut weighted, mut total, mut seen) = (0.0, 0.0, 0u32);
+        for (k, s) in self.samples.iter().enumerate().skip(start) {
+            if s.ts > now {
+                break;
+            }
+            let next = self.samples.get(k + 1).map_or(now, |n| n.ts.min(now));
+            let end = next.min(s.ts + slot);
+            let secs = (end - s.ts.max(from)).max(0) as f64;
+            if k >= first {
+                seen += 1;
+            }
+            weighted += f64::from(s.availability) * secs;
+            total += secs;
+        }
+        if seen == 0 {
+            return None;
+        }
+        // Every sample at `now` exactly (no time yet): the plain mean of those in the window.
+        if total == 0.0 {
+            return mean(self.samples.iter().skip(first).take_while(|s| s.ts <= now).map(|s| f64::from(s.availability)));
+        }
+        Some(weighted / total)
     }
 }
 
@@ -91,6 +126,8 @@ pub struct Windows {
     /// Endpoint id to its indexes (one per environment).
     by_id: HashMap<String, Vec<usize>>,
     pub by_endpoint: Vec<Regions>,
+    /// Each endpoint's interval: the most time one of its samples stands for.
+    slots: Vec<Nanos>,
     /// Newest active maintenance point per endpoint index and region.
     maintenance: Vec<Vec<(Arc<str>, Nanos)>>,
     keep: Nanos,
@@ -108,6 +145,7 @@ impl Windows {
             index,
             by_id,
             by_endpoint: endpoints.iter().map(|_| Regions::default()).collect(),
+            slots: endpoints.iter().map(|e| duration_nanos(e.interval)).collect(),
             maintenance: endpoints.iter().map(|_| Vec::new()).collect(),
             keep: duration_nanos(keep),
         }
@@ -232,7 +270,7 @@ pub fn verdict(w: &Windows, i: usize, rule: &RuleConfig, stale: Nanos, quorum: O
         if last_maintenance > s.last_probe {
             continue; // in a window: counted below
         }
-        let Some(v) = s.value(rule.metric, rule.window, now) else { continue };
+        let Some(v) = s.value(rule.metric, rule.window, now, w.slots[i]) else { continue };
         reporting += 1;
         worst = Some(worse(worst, v));
         if rule.cmp.holds(v, rule.threshold) {
@@ -384,14 +422,38 @@ mod tests {
         }
         let s = &w.by_endpoint[0].series[0].1;
         let now = 101 * S;
-        assert_eq!(s.value(Metric::Availability, Some(Duration::from_secs(100)), now), Some(75.0));
-        assert_eq!(s.value(Metric::LatencyMean, Some(Duration::from_secs(10)), now), Some(95.5));
-        assert_eq!(s.value(Metric::LatencyP95, Some(Duration::from_secs(100)), now), Some(95.0));
-        assert_eq!(s.value(Metric::LatencyP99, Some(Duration::from_secs(100)), now), Some(99.0));
-        assert_eq!(s.value(Metric::CheckFailed, Some(Duration::from_secs(20)), now), Some(5.0));
-        assert_eq!(s.value(Metric::LatencyMean, Some(Duration::from_secs(1)), 500 * S), None, "nothing in the window");
+        assert_eq!(s.value(Metric::Availability, Some(Duration::from_secs(100)), now, 5 * S), Some(75.0));
+        assert_eq!(s.value(Metric::LatencyMean, Some(Duration::from_secs(10)), now, 5 * S), Some(95.5));
+        assert_eq!(s.value(Metric::LatencyP95, Some(Duration::from_secs(100)), now, 5 * S), Some(95.0));
+        assert_eq!(s.value(Metric::LatencyP99, Some(Duration::from_secs(100)), now, 5 * S), Some(99.0));
+        assert_eq!(s.value(Metric::CheckFailed, Some(Duration::from_secs(20)), now, 5 * S), Some(5.0));
+        assert_eq!(s.value(Metric::LatencyMean, Some(Duration::from_secs(1)), 500 * S, 5 * S), None, "nothing in the window");
         w.prune(800 * S);
         assert_eq!(w.by_endpoint[0].series[0].1.samples.len(), 1, "pruning keeps the newest");
+    }
+
+    /// Issue 21: a miss retried twice at 1 s counted as three samples of an interval each. Up every 5 s
+    /// from 40 s, down at 55, 56 and 57 s (confirmed, the agent retrying), up again from 60 s: 5 s of 60 are
+    /// down, 91.7 %, where the mean of the 14 samples said 78.6 %. The sample before the window counts for
+    /// its part inside it.
+    #[test]
+    fn regression_windowed_availability_weights_samples_by_the_time_they_stand_for() {
+        let mut w = Windows::new(&[endpoint()], Duration::from_secs(600));
+        let mut ts: Vec<(i64, f64)> = (0..=50).step_by(5).map(|t| (t, 100.0)).collect();
+        ts.extend([(55, 0.0), (56, 0.0), (57, 0.0)]);
+        ts.extend((60..=95).step_by(5).map(|t| (t, 100.0)));
+        for (t, a) in ts {
+            w.ingest(&probe("eu", t * S, a, 10.0));
+        }
+        let s = &w.by_endpoint[0].series[0].1;
+        let v = s.value(Metric::Availability, Some(Duration::from_secs(60)), 100 * S, 5 * S).unwrap();
+        assert!((v - 55.0 / 60.0 * 100.0).abs() < 1e-9, "{v}");
+        // The window starting mid-slot: from 42 s, the sample at 40 s counts for 3 s.
+        let v = s.value(Metric::Availability, Some(Duration::from_secs(58)), 100 * S, 5 * S).unwrap();
+        assert!((v - 53.0 / 58.0 * 100.0).abs() < 1e-9, "{v}");
+        // Through a rule: 91.7 % does not breach `availability < 90` over the minute.
+        let r = rule("availability < 90", Some(60));
+        assert!(!verdict(&w, 0, &r, 30 * S, None, 100 * S).unwrap().breach);
     }
 
     #[test]
