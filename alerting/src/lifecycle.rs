@@ -227,8 +227,16 @@ fn deliveries(
     let Some(policy) = cfg.alerting.policies.get(&rule.policy) else { return vec![] };
     let mut out = Vec::new();
     for (action, level, who) in actions {
+        // A signed link for each kind of channel that shows one (named in the link, so the acknowledgement
+        // says where it came from); email and Slack always, for events queued before other channels had any.
+        let mut linked: Vec<&str> = vec!["email", "slack"];
+        for n in policy.notifiers.iter().filter_map(|name| cfg.alerting.notifiers.get(name)) {
+            if n.shows_links() && !linked.contains(&n.kind()) {
+                linked.push(n.kind());
+            }
+        }
         let ack_links = match (&cfg.alerting.secret, action) {
-            (Some(secret), Action::Trigger | Action::Escalate) => ["email", "slack"]
+            (Some(secret), Action::Trigger | Action::Escalate) => linked
                 .iter()
                 .map(|by| {
                     let link =

@@ -567,3 +567,88 @@ fn the_schema_validator_enforces_the_documents_bounds() {
     assert!(e.iter().any(|e| e.contains("$.untilHour") && e.contains("maximum")), "{e:?}");
     assert!(e.iter().any(|e| e.contains("$.untilMinute") && e.contains("minimum")), "{e:?}");
 }
+
+/// The chat and push channels (issue 21): one alert fires and resolves through Discord, Telegram, Google
+/// Chat and ntfy stand-ins that validate every request against the schema written from the provider's
+/// documentation; each message carries its own signed acknowledge link, and no credential reaches the log.
+#[test]
+fn discord_telegram_google_chat_and_ntfy_page_with_their_own_links_and_resolve() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Toggle::start(true);
+    let (listen, page) = (free_port(), free_port());
+    let (discord_token, bot_token, chat_token, ntfy_token) = ("dc-9f8e7d6c5b", "123456:tg-AAEhBOweik6ad", "gc-c0ffee42", "tk_ntfy5ecret");
+    let text = base(dir.path(), listen, page)
+        + &endpoint("api", &target.url())
+        + &format!(
+            r#"
+[oncall.schedules.primary]
+members = ["alice"]
+
+[alerting]
+evaluation_interval = "200ms"
+secret = "{SECRET}"
+
+[alerting.notifiers.dc]
+type = "discord"
+webhook_url = "{url}/api/webhooks/42/{discord_token}"
+
+[alerting.notifiers.tg]
+type = "telegram"
+bot_token = "{bot_token}"
+chat_id = -1001234567890
+api_url = "{url}"
+
+[alerting.notifiers.gc]
+type = "googlechat"
+webhook_url = "{url}/v1/spaces/AAAA/messages?key=k&token={chat_token}"
+
+[alerting.notifiers.push]
+type = "ntfy"
+url = "{url}"
+topic = "watchpost-alerts"
+token = "{ntfy_token}"
+
+[alerting.policies.default]
+notifiers = ["dc", "tg", "gc", "push"]
+levels = [{{ targets = ["oncall:primary"] }}]
+
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+"#,
+            url = providers.url()
+        );
+    let cfg = write_config(dir.path(), &text);
+    let log = dir.path().join("run.log");
+    let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
+    assert!(wait_for(Duration::from_secs(15), || http_request(page, "GET", "/healthz", &[], "").is_some()), "{}", log_of(&log));
+    target.set(false);
+    // ntfy publishes to the server's root: its requests are those on `/` exactly.
+    let on = |p: &Providers, route: &str| -> Vec<common::providers::Received> {
+        p.received_on(route).into_iter().filter(|x| route != "/" || x.path == "/").collect()
+    };
+    let routes = ["/api/webhooks/", "/bot", "/v1/spaces/", "/"];
+    let firing = |p: &Providers| routes.iter().all(|r| on(p, r).iter().any(|x| x.raw.contains("[FIRING] api")));
+    assert!(wait_for(Duration::from_secs(20), || firing(&providers)), "{:?}\n{}", providers.received(), log_of(&log));
+    // Each message has the acknowledge link signed for its own channel.
+    let first = |route: &str| on(&providers, route).into_iter().find(|x| x.raw.contains("[FIRING] api")).unwrap();
+    for (route, kind) in [("/api/webhooks/", "discord"), ("/bot", "telegram"), ("/v1/spaces/", "googlechat"), ("/", "ntfy")] {
+        let raw = first(route).raw;
+        assert!(raw.contains(&format!("/ack?alert=down%2Fapi%2Fproduction&episode=1&by={kind}")), "{kind}: {raw}");
+    }
+    assert_eq!(first("/").headers.get("authorization").map(String::as_str), Some(&*format!("Bearer {ntfy_token}")));
+    let tg = first("/bot");
+    assert!(tg.path == format!("/bot{bot_token}/sendMessage"), "{}", tg.path);
+    assert_eq!(tg.body["chat_id"], serde_json::json!(-1001234567890_i64));
+
+    target.set(true);
+    let resolved = |p: &Providers| routes.iter().all(|r| on(p, r).iter().any(|x| x.raw.contains("[RESOLVED] ")));
+    assert!(wait_for(Duration::from_secs(20), || resolved(&providers)), "{:?}\n{}", providers.received(), log_of(&log));
+    let _ = terminate(child);
+    assert_eq!(providers.violations(), Vec::<String>::new());
+    let logged = log_of(&log);
+    for secret in [discord_token, bot_token, chat_token, ntfy_token] {
+        assert!(!logged.contains(secret), "{secret} in the log");
+    }
+}

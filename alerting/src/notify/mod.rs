@@ -10,10 +10,15 @@
 //!
 //! Adding a notifier type: a new file here with those four things, `pub mod` for it, one variant, one arm.
 
+pub mod discord;
 pub mod email;
+pub mod googlechat;
+pub mod message;
+pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod slack;
+pub mod telegram;
 pub mod webhook;
 
 use crate::event::{Action, AlertEvent};
@@ -33,6 +38,10 @@ pub enum NotifierConfig {
     Slack(slack::Config),
     Email(email::Config),
     Webhook(webhook::Config),
+    Discord(discord::Config),
+    Telegram(telegram::Config),
+    GoogleChat(googlechat::Config),
+    Ntfy(ntfy::Config),
 }
 
 impl NotifierConfig {
@@ -45,6 +54,10 @@ impl NotifierConfig {
             NotifierConfig::Slack(c) => c.check(t),
             NotifierConfig::Email(c) => c.check(t),
             NotifierConfig::Webhook(c) => c.check(t),
+            NotifierConfig::Discord(c) => c.check(t),
+            NotifierConfig::Telegram(c) => c.check(t),
+            NotifierConfig::GoogleChat(c) => c.check(t),
+            NotifierConfig::Ntfy(c) => c.check(t),
         }
     }
 }
@@ -72,6 +85,11 @@ pub trait Channel: fmt::Debug + Send + Sync {
     /// Whether a page through it reaches nobody who lacks that contact, so that everyone a policy using it
     /// can page must have one (checked at start-up: better said then than at 2 am).
     fn needs_contact(&self) -> bool {
+        false
+    }
+
+    /// Whether its messages carry an acknowledge link of their own (`AlertEvent::ack_link(kind)`).
+    fn shows_links(&self) -> bool {
         false
     }
 
@@ -116,4 +134,115 @@ pub async fn post(req: reqwest::RequestBuilder) -> Outcome {
 /// RFC 3339 in UTC with milliseconds, as the providers print times.
 pub fn rfc3339(ts: watchpost_core::time::Nanos) -> String {
     jiff::Timestamp::from_nanosecond(i128::from(ts)).map(|t| format!("{t:.3}")).unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::event::{Action, AlertEvent, Paged};
+    use serde_json::Value;
+
+    /// One event of every action, as a firing alert goes through them: people, links, a note.
+    pub(crate) fn events() -> Vec<AlertEvent> {
+        let person = |name: &str| Paged { name: name.into(), contacts: Default::default() };
+        let base = AlertEvent {
+            action: Action::Trigger,
+            key: "down/api/production".into(),
+            episode: 3,
+            rule: "down".into(),
+            endpoint: "api".into(),
+            endpoint_name: "Public API <v2> & *stars*_".into(),
+            environment: "production".into(),
+            component: "checkout".into(),
+            severity: "critical".into(),
+            summary: "api is down (availability 0 % < 100 %) in eu, us".into(),
+            condition: "availability < 100 %".into(),
+            value: 0.0,
+            at: 1_764_800_000_000_000_000,
+            fired_at: 1_764_799_900_000_000_000,
+            level: 0,
+            people: vec![person("alice"), person("bob")],
+            acked_by: None,
+            note: String::new(),
+            page_url: Some("https://status.example.com".into()),
+            ack_links: ["email", "slack", "discord", "telegram", "googlechat", "ntfy"]
+                .iter()
+                .map(|c| (c.to_string(), format!("https://status.example.com/ack?alert=down%2Fapi&episode=3&by={c}&sig=abc")))
+                .collect(),
+        };
+        let mut out = vec![base.clone()];
+        out.push(AlertEvent { action: Action::Escalate, level: 1, people: vec![person("carol")], ..base.clone() });
+        out.push(AlertEvent { action: Action::Acknowledge, acked_by: Some("alice".into()), ..base.clone() });
+        out.push(AlertEvent { action: Action::Resolve, ..base.clone() });
+        out.push(AlertEvent { action: Action::Resolve, note: "a maintenance window began".into(), page_url: None, ..base.clone() });
+        // The longest summary a rule can produce, and then some: the builders cut to the providers' limits.
+        out.push(AlertEvent { summary: "x".repeat(10_000), ..base });
+        out
+    }
+
+    /// Every violation of `payload` against `schemas/NAME.schema.json`.
+    pub(crate) fn schema_errors(name: &str, payload: &Value) -> Vec<String> {
+        let path = format!("{}/schemas/{name}.schema.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
+        validator.iter_errors(payload).map(|e| format!("{}: {e}", e.instance_path())).collect()
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    use super::*;
+    use watchpost_core::config::Secret;
+
+    const SECRET: &str = "s3cr3t-token-7f2e9a";
+
+    /// Every chat and push notifier, its credential `SECRET`, aimed at `base` (a closed port, or a server
+    /// that answers 400 with the request line).
+    fn channels(base: &str) -> Vec<Arc<dyn Channel>> {
+        vec![
+            Arc::new(discord::Settings { webhook_url: Secret::new(format!("{base}/api/webhooks/1/{SECRET}")), username: "W".into() }),
+            Arc::new(telegram::Settings {
+                bot_token: Secret::new(format!("123:{SECRET}")),
+                chat_id: serde_json::json!(-1),
+                thread: None,
+                api_url: base.into(),
+            }),
+            Arc::new(googlechat::Settings { webhook_url: Secret::new(format!("{base}/v1/spaces/A/messages?key=k&token={SECRET}")) }),
+            Arc::new(ntfy::Settings { url: base.into(), topic: "t".into(), token: Some(Secret::new(SECRET)) }),
+            Arc::new(slack::Settings { webhook_url: Secret::new(format!("{base}/services/T/B/{SECRET}")) }),
+        ]
+    }
+
+    /// No credential in a notifier's `Debug`, nor in what an attempt records when the provider cannot be
+    /// reached or refuses the request: the outbox keeps those answers, and logs print them.
+    #[tokio::test]
+    async fn no_notifier_shows_its_credential_in_debug_or_in_a_failed_attempt() {
+        let http = watchpost_core::http::client(Duration::from_secs(5)).build().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // A provider that refuses everything with 400 and a body that does not repeat the request.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refusing = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut c, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 65536];
+                let _ = c.read(&mut buf).await;
+                let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\nConnection: close\r\n\r\nbad request").await;
+            }
+        });
+        let event = tests::events().remove(0);
+        for port in [closed, refusing] {
+            for ch in channels(&format!("http://127.0.0.1:{port}")) {
+                let shown = format!("{ch:?}");
+                assert!(!shown.contains(SECRET), "{} Debug: {shown}", ch.kind());
+                let outcome = ch.build(&http).unwrap().send(&event).await;
+                let text = format!("{outcome:?}");
+                assert!(!matches!(outcome, Outcome::Sent(_)), "{}: {text}", ch.kind());
+                assert!(!text.contains(SECRET), "{} outcome: {text}", ch.kind());
+                if port == refusing {
+                    assert!(matches!(outcome, Outcome::Failed(_)), "a 400 is not retried: {}: {text}", ch.kind());
+                }
+            }
+        }
+    }
 }

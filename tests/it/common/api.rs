@@ -160,6 +160,7 @@ pub fn respond(conn: &mut TcpStream, status: u16, extra: &str, body: &str) {
     let reason = match status {
         200 => "OK",
         202 => "Accepted",
+        204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",

@@ -10,6 +10,10 @@
 //!   limits (`message` ≤ 130, `alias` ≤ 512, `description` ≤ 15000, ≤ 20 tags of ≤ 50); answers 202 with a
 //!   `requestId`. Open alerts are deduplicated by alias, as OpsGenie does.
 //! - Slack incoming webhooks, `POST /slack/…`: `text` and well-formed `blocks`; answers 200 `ok`.
+//! - Discord (`POST /api/webhooks/…`, answers 204), Telegram's `sendMessage` (`POST /bot<token>/sendMessage`,
+//!   answers `{"ok":true,…}`), Google Chat (`POST /v1/spaces/…/messages`) and ntfy (`POST /`): bodies against
+//!   the JSON Schemas in `alerting/schemas/` (written from each provider's documentation, see its
+//!   SOURCES.md), with `Authorization: Bearer` required for ntfy when the test says so.
 //! - Generic webhooks, `POST /hook`: recorded with their headers.
 //!
 //! It can be told to fail: 500, 429 with `Retry-After`, or to hang (before or after taking the request in).
@@ -242,6 +246,14 @@ fn serve(mut conn: TcpStream, inner: &Mutex<Inner>, schemas: &(Schemas, Schemas)
                 violations.push(format!("slack: malformed blocks {}", json.get("blocks").unwrap_or(&Value::Null)));
             }
             (200, "ok".into())
+        } else if let Some(kind) = chat_route(route) {
+            violations.extend(chat_schema(kind, &json).into_iter().map(|e| format!("{kind}: {e}")));
+            match kind {
+                "discord" => (204, String::new()),
+                "telegram" => (200, r#"{"ok":true,"result":{"message_id":1,"date":0,"chat":{"id":-1,"type":"group"}}}"#.into()),
+                "ntfy" => (200, r#"{"id":"a1","time":0,"event":"message","topic":"t"}"#.into()),
+                _ => (200, "{}".into()),
+            }
         } else if route == "/hook" {
             (200, "{}".into())
         } else {
@@ -276,4 +288,28 @@ fn decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Which chat provider a path belongs to, as the providers lay out their URLs.
+fn chat_route(route: &str) -> Option<&'static str> {
+    if route.starts_with("/api/webhooks/") {
+        Some("discord")
+    } else if route.starts_with("/bot") && route.ends_with("/sendMessage") {
+        Some("telegram")
+    } else if route.starts_with("/v1/spaces/") && route.ends_with("/messages") {
+        Some("googlechat")
+    } else if route == "/" {
+        Some("ntfy")
+    } else {
+        None
+    }
+}
+
+/// Violations of `alerting/schemas/KIND.schema.json`.
+fn chat_schema(kind: &str, body: &Value) -> Vec<String> {
+    let path = format!("{}/alerting/schemas/{kind}.schema.json", env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
+    validator.iter_errors(body).map(|e| format!("{}: {e}", e.instance_path())).collect()
 }
