@@ -568,16 +568,29 @@ fn the_schema_validator_enforces_the_documents_bounds() {
     assert!(e.iter().any(|e| e.contains("$.untilMinute") && e.contains("minimum")), "{e:?}");
 }
 
-/// The chat and push channels (issue 21): one alert fires and resolves through Discord, Telegram, Google
-/// Chat and ntfy stand-ins that validate every request against the schema written from the provider's
-/// documentation; each message carries its own signed acknowledge link, and no credential reaches the log.
+/// The chat and push channels (issue 21): one alert fires and resolves through every one of them, against
+/// stand-ins that validate each request against the schema written from the provider's documentation; each
+/// message carries the acknowledge link signed for its channel, and no credential reaches the log.
 #[test]
-fn discord_telegram_google_chat_and_ntfy_page_with_their_own_links_and_resolve() {
+fn every_chat_and_push_channel_pages_with_its_own_link_and_resolves() {
     let providers = Providers::start();
     let dir = tempfile::tempdir().unwrap();
     let target = Toggle::start(true);
     let (listen, page) = (free_port(), free_port());
-    let (discord_token, bot_token, chat_token, ntfy_token) = ("dc-9f8e7d6c5b", "123456:tg-AAEhBOweik6ad", "gc-c0ffee42", "tk_ntfy5ecret");
+    let secrets = [
+        "dc-9f8e7d6c5b",
+        "123456:tg-AAEhBOweik6ad",
+        "gc-c0ffee42",
+        "tk_ntfy5ecret",
+        "mm-h00k5ecret",
+        "sig-teams-5ecret",
+        "gotify-app-5ecret",
+        "azGDORePK8gMaC0QOYAMyEEuzJnyUi",
+        "uQiRzpo4DXghDmr9QzzfQu27cmVRsG",
+        "syt_matrix_5ecret",
+        "am-proxy-5ecret",
+    ];
+    let [dc, tg, gc, nt, mm, teams, gotify, po_token, po_user, mx, am] = secrets;
     let text = base(dir.path(), listen, page)
         + &endpoint("api", &target.url())
         + &format!(
@@ -591,26 +604,57 @@ secret = "{SECRET}"
 
 [alerting.notifiers.dc]
 type = "discord"
-webhook_url = "{url}/api/webhooks/42/{discord_token}"
+webhook_url = "{url}/api/webhooks/42/{dc}"
 
 [alerting.notifiers.tg]
 type = "telegram"
-bot_token = "{bot_token}"
+bot_token = "{tg}"
 chat_id = -1001234567890
 api_url = "{url}"
 
 [alerting.notifiers.gc]
 type = "googlechat"
-webhook_url = "{url}/v1/spaces/AAAA/messages?key=k&token={chat_token}"
+webhook_url = "{url}/v1/spaces/AAAA/messages?key=k&token={gc}"
 
 [alerting.notifiers.push]
 type = "ntfy"
 url = "{url}"
 topic = "watchpost-alerts"
-token = "{ntfy_token}"
+token = "{nt}"
+
+[alerting.notifiers.mm]
+type = "mattermost"
+webhook_url = "{url}/hooks/{mm}"
+channel = "ops"
+
+[alerting.notifiers.teams]
+type = "teams"
+webhook_url = "{url}/workflows/abc/triggers/manual/paths/invoke?api-version=2016-06-01&sig={teams}"
+
+[alerting.notifiers.gotify]
+type = "gotify"
+url = "{url}"
+token = "{gotify}"
+
+[alerting.notifiers.po]
+type = "pushover"
+url = "{url}"
+token = "{po_token}"
+user_key = "{po_user}"
+
+[alerting.notifiers.mx]
+type = "matrix"
+homeserver = "{url}"
+room_id = "!ops:example.org"
+access_token = "{mx}"
+
+[alerting.notifiers.am]
+type = "alertmanager"
+url = "{url}"
+token = "{am}"
 
 [alerting.policies.default]
-notifiers = ["dc", "tg", "gc", "push"]
+notifiers = ["dc", "tg", "gc", "push", "mm", "teams", "gotify", "po", "mx", "am"]
 levels = [{{ targets = ["oncall:primary"] }}]
 
 [[alerting.rules]]
@@ -623,32 +667,44 @@ when = "availability < 100"
     let log = dir.path().join("run.log");
     let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
     assert!(wait_for(Duration::from_secs(15), || http_request(page, "GET", "/healthz", &[], "").is_some()), "{}", log_of(&log));
-    target.set(false);
-    // ntfy publishes to the server's root: its requests are those on `/` exactly.
+    // (path prefix, channel kind); ntfy publishes to the server's root, so its requests are those on `/` exactly.
+    let routes = [
+        ("/api/webhooks/", "discord"),
+        ("/bot", "telegram"),
+        ("/v1/spaces/", "googlechat"),
+        ("/", "ntfy"),
+        ("/hooks/", "mattermost"),
+        ("/workflows/", "teams"),
+        ("/message", "gotify"),
+        ("/1/messages.json", "pushover"),
+        ("/_matrix/", "matrix"),
+        ("/api/v2/alerts", "alertmanager"),
+    ];
     let on = |p: &Providers, route: &str| -> Vec<common::providers::Received> {
         p.received_on(route).into_iter().filter(|x| route != "/" || x.path == "/").collect()
     };
-    let routes = ["/api/webhooks/", "/bot", "/v1/spaces/", "/"];
-    let firing = |p: &Providers| routes.iter().all(|r| on(p, r).iter().any(|x| x.raw.contains("[FIRING] api")));
-    assert!(wait_for(Duration::from_secs(20), || firing(&providers)), "{:?}\n{}", providers.received(), log_of(&log));
-    // Each message has the acknowledge link signed for its own channel.
-    let first = |route: &str| on(&providers, route).into_iter().find(|x| x.raw.contains("[FIRING] api")).unwrap();
-    for (route, kind) in [("/api/webhooks/", "discord"), ("/bot", "telegram"), ("/v1/spaces/", "googlechat"), ("/", "ntfy")] {
-        let raw = first(route).raw;
-        assert!(raw.contains(&format!("/ack?alert=down%2Fapi%2Fproduction&episode=1&by={kind}")), "{kind}: {raw}");
+    // Alertmanager's alert is labels and annotations; every other channel shows the headline.
+    let firing = |raw: &str, kind: &str| if kind == "alertmanager" { !raw.contains("endsAt") } else { raw.contains("[FIRING] api") };
+    let resolved = |raw: &str, kind: &str| if kind == "alertmanager" { raw.contains("endsAt") } else { raw.contains("[RESOLVED] ") };
+    target.set(false);
+    let all = |p: &Providers, f: &dyn Fn(&str, &str) -> bool| routes.iter().all(|(r, k)| on(p, r).iter().any(|x| f(&x.raw, k)));
+    assert!(wait_for(Duration::from_secs(20), || all(&providers, &firing)), "{:?}\n{}", providers.received(), log_of(&log));
+    for (route, kind) in routes {
+        let first = on(&providers, route).into_iter().find(|x| firing(&x.raw, kind)).unwrap();
+        assert!(first.raw.contains(&format!("/ack?alert=down%2Fapi%2Fproduction&episode=1&by={kind}")), "{kind}: {}", first.raw);
     }
-    assert_eq!(first("/").headers.get("authorization").map(String::as_str), Some(&*format!("Bearer {ntfy_token}")));
-    let tg = first("/bot");
-    assert!(tg.path == format!("/bot{bot_token}/sendMessage"), "{}", tg.path);
-    assert_eq!(tg.body["chat_id"], serde_json::json!(-1001234567890_i64));
-
+    let ntfy = on(&providers, "/").remove(0);
+    assert_eq!(ntfy.headers.get("authorization").map(String::as_str), Some(&*format!("Bearer {nt}")));
+    assert!(on(&providers, "/bot").iter().all(|x| x.path == format!("/bot{tg}/sendMessage")));
+    assert!(on(&providers, "/_matrix/")
+        .iter()
+        .all(|x| x.path.starts_with("/_matrix/client/v3/rooms/%21ops%3Aexample.org/send/m.room.message/down%2Fapi")));
     target.set(true);
-    let resolved = |p: &Providers| routes.iter().all(|r| on(p, r).iter().any(|x| x.raw.contains("[RESOLVED] ")));
-    assert!(wait_for(Duration::from_secs(20), || resolved(&providers)), "{:?}\n{}", providers.received(), log_of(&log));
+    assert!(wait_for(Duration::from_secs(20), || all(&providers, &resolved)), "{:?}\n{}", providers.received(), log_of(&log));
     let _ = terminate(child);
     assert_eq!(providers.violations(), Vec::<String>::new());
     let logged = log_of(&log);
-    for secret in [discord_token, bot_token, chat_token, ntfy_token] {
+    for secret in secrets {
         assert!(!logged.contains(secret), "{secret} in the log");
     }
 }

@@ -1084,3 +1084,56 @@ fn json_node_quantifiers_and_the_one_of_and_type_ops_are_checked() {
         "\"number\"",
     );
 }
+
+/// The chat and push notifiers: each mistake names its key and line, and never shows a credential.
+#[test]
+fn chat_and_push_notifier_errors_name_their_key_and_line() {
+    // Lines 1-11: an endpoint, a rota, a policy through the notifier `n`, a rule. Line 12 is the notifier's
+    // table, 13 its `type`, then its keys from line 14.
+    let base = "[[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:1/\"\n[oncall.schedules.primary]\nmembers = [\"alice\"]\n\
+                [alerting.policies.default]\nnotifiers = [\"n\"]\nlevels = [{ targets = [\"oncall:primary\"] }]\n\
+                [[alerting.rules]]\nname = \"down\"\nwhen = \"availability < 100\"\n";
+    let notifier = |kind: &str, keys: &str| format!("{base}[alerting.notifiers.n]\ntype = \"{kind}\"\n{keys}");
+    let cases: &[(&str, &str, usize, &str, &str)] = &[
+        ("telegram", "bot_token = \"123:abc\"\nchat_id = \"general\"\n", 15, "chat_id", "not a chat id"),
+        ("telegram", "bot_token = \"not-a-token-s3cr3t\"\nchat_id = -100\n", 14, "bot_token", "is not a bot token"),
+        ("telegram", "bot_token = \"123:abc\"\n", 12, "", "missing key `chat_id`"),
+        ("ntfy", "topic = \"has spaces\"\n", 14, "topic", "is not a topic name"),
+        ("discord", "webhook_url = \"discord.com/api/webhooks/1/s3cr3t\"\n", 14, "webhook_url", "is not a valid URL"),
+        ("discord", "webhook_url = \"https://discord.com/api/webhooks/1/x\"\nusername = \"\"\n", 15, "username", "1 to 80"),
+        (
+            "matrix",
+            "homeserver = \"https://m.example.org\"\nroom_id = \"#ops:example.org\"\naccess_token = \"t\"\n",
+            15,
+            "room_id",
+            "not a room id",
+        ),
+        ("pushover", "token = \"short-s3cr3t\"\nuser_key = \"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\"\n", 14, "token", "30 letters and digits"),
+        ("gotify", "token = \"t\"\n", 12, "", "missing key `url`"),
+        ("mattermost", "webhook_url = \"https://chat.example.com/hooks/k\"\nchannel = \"\"\n", 15, "channel", "is empty"),
+        ("teams", "webhook_url = \"https://x.logic.azure.com/workflows/1\"\ncard = true\n", 15, "card", "unknown key"),
+        ("alertmanager", "", 12, "", "missing key `url`"),
+    ];
+    for (kind, keys, line, key, fragment) in cases {
+        let text = notifier(kind, keys);
+        let shown = load(&text).expect_err("rejected").to_string();
+        assert!(!shown.contains("s3cr3t"), "a credential in the error: {shown}");
+        let key = if key.is_empty() { "alerting.notifiers.n".to_string() } else { format!("alerting.notifiers.n.{key}") };
+        assert_one(&text, *line, &key, fragment);
+    }
+    // Each type with its documented keys is accepted.
+    for (kind, keys) in [
+        ("discord", "webhook_url = \"https://discord.com/api/webhooks/1/x\"\n"),
+        ("telegram", "bot_token = \"123:abc\"\nchat_id = \"@watchpost_ops\"\n"),
+        ("googlechat", "webhook_url = \"https://chat.googleapis.com/v1/spaces/A/messages?key=k&token=t\"\n"),
+        ("ntfy", "topic = \"acme-oncall\"\n"),
+        ("mattermost", "webhook_url = \"https://chat.example.com/hooks/k\"\n"),
+        ("teams", "webhook_url = \"https://x.logic.azure.com/workflows/1\"\n"),
+        ("gotify", "url = \"https://gotify.example.com\"\ntoken = \"t\"\n"),
+        ("pushover", "token = \"azGDORePK8gMaC0QOYAMyEEuzJnyUi\"\nuser_key = \"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\"\n"),
+        ("matrix", "homeserver = \"https://m.example.org\"\nroom_id = \"!ops:example.org\"\naccess_token = \"t\"\n"),
+        ("alertmanager", "url = \"http://alertmanager:9093\"\n"),
+    ] {
+        load(&notifier(kind, keys)).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+}

@@ -4,7 +4,7 @@
 //! `@everyone`. Discord answers 204.
 
 use super::message::Message;
-use super::{post, BuildError, Channel, Notifier, Outcome};
+use super::{post, secret_url, BuildError, Channel, Notifier, Outcome};
 use crate::event::{truncate, Action, AlertEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -33,17 +33,6 @@ impl Config {
         }
         Some(Arc::new(Settings { webhook_url: hook, username }))
     }
-}
-
-/// A URL that is itself the credential (a webhook with its token): required, valid, and never shown,
-/// also not in the error that says it is not valid.
-pub(super) fn secret_url(t: &mut Table<'_>, key: &str, inline: Option<Secret>, file: Option<String>) -> Option<Secret> {
-    let url = t.required_secret(key, inline, file)?;
-    if let Err(e) = watchpost_core::http::parse_http_url(url.expose()) {
-        let why = e.rsplit_once(": ").map_or("invalid URL", |(_, why)| why);
-        t.error(key, format!("is not a valid URL: {why}"));
-    }
-    Some(url)
 }
 
 #[derive(Debug)]

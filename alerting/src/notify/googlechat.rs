@@ -1,9 +1,8 @@
 //! Google Chat: an incoming webhook of a space (`POST` the webhook URL, whose `key` and `token` are the
 //! credential) with the message as `text`, links written out (Chat makes them clickable). Answers 200.
 
-use super::discord::secret_url;
 use super::message::Message;
-use super::{post, BuildError, Channel, Notifier, Outcome};
+use super::{post, secret_url, BuildError, Channel, Notifier, Outcome};
 use crate::event::{truncate, AlertEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};

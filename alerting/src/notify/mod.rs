@@ -10,14 +10,20 @@
 //!
 //! Adding a notifier type: a new file here with those four things, `pub mod` for it, one variant, one arm.
 
+pub mod alertmanager;
 pub mod discord;
 pub mod email;
 pub mod googlechat;
+pub mod gotify;
+pub mod matrix;
+pub mod mattermost;
 pub mod message;
 pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
+pub mod pushover;
 pub mod slack;
+pub mod teams;
 pub mod telegram;
 pub mod webhook;
 
@@ -27,6 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use watchpost_core::config::check::Table;
+use watchpost_core::config::Secret;
 
 /// `[alerting.notifiers.NAME]`, read by its `type` (`check::tagged`): one variant per notifier type, each the
 /// configuration struct of its own file.
@@ -42,6 +49,12 @@ pub enum NotifierConfig {
     Telegram(telegram::Config),
     GoogleChat(googlechat::Config),
     Ntfy(ntfy::Config),
+    Mattermost(mattermost::Config),
+    Teams(teams::Config),
+    Gotify(gotify::Config),
+    Pushover(pushover::Config),
+    Matrix(matrix::Config),
+    Alertmanager(alertmanager::Config),
 }
 
 impl NotifierConfig {
@@ -58,6 +71,12 @@ impl NotifierConfig {
             NotifierConfig::Telegram(c) => c.check(t),
             NotifierConfig::GoogleChat(c) => c.check(t),
             NotifierConfig::Ntfy(c) => c.check(t),
+            NotifierConfig::Mattermost(c) => c.check(t),
+            NotifierConfig::Teams(c) => c.check(t),
+            NotifierConfig::Gotify(c) => c.check(t),
+            NotifierConfig::Pushover(c) => c.check(t),
+            NotifierConfig::Matrix(c) => c.check(t),
+            NotifierConfig::Alertmanager(c) => c.check(t),
         }
     }
 }
@@ -131,6 +150,17 @@ pub async fn post(req: reqwest::RequestBuilder) -> Outcome {
     }
 }
 
+/// A URL that is itself the credential (a webhook with its token): required, valid, and never shown,
+/// also not in the error that says it is not valid.
+pub(crate) fn secret_url(t: &mut Table<'_>, key: &str, inline: Option<Secret>, file: Option<String>) -> Option<Secret> {
+    let url = t.required_secret(key, inline, file)?;
+    if let Err(e) = watchpost_core::http::parse_http_url(url.expose()) {
+        let why = e.rsplit_once(": ").map_or("invalid URL", |(_, why)| why);
+        t.error(key, format!("is not a valid URL: {why}"));
+    }
+    Some(url)
+}
+
 /// RFC 3339 in UTC with milliseconds, as the providers print times.
 pub fn rfc3339(ts: watchpost_core::time::Nanos) -> String {
     jiff::Timestamp::from_nanosecond(i128::from(ts)).map(|t| format!("{t:.3}")).unwrap_or_default()
@@ -164,10 +194,23 @@ pub(crate) mod tests {
             acked_by: None,
             note: String::new(),
             page_url: Some("https://status.example.com".into()),
-            ack_links: ["email", "slack", "discord", "telegram", "googlechat", "ntfy"]
-                .iter()
-                .map(|c| (c.to_string(), format!("https://status.example.com/ack?alert=down%2Fapi&episode=3&by={c}&sig=abc")))
-                .collect(),
+            ack_links: [
+                "email",
+                "slack",
+                "discord",
+                "telegram",
+                "googlechat",
+                "ntfy",
+                "mattermost",
+                "teams",
+                "gotify",
+                "pushover",
+                "matrix",
+                "alertmanager",
+            ]
+            .iter()
+            .map(|c| (c.to_string(), format!("https://status.example.com/ack?alert=down%2Fapi&episode=3&by={c}&sig=abc")))
+            .collect(),
         };
         let mut out = vec![base.clone()];
         out.push(AlertEvent { action: Action::Escalate, level: 1, people: vec![person("carol")], ..base.clone() });
@@ -192,7 +235,6 @@ pub(crate) mod tests {
 #[cfg(test)]
 mod contract {
     use super::*;
-    use watchpost_core::config::Secret;
 
     const SECRET: &str = "s3cr3t-token-7f2e9a";
 
@@ -210,6 +252,16 @@ mod contract {
             Arc::new(googlechat::Settings { webhook_url: Secret::new(format!("{base}/v1/spaces/A/messages?key=k&token={SECRET}")) }),
             Arc::new(ntfy::Settings { url: base.into(), topic: "t".into(), token: Some(Secret::new(SECRET)) }),
             Arc::new(slack::Settings { webhook_url: Secret::new(format!("{base}/services/T/B/{SECRET}")) }),
+            Arc::new(mattermost::Settings {
+                webhook_url: Secret::new(format!("{base}/hooks/{SECRET}")),
+                channel: None,
+                username: "W".into(),
+            }),
+            Arc::new(teams::Settings { webhook_url: Secret::new(format!("{base}/workflows/1/triggers/manual/paths/invoke?sig={SECRET}")) }),
+            Arc::new(gotify::Settings { url: base.into(), token: Secret::new(SECRET) }),
+            Arc::new(pushover::Settings { url: base.into(), token: Secret::new(SECRET), user_key: Secret::new(SECRET), device: None }),
+            Arc::new(matrix::Settings { homeserver: base.into(), room_id: "!r:example.org".into(), access_token: Secret::new(SECRET) }),
+            Arc::new(alertmanager::Settings { url: base.into(), token: Some(Secret::new(SECRET)) }),
         ]
     }
 

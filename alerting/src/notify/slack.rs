@@ -23,12 +23,8 @@ pub struct Config {
 
 impl Config {
     pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
-        let hook = t.required_secret("webhook_url", self.webhook_url, self.webhook_url_file)?;
-        if let Err(e) = watchpost_core::http::parse_http_url(hook.expose()) {
-            // The whole URL is the secret (its path is the token): only what is wrong with it.
-            let why = e.rsplit_once(": ").map_or("invalid URL", |(_, why)| why);
-            t.error("webhook_url", format!("is not a valid URL: {why}"));
-        }
+        // The whole URL is the secret (its path is the token).
+        let hook = super::secret_url(t, "webhook_url", self.webhook_url, self.webhook_url_file)?;
         Some(Arc::new(Settings { webhook_url: hook }))
     }
 }

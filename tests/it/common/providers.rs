@@ -13,7 +13,9 @@
 //! - Discord (`POST /api/webhooks/…`, answers 204), Telegram's `sendMessage` (`POST /bot<token>/sendMessage`,
 //!   answers `{"ok":true,…}`), Google Chat (`POST /v1/spaces/…/messages`) and ntfy (`POST /`): bodies against
 //!   the JSON Schemas in `alerting/schemas/` (written from each provider's documentation, see its
-//!   SOURCES.md), with `Authorization: Bearer` required for ntfy when the test says so.
+//!   SOURCES.md); likewise Mattermost (`/hooks/…`), Teams Workflows (`/workflows/…`, 202), Gotify
+//!   (`/message`, `X-Gotify-Key`), Pushover (`/1/messages.json`), Matrix (`PUT /_matrix/client/v3/rooms/…`,
+//!   a bearer token) and Alertmanager (`/api/v2/alerts`).
 //! - Generic webhooks, `POST /hook`: recorded with their headers.
 //!
 //! It can be told to fail: 500, 429 with `Retry-After`, or to hang (before or after taking the request in).
@@ -152,8 +154,10 @@ fn serve(mut conn: TcpStream, inner: &Mutex<Inner>, schemas: &(Schemas, Schemas)
     }
     let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let mut violations = Vec::new();
-    if method != "POST" {
-        violations.push(format!("{path}: method {method}, expected POST"));
+    // Matrix sends with PUT (the transaction id in the path makes it idempotent); everything else POSTs.
+    let expected = if path.starts_with("/_matrix/") { "PUT" } else { "POST" };
+    if method != expected {
+        violations.push(format!("{path}: method {method}, expected {expected}"));
     }
     if !headers.get("content-type").is_some_and(|t| t.starts_with("application/json")) {
         violations.push(format!("{path}: Content-Type {:?}, expected application/json", headers.get("content-type")));
@@ -248,8 +252,17 @@ fn serve(mut conn: TcpStream, inner: &Mutex<Inner>, schemas: &(Schemas, Schemas)
             (200, "ok".into())
         } else if let Some(kind) = chat_route(route) {
             violations.extend(chat_schema(kind, &json).into_iter().map(|e| format!("{kind}: {e}")));
+            if kind == "gotify" && headers.get("x-gotify-key").is_none_or(|k| k.is_empty()) {
+                violations.push("gotify: no X-Gotify-Key".into());
+            }
+            if kind == "matrix" && !headers.get("authorization").is_some_and(|a| a.starts_with("Bearer ")) {
+                violations.push("matrix: no access token".into());
+            }
             match kind {
                 "discord" => (204, String::new()),
+                "teams" => (202, String::new()),
+                "pushover" => (200, r#"{"status":1,"request":"647d2300-702c-4b38-8b2f-d56326ae460b"}"#.into()),
+                "matrix" => (200, r#"{"event_id":"$YUwRidLecu:example.com"}"#.into()),
                 "telegram" => (200, r#"{"ok":true,"result":{"message_id":1,"date":0,"chat":{"id":-1,"type":"group"}}}"#.into()),
                 "ntfy" => (200, r#"{"id":"a1","time":0,"event":"message","topic":"t"}"#.into()),
                 _ => (200, "{}".into()),
@@ -300,6 +313,18 @@ fn chat_route(route: &str) -> Option<&'static str> {
         Some("googlechat")
     } else if route == "/" {
         Some("ntfy")
+    } else if route.starts_with("/hooks/") {
+        Some("mattermost")
+    } else if route.starts_with("/workflows/") {
+        Some("teams")
+    } else if route == "/message" {
+        Some("gotify")
+    } else if route == "/1/messages.json" {
+        Some("pushover")
+    } else if route.starts_with("/_matrix/client/v3/rooms/") {
+        Some("matrix")
+    } else if route == "/api/v2/alerts" {
+        Some("alertmanager")
     } else {
         None
     }
