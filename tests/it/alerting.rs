@@ -589,8 +589,10 @@ fn every_chat_and_push_channel_pages_with_its_own_link_and_resolves() {
         "uQiRzpo4DXghDmr9QzzfQu27cmVRsG",
         "syt_matrix_5ecret",
         "am-proxy-5ecret",
+        "vo-api-5ecret",
+        "twilio-auth-5ecret",
     ];
-    let [dc, tg, gc, nt, mm, teams, gotify, po_token, po_user, mx, am] = secrets;
+    let [dc, tg, gc, nt, mm, teams, gotify, po_token, po_user, mx, am, vo, tw] = secrets;
     let text = base(dir.path(), listen, page)
         + &endpoint("api", &target.url())
         + &format!(
@@ -598,9 +600,25 @@ fn every_chat_and_push_channel_pages_with_its_own_link_and_resolves() {
 [oncall.schedules.primary]
 members = ["alice"]
 
+[oncall.people.alice]
+phone = "+4915112345678"
+
 [alerting]
 evaluation_interval = "200ms"
 secret = "{SECRET}"
+
+[alerting.notifiers.vo]
+type = "splunk_oncall"
+url = "{url}/victorops"
+api_key = "{vo}"
+routing_key = "ops"
+
+[alerting.notifiers.sms]
+type = "twilio"
+url = "{url}"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = "{tw}"
+from = "+14155550100"
 
 [alerting.notifiers.dc]
 type = "discord"
@@ -654,7 +672,7 @@ url = "{url}"
 token = "{am}"
 
 [alerting.policies.default]
-notifiers = ["dc", "tg", "gc", "push", "mm", "teams", "gotify", "po", "mx", "am"]
+notifiers = ["dc", "tg", "gc", "push", "mm", "teams", "gotify", "po", "mx", "am", "vo", "sms"]
 levels = [{{ targets = ["oncall:primary"] }}]
 
 [[alerting.rules]]
@@ -679,20 +697,37 @@ when = "availability < 100"
         ("/1/messages.json", "pushover"),
         ("/_matrix/", "matrix"),
         ("/api/v2/alerts", "alertmanager"),
+        ("/victorops/", "splunk_oncall"),
+        ("/2010-04-01/", "twilio"),
     ];
     let on = |p: &Providers, route: &str| -> Vec<common::providers::Received> {
         p.received_on(route).into_iter().filter(|x| route != "/" || x.path == "/").collect()
     };
-    // Alertmanager's alert is labels and annotations; every other channel shows the headline.
-    let firing = |raw: &str, kind: &str| if kind == "alertmanager" { !raw.contains("endsAt") } else { raw.contains("[FIRING] api") };
-    let resolved = |raw: &str, kind: &str| if kind == "alertmanager" { raw.contains("endsAt") } else { raw.contains("[RESOLVED] ") };
+    // Alertmanager's alert is labels and annotations, Twilio's a form; every other channel shows the headline.
+    let firing = |raw: &str, kind: &str| match kind {
+        "alertmanager" => !raw.contains("endsAt"),
+        "twilio" => raw.contains("%5BFIRING%5D%20api"),
+        _ => raw.contains("[FIRING] api"),
+    };
+    let resolved = |raw: &str, kind: &str| match kind {
+        "alertmanager" => raw.contains("endsAt"),
+        "twilio" => raw.contains("%5BRESOLVED%5D"),
+        _ => raw.contains("[RESOLVED] "),
+    };
     target.set(false);
     let all = |p: &Providers, f: &dyn Fn(&str, &str) -> bool| routes.iter().all(|(r, k)| on(p, r).iter().any(|x| f(&x.raw, k)));
     assert!(wait_for(Duration::from_secs(20), || all(&providers, &firing)), "{:?}\n{}", providers.received(), log_of(&log));
-    for (route, kind) in routes {
+    // Each message has the acknowledge link signed for its own channel (Splunk On-Call acknowledges in its
+    // own app; a text message links as Twilio's form encodes it).
+    for (route, kind) in routes.iter().filter(|(_, k)| *k != "splunk_oncall") {
         let first = on(&providers, route).into_iter().find(|x| firing(&x.raw, kind)).unwrap();
-        assert!(first.raw.contains(&format!("/ack?alert=down%2Fapi%2Fproduction&episode=1&by={kind}")), "{kind}: {}", first.raw);
+        let link = format!("/ack?alert=down%2Fapi%2Fproduction&episode=1&by={kind}");
+        let link = if *kind == "twilio" { watchpost_core::template::percent_encode(&link) } else { link };
+        assert!(first.raw.contains(&link), "{kind}: {}", first.raw);
     }
+    let sms = on(&providers, "/2010-04-01/").remove(0);
+    assert_eq!(sms.body["To"], "+4915112345678");
+    assert!(sms.path.ends_with("/Messages.json"), "{}", sms.path);
     let ntfy = on(&providers, "/").remove(0);
     assert_eq!(ntfy.headers.get("authorization").map(String::as_str), Some(&*format!("Bearer {nt}")));
     assert!(on(&providers, "/bot").iter().all(|x| x.path == format!("/bot{tg}/sendMessage")));

@@ -1113,6 +1113,7 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         ("mattermost", "webhook_url = \"https://chat.example.com/hooks/k\"\nchannel = \"\"\n", 15, "channel", "is empty"),
         ("teams", "webhook_url = \"https://x.logic.azure.com/workflows/1\"\ncard = true\n", 15, "card", "unknown key"),
         ("alertmanager", "", 12, "", "missing key `url`"),
+        ("splunk_oncall", "api_key = \"k\"\nrouting_key = \"a/b\"\n", 15, "routing_key", "no `/`"),
     ];
     for (kind, keys, line, key, fragment) in cases {
         let text = notifier(kind, keys);
@@ -1121,6 +1122,27 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         let key = if key.is_empty() { "alerting.notifiers.n".to_string() } else { format!("alerting.notifiers.n.{key}") };
         assert_one(&text, *line, &key, fragment);
     }
+    // Twilio reaches people by `phone`: with one for alice (lines 12-13), the table starts at line 14.
+    let twilio =
+        |keys: &str| format!("{base}[oncall.people.alice]\nphone = \"+4915112345678\"\n[alerting.notifiers.n]\ntype = \"twilio\"\n{keys}");
+    let sid = "account_sid = \"AC0123456789abcdef0123456789abcdef\"\n";
+    assert_one(
+        &twilio("account_sid = \"AC1\"\nauth_token = \"s3cr3t\"\nfrom = \"+14155550100\"\n"),
+        16,
+        "alerting.notifiers.n.account_sid",
+        "not an account SID",
+    );
+    assert_one(&twilio(&format!("{sid}auth_token = \"t\"\nfrom = \"04155550100\"\n")), 18, "alerting.notifiers.n.from", "E.164");
+    assert_one(
+        &twilio(&format!("{sid}auth_token = \"t\"\nfrom = \"+14155550100\"\nmode = \"fax\"\n")),
+        19,
+        "alerting.notifiers.n.mode",
+        "\"sms\" or \"call\"",
+    );
+    load(&twilio(&format!("{sid}auth_token = \"t\"\nfrom = \"+14155550100\"\nmode = \"call\"\n"))).expect("a valid twilio notifier");
+    // Without a phone for everyone it can page, a Twilio policy is refused at start, not at 2 am.
+    let errs = load(&notifier("twilio", &format!("{sid}auth_token = \"t\"\nfrom = \"+14155550100\"\n"))).expect_err("rejected");
+    assert!(errs.to_string().contains("has no `phone` in [oncall.people.alice]"), "{errs}");
     // Each type with its documented keys is accepted.
     for (kind, keys) in [
         ("discord", "webhook_url = \"https://discord.com/api/webhooks/1/x\"\n"),
@@ -1133,6 +1155,7 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         ("pushover", "token = \"azGDORePK8gMaC0QOYAMyEEuzJnyUi\"\nuser_key = \"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\"\n"),
         ("matrix", "homeserver = \"https://m.example.org\"\nroom_id = \"!ops:example.org\"\naccess_token = \"t\"\n"),
         ("alertmanager", "url = \"http://alertmanager:9093\"\n"),
+        ("splunk_oncall", "api_key = \"k\"\nrouting_key = \"ops\"\n"),
     ] {
         load(&notifier(kind, keys)).unwrap_or_else(|e| panic!("{kind}: {e}"));
     }

@@ -23,8 +23,10 @@ pub mod opsgenie;
 pub mod pagerduty;
 pub mod pushover;
 pub mod slack;
+pub mod splunk_oncall;
 pub mod teams;
 pub mod telegram;
+pub mod twilio;
 pub mod webhook;
 
 use crate::event::{Action, AlertEvent};
@@ -55,6 +57,9 @@ pub enum NotifierConfig {
     Pushover(pushover::Config),
     Matrix(matrix::Config),
     Alertmanager(alertmanager::Config),
+    #[serde(rename = "splunk_oncall")]
+    SplunkOnCall(splunk_oncall::Config),
+    Twilio(twilio::Config),
 }
 
 impl NotifierConfig {
@@ -77,6 +82,8 @@ impl NotifierConfig {
             NotifierConfig::Pushover(c) => c.check(t),
             NotifierConfig::Matrix(c) => c.check(t),
             NotifierConfig::Alertmanager(c) => c.check(t),
+            NotifierConfig::SplunkOnCall(c) => c.check(t),
+            NotifierConfig::Twilio(c) => c.check(t),
         }
     }
 }
@@ -173,7 +180,7 @@ pub(crate) mod tests {
 
     /// One event of every action, as a firing alert goes through them: people, links, a note.
     pub(crate) fn events() -> Vec<AlertEvent> {
-        let person = |name: &str| Paged { name: name.into(), contacts: Default::default() };
+        let person = |name: &str| Paged { name: name.into(), contacts: [("phone".to_string(), "+4915112345678".to_string())].into() };
         let base = AlertEvent {
             action: Action::Trigger,
             key: "down/api/production".into(),
@@ -262,6 +269,14 @@ mod contract {
             Arc::new(pushover::Settings { url: base.into(), token: Secret::new(SECRET), user_key: Secret::new(SECRET), device: None }),
             Arc::new(matrix::Settings { homeserver: base.into(), room_id: "!r:example.org".into(), access_token: Secret::new(SECRET) }),
             Arc::new(alertmanager::Settings { url: base.into(), token: Some(Secret::new(SECRET)) }),
+            Arc::new(splunk_oncall::Settings { url: base.into(), api_key: Secret::new(SECRET), routing_key: "ops".into() }),
+            Arc::new(twilio::Settings {
+                url: base.into(),
+                account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+                auth_token: Secret::new(SECRET),
+                from: "+14155550100".into(),
+                call: false,
+            }),
         ]
     }
 

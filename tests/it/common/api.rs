@@ -159,6 +159,7 @@ pub fn read(conn: &mut TcpStream) -> Option<Request> {
 pub fn respond(conn: &mut TcpStream, status: u16, extra: &str, body: &str) {
     let reason = match status {
         200 => "OK",
+        201 => "Created",
         202 => "Accepted",
         204 => "No Content",
         400 => "Bad Request",

@@ -152,15 +152,21 @@ fn serve(mut conn: TcpStream, inner: &Mutex<Inner>, schemas: &(Schemas, Schemas)
         }
         _ => {}
     }
-    let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    // Twilio takes forms: decoded into an object, they are validated like the JSON bodies.
+    let form = path.starts_with("/2010-04-01/");
+    let json: Value = if form { form_object(&body) } else { serde_json::from_str(&body).unwrap_or(Value::Null) };
     let mut violations = Vec::new();
     // Matrix sends with PUT (the transaction id in the path makes it idempotent); everything else POSTs.
     let expected = if path.starts_with("/_matrix/") { "PUT" } else { "POST" };
     if method != expected {
         violations.push(format!("{path}: method {method}, expected {expected}"));
     }
-    if !headers.get("content-type").is_some_and(|t| t.starts_with("application/json")) {
-        violations.push(format!("{path}: Content-Type {:?}, expected application/json", headers.get("content-type")));
+    let content_type = if form { "application/x-www-form-urlencoded" } else { "application/json" };
+    if !headers.get("content-type").is_some_and(|t| t.starts_with(content_type)) {
+        violations.push(format!("{path}: Content-Type {:?}, expected {content_type}", headers.get("content-type")));
+    }
+    if form && !headers.get("authorization").is_some_and(|a| a.starts_with("Basic ")) {
+        violations.push(format!("{path}: no Basic authentication with the account SID"));
     }
     let (pd, og) = schemas;
     let (route, query) = path.split_once('?').unwrap_or((&path, ""));
@@ -263,6 +269,8 @@ fn serve(mut conn: TcpStream, inner: &Mutex<Inner>, schemas: &(Schemas, Schemas)
                 "teams" => (202, String::new()),
                 "pushover" => (200, r#"{"status":1,"request":"647d2300-702c-4b38-8b2f-d56326ae460b"}"#.into()),
                 "matrix" => (200, r#"{"event_id":"$YUwRidLecu:example.com"}"#.into()),
+                "splunk_oncall" => (200, r#"{"result":"success","entity_id":"x"}"#.into()),
+                "twilio" => (201, r#"{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}"#.into()),
                 "telegram" => (200, r#"{"ok":true,"result":{"message_id":1,"date":0,"chat":{"id":-1,"type":"group"}}}"#.into()),
                 "ntfy" => (200, r#"{"id":"a1","time":0,"event":"message","topic":"t"}"#.into()),
                 _ => (200, "{}".into()),
@@ -325,6 +333,10 @@ fn chat_route(route: &str) -> Option<&'static str> {
         Some("matrix")
     } else if route == "/api/v2/alerts" {
         Some("alertmanager")
+    } else if route.starts_with("/victorops/") {
+        Some("splunk_oncall")
+    } else if route.starts_with("/2010-04-01/Accounts/") && (route.ends_with("/Messages.json") || route.ends_with("/Calls.json")) {
+        Some("twilio")
     } else {
         None
     }
@@ -337,4 +349,35 @@ fn chat_schema(kind: &str, body: &Value) -> Vec<String> {
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
     validator.iter_errors(body).map(|e| format!("{}: {e}", e.instance_path())).collect()
+}
+
+/// A form body (`a=1&b=x%20y`) as a JSON object of strings.
+fn form_object(body: &str) -> Value {
+    let decode = |s: &str| {
+        let bytes = s.replace('+', " ");
+        let b = bytes.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&bytes[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    Value::Object(
+        body.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), Value::String(decode(v)))
+            })
+            .collect(),
+    )
 }
