@@ -591,8 +591,9 @@ fn every_chat_and_push_channel_pages_with_its_own_link_and_resolves() {
         "am-proxy-5ecret",
         "vo-api-5ecret",
         "twilio-auth-5ecret",
+        "template-hdr-5ecret",
     ];
-    let [dc, tg, gc, nt, mm, teams, gotify, po_token, po_user, mx, am, vo, tw] = secrets;
+    let [dc, tg, gc, nt, mm, teams, gotify, po_token, po_user, mx, am, vo, tw, tpl] = secrets;
     let text = base(dir.path(), listen, page)
         + &endpoint("api", &target.url())
         + &format!(
@@ -606,6 +607,12 @@ phone = "+4915112345678"
 [alerting]
 evaluation_interval = "200ms"
 secret = "{SECRET}"
+
+[alerting.notifiers.tpl]
+type = "template"
+url = "{url}/hook"
+headers = {{ X-Token = "{tpl}", Content-Type = "application/json" }}
+body = '{{"text": {{{{text | json}}}}, "severity": "{{{{severity}}}}", "action": "{{{{action}}}}"}}'
 
 [alerting.notifiers.vo]
 type = "splunk_oncall"
@@ -672,7 +679,7 @@ url = "{url}"
 token = "{am}"
 
 [alerting.policies.default]
-notifiers = ["dc", "tg", "gc", "push", "mm", "teams", "gotify", "po", "mx", "am", "vo", "sms"]
+notifiers = ["dc", "tg", "gc", "push", "mm", "teams", "gotify", "po", "mx", "am", "vo", "sms", "tpl"]
 levels = [{{ targets = ["oncall:primary"] }}]
 
 [[alerting.rules]]
@@ -685,7 +692,8 @@ when = "availability < 100"
     let log = dir.path().join("run.log");
     let child = spawn_logged(&["run", "--config", cfg.to_str().unwrap()], &log, &[]);
     assert!(wait_for(Duration::from_secs(15), || http_request(page, "GET", "/healthz", &[], "").is_some()), "{}", log_of(&log));
-    // (path prefix, channel kind); ntfy publishes to the server's root, so its requests are those on `/` exactly.
+    // (path prefix, channel kind); ntfy publishes to the server's root and the template goes to `/hook`: their
+    // requests are those on exactly that path.
     let routes = [
         ("/api/webhooks/", "discord"),
         ("/bot", "telegram"),
@@ -699,9 +707,10 @@ when = "availability < 100"
         ("/api/v2/alerts", "alertmanager"),
         ("/victorops/", "splunk_oncall"),
         ("/2010-04-01/", "twilio"),
+        ("/hook", "template"),
     ];
     let on = |p: &Providers, route: &str| -> Vec<common::providers::Received> {
-        p.received_on(route).into_iter().filter(|x| route != "/" || x.path == "/").collect()
+        p.received_on(route).into_iter().filter(|x| !matches!(route, "/" | "/hook") || x.path == route).collect()
     };
     // Alertmanager's alert is labels and annotations, Twilio's a form; every other channel shows the headline.
     let firing = |raw: &str, kind: &str| match kind {
@@ -728,6 +737,9 @@ when = "availability < 100"
     let sms = on(&providers, "/2010-04-01/").remove(0);
     assert_eq!(sms.body["To"], "+4915112345678");
     assert!(sms.path.ends_with("/Messages.json"), "{}", sms.path);
+    let hook = on(&providers, "/hook").remove(0);
+    assert_eq!((hook.body["severity"].as_str(), hook.body["action"].as_str()), (Some("critical"), Some("trigger")), "{}", hook.raw);
+    assert_eq!(hook.headers.get("x-token").map(String::as_str), Some(tpl));
     let ntfy = on(&providers, "/").remove(0);
     assert_eq!(ntfy.headers.get("authorization").map(String::as_str), Some(&*format!("Bearer {nt}")));
     assert!(on(&providers, "/bot").iter().all(|x| x.path == format!("/bot{tg}/sendMessage")));

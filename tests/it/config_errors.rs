@@ -1114,6 +1114,14 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         ("teams", "webhook_url = \"https://x.logic.azure.com/workflows/1\"\ncard = true\n", 15, "card", "unknown key"),
         ("alertmanager", "", 12, "", "missing key `url`"),
         ("splunk_oncall", "api_key = \"k\"\nrouting_key = \"a/b\"\n", 15, "routing_key", "no `/`"),
+        ("template", "url = \"http://hooks.example.com/x\"\nbody = \"{{sumary}}\"\n", 15, "body", "unknown field `sumary`"),
+        (
+            "template",
+            "url = \"http://hooks.example.com/x\"\nbody = \"{{summary}}\"\nmethod = \"GET\"\n",
+            16,
+            "method",
+            "expected \"POST\" or \"PUT\"",
+        ),
     ];
     for (kind, keys, line, key, fragment) in cases {
         let text = notifier(kind, keys);
@@ -1156,6 +1164,7 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         ("matrix", "homeserver = \"https://m.example.org\"\nroom_id = \"!ops:example.org\"\naccess_token = \"t\"\n"),
         ("alertmanager", "url = \"http://alertmanager:9093\"\n"),
         ("splunk_oncall", "api_key = \"k\"\nrouting_key = \"ops\"\n"),
+        ("template", "url = \"http://hooks.example.com/x\"\nbody = \"{{text | json}}\"\nheaders = { X-Severity = \"{{severity}}\" }\n"),
     ] {
         load(&notifier(kind, keys)).unwrap_or_else(|e| panic!("{kind}: {e}"));
     }

@@ -26,6 +26,7 @@ pub mod slack;
 pub mod splunk_oncall;
 pub mod teams;
 pub mod telegram;
+pub mod template;
 pub mod twilio;
 pub mod webhook;
 
@@ -60,6 +61,7 @@ pub enum NotifierConfig {
     #[serde(rename = "splunk_oncall")]
     SplunkOnCall(splunk_oncall::Config),
     Twilio(twilio::Config),
+    Template(template::Config),
 }
 
 impl NotifierConfig {
@@ -84,6 +86,7 @@ impl NotifierConfig {
             NotifierConfig::Alertmanager(c) => c.check(t),
             NotifierConfig::SplunkOnCall(c) => c.check(t),
             NotifierConfig::Twilio(c) => c.check(t),
+            NotifierConfig::Template(c) => c.check(t),
         }
     }
 }
@@ -269,6 +272,12 @@ mod contract {
             Arc::new(pushover::Settings { url: base.into(), token: Secret::new(SECRET), user_key: Secret::new(SECRET), device: None }),
             Arc::new(matrix::Settings { homeserver: base.into(), room_id: "!r:example.org".into(), access_token: Secret::new(SECRET) }),
             Arc::new(alertmanager::Settings { url: base.into(), token: Some(Secret::new(SECRET)) }),
+            Arc::new(template::Settings {
+                url: Secret::new(format!("{base}/hook?token={SECRET}")),
+                method: reqwest::Method::POST,
+                headers: vec![],
+                body: template::Text::parse("{{text}}").unwrap(),
+            }),
             Arc::new(splunk_oncall::Settings { url: base.into(), api_key: Secret::new(SECRET), routing_key: "ops".into() }),
             Arc::new(twilio::Settings {
                 url: base.into(),
