@@ -361,6 +361,7 @@ mod tests {
             threshold,
             window: window.map(Duration::from_secs),
             for_: Duration::ZERO,
+            resolve_for: Duration::ZERO,
             severity: Severity::Critical,
             policy: "p".into(),
             selector: Selector::default(),

@@ -74,6 +74,7 @@ fn fresh(rule: &RuleConfig, e: &EndpointConfig) -> AlertRow {
         paged: vec![],
         note: String::new(),
         version: 0,
+        clear_since: None,
     }
 }
 
@@ -124,6 +125,7 @@ pub fn decide(
         row.ack_sent = false;
         row.paged.clear();
         row.note.clear();
+        row.clear_since = None;
         row.value = if v.value.is_finite() { v.value } else { 0.0 };
         row.detail = summary(rule, e, v);
     };
@@ -157,10 +159,28 @@ pub fn decide(
             // lose the failing points still in the agent's batch (SIGKILL): the store's newest point is then the
             // healthy one from before the outage, and resolving on it would tell on-call the outage is over and
             // page it again as a new incident moments later.
+            // `resolve_for`: the checks must pass this long before the alert resolves (flapping endpoints
+            // page once per outage, not once per flap). The wait starts on the first clear evidence and
+            // ends with any breach; it is kept in the row, so a restart neither resolves early nor waits again.
+            AlertState::Firing
+                if !rule.resolve_for.is_zero()
+                    && !v.breach
+                    && !maintenance
+                    && v.newest > row.fired_at.unwrap_or(Nanos::MIN)
+                    && row.clear_since.is_none_or(|c| now - c < duration_nanos(rule.resolve_for)) =>
+            {
+                if row.clear_since.is_none() {
+                    row.clear_since = Some(now);
+                }
+            }
+            AlertState::Firing if v.breach && row.clear_since.is_some() => {
+                row.clear_since = None;
+            }
             AlertState::Firing
                 if (maintenance && cfg.alerting.resolve_in_maintenance)
                     || (!v.breach && !maintenance && v.newest > row.fired_at.unwrap_or(Nanos::MIN)) =>
             {
+                row.clear_since = None;
                 row.state = AlertState::Resolved;
                 row.since = now;
                 row.resolved_at = Some(now);
@@ -405,6 +425,35 @@ when = "availability < 100"
         let (acked, d) = step(&cfg, Some(&fired), Some(v(true)), T0 + 2 * MIN).unwrap();
         assert_eq!(d, vec![("acknowledge".into(), "pd".into(), vec![])]);
         assert!(step(&cfg, Some(&acked), Some(v(true)), T0 + 60 * MIN).is_none(), "no level 2 after an acknowledgement");
+    }
+
+    /// `resolve_for`: a flapping endpoint pages once and resolves once, after the checks have passed for
+    /// the whole wait; a breach during the wait starts it again. The wait is in the row (the state
+    /// database), so a restart resumes it rather than resolving early or waiting anew.
+    #[test]
+    fn resolve_for_holds_the_resolve_until_the_checks_pass_long_enough() {
+        let cfg = config("resolve_for = \"2m\"");
+        let (fired, d) = step(&cfg, None, Some(v(true)), T0).unwrap();
+        assert_eq!(d.len(), 2);
+        let mut row = fired;
+        let mut sent = Vec::new();
+        // Clear and breach in turn, every 30 s, for five minutes: never two minutes clear.
+        for i in 1..=10 {
+            let breach = i % 2 == 0;
+            if let Some((next, d)) = step(&cfg, Some(&row), Some(v(breach)), T0 + i * MIN / 2) {
+                assert_eq!(next.state, AlertState::Firing, "flap {i}");
+                sent.extend(d);
+                row = next;
+            }
+        }
+        assert_eq!(sent, vec![], "no resolve and no new page while it flaps");
+        assert_eq!(row.clear_since, None, "the last flap was a breach");
+        let (waiting, d) = step(&cfg, Some(&row), Some(v(false)), T0 + 6 * MIN).unwrap();
+        assert_eq!((waiting.state, waiting.clear_since, d.len()), (AlertState::Firing, Some(T0 + 6 * MIN), 0));
+        assert!(step(&cfg, Some(&waiting), Some(v(false)), T0 + 7 * MIN).is_none(), "still waiting: nothing to write");
+        let (resolved, d) = step(&cfg, Some(&waiting), Some(v(false)), T0 + 8 * MIN).unwrap();
+        assert_eq!((resolved.state, resolved.clear_since), (AlertState::Resolved, None));
+        assert!(d.iter().all(|(a, _, _)| a == "resolve") && d.len() == 2, "{d:?}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct RawRule {
     /// three misses).
     #[serde(rename = "for")]
     pub for_: Option<HumanDuration>,
+    /// The checks must pass this long before a firing alert resolves (default 0): an endpoint that flaps
+    /// pages once per outage, not once per flap.
+    pub resolve_for: Option<HumanDuration>,
     /// `critical` (default), `error`, `warning` or `info`.
     pub severity: Option<String>,
     /// The escalation policy (default: the only one, if there is exactly one).
@@ -197,6 +200,7 @@ pub struct RuleConfig {
     pub threshold: f64,
     pub window: Option<Duration>,
     pub for_: Duration,
+    pub resolve_for: Duration,
     pub severity: Severity,
     pub policy: String,
     pub selector: Selector,
@@ -321,6 +325,7 @@ pub(super) fn rules(
             threshold,
             window,
             for_: dur(r.for_, Duration::ZERO),
+            resolve_for: dur(r.resolve_for, Duration::ZERO),
             severity,
             policy,
             selector,

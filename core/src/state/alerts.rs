@@ -56,6 +56,8 @@ pub struct AlertRow {
     pub paged: Vec<String>,
     /// Why it resolved when that was not the checks passing (a maintenance window).
     pub note: String,
+    /// Firing, with the checks passing since then: the rule's `resolve_for` is running.
+    pub clear_since: Option<Nanos>,
     /// Bumped by every write: a change applies only to the version it was computed from.
     pub version: i64,
 }
@@ -92,7 +94,7 @@ pub struct DeliveryCounts {
 }
 
 const COLUMNS: &str = "key, rule, endpoint, environment, state, since, episode, fired_at, resolved_at, value, detail, level, \
-     acked_at, acked_by, ack_sent, paged, note, version";
+     acked_at, acked_by, ack_sent, paged, note, version, clear_since";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     let state: String = r.get(4)?;
@@ -116,6 +118,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
         paged: serde_json::from_str(&paged).unwrap_or_default(),
         note: r.get(16)?,
         version: r.get(17)?,
+        clear_since: r.get(18)?,
     })
 }
 
@@ -173,7 +176,7 @@ impl StateDb {
                 }
                 tx.execute(
                     &format!(
-                        "INSERT OR REPLACE INTO alert ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                        "INSERT OR REPLACE INTO alert ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
                     ),
                     params![
                         new.key,
@@ -195,6 +198,7 @@ impl StateDb {
                         serde_json::to_string(&new.paged).unwrap_or_else(|_| "[]".into()),
                         new.note,
                         new.version,
+                        new.clear_since,
                     ],
                 )?;
                 for d in &deliveries {
@@ -350,6 +354,7 @@ mod tests {
             paged: vec!["alice".into()],
             note: String::new(),
             version,
+            clear_since: None,
         }
     }
 
@@ -371,6 +376,14 @@ mod tests {
         assert!(db.apply_alert(alert(1, AlertState::Firing), vec![delivery("trigger")], 10).await.unwrap().is_none());
         let stored = db.alert("down/api/production").await.unwrap().unwrap();
         assert_eq!(stored.paged, vec!["alice".to_string()]);
+        assert_eq!(stored.clear_since, None);
+        // A `resolve_for` wait survives the process: reopened, the row still says since when.
+        let waiting = AlertRow { clear_since: Some(9), ..alert(2, AlertState::Firing) };
+        assert!(db.apply_alert(waiting, vec![], 10).await.unwrap().is_some());
+        drop(db);
+        let db = StateDb::open(&dir.path().join("s.db")).await.unwrap();
+        assert_eq!(db.alert("down/api/production").await.unwrap().unwrap().clear_since, Some(9));
+        let alert = |version: i64, state| alert(version + 1, state);
         assert!(db.apply_alert(alert(2, AlertState::Resolved), vec![delivery("resolve")], 11).await.unwrap().is_some());
         // The same idempotency key again is one row.
         assert!(db.apply_alert(alert(3, AlertState::Resolved), vec![delivery("resolve")], 12).await.unwrap().is_some());

@@ -93,6 +93,9 @@ const MIGRATIONS: &[&str] = &[
     // 4: where a maintenance window came from: `admin`, or a hosted status page it was imported from
     // (by the publisher's type), whose windows the aggregator replaces at every import.
     "ALTER TABLE maintenance ADD COLUMN origin TEXT NOT NULL DEFAULT 'admin';",
+    // 5: since when a firing alert's checks have passed, for a rule's `resolve_for` (kept across restarts:
+    // a restart must neither resolve early nor start the wait again).
+    "ALTER TABLE alert ADD COLUMN clear_since INTEGER;",
 ];
 
 #[derive(Debug, thiserror::Error)]
