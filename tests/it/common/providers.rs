@@ -353,24 +353,7 @@ fn chat_schema(kind: &str, body: &Value) -> Vec<String> {
 
 /// A form body (`a=1&b=x%20y`) as a JSON object of strings.
 fn form_object(body: &str) -> Value {
-    let decode = |s: &str| {
-        let bytes = s.replace('+', " ");
-        let b = bytes.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(v) = u8::from_str_radix(&bytes[i + 1..i + 3], 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
+    let decode = |s: &str| decode(&s.replace('+', " "));
     Value::Object(
         body.split('&')
             .filter(|p| !p.is_empty())
