@@ -206,8 +206,9 @@ pub fn decide(
         // window holds the alert open).
         if let (Some(policy), Some(fired)) = (cfg.alerting.policies.get(&rule.policy), row.fired_at) {
             while row.acked_at.is_none() && !maintenance {
-                let Some(level) = policy.levels.get(row.level as usize) else { break };
-                if now < fired + duration_nanos(level.after) {
+                // `row.level` counts the pages of the episode across the policy's passes (`repeat`).
+                let Some((level, due)) = policy.page(row.level) else { break };
+                if now < fired + duration_nanos(due) {
                     break;
                 }
                 let who = people(cfg, &level.targets, now);
@@ -313,7 +314,13 @@ mod tests {
     const MIN: Nanos = 60 * S;
 
     fn config(extra: &str) -> Settings {
-        let text = format!(
+        crate::test_settings(&config_text(extra))
+    }
+
+    /// The configuration `config` reads: one endpoint, a rota of three, PagerDuty and email, a policy of
+    /// three levels, the rule `down` with `extra`.
+    fn config_text(extra: &str) -> String {
+        format!(
             r#"
 [[endpoints]]
 id = "api"
@@ -354,8 +361,7 @@ name = "down"
 when = "availability < 100"
 {extra}
 "#
-        );
-        crate::test_settings(&text)
+        )
     }
 
     /// A verdict on fresh evidence (newer than anything the tests fire at).
@@ -425,6 +431,30 @@ when = "availability < 100"
         let (acked, d) = step(&cfg, Some(&fired), Some(v(true)), T0 + 2 * MIN).unwrap();
         assert_eq!(d, vec![("acknowledge".into(), "pd".into(), vec![])]);
         assert!(step(&cfg, Some(&acked), Some(v(true)), T0 + 60 * MIN).is_none(), "no level 2 after an acknowledgement");
+    }
+
+    /// `repeat = 1`: the levels at 0, 15 and 30 minutes page again from 45 minutes (the last level plus the
+    /// last gap), as later escalations of the same episode; then nothing more, and an acknowledgement at
+    /// any point stops the rest.
+    #[test]
+    fn a_repeated_policy_goes_through_its_levels_again() {
+        let text = config_text("").replace(
+            "levels = [{ targets = [\"oncall:primary\"] }, { after = \"15m\", targets = [\"next:primary\"] }, { after = \"30m\", targets = [\"team:primary\"] }]",
+            "levels = [{ targets = [\"oncall:primary\"] }, { after = \"15m\", targets = [\"next:primary\"] }, { after = \"30m\", targets = [\"team:primary\"] }]\nrepeat = 1",
+        );
+        let cfg = crate::test_settings(&text);
+        assert_eq!(cfg.alerting.policies["default"].repeat_after, std::time::Duration::from_secs(45 * 60));
+        let (mut row, d) = step(&cfg, None, Some(v(true)), T0).unwrap();
+        assert_eq!(d.len(), 2);
+        let mut actions = Vec::new();
+        for m in [15, 30, 44, 45, 60, 75, 90, 120] {
+            if let Some((next, d)) = step(&cfg, Some(&row), Some(v(true)), T0 + m * MIN) {
+                actions.extend(d.into_iter().filter(|(_, n, _)| n == "mail").map(|(a, _, _)| format!("{a}@{m}")));
+                row = next;
+            }
+        }
+        assert_eq!(actions, ["escalate@15", "escalate@30", "escalate@45", "escalate@60", "escalate@75"], "a second pass, then no more");
+        assert_eq!(row.level, 6);
     }
 
     /// `resolve_for`: a flapping endpoint pages once and resolves once, after the checks have passed for

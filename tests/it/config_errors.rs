@@ -1130,6 +1130,21 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         let key = if key.is_empty() { "alerting.notifiers.n".to_string() } else { format!("alerting.notifiers.n.{key}") };
         assert_one(&text, *line, &key, fragment);
     }
+    // A policy's `repeat_after` must leave each pass room for its levels, and means nothing without `repeat`.
+    let repeated = |keys: &str| {
+        base.replace(
+            "levels = [{ targets = [\"oncall:primary\"] }]\n",
+            &format!("levels = [{{ targets = [\"oncall:primary\"] }}, {{ after = \"10m\", targets = [\"oncall:primary\"] }}]\n{keys}"),
+        ) + "[alerting.notifiers.n]\ntype = \"ntfy\"\ntopic = \"t\"\n"
+    };
+    assert_one(
+        &repeated("repeat = 1\nrepeat_after = \"5m\"\n"),
+        10,
+        "alerting.policies.default.repeat_after",
+        "not later than the last level (10m)",
+    );
+    assert_one(&repeated("repeat_after = \"1h\"\n"), 9, "alerting.policies.default.repeat_after", "no effect without `repeat`");
+    load(&repeated("repeat = 3\n")).expect("repeat with the default pass length");
     // Twilio reaches people by `phone`: with one for alice (lines 12-13), the table starts at line 14.
     let twilio =
         |keys: &str| format!("{base}[oncall.people.alice]\nphone = \"+4915112345678\"\n[alerting.notifiers.n]\ntype = \"twilio\"\n{keys}");

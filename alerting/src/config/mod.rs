@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use watchpost_core::config::check::{check_name, secret_or_file, section, tagged, Table};
 use watchpost_core::config::defaults as d;
-use watchpost_core::config::{Config, ConfigErrors, Document, HumanDuration, Secret};
+use watchpost_core::config::{format_duration, Config, ConfigErrors, Document, HumanDuration, Secret};
 use watchpost_core::http::parse_http_url;
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +67,11 @@ pub struct RawPolicy {
     pub notifiers: Vec<String>,
     /// Escalation levels, in order; the first pages at once unless it has an `after`.
     pub levels: Vec<RawLevel>,
+    /// Go through the levels again this many times while nobody acknowledges (default 0).
+    pub repeat: Option<u32>,
+    /// How long one pass takes: the next pass's first level pages this long after the pass began (default:
+    /// the last level's `after` plus the time from the level before it, or 15m with one level).
+    pub repeat_after: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +114,23 @@ pub struct PolicyConfig {
     pub name: String,
     pub notifiers: Vec<String>,
     pub levels: Vec<Level>,
+    /// Further passes through the levels while unacknowledged, each `repeat_after` after the one before.
+    pub repeat: u32,
+    pub repeat_after: Duration,
+}
+
+impl PolicyConfig {
+    /// The `k`th page of an episode (0 is the trigger): its level and how long after the firing it is due;
+    /// `None` after the last pass.
+    pub fn page(&self, k: i64) -> Option<(&Level, Duration)> {
+        let n = self.levels.len() as i64;
+        if n == 0 || k < 0 || k >= n * (i64::from(self.repeat) + 1) {
+            return None;
+        }
+        let level = &self.levels[(k % n) as usize];
+        let pass = u32::try_from(k / n).ok()?;
+        Some((level, self.repeat_after * pass + level.after))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -318,7 +340,24 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
                 ));
             }
         }
-        policies.insert(name.clone(), PolicyConfig { name, notifiers: r.notifiers, levels });
+        let repeat = r.repeat.unwrap_or(0);
+        // One pass: up to the last level, plus as long again as the last gap (15 min when there is one level).
+        let gap = match levels.as_slice() {
+            [.., a, b] => b.after - a.after,
+            _ => Duration::from_secs(900),
+        };
+        let last = levels.last().map_or(Duration::ZERO, |l| l.after);
+        let repeat_after = dur(r.repeat_after, last + gap);
+        if r.repeat_after.is_some() && repeat > 0 && repeat_after <= last {
+            errors.push(doc.error(
+                &format!("{path}.repeat_after"),
+                format!("is not later than the last level ({}): a pass must end before the next begins", format_duration(last)),
+            ));
+        }
+        if r.repeat_after.is_some() && repeat == 0 {
+            errors.push(doc.error(&format!("{path}.repeat_after"), "has no effect without `repeat`"));
+        }
+        policies.insert(name.clone(), PolicyConfig { name, notifiers: r.notifiers, levels, repeat, repeat_after });
     }
 
     let names: BTreeSet<&str> = policies.keys().map(String::as_str).collect();
