@@ -54,7 +54,7 @@ pub struct GoogleChat {
 pub fn body(e: &AlertEvent) -> Value {
     let m = Message::of(e, "googlechat");
     // Chat's own markup: `*bold*` for the title.
-    let text = format!("*{}*\n{}", m.title, m.text().split_once('\n').map_or("", |(_, rest)| rest));
+    let text = format!("*{}*\n{}", m.title, m.body());
     json!({ "text": truncate(&text, 4096) })
 }
 

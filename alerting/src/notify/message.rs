@@ -50,8 +50,12 @@ impl Message {
 
     /// Plain text: the title, the lines, then the links written out.
     pub fn text(&self) -> String {
-        let mut out = vec![self.title.clone()];
-        out.extend(self.lines.iter().cloned());
+        format!("{}\n{}", self.title, self.body())
+    }
+
+    /// The text without its title (for channels that show the title apart).
+    pub fn body(&self) -> String {
+        let mut out = self.lines.clone();
         if let Some(a) = &self.ack_url {
             out.push(format!("Acknowledge: {a}"));
         }
