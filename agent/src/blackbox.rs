@@ -54,6 +54,8 @@ impl Prober {
             name: name.to_string(),
             component: None,
             tags: Vec::new(),
+            labels: Default::default(),
+            depends_on: Vec::new(),
             environment: String::new(),
             interval: timeout,
             timeout,

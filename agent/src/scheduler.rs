@@ -276,6 +276,8 @@ mod tests {
             name: "e".into(),
             component: None,
             tags: vec![],
+            labels: Default::default(),
+            depends_on: vec![],
             environment: "p".into(),
             interval: Duration::from_millis(interval_ms),
             timeout: Duration::from_millis(timeout_ms),

@@ -341,6 +341,8 @@ mod tests {
             name: "API".into(),
             component: None,
             tags: vec![],
+            labels: Default::default(),
+            depends_on: vec![],
             environment: "production".into(),
             interval: Duration::from_secs(5),
             timeout: Duration::from_secs(2),
@@ -363,7 +365,7 @@ mod tests {
             for_: Duration::ZERO,
             resolve_for: Duration::ZERO,
             severity: Severity::Critical,
-            policy: "p".into(),
+            policy: Some("p".into()),
             selector: Selector::default(),
         }
     }

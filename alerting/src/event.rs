@@ -15,6 +15,9 @@ pub enum Action {
     Escalate,
     Acknowledge,
     Resolve,
+    /// A group's alerts changed (some added, some resolved), or it is still firing unacknowledged after its
+    /// route's `repeat_interval`: the channels that show messages are told again.
+    Update,
 }
 
 impl Action {
@@ -24,6 +27,7 @@ impl Action {
             Action::Escalate => "escalate",
             Action::Acknowledge => "acknowledge",
             Action::Resolve => "resolve",
+            Action::Update => "update",
         }
     }
 }
@@ -83,6 +87,21 @@ pub struct AlertEvent {
     /// Signed acknowledge links by channel (`email`, `slack`), when `alerting.secret` is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ack_links: Vec<(String, String)>,
+    /// The alert's labels (a group's: its group labels).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// A group's notification: its alerts, firing ones first, then those resolved since the last one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<GroupedAlert>,
+}
+
+/// One alert of a group's notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupedAlert {
+    pub key: String,
+    pub summary: String,
+    /// `firing`, `new` (firing, not in the last notification) or `resolved` (since the last one).
+    pub state: String,
 }
 
 impl AlertEvent {
@@ -97,6 +116,7 @@ impl AlertEvent {
             Action::Escalate => "ESCALATED",
             Action::Acknowledge => "ACKNOWLEDGED",
             Action::Resolve => "RESOLVED",
+            Action::Update => "UPDATED",
         };
         format!("[{tag}] {}", self.summary)
     }

@@ -13,6 +13,8 @@
 pub mod config;
 pub mod evaluate;
 pub mod event;
+pub mod group;
+pub mod hold;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
@@ -25,8 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch, Notify};
 use watchpost_core::config::{Config, ConfigErrors, Document, Format};
+use watchpost_core::labels::Labels;
 use watchpost_core::model::Point;
-use watchpost_core::state::{AlertRow, AlertState, NewDelivery, StateDb};
+use watchpost_core::state::{AlertRow, AlertState, NewDelivery, Silence, StateDb};
 use watchpost_core::store::reads::{self, Consumer};
 use watchpost_core::store::{FeedCursor, Select, Store, StoreError};
 use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
@@ -75,6 +78,10 @@ pub struct Evaluator {
     /// Per endpoint index: (rule index, alert key, stale-after) for every rule that selects it.
     rules_for: Vec<Vec<(usize, String, Nanos)>>,
     alerts: HashMap<String, AlertRow>,
+    /// Silences not yet over, as of the last `sync`.
+    silences: Vec<Silence>,
+    /// `depends_on` by endpoint id (see `hold::dependencies`).
+    depends: HashMap<String, Vec<String>>,
     metrics: Arc<AlertingMetrics>,
     /// Set when a cycle enqueued deliveries.
     pub wake: Arc<Notify>,
@@ -107,16 +114,19 @@ impl Evaluator {
         // An alert whose rule or endpoint left the configuration has nobody to decide on it any more: say so
         // once, so that its incident at the provider is closed by hand (or the rule restored).
         let known: std::collections::HashSet<&str> = rules_for.iter().flatten().map(|(_, k, _)| k.as_str()).collect();
-        for a in alerts.values().filter(|a| !known.contains(a.key.as_str())) {
+        for a in alerts.values().filter(|a| !known.contains(a.key.as_str()) && !is_group(&a.key)) {
             tracing::warn!(alert = %a.key, state = a.state.as_str(), since = %watchpost_core::time::format_rfc3339(a.since),
                 "an open alert whose rule or endpoint is no longer configured: it will not resolve by itself");
         }
+        let silences = state.silences(now_nanos()).await?;
         Ok(Evaluator {
             windows: Windows::new(&cfg.shared.endpoints, keep),
+            depends: hold::dependencies(&cfg),
             cfg,
             state,
             rules_for,
             alerts,
+            silences,
             metrics,
             wake: Arc::new(Notify::new()),
         })
@@ -138,7 +148,9 @@ impl Evaluator {
 
     /// Brings the open alerts up to date with the state database: acknowledgements made through the admin
     /// API, the CLI or a link, and transitions of another alerting instance.
-    pub async fn sync(&mut self) -> Result<(), AlertingError> {
+    /// Reads the silences not over at `now` too.
+    pub async fn sync(&mut self, now: Nanos) -> Result<(), AlertingError> {
+        self.silences = self.state.silences(now).await?;
         for row in self.state.open_alerts().await? {
             match self.alerts.get(&row.key) {
                 Some(mine) if mine.version >= row.version => {}
@@ -163,21 +175,107 @@ impl Evaluator {
                 &all
             }
         };
+        // Holds see the alerts firing before this cycle; alerts that start firing in it are added below, and
+        // the ones they would hold back are decided again, so a dependency and its dependants failing
+        // together page once, for the dependency.
+        let firing = self.alerts.values().filter(|a| a.state == AlertState::Firing && !is_group(&a.key));
+        let mut holds =
+            hold::Holds::new(&cfg, &self.silences, &self.depends, firing.map(|a| (a.key.clone(), a.labels.clone())).collect(), now);
         let mut changes: Vec<(AlertRow, Vec<NewDelivery>)> = Vec::new();
+        let mut decided: Vec<(usize, usize)> = Vec::new();
         for &i in which {
             let e = &cfg.shared.endpoints[i];
             for (j, key, stale) in &self.rules_for[i] {
                 let rule = &cfg.alerting.rules[*j];
                 let v = verdict(&self.windows, i, rule, *stale, cfg.shared.regions.down_quorum, now);
-                if let Some(change) = lifecycle::decide(&cfg, rule, e, self.alerts.get(key), v.as_ref(), now) {
+                if let Some(change) = lifecycle::decide(&cfg, rule, e, self.alerts.get(key), v.as_ref(), &|l| holds.reason(l), now) {
                     changes.push(change);
+                    decided.push((i, *j));
                 }
             }
+        }
+        let newly: Vec<(String, Labels)> = changes
+            .iter()
+            .filter(|(r, _)| r.state == AlertState::Firing && self.alerts.get(&r.key).is_none_or(|p| p.state != AlertState::Firing))
+            .map(|(r, _)| (r.key.clone(), r.labels.clone()))
+            .collect();
+        if holds.between_alerts() && !newly.is_empty() {
+            holds.add_firing(newly);
+            for (c, (i, j)) in changes.iter_mut().zip(&decided) {
+                if c.0.state == AlertState::Firing && c.0.held.is_empty() {
+                    let (rule, e) = (&cfg.alerting.rules[*j], &cfg.shared.endpoints[*i]);
+                    let v = verdict(
+                        &self.windows,
+                        *i,
+                        rule,
+                        self.rules_for[*i].iter().find(|x| x.0 == *j).map_or(0, |x| x.2),
+                        cfg.shared.regions.down_quorum,
+                        now,
+                    );
+                    if let Some(again) = lifecycle::decide(&cfg, rule, e, self.alerts.get(&c.0.key), v.as_ref(), &|l| holds.reason(l), now)
+                    {
+                        *c = again;
+                    }
+                }
+            }
+        }
+        if let Some(root) = &cfg.alerting.route {
+            changes.extend(self.groups(root, &changes, now));
         }
         let written = self.apply(changes, now).await?;
         self.metrics.evaluations.inc();
         self.metrics.evaluation_seconds.observe(started.elapsed());
         Ok(written)
+    }
+
+    /// The groups of the routed alerts, as of this cycle's `changes`: each one's active alerts (firing, not
+    /// held back), and what that does to it (`group::decide`), open groups without alerts included.
+    fn groups(&self, root: &config::Route, changes: &[(AlertRow, Vec<NewDelivery>)], now: Nanos) -> Vec<(AlertRow, Vec<NewDelivery>)> {
+        let cfg = &self.cfg;
+        let mut view: HashMap<String, AlertRow> = HashMap::new();
+        let changed: HashMap<&str, &AlertRow> = changes.iter().map(|(r, _)| (r.key.as_str(), r)).collect();
+        let mut members: std::collections::BTreeMap<String, (&config::Route, Labels, Vec<String>)> = Default::default();
+        let routed = |rule: &str| cfg.alerting.rules.iter().any(|r| r.name == rule && r.policy.is_none());
+        let rows = self.alerts.values().filter(|a| !changed.contains_key(a.key.as_str())).chain(changed.values().copied());
+        for a in rows.filter(|a| !is_group(&a.key)) {
+            if a.state != AlertState::Firing || !a.held.is_empty() || !routed(&a.rule) {
+                continue;
+            }
+            view.insert(a.key.clone(), a.clone());
+            let mut routes = Vec::new();
+            root.resolve(&a.labels, &mut routes);
+            for r in routes {
+                let (key, labels) = group::key(r, &a.key, &a.labels);
+                members.entry(key).or_insert_with(|| (r, labels, Vec::new())).2.push(a.key.clone());
+            }
+        }
+        // Open groups whose alerts all left, and the rows of alerts they listed (for the resolved ones).
+        let by_name: HashMap<&str, &config::Route> = root.walk().into_iter().map(|r| (r.name.as_str(), r)).collect();
+        for g in self.alerts.values().filter(|g| is_group(&g.key) && g.state != AlertState::Resolved) {
+            for k in &g.members {
+                if let Some(a) = self.alerts.get(k).filter(|_| !view.contains_key(k)) {
+                    view.insert(k.clone(), changed.get(k.as_str()).map_or_else(|| a.clone(), |c| (*c).clone()));
+                }
+            }
+            if !members.contains_key(&g.key) {
+                match by_name.get(g.rule.as_str()) {
+                    Some(r) => {
+                        members.insert(g.key.clone(), (r, g.labels.clone(), Vec::new()));
+                    }
+                    None => {
+                        tracing::warn!(group = %g.key, route = %g.rule, "an open group whose route is no longer configured: it will not resolve by itself")
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (key, (route, labels, mut active)) in members {
+            active.sort();
+            if let Some(change) = group::decide(cfg, route, (&key, &labels), self.alerts.get(&key), &active, &view, now) {
+                out.push(change);
+            }
+        }
+        out
     }
 
     /// Stores the changes. Resolved rows stay in memory (one per alert that ever fired): the next firing then
@@ -226,6 +324,12 @@ impl Evaluator {
             AlertState::Resolved => tracing::debug!(alert = %row.key, "alert back to ok before it fired"),
         }
     }
+}
+
+/// Group rows share the alert table; their keys start with `group:` (alert keys start with a rule name,
+/// which cannot contain `:`).
+pub fn is_group(key: &str) -> bool {
+    key.starts_with("group:")
 }
 
 /// A running alerting part: the evaluator and the outbox worker.
@@ -318,7 +422,7 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
                     }
                     Err(_) => {}
                 }
-                if let Err(e) = ev.sync().await {
+                if let Err(e) = ev.sync(now).await {
                     tracing::warn!(error = %e, "cannot read acknowledgements from the state database");
                 }
                 ev.windows.prune(now);
@@ -497,7 +601,7 @@ when = "availability < 100"
         // Acknowledged at 20 minutes: passed on once, and the whole team is never paged.
         tokio::time::advance(Duration::from_secs(300)).await;
         state.acknowledge_alert("down/api/production", "bob", now()).await.unwrap();
-        ev.sync().await.unwrap();
+        ev.sync(now()).await.unwrap();
         tick(&mut ev);
         ev.cycle(None, now()).await.unwrap();
         assert_eq!(actions(&state).await, vec!["acknowledge:pd", "acknowledge:hook"]);
@@ -508,5 +612,198 @@ when = "availability < 100"
         }
         assert!(actions(&state).await.is_empty(), "no level 3 after the acknowledgement");
         assert_eq!(state.alert("down/api/production").await.unwrap().unwrap().level, 2);
+    }
+
+    const NOISE: &str = r#"
+[[endpoints]]
+id = "db"
+component = "db"
+url = "http://127.0.0.1:1/"
+
+[[endpoints]]
+id = "c1"
+component = "checkout"
+url = "http://127.0.0.1:1/"
+
+[[endpoints]]
+id = "c2"
+component = "checkout"
+url = "http://127.0.0.1:1/"
+
+[[endpoints]]
+id = "c3"
+component = "checkout"
+url = "http://127.0.0.1:1/"
+
+[[endpoints]]
+id = "w1"
+component = "web"
+labels = { team = "web" }
+url = "http://127.0.0.1:1/"
+
+[[statuspage.components]]
+id = "db"
+[[statuspage.components]]
+id = "checkout"
+depends_on = ["db"]
+[[statuspage.components]]
+id = "web"
+
+[oncall.schedules.primary]
+members = ["alice", "bob"]
+
+[alerting.notifiers.pd]
+type = "pagerduty"
+routing_key = "R0123456789"
+
+[alerting.notifiers.hook]
+type = "webhook"
+url = "http://127.0.0.1:1/hook"
+
+[alerting.policies.default]
+notifiers = ["pd", "hook"]
+levels = [{ targets = ["oncall:primary"] }]
+
+[alerting.route]
+policy = "default"
+group_by = ["component"]
+group_wait = "30s"
+group_interval = "2m"
+
+[[alerting.routes]]
+name = "web"
+match = ["team=web"]
+group_by = ["..."]
+
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+"#;
+
+    fn probe(endpoint: &str, ts: Nanos, up: bool) -> Point {
+        let series = Arc::new(SeriesKey {
+            endpoint: endpoint.into(),
+            region: "eu".into(),
+            component: String::new(),
+            environment: "production".into(),
+        });
+        let p = ProbePoint::sample(series, ts, if up { 100.0 } else { 0.0 }, up, 1.0);
+        Point::Probe(ProbePoint { confirmed_down: !up, ..p })
+    }
+
+    async fn sent(state: &StateDb) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for d in state.claim_deliveries(i64::MAX / 2, 1, 1000).await.unwrap() {
+            out.push((d.action.clone(), d.notifier.clone(), d.alert.clone()));
+            state.record_alert_delivery(d.id, Ok("202".into()), 0).await.unwrap();
+        }
+        out
+    }
+
+    /// Issue 21, noise control end to end through the evaluator and a real state database on tokio's
+    /// paused clock: a dependency failing with its dependants pages once (for the dependency); the
+    /// dependants page once, as one group, when they are still down after it recovered; a silence holds an
+    /// alert back and it pages when the silence ends; a new evaluator on the same database (a restart) pages
+    /// nothing again; a group's change is one update.
+    #[tokio::test(start_paused = true)]
+    async fn dependencies_groups_and_silences_page_once_per_group_episode_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Arc::new(test_settings(NOISE));
+        let state = Arc::new(StateDb::open(&dir.path().join("state.db")).await.unwrap());
+        let started = tokio::time::Instant::now();
+        let t0: Nanos = 1_763_294_400_000_000_000;
+        let now = || t0 + started.elapsed().as_nanos() as Nanos;
+        let mut ev = Evaluator::new(cfg.clone(), state.clone(), Arc::new(AlertingMetrics::default())).await.unwrap();
+        let mut up: HashMap<&str, bool> = [("db", true), ("c1", true), ("c2", true), ("c3", true), ("w1", true)].into();
+        // Drives `seconds` of probes every 5 s and a cycle after each.
+        macro_rules! run {
+            ($seconds:expr) => {
+                for _ in 0..($seconds / 5) {
+                    tokio::time::advance(Duration::from_secs(5)).await;
+                    let t = now();
+                    let points: Vec<Point> = up.iter().map(|(e, u)| probe(e, t, *u)).collect();
+                    ev.ingest(&points);
+                    ev.sync(now()).await.unwrap();
+                    ev.cycle(None, t).await.unwrap();
+                }
+            };
+        }
+        run!(10);
+        assert!(sent(&state).await.is_empty());
+
+        // The database and checkout fail together: checkout waits on db, db's group waits 30 s.
+        for e in ["db", "c1", "c2", "c3"] {
+            up.insert(e, false);
+        }
+        run!(5);
+        assert!(sent(&state).await.is_empty(), "group_wait");
+        let c1 = state.alert("down/c1/production").await.unwrap().unwrap();
+        assert_eq!(c1.state, AlertState::Firing);
+        assert!(c1.held.starts_with("waits on db"), "{}", c1.held);
+        run!(30);
+        let pages = sent(&state).await;
+        assert_eq!(
+            pages,
+            vec![
+                ("trigger".into(), "pd".into(), "group:route/component=db".into()),
+                ("trigger".into(), "hook".into(), "group:route/component=db".into())
+            ],
+            "one page, for the dependency"
+        );
+
+        // db recovers, checkout is still down: its three alerts page once, together, after group_wait.
+        up.insert("db", true);
+        run!(10);
+        let resolved = sent(&state).await;
+        assert!(resolved.iter().all(|(a, _, g)| a == "resolve" && g == "group:route/component=db"), "{resolved:?}");
+        assert_eq!(resolved.len(), 2);
+        run!(30);
+        let pages = sent(&state).await;
+        assert_eq!(pages.len(), 2, "{pages:?}");
+        assert!(pages.iter().all(|(a, _, g)| a == "trigger" && g == "group:route/component=checkout"), "{pages:?}");
+        let group = state.alert("group:route/component=checkout").await.unwrap().unwrap();
+        assert_eq!(group.members, vec!["down/c1/production", "down/c2/production", "down/c3/production"]);
+
+        // A silence on web: w1 fails and pages nobody until the silence is expired.
+        let silence = state
+            .create_silence(
+                watchpost_core::state::NewSilence {
+                    matchers: vec![watchpost_core::labels::Matcher::parse("component=web").unwrap()],
+                    starts_at: now(),
+                    ends_at: now() + 3_600_000_000_000,
+                    created_by: "alice".into(),
+                    comment: "deploy".into(),
+                },
+                now(),
+            )
+            .await
+            .unwrap();
+        up.insert("w1", false);
+        run!(20);
+        assert!(sent(&state).await.is_empty(), "silenced");
+        assert!(state.alert("down/w1/production").await.unwrap().unwrap().held.starts_with("silenced by"));
+
+        // A restart: the new evaluator takes the rows and pages nothing again.
+        ev = Evaluator::new(cfg.clone(), state.clone(), Arc::new(AlertingMetrics::default())).await.unwrap();
+        run!(20);
+        assert!(sent(&state).await.is_empty(), "nothing again after a restart");
+
+        // The silence ends with w1 still down: it pages then, alone (its route does not group; it inherits
+        // the default route's group_wait).
+        state.expire_silence(&silence.id, now()).await.unwrap();
+        run!(35);
+        let pages = sent(&state).await;
+        assert_eq!(pages.len(), 2, "{pages:?}");
+        assert!(pages.iter().all(|(a, _, g)| a == "trigger" && g == "group:web/down/w1/production"), "{pages:?}");
+
+        // c1 recovers: one update to the channels that show messages (PagerDuty keeps its incident),
+        // after group_interval.
+        up.insert("c1", true);
+        run!(150);
+        let updates = sent(&state).await;
+        assert_eq!(updates, vec![("update".into(), "hook".into(), "group:route/component=checkout".into())]);
+        let group = state.alert("group:route/component=checkout").await.unwrap().unwrap();
+        assert_eq!(group.members, vec!["down/c2/production", "down/c3/production"]);
+        assert_eq!(group.episode, 1, "the same incident");
     }
 }

@@ -3,11 +3,12 @@
 //! the deliveries each step causes. No I/O and no clock, so every path is tested with plain numbers; the
 //! caller stores the new row and its deliveries in one transaction.
 
-use crate::config::{RuleConfig, Target};
+use crate::config::{alert_labels, PolicyConfig, RuleConfig, Target};
 use crate::evaluate::Verdict;
 use crate::event::{Action, AlertEvent, Paged};
 use crate::Settings;
 use watchpost_core::config::EndpointConfig;
+use watchpost_core::labels::Labels;
 use watchpost_core::state::{AlertRow, AlertState, NewDelivery};
 use watchpost_core::time::{duration_nanos, Nanos};
 use watchpost_oncall::links;
@@ -17,12 +18,20 @@ use watchpost_oncall::rota as oncall;
 /// Names are at most 128 characters each, so a key of three long names is shortened, stably, to a prefix
 /// and a hash.
 pub fn key(rule: &str, endpoint: &str, environment: &str) -> String {
-    let k = format!("{rule}/{endpoint}/{environment}");
+    shorten(format!("{rule}/{endpoint}/{environment}"))
+}
+
+/// A key of at most 255 bytes: longer ones become a prefix and a hash of the whole.
+pub fn shorten(k: String) -> String {
     if k.len() <= 255 {
         return k;
     }
     let hash = watchpost_core::sign::sha256_hex(&k);
-    format!("{}~{}", &k[..200], &hash[..32])
+    let mut cut = 200;
+    while !k.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{}", &k[..cut], &hash[..32])
 }
 
 /// The people `targets` name at `now`, each once, in order.
@@ -75,6 +84,11 @@ fn fresh(rule: &RuleConfig, e: &EndpointConfig) -> AlertRow {
         note: String::new(),
         version: 0,
         clear_since: None,
+        labels: Labels::new(),
+        held: String::new(),
+        page_from: None,
+        members: vec![],
+        notified_at: None,
     }
 }
 
@@ -98,22 +112,37 @@ pub fn summary(rule: &RuleConfig, e: &EndpointConfig, v: &Verdict) -> String {
     )
 }
 
-/// What happens to the alert of `rule` on `e` at `now`, given its stored row and the verdict (`None`: no
-/// region reports). Returns the new row (version bumped) and its deliveries, or `None` when nothing changes.
+/// What happens to the alert of `rule` on `e` at `now`, given its stored row and the verdict (`None`: no region
+/// reports). `hold` says why a firing alert must not page now (a silence, an inhibition, a dependency), or
+/// nothing; it is asked only of firing alerts. Returns the new row (version bumped) and its deliveries,
+/// or `None` when nothing changes. Alerts of a rule without a `policy` never page themselves: their
+/// groups do (`group::decide`).
 pub fn decide(
     cfg: &Settings,
     rule: &RuleConfig,
     e: &EndpointConfig,
     prev: Option<&AlertRow>,
     v: Option<&Verdict>,
+    hold: &dyn Fn(&Labels) -> String,
     now: Nanos,
 ) -> Option<(AlertRow, Vec<NewDelivery>)> {
     let base = prev.cloned().unwrap_or_else(|| fresh(rule, e));
     let mut row = base.clone();
     let mut actions: Vec<(Action, i64, Vec<String>)> = Vec::new();
     let maintenance = v.is_some_and(|v| v.maintenance);
+    // Labels are fixed when the alert leaves `ok`: a restart or a region joining the breach does not move
+    // an episode to another group.
+    let label = |row: &mut AlertRow, v: &Verdict| {
+        row.labels = alert_labels(rule, e, &cfg.shared);
+        if !v.breaching.is_empty() {
+            row.labels.insert("region".into(), v.breaching.join(","));
+        }
+    };
 
     let fire = |row: &mut AlertRow, v: &Verdict| {
+        if row.state == AlertState::Resolved {
+            label(row, v);
+        }
         row.state = AlertState::Firing;
         row.since = now;
         row.episode += 1;
@@ -126,6 +155,7 @@ pub fn decide(
         row.paged.clear();
         row.note.clear();
         row.clear_since = None;
+        row.page_from = None;
         row.value = if v.value.is_finite() { v.value } else { 0.0 };
         row.detail = summary(rule, e, v);
     };
@@ -136,6 +166,7 @@ pub fn decide(
                 if rule.for_.is_zero() {
                     fire(&mut row, v);
                 } else {
+                    label(&mut row, v);
                     row.state = AlertState::Pending;
                     row.since = now;
                     row.value = if v.value.is_finite() { v.value } else { 0.0 };
@@ -191,6 +222,7 @@ pub fn decide(
                 if maintenance {
                     row.note = "a maintenance window began".into();
                 } else {
+                    row.note.clear();
                     row.detail = summary(rule, e, v);
                 }
                 if row.level > 0 {
@@ -202,23 +234,23 @@ pub fn decide(
     }
 
     if row.state == AlertState::Firing {
-        // Escalation: each level whose time has come pages, unless someone acknowledged (or a maintenance
-        // window holds the alert open).
-        if let (Some(policy), Some(fired)) = (cfg.alerting.policies.get(&rule.policy), row.fired_at) {
-            while row.acked_at.is_none() && !maintenance {
-                // `row.level` counts the pages of the episode across the policy's passes (`repeat`).
-                let Some((level, due)) = policy.page(row.level) else { break };
-                if now < fired + duration_nanos(due) {
-                    break;
-                }
-                let who = people(cfg, &level.targets, now);
-                for p in &who {
-                    if !row.paged.contains(p) {
-                        row.paged.push(p.clone());
-                    }
-                }
-                actions.push((if row.level == 0 { Action::Trigger } else { Action::Escalate }, row.level, who));
-                row.level += 1;
+        let held = hold(&row.labels);
+        if held.is_empty() && !row.held.is_empty() {
+            // The hold ended with the alert still firing: it pages now, saying what held it, and its
+            // escalation runs from now (levels due during the hold do not all page at once).
+            row.note = format!("held back until now ({})", row.held);
+            row.page_from = Some(now);
+        }
+        row.held = held;
+    } else {
+        row.held.clear();
+    }
+
+    let policy = rule.policy.as_ref().and_then(|p| cfg.alerting.policies.get(p));
+    if row.state == AlertState::Firing {
+        if let Some(policy) = policy {
+            if !maintenance && row.held.is_empty() {
+                escalate(cfg, policy, &mut row, now, &mut actions);
             }
         }
         if row.acked_at.is_some() && !row.ack_sent {
@@ -233,31 +265,90 @@ pub fn decide(
         return None;
     }
     row.version = base.version + 1;
-    let deliveries = deliveries(cfg, rule, e, &row, &actions, now);
+    let deliveries = match policy {
+        Some(p) => deliveries(cfg, &p.notifiers, &event(rule, e, &row, now), &row, &actions, now),
+        None => vec![],
+    };
     Some((row, deliveries))
 }
 
-fn deliveries(
+/// Pages each level of `policy` whose time has come, unless someone acknowledged. Levels are due from the
+/// firing, or from the end of a hold (`page_from`); `row.level` counts the pages of the episode across the
+/// policy's passes (`repeat`).
+pub(crate) fn escalate(
     cfg: &Settings,
-    rule: &RuleConfig,
-    e: &EndpointConfig,
+    policy: &PolicyConfig,
+    row: &mut AlertRow,
+    now: Nanos,
+    actions: &mut Vec<(Action, i64, Vec<String>)>,
+) {
+    let Some(from) = row.page_from.or(row.fired_at) else { return };
+    while row.acked_at.is_none() {
+        let Some((level, due)) = policy.page(row.level) else { break };
+        if now < from + duration_nanos(due) {
+            break;
+        }
+        let who = people(cfg, &level.targets, now);
+        for p in &who {
+            if !row.paged.contains(p) {
+                row.paged.push(p.clone());
+            }
+        }
+        actions.push((if row.level == 0 { Action::Trigger } else { Action::Escalate }, row.level, who));
+        row.level += 1;
+    }
+}
+
+/// The event of an alert of `rule` on `e`, before its action, level and people are filled in.
+fn event(rule: &RuleConfig, e: &EndpointConfig, row: &AlertRow, now: Nanos) -> AlertEvent {
+    AlertEvent {
+        action: Action::Trigger,
+        key: row.key.clone(),
+        episode: row.episode,
+        rule: rule.name.clone(),
+        endpoint: e.id.clone(),
+        endpoint_name: e.name.clone(),
+        environment: e.environment.clone(),
+        component: e.component.clone().unwrap_or_default(),
+        severity: rule.severity.as_str().into(),
+        summary: row.detail.clone(),
+        condition: rule.describe(),
+        value: if row.value.is_finite() { row.value } else { 0.0 },
+        at: now,
+        fired_at: row.fired_at.unwrap_or(now),
+        level: 0,
+        people: vec![],
+        acked_by: None,
+        note: String::new(),
+        page_url: None,
+        ack_links: vec![],
+        labels: row.labels.clone(),
+        alerts: vec![],
+    }
+}
+
+/// The deliveries `actions` cause, one per notifier of `notifiers` that carries the action, each an event
+/// made from `base`.
+pub(crate) fn deliveries(
+    cfg: &Settings,
+    notifiers: &[String],
+    base: &AlertEvent,
     row: &AlertRow,
     actions: &[(Action, i64, Vec<String>)],
     now: Nanos,
 ) -> Vec<NewDelivery> {
-    let Some(policy) = cfg.alerting.policies.get(&rule.policy) else { return vec![] };
     let mut out = Vec::new();
     for (action, level, who) in actions {
         // A signed link for each kind of channel that shows one (named in the link, so the acknowledgement
         // says where it came from); email and Slack always, for events queued before other channels had any.
         let mut linked: Vec<&str> = vec!["email", "slack"];
-        for n in policy.notifiers.iter().filter_map(|name| cfg.alerting.notifiers.get(name)) {
+        for n in notifiers.iter().filter_map(|name| cfg.alerting.notifiers.get(name)) {
             if n.shows_links() && !linked.contains(&n.kind()) {
                 linked.push(n.kind());
             }
         }
         let ack_links = match (&cfg.alerting.secret, action) {
-            (Some(secret), Action::Trigger | Action::Escalate) => linked
+            (Some(secret), Action::Trigger | Action::Escalate | Action::Update) if row.acked_at.is_none() => linked
                 .iter()
                 .map(|by| {
                     let link =
@@ -269,28 +360,19 @@ fn deliveries(
         };
         let event = AlertEvent {
             action: *action,
-            key: row.key.clone(),
-            episode: row.episode,
-            rule: rule.name.clone(),
-            endpoint: e.id.clone(),
-            endpoint_name: e.name.clone(),
-            environment: e.environment.clone(),
-            component: e.component.clone().unwrap_or_default(),
-            severity: rule.severity.as_str().into(),
-            summary: row.detail.clone(),
-            condition: rule.describe(),
-            value: if row.value.is_finite() { row.value } else { 0.0 },
             at: now,
-            fired_at: row.fired_at.unwrap_or(now),
             level: *level,
             people: contacts(cfg, who),
             acked_by: row.acked_by.clone(),
             note: row.note.clone(),
             page_url: cfg.alerting.page_url.clone(),
             ack_links,
+            ..base.clone()
         };
         let Ok(json) = serde_json::to_string(&event) else { continue };
-        for name in &policy.notifiers {
+        // Updates are many per level: the time tells them apart.
+        let nth = if *action == Action::Update { format!("{level}@{now}") } else { level.to_string() };
+        for name in notifiers {
             let Some(n) = cfg.alerting.notifiers.get(name) else { continue };
             if !n.carries(*action) {
                 continue;
@@ -298,7 +380,7 @@ fn deliveries(
             out.push(NewDelivery {
                 notifier: name.clone(),
                 action: action.as_str().into(),
-                idempotency: format!("{}/{}/{}/{level}/{name}", row.key, row.episode, action.as_str()),
+                idempotency: format!("{}/{}/{}/{nth}/{name}", row.key, row.episode, action.as_str()),
                 event: json.clone(),
             });
         }
@@ -379,7 +461,7 @@ when = "availability < 100"
 
     /// Runs `decide` and returns the new row and its deliveries.
     fn step(cfg: &Settings, prev: Option<&AlertRow>, verdict: Option<Verdict>, now: Nanos) -> Option<(AlertRow, Vec<Sent>)> {
-        let (row, d) = decide(cfg, &cfg.alerting.rules[0], &cfg.shared.endpoints[0], prev, verdict.as_ref(), now)?;
+        let (row, d) = decide(cfg, &cfg.alerting.rules[0], &cfg.shared.endpoints[0], prev, verdict.as_ref(), &|_| String::new(), now)?;
         let d = d
             .into_iter()
             .map(|d| {
@@ -552,7 +634,7 @@ when = "availability < 100"
     #[test]
     fn events_carry_signed_ack_links_and_the_rota_contacts() {
         let cfg = config("");
-        let (_, d) = decide(&cfg, &cfg.alerting.rules[0], &cfg.shared.endpoints[0], None, Some(&v(true)), T0).unwrap();
+        let (_, d) = decide(&cfg, &cfg.alerting.rules[0], &cfg.shared.endpoints[0], None, Some(&v(true)), &|_| String::new(), T0).unwrap();
         let e: AlertEvent = serde_json::from_str(&d[0].event).unwrap();
         assert_eq!(e.key, "down/api/production");
         assert!(e

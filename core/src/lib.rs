@@ -8,6 +8,7 @@
 //! - [`state`]: the local state database (incidents, maintenance windows, alerts and their outbox, and the
 //!   migrations of every table in it), SQLite whatever the store;
 //! - [`sqlite`]: the one way both SQLite databases are opened (WAL, busy handling, migrations, checks);
+//! - [`labels`]: alert labels and the matchers routes, inhibition rules and silences are written in;
 //! - [`lineproto`]: the InfluxDB line protocol encoder;
 //! - [`tls`], [`http`]: the TLS client configuration and the HTTP client every outbound connection shares;
 //! - [`markup`]: escaping for every renderer that writes HTML or XML;
@@ -21,6 +22,7 @@ pub mod health;
 pub mod hist;
 pub mod http;
 pub mod import;
+pub mod labels;
 pub mod lineproto;
 pub mod mail;
 pub mod maintenance;

@@ -712,7 +712,7 @@ fn alerting_errors_name_their_key_and_line() {
                 [alerting.policies.default]\nnotifiers = [\"pd\"]\nlevels = [{ targets = [\"oncall:primary\"] }]\n";
     let rule = |extra: &str| format!("{base}[[alerting.rules]]\nname = \"down\"\n{extra}");
     let ok = load(&rule("when = \"availability < 100\"\n")).expect("the base is valid");
-    assert_eq!(ok.alerting.rules[0].policy, "default", "the only policy is the default");
+    assert_eq!(ok.alerting.rules[0].policy.as_deref(), Some("default"), "the only policy is the default");
     assert!(ok.alerting.configured);
     assert_one(&rule("when = \"availability <> 100\"\n"), 16, "alerting.rules[0].when", "not a comparison");
     assert_one(&rule("when = \"uptime < 100\"\n"), 16, "alerting.rules[0].when", "`uptime` is not a metric");

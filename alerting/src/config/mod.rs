@@ -17,8 +17,10 @@
 //! policy = "default"
 //! ```
 
+mod route;
 mod rule;
 
+pub use route::*;
 pub use rule::*;
 
 use crate::notify::{Channel, NotifierConfig};
@@ -58,6 +60,10 @@ pub struct RawAlerting {
     pub notifiers: Option<BTreeMap<String, Value>>,
     pub policies: Option<BTreeMap<String, Value>>,
     pub rules: Option<Vec<Value>>,
+    /// The default route (`[alerting.route]`) and the routes under it (`[[alerting.routes]]`).
+    pub route: Option<Value>,
+    pub routes: Option<Value>,
+    pub inhibit: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +156,9 @@ pub struct AlertingConfig {
     pub notifiers: BTreeMap<String, Arc<dyn Channel>>,
     pub policies: BTreeMap<String, PolicyConfig>,
     pub rules: Vec<RuleConfig>,
+    /// The routing tree, when the file has one: rules without a `policy` of their own go through it.
+    pub route: Option<Route>,
+    pub inhibit: Vec<Inhibit>,
 }
 
 fn target(s: &str) -> Option<Target> {
@@ -190,13 +199,30 @@ impl AlertingConfig {
             ));
             for r in &a.rules {
                 let selected = shared.endpoints.iter().filter(|e| r.selector.matches(e)).count();
+                let to = r.policy.as_ref().map_or("the routes".to_string(), |p| format!("policy {p}"));
                 out.push_str(&format!(
-                    "  rule {:<19} {} ({}) on {selected} endpoint(s) → policy {}\n",
+                    "  rule {:<19} {} ({}) on {selected} endpoint(s) → {to}\n",
                     r.name,
                     r.describe(),
-                    r.severity.as_str(),
-                    r.policy
+                    r.severity.as_str()
                 ));
+            }
+            if let Some(root) = &a.route {
+                for r in root.walk() {
+                    let matchers: Vec<String> = r.matchers.iter().map(|m| m.to_string()).collect();
+                    let when = if matchers.is_empty() { "default".to_string() } else { matchers.join(" ") };
+                    out.push_str(&format!(
+                        "  route {:<18} {when}{} → {}\n",
+                        r.name,
+                        if r.continue_ { " (continue)" } else { "" },
+                        r.describe()
+                    ));
+                }
+            }
+            for (i, inh) in a.inhibit.iter().enumerate() {
+                let show = |m: &[watchpost_core::labels::Matcher]| m.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(" ");
+                let equal = if inh.equal.is_empty() { String::new() } else { format!(" with equal {}", inh.equal.join(", ")) };
+                out.push_str(&format!("  inhibit[{i}]         {} holds back {}{equal}\n", show(&inh.source), show(&inh.target)));
             }
             for p in a.policies.values() {
                 let levels: Vec<String> = p
@@ -361,7 +387,10 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
     }
 
     let names: BTreeSet<&str> = policies.keys().map(String::as_str).collect();
-    let rules = rule::rules(doc, raw.rules.unwrap_or_default(), &names, endpoints, errors);
+    let notifier_names: BTreeSet<&str> = notifiers.keys().map(String::as_str).collect();
+    let route = route::routes(doc, raw.route.as_ref(), raw.routes.as_ref(), &names, &notifier_names, errors);
+    let inhibit = route::inhibits(doc, raw.inhibit.as_ref(), errors);
+    let rules = rule::rules(doc, raw.rules.unwrap_or_default(), &names, route.is_some(), endpoints, errors);
     AlertingConfig {
         configured: !rules.is_empty(),
         evaluation_interval,
@@ -375,6 +404,8 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
         notifiers,
         policies,
         rules,
+        route,
+        inhibit,
     }
 }
 

@@ -26,7 +26,8 @@ pub struct RawRule {
     pub resolve_for: Option<HumanDuration>,
     /// `critical` (default), `error`, `warning` or `info`.
     pub severity: Option<String>,
-    /// The escalation policy (default: the only one, if there is exactly one).
+    /// The escalation policy its alerts page, each alert on its own. Without it they go through the routes
+    /// (`[alerting.route]`), or, when there are none, to the only policy if there is exactly one.
     pub policy: Option<String>,
     /// Endpoint ids, `*` wildcards allowed. Every selector given must match (empty: any).
     pub endpoints: Option<Vec<String>>,
@@ -202,7 +203,8 @@ pub struct RuleConfig {
     pub for_: Duration,
     pub resolve_for: Duration,
     pub severity: Severity,
-    pub policy: String,
+    /// The policy it pages directly; `None`: its alerts go through the routes.
+    pub policy: Option<String>,
     pub selector: Selector,
 }
 
@@ -264,6 +266,7 @@ pub(super) fn rules(
     doc: &Document,
     raw: Vec<Value>,
     policies: &BTreeSet<&str>,
+    routed: bool,
     endpoints: &[EndpointConfig],
     errors: &mut ConfigErrors,
 ) -> Vec<RuleConfig> {
@@ -296,12 +299,15 @@ pub(super) fn rules(
                 if !policies.contains(p.as_str()) {
                     errors.push(doc.error(&format!("{path}.policy"), format!("no policy `{p}` in [alerting.policies]")));
                 }
-                p
+                Some(p)
             }
-            None if policies.len() == 1 => policies.iter().next().map(|p| p.to_string()).unwrap_or_default(),
+            None if routed => None,
+            None if policies.len() == 1 => policies.iter().next().map(|p| p.to_string()),
             None => {
-                errors.push(doc.error(&format!("{path}.policy"), "missing: name one of [alerting.policies]"));
-                String::new()
+                errors.push(
+                    doc.error(&format!("{path}.policy"), "missing: name one of [alerting.policies], or route alerts with [alerting.route]"),
+                );
+                None
             }
         };
         let window = r.window.map(HumanDuration::as_duration);

@@ -78,6 +78,12 @@ pub fn body(e: &AlertEvent) -> Value {
             labels.insert(k.into(), json!(v));
         }
     }
+    // The alert's own labels (a group's: its group labels), so Alertmanager routes on the same ones.
+    for (k, v) in &e.labels {
+        if !labels.contains_key(k) && !v.is_empty() {
+            labels.insert(k.clone(), json!(v));
+        }
+    }
     labels.insert("source".into(), json!("watchpost"));
     let mut annotations = Map::new();
     annotations.insert("summary".into(), json!(e.summary));
@@ -117,7 +123,8 @@ mod tests {
             let b = body(&e);
             assert_eq!(schema_errors("alertmanager", &b), Vec::<String>::new(), "{b}");
             assert_eq!(b[0]["endsAt"].is_string(), e.action == Action::Resolve);
-            assert_eq!(b[0]["labels"]["alertname"], "down");
+            assert_eq!(b[0]["labels"]["alertname"], e.rule.as_str());
+            assert_eq!(b[0]["labels"]["component"], "checkout");
         }
     }
 }

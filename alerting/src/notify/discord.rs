@@ -61,11 +61,11 @@ pub struct Discord {
     username: String,
 }
 
-/// Red firing, orange escalated, yellow acknowledged, green resolved.
+/// Red firing, orange escalated or updated, yellow acknowledged, green resolved.
 fn colour(action: Action) -> u32 {
     match action {
         Action::Trigger => 0xD9_2D_20,
-        Action::Escalate => 0xE8_7B_1E,
+        Action::Escalate | Action::Update => 0xE8_7B_1E,
         Action::Acknowledge => 0xE8_C5_1E,
         Action::Resolve => 0x2E_A0_43,
     }

@@ -88,11 +88,20 @@ impl Email {
 /// Subject and plain-text body.
 pub fn message(e: &AlertEvent) -> (String, String) {
     let mut body = format!("{}\n\nCondition: {}\nRule: {}\nSeverity: {}\n", e.summary, e.condition, e.rule, e.severity);
+    if !e.alerts.is_empty() {
+        body.push_str(&format!("\nAlerts:\n{}\n", crate::group::listed(&e.alerts).join("\n")));
+    }
     match e.action {
         Action::Trigger | Action::Escalate => {
             if e.action == Action::Escalate {
                 body.push_str(&format!("\nNobody acknowledged this alert: escalation level {}.\n", e.level + 1));
             }
+            if let Some(link) = e.ack_link("email") {
+                body.push_str(&format!("\nAcknowledge (stops the escalation): {link}\n"));
+            }
+        }
+        Action::Update => {
+            body.push_str(&format!("\nUpdate: {}.\n", e.note));
             if let Some(link) = e.ack_link("email") {
                 body.push_str(&format!("\nAcknowledge (stops the escalation): {link}\n"));
             }

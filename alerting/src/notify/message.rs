@@ -30,16 +30,21 @@ impl Message {
             Action::Acknowledge => format!("Acknowledged by {}", e.acked_by.as_deref().unwrap_or("someone")),
             Action::Resolve if e.note.is_empty() => "Resolved: the checks pass again".into(),
             Action::Resolve => format!("Resolved: {}", e.note),
+            Action::Update => format!("Update: {}", e.note),
         };
         let mut lines = vec![now];
-        let mut place = format!("{} ({})", e.endpoint_name, e.environment);
+        if matches!(e.action, Action::Trigger | Action::Escalate) && !e.note.is_empty() {
+            lines.push(format!("({})", e.note));
+        }
+        let mut place = if e.environment.is_empty() { e.endpoint_name.clone() } else { format!("{} ({})", e.endpoint_name, e.environment) };
         if !e.component.is_empty() {
             place.push_str(&format!(", component {}", e.component));
         }
         lines.push(place);
         lines.push(format!("rule {}: {} · severity {}", e.rule, e.condition, e.severity));
         lines.push(format!("since {}", rfc3339(e.fired_at)));
-        let firing = matches!(e.action, Action::Trigger | Action::Escalate);
+        lines.extend(crate::group::listed(&e.alerts));
+        let firing = matches!(e.action, Action::Trigger | Action::Escalate | Action::Update);
         Message {
             title: truncate(&e.headline(), TITLE_MAX),
             lines,

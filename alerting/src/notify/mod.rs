@@ -178,7 +178,7 @@ pub fn rfc3339(ts: watchpost_core::time::Nanos) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use crate::event::{Action, AlertEvent, Paged};
+    use crate::event::{Action, AlertEvent, GroupedAlert, Paged};
     use serde_json::Value;
 
     /// One event of every action, as a firing alert goes through them: people, links, a note.
@@ -221,6 +221,8 @@ pub(crate) mod tests {
             .iter()
             .map(|c| (c.to_string(), format!("https://status.example.com/ack?alert=down%2Fapi&episode=3&by={c}&sig=abc")))
             .collect(),
+            labels: [("component".to_string(), "checkout".to_string())].into(),
+            alerts: vec![],
         };
         let mut out = vec![base.clone()];
         out.push(AlertEvent { action: Action::Escalate, level: 1, people: vec![person("carol")], ..base.clone() });
@@ -228,7 +230,28 @@ pub(crate) mod tests {
         out.push(AlertEvent { action: Action::Resolve, ..base.clone() });
         out.push(AlertEvent { action: Action::Resolve, note: "a maintenance window began".into(), page_url: None, ..base.clone() });
         // The longest summary a rule can produce, and then some: the builders cut to the providers' limits.
-        out.push(AlertEvent { summary: "x".repeat(10_000), ..base });
+        out.push(AlertEvent { summary: "x".repeat(10_000), ..base.clone() });
+        // A group's page and its update: thirty alerts listed (twenty shown), some new, some resolved.
+        let alerts: Vec<GroupedAlert> = (0..30)
+            .map(|i| GroupedAlert {
+                key: format!("down/api-{i}/production"),
+                summary: format!("API {i} <eu> [production]: availability 0 % (< 100 %)"),
+                state: ["firing", "new", "resolved"][i % 3].into(),
+            })
+            .collect();
+        let group = AlertEvent {
+            key: "group:route/component=checkout".into(),
+            rule: "route".into(),
+            endpoint: String::new(),
+            endpoint_name: "component=checkout".into(),
+            environment: String::new(),
+            summary: "component=checkout: 30 alerts firing: API 0 …".into(),
+            condition: "30 alert(s) firing".into(),
+            alerts,
+            ..base.clone()
+        };
+        out.push(group.clone());
+        out.push(AlertEvent { action: Action::Update, note: "10 new, 10 resolved".into(), people: vec![], ..group });
         out
     }
 

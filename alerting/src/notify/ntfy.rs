@@ -79,7 +79,7 @@ fn priority(e: &AlertEvent) -> u8 {
 pub fn body(e: &AlertEvent, topic: &str) -> Value {
     let m = Message::of(e, "ntfy");
     let tag = match e.action {
-        Action::Trigger | Action::Escalate => "rotating_light",
+        Action::Trigger | Action::Escalate | Action::Update => "rotating_light",
         Action::Acknowledge => "eyes",
         Action::Resolve => "white_check_mark",
     };

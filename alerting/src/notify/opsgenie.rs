@@ -45,6 +45,11 @@ impl Channel for Settings {
         "opsgenie"
     }
 
+    /// A group's update would only raise the alert's count: OpsGenie keeps one alert per alias.
+    fn carries(&self, action: Action) -> bool {
+        action != Action::Update
+    }
+
     /// The OpsGenie username (usually an email address) each person is named by in `responders`.
     fn contact(&self) -> Option<&'static str> {
         Some(CONTACT)
@@ -82,7 +87,7 @@ pub fn requests(e: &AlertEvent) -> Vec<(String, Value)> {
     let responders: Vec<Value> =
         e.people.iter().filter_map(|p| p.contact(CONTACT)).map(|u| json!({ "type": "user", "username": u })).collect();
     match e.action {
-        Action::Trigger => {
+        Action::Trigger | Action::Update => {
             let mut description = format!("{}\n\nCondition: {}\nRule: {}", e.summary, e.condition, e.rule);
             if let Some(link) = e.ack_link("email") {
                 description.push_str(&format!("\nAcknowledge: {link}"));

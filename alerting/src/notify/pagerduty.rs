@@ -40,9 +40,10 @@ impl Channel for Settings {
         "pagerduty"
     }
 
-    /// PagerDuty escalates inside its own service once paged.
+    /// PagerDuty escalates inside its own service once paged, and keeps its incident (one per group) up to
+    /// date itself.
     fn carries(&self, action: Action) -> bool {
-        action != Action::Escalate
+        !matches!(action, Action::Escalate | Action::Update)
     }
 
     fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError> {
@@ -65,7 +66,7 @@ impl PagerDuty {
 /// The request body for `e` (pure: the contract tests validate it against PagerDuty's schema).
 pub fn body(routing_key: &str, e: &AlertEvent) -> Value {
     let action = match e.action {
-        Action::Trigger | Action::Escalate => "trigger",
+        Action::Trigger | Action::Escalate | Action::Update => "trigger",
         Action::Acknowledge => "acknowledge",
         Action::Resolve => "resolve",
     };

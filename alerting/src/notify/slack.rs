@@ -73,12 +73,17 @@ pub fn body(e: &AlertEvent) -> Value {
         Action::Acknowledge => format!("Acknowledged by {}", esc(e.acked_by.as_deref().unwrap_or("someone"))),
         Action::Resolve if e.note.is_empty() => "Resolved: the checks pass again".into(),
         Action::Resolve => format!("Resolved: {}", esc(&e.note)),
+        Action::Update => format!("Update: {}", esc(&e.note)),
     };
     let text = format!("{}\n{line}", esc(&e.headline()));
     let mut blocks = vec![
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("*{}*\n{line}", esc(&e.headline())) } }),
         json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": format!("rule `{}` · {} · severity {}", esc(&e.rule), esc(&e.condition), esc(&e.severity)) }] }),
     ];
+    if !e.alerts.is_empty() {
+        let list = crate::event::truncate(&esc(&crate::group::listed(&e.alerts).join("\n")), 2900);
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": list } }));
+    }
     let mut buttons = Vec::new();
     if let Some(link) = e.ack_link("slack") {
         buttons.push(json!({ "type": "button", "text": { "type": "plain_text", "text": "Acknowledge" }, "url": link, "style": "danger" }));
@@ -86,7 +91,7 @@ pub fn body(e: &AlertEvent) -> Value {
     if let Some(page) = &e.page_url {
         buttons.push(json!({ "type": "button", "text": { "type": "plain_text", "text": "Status page" }, "url": page }));
     }
-    if !buttons.is_empty() && matches!(e.action, Action::Trigger | Action::Escalate) {
+    if !buttons.is_empty() && matches!(e.action, Action::Trigger | Action::Escalate | Action::Update) {
         blocks.push(json!({ "type": "actions", "elements": buttons }));
     }
     json!({ "text": text, "blocks": blocks })

@@ -46,6 +46,11 @@ pub struct Settings {
 }
 
 impl Channel for Settings {
+    /// Splunk On-Call keeps one incident per entity; an update would page it again as CRITICAL.
+    fn carries(&self, action: Action) -> bool {
+        action != Action::Update
+    }
+
     fn kind(&self) -> &'static str {
         "splunk_oncall"
     }
@@ -108,7 +113,7 @@ mod tests {
         for e in events() {
             let b = body(&e);
             assert_eq!(schema_errors("splunk_oncall", &b), Vec::<String>::new(), "{b}");
-            assert_eq!(b["entity_id"], "down/api/production/3");
+            assert_eq!(b["entity_id"], format!("{}/3", e.key), "one incident per alert (or group) episode");
         }
         let types: Vec<Value> = events().iter().take(4).map(|e| body(e)["message_type"].clone()).collect();
         assert_eq!(types, vec![json!("CRITICAL"), json!("CRITICAL"), json!("ACKNOWLEDGEMENT"), json!("RECOVERY")]);

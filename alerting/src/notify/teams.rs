@@ -55,7 +55,7 @@ pub struct Teams {
 pub fn body(e: &AlertEvent) -> Value {
     let m = Message::of(e, "teams");
     let colour = match e.action {
-        Action::Trigger | Action::Escalate => "Attention",
+        Action::Trigger | Action::Escalate | Action::Update => "Attention",
         Action::Acknowledge => "Warning",
         Action::Resolve => "Good",
     };

@@ -88,9 +88,9 @@ impl Channel for Settings {
         !self.call
     }
 
-    /// A call or a text for an acknowledgement would wake someone for nothing.
+    /// A call or a text for an acknowledgement, or for a group's update, would wake someone for nothing.
     fn carries(&self, action: Action) -> bool {
-        action != Action::Acknowledge
+        !matches!(action, Action::Acknowledge | Action::Update)
     }
 
     fn build(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, BuildError> {

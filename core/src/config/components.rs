@@ -32,6 +32,10 @@ pub struct RawComponent {
     pub private: Option<bool>,
     /// Show the probed URLs and addresses on the page (default false: the public page never reveals them).
     pub show_targets: Option<bool>,
+    /// Labels the alerts of its endpoints carry (an endpoint's own labels win).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Endpoint, check or component ids it needs: while one of them is alerting, its endpoints' alerts wait.
+    pub depends_on: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +55,8 @@ pub struct ComponentConfig {
     pub show_targets: bool,
     /// The endpoint and check ids whose points decide its status (from their `component`).
     pub endpoints: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub depends_on: Vec<String>,
 }
 
 /// `[[statuspage.groups]]` and `[[statuspage.components]]` (default: one component per endpoint `component`,
@@ -100,6 +106,8 @@ pub(super) fn components(
                 private: false,
                 show_targets: false,
                 endpoints: by_component.get(c).cloned().unwrap_or_default(),
+                labels: BTreeMap::new(),
+                depends_on: vec![],
             })
             .collect(),
         Some(list) => {
@@ -135,6 +143,8 @@ pub(super) fn components(
                     private: c.private.unwrap_or(false),
                     show_targets: c.show_targets.unwrap_or(false),
                     endpoints: backing,
+                    labels: super::validate::alert_labels(doc, &path, c.labels, errors),
+                    depends_on: c.depends_on.unwrap_or_default(),
                     id: c.id,
                 });
             }

@@ -2,6 +2,7 @@
 
 use super::assertions::Assertion;
 use super::probe::ProbeConfig;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// One endpoint to probe, with every default resolved.
@@ -12,6 +13,11 @@ pub struct EndpointConfig {
     pub component: Option<String>,
     /// Labels for alert rules' selectors.
     pub tags: Vec<String>,
+    /// Labels its alerts carry (beside the ones Watchpost sets: rule, endpoint, component, environment,
+    /// severity, region).
+    pub labels: BTreeMap<String, String>,
+    /// Endpoint, check or component ids whose alerts hold this one's back.
+    pub depends_on: Vec<String>,
     pub environment: String,
     pub interval: Duration,
     pub timeout: Duration,

@@ -34,6 +34,7 @@ mod state;
 mod summary;
 mod syntax;
 mod validate;
+pub use validate::BUILTIN_LABELS;
 
 pub use assertions::*;
 pub use components::{ComponentConfig, GroupConfig};

@@ -131,6 +131,11 @@ pub struct RawEndpoint {
     pub component: Option<String>,
     /// Labels alert rules select on (`tags = ["payments", "tier-1"]`); not written to the store.
     pub tags: Option<Vec<String>>,
+    /// Labels its alerts carry (`labels = { team = "payments", tier = "1" }`), for routes, inhibition and
+    /// silences; not written to the store.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Endpoint, check or component ids it needs: while one of them is alerting, its own alerts wait.
+    pub depends_on: Option<Vec<String>>,
     /// Deployment environment (tag `environment`, default: `agent.environment`).
     pub environment: Option<String>,
     /// Assertions, all of which must pass. HTTP endpoints without any expect a `2xx` status.
@@ -216,6 +221,10 @@ pub struct RawCheck {
     pub component: Option<String>,
     /// Labels alert rules select on; not written to the store.
     pub tags: Option<Vec<String>>,
+    /// Labels its alerts carry; not written to the store.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Endpoint, check or component ids it needs: while one of them is alerting, its own alerts wait.
+    pub depends_on: Option<Vec<String>>,
     /// Accept any TLS certificate in every step (default false; also spelled `insecure_skip_verify`).
     #[serde(alias = "insecure_skip_verify")]
     pub tls_skip_verify: Option<bool>,

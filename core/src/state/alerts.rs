@@ -3,6 +3,7 @@
 //! either loses the transition and its pages together (the next evaluation makes them again) or keeps both.
 
 use super::{StateDb, StateError};
+use crate::labels::Labels;
 use crate::time::Nanos;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -60,6 +61,17 @@ pub struct AlertRow {
     pub clear_since: Option<Nanos>,
     /// Bumped by every write: a change applies only to the version it was computed from.
     pub version: i64,
+    /// The alert's labels as routed and silenced (fixed when it leaves `ok`, so an episode stays in its
+    /// group); a group row's are its group labels.
+    pub labels: Labels,
+    /// Why it does not page now (`silenced by 3f…`, `inhibited by down/db/production`, `waits on db`);
+    /// empty when it pages.
+    pub held: String,
+    /// When its escalation clock started, when later than `fired_at` (it was held when it fired).
+    pub page_from: Option<Nanos>,
+    /// Group rows: the keys of the alerts last notified, and when.
+    pub members: Vec<String>,
+    pub notified_at: Option<Nanos>,
 }
 
 /// A delivery to enqueue with a transition.
@@ -94,7 +106,7 @@ pub struct DeliveryCounts {
 }
 
 const COLUMNS: &str = "key, rule, endpoint, environment, state, since, episode, fired_at, resolved_at, value, detail, level, \
-     acked_at, acked_by, ack_sent, paged, note, version, clear_since";
+     acked_at, acked_by, ack_sent, paged, note, version, clear_since, labels, held, page_from, members, notified_at";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     let state: String = r.get(4)?;
@@ -119,6 +131,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
         note: r.get(16)?,
         version: r.get(17)?,
         clear_since: r.get(18)?,
+        labels: serde_json::from_str(&r.get::<_, String>(19)?).unwrap_or_default(),
+        held: r.get(20)?,
+        page_from: r.get(21)?,
+        members: serde_json::from_str(&r.get::<_, String>(22)?).unwrap_or_default(),
+        notified_at: r.get(23)?,
     })
 }
 
@@ -176,7 +193,7 @@ impl StateDb {
                 }
                 tx.execute(
                     &format!(
-                        "INSERT OR REPLACE INTO alert ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+                        "INSERT OR REPLACE INTO alert ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
                     ),
                     params![
                         new.key,
@@ -199,6 +216,11 @@ impl StateDb {
                         new.note,
                         new.version,
                         new.clear_since,
+                        serde_json::to_string(&new.labels).unwrap_or_else(|_| "{}".into()),
+                        new.held,
+                        new.page_from,
+                        serde_json::to_string(&new.members).unwrap_or_else(|_| "[]".into()),
+                        new.notified_at,
                     ],
                 )?;
                 for d in &deliveries {
@@ -355,6 +377,11 @@ mod tests {
             note: String::new(),
             version,
             clear_since: None,
+            labels: Labels::new(),
+            held: String::new(),
+            page_from: None,
+            members: vec![],
+            notified_at: None,
         }
     }
 
@@ -378,8 +405,18 @@ mod tests {
         assert_eq!(stored.paged, vec!["alice".to_string()]);
         assert_eq!(stored.clear_since, None);
         // A `resolve_for` wait survives the process: reopened, the row still says since when.
-        let waiting = AlertRow { clear_since: Some(9), ..alert(2, AlertState::Firing) };
-        assert!(db.apply_alert(waiting, vec![], 10).await.unwrap().is_some());
+        let labels: Labels = [("component".to_string(), "db".to_string())].into();
+        let waiting = AlertRow {
+            clear_since: Some(9),
+            labels: labels.clone(),
+            held: "silenced by abc".into(),
+            page_from: Some(7),
+            members: vec!["a".into(), "b".into()],
+            notified_at: Some(8),
+            ..alert(2, AlertState::Firing)
+        };
+        assert!(db.apply_alert(waiting.clone(), vec![], 10).await.unwrap().is_some());
+        assert_eq!(db.alert("down/api/production").await.unwrap().unwrap(), waiting, "every column round-trips");
         drop(db);
         let db = StateDb::open(&dir.path().join("s.db")).await.unwrap();
         assert_eq!(db.alert("down/api/production").await.unwrap().unwrap().clear_since, Some(9));

@@ -29,10 +29,12 @@ use std::sync::{Arc, Mutex};
 mod alerts;
 mod incidents;
 mod maintenance;
+mod silences;
 
 pub use alerts::{AlertRow, AlertState, Delivery, DeliveryCounts, NewDelivery};
 pub use incidents::*;
 pub use maintenance::*;
+pub use silences::*;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run. Append only.
 const MIGRATIONS: &[&str] = &[
@@ -96,6 +98,20 @@ const MIGRATIONS: &[&str] = &[
     // 5: since when a firing alert's checks have passed, for a rule's `resolve_for` (kept across restarts:
     // a restart must neither resolve early nor start the wait again).
     "ALTER TABLE alert ADD COLUMN clear_since INTEGER;",
+    // 6: routing, grouping, silences and inhibition (issue 21). On every alert: its labels (routes and
+    // silences match them; a restart must not re-route an episode), why it is held back (a silence, an
+    // inhibition, a dependency) and since when its escalation clock runs. On group rows (alerts paged
+    // together, keyed by route and group labels): the members last notified and when. Silences, by id.
+    "ALTER TABLE alert ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE alert ADD COLUMN held TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alert ADD COLUMN page_from INTEGER;
+    ALTER TABLE alert ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE alert ADD COLUMN notified_at INTEGER;
+    CREATE TABLE silence (
+        id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL, comment TEXT NOT NULL, created_at INTEGER NOT NULL, expired_at INTEGER
+    );
+    CREATE INDEX silence_ends ON silence (ends_at);",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -110,6 +110,7 @@ pub(super) fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, erro
         tls_skip_verify: raw.tls_skip_verify.unwrap_or(false),
         tls_resume: raw.tls_resume.unwrap_or(false),
     };
+    let labels = alert_labels(doc, path, raw.labels.clone(), errors);
     let runs: Vec<(String, BTreeMap<String, String>)> =
         if envs.is_empty() { vec![(g.agent.environment.clone().unwrap_or_else(|| d::ENVIRONMENT.into()), BTreeMap::new())] } else { envs };
     runs.into_iter()
@@ -118,6 +119,8 @@ pub(super) fn check(doc: &Document, path: &str, raw: RawCheck, g: &Globals, erro
             name: raw.name.clone().unwrap_or_else(|| id.clone()),
             component: raw.component.clone(),
             tags: raw.tags.clone().unwrap_or_default(),
+            labels: labels.clone(),
+            depends_on: raw.depends_on.clone().unwrap_or_default(),
             environment,
             interval,
             timeout: total_timeout(&base.steps),

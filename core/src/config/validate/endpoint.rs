@@ -116,6 +116,8 @@ pub(super) fn endpoint(
         id,
         component: raw.component,
         tags: raw.tags.unwrap_or_default(),
+        labels: alert_labels(doc, path, raw.labels, errors),
+        depends_on: raw.depends_on.unwrap_or_default(),
         environment,
         interval,
         timeout,

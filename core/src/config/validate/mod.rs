@@ -58,6 +58,53 @@ pub(super) fn validate(doc: &Document) -> Result<Config, ConfigErrors> {
     errors.into_result(config)
 }
 
+/// Labels alerts carry whatever the configuration says, which `labels` tables may not redefine.
+pub const BUILTIN_LABELS: [&str; 6] = ["rule", "endpoint", "component", "environment", "severity", "region"];
+
+/// `labels = { … }` of an endpoint, a check or a component: Prometheus label names, not the built-in
+/// ones, values of at most 256 characters.
+pub(crate) fn alert_labels(
+    doc: &Document,
+    path: &str,
+    raw: Option<BTreeMap<String, String>>,
+    errors: &mut ConfigErrors,
+) -> BTreeMap<String, String> {
+    let raw = raw.unwrap_or_default();
+    for (k, v) in &raw {
+        let key = format!("{path}.labels.{k}");
+        if !crate::labels::valid_name(k) {
+            errors.push(doc.error(&key, "is not a label name: letters, digits and _, not starting with a digit"));
+        } else if BUILTIN_LABELS.contains(&k.as_str()) {
+            errors.push(doc.error(&key, format!("`{k}` is set by Watchpost on every alert; pick another name")));
+        }
+        if v.chars().count() > 256 {
+            errors.push(doc.error(&key, "is longer than 256 characters"));
+        }
+    }
+    raw
+}
+
+/// Every `depends_on` names an endpoint, a check or a component, not itself.
+fn dependencies(
+    doc: &Document,
+    deps: &[(String, String, Vec<String>)],
+    endpoints: &[EndpointConfig],
+    components: &[ComponentConfig],
+    errors: &mut ConfigErrors,
+) {
+    let known = |id: &str| endpoints.iter().any(|e| e.id == id) || components.iter().any(|c| c.id == id);
+    for (path, own, list) in deps {
+        for (i, d) in list.iter().enumerate() {
+            let key = format!("{path}.depends_on[{i}]");
+            if d == own {
+                errors.push(doc.error(&key, "names itself"));
+            } else if !known(d) {
+                errors.push(doc.error(&key, format!("no endpoint, check or component `{d}`")));
+            }
+        }
+    }
+}
+
 /// The shared sections, valid as far as they go, and every error found in them.
 pub(super) fn shared(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErrors> {
     let mut errors = ConfigErrors::default();
@@ -111,8 +158,12 @@ pub(super) fn shared(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErr
     // Endpoints and checks share one id namespace: the id is the `endpoint` tag of their points.
     let mut endpoints = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
+    let mut deps: Vec<(String, String, Vec<String>)> = Vec::new();
     let mut add = |path: &str, runs: Vec<EndpointConfig>, errors: &mut ConfigErrors| {
         let Some(id) = runs.first().map(|r| r.id.clone()) else { return };
+        if let Some(r) = runs.first().filter(|r| !r.depends_on.is_empty()) {
+            deps.push((path.to_string(), id.clone(), r.depends_on.clone()));
+        }
         if let Some(first) = seen.get(&id) {
             let at = match doc.origin(first) {
                 Some(Origin::Line(l)) => format!(" (first defined at line {l})"),
@@ -163,6 +214,14 @@ pub(super) fn shared(doc: &Document) -> Result<(Config, ConfigErrors), ConfigErr
     }
     let state = super::state::state(doc, root.get("state"), &store, &mut errors);
     let (groups, components) = super::components::components(doc, root.get("statuspage"), &endpoints, &mut errors);
+    deps.extend(
+        components
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.depends_on.is_empty())
+            .map(|(i, c)| (format!("statuspage.components[{i}]"), c.id.clone(), c.depends_on.clone())),
+    );
+    dependencies(doc, &deps, &endpoints, &components, &mut errors);
     let oncall = super::oncall::schedules(doc, root.get("oncall"), &mut errors);
     let people = super::people::people(doc, root.get("oncall"), &mut errors);
     let regions = super::regions::regions(doc, root.get("regions"), &mut errors);
