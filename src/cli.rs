@@ -51,7 +51,19 @@ pub(crate) enum Command {
     },
     /// Run only alerting: evaluate `[[alerting.rules]]` against the store, page through the escalation
     /// policies' notifiers, and deliver from the outbox in the state database.
-    Alerting(ConfigArg),
+    Alerting {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: Option<AlertingCommand>,
+    },
+    /// Silences: hold back the alerts whose labels match, for a while (kept in the state database).
+    Silence {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: crate::alerts::SilenceCommand,
+    },
     /// List alerts that are firing or pending (and recently resolved ones) from the state database.
     Alerts {
         #[command(flatten)]
@@ -161,6 +173,18 @@ pub(crate) enum ImportFrom {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum AlertingCommand {
+    /// Print where an alert with these labels would go: its routes, policy, notifiers and group, and
+    /// what would hold it back now (like `amtool config routes test`).
+    TestRoute {
+        /// The alert's labels, `k=v,k=v` (rule, endpoint, component, environment, severity, region and
+        /// any configured ones).
+        #[arg(long)]
+        labels: String,
+    },
+}
+
+#[derive(clap::Subcommand)]
 pub(crate) enum StatuspageCommand {
     /// Write the page, its JSON API, feeds and badges into DIR as static files for any web server.
     Export {

@@ -37,7 +37,11 @@ fn main() -> ExitCode {
         Command::Agent(c) => (c.config, Work::Run(Parts { agent: true, ..Parts::NONE })),
         Command::Aggregator { config, backfill: None, .. } => (config.config, Work::Run(Parts { aggregator: true, ..Parts::NONE })),
         Command::Aggregator { config, backfill: Some(from), to } => (config.config, Work::Backfill(from, to)),
-        Command::Alerting(c) => (c.config, Work::Run(Parts { alerting: true, ..Parts::NONE })),
+        Command::Alerting { config, command: None } => (config.config, Work::Run(Parts { alerting: true, ..Parts::NONE })),
+        Command::Alerting { config, command: Some(cli::AlertingCommand::TestRoute { labels }) } => {
+            (config.config, Work::Alerts(alerts::Command::TestRoute { labels }))
+        }
+        Command::Silence { config, command } => (config.config, Work::Alerts(alerts::Command::Silence(command))),
         Command::Alerts { config, limit } => (config.config, Work::Alerts(alerts::Command::List { limit })),
         Command::Ack { config, alert, by } => (config.config, Work::Alerts(alerts::Command::Ack { alert, by })),
         Command::Statuspage { config, command: None } => (config.config, Work::Run(Parts { statuspage: true, ..Parts::NONE })),
@@ -66,7 +70,7 @@ fn main() -> ExitCode {
         Work::Report(args) => rt.block_on(report::main(&cfg, &settings.aggregator, args)),
         Work::Incident(command) => rt.block_on(admin::incident(&settings, command)),
         Work::Oncall(args) => oncall::main(&cfg, args),
-        Work::Alerts(command) => rt.block_on(alerts::main(&cfg, command)),
+        Work::Alerts(command) => rt.block_on(alerts::main(&settings, command)),
         Work::Export(dir) => rt.block_on(export(&settings, &dir)),
         Work::Backfill(from, to) => rt.block_on(backfill(&cfg, &from, to.as_deref())),
     });

@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use watchpost_core::state::{AlertRow, StateError};
+use watchpost_core::labels::Matcher;
+use watchpost_core::state::{AlertRow, NewSilence, Silence, StateError};
 use watchpost_core::time::{format_rfc3339, now_nanos};
 use watchpost_oncall::links::{self, LinkError};
 
@@ -120,12 +121,116 @@ fn row_json(a: &AlertRow) -> serde_json::Value {
         "acked_at": a.acked_at.map(format_rfc3339),
         "acked_by": a.acked_by,
         "note": a.note,
+        "labels": a.labels,
+        "held": a.held,
+        "members": a.members,
     })
+}
+
+fn silence_json(s: &Silence) -> serde_json::Value {
+    let now = now_nanos();
+    json!({
+        "id": s.id,
+        "matchers": s.matchers,
+        "starts_at": format_rfc3339(s.starts_at),
+        "ends_at": format_rfc3339(s.ends_at),
+        "created_by": s.created_by,
+        "comment": s.comment,
+        "created_at": format_rfc3339(s.created_at),
+        "expired_at": s.expired_at.map(format_rfc3339),
+        "state": if s.active_at(now) { "active" } else if s.ends_at <= now { "expired" } else { "pending" },
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceBody {
+    matchers: Vec<String>,
+    /// How long from now (`2h`), or
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    /// until when (RFC 3339).
+    ends_at: Option<String>,
+    comment: String,
+    by: String,
+}
+
+fn invalid(field: &str, message: String) -> Response {
+    reply(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"error": format!("{field}: {message}"), "errors": [{"field": field, "message": message}]}),
+    )
+}
+
+/// `GET /api/v1/admin/silences`: the silences that have not ended.
+pub async fn silences(_: Admin, State(p): State<Arc<StatusPage>>) -> Response {
+    match p.state.silences(now_nanos()).await {
+        Ok(list) => reply(StatusCode::OK, json!({ "silences": list.iter().map(silence_json).collect::<Vec<_>>() })),
+        Err(e) => failed(e),
+    }
+}
+
+/// `POST /api/v1/admin/silences` with `{"matchers": ["component=checkout"], "for": "2h", "comment": "…",
+/// "by": "alice"}` (or `"ends_at"` instead of `"for"`).
+pub async fn add_silence(_: Admin, State(p): State<Arc<StatusPage>>, headers: HeaderMap, body: Bytes) -> Response {
+    let b: SilenceBody = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let now = now_nanos();
+    let mut matchers = Vec::new();
+    for (i, m) in b.matchers.iter().enumerate() {
+        match Matcher::parse(m) {
+            Ok(m) => matchers.push(m),
+            Err(e) => return invalid(&format!("matchers[{i}]"), e),
+        }
+    }
+    if matchers.is_empty() {
+        return invalid("matchers", "give at least one matcher".into());
+    }
+    let ends_at = match (&b.duration, &b.ends_at) {
+        (Some(d), None) => match watchpost_core::config::parse_duration(d) {
+            Ok(d) if !d.is_zero() => now.saturating_add(watchpost_core::time::duration_nanos(d)),
+            Ok(_) => return invalid("for", "must be longer than zero".into()),
+            Err(e) => return invalid("for", e),
+        },
+        (None, Some(t)) => match watchpost_core::time::parse_rfc3339(t) {
+            Some(t) if t > now => t,
+            Some(_) => return invalid("ends_at", "is not in the future".into()),
+            None => return invalid("ends_at", "is not an RFC 3339 time".into()),
+        },
+        _ => return invalid("for", "give either `for` (a duration) or `ends_at`".into()),
+    };
+    if b.comment.trim().is_empty() || b.comment.len() > 1000 {
+        return invalid("comment", "say why, in 1 to 1000 characters".into());
+    }
+    if b.by.trim().is_empty() || b.by.len() > 100 {
+        return invalid("by", "give who silences (1 to 100 characters)".into());
+    }
+    let new = NewSilence { matchers, starts_at: now, ends_at, created_by: b.by.trim().into(), comment: b.comment.trim().into() };
+    match p.state.create_silence(new, now).await {
+        Ok(s) => reply(StatusCode::CREATED, silence_json(&s)),
+        Err(e) => failed(e),
+    }
+}
+
+/// `DELETE /api/v1/admin/silences/{id}`: ends it now.
+pub async fn expire_silence(_: Admin, State(p): State<Arc<StatusPage>>, Path(id): Path<String>) -> Response {
+    match p.state.expire_silence(&id, now_nanos()).await {
+        Ok(s) => reply(StatusCode::OK, silence_json(&s)),
+        Err(StateError::NotFound { .. }) => reply(StatusCode::NOT_FOUND, json!({"error": format!("no silence `{id}`")})),
+        Err(StateError::Conflict(m)) => reply(StatusCode::CONFLICT, json!({"error": m})),
+        Err(e) => failed(e),
+    }
 }
 
 /// The alert routes of the admin API (nested under `/api/v1/admin` by `server`).
 pub fn admin_router() -> axum::Router<Arc<StatusPage>> {
-    axum::Router::new().route("/alerts", axum::routing::get(list)).route("/alerts/ack", axum::routing::post(ack_admin))
+    axum::Router::new()
+        .route("/alerts", axum::routing::get(list))
+        .route("/alerts/ack", axum::routing::post(ack_admin))
+        .route("/silences", axum::routing::get(silences).post(add_silence))
+        .route("/silences/{id}", axum::routing::delete(expire_silence))
 }
 
 /// `GET /api/v1/admin/alerts`: firing and pending alerts, then recently resolved ones.

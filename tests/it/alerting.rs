@@ -755,3 +755,89 @@ when = "availability < 100"
         assert!(!logged.contains(secret), "{secret} in the log");
     }
 }
+
+/// Issue 21 through the binary: 30 endpoints in three components failing at once page three times (one
+/// PagerDuty incident per component, `group_by = ["component"]`); `alerting test-route` says where an alert
+/// goes; SIGKILL, a silence added by the CLI while alerting is down, restart: the silenced group's incident
+/// resolves, the others page nobody again; the silence expired through the admin API: that group pages
+/// again, once, as a new episode; `watchpost alerts` shows the groups and what holds alerts back.
+#[test]
+fn grouped_alerts_page_once_per_component_and_silences_hold_across_a_sigkill() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, page) = (free_port(), free_port());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut text = base(dir.path(), listen, page);
+    for i in 0..30 {
+        text += &format!("\n[[endpoints]]\nid = \"svc-{i:02}\"\ncomponent = \"c{}\"\nurl = \"http://127.0.0.1:{dead}/{i}\"\n", i % 3);
+    }
+    text += &format!(
+        "\n[alerting]\nevaluation_interval = \"200ms\"\nretry_max_delay = \"2s\"\n{}\n\
+         [alerting.route]\npolicy = \"default\"\ngroup_by = [\"component\"]\ngroup_wait = \"2s\"\ngroup_interval = \"1m\"\n\n\
+         [[alerting.rules]]\nname = \"down\"\nwhen = \"availability < 100\"\n",
+        providers.pagerduty_paging()
+    );
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let routed =
+        run(&["alerting", "test-route", "--config", c, "--labels", "rule=down,endpoint=svc-00,component=c0,environment=production"]);
+    let shown = String::from_utf8_lossy(&routed.stdout);
+    assert!(
+        routed.status.success() && shown.contains("route route: policy default") && shown.contains("group group:route/component=c0"),
+        "{shown}"
+    );
+
+    let log = dir.path().join("run.log");
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    assert!(wait_for(Duration::from_secs(30), || count(&providers, "trigger") >= 3), "{}", log_of(&log));
+    std::thread::sleep(Duration::from_secs(3));
+    let mut keys: Vec<String> = pd_actions(&providers).into_iter().map(|(_, k)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["group:route/component=c0", "group:route/component=c1", "group:route/component=c2"], "30 endpoints, 3 pages");
+    kill9(child);
+
+    let added =
+        run(&["silence", "add", "--config", c, "--matcher", "component=c0", "--for", "2h", "--comment", "known, fixing", "--by", "alice"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let id = String::from_utf8_lossy(&added.stdout).trim().to_string();
+    let listed = run(&["silence", "list", "--config", c]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("{id}  active")), "{}", String::from_utf8_lossy(&listed.stdout));
+    let bad = run(&["silence", "add", "--config", c, "--matcher", "component=~(", "--for", "1h", "--comment", "x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a regular expression"), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    assert!(wait_for(Duration::from_secs(30), || count(&providers, "resolve") == 1), "{:?}\n{}", pd_actions(&providers), log_of(&log));
+    std::thread::sleep(Duration::from_secs(3));
+    let actions = pd_actions(&providers);
+    assert_eq!(count(&providers, "trigger"), 3, "nothing paged again after the restart: {actions:?}");
+    assert!(actions.contains(&("resolve".into(), "group:route/component=c0".into())), "{actions:?}");
+    let alerts = run(&["alerts", "--config", c]);
+    let out = String::from_utf8_lossy(&alerts.stdout);
+    assert!(out.contains(&format!("held: silenced by {id}")) && out.contains("group:route/component=c1"), "{out}");
+
+    let (status, body) = admin(page, "DELETE", &format!("/api/v1/admin/silences/{id}"), "");
+    assert!(status.contains("200"), "{status} {body}");
+    assert!(wait_for(Duration::from_secs(20), || count(&providers, "trigger") == 4), "{:?}\n{}", pd_actions(&providers), log_of(&log));
+    // The admin API adds silences too, and refuses a bad matcher naming it.
+    let (status, body) =
+        admin(page, "POST", "/api/v1/admin/silences", r#"{"matchers": ["component=~("], "for": "1h", "comment": "x", "by": "bob"}"#);
+    assert!(status.contains("422") && body.contains("matchers[0]"), "{status} {body}");
+    let (status, body) =
+        admin(page, "POST", "/api/v1/admin/silences", r#"{"matchers": ["component=c9"], "for": "1h", "comment": "later", "by": "bob"}"#);
+    assert!(status.contains("201"), "{status} {body}");
+    let (_, body) = admin(page, "GET", "/api/v1/admin/silences", "");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let listed: Vec<&str> = listed["silences"].as_array().unwrap().iter().map(|s| s["matchers"][0].as_str().unwrap()).collect();
+    assert_eq!(listed, ["component=c9"], "the expired one is no longer listed");
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = terminate(child);
+    let actions = pd_actions(&providers);
+    assert_eq!(count(&providers, "trigger"), 4, "{actions:?}");
+    assert_eq!(
+        actions.last(),
+        Some(&("trigger".into(), "group:route/component=c0".into())),
+        "the silenced group pages again when the silence ends"
+    );
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}
