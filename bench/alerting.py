@@ -12,9 +12,14 @@
    0.5 s (both printed).
 3. Detection time end to end with the defaults: from closing the listener to the page, beside the seed
    setup it replaces (a script that checks once a minute and pages after three failed checks: 2 to 3 min).
-4. Evaluator CPU per cycle, 10,000 endpoints x 20 rules (target/release/alert_bench).
+4. Evaluator CPU per cycle, 10,000 endpoints x 20 rules (target/release/alert_bench), and the same with
+   routing, grouping, inhibition and dependencies on and 1,000 endpoints failing (issue 21; target: within
+   1.5x of the plain evaluator in the same run).
+5. With --group-by (issue 21): the endpoints spread over --components components and the default route
+   grouping by component: messages per outage (expected: one per component, not one per endpoint), and per
+   group the time from its first third miss to its first notification (target: group_wait + 0.5 s at p99).
 
-Usage: bench/alerting.py [--endpoints 1000] [--outages 3] [--skip-influx]
+Usage: bench/alerting.py [--endpoints 1000] [--outages 3] [--skip-influx] [--group-by --components 20 --group-wait 5s]
 """
 import argparse
 import http.server
@@ -120,8 +125,16 @@ class Listener:
         self.sock.close()
 
 
-def config(work, n, listener, receiver, store, listen):
-    lines = [f"""
+def config(work, n, listener, receiver, store, listen, groups=None):
+    route = ""
+    if groups:
+        route = f"""
+[alerting.route]
+policy = "default"
+group_by = ["component"]
+group_wait = "{groups['wait']}"
+"""
+    lines = [route + f"""
 [store]
 {store}
 
@@ -145,7 +158,8 @@ name = "down"
 when = "availability < 100"
 """]
     for i in range(n):
-        lines.append(f'[[endpoints]]\nid = "e-{i:04d}"\ntype = "tcp"\naddress = "127.0.0.1:{listener.port}"\n')
+        component = f'component = "c-{i % groups["components"]:02d}"\n' if groups else ""
+        lines.append(f'[[endpoints]]\nid = "e-{i:04d}"\ntype = "tcp"\naddress = "127.0.0.1:{listener.port}"\n{component}')
     path = os.path.join(work, "alerting.toml")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -256,6 +270,53 @@ def separate(args, work):
         listener.close()
 
 
+def grouped(args, work):
+    """--group-by: OUTAGES rounds of every endpoint failing at once; messages per round and, per group, its
+    first third miss -> its trigger."""
+    receiver, listener = Receiver(), Listener()
+    db = os.path.join(work, "grouped.db")
+    groups = {"components": args.components, "wait": args.group_wait}
+    cfg = config(work, args.endpoints, listener, receiver, f'type = "sqlite"\npath = "{db}"', free_port(), groups)
+    log_path = os.path.join(work, "grouped.log")
+    proc = subprocess.Popen([WATCHPOST, "run", "--config", cfg, "--log-format", "json"], stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
+    messages, first = [], []
+    try:
+        time.sleep(3)
+        for r in range(args.outages):
+            time.sleep(6)
+            before = len(receiver.events)
+            closed = time.time()
+            listener.close()
+            if not wait(lambda: receiver.count("trigger") >= (r + 1) * args.components, 90):
+                raise RuntimeError(f"only {receiver.count('trigger')} triggers")
+            time.sleep(5)  # anything more would arrive now
+            got = receiver.first("trigger", closed)
+            confirmed = log_times([log_path], "endpoint confirmed down")
+            for key, at in got.items():
+                c = key.rsplit("=", 1)[-1]
+                members = [f"e-{i:04d}" for i in range(args.endpoints) if f"c-{i % args.components:02d}" == c]
+                thirds = [t for e in members for t in confirmed.get(e, []) if t >= closed - 0.5]
+                if thirds:
+                    first.append(at - min(thirds))
+            listener.open()
+            if not wait(lambda: receiver.count("resolve") >= (r + 1) * args.components, 90):
+                raise RuntimeError(f"only {receiver.count('resolve')} resolves")
+            time.sleep(3)
+            with receiver.lock:
+                messages.append(sum(1 for e in receiver.events[before:] if e[1] == "trigger"))
+            log(f"grouped round {r + 1}: {messages[-1]} triggers for {args.endpoints} endpoints")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        listener.close()
+    return {"messages": messages, "first": first}
+
+
+def evaluator(extra):
+    out = subprocess.run([ALERT_BENCH] + extra, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def summary(name, v):
     return f"| {name} | {len(v)} | {statistics.median(v):.3f} | {pct(v, 0.99):.3f} | {max(v):.3f} |"
 
@@ -265,6 +326,10 @@ def main():
     ap.add_argument("--endpoints", type=int, default=1000)
     ap.add_argument("--outages", type=int, default=3)
     ap.add_argument("--skip-influx", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true", help="only the grouped rounds and the evaluator")
+    ap.add_argument("--group-by", action="store_true")
+    ap.add_argument("--components", type=int, default=20)
+    ap.add_argument("--group-wait", default="5s")
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--bin", "watchpost", "-p", "watchpost", "--bin", "alert_bench", "-p", "watchpost-bench"],
                    cwd=ROOT, check=True)
@@ -272,9 +337,21 @@ def main():
     calib = A.spin_calibrate(2, 2.0)
     print(f"host cores got: {calib['cores_got']:.2f} of 2")
     results = {}
-    log("one process: watchpost run")
-    results["run"] = one_process(args, work)
-    if not args.skip_influx:
+    if args.group_by:
+        log(f"grouped: {args.endpoints} endpoints in {args.components} components, group_wait {args.group_wait}")
+        g = grouped(args, work)
+        print(f"\n## Grouped by component ({args.endpoints} endpoints in {args.components} components, {args.outages} outages)\n")
+        print(f"triggers per outage: {g['messages']} (one per component expected: {args.components})")
+        print("| path | groups | p50 | p99 | max |")
+        print("|---|---|---|---|---|")
+        print(summary(f"first third miss of a group -> its trigger (group_wait {args.group_wait})", g["first"]))
+        results["grouped"] = g
+    if not args.skip_latency:
+        log("one process: watchpost run")
+        results["run"] = one_process(args, work)
+    if args.skip_latency:
+        pass
+    elif not args.skip_influx:
         log("separate processes: agent -> influxd <- alerting")
         results["influx"] = separate(args, work)
     print(f"\n## Alert latency ({args.endpoints} endpoints failing at once, {args.outages} outages; seconds)\n")
@@ -286,6 +363,9 @@ def main():
         print(summary("agent -> influxd -> `watchpost alerting`: third miss -> trigger", results["influx"]["page"]))
         print(summary("agent -> influxd -> `watchpost alerting`: recovering probe -> resolve", results["influx"]["resolve"]))
         print("\nseparate processes: writer flush age (agent.batch_max_age) 1 s, evaluation interval 1 s: target p99 <= 2.5 s")
+    if args.skip_latency:
+        evaluators(results)
+        return
     run_cpu = statistics.median(results["run"]["cpu_s"])
     print(f"\n`watchpost run` CPU over one outage round (1,000 pages + 1,000 resolves, probing included): median {run_cpu:.2f} s")
     d = results["run"]["detect"]
@@ -294,12 +374,25 @@ def main():
     print("|---|---|---|---|")
     print(f"| Watchpost: listener closed -> PagerDuty trigger | {statistics.median(d):.1f} s | {pct(d, 0.99):.1f} s | {max(d):.1f} s |")
     print("| seed setup: a script run every minute, paging after three failed runs | 150 s (mean) | 180 s | 180 s |")
-    out = subprocess.run([ALERT_BENCH], capture_output=True, text=True, check=True).stdout
-    ev = json.loads(out.strip().splitlines()[-1])
+    evaluators(results)
+
+
+def evaluators(results):
+    """The evaluator alone, and with routing, grouping, inhibition and dependencies and 1,000 endpoints
+    failing, interleaved three times (medians)."""
+    plain, routed = [], []
+    for _ in range(3):
+        plain.append(evaluator(["--down", "1000"]))
+        routed.append(evaluator(["--down", "1000", "--routing"]))
+    ev = sorted(plain, key=lambda e: e["cpu_ms_per_cycle_mean"])[1]
+    rt = sorted(routed, key=lambda e: e["cpu_ms_per_cycle_mean"])[1]
+    print(f"\nwith 1,000 endpoints failing: plain {ev['cpu_ms_per_cycle_mean']:.0f} ms, with routing/grouping/inhibition/dependencies "
+          f"{rt['cpu_ms_per_cycle_mean']:.0f} ms per cycle (ratio {rt['cpu_ms_per_cycle_mean'] / ev['cpu_ms_per_cycle_mean']:.2f}; "
+          f"target <= 1.5); plain runs {[round(e['cpu_ms_per_cycle_mean']) for e in plain]}, routed {[round(e['cpu_ms_per_cycle_mean']) for e in routed]}")
     print(f"\n## Evaluator ({ev['endpoints']:,} endpoints x {ev['rules']} rules = {ev['alert_keys']:,} alert keys, {ev['cycles']} one-second cycles)\n")
     print(f"CPU per cycle {ev['cpu_ms_per_cycle_mean']:.0f} ms (mean; {ev['cpu_us_per_rule_endpoint']:.2f} µs per rule x endpoint); "
           f"wall p50 {ev['wall_ms_per_cycle_p50']:.0f} ms, p99 {ev['wall_ms_per_cycle_p99']:.0f} ms")
-    A.save_results("watchpost-alerting", {"latency": results, "evaluator": ev})
+    A.save_results("watchpost-alerting", {"latency": results, "evaluator": ev, "routed": rt, "plain_runs": plain, "routed_runs": routed})
 
 
 if __name__ == "__main__":

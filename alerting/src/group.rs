@@ -66,7 +66,7 @@ pub fn decide(
     (key, labels): (&str, &Labels),
     prev: Option<&AlertRow>,
     active: &[String],
-    alerts: &HashMap<String, AlertRow>,
+    alerts: &HashMap<&str, &AlertRow>,
     now: Nanos,
 ) -> Option<(AlertRow, Vec<NewDelivery>)> {
     let base = prev.cloned().unwrap_or_else(|| fresh(key, route, labels));
@@ -156,13 +156,13 @@ pub fn decide(
         .iter()
         .map(|k| GroupedAlert {
             key: k.clone(),
-            summary: alerts.get(k).map(|a| a.detail.clone()).unwrap_or_default(),
+            summary: alerts.get(k.as_str()).map(|a| a.detail.clone()).unwrap_or_default(),
             state: if before.contains(k) || before.is_empty() { "firing" } else { "new" }.into(),
         })
         .collect();
     list.extend(before.iter().filter(|k| !listed.contains(k)).map(|k| GroupedAlert {
         key: k.clone(),
-        summary: alerts.get(k).map(|a| a.detail.clone()).unwrap_or_default(),
+        summary: alerts.get(k.as_str()).map(|a| a.detail.clone()).unwrap_or_default(),
         state: "resolved".into(),
     }));
     let event = AlertEvent {
@@ -206,8 +206,8 @@ fn group_name(route: &Route, labels: &Labels) -> String {
 }
 
 /// The group's value (how many alerts fire), its summary, and its severity (the worst of its alerts').
-fn describe_group(route: &Route, labels: &Labels, active: &[String], alerts: &HashMap<String, AlertRow>) -> (f64, String, Severity) {
-    let rows: Vec<&AlertRow> = active.iter().filter_map(|k| alerts.get(k)).collect();
+fn describe_group(route: &Route, labels: &Labels, active: &[String], alerts: &HashMap<&str, &AlertRow>) -> (f64, String, Severity) {
+    let rows: Vec<&AlertRow> = active.iter().filter_map(|k| alerts.get(k.as_str()).copied()).collect();
     let severity =
         rows.iter().filter_map(|r| r.labels.get("severity").and_then(|s| Severity::parse(s))).max().unwrap_or(Severity::Critical);
     let summary = match rows.as_slice() {

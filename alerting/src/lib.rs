@@ -180,7 +180,7 @@ impl Evaluator {
         // together page once, for the dependency.
         let firing = self.alerts.values().filter(|a| a.state == AlertState::Firing && !is_group(&a.key));
         let mut holds =
-            hold::Holds::new(&cfg, &self.silences, &self.depends, firing.map(|a| (a.key.clone(), a.labels.clone())).collect(), now);
+            hold::Holds::new(&cfg, &self.silences, &self.depends, firing.map(|a| (a.key.as_str(), &a.labels)), now);
         let mut changes: Vec<(AlertRow, Vec<NewDelivery>)> = Vec::new();
         let mut decided: Vec<(usize, usize)> = Vec::new();
         for &i in which {
@@ -194,13 +194,14 @@ impl Evaluator {
                 }
             }
         }
-        let newly: Vec<(String, Labels)> = changes
+        let newly: Vec<(&str, &Labels)> = changes
             .iter()
             .filter(|(r, _)| r.state == AlertState::Firing && self.alerts.get(&r.key).is_none_or(|p| p.state != AlertState::Firing))
-            .map(|(r, _)| (r.key.clone(), r.labels.clone()))
+            .map(|(r, _)| (r.key.as_str(), &r.labels))
             .collect();
-        if holds.between_alerts() && !newly.is_empty() {
-            holds.add_firing(newly);
+        let again = holds.between_alerts() && !newly.is_empty();
+        holds.add_firing(newly);
+        if again {
             for (c, (i, j)) in changes.iter_mut().zip(&decided) {
                 if c.0.state == AlertState::Firing && c.0.held.is_empty() {
                     let (rule, e) = (&cfg.alerting.rules[*j], &cfg.shared.endpoints[*i]);
@@ -232,16 +233,17 @@ impl Evaluator {
     /// held back), and what that does to it (`group::decide`), open groups without alerts included.
     fn groups(&self, root: &config::Route, changes: &[(AlertRow, Vec<NewDelivery>)], now: Nanos) -> Vec<(AlertRow, Vec<NewDelivery>)> {
         let cfg = &self.cfg;
-        let mut view: HashMap<String, AlertRow> = HashMap::new();
+        let mut view: HashMap<&str, &AlertRow> = HashMap::new();
         let changed: HashMap<&str, &AlertRow> = changes.iter().map(|(r, _)| (r.key.as_str(), r)).collect();
         let mut members: std::collections::BTreeMap<String, (&config::Route, Labels, Vec<String>)> = Default::default();
-        let routed = |rule: &str| cfg.alerting.rules.iter().any(|r| r.name == rule && r.policy.is_none());
+        let routed: std::collections::HashSet<&str> =
+            cfg.alerting.rules.iter().filter(|r| r.policy.is_none()).map(|r| r.name.as_str()).collect();
         let rows = self.alerts.values().filter(|a| !changed.contains_key(a.key.as_str())).chain(changed.values().copied());
         for a in rows.filter(|a| !is_group(&a.key)) {
-            if a.state != AlertState::Firing || !a.held.is_empty() || !routed(&a.rule) {
+            if a.state != AlertState::Firing || !a.held.is_empty() || !routed.contains(a.rule.as_str()) {
                 continue;
             }
-            view.insert(a.key.clone(), a.clone());
+            view.insert(&a.key, a);
             let mut routes = Vec::new();
             root.resolve(&a.labels, &mut routes);
             for r in routes {
@@ -253,8 +255,8 @@ impl Evaluator {
         let by_name: HashMap<&str, &config::Route> = root.walk().into_iter().map(|r| (r.name.as_str(), r)).collect();
         for g in self.alerts.values().filter(|g| is_group(&g.key) && g.state != AlertState::Resolved) {
             for k in &g.members {
-                if let Some(a) = self.alerts.get(k).filter(|_| !view.contains_key(k)) {
-                    view.insert(k.clone(), changed.get(k.as_str()).map_or_else(|| a.clone(), |c| (*c).clone()));
+                if let Some(a) = self.alerts.get(k).filter(|_| !view.contains_key(k.as_str())) {
+                    view.insert(k, changed.get(k.as_str()).copied().unwrap_or(a));
                 }
             }
             if !members.contains_key(&g.key) {

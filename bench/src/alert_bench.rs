@@ -3,7 +3,11 @@
 //! of the endpoints deliver a new point, as at steady state. Prints one JSON line: CPU and wall time per
 //! cycle (median, p99), and per rule x endpoint evaluation.
 //!
-//! Usage: alert_bench [--endpoints 10000] [--rules 20] [--cycles 60]
+//! `--down N`: the first N endpoints fail from the first cycle on (their alerts fire and stay firing).
+//! `--routing` (issue 21): the alerts go through `[alerting.route]` grouped by component, with a child
+//! route, an inhibition rule and dependencies (the endpoints of one component in fifty wait on another's).
+//!
+//! Usage: alert_bench [--endpoints 10000] [--rules 20] [--cycles 60] [--down 0] [--routing]
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +15,7 @@ use watchpost_alerting::config::Page;
 use watchpost_alerting::metrics::AlertingMetrics;
 use watchpost_alerting::{Evaluator, Settings};
 use watchpost_core::config::Format;
-use watchpost_core::model::Point;
+use watchpost_core::model::{Point, ProbePoint};
 use watchpost_core::state::StateDb;
 
 mod common;
@@ -34,14 +38,22 @@ fn arg(name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn config(endpoints: usize, rules: usize) -> Settings {
+fn config(endpoints: usize, rules: usize, routing: bool) -> Settings {
     let mut t = String::from(
         "[oncall.schedules.primary]\nmembers = [\"alice\"]\n\n[alerting.notifiers.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\n\
          [alerting.policies.default]\nnotifiers = [\"hook\"]\nlevels = [{ targets = [\"oncall:primary\"] }]\n",
     );
+    if routing {
+        t.push_str(
+            "\n[alerting.route]\npolicy = \"default\"\ngroup_by = [\"component\"]\ngroup_wait = \"10s\"\n\n\
+             [[alerting.routes]]\nmatch = [\"severity=~warning|info\"]\ngroup_by = [\"component\", \"rule\"]\n\n\
+             [[alerting.inhibit]]\nsource = [\"rule=rule-00\"]\ntarget = [\"rule!=rule-00\"]\nequal = [\"endpoint\", \"environment\"]\n",
+        );
+    }
     for i in 0..endpoints {
+        let depends = if routing && i % 50 == 1 { "depends_on = [\"component-0\"]\n" } else { "" };
         t.push_str(&format!(
-            "\n[[endpoints]]\nid = \"endpoint-{i:05}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:9\"\ncomponent = \"component-{}\"\n",
+            "\n[[endpoints]]\nid = \"endpoint-{i:05}\"\ntype = \"tcp\"\naddress = \"127.0.0.1:9\"\ncomponent = \"component-{}\"\n{depends}",
             i % 50
         ));
     }
@@ -59,10 +71,11 @@ fn config(endpoints: usize, rules: usize) -> Settings {
 }
 
 fn main() {
-    let (n, rules, cycles) = (arg("--endpoints", 10_000), arg("--rules", 20), arg("--cycles", 60));
+    let (n, rules, cycles, down) = (arg("--endpoints", 10_000), arg("--rules", 20), arg("--cycles", 60), arg("--down", 0));
+    let routing = std::env::args().any(|a| a == "--routing");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime"); // ok: a benchmark driver stops on its own setup failing
     rt.block_on(async move {
-        let cfg = Arc::new(config(n, rules));
+        let cfg = Arc::new(config(n, rules, routing));
         let dir = std::env::temp_dir().join(format!("watchpost-alert-bench-{}", std::process::id()));
         let state = Arc::new(StateDb::open(&dir.join("state.db")).await.expect("state db")); // ok: a benchmark driver stops on its own setup failing
         let mut ev = Evaluator::new(cfg.clone(), state, Arc::new(AlertingMetrics::default())).await.expect("evaluator"); // ok: a benchmark driver stops on its own setup failing
@@ -90,7 +103,17 @@ fn main() {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| (i + c) % 5 == 0)
-                .map(|(i, k)| common::point(k, i, 120 + c / 5, now - s / 2))
+                .map(|(i, k)| match common::point(k, i, 120 + c / 5, now - s / 2) {
+                    Point::Probe(p) if i < down => Point::Probe(ProbePoint {
+                        availability: 0.0,
+                        ok: false,
+                        confirmed_down: true,
+                        latency_ms: 2000.0,
+                        status_code: Some(503),
+                        ..p
+                    }),
+                    p => p,
+                })
                 .collect();
             let (c0, w0) = (common::cpu_seconds(), Instant::now());
             ev.ingest(&fresh);
@@ -117,6 +140,8 @@ fn main() {
                 "wall_ms_per_cycle_p99": 1000.0 * pct(&wall, 0.99),
                 "cpu_us_per_rule_endpoint": 1e6 * total_cpu / cycles as f64 / pairs,
                 "transitions": transitions,
+                "down": down,
+                "routing": routing,
             })
         );
         let _ = std::fs::remove_dir_all(&dir);
