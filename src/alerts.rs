@@ -15,6 +15,7 @@ use watchpost_core::time::{format_rfc3339, now_nanos, Nanos};
 pub enum Command {
     List { limit: usize },
     Ack { alert: String, by: String },
+    Unack { alert: String },
     TestRoute { labels: String },
     Silence(SilenceCommand),
 }
@@ -64,6 +65,17 @@ pub async fn main(settings: &Settings, command: Command) -> anyhow::Result<ExitC
         Command::TestRoute { labels } => test_route(settings, &labels).await,
         Command::List { limit } => list(&open(cfg).await?, cfg, limit).await,
         Command::Ack { alert, by } => ack(&open(cfg).await?, &alert, &by).await,
+        Command::Unack { alert } => match open(cfg).await?.unacknowledge_alert(&alert).await {
+            Ok(_) => {
+                println!("{alert}: acknowledgement taken back; its escalation goes on within a second");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e @ (StateError::NotFound { .. } | StateError::Conflict(_))) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        },
         Command::Silence(c) => silence(&open(cfg).await?, c).await,
     }
 }

@@ -82,6 +82,13 @@ pub(crate) enum Command {
         #[arg(long, env = "USER", default_value = "cli")]
         by: String,
     },
+    /// Take an acknowledgement back: the alert's escalation goes on where it stopped.
+    Unack {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The alert's (or group's) key as `watchpost alerts` prints it.
+        alert: String,
+    },
     /// Validate a configuration file and print a summary, or every error with its key and line (exit 2).
     CheckConfig {
         /// The configuration file (.toml, .yaml or .yml); the same as `--config FILE`.

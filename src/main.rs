@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Silence { config, command } => (config.config, Work::Alerts(alerts::Command::Silence(command))),
         Command::Alerts { config, limit } => (config.config, Work::Alerts(alerts::Command::List { limit })),
         Command::Ack { config, alert, by } => (config.config, Work::Alerts(alerts::Command::Ack { alert, by })),
+        Command::Unack { config, alert } => (config.config, Work::Alerts(alerts::Command::Unack { alert })),
         Command::Statuspage { config, command: None } => (config.config, Work::Run(Parts { statuspage: true, ..Parts::NONE })),
         Command::Statuspage { config, command: Some(StatuspageCommand::Export { dir }) } => (config.config, Work::Export(dir)),
         Command::Incident { config, command } => (config.config, Work::Incident(command)),
@@ -249,7 +250,7 @@ fn check_config(path: &Path) -> ExitCode {
 async fn export(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {
     let cfg = &settings.core;
     let store = watchpost_core::store::open_existing(&cfg.store).await.with_context(|| format!("{}: store", cfg.file))?;
-    let page = watchpost_statuspage::StatusPage::new(cfg, &settings.page, None, store)
+    let page = watchpost_statuspage::StatusPage::new(cfg, &settings.page, Default::default(), store)
         .await
         .with_context(|| format!("{}: status page", cfg.file))?;
     let published = page.published();

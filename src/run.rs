@@ -112,7 +112,7 @@ pub(crate) async fn run(settings: Settings, parts: Parts) -> anyhow::Result<Exit
         None
     };
     if let Some(page_listener) = page_listener {
-        let page = watchpost_statuspage::StatusPage::new(&cfg, page_cfg, settings.alerting.secret.clone(), store.clone())
+        let page = watchpost_statuspage::StatusPage::new(&cfg, page_cfg, settings.doors(), store.clone())
             .await
             .with_context(|| format!("{}: status page", cfg.file))?;
         tracing::info!(url = %page_cfg.url, listen = %page_cfg.listen, state = %cfg.state.path.display(),

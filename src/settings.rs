@@ -52,6 +52,19 @@ impl Settings {
         errors.into_result(Settings { core: Arc::new(core), page, alerting, aggregator })
     }
 
+    /// What the status page's alert endpoints need of `[alerting]`: the link secret and the providers'
+    /// callback secrets.
+    pub fn doors(&self) -> watchpost_statuspage::AlertDoors {
+        let mut doors = watchpost_statuspage::AlertDoors { ack_secret: self.alerting.secret.clone(), ..Default::default() };
+        for (kind, secret) in self.alerting.notifiers.values().filter_map(|n| n.inbound()) {
+            match kind {
+                "pagerduty" => doors.pagerduty.push(secret),
+                _ => doors.opsgenie.push(secret),
+            }
+        }
+        doors
+    }
+
     /// What alerting runs on.
     pub fn alerting(&self) -> watchpost_alerting::Settings {
         watchpost_alerting::Settings { shared: self.core.clone(), alerting: self.alerting.clone() }

@@ -70,7 +70,13 @@ impl<'a> Holds<'a> {
         now: Nanos,
     ) -> Holds<'a> {
         let silences = silences.iter().filter(|s| s.active_at(now)).filter_map(|s| s.parsed().map(|m| (s, m))).collect();
-        let mut h = Holds { silences, inhibit: &cfg.alerting.inhibit, depends, sources: vec![HashMap::new(); cfg.alerting.inhibit.len()], down: HashMap::new() };
+        let mut h = Holds {
+            silences,
+            inhibit: &cfg.alerting.inhibit,
+            depends,
+            sources: vec![HashMap::new(); cfg.alerting.inhibit.len()],
+            down: HashMap::new(),
+        };
         h.add_firing(firing);
         h
     }

@@ -179,8 +179,7 @@ impl Evaluator {
         // the ones they would hold back are decided again, so a dependency and its dependants failing
         // together page once, for the dependency.
         let firing = self.alerts.values().filter(|a| a.state == AlertState::Firing && !is_group(&a.key));
-        let mut holds =
-            hold::Holds::new(&cfg, &self.silences, &self.depends, firing.map(|a| (a.key.as_str(), &a.labels)), now);
+        let mut holds = hold::Holds::new(&cfg, &self.silences, &self.depends, firing.map(|a| (a.key.as_str(), &a.labels)), now);
         let mut changes: Vec<(AlertRow, Vec<NewDelivery>)> = Vec::new();
         let mut decided: Vec<(usize, usize)> = Vec::new();
         for &i in which {

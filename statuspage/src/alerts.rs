@@ -34,7 +34,7 @@ pub struct AckLink {
 }
 
 fn check(p: &StatusPage, q: &AckLink) -> Result<(), Response> {
-    let Some(secret) = &p.alerting_secret else { return Err(not_found("acknowledge links are off: set alerting.secret")) };
+    let Some(secret) = &p.doors.ack_secret else { return Err(not_found("acknowledge links are off: set alerting.secret")) };
     match links::verify(secret.expose(), &q.alert, q.episode, &q.by, q.exp, &q.sig, now_nanos()) {
         Ok(()) => Ok(()),
         Err(LinkError::Expired) => Err(page(
@@ -229,6 +229,7 @@ pub fn admin_router() -> axum::Router<Arc<StatusPage>> {
     axum::Router::new()
         .route("/alerts", axum::routing::get(list))
         .route("/alerts/ack", axum::routing::post(ack_admin))
+        .route("/alerts/unack", axum::routing::post(unack_admin))
         .route("/silences", axum::routing::get(silences).post(add_silence))
         .route("/silences/{id}", axum::routing::delete(expire_silence))
 }
@@ -261,6 +262,26 @@ pub async fn ack_admin(_: Admin, State(p): State<Arc<StatusPage>>, headers: Head
         );
     }
     match p.state.acknowledge_alert(&b.alert, b.by.trim(), now_nanos()).await {
+        Ok(a) => reply(StatusCode::OK, row_json(&a)),
+        Err(StateError::NotFound { .. }) => reply(StatusCode::NOT_FOUND, json!({"error": format!("no alert `{}`", b.alert)})),
+        Err(StateError::Conflict(m)) => reply(StatusCode::CONFLICT, json!({"error": m})),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnackBody {
+    alert: String,
+}
+
+/// `POST /api/v1/admin/alerts/unack` with `{"alert": KEY}`: the escalation goes on where it stopped.
+pub async fn unack_admin(_: Admin, State(p): State<Arc<StatusPage>>, headers: HeaderMap, body: Bytes) -> Response {
+    let b: UnackBody = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match p.state.unacknowledge_alert(&b.alert).await {
         Ok(a) => reply(StatusCode::OK, row_json(&a)),
         Err(StateError::NotFound { .. }) => reply(StatusCode::NOT_FOUND, json!({"error": format!("no alert `{}`", b.alert)})),
         Err(StateError::Conflict(m)) => reply(StatusCode::CONFLICT, json!({"error": m})),

@@ -16,6 +16,7 @@ pub mod config;
 pub mod deliver;
 pub mod export;
 pub mod history;
+pub mod inbound;
 pub mod render;
 mod respond;
 pub mod server;
@@ -125,24 +126,30 @@ pub struct StatusPage {
     wake: tokio::sync::Notify,
     /// Wakes the subscriber delivery loop when a message is queued.
     pub(crate) deliver_wake: tokio::sync::Notify,
-    /// Verifies acknowledge links (`alerting.secret`).
-    pub(crate) alerting_secret: Option<watchpost_core::config::Secret>,
+    /// What alerting lends the alert endpoints: the link secret and the providers' callback secrets.
+    pub(crate) doors: AlertDoors,
     /// The on-call rotas, for the calendar feed.
     pub(crate) oncall: std::collections::BTreeMap<String, watchpost_core::config::oncall::ScheduleConfig>,
+}
+
+/// What the binary passes from `[alerting]` to the page's alert endpoints (the page serves what alerting
+/// signs and what its providers call back, without depending on alerting).
+#[derive(Debug, Clone, Default)]
+pub struct AlertDoors {
+    /// Verifies acknowledge links (`alerting.secret`).
+    pub ack_secret: Option<watchpost_core::config::Secret>,
+    /// Signing secrets of PagerDuty v3 webhook subscriptions (pagerduty notifiers' `webhook_secret`).
+    pub pagerduty: Vec<watchpost_core::config::Secret>,
+    /// Tokens OpsGenie's outgoing webhooks present (opsgenie notifiers' `callback_token`).
+    pub opsgenie: Vec<watchpost_core::config::Secret>,
 }
 
 impl StatusPage {
     /// Opens the state database and reads the logo; the first snapshot is built before this returns, so
     /// the server never answers with an empty page.
     ///
-    /// `ack_secret` verifies acknowledge links (`alerting.secret`, which the binary passes on: the page serves
-    /// the links alerting signs, without knowing alerting).
-    pub async fn new(
-        config: &Config,
-        page: &StatusPageConfig,
-        ack_secret: Option<watchpost_core::config::Secret>,
-        store: Arc<dyn Store>,
-    ) -> Result<Arc<Self>, Error> {
+    /// `doors`: what alerting lends the alert endpoints (see [`AlertDoors`]).
+    pub async fn new(config: &Config, page: &StatusPageConfig, doors: AlertDoors, store: Arc<dyn Store>) -> Result<Arc<Self>, Error> {
         let state = StateDb::open(&config.state.path).await?;
         let cfg = page.clone();
         let logo = cfg.logo.as_ref().and_then(|p| {
@@ -187,7 +194,7 @@ impl StatusPage {
             state,
             endpoint_components,
             endpoints: config.endpoints.iter().map(|e| e.id.clone()).collect(),
-            alerting_secret: ack_secret,
+            doors,
             oncall: config.oncall.clone(),
             targets,
             logo,

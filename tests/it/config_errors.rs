@@ -1184,3 +1184,42 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         load(&notifier(kind, keys)).unwrap_or_else(|e| panic!("{kind}: {e}"));
     }
 }
+
+/// Issue 21: routes, inhibition rules, labels and dependencies are checked with the rest, each error at its
+/// key and line.
+#[test]
+fn routing_inhibition_label_and_dependency_errors_name_their_key_and_line() {
+    // Lines 1-3: an endpoint; 4-16: a rota, a notifier, a policy, a rule, the default route; 17 on: `extra`.
+    let text = |endpoint_keys: &str, extra: &str| {
+        format!(
+            "[[endpoints]]\nid = \"api\"\nurl = \"http://127.0.0.1:1/\"\n{endpoint_keys}[oncall.schedules.primary]\nmembers = [\"alice\"]\n\
+             [alerting.notifiers.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:1/hook\"\n\
+             [alerting.policies.default]\nnotifiers = [\"hook\"]\nlevels = [{{ targets = [\"oncall:primary\"] }}]\n\
+             [[alerting.rules]]\nname = \"down\"\nwhen = \"availability < 100\"\n[alerting.route]\npolicy = \"default\"\n{extra}"
+        )
+    };
+    let ok =
+        load(&text("labels = { team = \"payments\" }\n", "group_by = [\"component\"]\n[[alerting.routes]]\nmatch = [\"team=payments\"]\n"))
+            .expect("valid");
+    assert!(ok.alerting.route.is_some() && ok.alerting.rules[0].policy.is_none(), "a rule without a policy is routed");
+    let cases: &[(&str, &str, usize, &str, &str)] = &[
+        ("", "[[alerting.routes]]\nmatch = [\"team~payments\"]\n", 18, "alerting.routes[0].match[0]", "expected"),
+        ("", "[[alerting.routes]]\nmatch = [\"team=x\"]\npolicy = \"nope\"\n", 19, "alerting.routes[0].policy", "no policy `nope`"),
+        ("", "group_by = [\"...\", \"component\"]\n", 17, "alerting.route.group_by", "goes alone"),
+        ("", "repeat_interval = \"1m\"\n", 17, "alerting.route.repeat_interval", "shorter than `group_interval`"),
+        ("", "[[alerting.routes]]\nmatch = [\"a=~(\"]\n", 18, "alerting.routes[0].match[0]", "not a regular expression"),
+        (
+            "",
+            "[[alerting.inhibit]]\nsource = [\"rule=down\"]\ntarget = [\"rule=slow\"]\nequal = [\"9x\"]\n",
+            20,
+            "alerting.inhibit[0].equal[0]",
+            "not a label name",
+        ),
+        ("labels = { severity = \"low\" }\n", "", 4, "endpoints[0].labels.severity", "set by Watchpost"),
+        ("depends_on = [\"nothing\"]\n", "", 4, "endpoints[0].depends_on[0]", "no endpoint, check or component `nothing`"),
+        ("depends_on = [\"api\"]\n", "", 4, "endpoints[0].depends_on[0]", "names itself"),
+    ];
+    for (endpoint_keys, extra, line, key, fragment) in cases {
+        assert_one(&text(endpoint_keys, extra), *line, key, fragment);
+    }
+}

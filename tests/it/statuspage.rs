@@ -182,7 +182,7 @@ impl Page {
                 ])
                 .await
                 .expect("write probes");
-            let page = StatusPage::new(&cfg, &settings.page, settings.alerting.secret.clone(), store).await.expect("status page");
+            let page = StatusPage::new(&cfg, &settings.page, settings.doors(), store).await.expect("status page");
             let listener = tokio::net::TcpListener::bind(settings.page.listen).await.expect("bind the page");
             let app = watchpost_statuspage::server::app(page.clone());
             let mut rx = stop_rx.clone();

@@ -117,6 +117,12 @@ pub trait Channel: fmt::Debug + Send + Sync {
         false
     }
 
+    /// The secret its provider's callbacks (acknowledged or closed in its app) are verified with, if it
+    /// takes them: `("pagerduty", webhook_secret)`, `("opsgenie", callback_token)`.
+    fn inbound(&self) -> Option<(&'static str, Secret)> {
+        None
+    }
+
     /// Whether its messages carry an acknowledge link of their own (`AlertEvent::ack_link(kind)`).
     fn shows_links(&self) -> bool {
         false

@@ -24,13 +24,18 @@ pub struct Config {
     api_key_file: Option<String>,
     /// Where requests go (default `https://api.opsgenie.com`; EU: `https://api.eu.opsgenie.com`).
     url: Option<String>,
+    /// The token an outgoing webhook integration sends (custom header `Authorization: Bearer …`) to the
+    /// status page's `/api/v1/inbound/opsgenie`: acknowledgements made in OpsGenie come back.
+    callback_token: Option<Secret>,
+    callback_token_file: Option<String>,
 }
 
 impl Config {
     pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
         let url = t.url("url", self.url, Some("https://api.opsgenie.com"));
         let api_key = t.required_secret("api_key", self.api_key, self.api_key_file);
-        Some(Arc::new(Settings { url: url?, api_key: api_key? }))
+        let callback_token = t.optional_secret("callback_token", self.callback_token, self.callback_token_file);
+        Some(Arc::new(Settings { url: url?, api_key: api_key?, callback_token }))
     }
 }
 
@@ -38,11 +43,16 @@ impl Config {
 pub struct Settings {
     pub url: String,
     pub api_key: Secret,
+    pub callback_token: Option<Secret>,
 }
 
 impl Channel for Settings {
     fn kind(&self) -> &'static str {
         "opsgenie"
+    }
+
+    fn inbound(&self) -> Option<(&'static str, Secret)> {
+        self.callback_token.clone().map(|s| ("opsgenie", s))
     }
 
     /// A group's update would only raise the alert's count: OpsGenie keeps one alert per alias.

@@ -19,13 +19,18 @@ pub struct Config {
     routing_key_file: Option<String>,
     /// Where events go (default `https://events.pagerduty.com`).
     url: Option<String>,
+    /// The signing secret of a v3 webhook subscription posting to the status page's
+    /// `/api/v1/inbound/pagerduty`: acknowledgements made in PagerDuty come back.
+    webhook_secret: Option<Secret>,
+    webhook_secret_file: Option<String>,
 }
 
 impl Config {
     pub(super) fn check(self, t: &mut Table<'_>) -> Option<Arc<dyn Channel>> {
         let url = t.url("url", self.url, Some("https://events.pagerduty.com"));
         let routing_key = t.required_secret("routing_key", self.routing_key, self.routing_key_file);
-        Some(Arc::new(Settings { url: url?, routing_key: routing_key? }))
+        let webhook_secret = t.optional_secret("webhook_secret", self.webhook_secret, self.webhook_secret_file);
+        Some(Arc::new(Settings { url: url?, routing_key: routing_key?, webhook_secret }))
     }
 }
 
@@ -33,11 +38,16 @@ impl Config {
 pub struct Settings {
     pub url: String,
     pub routing_key: Secret,
+    pub webhook_secret: Option<Secret>,
 }
 
 impl Channel for Settings {
     fn kind(&self) -> &'static str {
         "pagerduty"
+    }
+
+    fn inbound(&self) -> Option<(&'static str, Secret)> {
+        self.webhook_secret.clone().map(|s| ("pagerduty", s))
     }
 
     /// PagerDuty escalates inside its own service once paged, and keeps its incident (one per group) up to

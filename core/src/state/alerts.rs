@@ -258,6 +258,51 @@ impl StateDb {
         .await
     }
 
+    /// Takes an acknowledgement back: the escalation goes on from where it stopped (levels whose time has
+    /// come page at the next cycle). `Err(Conflict)` when the alert is not firing or not acknowledged.
+    pub async fn unacknowledge_alert(&self, key: &str) -> Result<AlertRow, StateError> {
+        let key = key.to_string();
+        self.with(move |c| {
+            let tx = crate::sqlite::write_transaction(c)?;
+            let Some(a) = load(&tx, &key)? else { return Err(StateError::NotFound { what: "alert", id: key }) };
+            if a.state != AlertState::Firing || a.acked_at.is_none() {
+                return Err(StateError::Conflict(format!("alert {key} is not an acknowledged firing alert")));
+            }
+            tx.execute(
+                "UPDATE alert SET acked_at = NULL, acked_by = NULL, ack_sent = 0, note = ?2, version = version + 1 WHERE key = ?1",
+                params![key, format!("{} took the acknowledgement back", a.acked_by.as_deref().unwrap_or("someone"))],
+            )?;
+            let a = load(&tx, &key)?.ok_or(StateError::NotFound { what: "alert", id: key })?;
+            tx.commit()?;
+            Ok(a)
+        })
+        .await
+    }
+
+    /// Records that a provider closed the incident of a firing alert whose checks still fail (`note`): shown
+    /// in `watchpost alerts`, and taken as an acknowledgement by `by` (someone decided; the escalation
+    /// stops), but the alert keeps firing and resolves only when the checks pass. `Ok(None)` when the alert
+    /// is not firing (the close followed a resolve: nothing to record).
+    pub async fn record_provider_close(&self, key: &str, by: &str, note: &str, now: Nanos) -> Result<Option<AlertRow>, StateError> {
+        let (key, by, note) = (key.to_string(), by.to_string(), note.to_string());
+        self.with(move |c| {
+            let tx = crate::sqlite::write_transaction(c)?;
+            let Some(a) = load(&tx, &key)? else { return Err(StateError::NotFound { what: "alert", id: key }) };
+            if a.state != AlertState::Firing {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE alert SET note = ?2, acked_at = COALESCE(acked_at, ?3), acked_by = COALESCE(acked_by, ?4),
+                 version = version + 1 WHERE key = ?1",
+                params![key, note, now, by],
+            )?;
+            let a = load(&tx, &key)?;
+            tx.commit()?;
+            Ok(a)
+        })
+        .await
+    }
+
     /// Claims up to `limit` deliveries due at `now` for `claim` nanoseconds. A delivery waits while an
     /// earlier one of the same alert and notifier is unsettled, so a resolve never overtakes its trigger.
     pub async fn claim_deliveries(&self, now: Nanos, claim: Nanos, limit: usize) -> Result<Vec<Delivery>, StateError> {
