@@ -350,8 +350,9 @@ def main():
         log("one process: watchpost run")
         results["run"] = one_process(args, work)
     if args.skip_latency:
-        pass
-    elif not args.skip_influx:
+        evaluators(results)
+        return
+    if not args.skip_influx:
         log("separate processes: agent -> influxd <- alerting")
         results["influx"] = separate(args, work)
     print(f"\n## Alert latency ({args.endpoints} endpoints failing at once, {args.outages} outages; seconds)\n")
@@ -363,9 +364,6 @@ def main():
         print(summary("agent -> influxd -> `watchpost alerting`: third miss -> trigger", results["influx"]["page"]))
         print(summary("agent -> influxd -> `watchpost alerting`: recovering probe -> resolve", results["influx"]["resolve"]))
         print("\nseparate processes: writer flush age (agent.batch_max_age) 1 s, evaluation interval 1 s: target p99 <= 2.5 s")
-    if args.skip_latency:
-        evaluators(results)
-        return
     run_cpu = statistics.median(results["run"]["cpu_s"])
     print(f"\n`watchpost run` CPU over one outage round (1,000 pages + 1,000 resolves, probing included): median {run_cpu:.2f} s")
     d = results["run"]["detect"]

@@ -93,8 +93,7 @@ async fn list(db: &StateDb, cfg: &Config, limit: usize) -> anyhow::Result<ExitCo
         println!("{:<40} {:<9} {:<25} {:<6} {:<18} DETAIL", "ALERT", "STATE", "SINCE", "LEVEL", "ACKNOWLEDGED");
         for r in &alerts {
             let acked = r.acked_by.as_deref().unwrap_or("-");
-            let mut detail =
-                if r.note.is_empty() || r.state == AlertState::Firing { r.detail.clone() } else { format!("{} ({})", r.detail, r.note) };
+            let mut detail = if r.note.is_empty() { r.detail.clone() } else { format!("{} ({})", r.detail, r.note) };
             if !r.held.is_empty() {
                 detail = format!("{detail} [held: {}]", r.held);
             }

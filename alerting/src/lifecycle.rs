@@ -282,6 +282,31 @@ pub(crate) fn escalate(
     now: Nanos,
     actions: &mut Vec<(Action, i64, Vec<String>)>,
 ) {
+    // `ack_timeout`: an acknowledgement of an alert that still fires lapses; the next page of the policy is
+    // due at once (the escalation clock is moved so), or, past the last, the last level pages again.
+    if let (Some(timeout), Some(acked)) = (policy.ack_timeout, row.acked_at) {
+        if now - acked >= duration_nanos(timeout) {
+            row.note = format!(
+                "the acknowledgement by {} lapsed after {}",
+                row.acked_by.as_deref().unwrap_or("someone"),
+                watchpost_core::config::format_duration(timeout)
+            );
+            row.acked_at = None;
+            row.acked_by = None;
+            row.ack_sent = false;
+            match policy.page(row.level) {
+                Some((_, due)) => row.page_from = Some(now - duration_nanos(due)),
+                None => {
+                    if let Some(last) = policy.levels.last() {
+                        let who = people(cfg, &last.targets, now);
+                        actions.push((Action::Escalate, row.level, who));
+                        row.level += 1;
+                    }
+                    return;
+                }
+            }
+        }
+    }
     let Some(from) = row.page_from.or(row.fired_at) else { return };
     while row.acked_at.is_none() {
         let Some((level, due)) = policy.page(row.level) else { break };
@@ -537,6 +562,33 @@ when = "availability < 100"
         }
         assert_eq!(actions, ["escalate@15", "escalate@30", "escalate@45", "escalate@60", "escalate@75"], "a second pass, then no more");
         assert_eq!(row.level, 6);
+    }
+
+    /// `ack_timeout`: an acknowledgement lapses while the alert still fires; the next level pages at once
+    /// (not at its own time), and past the last level the last pages again; each lapse once.
+    #[test]
+    fn an_acknowledgement_lapses_after_ack_timeout_and_the_next_level_pages() {
+        let text = config_text("").replace("levels = [{ targets", "ack_timeout = \"10m\"\nlevels = [{ targets");
+        let cfg = crate::test_settings(&text);
+        let (fired, _) = step(&cfg, None, Some(v(true)), T0).unwrap();
+        let mut acked = fired.clone();
+        (acked.acked_at, acked.acked_by, acked.version) = (Some(T0 + MIN), Some("alice".into()), fired.version + 1);
+        let (acked, d) = step(&cfg, Some(&acked), Some(v(true)), T0 + 2 * MIN).unwrap();
+        assert!(d.iter().all(|(a, _, _)| a == "acknowledge"));
+        assert!(step(&cfg, Some(&acked), Some(v(true)), T0 + 10 * MIN).is_none(), "acknowledged: nothing at 10 minutes");
+        let (lapsed, d) = step(&cfg, Some(&acked), Some(v(true)), T0 + 11 * MIN).unwrap();
+        let next = people(&cfg, &cfg.alerting.policies["default"].levels[1].targets, T0 + 11 * MIN);
+        assert_eq!(
+            d,
+            vec![("escalate".to_string(), "mail".to_string(), next)],
+            "level 2 (the next in the rotation) at once, at 11 minutes"
+        );
+        assert_eq!((lapsed.acked_at, lapsed.level), (None, 2));
+        assert!(lapsed.note.contains("acknowledgement by alice lapsed after 10m"), "{}", lapsed.note);
+        // Level 3 follows at its own offset from there (15 minutes after level 2's).
+        assert!(step(&cfg, Some(&lapsed), Some(v(true)), T0 + 20 * MIN).is_none());
+        let (_, d) = step(&cfg, Some(&lapsed), Some(v(true)), T0 + 26 * MIN).unwrap();
+        assert_eq!(d.len(), 1, "{d:?}");
     }
 
     /// `resolve_for`: a flapping endpoint pages once and resolves once, after the checks have passed for

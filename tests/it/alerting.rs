@@ -841,3 +841,104 @@ fn grouped_alerts_page_once_per_component_and_silences_hold_across_a_sigkill() {
     );
     assert_eq!(providers.violations(), Vec::<String>::new());
 }
+
+/// Issue 21, two-way acknowledgement: an acknowledgement made in PagerDuty (a signed v3 webhook) stops the
+/// escalation, also across a SIGKILL and restart; a forged one is refused; `watchpost unack` takes it back
+/// and the escalation goes on; OpsGenie closing the alert while the checks still fail is recorded and shown,
+/// and the alert keeps firing.
+#[test]
+fn acknowledgements_from_pagerduty_and_opsgenie_come_back_and_survive_a_sigkill() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, page) = (free_port(), free_port());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (pd_secret, og_token) = ("pd-webhook-s3cret", "og-callback-t0ken");
+    let text = base(dir.path(), listen, page)
+        + &endpoint("api", &format!("http://127.0.0.1:{dead}/"))
+        + &format!(
+            r#"
+[oncall.schedules.primary]
+members = ["alice", "bob"]
+[oncall.people.alice]
+opsgenie = "alice@example.com"
+[oncall.people.bob]
+opsgenie = "bob@example.com"
+
+[alerting]
+evaluation_interval = "200ms"
+retry_max_delay = "2s"
+
+[alerting.notifiers.pd]
+type = "pagerduty"
+url = "{url}"
+routing_key = "R0123456789ABCDEF0123456789ABCDEF"
+webhook_secret = "{pd_secret}"
+
+[alerting.notifiers.og]
+type = "opsgenie"
+url = "{url}"
+api_key = "eb243592-faa2-4ba2-a551-1afdf565c889"
+callback_token = "{og_token}"
+
+[alerting.policies.default]
+notifiers = ["pd", "og"]
+levels = [{{ targets = ["oncall:primary"] }}, {{ after = "4s", targets = ["next:primary"] }}]
+
+[[alerting.rules]]
+name = "down"
+when = "availability < 100"
+"#,
+            url = providers.url()
+        );
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let log = dir.path().join("run.log");
+    let escalations = || outbox(&state_db(dir.path())).iter().filter(|d| d.0 == "escalate").count();
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    assert!(wait_for(Duration::from_secs(30), || count(&providers, "trigger") == 1), "{}", log_of(&log));
+
+    let body = r#"{"event":{"id":"01","event_type":"incident.acknowledged","resource_type":"incident","agent":{"summary":"Alice Doe","type":"user_reference"},"data":{"id":"PT4KHLK","type":"incident","status":"acknowledged","incident_key":"down/api/production"}}}"#;
+    let sig = format!("X-PagerDuty-Signature: v1={}", watchpost_core::sign::hmac_hex(pd_secret, body));
+    let forged = http_request(
+        page,
+        "POST",
+        "/api/v1/inbound/pagerduty",
+        &["X-PagerDuty-Signature: v1=00ff", "Content-Type: application/json"],
+        body,
+    )
+    .expect("answer");
+    assert!(forged.0.contains("401"), "{forged:?}");
+    let (status, answer) =
+        http_request(page, "POST", "/api/v1/inbound/pagerduty", &[&sig, "Content-Type: application/json"], body).expect("answer");
+    assert!(status.contains("200") && answer.contains("\"acknowledged\""), "{status} {answer}");
+    kill9(child);
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(escalations(), 0, "acknowledged in PagerDuty: level 2 (due at 4 s) never pages, after a restart too");
+    assert_eq!(count(&providers, "trigger"), 1);
+    let alerts = String::from_utf8_lossy(&run(&["alerts", "--config", c]).stdout).to_string();
+    assert!(alerts.contains("Alice Doe (PagerDuty)"), "{alerts}");
+
+    let unack = run(&["unack", "--config", c, "down/api/production"]);
+    assert!(unack.status.success(), "{}", String::from_utf8_lossy(&unack.stderr));
+    assert!(wait_for(Duration::from_secs(10), || escalations() == 1), "{:?}\n{}", outbox(&state_db(dir.path())), log_of(&log));
+
+    let close = r#"{"action":"Close","alert":{"alertId":"a1","alias":"down/api/production","username":"bob@example.com"},"source":{"name":"web","type":"web"}}"#;
+    let refused = http_request(page, "POST", "/api/v1/inbound/opsgenie", &["Content-Type: application/json"], close).expect("answer");
+    assert!(refused.0.contains("401"), "{refused:?}");
+    let (status, answer) =
+        http_request(page, "POST", &format!("/api/v1/inbound/opsgenie?token={og_token}"), &["Content-Type: application/json"], close)
+            .expect("answer");
+    assert!(status.contains("200") && answer.contains("still firing"), "{status} {answer}");
+    assert!(wait_for(Duration::from_secs(5), || {
+        String::from_utf8_lossy(&run(&["alerts", "--config", c]).stdout).contains("closed in OpsGenie by bob@example.com (OpsGenie)")
+    }));
+    let _ = terminate(child);
+    let row = rusqlite::Connection::open(state_db(dir.path()))
+        .unwrap()
+        .query_row("SELECT state FROM alert WHERE key = 'down/api/production'", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    assert_eq!(row, "firing", "a close at the provider is shown, not obeyed");
+    assert!(!log_of(&log).contains(pd_secret) && !log_of(&log).contains(og_token), "no secret in the log");
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}

@@ -78,6 +78,9 @@ pub struct RawPolicy {
     /// How long one pass takes: the next pass's first level pages this long after the pass began (default:
     /// the last level's `after` plus the time from the level before it, or 15m with one level).
     pub repeat_after: Option<HumanDuration>,
+    /// An acknowledgement of a still-firing alert lasts this long; then it is taken back and the next
+    /// level pages at once (default: it lasts until the alert resolves).
+    pub ack_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +126,7 @@ pub struct PolicyConfig {
     /// Further passes through the levels while unacknowledged, each `repeat_after` after the one before.
     pub repeat: u32,
     pub repeat_after: Duration,
+    pub ack_timeout: Option<Duration>,
 }
 
 impl PolicyConfig {
@@ -383,7 +387,11 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
         if r.repeat_after.is_some() && repeat == 0 {
             errors.push(doc.error(&format!("{path}.repeat_after"), "has no effect without `repeat`"));
         }
-        policies.insert(name.clone(), PolicyConfig { name, notifiers: r.notifiers, levels, repeat, repeat_after });
+        let ack_timeout = r.ack_timeout.map(HumanDuration::as_duration);
+        if ack_timeout.is_some_and(|t| t < Duration::from_secs(60)) {
+            errors.push(doc.error(&format!("{path}.ack_timeout"), "is under 1m: nobody could act on an alert before it pages again"));
+        }
+        policies.insert(name.clone(), PolicyConfig { name, notifiers: r.notifiers, levels, repeat, repeat_after, ack_timeout });
     }
 
     let names: BTreeSet<&str> = policies.keys().map(String::as_str).collect();
