@@ -142,7 +142,7 @@ pub fn decide(
         }
     }
     // What its notifications say: the alerts firing (and new ones), and those resolved since the last.
-    let listed = if row.state == AlertState::Firing { active } else { &[][..] };
+    let listed = if row.state == AlertState::Resolved { &[][..] } else { active };
     let (value, summary, severity) = describe_group(route, &row.labels, listed, alerts);
     row.value = value;
     if row.state != AlertState::Resolved || row.detail.is_empty() {

@@ -29,7 +29,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use watchpost_core::config::{Config, ConfigErrors, Document, Format};
 use watchpost_core::labels::Labels;
 use watchpost_core::model::Point;
-use watchpost_core::state::{AlertRow, AlertState, NewDelivery, Silence, StateDb};
+use watchpost_core::state::{AlertRow, AlertState, NewDelivery, Silence, StateDb, EXTERNAL_RULE};
 use watchpost_core::store::reads::{self, Consumer};
 use watchpost_core::store::{FeedCursor, Select, Store, StoreError};
 use watchpost_core::time::{duration_nanos, now_nanos, Nanos, TimeRange};
@@ -82,6 +82,7 @@ pub struct Evaluator {
     silences: Vec<Silence>,
     /// `depends_on` by endpoint id (see `hold::dependencies`).
     depends: HashMap<String, Vec<String>>,
+    throttle: watchpost_core::throttle::Throttle,
     metrics: Arc<AlertingMetrics>,
     /// Set when a cycle enqueued deliveries.
     pub wake: Arc<Notify>,
@@ -114,7 +115,7 @@ impl Evaluator {
         // An alert whose rule or endpoint left the configuration has nobody to decide on it any more: say so
         // once, so that its incident at the provider is closed by hand (or the rule restored).
         let known: std::collections::HashSet<&str> = rules_for.iter().flatten().map(|(_, k, _)| k.as_str()).collect();
-        for a in alerts.values().filter(|a| !known.contains(a.key.as_str()) && !is_group(&a.key)) {
+        for a in alerts.values().filter(|a| !known.contains(a.key.as_str()) && !is_group(&a.key) && a.rule != EXTERNAL_RULE) {
             tracing::warn!(alert = %a.key, state = a.state.as_str(), since = %watchpost_core::time::format_rfc3339(a.since),
                 "an open alert whose rule or endpoint is no longer configured: it will not resolve by itself");
         }
@@ -122,6 +123,7 @@ impl Evaluator {
         Ok(Evaluator {
             windows: Windows::new(&cfg.shared.endpoints, keep),
             depends: hold::dependencies(&cfg),
+            throttle: Default::default(),
             cfg,
             state,
             rules_for,
@@ -151,7 +153,21 @@ impl Evaluator {
     /// Reads the silences not over at `now` too.
     pub async fn sync(&mut self, now: Nanos) -> Result<(), AlertingError> {
         self.silences = self.state.silences(now).await?;
-        for row in self.state.open_alerts().await? {
+        let open = self.state.open_alerts().await?;
+        // Rows open here but no longer there were closed by someone else: an alert from another system
+        // resolved through the status page, or another instance's transition.
+        let still: std::collections::HashSet<&str> = open.iter().map(|o| o.key.as_str()).collect();
+        let closed: Vec<String> = self
+            .alerts
+            .values()
+            .filter(|a| a.state != AlertState::Resolved && !still.contains(a.key.as_str()))
+            .map(|a| a.key.clone())
+            .collect();
+        let mut fresh = open;
+        for key in closed {
+            fresh.extend(self.state.alert(&key).await?);
+        }
+        for row in fresh {
             match self.alerts.get(&row.key) {
                 Some(mine) if mine.version >= row.version => {}
                 _ => {
@@ -219,8 +235,22 @@ impl Evaluator {
                 }
             }
         }
-        if let Some(root) = &cfg.alerting.route {
-            changes.extend(self.groups(root, &changes, now));
+        // Alerts raised elsewhere (`StateDb::external_alert`) are held back like the others.
+        for a in self.alerts.values().filter(|a| a.rule == EXTERNAL_RULE && a.state == AlertState::Firing) {
+            let held = holds.reason(&a.labels);
+            if held != a.held && !changes.iter().any(|(c, _)| c.key == a.key) {
+                changes.push((AlertRow { held, version: a.version + 1, ..a.clone() }, vec![]));
+            }
+        }
+        match &cfg.alerting.route {
+            Some(root) => changes.extend(self.groups(root, &changes, now)),
+            None => {
+                if let Some(a) = self.alerts.values().find(|a| a.rule == EXTERNAL_RULE && a.state == AlertState::Firing) {
+                    if self.throttle.note("external-without-routes").is_some() {
+                        tracing::warn!(alert = %a.key, "an alert from another system fires, but without [alerting.route] it pages nobody");
+                    }
+                }
+            }
         }
         let written = self.apply(changes, now).await?;
         self.metrics.evaluations.inc();
@@ -235,8 +265,9 @@ impl Evaluator {
         let mut view: HashMap<&str, &AlertRow> = HashMap::new();
         let changed: HashMap<&str, &AlertRow> = changes.iter().map(|(r, _)| (r.key.as_str(), r)).collect();
         let mut members: std::collections::BTreeMap<String, (&config::Route, Labels, Vec<String>)> = Default::default();
-        let routed: std::collections::HashSet<&str> =
+        let mut routed: std::collections::HashSet<&str> =
             cfg.alerting.rules.iter().filter(|r| r.policy.is_none()).map(|r| r.name.as_str()).collect();
+        routed.insert(EXTERNAL_RULE);
         let rows = self.alerts.values().filter(|a| !changed.contains_key(a.key.as_str())).chain(changed.values().copied());
         for a in rows.filter(|a| !is_group(&a.key)) {
             if a.state != AlertState::Firing || !a.held.is_empty() || !routed.contains(a.rule.as_str()) {

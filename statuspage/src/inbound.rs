@@ -198,3 +198,180 @@ mod tests {
         assert_eq!(opsgenie_event(&json!({"action": "Acknowledge"})), None);
     }
 }
+
+/// Most alerts one request may carry.
+const MAX_ALERTS: usize = 1000;
+
+/// An alert raised elsewhere, as stored: its key, labels and summary, and whether it fires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct External {
+    pub key: String,
+    pub labels: watchpost_core::labels::Labels,
+    pub summary: String,
+    pub firing: bool,
+}
+
+/// Label names Prometheus accepts, values cut to 256 characters, at most 64 labels; `source` set.
+fn clean_labels(raw: &serde_json::Map<String, Value>, source: &str) -> watchpost_core::labels::Labels {
+    let mut out = watchpost_core::labels::Labels::new();
+    for (k, v) in raw.iter().take(64) {
+        if let Some(v) = v.as_str().filter(|_| watchpost_core::labels::valid_name(k)) {
+            out.insert(k.clone(), v.chars().take(256).collect());
+        }
+    }
+    out.insert("source".into(), source.into());
+    out
+}
+
+fn external_key(source: &str, id: &str) -> String {
+    let id: String = id.chars().filter(|c| !c.is_control()).take(200).collect();
+    format!("ext:{source}/{id}")
+}
+
+/// An Alertmanager webhook notification (version 4): each alert by its fingerprint (or, without one, a
+/// hash of its labels), `rule` set to its `alertname` unless it has one.
+pub fn alertmanager_alerts(body: &Value) -> Result<Vec<External>, String> {
+    let alerts = body.get("alerts").and_then(Value::as_array).ok_or("expected an Alertmanager webhook body with `alerts`")?;
+    if alerts.len() > MAX_ALERTS {
+        return Err(format!("{} alerts in one request; at most {MAX_ALERTS}", alerts.len()));
+    }
+    let mut out = Vec::new();
+    for (i, a) in alerts.iter().enumerate() {
+        let labels = a.get("labels").and_then(Value::as_object).ok_or(format!("alerts[{i}]: no `labels`"))?;
+        let firing = match a.get("status").and_then(Value::as_str) {
+            Some("firing") => true,
+            Some("resolved") => false,
+            _ => return Err(format!("alerts[{i}].status: expected \"firing\" or \"resolved\"")),
+        };
+        let mut labels = clean_labels(labels, "alertmanager");
+        let name = labels.get("alertname").cloned().unwrap_or_else(|| "alert".into());
+        labels.entry("rule".into()).or_insert_with(|| name.clone());
+        let fingerprint = match a.get("fingerprint").and_then(Value::as_str).filter(|f| !f.is_empty()) {
+            Some(f) => f.to_string(),
+            None => watchpost_core::sign::sha256_hex(&watchpost_core::labels::describe(&labels))[..16].to_string(),
+        };
+        let annotation = |k: &str| a.get("annotations").and_then(|x| x.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let text = annotation("summary").or_else(|| annotation("description")).unwrap_or("");
+        let summary = if text.is_empty() { format!("{name} (Alertmanager)") } else { format!("{name}: {text}") };
+        out.push(External {
+            key: external_key("alertmanager", &fingerprint),
+            labels,
+            summary: summary.chars().take(1000).collect(),
+            firing,
+        });
+    }
+    Ok(out)
+}
+
+/// Generic JSON events: one object or a list of them, each `{"key", "status": "firing"|"resolved",
+/// "summary", "severity", "source", "labels"}` (`key` and `status` required).
+pub fn json_events(body: &Value) -> Result<Vec<External>, String> {
+    let list: Vec<&Value> = match body {
+        Value::Array(a) => a.iter().collect(),
+        v @ Value::Object(_) => vec![v],
+        _ => return Err("expected an event object or a list of them".into()),
+    };
+    if list.len() > MAX_ALERTS {
+        return Err(format!("{} events in one request; at most {MAX_ALERTS}", list.len()));
+    }
+    let mut out = Vec::new();
+    for (i, e) in list.into_iter().enumerate() {
+        let key = e.get("key").and_then(Value::as_str).filter(|k| !k.trim().is_empty()).ok_or(format!("[{i}].key: missing"))?;
+        let firing = match e.get("status").and_then(Value::as_str) {
+            Some("firing") => true,
+            Some("resolved") => false,
+            _ => return Err(format!("[{i}].status: expected \"firing\" or \"resolved\"")),
+        };
+        let source = e.get("source").and_then(Value::as_str).unwrap_or("events");
+        if !source.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || source.is_empty() || source.len() > 64 {
+            return Err(format!("[{i}].source: letters, digits, -, _ and . (at most 64)"));
+        }
+        let empty = serde_json::Map::new();
+        let mut labels = clean_labels(e.get("labels").and_then(Value::as_object).unwrap_or(&empty), source);
+        labels.entry("rule".into()).or_insert_with(|| key.chars().take(128).collect());
+        match e.get("severity").and_then(Value::as_str) {
+            Some(s @ ("critical" | "error" | "warning" | "info")) => {
+                labels.insert("severity".into(), s.into());
+            }
+            Some(other) => return Err(format!("[{i}].severity: `{other}` is not critical, error, warning or info")),
+            None => {
+                labels.entry("severity".into()).or_insert_with(|| "critical".into());
+            }
+        }
+        let summary = e.get("summary").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or(key);
+        out.push(External { key: external_key(source, key), labels, summary: summary.chars().take(1000).collect(), firing });
+    }
+    Ok(out)
+}
+
+async fn record(p: &StatusPage, alerts: Result<Vec<External>, String>) -> Response {
+    let alerts = match alerts {
+        Ok(a) => a,
+        Err(e) => return reply(StatusCode::UNPROCESSABLE_ENTITY, json!({"error": e})),
+    };
+    let now = now_nanos();
+    let mut changed = 0;
+    for a in &alerts {
+        let source = a.labels.get("source").map_or("events", String::as_str);
+        match p.state.external_alert(&a.key, source, a.labels.clone(), &a.summary, a.firing, now).await {
+            Ok(Some(_)) => changed += 1,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "external alert: state database failed");
+                return reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "the state database failed; retry"}));
+            }
+        }
+    }
+    reply(StatusCode::OK, json!({"accepted": alerts.len(), "changed": changed}))
+}
+
+/// `POST /api/v1/alerts/alertmanager` (admin token): Alertmanager's webhook receiver.
+pub async fn alertmanager(_: crate::admin::Admin, State(p): State<Arc<StatusPage>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => record(&p, alertmanager_alerts(&v)).await,
+        Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": format!("not JSON: {e}")})),
+    }
+}
+
+/// `POST /api/v1/alerts/events` (admin token): generic JSON events.
+pub async fn events(_: crate::admin::Admin, State(p): State<Arc<StatusPage>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => record(&p, json_events(&v)).await,
+        Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": format!("not JSON: {e}")})),
+    }
+}
+
+#[cfg(test)]
+mod external_tests {
+    use super::*;
+
+    #[test]
+    fn alertmanager_notifications_and_json_events_become_alerts() {
+        let body = json!({
+            "version": "4", "status": "firing", "receiver": "watchpost",
+            "alerts": [
+                {"status": "firing", "labels": {"alertname": "DiskFull", "instance": "db1", "bad-name": "x"},
+                 "annotations": {"summary": "disk 95 % full"}, "fingerprint": "a1b2c3"},
+                {"status": "resolved", "labels": {"alertname": "HighLoad"}, "annotations": {}}
+            ]
+        });
+        let a = alertmanager_alerts(&body).unwrap();
+        assert_eq!(a[0].key, "ext:alertmanager/a1b2c3");
+        assert_eq!(a[0].summary, "DiskFull: disk 95 % full");
+        assert_eq!(a[0].labels.get("rule").map(String::as_str), Some("DiskFull"));
+        assert_eq!(a[0].labels.get("source").map(String::as_str), Some("alertmanager"));
+        assert!(!a[0].labels.contains_key("bad-name"), "not a label name: dropped");
+        assert!(a[0].firing && !a[1].firing);
+        assert!(a[1].key.starts_with("ext:alertmanager/") && a[1].key.len() == "ext:alertmanager/".len() + 16, "a stable hash");
+        assert!(alertmanager_alerts(&json!({"alerts": [{"status": "maybe", "labels": {}}]})).unwrap_err().contains("alerts[0].status"));
+        assert!(alertmanager_alerts(&json!({})).is_err());
+
+        let e = json_events(&json!({"key": "backup/db1", "status": "firing", "summary": "nightly backup failed", "severity": "error", "source": "cron", "labels": {"team": "data"}})).unwrap();
+        assert_eq!(e[0].key, "ext:cron/backup/db1");
+        assert_eq!(e[0].labels.get("severity").map(String::as_str), Some("error"));
+        assert_eq!(e[0].labels.get("team").map(String::as_str), Some("data"));
+        assert!(json_events(&json!({"key": "x", "status": "firing", "severity": "urgent"})).unwrap_err().contains("severity"));
+        assert!(json_events(&json!([{"status": "firing"}])).unwrap_err().contains("[0].key"));
+        assert!(json_events(&json!({"key": "x", "status": "firing", "source": "a b"})).is_err());
+    }
+}

@@ -37,6 +37,8 @@ pub fn app(page: Arc<StatusPage>) -> Router {
         .route("/ack", get(crate::alerts::ack_form).post(crate::alerts::ack))
         .route("/api/v1/inbound/pagerduty", axum::routing::post(crate::inbound::pagerduty))
         .route("/api/v1/inbound/opsgenie", axum::routing::post(crate::inbound::opsgenie))
+        .route("/api/v1/alerts/alertmanager", axum::routing::post(crate::inbound::alertmanager))
+        .route("/api/v1/alerts/events", axum::routing::post(crate::inbound::events))
         .route("/api/v1/admin/oncall/{schedule}/calendar.ics", get(crate::alerts::calendar))
         // The admin API: incidents, maintenance and subscribers are `admin`'s; alerts are `alerts`' (both
         // behind the admin token), assembled here so neither module imports the other's routes.

@@ -942,3 +942,64 @@ when = "availability < 100"
     assert!(!log_of(&log).contains(pd_secret) && !log_of(&log).contains(og_token), "no secret in the log");
     assert_eq!(providers.violations(), Vec::<String>::new());
 }
+
+/// Issue 21, alerts from other systems: Alertmanager's webhook and generic JSON events page through the
+/// routes (two DiskFull alerts are one group, one page), a resend after a SIGKILL and restart pages nobody
+/// again, resolving them resolves the incident; without the admin token nothing is accepted.
+#[test]
+fn alertmanager_webhooks_and_json_events_page_through_the_routes_once_across_a_sigkill() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Toggle::start(true);
+    let (listen, page) = (free_port(), free_port());
+    let text = base(dir.path(), listen, page)
+        + &endpoint("api", &target.url())
+        + &format!(
+            "\n[alerting]\nevaluation_interval = \"200ms\"\nretry_max_delay = \"2s\"\n{}\n\
+             [alerting.route]\npolicy = \"default\"\ngroup_by = [\"rule\"]\ngroup_wait = \"1s\"\n",
+            providers.pagerduty_paging()
+        );
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let log = dir.path().join("run.log");
+    let am = |status: &str| {
+        format!(
+            r#"{{"version":"4","status":"{status}","receiver":"watchpost","groupLabels":{{}},"commonLabels":{{}},"commonAnnotations":{{}},"externalURL":"http://am","alerts":[
+            {{"status":"{status}","labels":{{"alertname":"DiskFull","instance":"db1"}},"annotations":{{"summary":"disk 95 % full"}},"startsAt":"2026-12-03T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"f1"}},
+            {{"status":"{status}","labels":{{"alertname":"DiskFull","instance":"db2"}},"annotations":{{"summary":"disk 97 % full"}},"startsAt":"2026-12-03T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"f2"}}]}}"#
+        )
+    };
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    assert!(wait_for(Duration::from_secs(20), || http_get(page, "/healthz").is_some_and(|(s, _)| s.contains("200"))), "{}", log_of(&log));
+    let anonymous =
+        http_request(page, "POST", "/api/v1/alerts/alertmanager", &["Content-Type: application/json"], &am("firing")).expect("answer");
+    assert!(anonymous.0.contains("401"), "{anonymous:?}");
+    let (status, body) = admin(page, "POST", "/api/v1/alerts/alertmanager", &am("firing"));
+    assert!(status.contains("200") && body.contains("\"changed\":2"), "{status} {body}");
+    assert!(wait_for(Duration::from_secs(20), || count(&providers, "trigger") == 1), "{:?}\n{}", pd_actions(&providers), log_of(&log));
+    assert_eq!(pd_actions(&providers)[0].1, "group:route/rule=DiskFull", "two alerts, one group");
+    kill9(child);
+
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    assert!(wait_for(Duration::from_secs(20), || http_get(page, "/healthz").is_some_and(|(s, _)| s.contains("200"))));
+    let (status, body) = admin(page, "POST", "/api/v1/alerts/alertmanager", &am("firing"));
+    assert!(status.contains("200") && body.contains("\"changed\":0"), "a resend changes nothing: {status} {body}");
+    let (status, body) = admin(
+        page,
+        "POST",
+        "/api/v1/alerts/events",
+        r#"{"key": "backup/db1", "status": "firing", "summary": "nightly backup failed", "severity": "error", "source": "cron"}"#,
+    );
+    assert!(status.contains("200"), "{status} {body}");
+    let (status, body) = admin(page, "POST", "/api/v1/alerts/events", r#"{"key": "x", "status": "maybe"}"#);
+    assert!(status.contains("422") && body.contains("status"), "{status} {body}");
+    assert!(wait_for(Duration::from_secs(20), || count(&providers, "trigger") == 2), "{:?}\n{}", pd_actions(&providers), log_of(&log));
+    assert_eq!(pd_actions(&providers)[1].1, "group:route/rule=backup/db1");
+    let (status, _) = admin(page, "POST", "/api/v1/alerts/alertmanager", &am("resolved"));
+    assert!(status.contains("200"));
+    assert!(wait_for(Duration::from_secs(20), || count(&providers, "resolve") == 1), "{:?}\n{}", pd_actions(&providers), log_of(&log));
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = terminate(child);
+    assert_eq!(count(&providers, "trigger"), 2, "{:?}", pd_actions(&providers));
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}

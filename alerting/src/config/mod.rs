@@ -145,7 +145,7 @@ impl PolicyConfig {
 
 #[derive(Debug, Clone)]
 pub struct AlertingConfig {
-    /// Whether the file has an `[alerting]` section with rules: `watchpost run` evaluates only then.
+    /// Whether the file has an `[alerting]` section with rules or routes: `watchpost run` evaluates only then.
     pub configured: bool,
     pub evaluation_interval: Duration,
     pub lookback: Duration,
@@ -400,7 +400,7 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
     let inhibit = route::inhibits(doc, raw.inhibit.as_ref(), errors);
     let rules = rule::rules(doc, raw.rules.unwrap_or_default(), &names, route.is_some(), endpoints, errors);
     AlertingConfig {
-        configured: !rules.is_empty(),
+        configured: !rules.is_empty() || route.is_some(),
         evaluation_interval,
         lookback,
         secret,

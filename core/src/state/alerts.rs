@@ -139,6 +139,45 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     })
 }
 
+/// The rule of alerts raised by other systems (`StateDb::external_alert`).
+pub const EXTERNAL_RULE: &str = "external";
+
+fn write_row(c: &Connection, new: &AlertRow) -> Result<(), StateError> {
+    c.execute(
+        &format!(
+            "INSERT OR REPLACE INTO alert ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+        ),
+        params![
+            new.key,
+            new.rule,
+            new.endpoint,
+            new.environment,
+            new.state.as_str(),
+            new.since,
+            new.episode,
+            new.fired_at,
+            new.resolved_at,
+            // SQLite turns NaN into NULL; a number the caller could not measure is stored as 0.
+            if new.value.is_finite() { new.value } else { 0.0 },
+            new.detail,
+            new.level,
+            new.acked_at,
+            new.acked_by,
+            new.ack_sent as i64,
+            serde_json::to_string(&new.paged).unwrap_or_else(|_| "[]".into()),
+            new.note,
+            new.version,
+            new.clear_since,
+            serde_json::to_string(&new.labels).unwrap_or_else(|_| "{}".into()),
+            new.held,
+            new.page_from,
+            serde_json::to_string(&new.members).unwrap_or_else(|_| "[]".into()),
+            new.notified_at,
+        ],
+    )?;
+    Ok(())
+}
+
 fn load(c: &Connection, key: &str) -> Result<Option<AlertRow>, StateError> {
     Ok(c.prepare_cached(&format!("SELECT {COLUMNS} FROM alert WHERE key = ?1"))?.query_row(params![key], row).optional()?)
 }
@@ -191,38 +230,7 @@ impl StateDb {
                     out.push(None);
                     continue;
                 }
-                tx.execute(
-                    &format!(
-                        "INSERT OR REPLACE INTO alert ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
-                    ),
-                    params![
-                        new.key,
-                        new.rule,
-                        new.endpoint,
-                        new.environment,
-                        new.state.as_str(),
-                        new.since,
-                        new.episode,
-                        new.fired_at,
-                        new.resolved_at,
-                        // SQLite turns NaN into NULL; a number the caller could not measure is stored as 0.
-                        if new.value.is_finite() { new.value } else { 0.0 },
-                        new.detail,
-                        new.level,
-                        new.acked_at,
-                        new.acked_by,
-                        new.ack_sent as i64,
-                        serde_json::to_string(&new.paged).unwrap_or_else(|_| "[]".into()),
-                        new.note,
-                        new.version,
-                        new.clear_since,
-                        serde_json::to_string(&new.labels).unwrap_or_else(|_| "{}".into()),
-                        new.held,
-                        new.page_from,
-                        serde_json::to_string(&new.members).unwrap_or_else(|_| "[]".into()),
-                        new.notified_at,
-                    ],
-                )?;
+                write_row(&tx, &new)?;
                 for d in &deliveries {
                     tx.execute(
                         "INSERT OR IGNORE INTO alert_delivery (alert, episode, notifier, action, idempotency, event, created_at, next_at)
@@ -299,6 +307,87 @@ impl StateDb {
             let a = load(&tx, &key)?;
             tx.commit()?;
             Ok(a)
+        })
+        .await
+    }
+
+    /// An alert raised by another system (an Alertmanager webhook, a JSON event): firing opens an episode
+    /// (or, already firing, keeps it and takes the newer summary), resolved closes it. Its row has rule
+    /// [`EXTERNAL_RULE`]; it pages through the routes like a routed alert. `Ok(None)`: nothing changed.
+    pub async fn external_alert(
+        &self,
+        key: &str,
+        source: &str,
+        labels: Labels,
+        detail: &str,
+        firing: bool,
+        now: Nanos,
+    ) -> Result<Option<AlertRow>, StateError> {
+        let (key, source, detail) = (key.to_string(), source.to_string(), detail.to_string());
+        self.with(move |c| {
+            let tx = crate::sqlite::write_transaction(c)?;
+            let current = load(&tx, &key)?;
+            let open = current.as_ref().is_some_and(|a| a.state != AlertState::Resolved);
+            let mut row = match current.clone() {
+                Some(r) => r,
+                None => AlertRow {
+                    key: key.clone(),
+                    rule: EXTERNAL_RULE.into(),
+                    endpoint: source.clone(),
+                    environment: String::new(),
+                    state: AlertState::Resolved,
+                    since: now,
+                    episode: 0,
+                    fired_at: None,
+                    resolved_at: None,
+                    value: 0.0,
+                    detail: String::new(),
+                    level: 0,
+                    acked_at: None,
+                    acked_by: None,
+                    ack_sent: false,
+                    paged: vec![],
+                    note: String::new(),
+                    version: 0,
+                    clear_since: None,
+                    labels: Labels::new(),
+                    held: String::new(),
+                    page_from: None,
+                    members: vec![],
+                    notified_at: None,
+                },
+            };
+            match (firing, open) {
+                (true, false) => {
+                    row.state = AlertState::Firing;
+                    row.since = now;
+                    row.episode += 1;
+                    row.fired_at = Some(now);
+                    row.resolved_at = None;
+                    row.acked_at = None;
+                    row.acked_by = None;
+                    row.ack_sent = false;
+                    row.note.clear();
+                    row.held.clear();
+                    row.labels = labels;
+                    row.detail = detail;
+                }
+                (true, true) => row.detail = detail,
+                (false, true) => {
+                    row.state = AlertState::Resolved;
+                    row.since = now;
+                    row.resolved_at = Some(now);
+                    row.held.clear();
+                }
+                (false, false) => {}
+            }
+            if current.as_ref() == Some(&row) || (current.is_none() && !firing) {
+                return Ok(None);
+            }
+            row.version += 1;
+            write_row(&tx, &row)?;
+            tx.commit()?;
+            Ok(Some(row))
         })
         .await
     }

@@ -31,7 +31,7 @@ mod incidents;
 mod maintenance;
 mod silences;
 
-pub use alerts::{AlertRow, AlertState, Delivery, DeliveryCounts, NewDelivery};
+pub use alerts::{AlertRow, AlertState, Delivery, DeliveryCounts, NewDelivery, EXTERNAL_RULE};
 pub use incidents::*;
 pub use maintenance::*;
 pub use silences::*;
