@@ -93,6 +93,10 @@ pub struct AlertEvent {
     /// A group's notification: its alerts, firing ones first, then those resolved since the last one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<GroupedAlert>,
+    /// The notifier's own `message` template, rendered when the delivery was enqueued: the text under the
+    /// title instead of the default lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One alert of a group's notification.

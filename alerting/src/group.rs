@@ -188,6 +188,7 @@ pub fn decide(
         ack_links: vec![],
         labels: row.labels.clone(),
         alerts: list,
+        message: None,
     };
     let notifiers = route.notifiers.clone().or_else(|| policy.map(|p| p.notifiers.clone())).unwrap_or_default();
     let d = deliveries(cfg, &notifiers, &event, &row, &actions, now);

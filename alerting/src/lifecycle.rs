@@ -349,6 +349,7 @@ fn event(rule: &RuleConfig, e: &EndpointConfig, row: &AlertRow, now: Nanos) -> A
         ack_links: vec![],
         labels: row.labels.clone(),
         alerts: vec![],
+        message: None,
     }
 }
 
@@ -395,6 +396,11 @@ pub(crate) fn deliveries(
             ..base.clone()
         };
         let Ok(json) = serde_json::to_string(&event) else { continue };
+        // A notifier with its own `message` gets the event with that text rendered in.
+        let own = |name: &str, kind: &str| {
+            let t = cfg.alerting.messages.get(name)?;
+            serde_json::to_string(&AlertEvent { message: Some(t.render(&event, kind)), ..event.clone() }).ok()
+        };
         // Updates are many per level: the time tells them apart.
         let nth = if *action == Action::Update { format!("{level}@{now}") } else { level.to_string() };
         for name in notifiers {
@@ -406,7 +412,7 @@ pub(crate) fn deliveries(
                 notifier: name.clone(),
                 action: action.as_str().into(),
                 idempotency: format!("{}/{}/{}/{nth}/{name}", row.key, row.episode, action.as_str()),
-                event: json.clone(),
+                event: own(name, n.kind()).unwrap_or_else(|| json.clone()),
             });
         }
     }
@@ -562,6 +568,29 @@ when = "availability < 100"
         }
         assert_eq!(actions, ["escalate@15", "escalate@30", "escalate@45", "escalate@60", "escalate@75"], "a second pass, then no more");
         assert_eq!(row.level, 6);
+    }
+
+    /// A notifier's own `message` template is rendered into its deliveries (and only its): the lines under
+    /// the title, with the labels and the signed link it asks for.
+    #[test]
+    fn a_notifiers_message_template_is_rendered_into_its_deliveries_only() {
+        let text = config_text("").replace(
+            "[alerting.policies.default]\nnotifiers = [\"pd\", \"mail\"]",
+            "[alerting.notifiers.dc]\ntype = \"discord\"\nwebhook_url = \"https://discord.com/api/webhooks/1/x\"\n\
+             message = \"{{severity}}: {{summary}}\\nlabels {{labels}}\\nack {{ack_url}}\"\n\n\
+             [alerting.policies.default]\nnotifiers = [\"pd\", \"mail\", \"dc\"]",
+        );
+        let cfg = crate::test_settings(&text);
+        let (_, d) = decide(&cfg, &cfg.alerting.rules[0], &cfg.shared.endpoints[0], None, Some(&v(true)), &|_| String::new(), T0).unwrap();
+        let event = |n: &str| -> AlertEvent { serde_json::from_str(&d.iter().find(|x| x.notifier == n).unwrap().event).unwrap() };
+        assert_eq!(event("pd").message, None);
+        let dc = event("dc");
+        let m = crate::notify::message::Message::of(&dc, "discord");
+        assert_eq!(m.lines.len(), 3, "{:?}", m.lines);
+        assert!(m.lines[0].starts_with("critical: API [production]: availability 0"), "{:?}", m.lines);
+        assert!(m.lines[1].contains("rule=down") && m.lines[1].contains("endpoint=api"), "{:?}", m.lines);
+        assert!(m.lines[2].starts_with("ack https://status.example.com/ack?") && m.lines[2].contains("by=discord"), "{:?}", m.lines);
+        assert!(m.title.starts_with("[FIRING]"), "the title stays");
     }
 
     /// `ack_timeout`: an acknowledgement lapses while the alert still fires; the next level pages at once

@@ -1113,6 +1113,14 @@ fn chat_and_push_notifier_errors_name_their_key_and_line() {
         ("mattermost", "webhook_url = \"https://chat.example.com/hooks/k\"\nchannel = \"\"\n", 15, "channel", "is empty"),
         ("teams", "webhook_url = \"https://x.logic.azure.com/workflows/1\"\ncard = true\n", 15, "card", "unknown key"),
         ("alertmanager", "", 12, "", "missing key `url`"),
+        (
+            "discord",
+            "webhook_url = \"https://discord.com/api/webhooks/1/x\"\nmessage = \"{{sumary}}\"\n",
+            15,
+            "message",
+            "unknown field `sumary`",
+        ),
+        ("pagerduty", "routing_key = \"R0123456789\"\nmessage = \"{{summary}}\"\n", 15, "message", "builds its own payload"),
         ("splunk_oncall", "api_key = \"k\"\nrouting_key = \"a/b\"\n", 15, "routing_key", "no `/`"),
         ("template", "url = \"http://hooks.example.com/x\"\nbody = \"{{sumary}}\"\n", 15, "body", "unknown field `sumary`"),
         (

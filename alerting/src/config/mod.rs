@@ -158,6 +158,8 @@ pub struct AlertingConfig {
     /// The public status page's URL, for links in pages, when a page is served.
     pub page_url: Option<String>,
     pub notifiers: BTreeMap<String, Arc<dyn Channel>>,
+    /// Notifiers' own `message` templates (the text under the title), by notifier name.
+    pub messages: BTreeMap<String, crate::notify::template::Text>,
     pub policies: BTreeMap<String, PolicyConfig>,
     pub rules: Vec<RuleConfig>,
     /// The routing tree, when the file has one: rules without a `policy` of their own go through it.
@@ -283,16 +285,33 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
     }
 
     let mut notifiers = BTreeMap::new();
+    let mut messages = BTreeMap::new();
     for (name, v) in raw.notifiers.unwrap_or_default() {
         let path = format!("alerting.notifiers.{name}");
         check_name(doc, &path, &name, errors);
-        let Value::Object(keys) = v else {
+        let Value::Object(mut keys) = v else {
             errors.push(doc.error(&path, "this key wants a table ({ … } or [section])"));
             continue;
         };
+        // `message`, a key every channel that shows the one message text takes, is read here, not by each type.
+        let message = keys.remove("message");
         let spec = tagged::<NotifierConfig>(doc, &path, keys, None, None, errors);
         let mut table = Table { doc, path: &path, errors };
         if let Some(n) = spec.and_then(|(_, r)| r.check(&mut table)) {
+            match message {
+                None => {}
+                Some(_) if !MESSAGE_KINDS.contains(&n.kind()) => errors.push(doc.error(
+                    &format!("{path}.message"),
+                    format!("a {} notifier builds its own payload; `message` applies to {}", n.kind(), MESSAGE_KINDS.join(", ")),
+                )),
+                Some(Value::String(t)) => match crate::notify::template::Text::parse(&t) {
+                    Ok(t) => {
+                        messages.insert(name.clone(), t);
+                    }
+                    Err(e) => errors.push(doc.error(&format!("{path}.message"), e)),
+                },
+                Some(_) => errors.push(doc.error(&format!("{path}.message"), "expected a string (a template)")),
+            }
             notifiers.insert(name, n);
         }
     }
@@ -410,12 +429,30 @@ fn alerting(doc: &Document, value: Option<&Value>, shared: &Config, page: &Page,
         resolve_in_maintenance: raw.resolve_in_maintenance.unwrap_or(true),
         page_url: page.served.then(|| page.url.clone()),
         notifiers,
+        messages,
         policies,
         rules,
         route,
         inhibit,
     }
 }
+
+/// The notifier types that send the one message text (`notify/message.rs`), which a `message` template
+/// replaces.
+pub const MESSAGE_KINDS: [&str; 12] = [
+    "discord",
+    "telegram",
+    "googlechat",
+    "ntfy",
+    "mattermost",
+    "teams",
+    "gotify",
+    "pushover",
+    "matrix",
+    "alertmanager",
+    "splunk_oncall",
+    "twilio",
+];
 
 /// Every key of `[oncall.people.NAME]` is `email` or the contact key of a configured notifier: a misspelt
 /// key would otherwise leave someone unreachable without a word.

@@ -44,6 +44,9 @@ impl Message {
         lines.push(format!("rule {}: {} · severity {}", e.rule, e.condition, e.severity));
         lines.push(format!("since {}", rfc3339(e.fired_at)));
         lines.extend(crate::group::listed(&e.alerts));
+        if let Some(own) = &e.message {
+            lines = own.lines().map(str::to_string).collect();
+        }
         let firing = matches!(e.action, Action::Trigger | Action::Escalate | Action::Update);
         Message {
             title: truncate(&e.headline(), TITLE_MAX),

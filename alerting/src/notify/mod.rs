@@ -229,6 +229,7 @@ pub(crate) mod tests {
             .collect(),
             labels: [("component".to_string(), "checkout".to_string())].into(),
             alerts: vec![],
+            message: None,
         };
         let mut out = vec![base.clone()];
         out.push(AlertEvent { action: Action::Escalate, level: 1, people: vec![person("carol")], ..base.clone() });

@@ -37,6 +37,8 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("level", "the escalation level, from 0"),
     ("ack_url", "the signed acknowledge link (firing, with alerting.secret)"),
     ("page_url", "the status page"),
+    ("labels", "the alert's labels, k=v, comma-separated (a group's: its group labels)"),
+    ("alerts", "a group's alerts, one line each (at most twenty)"),
 ];
 
 /// `type = "template"`.
@@ -177,6 +179,8 @@ fn field(e: &AlertEvent, m: &Message, name: &str) -> String {
         "level" => e.level.to_string(),
         "ack_url" => m.ack_url.clone().unwrap_or_default(),
         "page_url" => m.page_url.clone().unwrap_or_default(),
+        "labels" => watchpost_core::labels::describe(&e.labels),
+        "alerts" => crate::group::listed(&e.alerts).join("\n"),
         _ => String::new(),
     }
 }
