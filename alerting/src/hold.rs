@@ -99,7 +99,9 @@ impl<'a> Holds<'a> {
                     push_two(sources.entry(equal).or_default(), key);
                 }
             }
-            if !self.depends.is_empty() {
+            // A dependency is down while an alert of severity critical or error fires on it: a warning
+            // (slow, flaky over a window that still holds the outage) does not keep its dependants waiting.
+            if !self.depends.is_empty() && matches!(value(labels, "severity"), "critical" | "error") {
                 let env = value(labels, "environment").to_string();
                 for on in ["endpoint", "component"] {
                     if let Some(id) = labels.get(on) {

@@ -1003,3 +1003,61 @@ fn alertmanager_webhooks_and_json_events_page_through_the_routes_once_across_a_s
     assert_eq!(count(&providers, "trigger"), 2, "{:?}", pd_actions(&providers));
     assert_eq!(providers.violations(), Vec::<String>::new());
 }
+
+/// Issue 21, dependencies and inhibition through the binary: the database and the API that depends on it
+/// fail together; only the database pages (its own `flaky` alert inhibited by `down`), across a SIGKILL
+/// and restart too, and `watchpost alerts` says what the API waits on. The database recovers with the API
+/// still down: the API pages then, saying what held it (the database's `flaky` warning, no longer
+/// inhibited, pages too: a warning does not keep dependants waiting).
+#[test]
+fn a_dependency_pages_alone_its_dependants_wait_and_page_when_it_recovers() {
+    let providers = Providers::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Toggle::start(false);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (listen, page) = (free_port(), free_port());
+    let text = base(dir.path(), listen, page)
+        + &format!("\n[[endpoints]]\nid = \"db\"\ncomponent = \"data\"\nurl = \"{}\"\n", db.url())
+        + &format!("\n[[endpoints]]\nid = \"api\"\ndepends_on = [\"data\"]\nurl = \"http://127.0.0.1:{dead}/\"\n")
+        + &format!(
+            "\n[alerting]\nevaluation_interval = \"200ms\"\nretry_max_delay = \"2s\"\n{}\n\
+             [[alerting.inhibit]]\nsource = [\"rule=down\"]\ntarget = [\"rule=flaky\"]\nequal = [\"endpoint\", \"environment\"]\n\n\
+             [[alerting.rules]]\nname = \"down\"\nwhen = \"availability < 100\"\n\n\
+             [[alerting.rules]]\nname = \"flaky\"\nwhen = \"availability < 99\"\nwindow = \"1m\"\nseverity = \"warning\"\n",
+            providers.pagerduty_paging()
+        );
+    let cfg = write_config(dir.path(), &text);
+    let c = cfg.to_str().unwrap();
+    let log = dir.path().join("run.log");
+    let keys = || {
+        let mut k: Vec<String> = pd_actions(&providers).into_iter().filter(|(a, _)| a == "trigger").map(|(_, k)| k).collect();
+        k.sort();
+        k
+    };
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    assert!(wait_for(Duration::from_secs(30), || !keys().is_empty()), "{}", log_of(&log));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(keys(), ["down/db/production"], "only the dependency pages; its flaky alert is inhibited");
+    kill9(child);
+    let child = spawn_logged(&["run", "--config", c], &log, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(keys(), ["down/db/production"], "nothing more after a restart");
+    let alerts = String::from_utf8_lossy(&run(&["alerts", "--config", c]).stdout).to_string();
+    assert!(alerts.contains("[held: waits on data ("), "{alerts}");
+    assert!(alerts.contains("held: inhibited by down/db/production"), "{alerts}");
+
+    db.set(true);
+    assert!(
+        wait_for(Duration::from_secs(30), || keys().contains(&"down/api/production".to_string())),
+        "{:?}\n{}",
+        pd_actions(&providers),
+        log_of(&log)
+    );
+    let _ = terminate(child);
+    assert!(count(&providers, "resolve") >= 1, "the database's alert resolved: {:?}", pd_actions(&providers));
+    assert!(!keys().iter().any(|k| k.starts_with("flaky/api")), "the API's flaky alert stays inhibited by its down alert: {:?}", keys());
+    let api = providers.received_on("/v2/enqueue").into_iter().find(|r| r.body["dedup_key"] == "down/api/production").unwrap();
+    let shown = api.body["payload"]["custom_details"].to_string();
+    assert!(shown.contains("held back until now (waits on data"), "the page says what held it: {shown}");
+    assert_eq!(providers.violations(), Vec::<String>::new());
+}

@@ -94,9 +94,24 @@ pub fn body(routing_key: &str, e: &AlertEvent) -> Value {
     if let Some(link) = e.ack_link("email") {
         details["acknowledge"] = json!(link);
     }
+    if !e.note.is_empty() {
+        details["note"] = json!(e.note);
+    }
+    if !e.labels.is_empty() {
+        details["labels"] = json!(e.labels);
+    }
+    if !e.alerts.is_empty() {
+        details["alerts"] = json!(crate::group::listed(&e.alerts));
+    }
+    // A group has no endpoint of its own: its group labels name it.
+    let source = match (e.endpoint.is_empty(), e.environment.is_empty()) {
+        (true, _) => e.endpoint_name.clone(),
+        (false, true) => e.endpoint.clone(),
+        (false, false) => format!("{} [{}]", e.endpoint, e.environment),
+    };
     let mut payload = json!({
         "summary": truncate(&e.summary, 1024),
-        "source": truncate(&format!("{} [{}]", e.endpoint, e.environment), 255),
+        "source": truncate(&source, 255),
         "severity": e.severity,
         "timestamp": rfc3339(e.fired_at),
         "group": e.environment,
