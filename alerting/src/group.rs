@@ -29,32 +29,7 @@ pub fn key(route: &Route, alert_key: &str, labels: &Labels) -> (String, Labels) 
 }
 
 fn fresh(key: &str, route: &Route, labels: &Labels) -> AlertRow {
-    AlertRow {
-        key: key.to_string(),
-        rule: route.name.clone(),
-        endpoint: String::new(),
-        environment: String::new(),
-        state: AlertState::Resolved,
-        since: 0,
-        episode: 0,
-        fired_at: None,
-        resolved_at: None,
-        value: 0.0,
-        detail: String::new(),
-        level: 0,
-        acked_at: None,
-        acked_by: None,
-        ack_sent: false,
-        paged: vec![],
-        note: String::new(),
-        version: 0,
-        clear_since: None,
-        labels: labels.clone(),
-        held: String::new(),
-        page_from: None,
-        members: vec![],
-        notified_at: None,
-    }
+    AlertRow { labels: labels.clone(), ..AlertRow::new(key.to_string(), route.name.clone(), String::new(), String::new()) }
 }
 
 /// What happens to group `key` of `route` at `now`, given its stored row and `active`: the keys of its

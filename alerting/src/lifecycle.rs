@@ -64,32 +64,7 @@ fn contacts(cfg: &Settings, names: &[String]) -> Vec<Paged> {
 }
 
 fn fresh(rule: &RuleConfig, e: &EndpointConfig) -> AlertRow {
-    AlertRow {
-        key: key(&rule.name, &e.id, &e.environment),
-        rule: rule.name.clone(),
-        endpoint: e.id.clone(),
-        environment: e.environment.clone(),
-        state: AlertState::Resolved,
-        since: 0,
-        episode: 0,
-        fired_at: None,
-        resolved_at: None,
-        value: 0.0,
-        detail: String::new(),
-        level: 0,
-        acked_at: None,
-        acked_by: None,
-        ack_sent: false,
-        paged: vec![],
-        note: String::new(),
-        version: 0,
-        clear_since: None,
-        labels: Labels::new(),
-        held: String::new(),
-        page_from: None,
-        members: vec![],
-        notified_at: None,
-    }
+    AlertRow::new(key(&rule.name, &e.id, &e.environment), rule.name.clone(), e.id.clone(), e.environment.clone())
 }
 
 /// `API [production]: availability 0 % (< 100 %) in eu, us`.

@@ -74,6 +74,38 @@ pub struct AlertRow {
     pub notified_at: Option<Nanos>,
 }
 
+impl AlertRow {
+    /// A row that never left `ok` (resolved, episode 0, version 0): what a first transition starts from.
+    pub fn new(key: String, rule: String, endpoint: String, environment: String) -> AlertRow {
+        AlertRow {
+            key,
+            rule,
+            endpoint,
+            environment,
+            state: AlertState::Resolved,
+            since: 0,
+            episode: 0,
+            fired_at: None,
+            resolved_at: None,
+            value: 0.0,
+            detail: String::new(),
+            level: 0,
+            acked_at: None,
+            acked_by: None,
+            ack_sent: false,
+            paged: vec![],
+            note: String::new(),
+            version: 0,
+            clear_since: None,
+            labels: Labels::new(),
+            held: String::new(),
+            page_from: None,
+            members: vec![],
+            notified_at: None,
+        }
+    }
+}
+
 /// A delivery to enqueue with a transition.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -330,32 +362,7 @@ impl StateDb {
             let open = current.as_ref().is_some_and(|a| a.state != AlertState::Resolved);
             let mut row = match current.clone() {
                 Some(r) => r,
-                None => AlertRow {
-                    key: key.clone(),
-                    rule: EXTERNAL_RULE.into(),
-                    endpoint: source.clone(),
-                    environment: String::new(),
-                    state: AlertState::Resolved,
-                    since: now,
-                    episode: 0,
-                    fired_at: None,
-                    resolved_at: None,
-                    value: 0.0,
-                    detail: String::new(),
-                    level: 0,
-                    acked_at: None,
-                    acked_by: None,
-                    ack_sent: false,
-                    paged: vec![],
-                    note: String::new(),
-                    version: 0,
-                    clear_since: None,
-                    labels: Labels::new(),
-                    held: String::new(),
-                    page_from: None,
-                    members: vec![],
-                    notified_at: None,
-                },
+                None => AlertRow::new(key.clone(), EXTERNAL_RULE.into(), source.clone(), String::new()),
             };
             match (firing, open) {
                 (true, false) => {
