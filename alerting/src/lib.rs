@@ -294,9 +294,10 @@ impl Evaluator {
                     Some(r) => {
                         members.insert(g.key.clone(), (r, g.labels.clone(), Vec::new()));
                     }
-                    None => {
+                    None if self.throttle.note(&g.key).is_some() => {
                         tracing::warn!(group = %g.key, route = %g.rule, "an open group whose route is no longer configured: it will not resolve by itself")
                     }
+                    None => {}
                 }
             }
         }
