@@ -73,19 +73,7 @@ pub fn decide(
         _ => {}
     }
     if row.state == AlertState::Pending && now - row.since >= duration_nanos(route.group_wait) {
-        row.state = AlertState::Firing;
-        row.since = now;
-        row.episode += 1;
-        row.fired_at = Some(now);
-        row.resolved_at = None;
-        row.level = 0;
-        row.acked_at = None;
-        row.acked_by = None;
-        row.ack_sent = false;
-        row.paged.clear();
-        row.note.clear();
-        row.members.clear();
-        row.notified_at = None;
+        row.start_episode(now);
     }
     let policy = cfg.alerting.policies.get(&route.policy);
     if row.state == AlertState::Firing {

@@ -118,19 +118,7 @@ pub fn decide(
         if row.state == AlertState::Resolved {
             label(row, v);
         }
-        row.state = AlertState::Firing;
-        row.since = now;
-        row.episode += 1;
-        row.fired_at = Some(now);
-        row.resolved_at = None;
-        row.level = 0;
-        row.acked_at = None;
-        row.acked_by = None;
-        row.ack_sent = false;
-        row.paged.clear();
-        row.note.clear();
-        row.clear_since = None;
-        row.page_from = None;
+        row.start_episode(now);
         row.value = if v.value.is_finite() { v.value } else { 0.0 };
         row.detail = summary(rule, e, v);
     };

@@ -104,6 +104,25 @@ impl AlertRow {
             notified_at: None,
         }
     }
+
+    /// Starts a new episode at `now`: firing, with its escalation, acknowledgement, note and waits reset.
+    pub fn start_episode(&mut self, now: Nanos) {
+        self.state = AlertState::Firing;
+        self.since = now;
+        self.episode += 1;
+        self.fired_at = Some(now);
+        self.resolved_at = None;
+        self.level = 0;
+        self.acked_at = None;
+        self.acked_by = None;
+        self.ack_sent = false;
+        self.paged.clear();
+        self.note.clear();
+        self.clear_since = None;
+        self.page_from = None;
+        self.members.clear();
+        self.notified_at = None;
+    }
 }
 
 /// A delivery to enqueue with a transition.
@@ -366,15 +385,7 @@ impl StateDb {
             };
             match (firing, open) {
                 (true, false) => {
-                    row.state = AlertState::Firing;
-                    row.since = now;
-                    row.episode += 1;
-                    row.fired_at = Some(now);
-                    row.resolved_at = None;
-                    row.acked_at = None;
-                    row.acked_by = None;
-                    row.ack_sent = false;
-                    row.note.clear();
+                    row.start_episode(now);
                     row.held.clear();
                     row.labels = labels;
                     row.detail = detail;
