@@ -179,14 +179,17 @@ pub async fn add_silence(_: Admin, State(p): State<Arc<StatusPage>>, headers: He
     };
     let now = now_nanos();
     let mut matchers = Vec::new();
-    for (i, m) in b.matchers.iter().enumerate() {
+    for (i, m) in b.matchers.iter().take(51).enumerate() {
+        if m.len() > 1000 {
+            return invalid(&format!("matchers[{i}]"), "is longer than 1,000 characters".into());
+        }
         match Matcher::parse(m) {
             Ok(m) => matchers.push(m),
             Err(e) => return invalid(&format!("matchers[{i}]"), e),
         }
     }
-    if matchers.is_empty() {
-        return invalid("matchers", "give at least one matcher".into());
+    if matchers.is_empty() || matchers.len() > 50 {
+        return invalid("matchers", "give 1 to 50 matchers".into());
     }
     let ends_at = match (&b.duration, &b.ends_at) {
         (Some(d), None) => match watchpost_core::config::parse_duration(d) {

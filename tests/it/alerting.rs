@@ -823,6 +823,14 @@ fn grouped_alerts_page_once_per_component_and_silences_hold_across_a_sigkill() {
     let (status, body) =
         admin(page, "POST", "/api/v1/admin/silences", r#"{"matchers": ["component=~("], "for": "1h", "comment": "x", "by": "bob"}"#);
     assert!(status.contains("422") && body.contains("matchers[0]"), "{status} {body}");
+    let many: Vec<String> = (0..51).map(|i| format!("\"a{i}=b\"")).collect();
+    let (status, body) = admin(
+        page,
+        "POST",
+        "/api/v1/admin/silences",
+        &format!(r#"{{"matchers": [{}], "for": "1h", "comment": "x", "by": "bob"}}"#, many.join(",")),
+    );
+    assert!(status.contains("422") && body.contains("1 to 50 matchers"), "{status} {body}");
     let (status, body) =
         admin(page, "POST", "/api/v1/admin/silences", r#"{"matchers": ["component=c9"], "for": "1h", "comment": "later", "by": "bob"}"#);
     assert!(status.contains("201"), "{status} {body}");
