@@ -254,19 +254,18 @@ async fn test_route(settings: &Settings, text: &str) -> anyhow::Result<ExitCode>
             }
         }
     }
-    // What would hold it back now, when this machine has the state database.
+    // What would hold it back now (the evaluator's own reasoning), when this machine has the state database.
     if settings.core.state.path.exists() {
         let db = open(&settings.core).await?;
         let now: Nanos = now_nanos();
-        for s in db.silences(now).await?.iter().filter(|s| s.active_at(now)) {
-            if s.parsed().is_some_and(|m| labels::all_match(&m, &labels)) {
-                println!("held now: silenced by {} ({}, until {})", s.id, s.comment, format_rfc3339(s.ends_at));
-            }
-        }
-        for f in db.open_alerts().await?.iter().filter(|f| f.state == AlertState::Firing && !is_group(&f.key)) {
-            if a.inhibit.iter().any(|i| i.holds(&f.labels, &labels)) {
-                println!("held now: inhibited by {}", f.key);
-            }
+        let silences = db.silences(now).await?;
+        let open = db.open_alerts().await?;
+        let alerting = settings.alerting();
+        let depends = watchpost_alerting::hold::dependencies(&alerting);
+        let firing = open.iter().filter(|f| f.state == AlertState::Firing && !is_group(&f.key)).map(|f| (f.key.as_str(), &f.labels));
+        let held = watchpost_alerting::hold::Holds::new(&alerting, &silences, &depends, firing, now).reason(&labels);
+        if !held.is_empty() {
+            println!("held now: {held}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -800,6 +800,10 @@ fn grouped_alerts_page_once_per_component_and_silences_hold_across_a_sigkill() {
         run(&["silence", "add", "--config", c, "--matcher", "component=c0", "--for", "2h", "--comment", "known, fixing", "--by", "alice"]);
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let id = String::from_utf8_lossy(&added.stdout).trim().to_string();
+    let routed =
+        run(&["alerting", "test-route", "--config", c, "--labels", "rule=down,endpoint=svc-00,component=c0,environment=production"]);
+    let shown = String::from_utf8_lossy(&routed.stdout);
+    assert!(shown.contains(&format!("held now: silenced by {id}")), "{shown}");
     let listed = run(&["silence", "list", "--config", c]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("{id}  active")), "{}", String::from_utf8_lossy(&listed.stdout));
     let bad = run(&["silence", "add", "--config", c, "--matcher", "component=~(", "--for", "1h", "--comment", "x"]);
