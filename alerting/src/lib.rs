@@ -589,13 +589,9 @@ when = "availability < 100"
         })
     }
 
+    /// `action:notifier` of every delivery due, each recorded as sent.
     async fn actions(state: &StateDb) -> Vec<String> {
-        let mut out = Vec::new();
-        for d in state.claim_deliveries(i64::MAX / 2, 1, 1000).await.unwrap() {
-            out.push(format!("{}:{}", d.action, d.notifier));
-            state.record_alert_delivery(d.id, Ok("202".into()), 0).await.unwrap();
-        }
-        out
+        sent(state).await.into_iter().map(|(action, notifier, _)| format!("{action}:{notifier}")).collect()
     }
 
     /// Escalation on tokio's paused clock: level 2 only after `after`, then the whole team; an
@@ -724,6 +720,7 @@ when = "availability < 100"
         Point::Probe(ProbePoint { confirmed_down: !up, ..p })
     }
 
+    /// (action, notifier, alert) of every delivery due, each recorded as sent.
     async fn sent(state: &StateDb) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
         for d in state.claim_deliveries(i64::MAX / 2, 1, 1000).await.unwrap() {
