@@ -3,10 +3,17 @@
 use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::Duration;
+use watchpost_aggregator::windows;
 use watchpost_core::config::Config;
 use watchpost_core::health::{EndpointHealth, RegionReport, Voting};
-use watchpost_core::model::EndpointState;
-use watchpost_core::time::{format_rfc3339, now_nanos};
+use watchpost_core::model::{Availability, EndpointState, SlotAccumulator};
+use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, TimeRange};
+
+/// Saved availability windows older than this (or ending this long before the closable minute) are not used:
+/// the aggregator has stopped or fallen behind, and `status` sums the rollups itself.
+const WINDOWS_MAX_AGE: Nanos = 5 * 60 * 1_000_000_000;
+const HOUR: Nanos = 3_600_000_000_000;
+const DAY: Nanos = 24 * HOUR;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -40,8 +47,22 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
     // not the history. Endpoints no longer configured use the default slot.
     let periods = [Duration::from_secs(3_600), Duration::from_secs(86_400)];
     let default = watchpost_core::config::defaults::INTERVAL;
-    let recent = watchpost_aggregator::recent::availability(&*store, cfg.aggregator.shard, &slots, default, &periods, now).await?;
-    let [hour, day] = <[_; 2]>::try_from(recent).map_err(|_| anyhow::anyhow!("availability: expected two periods"))?;
+    // First the sums the aggregator keeps and saves each minute (one document per shard); when it is not
+    // running or is far behind, summed here from the rollups.
+    let shard = cfg.aggregator.shard;
+    let fresh = now - duration_nanos(cfg.aggregator.lateness) - WINDOWS_MAX_AGE;
+    let (hour, day, until) = match windows::saved(&*store, shard, now - WINDOWS_MAX_AGE, fresh).await? {
+        Some(saved) => {
+            let [mut hour, mut day] = saved.periods;
+            young_series(&*store, &states, [&mut hour, &mut day], &slots, default, now).await?;
+            (hour, day, saved.upto)
+        }
+        None => {
+            let recent = watchpost_aggregator::recent::availability(&*store, shard, &slots, default, &periods, now).await?;
+            let [hour, day] = <[_; 2]>::try_from(recent).map_err(|_| anyhow::anyhow!("availability: expected two periods"))?;
+            (hour, day, now)
+        }
+    };
     let voting = Voting::new(cfg);
     let mut by_endpoint: HashMap<(&str, &str), Vec<&EndpointState>> = HashMap::new();
     for s in &states {
@@ -105,6 +126,9 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
     match format {
         Format::Table => {
             print_table(&rows, now);
+            if until < now {
+                println!("\nAVAIL 1H and 24H: the hour and the day to {}, the aggregator's last closed minute", format_rfc3339(until));
+            }
             print_regions(&regions, now);
         }
         Format::Json => {
@@ -118,6 +142,7 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
                         "last_probe": (r.last_ts > 0).then(|| format_rfc3339(r.last_ts)),
                         "last_latency_ms": r.last_latency_ms.is_finite().then_some(r.last_latency_ms),
                         "last_error": r.last_error, "availability_1h": r.avail_1h, "availability_24h": r.avail_24h,
+                        "availability_until": format_rfc3339(until),
                     })
                 })
                 .collect();
@@ -126,6 +151,47 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
     }
     // Exit 1 when an endpoint is down by the regions' vote, so scripts can use `watchpost status` as a check.
     Ok(if rows.iter().any(|r| r.verdict == "DOWN") { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The most series [`young_series`] sums from raw points; beyond, they show no availability until the
+/// aggregator's next minute (a fresh deployment's first minute).
+const YOUNG_SERIES_MAX: usize = 100;
+
+/// Series with a state but not in the saved windows (their first points are after the aggregator's last
+/// closed minute: a new endpoint or region, or a first start) are summed from their own raw points, each a
+/// read of one series, so they do not show "-" until the next minute closes.
+async fn young_series(
+    store: &dyn watchpost_core::store::Store,
+    states: &[EndpointState],
+    periods: [&mut HashMap<(String, String, String), Availability>; 2],
+    slots: &HashMap<String, Duration>,
+    default: Duration,
+    now: Nanos,
+) -> Result<(), watchpost_core::store::StoreError> {
+    let [hour, day] = periods;
+    let young: Vec<&EndpointState> = states
+        .iter()
+        .filter(|s| !day.contains_key(&(s.endpoint.clone(), s.region.clone(), s.environment.clone())))
+        .take(YOUNG_SERIES_MAX)
+        .collect();
+    for s in young {
+        let slot = slots.get(&s.endpoint).copied().unwrap_or(default);
+        let points = store.probe_points(&s.endpoint, Some(&s.region), TimeRange::new(now - DAY, now)).await?;
+        let mut sums = [SlotAccumulator::new(slot), SlotAccumulator::new(slot)];
+        for p in points.iter().filter(|p| p.series.environment == s.environment) {
+            sums[1].push(p.ts, p.availability, p.ok);
+            if p.ts >= now - HOUR {
+                sums[0].push(p.ts, p.availability, p.ok);
+            }
+        }
+        let key = (s.endpoint.clone(), s.region.clone(), s.environment.clone());
+        let [h, d] = sums.map(|a| a.finish(now));
+        if d.samples > 0 {
+            hour.insert(key.clone(), h);
+            day.insert(key, d);
+        }
+    }
+    Ok(())
 }
 
 fn ago(now: i64, ts: i64) -> String {

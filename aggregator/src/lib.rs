@@ -15,6 +15,7 @@ pub mod publish;
 pub mod recent;
 pub mod report;
 pub mod rollup;
+pub mod windows;
 
 use metrics::AggregatorMetrics;
 use rollup::Params;
@@ -22,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watchpost_core::config::{Config, Shard};
-use watchpost_core::model::{Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
+use watchpost_core::model::{Availability, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
 use watchpost_core::store::{Select, Store, StoreError};
 use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, TimeRange};
 
@@ -81,11 +82,16 @@ pub struct Aggregator {
     live: Option<live::Live>,
     /// Points taken from `live` since the last cycle's stats.
     followed: u64,
+    /// Each series' availability over the last hour and day, saved for `watchpost status`.
+    windows: windows::Windows,
 }
 
 impl Aggregator {
     pub fn new(config: &Config, store: Arc<dyn Store>, metrics: Arc<AggregatorMetrics>) -> Aggregator {
         let a = &config.aggregator;
+        let configured: Vec<String> =
+            config.endpoints.iter().filter(|e| a.shard.is_none_or(|s| s.owns(&e.id))).map(|e| e.id.clone()).collect();
+        let windows = windows::Windows::new(&*store, a.shard, configured.len());
         Aggregator {
             store,
             params: Params {
@@ -95,7 +101,7 @@ impl Aggregator {
             },
             lateness: duration_nanos(a.lateness),
             backfill: duration_nanos(a.backfill),
-            configured: config.endpoints.iter().filter(|e| a.shard.is_none_or(|s| s.owns(&e.id))).map(|e| e.id.clone()).collect(),
+            configured,
             known: HashMap::new(),
             seen: Default::default(),
             metrics,
@@ -103,6 +109,7 @@ impl Aggregator {
             chunk_minutes: 1,
             live: None,
             followed: 0,
+            windows,
         }
     }
 
@@ -178,6 +185,7 @@ impl Aggregator {
             }
         };
         let max_slot = self.params.max_slot();
+        let moved_windows_from = self.windows.upto();
         let (behind, mut said) = (closable - wm, Instant::now());
         while wm < closable {
             // A first start (or one after a long stop) may have hours to catch up: say how far it is.
@@ -204,6 +212,7 @@ impl Aggregator {
             stats.points_read += (probes.len() + maintenance.len()) as u64;
             stats.minutes += ((to - wm) / Resolution::Minute.nanos()) as u64;
             stats.rollups_written += rollups.len() as u64;
+            let closed = windows::minute_sums(&rollups);
             self.store.write(&rollups.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
             // Before this aggregator's first point, empty history is skipped to the next point at once (there
             // is no series yet whose missing minutes would be gaps).
@@ -213,11 +222,27 @@ impl Aggregator {
             };
             stats.minutes += ((next - to) / Resolution::Minute.nanos()) as u64; // closed, empty
             self.store.set_watermark(&self.watermark(Resolution::Minute), next).await?;
+            self.move_windows(closed, wm, next, closable).await;
             wm = next;
+        }
+        if moved_windows_from != self.windows.upto() {
+            if let Err(e) = self.windows.save(&*self.store).await {
+                tracing::warn!(error = %e, "cannot save the availability windows; `watchpost status` sums the rollups meanwhile");
+            }
         }
         stats.points_followed = std::mem::take(&mut self.followed);
         self.metrics.record(&stats, started.elapsed(), now - wm);
         Ok(stats)
+    }
+
+    /// Moves the availability windows over minutes `[from, to)`, just closed; while far behind `closable`,
+    /// drops them instead (see [`windows`]). A failure is logged: the windows are rebuilt next time.
+    async fn move_windows(&mut self, closed: Vec<(Nanos, Arc<SeriesKey>, Availability)>, from: Nanos, to: Nanos, closable: Nanos) {
+        if closable - to > windows::CURRENT {
+            self.windows.reset();
+        } else if let Err(e) = self.windows.advance(&*self.store, closed, from, to).await {
+            tracing::warn!(error = %e, "cannot update the availability windows; rebuilt at the next minute");
+        }
     }
 
     /// Rolls up history that sits in the store before the aggregator's watermarks, or that its cycles missed:

@@ -1,8 +1,8 @@
 //! `watchpost status` benchmark fixture (issue 19): a SQLite store holding what N endpoints leave after D
 //! days: hour rollups for D days, minute rollups for the last two hours and for the hour a day ago (each
 //! with a real latency histogram), raw probe points every 5 s for the last R minutes, the aggregator's
-//! watermarks (minutes closed to two minutes ago, hours to this hour, rollups since D days ago) and the latest
-//! states it saves. With `--no-rollups` only the raw points are written and no watermark: the
+//! watermarks (minutes closed to two minutes ago, hours to this hour, rollups since D days ago), the latest
+//! states it saves and its availability windows (`aggregator::windows`). With `--no-rollups` only the raw points are written and no watermark: the
 //! store an agent without an aggregator leaves, which `watchpost status` sums from raw points.
 //!
 //! With `--influx URL` the same points go to database `watchpost` (or `--database NAME`) of that influxd
@@ -160,6 +160,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // (`Store::save_states`; a no-op on SQLite, which keeps them as it writes).
         store.latest_states().await?;
         store.save_states().await?;
+        // And the availability windows it keeps and saves each minute (`aggregator::windows`), built as it
+        // builds them at start: what `watchpost status` reads first.
+        let mut windows = watchpost_aggregator::windows::Windows::new(&*store, None, endpoints);
+        windows.advance(&*store, Vec::new(), 0, this_minute - 2 * MIN).await?;
+        windows.save(&*store).await?;
     }
     std::fs::write(format!("{db}.toml"), toml)?;
     println!("{db}: {endpoints} endpoints, {hours} h of hour rollups, {raw_minutes} min of raw points, {written} rows");

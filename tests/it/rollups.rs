@@ -389,14 +389,15 @@ async fn status_availability_from_rollups_equals_the_raw_points() {
                 .unwrap()
         }
     };
-    let raw = |p: std::time::Duration| {
+    let raw_to = |p: std::time::Duration, to: i64| {
         let (store, slots) = (store.clone(), slots.clone());
         async move {
-            let range = TimeRange::new(now - p.as_nanos() as i64, now);
+            let range = TimeRange::new(to - p.as_nanos() as i64, to);
             let got = store.availability(range, &slots, std::time::Duration::from_secs(5)).await.unwrap();
             got.into_iter().map(|(k, a)| ((k.endpoint, k.region, k.environment), a)).collect::<HashMap<_, _>>()
         }
     };
+    let raw = |p: std::time::Duration| raw_to(p, now);
     // Without an aggregator there are no rollups: the raw points are the answer, exactly.
     let before = recent(store.clone()).await;
     assert_eq!(before[0], raw(periods[0]).await);
@@ -420,6 +421,24 @@ async fn status_availability_from_rollups_equals_the_raw_points() {
     let api_eu = ("api".to_string(), "eu".to_string(), "production".to_string());
     assert!((got[1][&api_eu].down_s - 185.0).abs() <= 5.0, "{:?}", got[1][&api_eu]);
     assert_eq!(got[0][&api_eu].down_s, 0.0);
+
+    // The windows the aggregator keeps and saves (what `watchpost status` reads first): the same sums over
+    // the hour and the day to its minute watermark.
+    let upto = store.watermark("rollup_1m").await.unwrap().expect("minute watermark");
+    let saved = watchpost_aggregator::windows::saved(&*store, None, 0, 0).await.unwrap().expect("windows saved by the aggregator");
+    assert_eq!(saved.upto, upto);
+    for (i, p) in [3600, 86_400].map(std::time::Duration::from_secs).iter().enumerate() {
+        let want = raw_to(*p, upto).await;
+        assert_eq!(saved.periods[i].len(), want.len(), "{p:?}: the same series");
+        for (k, w) in &want {
+            let g = saved.periods[i][k];
+            assert!(
+                (g.up_s - w.up_s).abs() <= 10.0 && (g.down_s - w.down_s).abs() <= 10.0,
+                "{p:?} {k:?}: saved windows {g:?}, from raw points {w:?}"
+            );
+        }
+    }
+    assert!((saved.periods[1][&api_eu].down_s - 185.0).abs() <= 5.0, "{:?}", saved.periods[1][&api_eu]);
 }
 
 /// Issue 19: an aggregator that is running while the points are written takes them from the write log
@@ -536,4 +555,77 @@ async fn hours_merged_in_parts_equal_one_merge() {
     }
     assert_eq!(hours[1], hours[0], "SQLite merges alike whatever the endpoint count");
     assert_eq!(hours[2], hours[0], "24 parts on influxd write what one merge writes");
+}
+
+/// Issue 19: `watchpost status` reads the availability windows the aggregator saved (their end is
+/// `availability_until`, its minute watermark), sums a series younger than them from its own raw points, and
+/// when the windows are stale (an aggregator stopped or far behind) sums the rollups itself: the same figures.
+#[tokio::test]
+async fn status_reads_the_saved_windows_and_sums_the_rollups_when_they_are_stale() {
+    let (dir, store) = sqlite_store().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let now = watchpost_core::time::now_nanos();
+    // The fixture's three hours end now: its outage (185 s) is in the day, not in the last hour.
+    store.write(&points(now - HOURS * 3600 * S)).await.unwrap();
+    let cfg_path = dir.path().join("w.toml");
+    let text = "[[endpoints]]\nid = \"api\"\nurl = \"http://x/\"\ncomponent = \"pay\"\n\n[[endpoints]]\nid = \"web\"\nurl = \"http://y/\"\n\n[aggregator]\nlateness = \"90s\"\nbackfill = \"1d\"\n";
+    std::fs::write(&cfg_path, format!("[store]\ntype = \"sqlite\"\npath = \"{}\"\n\n{text}", dir.path().join("w.db").display())).unwrap();
+    let mut a = Aggregator::new(&config(), store.clone(), Arc::new(AggregatorMetrics::default()));
+    a.cycle(now).await.unwrap();
+    let upto = store.watermark("rollup_1m").await.unwrap().expect("minute watermark");
+    // A new endpoint's first points, after the last closed minute.
+    let young =
+        Arc::new(SeriesKey { endpoint: "young".into(), region: "eu".into(), component: String::new(), environment: "production".into() });
+    let young_points: Vec<Point> = (0..6)
+        .map(|i| {
+            let mut p = match &points(now)[0] {
+                Point::Probe(p) => p.clone(),
+                other => panic!("{other:?}"),
+            };
+            (p.series, p.ts, p.ok, p.availability, p.confirmed_down) = (young.clone(), now - (30 - i * 5) * S, i != 2, 100.0, false);
+            Point::Probe(p)
+        })
+        .collect();
+    store.write(&young_points).await.unwrap();
+    let status = || {
+        let o = common::run(&["status", "--config", cfg_path.to_str().unwrap(), "--format", "json"]);
+        let rows: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let key = format!("{}/{}", r["endpoint"].as_str().unwrap(), r["region"].as_str().unwrap());
+                (
+                    key,
+                    (r["availability_1h"].as_f64(), r["availability_24h"].as_f64(), r["availability_until"].as_str().unwrap().to_string()),
+                )
+            })
+            .collect::<HashMap<_, _>>()
+    };
+    let fresh = status();
+    assert_eq!(fresh.len(), 4, "{fresh:?}");
+    let until = watchpost_core::time::format_rfc3339(upto);
+    assert!(fresh.values().all(|r| r.2 == until), "every row to the aggregator's minute watermark {until}: {fresh:?}");
+    let api_eu = &fresh["api/eu"];
+    assert_eq!(api_eu.0, Some(100.0), "no outage in the last hour");
+    let day = api_eu.1.expect("a day's availability");
+    assert!(day < 99.0 && day > 97.0, "the outage (185 s of about 3 h less 10 min of maintenance) counts: {day}");
+    assert_eq!(fresh["web/eu"].1, Some(100.0));
+    // The young series, from its own points: one miss of six (not a confirmed outage) is still up time.
+    assert_eq!(fresh["young/eu"].0, Some(100.0), "{:?}", fresh["young/eu"]);
+
+    // The aggregator "stopped" an hour ago: its windows end too early to be used, and status sums the rollups.
+    let (saved_at, body) = store.document(watchpost_aggregator::windows::DOCUMENT).await.unwrap().expect("saved windows");
+    assert!(saved_at <= watchpost_core::time::now_nanos());
+    let mut doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    doc["upto"] = serde_json::json!(upto - 3600 * S);
+    store.save_document(watchpost_aggregator::windows::DOCUMENT, &doc.to_string()).await.unwrap();
+    let summed = status();
+    assert!(summed.values().all(|r| r.2 != until), "{summed:?}");
+    for (k, (hour, day, _)) in &fresh {
+        let (h, d, _) = &summed[k];
+        let close = |a: &Option<f64>, b: &Option<f64>| a.zip(*b).is_some_and(|(a, b)| (a - b).abs() < 0.05);
+        assert!(close(hour, h) && close(day, d), "{k}: windows {hour:?}/{day:?}, summed {h:?}/{d:?}");
+    }
 }

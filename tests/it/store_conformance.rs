@@ -162,6 +162,10 @@ struct Answers {
     steps_staging: Vec<StepPoint>,
     steps_all: usize,
     rollup_sums: Vec<(SeriesKey, Availability)>,
+    /// Per rollup (`Store::rollup_sums`): every series, then one endpoint's.
+    per_rollup: Vec<(SeriesKey, i64, Availability)>,
+    per_rollup_web: usize,
+    documents: Vec<Option<String>>,
 }
 
 async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
@@ -200,12 +204,38 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
         steps_staging: store.check_runs("stream", Some("staging"), range).await.unwrap(),
         steps_all: store.check_runs("stream", None, range).await.unwrap().len(),
         rollup_sums: {
-            let minutes = TimeRange::new(f.base / (60 * S) * 60 * S, f.base / (60 * S) * 60 * S + 120 * S);
-            let mut v = store.rollup_availability(Resolution::Minute, minutes).await.unwrap();
+            let mut v = store.rollup_availability(Resolution::Minute, minutes(f)).await.unwrap();
             v.sort_by(|a, b| a.0.cmp(&b.0));
             v
         },
+        per_rollup: {
+            let mut v: Vec<_> = store
+                .rollup_sums(Resolution::Minute, minutes(f), Select::All)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| ((*r.series).clone(), r.ts, r.sums))
+                .collect();
+            v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+            v
+        },
+        per_rollup_web: store.rollup_sums(Resolution::Minute, minutes(f), Select::Endpoint("web")).await.unwrap().len(),
+        documents: {
+            // Larger than one part on InfluxDB (a string field holds 64 KB), with what line protocol escapes.
+            let big: String = (0..20_000).map(|i| format!("\"q\\{i}é€\"")).collect::<Vec<_>>().join(",");
+            let mut read = Vec::new();
+            for body in [big.as_str(), "{\"small\": true}", ""] {
+                store.save_document("doc", body).await.unwrap();
+                read.push(store.document("doc").await.unwrap().map(|d| d.1));
+            }
+            read.push(store.document("never saved").await.unwrap().map(|d| d.1));
+            read
+        },
     }
+}
+
+fn minutes(f: &Fixture) -> TimeRange {
+    TimeRange::new(f.base / (60 * S) * 60 * S, f.base / (60 * S) * 60 * S + 120 * S)
 }
 
 /// The checks every backend must pass, from the semantics rather than from another backend. Stores that are
@@ -275,6 +305,17 @@ async fn conforms(store: &dyn Store, f: &Fixture) -> Answers {
     let sums: Vec<(&str, Availability)> = a.rollup_sums.iter().map(|(k, v)| (k.endpoint.as_str(), *v)).collect();
     let want = |up_s, down_s, samples, failures| Availability { up_s, down_s, samples, failures };
     assert_eq!(sums, vec![("api", want(110.0, 10.0, 12, 1)), ("web", want(0.5, 59.5, 6, 6))], "rollups summed per series");
+    let mut summed: HashMap<&str, Availability> = HashMap::new();
+    for (k, _, v) in &a.per_rollup {
+        let s = summed.entry(k.endpoint.as_str()).or_default();
+        (s.up_s, s.down_s, s.samples, s.failures) = (s.up_s + v.up_s, s.down_s + v.down_s, s.samples + v.samples, s.failures + v.failures);
+    }
+    assert_eq!(summed.len(), 2, "{:?}", a.per_rollup);
+    assert_eq!((summed["api"], summed["web"]), (want(110.0, 10.0, 12, 1), want(0.5, 59.5, 6, 6)), "per rollup, the same sums");
+    assert_eq!(a.per_rollup_web, a.per_rollup.iter().filter(|r| r.0.endpoint == "web").count(), "one endpoint selected");
+    let big = a.documents[0].as_deref().unwrap_or_default();
+    assert!(big.len() > 200_000 && big.starts_with("\"q\\0é€\"") && big.ends_with("\"q\\19999é€\""), "a large document, whole");
+    assert_eq!(a.documents[1..], [Some("{\"small\": true}".to_string()), Some(String::new()), None], "each save replaces the last");
     a
 }
 

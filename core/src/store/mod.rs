@@ -163,6 +163,20 @@ pub trait Store: Send + Sync + 'static {
     /// whose window starts in `range`: what availability over a period needs, summed where the rows are.
     async fn rollup_availability(&self, resolution: Resolution, range: TimeRange) -> Result<Vec<(SeriesKey, Availability)>, StoreError>;
 
+    /// Up and down seconds, samples and failures of each rollup of one resolution whose window starts in
+    /// `range`, for the selected series: what the aggregator's availability windows load
+    /// (`aggregator::windows`). Lighter than [`Store::rollups`]: no latency fields, no histogram. Rows of one
+    /// series share one `Arc<SeriesKey>`; the order is the backend's.
+    async fn rollup_sums(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupSums>, StoreError>;
+
+    /// Saves a small named document (a few MB at most), replacing what was saved under `name` before. A reader
+    /// sees the old document or the new one whole, never part of one.
+    async fn save_document(&self, name: &str, body: &str) -> Result<(), StoreError>;
+
+    /// The document saved last under `name`, with when it was saved (by the saver's clock); `None` when there
+    /// is none, or when the newest is incomplete (a save cut short).
+    async fn document(&self, name: &str) -> Result<Option<(Nanos, String)>, StoreError>;
+
     /// The aggregator's watermark `name`: everything before it is rolled up. `None` before the first cycle.
     async fn watermark(&self, name: &str) -> Result<Option<Nanos>, StoreError>;
 
@@ -185,6 +199,14 @@ pub trait Store: Send + Sync + 'static {
     fn incomplete_rows(&self) -> u64 {
         0
     }
+}
+
+/// One rollup's availability counts (see [`Store::rollup_sums`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupSums {
+    pub series: Arc<SeriesKey>,
+    pub ts: Nanos,
+    pub sums: Availability,
 }
 
 /// A watermark the aggregator's backfill sets (to when it ran) after writing rollups beneath its watermarks:

@@ -11,7 +11,7 @@
 //!   tags, and the selectors `first()` and `last()`. Ranges are absolute nanosecond times, never `now()`.
 //! - Retention belongs to the database (its retention policy or bucket), so `apply_retention` does nothing.
 
-use super::{FeedCursor, Select, Store, StoreError};
+use super::{FeedCursor, RollupSums, Select, Store, StoreError};
 use crate::config::{InfluxApi, InfluxAuth, InfluxConfig};
 use crate::model::{
     Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
@@ -26,6 +26,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod document;
 mod feed;
 mod latest;
 mod query;
@@ -338,6 +339,55 @@ impl Store for InfluxStore {
         }
         out.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
         Ok(out)
+    }
+
+    async fn rollup_sums(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupSums>, StoreError> {
+        let q = self
+            .filters(resolution.measurement(), select)
+            .await?
+            .iter()
+            .map(|filter| {
+                format!(
+                    "SELECT \"up_s\", \"down_s\", \"samples\", \"failures\" FROM \"{}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
+                    resolution.measurement(),
+                    range.from,
+                    range.to
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut out = Vec::new();
+        if q.is_empty() {
+            return Ok(out);
+        }
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let series = Arc::new(s.key());
+                let cols = ["time", "up_s", "down_s", "samples", "failures"].map(|c| s.col(c));
+                for row in &s.values {
+                    let get = |i: usize| cols[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
+                    let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
+                    // A row read while influxd applies it may lack fields: skipped, as in `rollups`.
+                    let (Some(ts), Some(up_s), Some(down_s), Some(samples)) =
+                        (get(0).and_then(serde_json::Value::as_i64), f(1), f(2), get(3).and_then(serde_json::Value::as_u64))
+                    else {
+                        self.count_incomplete(1);
+                        continue;
+                    };
+                    let failures = get(4).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    out.push(RollupSums { series: series.clone(), ts, sums: Availability { up_s, down_s, samples, failures } });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn save_document(&self, name: &str, body: &str) -> Result<(), StoreError> {
+        self.save_document_now(name, body).await
+    }
+
+    async fn document(&self, name: &str) -> Result<Option<(Nanos, String)>, StoreError> {
+        self.read_document(name).await
     }
 
     async fn rollup_availability(&self, resolution: Resolution, range: TimeRange) -> Result<Vec<(SeriesKey, Availability)>, StoreError> {

@@ -10,9 +10,12 @@ impl InfluxStore {
         let url = format!("{}/query?db={}&epoch=ns", self.cfg.url, percent_encode(&self.cfg.database));
         let req =
             self.client.post(url).header("Content-Type", "application/x-www-form-urlencoded").body(format!("q={}", percent_encode(q)));
+        let started = std::time::Instant::now();
         let resp = self.authorize(req).send().await.map_err(|e| io(crate::http::error_text(&e), true))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| io(crate::http::error_text(&e), true))?;
+        // What each read costs, for finding the dear ones (`RUST_LOG=watchpost_core::store=trace`).
+        tracing::trace!(ms = started.elapsed().as_millis() as u64, bytes = text.len(), query = %q.chars().take(300).collect::<String>(), "influxdb query");
         let parsed: QueryResponse = serde_json::from_str(&text).map_err(|e| {
             io(format!("HTTP {status}: unreadable answer ({e}): {}", text.chars().take(200).collect::<String>()), status.is_server_error())
         })?;

@@ -15,7 +15,7 @@
 //! - Two connections, a writer and a reader, each behind a `std::sync::Mutex`: SQLite calls block, so they run
 //!   on tokio's blocking pool and the lock is never held across an `.await`.
 
-use super::{FeedCursor, Select, Store, StoreError};
+use super::{FeedCursor, RollupSums, Select, Store, StoreError};
 use crate::config::SqliteConfig;
 use crate::model::{
     Availability, EndpointState, ErrorClass, MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, SlotAccumulator,
@@ -356,37 +356,9 @@ impl Store for SqliteStore {
     }
 
     async fn rollups(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupPoint>, StoreError> {
-        let endpoint = match select {
-            Select::Endpoint(e) => Some(e.to_string()),
-            _ => None,
-        };
-        let shard = match select {
-            Select::Shard(s) => Some(s),
-            _ => None,
-        };
-        let region = match select {
-            Select::Region(r) => Some(r.to_string()),
-            _ => None,
-        };
+        let select = OwnedSelect::new(select);
         self.run(&self.reader, "read rollups", move |c| {
-            // Series by id first: an hour merge reads a million rows of twenty thousand series, and building
-            // each row's tags from a join would allocate four strings per row.
-            let mut series: HashMap<i64, Arc<SeriesKey>> = HashMap::new();
-            let mut stmt =
-                c.prepare_cached("SELECT id, endpoint, region, component, environment FROM series WHERE ?1 IS NULL OR endpoint = ?1")?;
-            let mut rows = stmt.query(params![endpoint])?;
-            while let Some(r) = rows.next()? {
-                let endpoint: String = r.get(1)?;
-                // A shard's rows are skipped by series id below, before a row is decoded.
-                let series_region: String = r.get(2)?;
-                if shard.is_some_and(|s| !s.owns(&endpoint)) || region.as_ref().is_some_and(|r| *r != series_region) {
-                    continue;
-                }
-                series.insert(
-                    r.get(0)?,
-                    Arc::new(SeriesKey { endpoint, region: series_region, component: r.get(3)?, environment: r.get(4)? }),
-                );
-            }
+            let series = select.series(c)?;
             let mut stmt = c.prepare_cached(
                 "SELECT series, ts, up_s, down_s, maintenance_s, samples, failures, under_threshold, latency_mean_ms,
                         latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, hist, down_from_s, down_until_s
@@ -449,6 +421,45 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn rollup_sums(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupSums>, StoreError> {
+        let select = OwnedSelect::new(select);
+        self.run(&self.reader, "read rollup sums", move |c| {
+            let series = select.series(c)?;
+            let mut stmt = c.prepare_cached(
+                "SELECT series, ts, up_s, down_s, samples, failures FROM rollup WHERE resolution = ?1 AND ts >= ?2 AND ts < ?3",
+            )?;
+            let mut rows = stmt.query(params![resolution.measurement(), range.from, range.to])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let Some(s) = series.get(&r.get::<_, i64>(0)?) else { continue };
+                let count = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
+                let sums = Availability { up_s: r.get(2)?, down_s: r.get(3)?, samples: count(4)?, failures: count(5)? };
+                out.push(RollupSums { series: s.clone(), ts: r.get(1)?, sums });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn save_document(&self, name: &str, body: &str) -> Result<(), StoreError> {
+        let (name, body, ts) = (name.to_string(), body.to_string(), crate::time::now_nanos());
+        self.run(&self.writer, "save document", move |w| {
+            w.conn
+                .prepare_cached("INSERT OR REPLACE INTO document (name, ts, body) VALUES (?1, ?2, ?3)")?
+                .execute(params![name, ts, body])
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn document(&self, name: &str) -> Result<Option<(Nanos, String)>, StoreError> {
+        let name = name.to_string();
+        self.run(&self.reader, "read document", move |c| {
+            c.prepare_cached("SELECT ts, body FROM document WHERE name = ?1")?.query_row([name], |r| Ok((r.get(0)?, r.get(1)?))).optional()
         })
         .await
     }
@@ -519,6 +530,51 @@ impl SqliteStore {
     pub async fn count_probe_points(&self) -> Result<u64, StoreError> {
         let n: i64 = self.run(&self.reader, "count", |c| c.query_row("SELECT count(*) FROM probe", [], |r| r.get(0))).await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// A [`Select`] that can move into a blocking task.
+enum OwnedSelect {
+    All,
+    Endpoint(String),
+    Shard(crate::config::Shard),
+    Region(String),
+}
+
+impl OwnedSelect {
+    fn new(select: Select<'_>) -> OwnedSelect {
+        match select {
+            Select::All => OwnedSelect::All,
+            Select::Endpoint(e) => OwnedSelect::Endpoint(e.to_string()),
+            Select::Shard(s) => OwnedSelect::Shard(s),
+            Select::Region(r) => OwnedSelect::Region(r.to_string()),
+        }
+    }
+
+    /// The selected series by id. Why first: an hour merge reads a million rows of twenty thousand series,
+    /// and building each row's tags from a join would allocate four strings per row; a shard's rows are then
+    /// skipped by id before a row is decoded.
+    fn series(&self, c: &Connection) -> rusqlite::Result<HashMap<i64, Arc<SeriesKey>>> {
+        let endpoint = match self {
+            OwnedSelect::Endpoint(e) => Some(e.as_str()),
+            _ => None,
+        };
+        let mut series = HashMap::new();
+        let mut stmt =
+            c.prepare_cached("SELECT id, endpoint, region, component, environment FROM series WHERE ?1 IS NULL OR endpoint = ?1")?;
+        let mut rows = stmt.query(params![endpoint])?;
+        while let Some(r) = rows.next()? {
+            let (endpoint, region): (String, String) = (r.get(1)?, r.get(2)?);
+            let admitted = match self {
+                OwnedSelect::Shard(s) => s.owns(&endpoint),
+                OwnedSelect::Region(want) => *want == region,
+                OwnedSelect::All | OwnedSelect::Endpoint(_) => true,
+            };
+            if admitted {
+                series.insert(r.get(0)?, Arc::new(SeriesKey { endpoint, region, component: r.get(3)?, environment: r.get(4)? }));
+            }
+        }
+        Ok(series)
     }
 }
 

@@ -51,4 +51,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 5: the write log (`Store::feed`): one row per probe row inserted, numbered in commit order by the time of
     // its write (so retention deletes a prefix), read by long-running consumers from where they left off.
     "CREATE TABLE feed (seq INTEGER PRIMARY KEY, series INTEGER NOT NULL, ts INTEGER NOT NULL);",
+    // 6: small named documents (`Store::save_document`): the aggregator's availability windows, replaced
+    // whole each minute.
+    "CREATE TABLE document (name TEXT PRIMARY KEY, ts INTEGER NOT NULL, body TEXT NOT NULL);",
 ];

@@ -1,0 +1,122 @@
+//! Named documents on InfluxDB (`Store::save_document`): the aggregator's availability windows.
+//!
+//! A string field holds at most 64 KB, so a document is cut into parts: points of `document` (tags `name`
+//! and this store's `writer`, fields `part` and `data`) at consecutive times of the write log's clock, then
+//! one `document_commit` point naming the block. A reader takes the newest commit and reads its block, one
+//! series: a few milliseconds however many series the document describes (a read over 10,000 series costs
+//! influxd 1.6 about half a second whatever it returns). A save cut short has no commit, so a reader sees the
+//! previous document whole; two savers never mix parts, each writing under its own `writer`.
+
+use super::*;
+use crate::lineproto::{write_line, Field};
+
+/// Characters of a document per part: well under the 64 KB of a string field once escaped.
+const PART_CHARS: usize = 32 * 1024;
+
+impl InfluxStore {
+    /// The body of [`Store::save_document`].
+    pub(super) async fn save_document_now(&self, name: &str, body: &str) -> Result<(), StoreError> {
+        let parts = split(body, PART_CHARS);
+        let n = i64::try_from(parts.len()).map_err(|_| StoreError::Io {
+            op: "save a document",
+            reason: "too large".into(),
+            retryable: false,
+        })?;
+        let first = self.feed_clock.take(n);
+        let tags = [("name", name), ("writer", self.writer.as_str())];
+        let mut buf = Vec::new();
+        for (i, (part, ts)) in parts.iter().zip(first..).enumerate() {
+            let index = i64::try_from(i).unwrap_or(i64::MAX);
+            write_line(&mut buf, "document", &tags, &[("part", Some(Field::Int(index))), ("data", Some(Field::Str(part)))], ts);
+        }
+        self.send(vec![(gzip(&buf), parts.len() as u64)], "save a document").await?;
+        let mut line = Vec::new();
+        let fields = [
+            ("writer", Some(Field::Str(&self.writer))),
+            ("from", Some(Field::Int(first))),
+            ("to", Some(Field::Int(first + n - 1))),
+            ("saved_at", Some(Field::Int(now_nanos()))),
+        ];
+        write_line(&mut line, "document_commit", &[("name", name)], &fields, self.feed_clock.take(1));
+        self.send(vec![(gzip(&line), 1)], "save a document").await.map(|_| ())
+    }
+
+    /// The body of [`Store::document`].
+    pub(super) async fn read_document(&self, name: &str) -> Result<Option<(Nanos, String)>, StoreError> {
+        // The newest commit: one series, a row a save. `last()` of each field: they come from one point, since
+        // every commit sets them all.
+        let q = format!(
+            "SELECT last(\"writer\") AS \"writer\", last(\"from\") AS \"from\", last(\"to\") AS \"to\", last(\"saved_at\") AS \"saved_at\" \
+             FROM \"document_commit\" WHERE \"name\" = {}",
+            lit(name)
+        );
+        let mut commit = None;
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let cols = ["writer", "from", "to", "saved_at"].map(|c| s.col(c));
+                if let Some(row) = s.values.first() {
+                    let v = |i: usize| cols[i].and_then(|c| row.get(c));
+                    let int = |i: usize| v(i).and_then(serde_json::Value::as_i64);
+                    if let (Some(w), Some(from), Some(to), Some(at)) = (v(0).and_then(serde_json::Value::as_str), int(1), int(2), int(3)) {
+                        commit = Some((w.to_string(), from, to, at));
+                    }
+                }
+            }
+        }
+        let Some((writer, from, to, saved_at)) = commit else { return Ok(None) };
+        let q = format!(
+            "SELECT \"part\", \"data\" FROM \"document\" WHERE \"name\" = {} AND \"writer\" = {} AND time >= {from} AND time <= {to}",
+            lit(name),
+            lit(&writer)
+        );
+        let mut parts: Vec<(i64, String)> = Vec::new();
+        for r in self.query(&q).await? {
+            for s in r.series.unwrap_or_default() {
+                let (pi, di) = (s.col("part"), s.col("data"));
+                for row in &s.values {
+                    let part = pi.and_then(|i| row.get(i)).and_then(serde_json::Value::as_i64);
+                    let data = di.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str);
+                    if let (Some(p), Some(d)) = (part, data) {
+                        parts.push((p, d.to_string()));
+                    }
+                }
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        // Every part, each once, in order: anything else is a damaged save, read as none.
+        let complete = i64::try_from(parts.len()).ok() == Some(to - from + 1) && parts.iter().enumerate().all(|(i, p)| p.0 == i as i64);
+        Ok(complete.then(|| (saved_at, parts.into_iter().map(|p| p.1).collect())))
+    }
+}
+
+/// `body` cut into parts of at most `max` bytes, each on a character boundary; one empty part for "".
+fn split(body: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn parts_keep_characters_whole_and_join_back() {
+        let body = "aé€😀".repeat(1000);
+        let parts = split(&body, 7);
+        assert!(parts.iter().all(|p| p.len() <= 7 && !p.is_empty()));
+        assert_eq!(parts.concat(), body);
+        assert_eq!(split("", 7), vec![""]);
+        assert_eq!(split("abc", 3), vec!["abc"]);
+    }
+}
