@@ -139,8 +139,8 @@ pub trait Store: Send + Sync + 'static {
     async fn feed(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError>;
 
     /// Saves the latest states this store keeps, so that another process's first [`Store::latest_states`]
-    /// reads them rather than deriving them from a day of raw points (InfluxDB: into the write log; the
-    /// aggregator calls it once a minute). SQLite keeps its states in the file as it writes: nothing to do.
+    /// reads them rather than deriving them from a day of raw points (InfluxDB: as one document, `Store::save_document`; the
+    /// aggregator calls it every 20 s). SQLite keeps its states in the file as it writes: nothing to do.
     async fn save_states(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -70,24 +70,14 @@ impl InfluxStore {
         Some((first, first + n - 1))
     }
 
-    /// Writes the commit of `feed` times `from..=to`, once they are all written.
+    /// Writes the commit of `feed` times `from..=to`, once they are all written: one point of this writer,
+    /// timed by the log's clock so it follows what it names.
     pub(super) async fn commit_feed(&self, from: Nanos, to: Nanos) -> Result<(), StoreError> {
         let int = crate::lineproto::Field::Int;
         let fields = [("from", Some(int(from))), ("to", Some(int(to))), ("points", Some(int(to - from + 1)))];
-        self.send_commit("feed_commit", &fields, "write the feed commit").await
-    }
-
-    /// Writes one commit point of this writer (`feed_commit`, `state_commit`), timed by the log's clock so it
-    /// follows what it names.
-    pub(super) async fn send_commit(
-        &self,
-        measurement: &str,
-        fields: &[(&str, Option<crate::lineproto::Field<'_>>)],
-        op: &'static str,
-    ) -> Result<(), StoreError> {
         let mut line = Vec::new();
-        crate::lineproto::write_line(&mut line, measurement, &[("writer", self.writer.as_str())], fields, self.feed_clock.take(1));
-        self.send(vec![(gzip(&line), 1)], op).await.map(|_| ())
+        crate::lineproto::write_line(&mut line, "feed_commit", &[("writer", self.writer.as_str())], &fields, self.feed_clock.take(1));
+        self.send(vec![(gzip(&line), 1)], "write the feed commit").await.map(|_| ())
     }
 
     /// The body of [`Store::feed_start`].

@@ -1,4 +1,4 @@
-//! `latest_states` on InfluxDB: at start restored from the states the aggregator saves each minute (or
+//! `latest_states` on InfluxDB: at start restored from the states the aggregator saves every 20 s (or
 //! derived from the last 24 h when none are recent), derived afresh once an hour, and kept current in between
 //! from the write log (`feed`), each new point read once.
 
@@ -35,6 +35,21 @@ const DERIVE_BACKOFF_MAX: Nanos = 60 * 1_000_000_000;
 const SNAPSHOT_MAX_AGE: Nanos = 5 * 60 * 1_000_000_000;
 /// Commits this much older than the place saved states are current to are taken as included in them.
 const SNAPSHOT_SLACK: Nanos = 5 * 1_000_000_000;
+/// The document the latest states are saved as.
+const STATES_DOCUMENT: &str = "latest_states";
+
+/// Saved latest states: the write-log place they are current to, and per series its state (endpoint, region,
+/// component, environment, confirmed down, since, last point's time, ok, latency and error class). A document
+/// rather than a point per series: one series of a few dozen points for 20,000 states is cheaper for influxd
+/// to write and to read (`bench/status.py`, issue 19).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedStates {
+    as_of: Nanos,
+    states: Vec<SavedState>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedState(String, String, String, String, bool, Nanos, Nanos, bool, Option<f64>, String);
 
 impl InfluxStore {
     /// The body of [`Store::latest_states`] (its doc says how it stays cheap).
@@ -84,121 +99,72 @@ impl InfluxStore {
         Ok(newest_per_endpoint(cache.states.values().cloned().collect()))
     }
 
-    /// Writes the states this store keeps into the write log (`feed_state`, one series per writer, in one
-    /// block of times), then a `state_commit` naming the block and the write-log place they are current to.
+    /// Saves the states this store keeps as one document (`Store::save_document`, name [`STATES_DOCUMENT`]),
+    /// with the write-log place they are current to.
     pub(super) async fn save_states_now(&self) -> Result<(), StoreError> {
-        let (states, as_of) = {
+        let body = {
             let slot = self.states.lock().await;
-            let Some(cache) = slot.cache.as_ref() else { return Ok(()) };
-            (cache.states.values().cloned().collect::<Vec<_>>(), cache.cursor.position)
+            let Some(cache) = slot.cache.as_ref().filter(|c| !c.states.is_empty()) else { return Ok(()) };
+            let states = cache
+                .states
+                .values()
+                .map(|s| {
+                    SavedState(
+                        s.endpoint.clone(),
+                        s.region.clone(),
+                        s.component.clone(),
+                        s.environment.clone(),
+                        s.confirmed_down,
+                        s.since,
+                        s.last_ts,
+                        s.last_ok,
+                        // JSON has no NaN: an unknown latency is saved as null.
+                        s.last_latency_ms.is_finite().then_some(s.last_latency_ms),
+                        s.last_error.map_or("", ErrorClass::as_str).to_string(),
+                    )
+                })
+                .collect();
+            serde_json::to_string(&SavedStates { as_of: cache.cursor.position, states }).map_err(|e| StoreError::Io {
+                op: "save the latest states",
+                reason: e.to_string(),
+                retryable: false,
+            })?
         };
-        let Some(n) = i64::try_from(states.len()).ok().filter(|n| *n > 0) else { return Ok(()) };
-        use crate::lineproto::{write_line, Field};
-        let first = self.feed_clock.take(n);
-        let mut bodies = Vec::new();
-        let mut buf = Vec::new();
-        let mut lines = 0u64;
-        for (s, ts) in states.iter().zip(first..) {
-            let fields = [
-                ("endpoint", Some(Field::Str(&s.endpoint))),
-                ("region", Some(Field::Str(&s.region))),
-                ("component", Some(Field::Str(&s.component))),
-                ("environment", Some(Field::Str(&s.environment))),
-                ("confirmed_down", Some(Field::Bool(s.confirmed_down))),
-                ("since", Some(Field::Int(s.since))),
-                ("last_ts", Some(Field::Int(s.last_ts))),
-                ("last_ok", Some(Field::Bool(s.last_ok))),
-                ("last_latency_ms", Some(Field::Float(s.last_latency_ms))),
-                ("last_error", Some(Field::Str(s.last_error.map_or("", ErrorClass::as_str)))),
-            ];
-            lines += u64::from(write_line(&mut buf, "feed_state", &[("writer", self.writer.as_str())], &fields, ts));
-            if lines as usize >= MAX_LINES {
-                bodies.push((gzip(&buf), lines));
-                buf.clear();
-                lines = 0;
-            }
-        }
-        if lines > 0 {
-            bodies.push((gzip(&buf), lines));
-        }
-        self.send(bodies, "save the latest states").await?;
-        let fields = [("from", Some(Field::Int(first))), ("to", Some(Field::Int(first + n - 1))), ("as_of", Some(Field::Int(as_of)))];
-        self.send_commit("state_commit", &fields, "save the latest states").await
+        self.save_document_now(STATES_DOCUMENT, &body).await
     }
 
     /// The newest states saved by any process in the last [`SNAPSHOT_MAX_AGE`], with a write-log cursor at
-    /// the place they are current to; `None` without any (or with an incomplete one).
+    /// the place they are current to; `None` without any (or with an unreadable one).
     async fn saved_states(&self, now: Nanos) -> Result<Option<StateCache>, StoreError> {
-        // A few rows a writer (one a minute): the newest is picked here, in the InfluxQL every version answers.
-        let q =
-            format!("SELECT \"from\", \"to\", \"as_of\" FROM \"state_commit\" WHERE time > {} GROUP BY \"writer\"", now - SNAPSHOT_MAX_AGE);
-        let mut newest: Option<(Nanos, String, Nanos, Nanos, Nanos)> = None;
-        for r in self.query(&q).await? {
-            for s in r.series.unwrap_or_default() {
-                let cols = ["time", "from", "to", "as_of"].map(|c| s.col(c));
-                for row in &s.values {
-                    let v = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_i64);
-                    if let (Some(t), Some(from), Some(to), Some(as_of)) = (v(0), v(1), v(2), v(3)) {
-                        if newest.as_ref().is_none_or(|n| t > n.0) {
-                            newest = Some((t, s.tag("writer"), from, to, as_of));
-                        }
-                    }
-                }
-            }
+        let Some((saved_at, body)) = self.read_document(STATES_DOCUMENT).await? else { return Ok(None) };
+        if saved_at < now - SNAPSHOT_MAX_AGE {
+            return Ok(None);
         }
-        let Some((_, writer, from, to, as_of)) = newest else { return Ok(None) };
-        let q = format!("SELECT * FROM \"feed_state\" WHERE \"writer\" = {} AND time >= {from} AND time <= {to}", lit(&writer));
-        let mut states = HashMap::new();
-        for r in self.query(&q).await? {
-            for s in r.series.unwrap_or_default() {
-                let cols = [
-                    "endpoint",
-                    "region",
-                    "component",
-                    "environment",
-                    "confirmed_down",
-                    "since",
-                    "last_ts",
-                    "last_ok",
-                    "last_latency_ms",
-                    "last_error",
-                ]
-                .map(|c| s.col(c));
-                for row in &s.values {
-                    let get = |i: usize| cols[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
-                    let text = |i: usize| get(i).and_then(serde_json::Value::as_str).map(str::to_string);
-                    let (Some(endpoint), Some(region), Some(component), Some(environment)) = (text(0), text(1), text(2), text(3)) else {
-                        continue;
-                    };
-                    let (Some(confirmed_down), Some(since), Some(last_ts), Some(last_ok), Some(last_latency_ms)) = (
-                        get(4).and_then(serde_json::Value::as_bool),
-                        get(5).and_then(serde_json::Value::as_i64),
-                        get(6).and_then(serde_json::Value::as_i64),
-                        get(7).and_then(serde_json::Value::as_bool),
-                        get(8).and_then(serde_json::Value::as_f64),
-                    ) else {
-                        continue;
-                    };
-                    let key = SeriesKey { endpoint, region, component, environment };
-                    let state = EndpointState {
-                        endpoint: key.endpoint.clone(),
-                        region: key.region.clone(),
-                        component: key.component.clone(),
-                        environment: key.environment.clone(),
-                        confirmed_down,
-                        since,
-                        last_ts,
-                        last_ok,
-                        last_latency_ms,
-                        last_error: text(9).as_deref().and_then(ErrorClass::parse),
-                    };
-                    states.insert(key, state);
-                }
-            }
-        }
-        if i64::try_from(states.len()).ok() != Some(to - from + 1) {
-            return Ok(None); // part of the block is missing or damaged: derive instead
-        }
+        let Ok(saved) = serde_json::from_str::<SavedStates>(&body) else {
+            tracing::warn!("the saved latest states are unreadable; deriving them");
+            return Ok(None);
+        };
+        let states = saved
+            .states
+            .into_iter()
+            .map(|SavedState(endpoint, region, component, environment, confirmed_down, since, last_ts, last_ok, last_latency_ms, error)| {
+                let key = SeriesKey { endpoint, region, component, environment };
+                let state = EndpointState {
+                    endpoint: key.endpoint.clone(),
+                    region: key.region.clone(),
+                    component: key.component.clone(),
+                    environment: key.environment.clone(),
+                    confirmed_down,
+                    since,
+                    last_ts,
+                    last_ok,
+                    last_latency_ms: last_latency_ms.unwrap_or(f64::NAN),
+                    last_error: ErrorClass::parse(&error),
+                };
+                (key, state)
+            })
+            .collect();
+        let as_of = saved.as_of;
         // The commits the saved states already include: all but the last few seconds' before their place
         // (one that became readable later than that is not in them, and is read again: harmless).
         let included = self.commits(as_of - FEED_OVERLAP).await?.into_iter().filter(|c| c.time <= as_of - SNAPSHOT_SLACK);
