@@ -12,8 +12,6 @@ use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, Tim
 /// Saved availability windows older than this (or ending this long before the closable minute) are not used:
 /// the aggregator has stopped or fallen behind, and `status` sums the rollups itself.
 const WINDOWS_MAX_AGE: Nanos = 5 * 60 * 1_000_000_000;
-const HOUR: Nanos = 3_600_000_000_000;
-const DAY: Nanos = 24 * HOUR;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -54,7 +52,7 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
     let (hour, day, until) = match windows::saved(&*store, shard, now - WINDOWS_MAX_AGE, fresh).await? {
         Some(saved) => {
             let [mut hour, mut day] = saved.periods;
-            young_series(&*store, &states, [&mut hour, &mut day], &slots, default, now).await?;
+            young_series(&*store, &states, [&mut hour, &mut day], &slots, default, (saved.upto, now)).await?;
             (hour, day, saved.upto)
         }
         None => {
@@ -153,42 +151,47 @@ pub async fn print(cfg: &Config, format: Format) -> anyhow::Result<ExitCode> {
     Ok(if rows.iter().any(|r| r.verdict == "DOWN") { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// The most series [`young_series`] sums from raw points; beyond, they show no availability until the
-/// aggregator's next minute (a fresh deployment's first minute).
-const YOUNG_SERIES_MAX: usize = 100;
+/// Up to this many young series are read one by one (each a read of one series); more, all series' raw
+/// points after the windows at once.
+const YOUNG_ONE_BY_ONE: usize = 20;
 
-/// Series with a state but not in the saved windows (their first points are after the aggregator's last
-/// closed minute: a new endpoint or region, or a first start) are summed from their own raw points, each a
-/// read of one series, so they do not show "-" until the next minute closes.
+/// Series with points after the windows' end `until` but none in them (a new endpoint or region, a first
+/// start) are summed from their raw points since `until`, so they do not show "-" until the aggregator's
+/// next minute. A series with no point since (an endpoint removed a day ago) is not read.
 async fn young_series(
     store: &dyn watchpost_core::store::Store,
     states: &[EndpointState],
     periods: [&mut HashMap<(String, String, String), Availability>; 2],
     slots: &HashMap<String, Duration>,
     default: Duration,
-    now: Nanos,
+    (until, now): (Nanos, Nanos),
 ) -> Result<(), watchpost_core::store::StoreError> {
     let [hour, day] = periods;
-    let young: Vec<&EndpointState> = states
-        .iter()
-        .filter(|s| !day.contains_key(&(s.endpoint.clone(), s.region.clone(), s.environment.clone())))
-        .take(YOUNG_SERIES_MAX)
-        .collect();
-    for s in young {
-        let slot = slots.get(&s.endpoint).copied().unwrap_or(default);
-        let points = store.probe_points(&s.endpoint, Some(&s.region), TimeRange::new(now - DAY, now)).await?;
-        let mut sums = [SlotAccumulator::new(slot), SlotAccumulator::new(slot)];
-        for p in points.iter().filter(|p| p.series.environment == s.environment) {
-            sums[1].push(p.ts, p.availability, p.ok);
-            if p.ts >= now - HOUR {
-                sums[0].push(p.ts, p.availability, p.ok);
+    let id = |s: &EndpointState| (s.endpoint.clone(), s.region.clone(), s.environment.clone());
+    let young: Vec<&EndpointState> = states.iter().filter(|s| s.last_ts >= until && !day.contains_key(&id(s))).collect();
+    if young.is_empty() {
+        return Ok(());
+    }
+    let range = TimeRange::new(until, now);
+    let mut sums: HashMap<(String, String, String), Availability> = HashMap::new();
+    if young.len() <= YOUNG_ONE_BY_ONE {
+        for s in &young {
+            let mut acc = SlotAccumulator::new(slots.get(&s.endpoint).copied().unwrap_or(default));
+            for p in store.probe_points(&s.endpoint, Some(&s.region), range).await?.iter().filter(|p| p.series.environment == s.environment)
+            {
+                acc.push(p.ts, p.availability, p.ok);
             }
+            sums.insert(id(s), acc.finish(now));
         }
-        let key = (s.endpoint.clone(), s.region.clone(), s.environment.clone());
-        let [h, d] = sums.map(|a| a.finish(now));
-        if d.samples > 0 {
-            hour.insert(key.clone(), h);
-            day.insert(key, d);
+    } else {
+        sums =
+            store.availability(range, slots, default).await?.into_iter().map(|(k, a)| ((k.endpoint, k.region, k.environment), a)).collect();
+    }
+    for s in young {
+        if let Some(a) = sums.remove(&id(s)).filter(|a| a.samples > 0) {
+            // Younger than the hour: both periods are its points so far.
+            hour.insert(id(s), a);
+            day.insert(id(s), a);
         }
     }
     Ok(())

@@ -152,8 +152,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         flush(&*store, &mut points, 50_000, &mut written).await?;
     }
     flush(&*store, &mut points, 0, &mut written).await?;
+    // A long fixture (30 days take minutes to write) ends later than it began: the minutes are closed to two
+    // minutes before its end, as a running aggregator's would be when `status` runs (the minutes written
+    // meanwhile have no rollups: empty minutes).
+    let end = watchpost_core::time::now_nanos();
+    let closed_to = end - end % MIN - 2 * MIN;
     if rollups {
-        store.set_watermark(Resolution::Minute.measurement(), this_minute - 2 * MIN).await?;
+        store.set_watermark(Resolution::Minute.measurement(), closed_to).await?;
         store.set_watermark(Resolution::Hour.measurement(), this_hour).await?;
         store.set_watermark(watchpost_aggregator::ROLLUP_START, this_hour - hours * H).await?;
         // What a running aggregator leaves too: the latest states saved for other processes' first read
@@ -163,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // And the availability windows it keeps and saves each minute (`aggregator::windows`), built as it
         // builds them at start: what `watchpost status` reads first.
         let mut windows = watchpost_aggregator::windows::Windows::new(&*store, None, endpoints);
-        windows.advance(&*store, Vec::new(), 0, this_minute - 2 * MIN).await?;
+        windows.advance(&*store, Vec::new(), 0, closed_to).await?;
         windows.save(&*store).await?;
     }
     std::fs::write(format!("{db}.toml"), toml)?;
