@@ -146,6 +146,27 @@ impl InfluxStore {
         (self.derived.load(Relaxed), self.restored.load(Relaxed))
     }
 
+    /// The statements that read `fields` of the selected series' rollups of `resolution` in `range`, one per
+    /// condition of [`Self::filters`], joined; empty when the selection covers no series.
+    async fn rollup_statements(
+        &self,
+        resolution: Resolution,
+        range: TimeRange,
+        select: Select<'_>,
+        fields: &str,
+    ) -> Result<String, StoreError> {
+        let m = resolution.measurement();
+        let statements: Vec<String> = self
+            .filters(m, select)
+            .await?
+            .iter()
+            .map(|filter| {
+                format!("SELECT {fields} FROM \"{m}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}", range.from, range.to)
+            })
+            .collect();
+        Ok(statements.join("; "))
+    }
+
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.cfg.auth {
             InfluxAuth::None => req,
@@ -260,20 +281,7 @@ impl Store for InfluxStore {
     async fn rollups(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupPoint>, StoreError> {
         // Rollups are few per series and window, so whole days per statement are small answers.
         let mut out = Vec::new();
-        let q = self
-            .filters(resolution.measurement(), select)
-            .await?
-            .iter()
-            .map(|filter| {
-                format!(
-                    "SELECT * FROM \"{}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
-                    resolution.measurement(),
-                    range.from,
-                    range.to
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let q = self.rollup_statements(resolution, range, select, "*").await?;
         if q.is_empty() {
             return Ok(out);
         }
@@ -342,20 +350,7 @@ impl Store for InfluxStore {
     }
 
     async fn rollup_sums(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupSums>, StoreError> {
-        let q = self
-            .filters(resolution.measurement(), select)
-            .await?
-            .iter()
-            .map(|filter| {
-                format!(
-                    "SELECT \"up_s\", \"down_s\", \"samples\", \"failures\" FROM \"{}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
-                    resolution.measurement(),
-                    range.from,
-                    range.to
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let q = self.rollup_statements(resolution, range, select, "\"up_s\", \"down_s\", \"samples\", \"failures\"").await?;
         let mut out = Vec::new();
         if q.is_empty() {
             return Ok(out);
