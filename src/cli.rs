@@ -96,7 +96,9 @@ pub(crate) enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Print every endpoint's confirmed state from the store: since when, last latency, availability.
+    /// Print every endpoint's confirmed state from the store: since when, last latency, availability over the
+    /// last hour and day (to the aggregator's last closed minute, from the sums it saves; summed from the store
+    /// when no aggregator is running).
     Status {
         #[command(flatten)]
         config: ConfigArg,
