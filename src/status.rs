@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::Duration;
+use watchpost_aggregator::recent::SeriesId;
 use watchpost_aggregator::windows;
 use watchpost_core::config::Config;
 use watchpost_core::health::{EndpointHealth, RegionReport, Voting};
@@ -161,7 +162,7 @@ const YOUNG_ONE_BY_ONE: usize = 20;
 async fn young_series(
     store: &dyn watchpost_core::store::Store,
     states: &[EndpointState],
-    periods: [&mut HashMap<(String, String, String), Availability>; 2],
+    periods: [&mut HashMap<SeriesId, Availability>; 2],
     slots: &HashMap<String, Duration>,
     default: Duration,
     (until, now): (Nanos, Nanos),
@@ -173,7 +174,7 @@ async fn young_series(
         return Ok(());
     }
     let range = TimeRange::new(until, now);
-    let mut sums: HashMap<(String, String, String), Availability> = HashMap::new();
+    let mut sums: HashMap<SeriesId, Availability> = HashMap::new();
     if young.len() <= YOUNG_ONE_BY_ONE {
         for s in &young {
             let mut acc = SlotAccumulator::new(slots.get(&s.endpoint).copied().unwrap_or(default));

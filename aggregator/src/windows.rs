@@ -294,7 +294,7 @@ struct Saved {
 /// region, environment) its sums over the hour and the day.
 pub struct SavedWindows {
     pub upto: Nanos,
-    pub periods: [HashMap<(String, String, String), Availability>; 2],
+    pub periods: [HashMap<crate::recent::SeriesId, Availability>; 2],
 }
 
 /// The windows saved by every shard (the configured shard count, or one), each saved after `saved_after` and

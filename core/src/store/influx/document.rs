@@ -1,4 +1,5 @@
-//! Named documents on InfluxDB (`Store::save_document`): the aggregator's availability windows.
+//! Named documents on InfluxDB (`Store::save_document`): the saved latest states and the aggregator's
+//! availability windows.
 //!
 //! A string field holds at most 64 KB, so a document is cut into parts: points of `document` (tags `name`
 //! and this store's `writer`, fields `part` and `data`) at consecutive times of the write log's clock, then
