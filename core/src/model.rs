@@ -222,7 +222,9 @@ impl RollupPoint {
     /// Percentage of confirmed-up time, maintenance excluded; `None` without probed time.
     pub fn availability(&self) -> Option<f64> {
         let total = self.up_s + self.down_s;
-        (total > 0.0).then(|| 100.0 * self.up_s / total)
+        // The ratio first: with no down time it is exactly 1, so a series never down reads exactly 100 (the
+        // product first, `100 * up` then divided, came out as 99.99999999999999 for some `up`).
+        (total > 0.0).then(|| 100.0 * (self.up_s / total))
     }
 
     /// The down time as one stretch `[from, until)` in nanoseconds, when it is one (see `down_from_s`).
@@ -348,7 +350,9 @@ impl Availability {
     /// Percentage of confirmed-up time, or `None` when there is no data.
     pub fn percent(&self) -> Option<f64> {
         let total = self.up_s + self.down_s;
-        (total > 0.0).then(|| 100.0 * self.up_s / total)
+        // The ratio first: with no down time it is exactly 1, so a series never down reads exactly 100 (the
+        // product first, `100 * up` then divided, came out as 99.99999999999999 for some `up`).
+        (total > 0.0).then(|| 100.0 * (self.up_s / total))
     }
 
     /// Attributes time to `points` (sorted by `ts`, one series); see [`SlotAccumulator`].

@@ -202,7 +202,7 @@ impl Sum {
             maintenance_s: a.maintenance_s,
             samples: a.samples,
             failures: a.failures,
-            availability: (probed > 0.0).then(|| 100.0 * a.up_s / probed),
+            availability: (probed > 0.0).then(|| 100.0 * (a.up_s / probed)),
             under_objective: (a.samples > 0).then(|| 100.0 * under as f64 / a.samples as f64),
             latency_mean_ms: (oks > 0).then(|| a.latency_sum_ms / oks as f64),
             p50_ms: p50,
