@@ -7,14 +7,20 @@ in docker-compose.yml: `watchpost aggregator` (rollups, and one Statuspage publi
 local stand-in), `watchpost alerting` (20 rules on every endpoint, paging a local webhook) and `watchpost
 statuspage` (refreshing twice a second).
 
-Measured, alternately REPS times: WINDOW s with only the agents writing (after a warm-up), then WINDOW s with
-every consumer running (after SETTLE s: their first reads, and the aggregator's minutes read by time before it
-follows the write log). Reported: influxd CPU-µs per point written in
-each, the ratio (target <= 2), each consumer's read amplification (raw points it read ÷ points the agents
-wrote in the window, from the processes' /metrics; target <= 1.5) and the consumers' own CPU.
+Measured, REPS times: WINDOW s with every consumer running (after SETTLE s: their first reads, and the
+aggregator's minutes read by time before it follows the write log), between two windows of WINDOW s with
+only the agents writing (influxd's own cost grows with its shard, so the baseline is the mean of the windows
+before and after). Reported: influxd CPU-µs per point written in each, the ratio (target <= 2), each
+consumer's read amplification (raw points it read ÷ points the agents wrote in the window, from the
+processes' /metrics; target <= 1.5) and the consumers' own CPU.
+
+With --profile, influxd is also profiled in every window (bench/pprof.py) and the report says how its CPU per
+point divides between its parts (writes, query planning, JSON answers, compactions, GC): which consumer's
+requests cost what. With --trace, every InfluxDB request the consumers make is logged and each window's
+are summarised per consumer by shape (count, answer time, bytes).
 
 Usage: bench/fullstack.py [--endpoints 10000] [--window 90] [--warmup 60] [--settle 240] [--reps 2] [--components 100] [--each]
-                          [--binary PATH]
+                          [--profile] [--trace] [--binary PATH]
 """
 import argparse
 import os
@@ -23,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +40,7 @@ import anchorlib as A  # noqa: E402
 import benchlib  # noqa: E402
 from alerting import Listener  # noqa: E402
 from influx import create_db, free_port, start_influxd  # noqa: E402
+import pprof  # noqa: E402
 from publish import serve  # noqa: E402
 
 TOKEN = "fullstack-bench-admin-token"
@@ -69,9 +77,9 @@ def write_config(work, name, base, listen, region=None):
     return path
 
 
-def start(binary, work, name, args, port):
+def start(binary, work, name, args, port, env=None):
     log = open(os.path.join(work, f"{name}.log"), "w")
-    p = subprocess.Popen([binary] + args, stdout=subprocess.DEVNULL, stderr=log, cwd=work)
+    p = subprocess.Popen([binary] + args, stdout=subprocess.DEVNULL, stderr=log, cwd=work, env=env)
     try:
         A.wait_port(port, timeout=60)
     except RuntimeError:
@@ -83,14 +91,47 @@ def start(binary, work, name, args, port):
 CONSUMERS = ["aggregator", "alerting", "statuspage"]
 
 
+TRACE_ENV = None  # with --trace: every InfluxDB request each consumer makes is logged (see trace_summary)
+
+
 def start_consumers(binary, work, base, page_port, names, tag):
     """The consumers `names`, each its own process: {name: (process, metrics port)}."""
     out = {}
     for name in names:
         port = page_port if name == "statuspage" else free_port()
         cfg = write_config(work, f"{name}-{tag}", base, free_port() if name == "statuspage" else port)
-        out[name] = (start(binary, work, f"{name}-{tag}", [name, "--config", cfg], port), port)
+        out[name] = (start(binary, work, f"{name}-{tag}", [name, "--config", cfg], port, TRACE_ENV), port)
     return out
+
+
+def trace_summary(work, names, tag, since, until):
+    """Per consumer, its InfluxDB requests between the times `since` and `until` (epoch s), grouped by
+    shape (numbers and quoted names blanked): count, answer time and bytes. Wall time, not influxd's CPU,
+    but it names the dear requests."""
+    import re
+    line_re = re.compile(r"^(\S+Z)\s+TRACE \S+: influxdb (query|write) (.*)$")
+    lo, hi = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since)), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(until))
+    print(f"\n{tag}: InfluxDB requests per consumer in the window (wall ms, not influxd CPU)\n")
+    print("| consumer | request | count | ms (sum) | MB answered |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        shapes = {}
+        with open(os.path.join(work, f"{name}-{tag}.log"), errors="replace") as f:
+            for line in f:
+                m = line_re.match(line)
+                if not m or not (lo <= m.group(1)[:19] < hi):
+                    continue
+                fields = m.group(3)
+                ms = int(re.search(r"ms=(\d+)", fields).group(1)) if "ms=" in fields else 0
+                size = int(re.search(r"bytes=(\d+)", fields).group(1)) if "bytes=" in fields else 0
+                q = re.search(r"query=(.*)", fields)
+                shape = m.group(2) if m.group(2) == "write" else re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'S'", q.group(1) if q else ""))[:160]
+                c = shapes.setdefault(shape, [0, 0, 0])
+                c[0] += 1
+                c[1] += ms
+                c[2] += size
+        for shape, (n, ms, size) in sorted(shapes.items(), key=lambda kv: -kv[1][1])[:8]:
+            print(f"| {name} | `{shape.replace('|', '/')}` | {n} | {ms} | {size / 1e6:.1f} |")
 
 
 def page_metrics(port):
@@ -105,8 +146,9 @@ def written(agent_ports):
     return sum(benchlib.metrics(p).get("watchpost_points_written_total", 0.0) for p in agent_ports)
 
 
-def window(influxd, agent_ports, seconds, consumers=None):
-    """influxd CPU-s, points written, and per consumer (points read, CPU-s) over `seconds`."""
+def window(influxd, agent_ports, seconds, consumers=None, profile_url=None):
+    """influxd CPU-s, points written, and per consumer (points read, CPU-s) over `seconds`; with
+    `profile_url`, also influxd's CPU per part of it (bench/pprof.py) over the same seconds."""
     def snap():
         reads = {}
         consumers_ = consumers or {}
@@ -120,11 +162,34 @@ def window(influxd, agent_ports, seconds, consumers=None):
             reads["statuspage"] = read_total(page_metrics(consumers_["statuspage"][1]), "statuspage")
         cpu = {k: A.cpu_seconds([p.pid]) for k, (p, _) in (consumers or {}).items()}
         return A.cpu_seconds([influxd.pid]), written(agent_ports), reads, cpu
+    profiled = {}
+    thread = None
+    if profile_url:
+        def take():
+            try:
+                profiled["data"] = pprof.profile(profile_url, seconds)
+                profiled["parts"] = pprof.parts(profiled["data"])[0]
+            except (OSError, ValueError) as e:
+                A.log(f"no profile of influxd: {e}")
+        thread = threading.Thread(target=take)
+        thread.start()
     c0, w0, r0, p0 = snap()
     time.sleep(seconds)
     c1, w1, r1, p1 = snap()
-    return {"influxd_cpu": c1 - c0, "written": w1 - w0,
+    if thread:
+        thread.join()
+    return {"influxd_cpu": c1 - c0, "written": w1 - w0, "parts": profiled.get("parts", {}), "profile": profiled.get("data"),
             "read": {k: r1[k] - r0[k] for k in r1}, "cpu": {k: p1[k] - p0[k] for k in p1}}
+
+
+def print_parts(windows):
+    """influxd CPU-µs per point written in each part of it (bench/pprof.py), one column per window."""
+    names = sorted({p for _, w in windows for p in w["parts"]})
+    print("\n| influxd part (CPU-µs per point written) | " + " | ".join(label for label, _ in windows) + " |")
+    print("|---|" + "---|" * len(windows))
+    for name in names:
+        cells = " | ".join(f"{1e6 * w['parts'].get(name, 0) / max(w['written'], 1):.1f}" for _, w in windows)
+        print(f"| {name} | {cells} |")
 
 
 def main():
@@ -138,10 +203,17 @@ def main():
                     help="seconds the consumers run before their window: the aggregator's first minutes after a start "
                          "are read by time (it follows the write log from the minute after it starts, plus lateness)")
     ap.add_argument("--each", action="store_true", help="then run each consumer alone, to see what each costs influxd")
+    ap.add_argument("--profile", action="store_true",
+                    help="also profile influxd in every window (its pprof endpoint) and say which of its parts the CPU went to")
+    ap.add_argument("--trace", action="store_true",
+                    help="log every InfluxDB request of the consumers and summarise those of each window by shape")
     ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     ap.add_argument("--keep", action="store_true", help="keep the working directory (configurations, logs) and say where")
     a = ap.parse_args()
     binary = benchlib.release_binary(a.binary)
+    if a.trace:
+        global TRACE_ENV
+        TRACE_ENV = dict(os.environ, RUST_LOG="info,watchpost_core::store=trace")
     work = tempfile.mkdtemp(prefix="watchpost-fullstack-")
     procs = []
     try:
@@ -176,49 +248,66 @@ def main():
             time.sleep(5)
         A.log(f"aggregator caught up with the history (lag {lag:.0f} s)")
         benchlib.stop(first)
-        rows = []
-        for rep in range(a.reps):
-            alone = window(influxd, agent_ports, a.window)
-            A.log(f"rep {rep + 1}: agents alone: influxd {alone['influxd_cpu']:.1f} CPU-s, {alone['written']:.0f} points")
-            consumers = start_consumers(binary, work, base, page_port, CONSUMERS, rep)
-            time.sleep(a.settle)
-            full = window(influxd, agent_ports, a.window, consumers)
-            A.log(f"rep {rep + 1}: with consumers: influxd {full['influxd_cpu']:.1f} CPU-s, {full['written']:.0f} points, read {full['read']}")
+        # Every window with consumers lies between two with the agents alone, and is compared with their
+        # mean: influxd's own cost grows as its shard does (compactions of larger files), so a baseline taken
+        # only before would count that growth as the consumers' (seen with --profile: compactions 7.5 µs per
+        # point in the first window, 23 in later ones with nothing but the status page reading).
+        prof = url if a.profile else None
+        traced = []
+        alone = [window(influxd, agent_ports, a.window, profile_url=prof)]
+        A.log(f"agents alone: influxd {alone[-1]['influxd_cpu']:.1f} CPU-s, {alone[-1]['written']:.0f} points")
+
+        def measure(names, tag, settle):
+            """A window with the consumers `names`, then one with the agents alone: (before, with, after)."""
+            consumers = start_consumers(binary, work, base, page_port, names, tag)
+            time.sleep(settle)
+            t0 = time.time()
+            full = window(influxd, agent_ports, a.window, consumers, prof)
+            traced.append((names, tag, t0, time.time()))
+            A.log(f"{tag}: with {', '.join(names)}: influxd {full['influxd_cpu']:.1f} CPU-s, {full['written']:.0f} points, read {full['read']}")
             for p, _ in consumers.values():
                 benchlib.stop(p)
-            rows.append((alone, full))
             time.sleep(10)
+            alone.append(window(influxd, agent_ports, a.window, profile_url=prof))
+            A.log(f"{tag}: agents alone: influxd {alone[-1]['influxd_cpu']:.1f} CPU-s, {alone[-1]['written']:.0f} points")
+            return alone[-2], full, alone[-1]
+
+        rows = [measure(CONSUMERS, f"rep {rep + 1}", a.settle) for rep in range(a.reps)]
         per_point = lambda w: 1e6 * w["influxd_cpu"] / max(w["written"], 1)
-        each = []
-        if a.each:
-            # One consumer at a time, to see what each costs influxd (the aggregator process includes the
-            # publishers).
-            for name in CONSUMERS:
-                alone = window(influxd, agent_ports, a.window)
-                consumers = start_consumers(binary, work, base, page_port, [name], f"each-{name}")
-                time.sleep(a.settle if name == "aggregator" else a.warmup)
-                full = window(influxd, agent_ports, a.window, consumers)
-                A.log(f"{name} alone: influxd {full['influxd_cpu']:.1f} CPU-s (agents alone {alone['influxd_cpu']:.1f}), read {full['read']}")
-                for p, _ in consumers.values():
-                    benchlib.stop(p)
-                each.append((name, alone, full))
-                time.sleep(10)
+        baseline = lambda before, after: (per_point(before) + per_point(after)) / 2
+        # One consumer at a time, to see what each costs influxd (the aggregator process includes the publishers).
+        each = [(name, *measure([name], f"{name} alone", a.settle if name == "aggregator" else a.warmup))
+                for name in (CONSUMERS if a.each else [])]
         print(f"\n### `bench/fullstack.py --endpoints {a.endpoints} --window {a.window} --warmup {a.warmup} --settle {a.settle} --reps {a.reps}`\n")
-        print("| rep | influxd CPU-µs per point, agents alone | with every consumer | ratio (target ≤ 2) | "
+        print("| rep | influxd CPU-µs per point, agents alone (before / after) | with every consumer | ratio to the mean alone (target ≤ 2) | "
               "amplification: aggregator / publishers / alerting / status page (target ≤ 1.5) | consumers' CPU-s (agg / alert / page) |")
         print("|---|---|---|---|---|---|")
         ratios = []
-        for i, (alone, full) in enumerate(rows):
-            ratio = per_point(full) / per_point(alone)
+        for i, (before, full, after) in enumerate(rows):
+            ratio = per_point(full) / baseline(before, after)
             ratios.append(ratio)
             amp = " / ".join(f"{full['read'][k] / max(full['written'], 1):.2f}" for k in ["aggregator", "publishers", "alerting", "statuspage"])
             cpu = " / ".join(f"{full['cpu'][k]:.1f}" for k in ["aggregator", "alerting", "statuspage"])
-            print(f"| {i + 1} | {per_point(alone):.1f} | {per_point(full):.1f} | {ratio:.2f} | {amp} | {cpu} |")
+            print(f"| {i + 1} | {per_point(before):.1f} / {per_point(after):.1f} | {per_point(full):.1f} | {ratio:.2f} | {amp} | {cpu} |")
         if each:
-            print("\n| consumer alone | influxd CPU-µs per point, agents alone | with it | added per point written |")
+            print("\n| consumer alone | influxd CPU-µs per point, agents alone (before / after) | with it | added per point written |")
             print("|---|---|---|---|")
-            for name, alone, full in each:
-                print(f"| {name} | {per_point(alone):.1f} | {per_point(full):.1f} | {per_point(full) - per_point(alone):.1f} |")
+            for name, before, full, after in each:
+                print(f"| {name} | {per_point(before):.1f} / {per_point(after):.1f} | {per_point(full):.1f} | "
+                      f"{per_point(full) - baseline(before, after):.1f} |")
+        if a.profile:
+            cols = [(f"alone {i + 1}", w) for i, w in enumerate(alone)]
+            cols += [(f"rep {i + 1} with every consumer", full) for i, (_, full, _) in enumerate(rows)]
+            cols += [(f"{name} alone", full) for name, _, full, _ in each]
+            print_parts(cols)
+            for label, w in cols:
+                if w["profile"]:
+                    with open(os.path.join(work, "influxd-" + label.replace(" ", "-") + ".pprof"), "wb") as f:
+                        f.write(w["profile"])
+            A.log(f"influxd's profiles are in {work} (bench/pprof.py --file PROFILE; kept with --keep)")
+        if a.trace:
+            for names, tag, t0, t1 in traced:
+                trace_summary(work, names, tag, t0, t1)
         print(f"\nMedian ratio: {statistics.median(ratios):.2f}; points written per second: "
               f"{statistics.median(r[1]['written'] for r in rows) / a.window:.0f}; window {a.window} s.")
     finally:

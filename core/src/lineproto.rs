@@ -161,10 +161,49 @@ fn probe_fields(p: &ProbePoint) -> [(&'static str, Option<Field<'_>>); 12] {
     ]
 }
 
+/// The write log's segments: each `feed` point carries a `seg` tag, its log time's second modulo
+/// [`FEED_SEGMENTS`]. Why: influxd 1.6 answers a read of a series by copying (and, when needed, sorting)
+/// every value its cache holds for that series, whatever the time range asked, so a read of a writer's
+/// newest points cost it a copy of all it wrote since the last cache snapshot, for each of 17 fields, and
+/// the consumers read it several times a second (`bench/fullstack.py --profile`, issue 19). With segments a
+/// read of the last second or two touches one or two sixtieths of that; the series stay bounded (60 per
+/// writer).
+pub const FEED_SEGMENTS: i64 = 60;
+/// The span of log time one segment takes before the next begins.
+pub const FEED_SEGMENT_NANOS: Nanos = 1_000_000_000;
+
+/// The segment (`seg` tag value) of a write-log time.
+pub fn feed_segment(ts: Nanos) -> i64 {
+    ts.div_euclid(FEED_SEGMENT_NANOS).rem_euclid(FEED_SEGMENTS)
+}
+
+/// The fields of a `feed` point, in the order a read selects them (`SELECT` of these rather than `*`: the
+/// answer then carries no tag columns).
+pub const FEED_FIELDS: [&str; 17] = [
+    "availability",
+    "ok",
+    "latency_ms",
+    "dns_ms",
+    "connect_ms",
+    "tls_ms",
+    "ttfb_ms",
+    "status_code",
+    "cert_days_left",
+    "error",
+    "confirmed_down",
+    "failed_step",
+    "endpoint",
+    "region",
+    "component",
+    "environment",
+    "probed_at",
+];
+
 /// Appends the `feed` line of a probe point: the write log that long-running consumers read so that each
 /// reads each point once (ARCHITECTURE.md, "The read path"). The same fields as `probe`, with the series
-/// and the probe time as fields, in one series per writer (`writer` tag) timestamped in the order of writing:
-/// a read of the newest writes then touches a handful of series, not every endpoint's.
+/// and the probe time as fields, in one series per writer and segment (`writer` and `seg` tags, see
+/// [`FEED_SEGMENTS`]) timestamped in the order of writing: a read of the newest writes then touches a
+/// handful of series, not every endpoint's.
 pub fn write_feed(buf: &mut Vec<u8>, p: &ProbePoint, writer: &str, ts: Nanos) -> bool {
     let s = &p.series;
     let mut fields: Vec<(&str, Option<Field<'_>>)> = Vec::with_capacity(17);
@@ -176,7 +215,8 @@ pub fn write_feed(buf: &mut Vec<u8>, p: &ProbePoint, writer: &str, ts: Nanos) ->
         ("environment", Some(Field::Str(&s.environment))),
         ("probed_at", Some(Field::Int(p.ts))),
     ]);
-    write_line(buf, "feed", &[("writer", writer)], &fields, ts)
+    let seg = feed_segment(ts).to_string();
+    write_line(buf, "feed", &[("seg", seg.as_str()), ("writer", writer)], &fields, ts)
 }
 
 fn write_step(buf: &mut Vec<u8>, p: &StepPoint) -> bool {
@@ -270,5 +310,36 @@ mod tests {
             "probe,endpoint=api,environment=prod,region=eu-west availability=100,ok=false,latency_ms=12.25,connect_ms=0.5,\
              ttfb_ms=11,status_code=503i,error=\"status\",confirmed_down=false 1700000000000000000\n"
         );
+    }
+
+    #[test]
+    fn a_feed_line_names_its_segment_and_carries_exactly_the_fields_a_read_selects() {
+        let p = ProbePoint {
+            series: Arc::new(SeriesKey { endpoint: "api".into(), region: "eu".into(), component: "c".into(), environment: "prod".into() }),
+            ts: 7,
+            availability: 100.0,
+            ok: true,
+            latency_ms: 1.0,
+            dns_ms: Some(0.1),
+            connect_ms: Some(0.2),
+            tls_ms: Some(0.3),
+            ttfb_ms: Some(0.4),
+            status_code: Some(200),
+            cert_days_left: Some(30.0),
+            error: None,
+            confirmed_down: false,
+            failed_step: Some("login".into()),
+        };
+        let at = 61 * FEED_SEGMENT_NANOS + 5;
+        let mut buf = Vec::new();
+        assert!(write_feed(&mut buf, &p, "w1", at));
+        let line = String::from_utf8(buf).unwrap();
+        assert!(line.starts_with("feed,seg=1,writer=w1 "), "{line}");
+        let fields = line.split(' ').nth(1).unwrap();
+        let names: Vec<&str> = fields.split(',').map(|f| f.split('=').next().unwrap()).collect();
+        assert_eq!(names, FEED_FIELDS);
+        // Segments cycle, and times before 1970 still land in one.
+        assert_eq!(feed_segment(FEED_SEGMENTS * FEED_SEGMENT_NANOS), 0);
+        assert_eq!(feed_segment(-1), FEED_SEGMENTS - 1);
     }
 }

@@ -1,7 +1,9 @@
 //! The InfluxDB writer's wire contract, against a local stand-in receiver that validates every request
 //! against InfluxDB's published OpenAPI documents (`../shared/schemas/`) and answers as scripted: the v2
 //! write path (which Debian's influxd 1.6 does not serve), and the retry rules: 5xx and 429 (with
-//! `Retry-After`) retried, 400 never, an unreachable server returned at once for the spool.
+//! `Retry-After`) retried, 400 never, an unreachable server returned at once for the spool; and the query
+//! answers' two encodings (MessagePack, which influxd 1.4+ sends when asked, and JSON, which other servers
+//! send) read the same.
 
 use crate::common;
 
@@ -150,10 +152,14 @@ async fn v2_writes_match_the_published_schema() {
     assert_eq!(lines.len(), 6);
     for pair in lines.chunks(2) {
         assert!(pair[0].starts_with("probe,component=web,endpoint=api,environment=prod,region=eu "), "{}", seen[0].body);
-        assert!(pair[1].starts_with("feed,writer=") && pair[1].contains("endpoint=\"api\""), "{}", seen[0].body);
+        assert!(
+            pair[1].starts_with("feed,seg=") && pair[1].contains(",writer=") && pair[1].contains("endpoint=\"api\""),
+            "{}",
+            seen[0].body
+        );
     }
     assert_eq!(seen[1].body.lines().count(), 1);
-    assert!(seen[1].body.starts_with("feed_commit,writer="), "{}", seen[1].body);
+    assert!(seen[1].body.starts_with("feed_commit,writer=") && seen[1].body.contains("segments=60i"), "{}", seen[1].body);
 }
 
 #[tokio::test]
@@ -194,4 +200,62 @@ async fn an_unreachable_server_is_returned_at_once_for_the_spool() {
     assert!(err.is_retryable(), "{err:?}");
     assert!(t.elapsed() < Duration::from_millis(500), "no retries in place: {:?}", t.elapsed());
     assert!(!err.to_string().contains("t0k"), "no secret in errors: {err}");
+}
+
+/// Answers every request with `body` as `content_type`; records the requests' headers.
+fn query_server(content_type: &'static str, body: Vec<u8>) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut chunk) {
+                    Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                    _ => break,
+                }
+            }
+            log.lock().unwrap().push(String::from_utf8_lossy(&buf).into_owned());
+            let _ =
+                write!(c, "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = c.write_all(&body);
+        }
+    });
+    (port, seen)
+}
+
+/// Issue 19: the store asks for MessagePack (influxd's JSON encoding was its largest cost of the consumers'
+/// reads) and reads JSON from a server that answers it instead (InfluxDB 2.x and 3.x's v1 query API): the
+/// same answer in either encoding gives the same points, and an answer that is neither is an error naming
+/// the status, not a panic or an empty read.
+#[tokio::test]
+async fn query_answers_in_messagepack_and_in_json_read_the_same() {
+    use watchpost_core::model::MaintenancePoint;
+    use watchpost_core::store::Select;
+    use watchpost_core::time::TimeRange;
+    let answer = serde_json::json!({"results": [{"statement_id": 0, "series": [
+        {"name": "maintenance", "tags": {"endpoint": "api", "region": "eu"}, "columns": ["time", "active"], "values": [[5, true], [7, false]]},
+        {"name": "maintenance", "tags": {"endpoint": "db", "region": "us"}, "columns": ["time", "active"], "values": [[6, true]]}
+    ]}]});
+    let expected = vec![
+        MaintenancePoint { endpoint: "api".into(), region: "eu".into(), ts: 5, active: true },
+        MaintenancePoint { endpoint: "db".into(), region: "us".into(), ts: 6, active: true },
+        MaintenancePoint { endpoint: "api".into(), region: "eu".into(), ts: 7, active: false },
+    ];
+    let msgpack = rmp_serde::to_vec_named(&answer).unwrap();
+    let json = serde_json::to_vec(&answer).unwrap();
+    for (content_type, body) in [("application/x-msgpack", msgpack), ("application/json", json)] {
+        let (port, seen) = query_server(content_type, body);
+        let got = store(port, InfluxApi::V1).maintenance_points_all(TimeRange::new(0, 10), Select::All).await.unwrap();
+        assert_eq!(got, expected, "read from {content_type}");
+        let request = seen.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(request.contains("accept: application/x-msgpack, application/json;q=0.9"), "{request}");
+    }
+    let (port, _) = query_server("application/x-msgpack", b"\xc1 not msgpack".to_vec());
+    let err = store(port, InfluxApi::V1).maintenance_points_all(TimeRange::new(0, 10), Select::All).await.unwrap_err().to_string();
+    assert!(err.contains("HTTP 200 OK: unreadable answer"), "{err}");
 }

@@ -598,6 +598,49 @@ async fn influxdb_write_log_with_many_writers_and_writes_in_flight_gives_every_p
     assert!(polls >= 3, "the reader polled while the writes went on ({polls})");
 }
 
+/// The write log's segments (`seg` tag, issue 19): a poll reads only the segments between a writer's last
+/// followed write and a little past the reader's clock, so it must notice a write whose points are not all
+/// there and read it by range. Two writers the tails cannot vouch for, written by hand: one whose clock jumps
+/// 30 s ahead of the reader's after its first write, and one of an older version that tags no segments.
+/// Every point once, in every round.
+#[tokio::test]
+async fn influxdb_write_log_reads_writers_ahead_of_its_clock_and_without_segments_by_range() {
+    use std::collections::HashSet as Set;
+    use watchpost_core::lineproto::{feed_segment, FEED_SEGMENTS};
+    let server = Influxd::start();
+    let reader = server.store();
+    let mut cursor = reader.feed_start().await.unwrap();
+    let base = now_nanos();
+    let mut got = Set::new();
+    let mut written = 0;
+    for round in 0..3i64 {
+        for (writer, segmented) in [("ahead", true), ("old", false)] {
+            let ahead = if writer == "ahead" && round > 0 { 30 * S } else { 0 };
+            let from = base + ahead + round * S;
+            let mut lines = String::new();
+            for i in 0..20i64 {
+                let t = from + i;
+                let seg = if segmented { format!(",seg={}", feed_segment(t)) } else { String::new() };
+                lines += &format!(
+                    "feed{seg},writer={writer} availability=100,ok=true,latency_ms=1.5,error=\"\",confirmed_down=false,\
+                     endpoint=\"{writer}-{round}-{i}\",region=\"eu\",component=\"c\",environment=\"production\",probed_at={}i {t}\n",
+                    base + i
+                );
+            }
+            assert_eq!(server.write_raw(&lines).as_deref(), Some("HTTP/1.1 204 No Content"));
+            let segments = if segmented { format!(",segments={FEED_SEGMENTS}i") } else { String::new() };
+            let commit = format!("feed_commit,writer={writer} from={from}i,to={}i,points=20i{segments} {}\n", from + 19, now_nanos());
+            assert_eq!(server.write_raw(&commit).as_deref(), Some("HTTP/1.1 204 No Content"));
+            written += 20;
+        }
+        for p in reader.feed(&mut cursor).await.unwrap() {
+            assert!(got.insert(p.series.endpoint.clone()), "{} read twice", p.series.endpoint);
+        }
+        assert_eq!(got.len(), written, "every point written by round {round} was read");
+    }
+    assert!(reader.feed(&mut cursor).await.unwrap().is_empty(), "nothing new, nothing read");
+}
+
 /// Issue 19: deriving every latest state from a day of raw points costs influxd seconds at 20,000 series, so
 /// a process starts from the states another saved (the aggregator, once a minute) and follows the write log
 /// from where they were current: the same states as the process that derived them, including what was

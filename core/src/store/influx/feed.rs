@@ -8,7 +8,8 @@
 //! by time, which is why consumers used to re-read an overlap of 5-10 s every time.
 //!
 //! So every write of probe points also writes them, in the same form, to `feed`: one series per writer
-//! (`writer` tag), timestamped in the order of writing. Once the points are in, the writer adds a
+//! (`writer` tag) and segment of its times (`seg` tag, see [`crate::lineproto::FEED_SEGMENTS`]),
+//! timestamped in the order of writing. Once the points are in, the writer adds a
 //! `feed_commit` point naming the range of `feed` times it wrote. A consumer reads the commits of the last
 //! [`FEED_OVERLAP`] (a few rows per second per writer), skips those it has followed, and reads exactly the
 //! ranges they name: each point once, however late it was written for its time, and never a half-written
@@ -32,8 +33,11 @@ const RANGES_PER_REQUEST: usize = 50;
 /// A cursor read this recently reads the writers' tails with the commits (see `feed_since`); the consumers
 /// poll every 0.5-5 s.
 const TAIL_WITHIN: Nanos = 10 * 1_000_000_000;
+/// A tail reads the log's segments up to this far past the reader's clock: a writer whose clock runs
+/// further ahead has its writes read by range (the tail then lacks some of their points, see `feed_since`).
+const TAIL_AHEAD: Nanos = 5 * 1_000_000_000;
 
-/// One writer's `feed` clock: times in the order of writing, distinct within the writer (its only series).
+/// One writer's `feed` clock: times in the order of writing, distinct within the writer.
 #[derive(Debug, Default)]
 pub(super) struct FeedClock(AtomicI64);
 
@@ -53,12 +57,15 @@ pub(super) fn writer_id() -> String {
     format!("{h:016x}")
 }
 
-/// One followed write: `feed` times `from..=to` of `writer`, committed at `time`.
+/// One followed write: `feed` times `from..=to` of `writer`, committed at `time`; `segmented` when its
+/// points carry the `seg` tag (see [`crate::lineproto::FEED_SEGMENTS`]; a writer of an older version wrote
+/// none).
 pub(super) struct Commit {
     pub(super) writer: String,
     pub(super) time: Nanos,
     from: Nanos,
     to: Nanos,
+    segmented: bool,
 }
 
 impl InfluxStore {
@@ -74,7 +81,12 @@ impl InfluxStore {
     /// timed by the log's clock so it follows what it names.
     pub(super) async fn commit_feed(&self, from: Nanos, to: Nanos) -> Result<(), StoreError> {
         let int = crate::lineproto::Field::Int;
-        let fields = [("from", Some(int(from))), ("to", Some(int(to))), ("points", Some(int(to - from + 1)))];
+        let fields = [
+            ("from", Some(int(from))),
+            ("to", Some(int(to))),
+            ("points", Some(int(to - from + 1))),
+            ("segments", Some(int(crate::lineproto::FEED_SEGMENTS))),
+        ];
         let mut line = Vec::new();
         crate::lineproto::write_line(&mut line, "feed_commit", &[("writer", self.writer.as_str())], &fields, self.feed_clock.take(1));
         self.send(vec![(gzip(&line), 1)], "write the feed commit").await.map(|_| ())
@@ -90,12 +102,14 @@ impl InfluxStore {
     ///
     /// One request in the common case. Why: every request has a cost in influxd whatever it returns (10-20
     /// ms of CPU on an idle server, more under write load), and consumers poll every 0.5-5 s, so the second
-    /// request per poll was a large share of the read side's cost (`bench/fullstack.py`, issue 19). Beside the commits, the request reads each known writer's log past
-    /// the newest range followed: a writer reserves its times in order, so a new commit's range lies there.
-    /// Statements run in order and a commit is written after its points, so a commit the first statement
-    /// returns has its points in the tails. Tail points no returned commit names (a write still in flight)
-    /// are dropped and read again next time; a commit whose range is not in a tail (a new writer, or one
-    /// that committed two writes out of order) is read by range in a second request. Only a cursor read
+    /// request per poll was a large share of the read side's cost (`bench/fullstack.py`, issue 19). Beside the
+    /// commits, the request reads each known writer's log past the newest range followed (only the segments
+    /// from there to a little past now): a writer reserves its times in order, so a new commit's range lies
+    /// there. Statements run in order and a commit is written after its points, so a commit the first
+    /// statement returns has its points in the tails. Tail points no returned commit names (a write still in
+    /// flight) are dropped and read again next time; a commit whose points are not all in a tail (a new
+    /// writer, one that committed two writes out of order, one whose clock runs ahead of the reader's) is read
+    /// by range in a second request. Only a cursor read
     /// within [`TAIL_WITHIN`] reads tails: after a pause (a cursor restored from saved states, reads that
     /// failed) a tail would be the whole log since, in one answer too large to finish (found by
     /// `bench/fullstack.py`), while ranges go a bounded number per request.
@@ -106,8 +120,10 @@ impl InfluxStore {
             false => Vec::new(),
         };
         let mut statements = vec![commits_statement(cursor.position - FEED_OVERLAP)];
-        statements
-            .extend(writers.iter().map(|(w, upto)| format!("SELECT * FROM \"feed\" WHERE \"writer\" = {} AND time > {upto}", lit(w))));
+        statements.extend(writers.iter().map(|(w, upto)| {
+            let segments = segments_condition(*upto + 1, now + TAIL_AHEAD);
+            format!("SELECT {} FROM \"feed\" WHERE \"writer\" = {} AND {segments}time > {upto}", feed_fields(), lit(w))
+        }));
         let mut results = self.query(&statements.join("; ")).await?.into_iter();
         let new: Vec<Commit> = parse_commits(results.next().unwrap_or_default())
             .into_iter()
@@ -121,11 +137,18 @@ impl InfluxStore {
         let mut points = Vec::new();
         let mut by_range = Vec::new();
         for c in &new {
-            match (tails.get(c.writer.as_str()), cursor.upto.get(&c.writer)) {
+            let in_tail = match (tails.get(c.writer.as_str()), cursor.upto.get(&c.writer)) {
                 (Some(tail), Some(upto)) if c.from > *upto => {
-                    points.extend(tail.iter().filter(|(t, _)| (c.from..=c.to).contains(t)).map(|(_, p)| p.clone()));
+                    let found: Vec<&ProbePoint> = tail.iter().filter(|(t, _)| (c.from..=c.to).contains(t)).map(|(_, p)| p).collect();
+                    // Every point of the write, or it is read by range (the tail may have missed segments).
+                    let whole = i64::try_from(found.len()).is_ok_and(|n| n == c.to - c.from + 1);
+                    whole.then_some(found)
                 }
-                _ => by_range.push(c),
+                _ => None,
+            };
+            match in_tail {
+                Some(found) => points.extend(found.into_iter().cloned()),
+                None => by_range.push(c),
             }
         }
         points.extend(self.feed_ranges(&by_range, &mut keys).await?.into_iter().map(|(_, p)| p));
@@ -152,19 +175,29 @@ impl InfluxStore {
     /// The `feed` points of `commits`, with their log times: their ranges merged per writer, a bounded number
     /// per request.
     async fn feed_ranges(&self, commits: &[&Commit], keys: &mut SeriesKeys) -> Result<Vec<(Nanos, ProbePoint)>, StoreError> {
-        let mut ranges: Vec<(&str, Nanos, Nanos)> = commits.iter().map(|c| (c.writer.as_str(), c.from, c.to)).collect();
-        ranges.sort_unstable();
-        let mut merged: Vec<(&str, Nanos, Nanos)> = Vec::with_capacity(ranges.len());
-        for (w, from, to) in ranges {
+        let mut ranges: Vec<(&str, Nanos, Nanos, bool)> = commits.iter().map(|c| (c.writer.as_str(), c.from, c.to, c.segmented)).collect();
+        ranges.sort_unstable_by_key(|r| (r.0, r.1, r.2));
+        let mut merged: Vec<(&str, Nanos, Nanos, bool)> = Vec::with_capacity(ranges.len());
+        for (w, from, to, segmented) in ranges {
             match merged.last_mut() {
                 // Consecutive writes of one writer are one range (a commit's own time sits between them).
-                Some((lw, _, lto)) if *lw == w && from <= *lto + 2 => *lto = (*lto).max(to),
-                _ => merged.push((w, from, to)),
+                Some((lw, _, lto, lseg)) if *lw == w && from <= *lto + 2 => {
+                    *lto = (*lto).max(to);
+                    *lseg &= segmented;
+                }
+                _ => merged.push((w, from, to, segmented)),
             }
         }
         let statements: Vec<String> = merged
             .iter()
-            .map(|(w, from, to)| format!("SELECT * FROM \"feed\" WHERE \"writer\" = {} AND time >= {from} AND time <= {to}", lit(w)))
+            .map(|(w, from, to, segmented)| {
+                let segments = if *segmented { segments_condition(*from, *to) } else { String::new() };
+                format!(
+                    "SELECT {} FROM \"feed\" WHERE \"writer\" = {} AND {segments}time >= {from} AND time <= {to}",
+                    feed_fields(),
+                    lit(w)
+                )
+            })
             .collect();
         let mut out = Vec::new();
         for chunk in statements.chunks(RANGES_PER_REQUEST) {
@@ -215,18 +248,38 @@ impl InfluxStore {
 type SeriesKeys = HashMap<[String; 4], Arc<SeriesKey>>;
 
 fn commits_statement(since: Nanos) -> String {
-    format!("SELECT \"from\", \"to\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"")
+    format!("SELECT \"from\", \"to\", \"segments\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"")
+}
+
+/// The `feed` fields a read selects (not `*`: the tags would come back as columns of every row).
+fn feed_fields() -> String {
+    crate::lineproto::FEED_FIELDS.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// The condition (with its trailing `AND`) that reads only the segments log times `from..=to` lie in: empty
+/// when they span them all.
+fn segments_condition(from: Nanos, to: Nanos) -> String {
+    use crate::lineproto::{feed_segment, FEED_SEGMENTS, FEED_SEGMENT_NANOS};
+    let first = from.div_euclid(FEED_SEGMENT_NANOS);
+    let last = to.div_euclid(FEED_SEGMENT_NANOS);
+    if to < from || last - first + 1 >= FEED_SEGMENTS {
+        return String::new();
+    }
+    let segments: Vec<String> = (first..=last).map(|s| format!("\"seg\" = '{}'", feed_segment(s * FEED_SEGMENT_NANOS))).collect();
+    format!("({}) AND ", segments.join(" OR "))
 }
 
 fn parse_commits(r: StatementResult) -> Vec<Commit> {
     let mut out = Vec::new();
     for s in r.series.unwrap_or_default() {
         let writer = s.tag("writer");
-        let cols = ["time", "from", "to"].map(|c| s.col(c));
+        let cols = ["time", "from", "to", "segments"].map(|c| s.col(c));
         for row in &s.values {
             let v = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_i64);
+            // Only the segmenting this version reads counts: another count would name other segments.
+            let segmented = v(3) == Some(crate::lineproto::FEED_SEGMENTS);
             if let (Some(time), Some(from), Some(to)) = (v(0), v(1), v(2)) {
-                out.push(Commit { writer: writer.clone(), time, from, to });
+                out.push(Commit { writer: writer.clone(), time, from, to, segmented });
             }
         }
     }
@@ -265,5 +318,18 @@ mod tests {
         let far = FeedClock(AtomicI64::new(now_nanos() + 1_000_000_000_000));
         let x = far.take(2);
         assert_eq!(far.take(1), x + 2);
+    }
+
+    #[test]
+    fn a_read_names_the_segments_its_log_times_lie_in_and_none_when_they_span_all() {
+        let s = crate::lineproto::FEED_SEGMENT_NANOS;
+        assert_eq!(segments_condition(59 * s + 3, 60 * s + 1), "(\"seg\" = '59' OR \"seg\" = '0') AND ");
+        assert_eq!(segments_condition(5 * s, 5 * s + 10), "(\"seg\" = '5') AND ");
+        assert_eq!(
+            segments_condition(0, 58 * s),
+            "(".to_string() + &(0..59).map(|i| format!("\"seg\" = '{i}'")).collect::<Vec<_>>().join(" OR ") + ") AND "
+        );
+        assert_eq!(segments_condition(0, 59 * s), "", "sixty segments: all of them");
+        assert_eq!(segments_condition(10, 5), "");
     }
 }

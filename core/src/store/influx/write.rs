@@ -33,8 +33,11 @@ impl InfluxStore {
             .header("Content-Type", "text/plain; charset=utf-8")
             .header("Accept", "application/json")
             .body(body);
+        let started = std::time::Instant::now();
         let resp = self.authorize(req).send().await.map_err(|e| Failure::Unreachable { reason: crate::http::error_text(&e) })?;
         let status = resp.status().as_u16();
+        // What each write costs, beside the reads' (`RUST_LOG=watchpost_core::store=trace`).
+        tracing::trace!(ms = started.elapsed().as_millis() as u64, lines, status, "influxdb write");
         if status == 204 || status == 200 {
             return Ok(());
         }
