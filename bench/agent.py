@@ -12,7 +12,12 @@ Measures, in one sitting and interleaved (floor, peer, ours, ours, floor):
 All traffic stays on 127.0.0.1; every run is bounded in time. Prints a markdown report (also written to
 bench/results/agent-<time>.md) with the command that produced each figure.
 
+nginx's own CPU is reported beside each (the target shares the machine's two cores), and the floor can run
+at several rates (`--floor-rates 2000 10000`): at 10,000/s it says whether this machine can start 50,000
+endpoints' probes every 5 s on time at all, whatever the prober.
+
 Usage: bench/agent.py [--sizes 1000 10000] [--warmup 20] [--window 30] [--reps 3] [--no-peers] [--command run|agent]
+                      [--floor-rates 2000 10000]
 """
 import argparse
 import glob
@@ -30,6 +35,8 @@ import benchlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHORS = os.environ.get("WATCHPOST_ANCHORS", os.path.join(ROOT, "..", "shared", "bench-anchors"))
+sys.path.insert(0, ANCHORS)
+import anchorlib  # noqa: E402  (nginx's pids and /proc CPU accounting)
 ANCHOR_DIR = os.environ.get("ANCHOR_DIR", "/tmp/anchors")
 LISTEN = 19190
 
@@ -69,10 +76,16 @@ def bare_probe(rate, seconds):
         sh(["cargo", "build", "--release", "-q"], cwd=work)
     argv = ["/usr/bin/time", "-f", "%U %S %M", os.path.join(work, "target", "release", "bare_probe"), str(rate), str(seconds)]
     log("$", " ".join(argv))
+    nginx0, t0 = anchorlib.cpu_seconds(anchorlib.nginx_pids()), time.time()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    nginx = (anchorlib.cpu_seconds(anchorlib.nginx_pids()) - nginx0) / (time.time() - t0)
     user, system, maxrss_kb = p.stderr.strip().splitlines()[-1].split()
     cpu_ms = (float(user) + float(system)) * 1000 / (rate * seconds)
+    # "N/M ok in S s": a floor that cannot keep its pace takes longer than `seconds` to start every probe.
+    took = re.search(r"in ([0-9.]+)s", p.stdout)
     return {"rate": rate, "cpu_ms_per_probe": cpu_ms, "stdout": p.stdout.strip(), "rss_mb": int(maxrss_kb) / 1024,
+            "core_pct": (float(user) + float(system)) * 100 / seconds, "nginx_core_pct": 100 * nginx,
+            "overrun_s": float(took.group(1)) - seconds if took else float("nan"),
             "command": f"/usr/bin/time bare_probe {rate} {seconds}"}
 
 
@@ -132,12 +145,14 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
 
         sampler = threading.Thread(target=sample, daemon=True)
         m0, t0 = metrics(), time.time()
+        nginx0 = anchorlib.cpu_seconds(anchorlib.nginx_pids())
         sampler.start()
         margv = [sys.executable, os.path.join(ANCHORS, "measure_pid.py"), "--pid", str(proc.pid), "--rate", str(rate),
                  "--window", str(window), "--reps", str(reps)]
         log("$", " ".join(margv))
         subprocess.run(margv, check=True, stdout=subprocess.DEVNULL, timeout=reps * window + 120)
         m1, t1 = metrics(), time.time()
+        nginx = (anchorlib.cpu_seconds(anchorlib.nginx_pids()) - nginx0) / (t1 - t0)
         stop.set()
         mp = json.load(open(newest(os.path.join(ANCHOR_DIR, "results", "measure_pid-*.json"))))["summary"]
         probes = m1["watchpost_probes_total"] - m0["watchpost_probes_total"]
@@ -149,6 +164,7 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
             "cpu_ms_per_probe": mp["cpu_ms_per_item"]["median"],
             "cpu_ms_per_probe_range": (mp["cpu_ms_per_item"]["min"], mp["cpu_ms_per_item"]["max"]),
             "core_pct": mp["core_pct"]["median"],
+            "nginx_core_pct": 100 * nginx,
             "rss_mb": mp["rss_mb"]["median"],
             "hwm_mb": mp["hwm_mb"]["max"],
             "late_p50_ms": median([s["0.5"] for s in q]) * 1e3,
@@ -171,6 +187,8 @@ def main():
     ap.add_argument("--window", type=float, default=30)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip blackbox_exporter and the bare floor")
+    ap.add_argument("--floor-rates", type=int, nargs="+", default=[2000],
+                    help="rates of the bare floor (probes/s); 10000 asks whether this machine can hold 50,000 endpoints at 5 s at all")
     ap.add_argument("--command", choices=["run", "agent"], default="run",
                     help="`watchpost run` (every part in one process, the default) or `watchpost agent` (the agent alone)")
     a = ap.parse_args()
@@ -178,22 +196,22 @@ def main():
     sh([sys.executable, os.path.join(ANCHORS, "target.py"), "start"], stdout=subprocess.DEVNULL)
     floor = []
     if not a.no_peers:
-        floor.append(bare_probe(2000, 20))
+        floor += [bare_probe(r, 20) for r in a.floor_rates]
         peer, peer_cmd = blackbox([200, 2000], 10, 3)
     ours = [watchpost(n, a.warmup, a.window, a.reps, a.command) for n in a.sizes]
     if not a.no_peers:
-        floor.append(bare_probe(2000, 20))
+        floor += [bare_probe(r, 20) for r in a.floor_rates]
     noise = subprocess.run([sys.executable, os.path.join(ANCHORS, "machine_noise.py"), "--samples", "1", "--pause", "0"],
                            capture_output=True, text=True, timeout=300).stdout.strip()
 
     lines = [f"## Agent benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps} --command {a.command}`", "",
-             "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped |",
+             "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core (nginx's) | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in ours:
         lo, hi = r["cpu_ms_per_probe_range"]
         lines.append(f"| {r['endpoints']:,} | {r['target_rate']:,.0f} | {r['achieved']:,.0f} | {r['failures']:.0f} | "
-                     f"{r['cpu_ms_per_probe']:.3f} ({lo:.3f}-{hi:.3f}) | {r['core_pct']:.0f} | {r['rss_mb']:.0f} ({r['hwm_mb']:.0f}) | "
+                     f"{r['cpu_ms_per_probe']:.3f} ({lo:.3f}-{hi:.3f}) | {r['core_pct']:.0f} ({r['nginx_core_pct']:.0f}) | {r['rss_mb']:.0f} ({r['hwm_mb']:.0f}) | "
                      f"{r['late_p50_ms']:.2f} / {r['late_p99_ms']:.1f} / {r['late_max_ms']:.1f} ({r['windows']} windows) | {r['dropped']:.0f} |")
     if not a.no_peers:
         lines += ["", "Peers in the same sitting:", "",
@@ -205,8 +223,9 @@ def main():
             lines.append(f"| blackbox_exporter (`{peer_cmd}`) | {rate}/s | {r['cpu_ms_per_probe']:.3f} | "
                          f"{mine['cpu_ms_per_probe'] / r['cpu_ms_per_probe']:.2f} |")
         for f in floor:
-            lines.append(f"| bare hyper probe, nothing stored (`{f['command']}`) | {f['rate']}/s | {f['cpu_ms_per_probe']:.3f} | "
-                         f"{big['cpu_ms_per_probe'] / f['cpu_ms_per_probe']:.2f} |")
+            lines.append(f"| bare hyper probe, nothing stored (`{f['command']}`; {f['core_pct']:.0f} % of a core, nginx "
+                         f"{f['nginx_core_pct']:.0f} %, {f['overrun_s']:.1f} s behind its pace at the end) | {f['rate']}/s | "
+                         f"{f['cpu_ms_per_probe']:.3f} | {big['cpu_ms_per_probe'] / f['cpu_ms_per_probe']:.2f} |")
     lines += ["", "Host noise after the run (`machine_noise.py --samples 1`):", "", noise]
     report = "\n".join(lines) + "\n"
     print(report)

@@ -343,22 +343,10 @@ impl Aggregator {
         Ok((probes, maintenance))
     }
 
-    /// The raw points of `range` read back by time, in the parts the store asks for ([`Store::read_parts`]):
-    /// at 20,000 series a minute of every series in one read outlasted the store timeout on a loaded influxd,
-    /// and a backlog whose reads always time out is never caught up.
+    /// The raw points of `range` read back by time, in the parts the store asks for
+    /// ([`watchpost_core::store::probe_points_in_parts`]).
     async fn read_by_time(&self, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {
-        let parts = self.store.read_parts(self.configured.len());
-        if parts == 1 {
-            return self.store.probe_samples(range, Select::shard(self.shard)).await;
-        }
-        let mut out = Vec::new();
-        for part in Shard::split(self.shard, parts) {
-            let mut probes = self.store.probe_samples(range, Select::Shard(part)).await?;
-            probes.retain(|p| part.owns(&p.series.endpoint));
-            out.append(&mut probes);
-        }
-        out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
-        Ok(out)
+        watchpost_core::store::probe_points_in_parts(&*self.store, range, self.shard, self.configured.len(), true).await
     }
 
     /// Reads what the write log has gained, when this aggregator follows it ([`run`] does between cycles, so

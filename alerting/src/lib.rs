@@ -438,7 +438,7 @@ async fn evaluate_loop(mut ev: Evaluator, store: Arc<dyn Store>, mut tap: Option
                 let now = now_nanos();
                 let range = TimeRange::new(maintenance_from - lookback, now + 1);
                 let maintenance_due = feed.is_none() || now - maintenance_from >= MAINTENANCE_EVERY;
-                match read(&*store, &mut feed, range, maintenance_due).await {
+                match read(&*store, &mut feed, range, maintenance_due, cfg.shared.endpoints.len()).await {
                     Ok(points) => {
                         if store_failing {
                             tracing::info!(store = %store.describe(), "alerting reads the store again");
@@ -509,10 +509,16 @@ async fn recv(tap: &mut Option<Tap>) -> Result<Arc<[Point]>, broadcast::error::R
 /// most this much later (in `watchpost run` the agent's points come straight from the tap).
 const MAINTENANCE_EVERY: i64 = 5 * 1_000_000_000;
 
-/// The probe points new since `feed` (the first time, those of `range`, and the cursor placed where that read
-/// began) and, when `maintenance`, the maintenance points of `range`. The cursor moves only when the whole
-/// read succeeds.
-async fn read(store: &dyn Store, feed: &mut Option<FeedCursor>, range: TimeRange, maintenance: bool) -> Result<Vec<Point>, StoreError> {
+/// The probe points new since `feed` (the first time, those of `range`, read in the parts the store asks for
+/// `endpoints`, and the cursor placed where that read began) and, when `maintenance`, the maintenance points
+/// of `range`. The cursor moves only when the whole read succeeds.
+async fn read(
+    store: &dyn Store,
+    feed: &mut Option<FeedCursor>,
+    range: TimeRange,
+    maintenance: bool,
+    endpoints: usize,
+) -> Result<Vec<Point>, StoreError> {
     let (probes, cursor) = match feed {
         Some(cursor) => {
             let mut next = cursor.clone();
@@ -520,7 +526,7 @@ async fn read(store: &dyn Store, feed: &mut Option<FeedCursor>, range: TimeRange
         }
         None => {
             let start = store.feed_start().await?;
-            (store.probe_points_all(range, Select::All).await?, start)
+            (watchpost_core::store::probe_points_in_parts(store, range, None, endpoints, false).await?, start)
         }
     };
     let maintenance = match maintenance {

@@ -202,8 +202,9 @@ async fn an_unreachable_server_is_returned_at_once_for_the_spool() {
     assert!(!err.to_string().contains("t0k"), "no secret in errors: {err}");
 }
 
-/// Answers every request with `body` as `content_type`; records the requests' headers.
-fn query_server(content_type: &'static str, body: Vec<u8>) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// Answers every request with `body` as `content_type`, or, when `refuse_msgpack`, a request that asks for
+/// MessagePack with 406; records the requests' heads.
+fn query_server(content_type: &'static str, body: Vec<u8>, refuse_msgpack: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -219,7 +220,12 @@ fn query_server(content_type: &'static str, body: Vec<u8>) -> (u16, Arc<Mutex<Ve
                     _ => break,
                 }
             }
-            log.lock().unwrap().push(String::from_utf8_lossy(&buf).into_owned());
+            let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+            log.lock().unwrap().push(head.clone());
+            if refuse_msgpack && head.contains("accept: application/x-msgpack") {
+                let _ = write!(c, "HTTP/1.1 406 Not Acceptable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
             let _ =
                 write!(c, "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
             let _ = c.write_all(&body);
@@ -248,14 +254,31 @@ async fn query_answers_in_messagepack_and_in_json_read_the_same() {
     ];
     let msgpack = rmp_serde::to_vec_named(&answer).unwrap();
     let json = serde_json::to_vec(&answer).unwrap();
-    for (content_type, body) in [("application/x-msgpack", msgpack), ("application/json", json)] {
-        let (port, seen) = query_server(content_type, body);
-        let got = store(port, InfluxApi::V1).maintenance_points_all(TimeRange::new(0, 10), Select::All).await.unwrap();
+    for (content_type, body) in [("application/x-msgpack", msgpack), ("application/json", json.clone())] {
+        let (port, seen) = query_server(content_type, body, false);
+        let store = store(port, InfluxApi::V1);
+        let got = store.maintenance_points_all(TimeRange::new(0, 10), Select::All).await.unwrap();
         assert_eq!(got, expected, "read from {content_type}");
-        let request = seen.lock().unwrap()[0].to_ascii_lowercase();
-        assert!(request.contains("accept: application/x-msgpack, application/json;q=0.9"), "{request}");
+        assert_eq!(store.msgpack_answers(), u64::from(content_type == "application/x-msgpack"));
+        // influxd compares the header whole: one type, no list, no q-value.
+        let request = seen.lock().unwrap()[0].clone();
+        assert!(request.contains("\r\naccept: application/x-msgpack\r\n"), "{request}");
     }
-    let (port, _) = query_server("application/x-msgpack", b"\xc1 not msgpack".to_vec());
-    let err = store(port, InfluxApi::V1).maintenance_points_all(TimeRange::new(0, 10), Select::All).await.unwrap_err().to_string();
+    // A server that refuses MessagePack is asked for JSON, then and from then on.
+    let (port, seen) = query_server("application/json", json, true);
+    let store = store(port, InfluxApi::V1);
+    for _ in 0..2 {
+        assert_eq!(store.maintenance_points_all(TimeRange::new(0, 10), Select::All).await.unwrap(), expected);
+    }
+    let asked: Vec<bool> = seen.lock().unwrap().iter().map(|h| h.contains("accept: application/x-msgpack")).collect();
+    assert_eq!(asked, [true, false, false], "406 once, then JSON");
+    let (port, _) = query_server("application/x-msgpack", b"\xc1 not msgpack".to_vec(), false);
+    let err = store_err(port).await;
     assert!(err.contains("HTTP 200 OK: unreadable answer"), "{err}");
+}
+
+async fn store_err(port: u16) -> String {
+    use watchpost_core::store::Select;
+    use watchpost_core::time::TimeRange;
+    store(port, InfluxApi::V1).maintenance_points_all(TimeRange::new(0, 10), Select::All).await.unwrap_err().to_string()
 }

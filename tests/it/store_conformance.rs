@@ -598,6 +598,58 @@ async fn influxdb_write_log_with_many_writers_and_writes_in_flight_gives_every_p
     assert!(polls >= 3, "the reader polled while the writes went on ({polls})");
 }
 
+/// Issue 19: the cursors of one store (the aggregator's minutes and its publishers' latest states in one
+/// process) share one reader of the write log. Three cursors polling at different rates, one started late:
+/// each gets every point written after it started once, while influxd is asked for each point once between
+/// them (plus each cursor's first read, which is its own), not once per cursor.
+#[tokio::test]
+async fn influxdb_cursors_of_one_store_share_one_reader_and_each_gets_every_point_once() {
+    use std::collections::HashSet as Set;
+    let server = Influxd::start();
+    let (writer, reader) = (server.store(), server.store());
+    let mut every = reader.feed_start().await.unwrap();
+    let mut third = reader.feed_start().await.unwrap();
+    let mut late = None;
+    let (mut got_every, mut got_third, mut got_late) = (Set::new(), Set::new(), Set::new());
+    let take = |got: &mut Set<(String, i64)>, points: Vec<ProbePoint>| {
+        for p in points {
+            assert!(got.insert((p.series.endpoint.clone(), p.ts)), "{} at {} taken twice", p.series.endpoint, p.ts);
+        }
+    };
+    let now = now_nanos() / S * S;
+    let (mut written, mut after_late) = (Set::new(), Set::new());
+    for round in 0..9i64 {
+        let batch: Vec<Point> =
+            (0..40i64).map(|i| point(&series(&format!("e{i:02}"), "eu", "c"), now + round * S + i, true, false)).collect();
+        writer.write(&batch).await.unwrap();
+        for p in &batch {
+            let Point::Probe(p) = p else { unreachable!() };
+            written.insert((p.series.endpoint.clone(), p.ts));
+            if late.is_some() {
+                after_late.insert((p.series.endpoint.clone(), p.ts));
+            }
+        }
+        take(&mut got_every, reader.feed(&mut every).await.unwrap());
+        if round % 3 == 0 {
+            take(&mut got_third, reader.feed(&mut third).await.unwrap());
+        }
+        if let Some(cursor) = late.as_mut() {
+            take(&mut got_late, reader.feed(cursor).await.unwrap());
+        }
+        if round == 4 {
+            late = Some(reader.feed_start().await.unwrap());
+        }
+    }
+    take(&mut got_third, reader.feed(&mut third).await.unwrap());
+    assert_eq!(got_every, written);
+    assert_eq!(got_third, written);
+    assert_eq!(got_late, after_late, "the late cursor gets what was written after it started");
+    // First reads: `every` round 0, `third` round 0 again, `late` round 5; the rest once, shared.
+    let read = reader.feed_rows_read();
+    assert!(read <= written.len() as u64 + 2 * 40, "{read} rows read for {} points", written.len());
+    assert!(reader.msgpack_answers() > 0, "influxd 1.6 answers in MessagePack when asked");
+}
+
 /// The write log's segments (`seg` tag, issue 19): a poll reads only the segments between a writer's last
 /// followed write and a little past the reader's clock, so it must notice a write whose points are not all
 /// there and read it by range. Two writers the tails cannot vouch for, written by hand: one whose clock jumps

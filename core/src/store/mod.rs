@@ -67,6 +67,38 @@ impl Select<'_> {
     }
 }
 
+/// The probe points of `shard`'s series (every series when `None`) in `range`, read in the parts the store
+/// asks for ([`Store::read_parts`] of `endpoints`): at 20,000 series one read of every series outlasted the
+/// store timeout on a loaded influxd, and a read that always times out is retried at full size for ever (the
+/// aggregator's backlog; alerting's history at start, found by `bench/fullstack.py`). With `samples`, only
+/// the fields rollups read ([`Store::probe_samples`]).
+pub async fn probe_points_in_parts(
+    store: &dyn Store,
+    range: TimeRange,
+    shard: Option<Shard>,
+    endpoints: usize,
+    samples: bool,
+) -> Result<Vec<ProbePoint>, StoreError> {
+    let read = |select: Select<'static>| async move {
+        match samples {
+            true => store.probe_samples(range, select).await,
+            false => store.probe_points_all(range, select).await,
+        }
+    };
+    let parts = store.read_parts(endpoints);
+    if parts <= 1 {
+        return read(Select::shard(shard)).await;
+    }
+    let mut out = Vec::new();
+    for part in Shard::split(shard, parts) {
+        let mut probes = read(Select::Shard(part)).await?;
+        probes.retain(|p| part.owns(&p.series.endpoint));
+        out.append(&mut probes);
+    }
+    out.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+    Ok(out)
+}
+
 /// A long-running consumer's place in the probe points as they were written, not as they were probed (see
 /// [`Store::feed`]). Opaque: each backend keeps its own kind of place in it.
 #[derive(Debug, Clone, Default)]
@@ -79,6 +111,9 @@ pub struct FeedCursor {
     /// InfluxDB: per writer, the end of the newest range followed: the next read takes the log past it in the
     /// same request as the commits (see `influx::feed`).
     upto: HashMap<String, Nanos>,
+    /// InfluxDB: the next batch of the store's shared reader this cursor takes (see `influx::feed`); `None`
+    /// until its first read.
+    shared: Option<u64>,
 }
 
 /// The contract every backend keeps:

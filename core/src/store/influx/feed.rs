@@ -98,7 +98,63 @@ impl InfluxStore {
         Ok(cursor_after(now, self.commits(now - FEED_OVERLAP).await?))
     }
 
-    /// The body of [`Store::feed`].
+    /// The body of [`Store::feed`]: the writes committed since `cursor` last read, through this store's
+    /// shared reader (see [`SharedFeed`]).
+    pub(super) async fn feed_shared(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
+        let now = now_nanos();
+        let mut shared = self.shared_feed.lock().await;
+        while shared.batches.front().is_some_and(|b| b.read_at < now - SHARED_KEEP) {
+            shared.batches.pop_front();
+        }
+        let oldest = shared.batches.front().map_or(shared.next, |b| b.seq);
+        let Some(from) = cursor.shared.filter(|s| (oldest..=shared.next).contains(s)) else {
+            // New, or not read for longer than the batches are kept: read from its own place, then follow the
+            // shared reader from its next batch. The lock is held, so no batch is read meanwhile: every commit
+            // of the batches before is one this read found too.
+            let points = self.feed_since(cursor).await?;
+            if shared.reader.is_none() {
+                shared.reader = Some(FeedCursor { shared: None, ..cursor.clone() });
+            }
+            cursor.shared = Some(shared.next);
+            return Ok(points);
+        };
+        let SharedFeed { reader, next, batches } = &mut *shared;
+        let Some(reader) = reader.as_mut() else {
+            return Err(StoreError::Io { op: "read the write log", reason: "no shared reader".into(), retryable: true });
+        };
+        let writes = self.read_writes(reader).await?;
+        batches.push_back(Batch { seq: *next, read_at: reader.position, writes });
+        *next += 1;
+        let mut points = Vec::new();
+        let mut fed = 0;
+        for batch in batches.iter().filter(|b| b.seq >= from) {
+            for (c, pts) in &batch.writes {
+                // A write this cursor read on its own before it followed the shared reader is not taken again.
+                if cursor.seen.insert((c.writer.clone(), c.time)) {
+                    cursor.followed_to(c);
+                    points.extend(pts.iter().cloned());
+                    fed += pts.len();
+                }
+            }
+            cursor.position = batch.read_at;
+        }
+        cursor.forget_before(now);
+        cursor.shared = Some(*next);
+        crate::store::reads::fed(fed);
+        sort_points(&mut points);
+        Ok(points)
+    }
+
+    /// The writes committed since `cursor` last read, read on its own (not through the shared reader).
+    pub(super) async fn feed_since(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
+        let writes = self.read_writes(cursor).await?;
+        let mut points: Vec<ProbePoint> = writes.iter().flat_map(|(_, pts)| pts.iter().cloned()).collect();
+        crate::store::reads::fed(points.len());
+        sort_points(&mut points);
+        Ok(points)
+    }
+
+    /// The writes committed since `cursor` last read, each with its points, and the cursor moved past them.
     ///
     /// One request in the common case. Why: every request has a cost in influxd whatever it returns (10-20
     /// ms of CPU on an idle server, more under write load), and consumers poll every 0.5-5 s, so the second
@@ -109,11 +165,11 @@ impl InfluxStore {
     /// statement returns has its points in the tails. Tail points no returned commit names (a write still in
     /// flight) are dropped and read again next time; a commit whose points are not all in a tail (a new
     /// writer, one that committed two writes out of order, one whose clock runs ahead of the reader's) is read
-    /// by range in a second request. Only a cursor read
-    /// within [`TAIL_WITHIN`] reads tails: after a pause (a cursor restored from saved states, reads that
-    /// failed) a tail would be the whole log since, in one answer too large to finish (found by
-    /// `bench/fullstack.py`), while ranges go a bounded number per request.
-    pub(super) async fn feed_since(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
+    /// by range in a second request. Only a cursor read within [`TAIL_WITHIN`] reads tails: after a pause (a
+    /// cursor restored from saved states, reads that failed) a tail would be the whole log since, in one
+    /// answer too large to finish (found by `bench/fullstack.py`), while ranges go a bounded number per
+    /// request.
+    async fn read_writes(&self, cursor: &mut FeedCursor) -> Result<Vec<(Commit, Arc<[ProbePoint]>)>, StoreError> {
         let now = now_nanos();
         let writers: Vec<(String, Nanos)> = match now - cursor.position <= TAIL_WITHIN {
             true => cursor.upto.iter().map(|(w, t)| (w.clone(), *t)).collect(),
@@ -132,39 +188,41 @@ impl InfluxStore {
         let mut keys = HashMap::new();
         let mut tails: HashMap<&str, Vec<(Nanos, ProbePoint)>> = HashMap::new();
         for ((w, _), r) in writers.iter().zip(results) {
-            tails.insert(w.as_str(), self.feed_rows(r, &mut keys));
+            let mut tail = self.feed_rows(r, &mut keys);
+            tail.sort_unstable_by_key(|(t, _)| *t);
+            tails.insert(w.as_str(), tail);
         }
-        let mut points = Vec::new();
-        let mut by_range = Vec::new();
-        for c in &new {
-            let in_tail = match (tails.get(c.writer.as_str()), cursor.upto.get(&c.writer)) {
-                (Some(tail), Some(upto)) if c.from > *upto => {
-                    let found: Vec<&ProbePoint> = tail.iter().filter(|(t, _)| (c.from..=c.to).contains(t)).map(|(_, p)| p).collect();
-                    // Every point of the write, or it is read by range (the tail may have missed segments).
-                    let whole = i64::try_from(found.len()).is_ok_and(|n| n == c.to - c.from + 1);
-                    whole.then_some(found)
+        // Each new write's points: from its writer's tail when the tail holds them all, else read by range.
+        let mut points: Vec<Option<Arc<[ProbePoint]>>> = vec![None; new.len()];
+        for (slot, c) in points.iter_mut().zip(&new) {
+            if let (Some(tail), Some(upto)) = (tails.get(c.writer.as_str()), cursor.upto.get(&c.writer)) {
+                let found = within(tail, c);
+                if c.from > *upto && c.whole(found.len()) {
+                    *slot = Some(found.iter().map(|(_, p)| p.clone()).collect());
                 }
-                _ => None,
-            };
-            match in_tail {
-                Some(found) => points.extend(found.into_iter().cloned()),
-                None => by_range.push(c),
             }
         }
-        points.extend(self.feed_ranges(&by_range, &mut keys).await?.into_iter().map(|(_, p)| p));
-        crate::store::reads::fed(new.iter().map(|c| usize::try_from(c.to - c.from + 1).unwrap_or(0)).sum());
-        points.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+        let by_range: Vec<&Commit> = new.iter().zip(&points).filter(|(_, p)| p.is_none()).map(|(c, _)| c).collect();
+        let mut ranged = self.feed_ranges(&by_range, &mut keys).await?;
+        for found in ranged.values_mut() {
+            found.sort_unstable_by_key(|(t, _)| *t);
+        }
         for c in &new {
             cursor.followed_to(c);
         }
-        // Only what the next read's overlap returns again needs remembering; a writer with no commit in it
-        // has stopped (a new one is read by range first).
-        cursor.seen.extend(new.into_iter().map(|c| (c.writer, c.time)));
-        cursor.seen.retain(|(_, t)| *t > now - FEED_OVERLAP);
-        let live: HashSet<&str> = cursor.seen.iter().map(|(w, _)| w.as_str()).collect();
-        cursor.upto.retain(|w, _| live.contains(w.as_str()));
+        cursor.seen.extend(new.iter().map(|c| (c.writer.clone(), c.time)));
+        cursor.forget_before(now);
         cursor.position = now;
-        Ok(points)
+        Ok(new
+            .into_iter()
+            .zip(points)
+            .map(|(c, p)| {
+                let p = p.unwrap_or_else(|| {
+                    ranged.get(&c.writer).map_or(&[][..], |found| within(found, &c)).iter().map(|(_, p)| p.clone()).collect()
+                });
+                (c, p)
+            })
+            .collect())
     }
 
     /// The commits since `since`, of every writer.
@@ -172,9 +230,13 @@ impl InfluxStore {
         Ok(self.query(&commits_statement(since)).await?.into_iter().flat_map(parse_commits).collect())
     }
 
-    /// The `feed` points of `commits`, with their log times: their ranges merged per writer, a bounded number
-    /// per request.
-    async fn feed_ranges(&self, commits: &[&Commit], keys: &mut SeriesKeys) -> Result<Vec<(Nanos, ProbePoint)>, StoreError> {
+    /// The `feed` points of `commits`, per writer with their log times: their ranges merged per writer, a
+    /// bounded number per request.
+    async fn feed_ranges(
+        &self,
+        commits: &[&Commit],
+        keys: &mut SeriesKeys,
+    ) -> Result<HashMap<String, Vec<(Nanos, ProbePoint)>>, StoreError> {
         let mut ranges: Vec<(&str, Nanos, Nanos, bool)> = commits.iter().map(|c| (c.writer.as_str(), c.from, c.to, c.segmented)).collect();
         ranges.sort_unstable_by_key(|r| (r.0, r.1, r.2));
         let mut merged: Vec<(&str, Nanos, Nanos, bool)> = Vec::with_capacity(ranges.len());
@@ -199,10 +261,10 @@ impl InfluxStore {
                 )
             })
             .collect();
-        let mut out = Vec::new();
-        for chunk in statements.chunks(RANGES_PER_REQUEST) {
-            for r in self.query(&chunk.join("; ")).await? {
-                out.extend(self.feed_rows(r, keys));
+        let mut out: HashMap<String, Vec<(Nanos, ProbePoint)>> = HashMap::new();
+        for (chunk, writers) in statements.chunks(RANGES_PER_REQUEST).zip(merged.chunks(RANGES_PER_REQUEST)) {
+            for (r, (w, ..)) in self.query(&chunk.join("; ")).await?.into_iter().zip(writers) {
+                out.entry(w.to_string()).or_default().extend(self.feed_rows(r, keys));
             }
         }
         Ok(out)
@@ -214,6 +276,7 @@ impl InfluxStore {
         let mut out = Vec::new();
         for s in r.series.unwrap_or_default() {
             super::super::reads::count(s.values.len());
+            self.feed_rows_read.fetch_add(s.values.len() as u64, Ordering::Relaxed);
             let cols = ProbeColumns::of(&s, "probed_at");
             let time = s.col("time");
             let names = ["endpoint", "region", "component", "environment"].map(|c| s.col(c));
@@ -302,6 +365,60 @@ impl FeedCursor {
         let upto = self.upto.entry(c.writer.clone()).or_insert(c.to);
         *upto = (*upto).max(c.to);
     }
+
+    /// Forgets what the next read cannot return again: commits older than its overlap; a writer with no
+    /// commit in it has stopped (a new one is read by range first).
+    fn forget_before(&mut self, now: Nanos) {
+        self.seen.retain(|(_, t)| *t > now - FEED_OVERLAP);
+        let live: HashSet<&str> = self.seen.iter().map(|(w, _)| w.as_str()).collect();
+        self.upto.retain(|w, _| live.contains(w.as_str()));
+    }
+}
+
+impl Commit {
+    /// Whether `n` points are all the write's.
+    fn whole(&self, n: usize) -> bool {
+        i64::try_from(n).is_ok_and(|n| n == self.to - self.from + 1)
+    }
+}
+
+/// The points of `sorted` (by log time) that `c` wrote.
+fn within<'a>(sorted: &'a [(Nanos, ProbePoint)], c: &Commit) -> &'a [(Nanos, ProbePoint)] {
+    let start = sorted.partition_point(|(t, _)| *t < c.from);
+    let end = sorted.partition_point(|(t, _)| *t <= c.to);
+    &sorted[start..end.max(start)]
+}
+
+/// Points in the order every read answers: by time, then region and environment.
+fn sort_points(points: &mut [ProbePoint]) {
+    points.sort_by(|a, b| (a.ts, &a.series.region, &a.series.environment).cmp(&(b.ts, &b.series.region, &b.series.environment)));
+}
+
+/// How long the shared reader keeps what it read for the other cursors of this store: longer than any
+/// consumer's poll (0.5-5 s); a cursor not read for longer reads on its own once, then follows again.
+const SHARED_KEEP: Nanos = 30 * 1_000_000_000;
+
+/// One reader of the write log for every cursor of one store, and so of one process: the aggregator's
+/// minutes and the latest states its publishers read (or, in `watchpost run`, the page's and alerting's too)
+/// each took every point from influxd once per cursor, so a process with two cursors read the log twice
+/// (`bench/fullstack.py`, issue 19). Now a cursor's poll reads what is new once, for every cursor, keeps it
+/// for [`SHARED_KEEP`], and each cursor takes the writes it has not taken yet.
+#[derive(Default)]
+pub(super) struct SharedFeed {
+    /// The place of the shared reads; set when the first cursor follows.
+    reader: Option<FeedCursor>,
+    /// The number the next batch gets.
+    next: u64,
+    /// What the reads returned, oldest first.
+    batches: std::collections::VecDeque<Batch>,
+}
+
+/// The writes one shared read returned.
+struct Batch {
+    seq: u64,
+    /// The reader's clock at the read: a cursor that took this batch has read as far as this.
+    read_at: Nanos,
+    writes: Vec<(Commit, Arc<[ProbePoint]>)>,
 }
 
 #[cfg(test)]

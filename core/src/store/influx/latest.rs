@@ -93,7 +93,7 @@ impl InfluxStore {
             return Err(StoreError::Io { op: "derive the latest states", reason, retryable: true });
         };
         // The cursor moves only when the read succeeds: on failure the next call reads the same.
-        let points = self.feed_since(&mut cache.cursor).await?;
+        let points = self.feed_shared(&mut cache.cursor).await?;
         fold_states(&mut cache.states, &points);
         cache.states.retain(|_, s| s.last_ts >= now - STATE_WINDOW);
         Ok(newest_per_endpoint(cache.states.values().cloned().collect()))

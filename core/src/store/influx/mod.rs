@@ -69,6 +69,14 @@ pub struct InfluxStore {
     /// This store's name in the write log, and the log's clock (see `feed`).
     writer: String,
     feed_clock: feed::FeedClock,
+    /// The one reader of the write log that every cursor of this store follows (see `feed`), and the rows
+    /// it has read from `feed` (tests and benchmarks).
+    shared_feed: tokio::sync::Mutex<feed::SharedFeed>,
+    feed_rows_read: std::sync::atomic::AtomicU64,
+    /// The server refused MessagePack answers (406): reads ask for JSON (see `query`); and how many answers
+    /// came in MessagePack (tests and benchmarks).
+    msgpack_refused: std::sync::atomic::AtomicBool,
+    msgpack_answers: std::sync::atomic::AtomicU64,
     /// How many times the latest states were derived from raw points, and restored from a saved snapshot.
     derived: std::sync::atomic::AtomicU64,
     restored: std::sync::atomic::AtomicU64,
@@ -100,6 +108,10 @@ impl InfluxStore {
             incomplete: std::sync::atomic::AtomicU64::new(0),
             writer: feed::writer_id(),
             feed_clock: feed::FeedClock::default(),
+            shared_feed: tokio::sync::Mutex::new(feed::SharedFeed::default()),
+            feed_rows_read: std::sync::atomic::AtomicU64::new(0),
+            msgpack_refused: std::sync::atomic::AtomicBool::new(false),
+            msgpack_answers: std::sync::atomic::AtomicU64::new(0),
             derived: std::sync::atomic::AtomicU64::new(0),
             restored: std::sync::atomic::AtomicU64::new(0),
         })
@@ -137,6 +149,16 @@ impl InfluxStore {
             }
         }
         Ok(rejected)
+    }
+
+    /// How many query answers came in MessagePack rather than JSON (tests and benchmarks).
+    pub fn msgpack_answers(&self) -> u64 {
+        self.msgpack_answers.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Rows this store has read from the write log (`feed`) since it was made (tests and benchmarks).
+    pub fn feed_rows_read(&self) -> u64 {
+        self.feed_rows_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many times this store derived the latest states from raw points, and restored them from states
@@ -206,7 +228,7 @@ impl Store for InfluxStore {
     }
 
     async fn feed(&self, cursor: &mut FeedCursor) -> Result<Vec<ProbePoint>, StoreError> {
-        self.feed_since(cursor).await
+        self.feed_shared(cursor).await
     }
 
     async fn probe_points(&self, endpoint: &str, region: Option<&str>, range: TimeRange) -> Result<Vec<ProbePoint>, StoreError> {

@@ -10,16 +10,27 @@ impl InfluxStore {
         let url = format!("{}/query?db={}&epoch=ns", self.cfg.url, percent_encode(&self.cfg.database));
         // MessagePack when the server speaks it (influxd 1.4+): encoding the answer as JSON was influxd's
         // largest single cost of the consumers' reads (`bench/fullstack.py --profile`: `encoding/json` by
-        // reflection, then compacted), and it is dearer for us to parse. A server that does not answers JSON,
-        // which is read as before.
-        let req = self
-            .client
-            .post(url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("Accept", "application/x-msgpack, application/json;q=0.9")
-            .body(format!("q={}", percent_encode(q)));
+        // reflection, then compacted), and it is dearer for us to parse. influxd compares the `Accept` header
+        // whole (a list or a q-value makes it answer JSON), so it names one type. A server that answers JSON
+        // anyway is read as JSON; one that refuses with 406 is asked for JSON from then on.
+        let mut ask_msgpack = !self.msgpack_refused.load(std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let resp = self.authorize(req).send().await.map_err(|e| io(crate::http::error_text(&e), true))?;
+        let resp = loop {
+            let accept = if ask_msgpack { "application/x-msgpack" } else { "application/json" };
+            let req = self
+                .client
+                .post(&url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("Accept", accept)
+                .body(format!("q={}", percent_encode(q)));
+            let resp = self.authorize(req).send().await.map_err(|e| io(crate::http::error_text(&e), true))?;
+            if ask_msgpack && resp.status() == reqwest::StatusCode::NOT_ACCEPTABLE {
+                self.msgpack_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                ask_msgpack = false;
+                continue;
+            }
+            break resp;
+        };
         let status = resp.status();
         let msgpack = resp
             .headers()
@@ -27,6 +38,9 @@ impl InfluxStore {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-msgpack"));
         let body = resp.bytes().await.map_err(|e| io(crate::http::error_text(&e), true))?;
+        if msgpack {
+            self.msgpack_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         // What each read costs, for finding the dear ones (`RUST_LOG=watchpost_core::store=trace`).
         tracing::trace!(ms = started.elapsed().as_millis() as u64, bytes = body.len(), msgpack, query = %q.chars().take(300).collect::<String>(), "influxdb query");
         let parsed: Result<QueryResponse, String> = match msgpack {
