@@ -17,7 +17,7 @@ at several rates (`--floor-rates 2000 10000`): at 10,000/s it says whether this 
 endpoints' probes every 5 s on time at all, whatever the prober.
 
 Usage: bench/agent.py [--sizes 1000 10000] [--warmup 20] [--window 30] [--reps 3] [--no-peers] [--command run|agent]
-                      [--floor-rates 2000 10000]
+                      [--floor-rates 2000 10000] [--no-blackbox]
 """
 import argparse
 import glob
@@ -187,6 +187,7 @@ def main():
     ap.add_argument("--window", type=float, default=30)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip blackbox_exporter and the bare floor")
+    ap.add_argument("--no-blackbox", action="store_true", help="skip blackbox_exporter (the floor still runs)")
     ap.add_argument("--floor-rates", type=int, nargs="+", default=[2000],
                     help="rates of the bare floor (probes/s); 10000 asks whether this machine can hold 50,000 endpoints at 5 s at all")
     ap.add_argument("--command", choices=["run", "agent"], default="run",
@@ -197,7 +198,7 @@ def main():
     floor = []
     if not a.no_peers:
         floor += [bare_probe(r, 20) for r in a.floor_rates]
-        peer, peer_cmd = blackbox([200, 2000], 10, 3)
+        peer, peer_cmd = ({}, "") if a.no_blackbox else blackbox([200, 2000], 10, 3)
     ours = [watchpost(n, a.warmup, a.window, a.reps, a.command) for n in a.sizes]
     if not a.no_peers:
         floor += [bare_probe(r, 20) for r in a.floor_rates]
