@@ -178,7 +178,8 @@ pub fn feed_segment(ts: Nanos) -> i64 {
 }
 
 /// The fields of a `feed` point, in the order a read selects them (`SELECT` of these rather than `*`: the
-/// answer then carries no tag columns).
+/// answer then carries no tag columns): the twelve of a `probe` point, in the order a reader takes them
+/// (`ProbeColumns`), then the series and the probe time.
 pub const FEED_FIELDS: [&str; 17] = [
     "availability",
     "ok",

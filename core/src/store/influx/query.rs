@@ -266,24 +266,10 @@ pub(super) struct ProbeColumns([Option<usize>; 13]);
 impl ProbeColumns {
     /// `time`: the column holding the time the point was probed.
     pub(super) fn of(s: &SeriesResult, time: &str) -> ProbeColumns {
-        ProbeColumns(
-            [
-                time,
-                "availability",
-                "ok",
-                "latency_ms",
-                "dns_ms",
-                "connect_ms",
-                "tls_ms",
-                "ttfb_ms",
-                "status_code",
-                "cert_days_left",
-                "error",
-                "confirmed_down",
-                "failed_step",
-            ]
-            .map(|c| s.col(c)),
-        )
+        // The probe fields, in the order `point` reads them: the first twelve of the write log's.
+        let mut names = [time; 13];
+        names[1..].copy_from_slice(&crate::lineproto::FEED_FIELDS[..12]);
+        ProbeColumns(names.map(|c| s.col(c)))
     }
 
     /// The point of one row: `None` for a row without a time, `Some(None)` for an incomplete one (see
