@@ -107,7 +107,8 @@ impl InfluxStore {
             shared.batches.pop_front();
         }
         let oldest = shared.batches.front().map_or(shared.next, |b| b.seq);
-        let Some(from) = cursor.shared.filter(|s| (oldest..=shared.next).contains(s)) else {
+        let joined = cursor.shared.filter(|s| shared.reader.is_some() && (oldest..=shared.next).contains(s));
+        let Some(from) = joined else {
             // New, or not read for longer than the batches are kept: read from its own place, then follow the
             // shared reader from its next batch. The lock is held, so no batch is read meanwhile: every commit
             // of the batches before is one this read found too.
@@ -120,7 +121,7 @@ impl InfluxStore {
         };
         let SharedFeed { reader, next, batches } = &mut *shared;
         let Some(reader) = reader.as_mut() else {
-            return Err(StoreError::Io { op: "read the write log", reason: "no shared reader".into(), retryable: true });
+            return Ok(Vec::new()); // not reached: `joined` requires a reader
         };
         let writes = self.read_writes(reader).await?;
         batches.push_back(Batch { seq: *next, read_at: reader.position, writes });
