@@ -30,11 +30,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub(super) const FEED_OVERLAP: Nanos = 60 * 1_000_000_000;
 /// Ranges per request when many commits are new at once (after a pause).
 const RANGES_PER_REQUEST: usize = 50;
-/// A cursor read this recently reads the writers' tails with the commits (see `feed_since`); the consumers
+/// A cursor read this recently reads the writers' tails with the commits (see `read_writes`); the consumers
 /// poll every 0.5-5 s.
 const TAIL_WITHIN: Nanos = 10 * 1_000_000_000;
 /// A tail reads the log's segments up to this far past the reader's clock: a writer whose clock runs
-/// further ahead has its writes read by range (the tail then lacks some of their points, see `feed_since`).
+/// further ahead has its writes read by range (the tail then lacks some of their points, see `read_writes`).
 const TAIL_AHEAD: Nanos = 5 * 1_000_000_000;
 
 /// One writer's `feed` clock: times in the order of writing, distinct within the writer.
