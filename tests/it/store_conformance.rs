@@ -718,6 +718,42 @@ async fn influxdb_latest_states_saved_by_one_process_start_another() {
     assert!(db.confirmed_down && db.since == t - S, "{db:?}");
 }
 
+/// Documents are stored compressed (the commit says how); a document saved by an older version, as it is, still
+/// reads; a newer save replaces it; and a damaged stored body reads as none, like a save cut short, not as garbage.
+#[tokio::test]
+async fn influxdb_documents_are_stored_compressed_and_older_plain_saves_still_read() {
+    let server = Influxd::start();
+    let store = server.store();
+    // An older version's save: one plain part, a commit with no `encoding` (the field does not exist yet).
+    let old = r#"{"version": 1, "old": true}"#;
+    let lines = format!(
+        "document,name=doc,writer=old part=0i,data=\"{}\" 1000\ndocument_commit,name=doc writer=\"old\",from=1000i,to=1000i,saved_at=7i 1001\n",
+        old.replace('"', "\\\"")
+    );
+    assert_eq!(server.write_raw(&lines).as_deref(), Some("HTTP/1.1 204 No Content"));
+    assert_eq!(store.document("doc").await.unwrap(), Some((7, old.to_string())), "an older plain save reads as it is");
+
+    let body = format!(
+        "{{\"states\": [{}]}}",
+        (0..20_000).map(|i| format!("{{\"endpoint\": \"e{i}\", \"ok\": true}}")).collect::<Vec<_>>().join(",")
+    );
+    store.save_document("doc", &body).await.unwrap();
+    assert_eq!(store.document("doc").await.unwrap().map(|d| d.1), Some(body.clone()), "the new save replaces it");
+    let parts = server.query("SELECT \"data\" FROM \"document\" WHERE \"name\" = 'doc' AND \"writer\" <> 'old'");
+    let rows = parts["results"][0]["series"][0]["values"].as_array().cloned().unwrap_or_default();
+    let stored: u64 = rows.iter().map(|r| r[1].as_str().map_or(0, str::len) as u64).sum();
+    assert!(stored > 0, "the new save's parts are there: {parts}");
+    assert!(stored * 5 < body.len() as u64, "stored compressed: {stored} characters for {} of JSON", body.len());
+    let enc = server.query("SELECT last(\"encoding\") FROM \"document_commit\"");
+    assert_eq!(enc["results"][0]["series"][0]["values"][0][1], "gzip+base64", "{enc}");
+
+    // A damaged body (not base64) under a commit that claims an encoding: none, and no panic.
+    let lines = "document,name=bad,writer=x part=0i,data=\"!!not base64!!\" 2000\n\
+                 document_commit,name=bad writer=\"x\",from=2000i,to=2000i,saved_at=9i,encoding=\"gzip+base64\" 2001\n";
+    assert_eq!(server.write_raw(lines).as_deref(), Some("HTTP/1.1 204 No Content"));
+    assert_eq!(store.document("bad").await.unwrap(), None);
+}
+
 /// Deriving the latest states from raw points on InfluxDB, with more endpoints than one statement's worth of
 /// conditions: the states are those SQLite keeps, including when each one began after a change.
 #[tokio::test]
