@@ -76,15 +76,16 @@ def bare_probe(rate, seconds):
         sh(["cargo", "build", "--release", "-q"], cwd=work)
     argv = ["/usr/bin/time", "-f", "%U %S %M", os.path.join(work, "target", "release", "bare_probe"), str(rate), str(seconds)]
     log("$", " ".join(argv))
-    nginx0, t0 = anchorlib.cpu_seconds(anchorlib.nginx_pids()), time.time()
+    nginx0, t0, machine0 = anchorlib.cpu_seconds(anchorlib.nginx_pids()), time.time(), anchorlib.sys_cpu()[0]
     p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     nginx = (anchorlib.cpu_seconds(anchorlib.nginx_pids()) - nginx0) / (time.time() - t0)
+    machine = (anchorlib.sys_cpu()[0] - machine0) / (time.time() - t0)
     user, system, maxrss_kb = p.stderr.strip().splitlines()[-1].split()
     cpu_ms = (float(user) + float(system)) * 1000 / (rate * seconds)
     # "N/M ok in S s": a floor that cannot keep its pace takes longer than `seconds` to start every probe.
     took = re.search(r"in ([0-9.]+)s", p.stdout)
     return {"rate": rate, "cpu_ms_per_probe": cpu_ms, "stdout": p.stdout.strip(), "rss_mb": int(maxrss_kb) / 1024,
-            "core_pct": (float(user) + float(system)) * 100 / seconds, "nginx_core_pct": 100 * nginx,
+            "core_pct": (float(user) + float(system)) * 100 / seconds, "nginx_core_pct": 100 * nginx, "machine_cores": machine,
             "overrun_s": float(took.group(1)) - seconds if took else float("nan"),
             "command": f"/usr/bin/time bare_probe {rate} {seconds}"}
 
@@ -145,7 +146,7 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
 
         sampler = threading.Thread(target=sample, daemon=True)
         m0, t0 = metrics(), time.time()
-        nginx0 = anchorlib.cpu_seconds(anchorlib.nginx_pids())
+        nginx0, machine0 = anchorlib.cpu_seconds(anchorlib.nginx_pids()), anchorlib.sys_cpu()[0]
         sampler.start()
         margv = [sys.executable, os.path.join(ANCHORS, "measure_pid.py"), "--pid", str(proc.pid), "--rate", str(rate),
                  "--window", str(window), "--reps", str(reps)]
@@ -153,6 +154,9 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
         subprocess.run(margv, check=True, stdout=subprocess.DEVNULL, timeout=reps * window + 120)
         m1, t1 = metrics(), time.time()
         nginx = (anchorlib.cpu_seconds(anchorlib.nginx_pids()) - nginx0) / (t1 - t0)
+        # The whole machine's busy cores (user + system + softirq): loopback TCP costs both ends in the kernel,
+        # so a saturated machine shows here before it shows in any one process.
+        machine = (anchorlib.sys_cpu()[0] - machine0) / (t1 - t0)
         stop.set()
         mp = json.load(open(newest(os.path.join(ANCHOR_DIR, "results", "measure_pid-*.json"))))["summary"]
         probes = m1["watchpost_probes_total"] - m0["watchpost_probes_total"]
@@ -165,6 +169,7 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
             "cpu_ms_per_probe_range": (mp["cpu_ms_per_item"]["min"], mp["cpu_ms_per_item"]["max"]),
             "core_pct": mp["core_pct"]["median"],
             "nginx_core_pct": 100 * nginx,
+            "machine_cores": machine,
             "rss_mb": mp["rss_mb"]["median"],
             "hwm_mb": mp["hwm_mb"]["max"],
             "late_p50_ms": median([s["0.5"] for s in q]) * 1e3,
@@ -207,12 +212,12 @@ def main():
 
     lines = [f"## Agent benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps} --command {a.command}`", "",
-             "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core (nginx's) | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core (nginx's) | machine busy, cores of " + str(os.cpu_count()) + " | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in ours:
         lo, hi = r["cpu_ms_per_probe_range"]
         lines.append(f"| {r['endpoints']:,} | {r['target_rate']:,.0f} | {r['achieved']:,.0f} | {r['failures']:.0f} | "
-                     f"{r['cpu_ms_per_probe']:.3f} ({lo:.3f}-{hi:.3f}) | {r['core_pct']:.0f} ({r['nginx_core_pct']:.0f}) | {r['rss_mb']:.0f} ({r['hwm_mb']:.0f}) | "
+                     f"{r['cpu_ms_per_probe']:.3f} ({lo:.3f}-{hi:.3f}) | {r['core_pct']:.0f} ({r['nginx_core_pct']:.0f}) | {r['machine_cores']:.2f} | {r['rss_mb']:.0f} ({r['hwm_mb']:.0f}) | "
                      f"{r['late_p50_ms']:.2f} / {r['late_p99_ms']:.1f} / {r['late_max_ms']:.1f} ({r['windows']} windows) | {r['dropped']:.0f} |")
     if not a.no_peers:
         lines += ["", "Peers in the same sitting:", "",
@@ -225,7 +230,7 @@ def main():
                          f"{mine['cpu_ms_per_probe'] / r['cpu_ms_per_probe']:.2f} |")
         for f in floor:
             lines.append(f"| bare hyper probe, nothing stored (`{f['command']}`; {f['core_pct']:.0f} % of a core, nginx "
-                         f"{f['nginx_core_pct']:.0f} %, {f['overrun_s']:.1f} s behind its pace at the end) | {f['rate']}/s | "
+                         f"{f['nginx_core_pct']:.0f} %, machine {f['machine_cores']:.2f} cores busy, {f['overrun_s']:.1f} s behind its pace at the end) | {f['rate']}/s | "
                          f"{f['cpu_ms_per_probe']:.3f} | {big['cpu_ms_per_probe'] / f['cpu_ms_per_probe']:.2f} |")
     lines += ["", "Host noise after the run (`machine_noise.py --samples 1`):", "", noise]
     report = "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod probe;
 pub mod probe_metrics;
+pub mod runtimes;
 pub mod scheduler;
 pub mod spool;
 pub mod writer;
@@ -32,9 +33,12 @@ const OVERLOAD_CHECK: Duration = Duration::from_secs(10);
 pub enum AgentError {
     #[error("agent.spool: {0}")]
     Spool(#[from] spool::SpoolError),
+    #[error("cannot start the probe threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
-/// A running agent. Dropping it does not stop it; call [`Agent::shutdown`].
+/// A running agent. Dropping it ends its probe threads, and with them the probes, without writing what the
+/// confirmers hold: call [`Agent::shutdown`].
 pub struct Agent {
     stop: watch::Sender<bool>,
     endpoints: Vec<JoinHandle<()>>,
@@ -42,6 +46,8 @@ pub struct Agent {
     monitor: JoinHandle<()>,
     load_monitor: JoinHandle<()>,
     maintenance: JoinHandle<()>,
+    /// Where the endpoint tasks run (see [`runtimes`]).
+    runtimes: runtimes::ProbeRuntimes,
     metrics: Arc<AgentMetrics>,
     pushes: probe::push::Registry,
     tap: tokio::sync::broadcast::Sender<Arc<[watchpost_core::model::Point]>>,
@@ -80,6 +86,12 @@ impl Agent {
         schedule.refresh(&sources).await;
         let load = load::Load::new();
         let load_monitor = tokio::spawn(load.clone().watch(stop_rx.clone()));
+        let runtimes = runtimes::ProbeRuntimes::start(0)?;
+        // Each probe thread keeps time too: an attempt that times out while its own thread lagged is not the
+        // target's fault. (These end with the endpoint tasks, at `stop`.)
+        for i in 0..runtimes.len() {
+            drop(runtimes.spawn(i, load.clone().watch(stop_rx.clone())));
+        }
         let ctx = Arc::new(scheduler::Context {
             permits: Arc::new(Semaphore::new(config.agent.concurrency)),
             points: tx,
@@ -96,7 +108,8 @@ impl Agent {
             .endpoints
             .iter()
             .zip(scheduler::phases(&intervals))
-            .map(|(e, phase)| {
+            .enumerate()
+            .map(|(i, (e, phase))| {
                 let series = Arc::new(SeriesKey {
                     endpoint: e.id.clone(),
                     region: config.agent.region.clone(),
@@ -106,7 +119,7 @@ impl Agent {
                 let probe = probe::build(e, &shared, &pushes);
                 let slot = ctx.metrics.last_probes.register(series.clone(), e.probe.kind());
                 let task = scheduler::Task { endpoint: Arc::new(e.clone()), series, probe, slot };
-                tokio::spawn(scheduler::run_endpoint(task, start + phase, ctx.clone(), stop_rx.clone()))
+                runtimes.spawn(i, scheduler::run_endpoint(task, start + phase, ctx.clone(), stop_rx.clone()))
             })
             .collect();
         drop(ctx); // the endpoint tasks hold the only senders: the writer ends when they do
@@ -123,7 +136,7 @@ impl Agent {
         let monitor = tokio::spawn(watch_overload(metrics.clone(), config.agent.concurrency, stop_rx.clone()));
         let maintenance = tokio::spawn(maintenance::keep_fresh(schedule, sources, stop_rx));
         tracing::info!(endpoints = config.endpoints.len(), region = %config.agent.region, "agent started");
-        Ok(Agent { stop, endpoints, writer, monitor, load_monitor, maintenance, metrics, pushes, tap })
+        Ok(Agent { stop, endpoints, writer, monitor, load_monitor, maintenance, runtimes, metrics, pushes, tap })
     }
 
     /// The points this agent produces, as it produces them (before batching and the store).
@@ -142,6 +155,7 @@ impl Agent {
         for h in self.endpoints {
             let _ = h.await;
         }
+        self.runtimes.stop();
         let _ = self.writer.await;
         let _ = self.monitor.await;
         let _ = self.load_monitor.await;
