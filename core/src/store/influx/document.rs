@@ -11,7 +11,7 @@
 //! The body is stored gzipped and base64-encoded (the commit's `encoding` field says so): the latest states
 //! of 10,000 series are 2 MB of JSON saved every 20 s, and influxd spends its write path, WAL, cache and
 //! compactions on every byte, then answers them again to every reader. Compressed they are a tenth of that.
-//! A commit without `encoding` (saved by a version before 0.19) holds the body as it is, and still reads.
+//! A commit without `encoding` (saved by an older version) holds the body as it is, and still reads.
 
 use super::*;
 use crate::lineproto::{write_line, Field};
