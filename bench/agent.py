@@ -12,7 +12,8 @@ Measures, in one sitting and interleaved (floor, peer, ours, ours, floor):
 All traffic stays on 127.0.0.1; every run is bounded in time. Prints a markdown report (also written to
 bench/results/agent-<time>.md) with the command that produced each figure.
 
-nginx's own CPU is reported beside each (the target shares the machine's two cores), and the floor can run
+nginx's own CPU and the whole machine's busy cores (/proc/stat) are reported beside each (the target shares
+the machine's two cores, and loopback TCP costs both ends in the kernel), and the floor can run
 at several rates (`--floor-rates 2000 10000`): at 10,000/s it says whether this machine can start 50,000
 endpoints' probes every 5 s on time at all, whatever the prober.
 
