@@ -18,7 +18,7 @@ at several rates (`--floor-rates 2000 10000`): at 10,000/s it says whether this 
 endpoints' probes every 5 s on time at all, whatever the prober.
 
 Usage: bench/agent.py [--sizes 1000 10000] [--warmup 20] [--window 30] [--reps 3] [--no-peers] [--command run|agent]
-                      [--floor-rates 2000 10000] [--no-blackbox]
+                      [--floor-rates 2000 10000] [--no-blackbox] [--scrape-every 15]
 """
 import argparse
 import glob
@@ -57,7 +57,24 @@ def newest(pattern):
 
 
 def metrics():
-    return benchlib.metrics(LISTEN)
+    # The process's own series only: at 50,000 endpoints the per-endpoint families are 56 MB, and parsing
+    # them here every 10 s would take this machine's CPU from the agent being measured.
+    return benchlib.metrics(LISTEN, "/metrics?per_endpoint=false")
+
+
+def scraper(every, stop, out):
+    """What a Prometheus scraping the agent costs it: the whole /metrics (every endpoint's families) read and
+    thrown away every `every` seconds; appends (bytes, seconds) per scrape to `out`."""
+    import urllib.request
+    while not stop.wait(every):
+        t0, size = time.time(), 0
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{LISTEN}/metrics", timeout=30) as r:
+                while chunk := r.read(1 << 20):
+                    size += len(chunk)
+        except OSError:
+            continue
+        out.append((size, time.time() - t0))
 
 
 def median(v):
@@ -105,18 +122,20 @@ def blackbox(rates, duration, reps):
     return out, " ".join(os.path.relpath(a, ROOT) if a.startswith("/") and "bench-anchors" in a else a for a in argv[1:])
 
 
-def watchpost(n, warmup, window, reps, command="run"):
+def watchpost(n, warmup, window, reps, command="run", scrape_every=0):
     body = "".join(f'[[endpoints]]\nid = "e{k}"\nurl = "http://127.0.0.1:18080/?id={k}"\n\n' for k in range(n))
-    r = measure_run('[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n', body, n / 5, warmup, window, reps, command)
+    r = measure_run('[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n', body, n / 5, warmup, window, reps, command,
+                    scrape_every)
     r.update(endpoints=n, target_rate=n / 5,
              command=f"watchpost {command} --config <{n} endpoints, 5 s> + measure_pid.py --rate {n / 5:g} --window {window} --reps {reps}")
     return r
 
 
-def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
+def measure_run(agent_section, body, rate, warmup, window, reps, command="run", scrape_every=0):
     """Runs `watchpost run` on a SQLite store with `body` (endpoints and checks) and measures it at `rate`
     probes (or check runs) per second: achieved rate from /metrics, CPU-ms per probe and RSS from
-    measure_pid.py, lateness from the agent's own 10 s windows."""
+    measure_pid.py, lateness from the agent's own 10 s windows. With `scrape_every`, the whole /metrics is
+    also scraped that often from the start, as a Prometheus would (its cost is in the agent's CPU and RSS)."""
     d = tempfile.mkdtemp(prefix="watchpost-bench-")
     cfg = os.path.join(d, "bench.toml")
     with open(cfg, "w") as f:
@@ -125,6 +144,7 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
     argv = [binary, command, "--config", cfg]
     log("$", " ".join(argv))
     proc = subprocess.Popen(argv, stderr=open(os.path.join(d, "watchpost.log"), "w"))
+    scrapes, scrape_stop = [], threading.Event()
     try:
         for _ in range(100):
             try:
@@ -132,6 +152,8 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
                 break
             except OSError:
                 time.sleep(0.1)
+        if scrape_every:
+            threading.Thread(target=scraper, args=(scrape_every, scrape_stop, scrapes), daemon=True).start()
         time.sleep(warmup)
         samples, stop = [], threading.Event()
 
@@ -180,8 +202,12 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run"):
             "dropped": m1.get('watchpost_points_dropped_total{reason="queue_full"}', 0) + m1.get('watchpost_points_dropped_total{reason="store_error"}', 0),
             "written": m1["watchpost_points_written_total"] - m0["watchpost_points_written_total"],
             "behind": m1["watchpost_scheduler_behind"],
+            "scrapes": len(scrapes),
+            "scrape_mb": median([b for b, _ in scrapes]) / 1e6 if scrapes else None,
+            "scrape_s": median([t for _, t in scrapes]) if scrapes else None,
         }
     finally:
+        scrape_stop.set()
         benchlib.stop(proc)
         shutil.rmtree(d, ignore_errors=True)
 
@@ -196,6 +222,8 @@ def main():
     ap.add_argument("--no-blackbox", action="store_true", help="skip blackbox_exporter (the floor still runs)")
     ap.add_argument("--floor-rates", type=int, nargs="+", default=[2000],
                     help="rates of the bare floor (probes/s); 10000 asks whether this machine can hold 50,000 endpoints at 5 s at all")
+    ap.add_argument("--scrape-every", type=float, default=0, metavar="S",
+                    help="also scrape the whole /metrics (every endpoint's families) every S seconds, as a Prometheus would")
     ap.add_argument("--command", choices=["run", "agent"], default="run",
                     help="`watchpost run` (every part in one process, the default) or `watchpost agent` (the agent alone)")
     a = ap.parse_args()
@@ -205,21 +233,23 @@ def main():
     if not a.no_peers:
         floor += [bare_probe(r, 20) for r in a.floor_rates]
         peer, peer_cmd = ({}, "") if a.no_blackbox else blackbox([200, 2000], 10, 3)
-    ours = [watchpost(n, a.warmup, a.window, a.reps, a.command) for n in a.sizes]
+    ours = [watchpost(n, a.warmup, a.window, a.reps, a.command, a.scrape_every) for n in a.sizes]
     if not a.no_peers:
         floor += [bare_probe(r, 20) for r in a.floor_rates]
     noise = subprocess.run([sys.executable, os.path.join(ANCHORS, "machine_noise.py"), "--samples", "1", "--pause", "0"],
                            capture_output=True, text=True, timeout=300).stdout.strip()
 
     lines = [f"## Agent benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps} --command {a.command}`", "",
-             "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core (nginx's) | machine busy, cores of " + str(os.cpu_count()) + " | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps} --command {a.command}"
+             + (f" --scrape-every {a.scrape_every:g}" if a.scrape_every else "") + "`", "",
+             "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core (nginx's) | machine busy, cores of " + str(os.cpu_count()) + " | RSS MiB (peak) | lateness p50 / p99 / max ms | points dropped | whole /metrics: MB, median s (scrapes) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in ours:
         lo, hi = r["cpu_ms_per_probe_range"]
         lines.append(f"| {r['endpoints']:,} | {r['target_rate']:,.0f} | {r['achieved']:,.0f} | {r['failures']:.0f} | "
                      f"{r['cpu_ms_per_probe']:.3f} ({lo:.3f}-{hi:.3f}) | {r['core_pct']:.0f} ({r['nginx_core_pct']:.0f}) | {r['machine_cores']:.2f} | {r['rss_mb']:.0f} ({r['hwm_mb']:.0f}) | "
-                     f"{r['late_p50_ms']:.2f} / {r['late_p99_ms']:.1f} / {r['late_max_ms']:.1f} ({r['windows']} windows) | {r['dropped']:.0f} |")
+                     f"{r['late_p50_ms']:.2f} / {r['late_p99_ms']:.1f} / {r['late_max_ms']:.1f} ({r['windows']} windows) | {r['dropped']:.0f} | "
+                     + (f"{r['scrape_mb']:.1f}, {r['scrape_s']:.2f} ({r['scrapes']}) |" if r["scrapes"] else "not scraped |"))
     if not a.no_peers:
         lines += ["", "Peers in the same sitting:", "",
                   "| engine | rate | CPU ms/probe | ratio Watchpost / engine (at the nearest size) |", "|---|---|---|---|"]

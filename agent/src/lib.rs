@@ -117,7 +117,7 @@ impl Agent {
                     environment: e.environment.clone(),
                 });
                 let probe = probe::build(e, &shared, &pushes);
-                let slot = ctx.metrics.last_probes.register(series.clone(), e.probe.kind());
+                let slot = ctx.metrics.last_probes.register(&series, e.probe.kind());
                 let task = scheduler::Task { endpoint: Arc::new(e.clone()), series, probe, slot };
                 runtimes.spawn(i, scheduler::run_endpoint(task, start + phase, ctx.clone(), stop_rx.clone()))
             })

@@ -154,6 +154,8 @@ impl AgentMetrics {
         })
     }
 
+    /// The agent's own series. Each endpoint's last probe ([`AgentMetrics::last_probes`]) is not among them:
+    /// at tens of thousands of endpoints it is most of a scrape, streamed part by part.
     pub fn render(&self, out: &mut String) {
         m::counter(out, "watchpost_probes_total", "Probe attempts completed.", self.probes.get());
         m::header(out, "watchpost_probe_failures_total", "counter", "Failed probe attempts by error class.");
@@ -260,6 +262,5 @@ impl AgentMetrics {
         m::counter(out, "watchpost_write_batches_total", "Batches written to the store.", self.write_batches.get());
         m::counter(out, "watchpost_write_errors_total", "Failed batch writes (each retry counts).", self.write_errors.get());
         m::histogram(out, "watchpost_write_duration_seconds", "Time to write one batch.", &self.write_duration);
-        self.last_probes.render(out);
     }
 }

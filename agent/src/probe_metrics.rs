@@ -32,7 +32,9 @@ struct Last {
 /// One endpoint's slot, written by its task after each attempt.
 #[derive(Debug)]
 pub struct Slot {
-    series: Arc<SeriesKey>,
+    /// The endpoint's labels as they go between the braces, escaped once at start: a scrape of 50,000
+    /// endpoints writes 550,000 lines, and escaping four labels afresh for each was most of its cost.
+    labels: Box<str>,
     /// The probe type (`ProbeConfig::kind`): which families apply.
     kind: &'static str,
     last: Mutex<Option<Last>>,
@@ -87,123 +89,272 @@ pub struct ProbeMetrics {
 
 impl ProbeMetrics {
     /// A slot for an endpoint whose probe is of `kind` (`ProbeConfig::kind`).
-    pub fn register(&self, series: Arc<SeriesKey>, kind: &'static str) -> Arc<Slot> {
-        let slot = Arc::new(Slot { series, kind, last: Mutex::new(None) });
+    pub fn register(&self, series: &SeriesKey, kind: &'static str) -> Arc<Slot> {
+        let labels = [
+            ("endpoint", series.endpoint.as_str()),
+            ("region", &series.region),
+            ("component", &series.component),
+            ("environment", &series.environment),
+        ];
+        let slot = Arc::new(Slot { labels: m::labels(&labels).into_boxed_str(), kind, last: Mutex::new(None) });
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).push(slot.clone());
         slot
     }
 
-    /// The families in Prometheus's text format, each family's samples together; an endpoint not yet probed
-    /// has none.
-    pub fn render(&self, out: &mut String) {
-        let rows: Vec<(Vec<(&'static str, String)>, Last)> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
+    /// Every endpoint's last attempt as it is now, to be written out part by part
+    /// ([`Scrape::next_part`]): a response of tens of megabytes is never held whole, and the slots are
+    /// locked only while copied (each endpoint's families then come from the same attempt).
+    pub fn scrape(&self) -> Scrape {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let rows = slots
+            .into_iter()
             .filter_map(|s| {
-                let last = (*s.last.lock().unwrap_or_else(|p| p.into_inner()))?;
-                let k = &s.series;
-                let labels = vec![
-                    ("endpoint", k.endpoint.clone()),
-                    ("region", k.region.clone()),
-                    ("component", k.component.clone()),
-                    ("environment", k.environment.clone()),
-                ];
-                Some((labels, last))
+                let last = *s.last.lock().unwrap_or_else(|p| p.into_inner());
+                last.map(|l| (s, l))
             })
             .collect();
-        render_rows(out, &rows, true);
+        Scrape { rows, family: 0, next: 0 }
+    }
+
+    /// The whole scrape into `out` (tests and small fleets; the server streams [`ProbeMetrics::scrape`]).
+    pub fn render(&self, out: &mut String) {
+        let mut scrape = self.scrape();
+        while scrape.next_part(out, usize::MAX) {}
+    }
+}
+
+/// A scrape of every endpoint's families being written out: the families in order, each family's samples
+/// together (the text format wants them so), an endpoint not yet probed with none.
+#[derive(Debug)]
+pub struct Scrape {
+    rows: Vec<(Arc<Slot>, Last)>,
+    /// Where the next part starts: the family, and the row within it.
+    family: usize,
+    next: usize,
+}
+
+impl Scrape {
+    /// Appends the next part of the scrape, about `budget` bytes (whole rows, at least one); false once the
+    /// scrape is complete and nothing was appended.
+    pub fn next_part(&mut self, out: &mut String, budget: usize) -> bool {
+        let start = out.len();
+        while let Some(family) = FAMILIES.get(self.family) {
+            if self.next == 0 {
+                if !self.rows.iter().any(|(_, l)| family.has(l)) {
+                    self.family += 1;
+                    continue;
+                }
+                m::header(out, family.name, "gauge", family.help);
+            }
+            while let Some((slot, last)) = self.rows.get(self.next) {
+                family.write(out, &slot.labels, last);
+                self.next += 1;
+                if out.len() - start >= budget {
+                    return true;
+                }
+            }
+            self.family += 1;
+            self.next = 0;
+        }
+        out.len() > start
     }
 }
 
 /// One probe's result as `GET /probe` answers it (blackbox_exporter's families, without labels: Prometheus
 /// adds the target's).
 pub fn render_probe(out: &mut String, a: &Attempt, kind: &str) {
-    render_rows(out, &[(Vec::new(), Last::of(a, kind, false))], false);
+    let last = Last::of(a, kind, false);
+    for family in FAMILIES.iter().filter(|f| !f.state && f.has(&last)) {
+        m::header(out, family.name, "gauge", family.help);
+        family.write(out, "", &last);
+    }
 }
 
-type Pick = fn(&Last) -> Option<f64>;
+/// One family of gauges over the endpoints.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    /// Watchpost's confirmed state: on `/metrics`, not in `/probe`'s answer (one probe confirms nothing).
+    state: bool,
+    values: Values,
+}
 
-/// blackbox_exporter's families; Watchpost's confirmed state where `state`.
-fn render_rows(out: &mut String, rows: &[(Vec<(&'static str, String)>, Last)], state: bool) {
-    let mut families: Vec<(&str, &str, Pick)> = vec![
-        ("probe_success", "Whether the last probe succeeded (assertions included).", |l| Some(f64::from(u8::from(l.success)))),
-        ("probe_duration_seconds", "How long the last probe took.", |l| Some(l.duration_s)),
-        ("probe_http_status_code", "The last probe's final HTTP status code.", |l| l.status.map(f64::from)),
-        ("probe_ssl_earliest_cert_expiry", "When the first certificate of the chain the server sent expires (UNIX seconds).", |l| {
-            l.cert_expiry
-        }),
-        ("probe_dns_lookup_time_seconds", "How long the last probe's DNS lookup took.", |l| l.dns_s),
-        (
-            "watchpost_domain_expiry_timestamp_seconds",
-            "When the domain's registration expires, from its registry's RDAP service (UNIX seconds).",
-            |l| l.domain_expiry,
-        ),
-    ];
-    if state {
-        families.push((
-            "watchpost_endpoint_up",
-            "1 while the endpoint is confirmed up in this region (Watchpost's confirmation: one miss is not an outage).",
-            |l| Some(f64::from(u8::from(!l.confirmed_down))),
-        ));
-        families.push((
-            "watchpost_endpoint_confirmed_down",
-            "1 while the endpoint is confirmed down in this region (failure_threshold misses in a row).",
-            |l| Some(f64::from(u8::from(l.confirmed_down))),
-        ));
-    }
-    for (name, help, pick) in families {
-        if !rows.iter().any(|(_, l)| pick(l).is_some()) {
-            continue;
+enum Values {
+    One(fn(&Last) -> Option<f64>),
+    /// A sample per phase, labelled `phase`.
+    Phased(&'static [&'static str], fn(&Last) -> Option<&[f64]>),
+}
+
+impl Family {
+    fn has(&self, l: &Last) -> bool {
+        match self.values {
+            Values::One(pick) => pick(l).is_some(),
+            Values::Phased(_, pick) => pick(l).is_some(),
         }
-        m::header(out, name, "gauge", help);
-        for (labels, l) in rows {
-            if let Some(v) = pick(l) {
-                let borrowed: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                m::sample(out, name, &borrowed, v);
+    }
+
+    /// The endpoint's samples of this family (none when it has no value), `labels` escaped already.
+    fn write(&self, out: &mut String, labels: &str, l: &Last) {
+        match self.values {
+            Values::One(pick) => {
+                if let Some(v) = pick(l) {
+                    m::sample_raw(out, self.name, labels, None, v);
+                }
+            }
+            Values::Phased(names, pick) => {
+                for (phase, v) in names.iter().zip(pick(l).unwrap_or_default()) {
+                    m::sample_raw(out, self.name, labels, Some(("phase", phase)), *v);
+                }
             }
         }
     }
-    phased(
-        out,
-        rows,
-        "probe_http_duration_seconds",
-        "The last HTTP probe's duration by phase (summed over redirects).",
-        &HTTP_PHASES,
-        |l| l.phases.as_ref().map(|p| &p[..]),
-    );
-    phased(
-        out,
-        rows,
-        "probe_icmp_duration_seconds",
-        "The last ICMP probe's duration by phase (rtt: the replies' average).",
-        &["resolve", "rtt"],
-        |l| l.icmp.as_ref().map(|p| &p[..]),
-    );
 }
 
-const HTTP_PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
+/// blackbox_exporter's families, then Watchpost's confirmed state.
+static FAMILIES: [Family; 10] = [
+    Family {
+        name: "probe_success",
+        help: "Whether the last probe succeeded (assertions included).",
+        state: false,
+        values: Values::One(|l| Some(f64::from(u8::from(l.success)))),
+    },
+    Family {
+        name: "probe_duration_seconds",
+        help: "How long the last probe took.",
+        state: false,
+        values: Values::One(|l| Some(l.duration_s)),
+    },
+    Family {
+        name: "probe_http_status_code",
+        help: "The last probe's final HTTP status code.",
+        state: false,
+        values: Values::One(|l| l.status.map(f64::from)),
+    },
+    Family {
+        name: "probe_ssl_earliest_cert_expiry",
+        help: "When the first certificate of the chain the server sent expires (UNIX seconds).",
+        state: false,
+        values: Values::One(|l| l.cert_expiry),
+    },
+    Family {
+        name: "probe_dns_lookup_time_seconds",
+        help: "How long the last probe's DNS lookup took.",
+        state: false,
+        values: Values::One(|l| l.dns_s),
+    },
+    Family {
+        name: "watchpost_domain_expiry_timestamp_seconds",
+        help: "When the domain's registration expires, from its registry's RDAP service (UNIX seconds).",
+        state: false,
+        values: Values::One(|l| l.domain_expiry),
+    },
+    Family {
+        name: "watchpost_endpoint_up",
+        help: "1 while the endpoint is confirmed up in this region (Watchpost's confirmation: one miss is not an outage).",
+        state: true,
+        values: Values::One(|l| Some(f64::from(u8::from(!l.confirmed_down)))),
+    },
+    Family {
+        name: "watchpost_endpoint_confirmed_down",
+        help: "1 while the endpoint is confirmed down in this region (failure_threshold misses in a row).",
+        state: true,
+        values: Values::One(|l| Some(f64::from(u8::from(l.confirmed_down)))),
+    },
+    Family {
+        name: "probe_http_duration_seconds",
+        help: "The last HTTP probe's duration by phase (summed over redirects).",
+        state: false,
+        values: Values::Phased(&["resolve", "connect", "tls", "processing", "transfer"], |l| l.phases.as_ref().map(|p| &p[..])),
+    },
+    Family {
+        name: "probe_icmp_duration_seconds",
+        help: "The last ICMP probe's duration by phase (rtt: the replies' average).",
+        state: false,
+        values: Values::Phased(&["resolve", "rtt"], |l| l.icmp.as_ref().map(|p| &p[..])),
+    },
+];
 
-/// A family with a `phase` label.
-fn phased(
-    out: &mut String,
-    rows: &[(Vec<(&'static str, String)>, Last)],
-    name: &str,
-    help: &str,
-    names: &[&str],
-    pick: fn(&Last) -> Option<&[f64]>,
-) {
-    if !rows.iter().any(|(_, l)| pick(l).is_some()) {
-        return;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Attempt, Timings};
+
+    fn key(endpoint: &str) -> SeriesKey {
+        SeriesKey { endpoint: endpoint.into(), region: "eu".into(), component: "api".into(), environment: "production".into() }
     }
-    m::header(out, name, "gauge", help);
-    for (labels, l) in rows {
-        let Some(values) = pick(l) else { continue };
-        for (phase, v) in names.iter().zip(values) {
-            let mut borrowed: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            borrowed.push(("phase", phase));
-            m::sample(out, name, &borrowed, *v);
+
+    /// Three endpoints of different kinds, one of them never probed, and a name that needs escaping.
+    fn metrics() -> ProbeMetrics {
+        let m = ProbeMetrics::default();
+        let http = Attempt {
+            ok: true,
+            latency_ms: 12.0,
+            status_code: Some(200),
+            timings: Timings { dns_ms: Some(1.0), connect_ms: Some(2.0), tls_ms: Some(3.0), ttfb_ms: Some(10.0) },
+            ..Attempt::at(1_700_000_000_000_000_000)
+        };
+        m.register(&key("web \"main\""), "http").record(&http, false);
+        m.register(&key("never"), "http");
+        let icmp = Attempt { ok: false, latency_ms: 0.0, ..Attempt::at(1_700_000_000_000_000_000) };
+        m.register(&key("ping"), "icmp").record(&icmp, true);
+        m
+    }
+
+    #[test]
+    fn a_scrape_written_in_parts_is_the_scrape_written_whole() {
+        let m = metrics();
+        let mut whole = String::new();
+        m.render(&mut whole);
+        let mut scrape = m.scrape();
+        let (mut parts, mut count) = (String::new(), 0);
+        // A budget of one byte: every row is a part of its own.
+        while scrape.next_part(&mut parts, 1) {
+            count += 1;
         }
+        assert_eq!(parts, whole);
+        assert!(count > 10, "{count} parts");
+        assert!(!scrape.next_part(&mut parts, 1), "a finished scrape stays finished");
+
+        // Each family once, its samples together; the endpoint never probed has none.
+        let mut seen: Vec<&str> = Vec::new();
+        for line in whole.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            if seen.last() != Some(&name) {
+                assert!(!seen.contains(&name), "{name} is split:\n{whole}");
+                seen.push(name);
+            }
+        }
+        assert_eq!(whole.matches("# TYPE probe_success gauge\n").count(), 1, "{whole}");
+        assert!(!whole.contains("never"), "{whole}");
+        let labels = r#"endpoint="web \"main\"",region="eu",component="api",environment="production""#;
+        for line in [
+            format!("probe_success{{{labels}}} 1\n"),
+            format!("probe_http_status_code{{{labels}}} 200\n"),
+            format!("probe_http_duration_seconds{{{labels},phase=\"connect\"}} 0.002\n"),
+            format!("watchpost_endpoint_confirmed_down{{{labels}}} 0\n"),
+            "watchpost_endpoint_confirmed_down{endpoint=\"ping\",region=\"eu\",component=\"api\",environment=\"production\"} 1\n".into(),
+            "probe_icmp_duration_seconds{endpoint=\"ping\",region=\"eu\",component=\"api\",environment=\"production\",phase=\"rtt\"} NaN\n"
+                .into(),
+        ] {
+            assert!(whole.contains(&line), "no {line} in:\n{whole}");
+        }
+    }
+
+    #[test]
+    fn a_scrape_of_no_probed_endpoint_is_empty() {
+        let m = ProbeMetrics::default();
+        m.register(&key("never"), "http");
+        let mut out = String::new();
+        assert!(!m.scrape().next_part(&mut out, usize::MAX));
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn probe_answers_have_no_labels_and_no_confirmed_state() {
+        let a = Attempt { ok: true, latency_ms: 5.0, status_code: Some(204), ..Attempt::at(0) };
+        let mut out = String::new();
+        render_probe(&mut out, &a, "http");
+        assert!(out.contains("probe_success 1\n") && out.contains("probe_http_status_code 204\n"), "{out}");
+        assert!(!out.contains("watchpost_endpoint") && !out.contains("endpoint="), "{out}");
     }
 }

@@ -313,7 +313,7 @@ mod tests {
         let (stop_tx, stop_rx) = watch::channel(false);
         let series = Arc::new(SeriesKey { endpoint: "e".into(), region: "r".into(), component: String::new(), environment: "p".into() });
         let start = Instant::now();
-        let slot = ctx.metrics.last_probes.register(series.clone(), "tcp");
+        let slot = ctx.metrics.last_probes.register(&series, "tcp");
         let task = tokio::spawn(run_endpoint(Task { endpoint: ep, series, probe, slot }, start + phase, ctx, stop_rx));
         tokio::time::sleep(run_for).await;
         stop_tx.send(true).unwrap();

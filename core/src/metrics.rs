@@ -78,14 +78,37 @@ pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Writes one sample line with labels.
 pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    sample_raw(out, name, &self::labels(labels), None, value);
+}
+
+/// Labels as they go between a sample's braces, `k="v",…`, values escaped: rendered once for a series
+/// written at every scrape.
+pub fn labels(labels: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label(&mut out, v);
+        out.push('"');
+    }
+    out
+}
+
+/// Writes one sample line whose labels are rendered already (see [`labels`]), with one more label (its
+/// value written as is: a name of ours, not of the operator).
+pub fn sample_raw(out: &mut String, name: &str, labels: &str, extra: Option<(&str, &str)>, value: f64) {
     out.push_str(name);
-    if !labels.is_empty() {
+    if !labels.is_empty() || extra.is_some() {
         out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
+        out.push_str(labels);
+        if let Some((k, v)) = extra {
+            if !labels.is_empty() {
                 out.push(',');
             }
-            let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+            let _ = write!(out, "{k}=\"{v}\"");
         }
         out.push('}');
     }
@@ -115,8 +138,15 @@ pub fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram) {
     sample(out, &format!("{name}_count"), &[], h.count() as f64);
 }
 
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+fn escape_label(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// The standard `process_*` metrics of the Prometheus client libraries, read from `/proc/self` (Linux; on
@@ -186,7 +216,7 @@ mod tests {
     #[test]
     fn escapes_label_values() {
         let mut out = String::new();
-        sample(&mut out, "m", &[("k", "a\"b")], 1.0);
-        assert_eq!(out, "m{k=\"a\\\"b\"} 1\n");
+        sample(&mut out, "m", &[("k", "a\"b"), ("path", "C:\\x\ny")], 1.0);
+        assert_eq!(out, "m{k=\"a\\\"b\",path=\"C:\\\\x\\ny\"} 1\n");
     }
 }

@@ -53,6 +53,12 @@ component = "api"
     assert!(metrics.contains("watchpost_probe_failures_total{class=\"status\"} 4"), "{metrics}");
     assert!(metrics.contains("# TYPE watchpost_scheduler_lateness_seconds histogram"), "{metrics}");
     assert!(metrics.contains("watchpost_endpoints 1"), "{metrics}");
+    // Each endpoint's last probe comes streamed after the process's own series; `?per_endpoint=false` leaves
+    // it out and keeps the rest.
+    assert!(metrics.contains("probe_success{endpoint=\"flappy\""), "{metrics}");
+    let (_, own) = http_get(listen, "/metrics?per_endpoint=false").expect("GET /metrics?per_endpoint=false");
+    assert!(own.contains("watchpost_endpoints 1") && own.contains("process_resident_memory_bytes"), "{own}");
+    assert!(!own.contains("probe_success") && !own.contains("endpoint=\"flappy\""), "{own}");
 
     let out = terminate(child);
     let log = String::from_utf8_lossy(&out.stderr);

@@ -186,7 +186,24 @@ pub fn http_request(port: u16, method: &str, path: &str, headers: &[&str], body:
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let (head, body) = out.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.to_string()))
+    let chunked = head.lines().any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    let body = if chunked { dechunk(body)? } else { body.to_string() };
+    Some((head.lines().next()?.to_string(), body))
+}
+
+/// A body sent with `Transfer-Encoding: chunked` (a streamed `/metrics`), as the bytes it carries; None when
+/// the chunks are malformed or the last one never came.
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
+    }
 }
 
 /// Waits until `cond` holds or `limit` passes.
