@@ -1,6 +1,7 @@
 //! The process's own HTTP endpoints: `/healthz` (503 while the agent's store takes no writes), `/metrics`
-//! (Prometheus text format; the endpoints' families streamed, left out with `?per_endpoint=false`), `GET /probe?target=…&module=…` (blackbox_exporter's, when `[modules]` are
-//! configured), and `POST /api/v1/push/{id}` where push endpoints receive their reports.
+//! (Prometheus text format; the endpoints' families streamed, left out with `?per_endpoint=false`),
+//! `GET /probe?target=…&module=…` (blackbox_exporter's, when `[modules]` are configured), and
+//! `POST /api/v1/push/{id}` where push endpoints receive their reports.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
