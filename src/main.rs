@@ -23,12 +23,11 @@ use std::time::Duration;
 use watchpost::settings::Settings;
 use watchpost_core::config::Config;
 
-/// mimalloc, not glibc's malloc. Why: glibc keeps what a burst freed. Parsing a 50,000-endpoint file peaks at
-/// 170 MiB; an agent starved of CPU for a few seconds then runs thousands of connections at once. glibc's
-/// per-thread arenas hold those pages for the life of the process (`malloc_trim` would need `unsafe`,
-/// which the workspace forbids). mimalloc hands freed pages back after a short delay. An agent that came
-/// back from a 3 s stall at 10,000 probes/s kept 362 MiB under glibc and 290 under mimalloc (bench/README.md,
-/// figure 4).
+/// mimalloc, not glibc's malloc. Why: glibc keeps what a burst freed. An agent starved of CPU for a few
+/// seconds then runs thousands of connections at once, and glibc's per-thread arenas hold their pages for
+/// the life of the process (`malloc_trim` would need `unsafe`, which the workspace forbids); mimalloc hands
+/// them back. At 50,000 endpoints, 3 s after such a stall, the agent kept 362 MiB under glibc, 357 under
+/// jemalloc (through `LD_PRELOAD`) and 290 under mimalloc (bench/README.md, figure 4).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
