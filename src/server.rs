@@ -29,6 +29,22 @@ pub struct AppState {
     pub store: Option<Arc<dyn watchpost_core::store::Store>>,
     /// `[modules]` for `/probe`, in a process that runs the agent.
     pub prober: Option<Arc<watchpost_agent::blackbox::Prober>>,
+    pub scrapes: Scrapes,
+}
+
+/// How many scrapes with the endpoints' families may be under way at once. Each holds a copy of every
+/// endpoint's last probe (about 8 MB at 50,000 endpoints) until its client has read it: without a bound,
+/// clients that open scrapes and never read them would hold as many copies as they open. Four leave room
+/// for two Prometheus replicas and a person with curl.
+#[derive(Clone)]
+pub struct Scrapes(Arc<tokio::sync::Semaphore>);
+
+const SCRAPES_AT_ONCE: usize = 4;
+
+impl Default for Scrapes {
+    fn default() -> Self {
+        Scrapes(Arc::new(tokio::sync::Semaphore::new(SCRAPES_AT_ONCE)))
+    }
 }
 
 /// Rejected push reports, logged at most once a minute per endpoint with how many there were: a misconfigured
@@ -87,9 +103,21 @@ async fn render(State(s): State<AppState>, RawQuery(query): RawQuery) -> Respons
     }
     let params = watchpost_agent::probe::push::form_pairs(query.as_deref().unwrap_or_default());
     let per_endpoint = !params.iter().any(|(k, v)| k == "per_endpoint" && matches!(v.as_str(), "false" | "0"));
-    let mut scrape = s.agent.as_ref().filter(|_| per_endpoint).map(|m| m.last_probes.scrape());
+    let mut scrape = match s.agent.as_ref().filter(|_| per_endpoint) {
+        None => None,
+        Some(m) => match s.scrapes.0.clone().try_acquire_owned() {
+            // The permit goes with the body: it is returned when the body is sent or its client goes away.
+            Ok(permit) => Some((m.last_probes.scrape(), permit)),
+            Err(_) => {
+                let busy = format!(
+                    "{SCRAPES_AT_ONCE} scrapes of /metrics with the endpoints' families are under way; try again, or ask for ?per_endpoint=false\n"
+                );
+                return (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::RETRY_AFTER, "1")], busy).into_response();
+            }
+        },
+    };
     let parts = std::iter::once(out).chain(std::iter::from_fn(move || {
-        let scrape = scrape.as_mut()?;
+        let (scrape, _permit) = scrape.as_mut()?;
         let mut part = String::with_capacity(SCRAPE_PART_BYTES + 1024);
         scrape.next_part(&mut part, SCRAPE_PART_BYTES).then_some(part)
     }));
@@ -157,5 +185,65 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, mut stop: tok
     };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "the HTTP server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+
+    fn state() -> AppState {
+        let agent = Arc::new(AgentMetrics::default());
+        let series = watchpost_core::model::SeriesKey {
+            endpoint: "api".into(),
+            region: "eu".into(),
+            component: String::new(),
+            environment: "production".into(),
+        };
+        let attempt = watchpost_agent::probe::Attempt { ok: true, ..watchpost_agent::probe::Attempt::at(0) };
+        agent.last_probes.register(&series, "http").record(&attempt, false);
+        AppState { agent: Some(agent), ..Default::default() }
+    }
+
+    async fn get(s: &AppState, query: Option<&str>) -> Response {
+        render(State(s.clone()), RawQuery(query.map(str::to_string))).await
+    }
+
+    async fn text(r: Response) -> String {
+        String::from_utf8(to_bytes(r.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn scrapes_with_the_endpoints_families_are_bounded_and_the_rest_always_answers() {
+        let s = state();
+        // Scrapes whose clients never read: each holds its copy, and its permit, until its body goes.
+        let mut held = Vec::new();
+        for _ in 0..SCRAPES_AT_ONCE {
+            let r = get(&s, None).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            held.push(r);
+        }
+        let busy = get(&s, None).await;
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers().get(axum::http::header::RETRY_AFTER).unwrap(), "1");
+        assert!(text(busy).await.contains("?per_endpoint=false"));
+        // The process's own series need no copy and are never refused.
+        let own = text(get(&s, Some("per_endpoint=false")).await).await;
+        assert!(own.contains("watchpost_probes_total") && !own.contains("probe_success"), "{own}");
+
+        // One client goes away: its permit comes back.
+        drop(held.pop());
+        let full = text(get(&s, None).await).await;
+        assert!(full.contains("watchpost_probes_total 0\n"), "{full}");
+        assert!(full.contains("probe_success{endpoint=\"api\",region=\"eu\",component=\"\",environment=\"production\"} 1\n"), "{full}");
+        // A body read to its end returns its permit as well: one at a time, any number of scrapes answer.
+        for _ in 0..3 {
+            let r = get(&s, None).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            assert!(text(r).await.contains("probe_success{"));
+        }
+        held.push(get(&s, None).await);
+        assert_eq!(get(&s, None).await.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }
