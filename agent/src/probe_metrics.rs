@@ -115,12 +115,6 @@ impl ProbeMetrics {
             .collect();
         Scrape { rows, family: 0, next: 0 }
     }
-
-    /// The whole scrape into `out` (tests and small fleets; the server streams [`ProbeMetrics::scrape`]).
-    pub fn render(&self, out: &mut String) {
-        let mut scrape = self.scrape();
-        while scrape.next_part(out, usize::MAX) {}
-    }
 }
 
 /// A scrape of every endpoint's families being written out: the families in order, each family's samples
@@ -304,7 +298,8 @@ mod tests {
     fn a_scrape_written_in_parts_is_the_scrape_written_whole() {
         let m = metrics();
         let mut whole = String::new();
-        m.render(&mut whole);
+        let mut one = m.scrape();
+        while one.next_part(&mut whole, usize::MAX) {}
         let mut scrape = m.scrape();
         let (mut parts, mut count) = (String::new(), 0);
         // A budget of one byte: every row is a part of its own.
