@@ -33,7 +33,7 @@ struct Last {
 #[derive(Debug)]
 pub struct Slot {
     /// The endpoint's labels as they go between the braces, escaped once at start: a scrape of 50,000
-    /// endpoints writes 550,000 lines, and escaping four labels afresh for each was most of its cost.
+    /// endpoints writes 500,000 lines, and escaping four labels afresh for each was most of its cost.
     labels: Box<str>,
     /// The probe type (`ProbeConfig::kind`): which families apply.
     kind: &'static str,

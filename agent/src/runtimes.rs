@@ -67,8 +67,8 @@ impl ProbeRuntimes {
         }
     }
 
-    /// Ends the runtimes' threads once the tasks on them are done (what a probe left behind, such as a
-    /// connection task, is dropped).
+    /// Ends the runtimes' threads at once. Call it after the endpoint tasks have finished: whatever still
+    /// runs there (a connection task a probe left behind) is dropped.
     pub fn stop(self) {
         for exit in self.exits {
             let _ = exit.send(());
