@@ -7,13 +7,16 @@ no usage reporting, no _internal store, no query log):
   * writer: `influx_bench write` generates SERIES x SLOTS probe points, encodes them into the writer's gzip
     bodies of 5,000 lines (timed), saves them, and writes the same points through InfluxStore (timed);
     then one curl process posts those saved bodies with keep-alive (the anchor's method) into a fresh
-    database: the ceiling. Interleaved ours, curl, ours, curl, ... REPS times; medians and the ratio.
+    database: the ceiling. Interleaved ours, curl, ours, curl, ... REPS times; medians and the ratio, and
+    influxd's CPU per 1,000 points for each (ours also writes the write log, packed: the difference is
+    what the log costs influxd).
   * spool: appends of 5,000-point batches with an fsync each, then replay into influxd;
   * queries: the store conformance queries on a day of points for 10,000 endpoints (60 s interval:
     14.4 M points), SQLite and InfluxDB side by side.
 Prints a markdown report (also bench/results/influx-<time>.md). Traffic stays on 127.0.0.1.
 
 Usage: bench/influx.py [--series 10000] [--slots 200] [--reps 3] [--query-hours 24] [--query-interval 60]
+                      [--queries-only | --writer-only]
 """
 import argparse
 import json
@@ -95,6 +98,12 @@ def curl_ceiling(url, db, bodies):
     return wall, len(files)
 
 
+def cpu_s(pid):
+    """A process's CPU seconds so far (user + system), from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median(v):
     v = sorted(v)
     return v[len(v) // 2]
@@ -108,6 +117,7 @@ def main():
     ap.add_argument("--query-hours", type=int, default=24)
     ap.add_argument("--query-interval", type=int, default=60)
     ap.add_argument("--queries-only", action="store_true", help="skip the writer and spool runs")
+    ap.add_argument("--writer-only", action="store_true", help="skip the spool and the queries")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "watchpost-bench"], cwd=ROOT, check=True)
     d = tempfile.mkdtemp(prefix="watchpost-influx-bench-")
@@ -119,20 +129,27 @@ def main():
             bodies = os.path.join(d, "bodies")
             shutil.rmtree(bodies, ignore_errors=True)
             create_db(url, f"ours{r}")
+            c0 = cpu_s(proc.pid)
             res = run_json([BIN, "write", url, f"ours{r}", str(a.series), str(a.slots), bodies], 900)[0]
+            # Before the count: it is a read, not part of the write's cost. The encode pass before the timed
+            # writes sends nothing, so influxd's CPU over the run is the writes'.
+            res["influxd_ms_per_1000"] = 1e6 * (cpu_s(proc.pid) - c0) / points
             assert count(url, f"ours{r}") == points, "every point arrived"
             ours.append(res)
             create_db(url, f"curl{r}")
+            c0 = cpu_s(proc.pid)
             wall, n = curl_ceiling(url, f"curl{r}", bodies)
+            curl_influxd = 1e6 * (cpu_s(proc.pid) - c0) / points
             assert count(url, f"curl{r}") == points
-            curl.append({"points_per_s": points / wall, "bodies": n})
+            curl.append({"points_per_s": points / wall, "bodies": n, "influxd_ms_per_1000": curl_influxd})
             log(f"rep {r + 1}: ours {res['write_points_per_s']:,.0f}/s, curl {points / wall:,.0f}/s")
-        sp = None
+        sp, q = None, []
         if not a.queries_only:
             create_db(url, "spool")
             sp = run_json([BIN, "spool", os.path.join(d, "spool"), str(a.series), str(a.slots), url, "spool"], 900)[0]
-        create_db(url, "qbench")
-        q = run_json([BIN, "queries", url, "qbench", os.path.join(d, "q.db"), str(a.series), str(a.query_hours), str(a.query_interval)], 3600)
+        if not a.writer_only:
+            create_db(url, "qbench")
+            q = run_json([BIN, "queries", url, "qbench", os.path.join(d, "q.db"), str(a.series), str(a.query_hours), str(a.query_interval)], 3600)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -140,7 +157,7 @@ def main():
 
     lines = [f"## InfluxDB benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Command: `bench/influx.py --series {a.series} --slots {a.slots} --reps {a.reps} --query-hours {a.query_hours} --query-interval {a.query_interval}"
-             f"{' --queries-only' if a.queries_only else ''}` (influxd 1.6 on loopback)", ""]
+             f"{' --queries-only' if a.queries_only else ''}{' --writer-only' if a.writer_only else ''}` (influxd 1.6 on loopback)", ""]
     if ours:
         ours_rate = median([o["write_points_per_s"] for o in ours])
         curl_rate = median([c["points_per_s"] for c in curl])
@@ -148,17 +165,25 @@ def main():
         curl_runs = ", ".join(f"{c['points_per_s']:,.0f}" for c in curl)
         ours_cpu = median([o["write_cpu_ms_per_1000"] for o in ours])
         enc_cpu = median([o["encode_cpu_ms_per_1000"] for o in ours])
+        ours_db = median([o["influxd_ms_per_1000"] for o in ours])
+        curl_db = median([c["influxd_ms_per_1000"] for c in curl])
+        ours_db_runs = ", ".join(f"{o['influxd_ms_per_1000']:.1f}" for o in ours)
+        curl_db_runs = ", ".join(f"{c['influxd_ms_per_1000']:.1f}" for c in curl)
         lines += [f"{points:,} points per run in {ours[0]['bodies']} gzip bodies of 5,000 lines.", "",
-                  "| writer | points/s (median of runs) | CPU ms per 1,000 points |", "|---|---|---|",
-                  f"| Watchpost `InfluxStore::write` (encode + gzip + POST) | {ours_rate:,.0f} ({ours_runs}) | {ours_cpu:.1f} (of which encode + gzip {enc_cpu:.1f}) |",
-                  f"| curl posting the same pre-encoded bodies (ceiling) | {curl_rate:,.0f} ({curl_runs}) | - |",
-                  "", f"Watchpost / curl: **{ours_rate / curl_rate:.0%}**", "",
-                  "| spool | figure |", "|---|---|",
+                  "| writer | points/s (median of runs) | CPU ms per 1,000 points | influxd CPU ms per 1,000 points (runs) |", "|---|---|---|---|",
+                  f"| Watchpost `InfluxStore::write` (encode + gzip + POST, and the write log) | {ours_rate:,.0f} ({ours_runs}) | {ours_cpu:.1f} (of which encode + gzip {enc_cpu:.1f}) "
+                  f"| {ours_db:.1f} ({ours_db_runs}) |",
+                  f"| curl posting the same pre-encoded bodies, without the write log (ceiling) | {curl_rate:,.0f} ({curl_runs}) | - "
+                  f"| {curl_db:.1f} ({curl_db_runs}) |",
+                  "", f"Watchpost / curl: **{ours_rate / curl_rate:.0%}** of the points/s, **{ours_db / curl_db:.2f}×** influxd's CPU per point", ""]
+    if sp:
+        lines += ["| spool | figure |", "|---|---|",
                   f"| append, fsync per 5,000-point batch | {sp['appends_per_s']:,.0f} appends/s = {sp['append_points_per_s']:,.0f} points/s, {sp['append_mb_per_s']:.0f} MB/s, {sp['bytes_per_point']:.0f} bytes/point, {sp['append_cpu_ms_per_1000']:.2f} CPU ms per 1,000 points |",
                   f"| replay into influxd | {sp['replay_points_per_s']:,.0f} points/s, {sp['replay_cpu_ms_per_1000']:.1f} CPU ms per 1,000 points |", ""]
-    lines += [f"Store queries on {a.series:,} endpoints x {a.query_hours} h at {a.query_interval} s (median of 5 after a warm-up):", "",
-              "| store | latest state of every endpoint | one endpoint, last hour | every series, one minute | availability of every series, last hour |",
-              "|---|---|---|---|---|"]
+    if q:
+        lines += [f"Store queries on {a.series:,} endpoints x {a.query_hours} h at {a.query_interval} s (median of 5 after a warm-up):", "",
+                  "| store | latest state of every endpoint | one endpoint, last hour | every series, one minute | availability of every series, last hour |",
+                  "|---|---|---|---|---|"]
     for r in q:
         lines.append(f"| {r['store']} | {r['latest_states_ms']:.1f} ms ({r['latest_rows']} rows) | {r['one_endpoint_hour_ms']:.1f} ms ({r['one_endpoint_points']} points) | "
                      f"{r['all_minute_window_ms']:.1f} ms ({r['minute_points']} points) | {r['availability_hour_all_ms']:.0f} ms ({r['availability_series']} series) |")

@@ -141,7 +141,7 @@ fn write_probe(buf: &mut Vec<u8>, p: &ProbePoint) -> bool {
     write_line(buf, "probe", &series_tags(&p.series), &probe_fields(p), p.ts)
 }
 
-/// The fields of a probe point, in `probe` and in `feed`.
+/// The fields of a probe point in `probe`.
 fn probe_fields(p: &ProbePoint) -> [(&'static str, Option<Field<'_>>); 12] {
     [
         ("availability", Some(Field::Float(p.availability))),
@@ -177,9 +177,11 @@ pub fn feed_segment(ts: Nanos) -> i64 {
     ts.div_euclid(FEED_SEGMENT_NANOS).rem_euclid(FEED_SEGMENTS)
 }
 
-/// The fields of a `feed` point, in the order a read selects them (`SELECT` of these rather than `*`: the
-/// answer then carries no tag columns): the twelve of a `probe` point, in the order a reader takes them
-/// (`ProbeColumns`), then the series and the probe time.
+/// The fields of a `feed` point of an older version (one line per probe point), in the order a read
+/// selects them (`SELECT` of these rather than `*`: the answer then carries no tag columns): the twelve of a
+/// `probe` point, in the order a reader takes them (`ProbeColumns`), then the series and the probe time.
+/// This version writes packed parts instead ([`write_feed_part`]) and reads these only from a write whose
+/// commit names no encoding.
 pub const FEED_FIELDS: [&str; 17] = [
     "availability",
     "ok",
@@ -200,23 +202,14 @@ pub const FEED_FIELDS: [&str; 17] = [
     "probed_at",
 ];
 
-/// Appends the `feed` line of a probe point: the write log that long-running consumers read so that each
-/// reads each point once (ARCHITECTURE.md, "The read path"). The same fields as `probe`, with the series
-/// and the probe time as fields, in one series per writer and segment (`writer` and `seg` tags, see
-/// [`FEED_SEGMENTS`]) timestamped in the order of writing: a read of the newest writes then touches a
-/// handful of series, not every endpoint's.
-pub fn write_feed(buf: &mut Vec<u8>, p: &ProbePoint, writer: &str, ts: Nanos) -> bool {
-    let s = &p.series;
-    let mut fields: Vec<(&str, Option<Field<'_>>)> = Vec::with_capacity(17);
-    fields.extend(probe_fields(p));
-    fields.extend([
-        ("endpoint", Some(Field::Str(&s.endpoint))),
-        ("region", Some(Field::Str(&s.region))),
-        ("component", Some(Field::Str(&s.component))),
-        ("environment", Some(Field::Str(&s.environment))),
-        ("probed_at", Some(Field::Int(p.ts))),
-    ]);
+/// Appends one part of a packed write to the write log (ARCHITECTURE.md, "The read path"): a write's probe
+/// points, encoded together (`store::influx` packs them), cut into parts of a string field each. `points`
+/// is this part's share of the write's points, so a reader counts the points it read from the rows it read.
+/// One series per writer and segment (`writer` and `seg` tags, see [`FEED_SEGMENTS`]), timestamped in the
+/// order of writing: a read of the newest writes then touches a handful of series, not every endpoint's.
+pub fn write_feed_part(buf: &mut Vec<u8>, writer: &str, ts: Nanos, data: &str, points: i64) -> bool {
     let seg = feed_segment(ts).to_string();
+    let fields = [("data", Some(Field::Str(data))), ("points", Some(Field::Int(points)))];
     write_line(buf, "feed", &[("seg", seg.as_str()), ("writer", writer)], &fields, ts)
 }
 
@@ -314,31 +307,11 @@ mod tests {
     }
 
     #[test]
-    fn a_feed_line_names_its_segment_and_carries_exactly_the_fields_a_read_selects() {
-        let p = ProbePoint {
-            series: Arc::new(SeriesKey { endpoint: "api".into(), region: "eu".into(), component: "c".into(), environment: "prod".into() }),
-            ts: 7,
-            availability: 100.0,
-            ok: true,
-            latency_ms: 1.0,
-            dns_ms: Some(0.1),
-            connect_ms: Some(0.2),
-            tls_ms: Some(0.3),
-            ttfb_ms: Some(0.4),
-            status_code: Some(200),
-            cert_days_left: Some(30.0),
-            error: None,
-            confirmed_down: false,
-            failed_step: Some("login".into()),
-        };
+    fn a_feed_part_names_its_segment_and_carries_its_data_and_its_share_of_points() {
         let at = 61 * FEED_SEGMENT_NANOS + 5;
         let mut buf = Vec::new();
-        assert!(write_feed(&mut buf, &p, "w1", at));
-        let line = String::from_utf8(buf).unwrap();
-        assert!(line.starts_with("feed,seg=1,writer=w1 "), "{line}");
-        let fields = line.split(' ').nth(1).unwrap();
-        let names: Vec<&str> = fields.split(',').map(|f| f.split('=').next().unwrap()).collect();
-        assert_eq!(names, FEED_FIELDS);
+        assert!(write_feed_part(&mut buf, "w1", at, "H4sI+/=", 17));
+        assert_eq!(String::from_utf8(buf).unwrap(), format!("feed,seg=1,writer=w1 data=\"H4sI+/=\",points=17i {at}\n"));
         // Segments cycle, and times before 1970 still land in one.
         assert_eq!(feed_segment(FEED_SEGMENTS * FEED_SEGMENT_NANOS), 0);
         assert_eq!(feed_segment(-1), FEED_SEGMENTS - 1);

@@ -140,7 +140,7 @@ async fn v2_writes_match_the_published_schema() {
     let (port, seen) = receiver(vec![]);
     store(port, InfluxApi::V2).write(&batch(3)).await.unwrap();
     let seen = seen.lock().unwrap().clone();
-    // The points with their write-log lines (ARCHITECTURE.md, "The read path"), then the log's commit.
+    // The points with the write log's part (ARCHITECTURE.md, "The read path"), then the log's commit.
     assert_eq!(seen.len(), 2);
     for r in &seen {
         assert!(r.request_line.starts_with("POST /api/v2/write?"), "{}", r.request_line);
@@ -148,18 +148,29 @@ async fn v2_writes_match_the_published_schema() {
         assert_eq!(r.query, vec![("org".into(), "ops".into()), ("bucket".into(), "watchpost".into()), ("precision".into(), "ns".into())]);
         assert!(r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == "Token t0k"));
     }
+    // Three probe lines, then the write log's one packed part (three points) in the same body.
     let lines: Vec<&str> = seen[0].body.lines().collect();
-    assert_eq!(lines.len(), 6);
-    for pair in lines.chunks(2) {
-        assert!(pair[0].starts_with("probe,component=web,endpoint=api,environment=prod,region=eu "), "{}", seen[0].body);
-        assert!(
-            pair[1].starts_with("feed,seg=") && pair[1].contains(",writer=") && pair[1].contains("endpoint=\"api\""),
-            "{}",
-            seen[0].body
-        );
+    assert_eq!(lines.len(), 4, "{}", seen[0].body);
+    for line in &lines[..3] {
+        assert!(line.starts_with("probe,component=web,endpoint=api,environment=prod,region=eu "), "{}", seen[0].body);
     }
+    assert!(
+        lines[3].starts_with("feed,seg=")
+            && lines[3].contains(",writer=")
+            && lines[3].contains(" data=\"")
+            && lines[3].contains(",points=3i "),
+        "{}",
+        seen[0].body
+    );
     assert_eq!(seen[1].body.lines().count(), 1);
-    assert!(seen[1].body.starts_with("feed_commit,writer=") && seen[1].body.contains("segments=60i"), "{}", seen[1].body);
+    assert!(
+        seen[1].body.starts_with("feed_commit,writer=")
+            && seen[1].body.contains("points=3i")
+            && seen[1].body.contains("segments=60i")
+            && seen[1].body.contains(&format!("encoding=\"{}\"", watchpost_core::store::influx::FEED_ENCODING)),
+        "{}",
+        seen[1].body
+    );
 }
 
 #[tokio::test]

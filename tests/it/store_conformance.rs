@@ -645,20 +645,22 @@ async fn influxdb_cursors_of_one_store_share_one_reader_and_each_gets_every_poin
     assert_eq!(got_third, written);
     assert_eq!(got_late, after_late, "the late cursor gets what was written after it started");
     // First reads: `every` round 0, `third` round 0 again, `late` round 5; the rest once, shared.
-    let read = reader.feed_rows_read();
-    assert!(read <= written.len() as u64 + 2 * 40, "{read} rows read for {} points", written.len());
+    let read = reader.feed_points_read();
+    assert!(read <= written.len() as u64 + 2 * 40, "{read} points read for {} points", written.len());
     assert!(reader.msgpack_answers() > 0, "influxd 1.6 answers in MessagePack when asked");
 }
 
 /// The write log's segments (`seg` tag, issue 19): a poll reads only the segments between a writer's last
 /// followed write and a little past the reader's clock, so it must notice a write whose points are not all
-/// there and read it by range. Two writers the tails cannot vouch for, written by hand: one whose clock jumps
-/// 30 s ahead of the reader's after its first write, and one of an older version that tags no segments.
+/// there and read it by range. Writers the tails cannot vouch for, written by hand: one whose clock jumps
+/// 30 s ahead of the reader's after its first write; and two of older versions, one that tags no segments
+/// and one that segments but writes a row per point rather than packed parts (a rolling upgrade).
 /// Every point once, in every round.
 #[tokio::test]
-async fn influxdb_write_log_reads_writers_ahead_of_its_clock_and_without_segments_by_range() {
+async fn influxdb_write_log_reads_writers_ahead_of_its_clock_and_of_older_versions_by_range() {
     use std::collections::HashSet as Set;
     use watchpost_core::lineproto::{feed_segment, FEED_SEGMENTS};
+    use watchpost_core::store::influx::{feed_parts, FEED_ENCODING};
     let server = Influxd::start();
     let reader = server.store();
     let mut cursor = reader.feed_start().await.unwrap();
@@ -666,22 +668,39 @@ async fn influxdb_write_log_reads_writers_ahead_of_its_clock_and_without_segment
     let mut got = Set::new();
     let mut written = 0;
     for round in 0..3i64 {
-        for (writer, segmented) in [("ahead", true), ("old", false)] {
+        for (writer, segmented, packed) in [("ahead", true, true), ("old", false, false), ("previous", true, false)] {
             let ahead = if writer == "ahead" && round > 0 { 30 * S } else { 0 };
             let from = base + ahead + round * S;
+            let seg = |t: i64| if segmented { format!(",seg={}", feed_segment(t)) } else { String::new() };
             let mut lines = String::new();
-            for i in 0..20i64 {
-                let t = from + i;
-                let seg = if segmented { format!(",seg={}", feed_segment(t)) } else { String::new() };
-                lines += &format!(
-                    "feed{seg},writer={writer} availability=100,ok=true,latency_ms=1.5,error=\"\",confirmed_down=false,\
-                     endpoint=\"{writer}-{round}-{i}\",region=\"eu\",component=\"c\",environment=\"production\",probed_at={}i {t}\n",
-                    base + i
-                );
-            }
+            let points: Vec<ProbePoint> = (0..20i64)
+                .map(|i| match point(&series(&format!("{writer}-{round}-{i}"), "eu", "c"), base + i, true, false) {
+                    Point::Probe(p) => p,
+                    _ => unreachable!("`point` makes probe points"),
+                })
+                .collect();
+            let to = if packed {
+                let parts = feed_parts(&points);
+                for ((data, share), t) in parts.iter().zip(from..) {
+                    lines += &format!("feed{},writer={writer} data=\"{data}\",points={share}i {t}\n", seg(t));
+                }
+                from + parts.len() as i64 - 1
+            } else {
+                for (p, t) in points.iter().zip(from..) {
+                    lines += &format!(
+                        "feed{},writer={writer} availability=100,ok=true,latency_ms=1.5,error=\"\",confirmed_down=false,\
+                         endpoint=\"{}\",region=\"eu\",component=\"c\",environment=\"production\",probed_at={}i {t}\n",
+                        seg(t),
+                        p.series.endpoint,
+                        p.ts
+                    );
+                }
+                from + 19
+            };
             assert_eq!(server.write_raw(&lines).as_deref(), Some("HTTP/1.1 204 No Content"));
             let segments = if segmented { format!(",segments={FEED_SEGMENTS}i") } else { String::new() };
-            let commit = format!("feed_commit,writer={writer} from={from}i,to={}i,points=20i{segments} {}\n", from + 19, now_nanos());
+            let encoding = if packed { format!(",encoding=\"{FEED_ENCODING}\"") } else { String::new() };
+            let commit = format!("feed_commit,writer={writer} from={from}i,to={to}i,points=20i{segments}{encoding} {}\n", now_nanos());
             assert_eq!(server.write_raw(&commit).as_deref(), Some("HTTP/1.1 204 No Content"));
             written += 20;
         }

@@ -22,7 +22,7 @@ use std::io::Read as _;
 const PART_CHARS: usize = 32 * 1024;
 
 /// The commit's `encoding` of a body stored gzipped, then in base64 (string fields hold text).
-const GZIP_BASE64: &str = "gzip+base64";
+pub(super) const GZIP_BASE64: &str = "gzip+base64";
 
 /// The most a stored body may expand to: a damaged or hostile body must not take the reader's memory.
 const MAX_BODY: u64 = 512 << 20;
@@ -118,7 +118,7 @@ impl InfluxStore {
 }
 
 /// A stored body back as the text saved: as it is without an encoding (older versions), else decoded.
-fn decode(stored: String, encoding: Option<&str>) -> Result<String, String> {
+pub(super) fn decode(stored: String, encoding: Option<&str>) -> Result<String, String> {
     match encoding {
         None => Ok(stored),
         Some(GZIP_BASE64) => {
@@ -135,7 +135,7 @@ fn decode(stored: String, encoding: Option<&str>) -> Result<String, String> {
 }
 
 /// `body` cut into parts of at most `max` bytes, each on a character boundary; one empty part for "".
-fn split(body: &str, max: usize) -> Vec<&str> {
+pub(super) fn split(body: &str, max: usize) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut rest = body;
     while rest.len() > max {

@@ -7,7 +7,7 @@
 //! the time they were written: a batch held for confirmation or replayed from a spool lands behind any cursor
 //! by time, which is why consumers used to re-read an overlap of 5-10 s every time.
 //!
-//! So every write of probe points also writes them, in the same form, to `feed`: one series per writer
+//! So every write of probe points also writes them to `feed`, packed (see [`pack`]): one series per writer
 //! (`writer` tag) and segment of its times (`seg` tag, see [`crate::lineproto::FEED_SEGMENTS`]),
 //! timestamped in the order of writing. Once the points are in, the writer adds a
 //! `feed_commit` point naming the range of `feed` times it wrote. A consumer reads the commits of the last
@@ -17,11 +17,19 @@
 //!
 //! Limits, stated in ARCHITECTURE.md: a commit that becomes readable more than [`FEED_OVERLAP`] after its
 //! time, by the reader's clock (a writer's clock that far behind, or a write that slow), is not followed; the
-//! feed doubles the points written (it costs influxd a fraction of a read of `probe`; its retention is the
-//! database's).
+//! feed adds a few rows per write (its retention is the database's).
+//!
+//! Why packed: influxd 1.6 spends its CPU per value, in writes (WAL, cache, compactions), in reads (a
+//! cursor per field and series, the cache entries it copies) and in the garbage both leave. A `feed` line
+//! per probe point with its 17 fields as values was the largest part of what the consumers cost it
+//! (`bench/fullstack.py --profile`, issue 19): about 70,000 values a second written and read three times
+//! at 20,000 endpoints. Packed, a write of 2,000 points is one or two strings of about 50 KB, which influxd
+//! stores, compacts and answers as a few values.
 
 use super::*;
 use crate::store::FeedCursor;
+use base64::Engine as _;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -57,35 +65,194 @@ pub(super) fn writer_id() -> String {
     format!("{h:016x}")
 }
 
-/// One followed write: `feed` times `from..=to` of `writer`, committed at `time`; `segmented` when its
-/// points carry the `seg` tag (see [`crate::lineproto::FEED_SEGMENTS`]; a writer of an older version wrote
-/// none).
+/// One followed write: `feed` times `from..=to` of `writer`, committed at `time`, holding `points` probe
+/// points; `segmented` when its rows carry the `seg` tag (see [`crate::lineproto::FEED_SEGMENTS`]; a writer
+/// of an older version wrote none); `packed` when they are parts of the packed points (see [`pack`]; an older
+/// version wrote a row per point, with the fields of [`crate::lineproto::FEED_FIELDS`]).
 pub(super) struct Commit {
     pub(super) writer: String,
     pub(super) time: Nanos,
     from: Nanos,
     to: Nanos,
+    points: i64,
     segmented: bool,
+    packed: bool,
+    /// The commit's `encoding`: [`PACKED`] when `packed`; another is a newer version's.
+    encoding: Option<Box<str>>,
+}
+
+/// The commit's `encoding` of a packed write: a JSON array of [`PackedPoint`]s, gzipped, then in base64.
+pub const PACKED: &str = "points+gzip+base64";
+
+/// Characters of a packed write per `feed` row: base64 needs no escaping, so this stays under the 64 KB a
+/// string field holds.
+const PART_CHARS: usize = 60 * 1024;
+
+/// A write's probe points, packed for the log: the log time of the first part, each part with its share of
+/// the points (they add up to `points`).
+pub(super) struct PackedWrite {
+    pub(super) first: Nanos,
+    pub(super) parts: Vec<(String, i64)>,
+    points: i64,
+}
+
+/// One probe point in a packed write: an array rather than an object, so no name is repeated per point.
+/// The layout is the [`PACKED`] encoding's: a change needs a new encoding name.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PackedPoint<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    Nanos,
+    // A float that is not finite is written as `null` and read as absent, as line protocol leaves it out.
+    Option<f64>,
+    bool,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<i64>,
+    Option<f64>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    bool,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+);
+
+impl<'a> PackedPoint<'a> {
+    fn of(p: &'a ProbePoint) -> Self {
+        let s = &p.series;
+        let finite = |v: f64| Some(v).filter(|v| v.is_finite());
+        PackedPoint(
+            Cow::Borrowed(&s.endpoint),
+            Cow::Borrowed(&s.region),
+            Cow::Borrowed(&s.component),
+            Cow::Borrowed(&s.environment),
+            p.ts,
+            finite(p.availability),
+            p.ok,
+            finite(p.latency_ms),
+            p.dns_ms.and_then(finite),
+            p.connect_ms.and_then(finite),
+            p.tls_ms.and_then(finite),
+            p.ttfb_ms.and_then(finite),
+            p.status_code,
+            p.cert_days_left.and_then(finite),
+            p.error.map(|e| Cow::Borrowed(e.as_str())),
+            p.confirmed_down,
+            p.failed_step.as_deref().map(Cow::Borrowed),
+        )
+    }
+
+    /// The point, its series shared through `keys`; `None` without what every point has (the confirmed
+    /// state and the latency), or without an endpoint.
+    fn point(self, keys: &mut SeriesKeys) -> Option<ProbePoint> {
+        let PackedPoint(endpoint, region, component, environment, ts, availability, ok, latency_ms, ..) = &self;
+        let (Some(availability), Some(latency_ms)) = (*availability, *latency_ms) else { return None };
+        if endpoint.is_empty() {
+            return None;
+        }
+        let (ts, ok) = (*ts, *ok);
+        let name = [endpoint, region, component, environment].map(|c| c.to_string());
+        let series = keys
+            .entry(name)
+            .or_insert_with_key(|[endpoint, region, component, environment]| {
+                Arc::new(SeriesKey {
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                    component: component.clone(),
+                    environment: environment.clone(),
+                })
+            })
+            .clone();
+        let PackedPoint(.., dns_ms, connect_ms, tls_ms, ttfb_ms, status_code, cert_days_left, error, confirmed_down, failed_step) = self;
+        Some(ProbePoint {
+            series,
+            ts,
+            availability,
+            ok,
+            latency_ms,
+            dns_ms,
+            connect_ms,
+            tls_ms,
+            ttfb_ms,
+            status_code,
+            cert_days_left,
+            error: error.as_deref().and_then(ErrorClass::parse),
+            confirmed_down,
+            failed_step: failed_step.map(Cow::into_owned),
+        })
+    }
+}
+
+/// The `feed` rows of a write of these points, as [`PACKED`] stores them: each part's text with its share of
+/// the points (tests and tools that write the log by hand; a store writes its own).
+pub fn feed_parts(points: &[ProbePoint]) -> Vec<(String, i64)> {
+    parts_of(&points.iter().map(PackedPoint::of).collect::<Vec<_>>())
+}
+
+fn parts_of(packed: &[PackedPoint<'_>]) -> Vec<(String, i64)> {
+    let points = packed.len() as i64;
+    let stored = pack(packed);
+    let texts = super::document::split(&stored, PART_CHARS);
+    let k = texts.len() as i64;
+    // Each part's share, so that the shares of any parts read add up to about the points they hold.
+    texts.iter().zip(0..).map(|(t, i)| (t.to_string(), points * (i + 1) / k - points * i / k)).collect()
+}
+
+/// A write's probe points as the text a [`PACKED`] write stores.
+fn pack(points: &[PackedPoint<'_>]) -> String {
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(points.len() * 24 + 64), flate2::Compression::fast());
+    // Writing into a Vec does not fail, nor does serializing these types.
+    let _ = serde_json::to_writer(&mut gz, points);
+    base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap_or_default())
+}
+
+/// The points of a [`PACKED`] write from its text, and how many of them lacked what a point needs.
+fn unpack(stored: String, keys: &mut SeriesKeys) -> Result<(Vec<ProbePoint>, u64), String> {
+    let json = super::document::decode(stored, Some(super::document::GZIP_BASE64))?;
+    let packed: Vec<PackedPoint<'_>> = serde_json::from_str(&json).map_err(|e| format!("bad points: {e}"))?;
+    let n = packed.len();
+    let points: Vec<ProbePoint> = packed.into_iter().filter_map(|p| p.point(keys)).collect();
+    let skipped = (n - points.len()) as u64;
+    Ok((points, skipped))
+}
+
+/// A row of `feed`: a part of a packed write, with its share of the points, or (written by an older version)
+/// one probe point.
+enum LogRow {
+    Part { data: String },
+    Point(ProbePoint),
 }
 
 impl InfluxStore {
-    /// Reserves the write-log times of a batch's probe points: the first and the last; `None` without any.
-    pub(super) fn reserve_feed(&self, batch: &[Point]) -> Option<(Nanos, Nanos)> {
-        let n = batch.iter().filter(|p| matches!(p, Point::Probe(_))).count();
-        let n = i64::try_from(n).ok().filter(|n| *n > 0)?;
-        let first = self.feed_clock.take(n);
-        Some((first, first + n - 1))
+    /// Packs a batch's probe points for the write log and reserves the log times of its parts; `None` without
+    /// any.
+    pub(super) fn pack_feed(&self, batch: &[Point]) -> Option<PackedWrite> {
+        let packed: Vec<PackedPoint<'_>> = batch
+            .iter()
+            .filter_map(|p| match p {
+                Point::Probe(p) => Some(PackedPoint::of(p)),
+                _ => None,
+            })
+            .collect();
+        let points = i64::try_from(packed.len()).ok().filter(|n| *n > 0)?;
+        let parts = parts_of(&packed);
+        Some(PackedWrite { first: self.feed_clock.take(parts.len() as i64), parts, points })
     }
 
-    /// Writes the commit of `feed` times `from..=to`, once they are all written: one point of this writer,
-    /// timed by the log's clock so it follows what it names.
-    pub(super) async fn commit_feed(&self, from: Nanos, to: Nanos) -> Result<(), StoreError> {
+    /// Writes the commit of a packed write, once its parts are all written: one point of this writer, timed
+    /// by the log's clock so it follows what it names.
+    pub(super) async fn commit_feed(&self, write: &PackedWrite) -> Result<(), StoreError> {
         let int = crate::lineproto::Field::Int;
+        let (from, to) = (write.first, write.first + write.parts.len() as i64 - 1);
         let fields = [
             ("from", Some(int(from))),
             ("to", Some(int(to))),
-            ("points", Some(int(to - from + 1))),
+            ("points", Some(int(write.points))),
             ("segments", Some(int(crate::lineproto::FEED_SEGMENTS))),
+            ("encoding", Some(crate::lineproto::Field::Str(PACKED))),
         ];
         let mut line = Vec::new();
         crate::lineproto::write_line(&mut line, "feed_commit", &[("writer", self.writer.as_str())], &fields, self.feed_clock.take(1));
@@ -179,7 +346,7 @@ impl InfluxStore {
         let mut statements = vec![commits_statement(cursor.position - FEED_OVERLAP)];
         statements.extend(writers.iter().map(|(w, upto)| {
             let segments = segments_condition(*upto + 1, now + TAIL_AHEAD);
-            format!("SELECT {} FROM \"feed\" WHERE \"writer\" = {} AND {segments}time > {upto}", feed_fields(), lit(w))
+            format!("SELECT {PART_FIELDS} FROM \"feed\" WHERE \"writer\" = {} AND {segments}time > {upto}", lit(w))
         }));
         let mut results = self.query(&statements.join("; ")).await?.into_iter();
         let new: Vec<Commit> = parse_commits(results.next().unwrap_or_default())
@@ -187,7 +354,7 @@ impl InfluxStore {
             .filter(|c| !cursor.seen.contains(&(c.writer.clone(), c.time)))
             .collect();
         let mut keys = HashMap::new();
-        let mut tails: HashMap<&str, Vec<(Nanos, ProbePoint)>> = HashMap::new();
+        let mut tails: HashMap<&str, Vec<(Nanos, LogRow)>> = HashMap::new();
         for ((w, _), r) in writers.iter().zip(results) {
             let mut tail = self.feed_rows(r, &mut keys);
             tail.sort_unstable_by_key(|(t, _)| *t);
@@ -199,7 +366,7 @@ impl InfluxStore {
             if let (Some(tail), Some(upto)) = (tails.get(c.writer.as_str()), cursor.upto.get(&c.writer)) {
                 let found = within(tail, c);
                 if c.from > *upto && c.whole(found.len()) {
-                    *slot = Some(found.iter().map(|(_, p)| p.clone()).collect());
+                    *slot = Some(self.points_of(c, found, &mut keys));
                 }
             }
         }
@@ -214,16 +381,45 @@ impl InfluxStore {
         cursor.seen.extend(new.iter().map(|c| (c.writer.clone(), c.time)));
         cursor.forget_before(now);
         cursor.position = now;
-        Ok(new
-            .into_iter()
-            .zip(points)
-            .map(|(c, p)| {
-                let p = p.unwrap_or_else(|| {
-                    ranged.get(&c.writer).map_or(&[][..], |found| within(found, &c)).iter().map(|(_, p)| p.clone()).collect()
-                });
-                (c, p)
-            })
-            .collect())
+        let mut writes = Vec::with_capacity(new.len());
+        for (c, p) in new.into_iter().zip(points) {
+            let p = match p {
+                Some(p) => p,
+                None => self.points_of(&c, ranged.get(&c.writer).map_or(&[][..], |found| within(found, &c)), &mut keys),
+            };
+            writes.push((c, p));
+        }
+        Ok(writes)
+    }
+
+    /// The points of write `c` from its rows. A packed write missing a part (one influxd refused, or deleted
+    /// by hand) or damaged cannot be decoded: its points are counted as incomplete, with a warning.
+    fn points_of(&self, c: &Commit, rows: &[(Nanos, LogRow)], keys: &mut SeriesKeys) -> Arc<[ProbePoint]> {
+        if !c.packed {
+            return rows.iter().filter_map(|(_, r)| if let LogRow::Point(p) = r { Some(p.clone()) } else { None }).collect();
+        }
+        let mut stored = String::new();
+        for (_, r) in rows {
+            if let LogRow::Part { data } = r {
+                stored.push_str(data);
+            }
+        }
+        let decoded = match (c.encoding.as_deref(), c.whole(rows.len())) {
+            (Some(PACKED), true) => unpack(stored, keys),
+            (Some(PACKED), false) => Err(format!("{} of its {} parts found", rows.len(), c.to - c.from + 1)),
+            (other, _) => Err(format!("encoding {other:?} is not one this version reads (upgrade Watchpost)")),
+        };
+        match decoded {
+            Ok((points, skipped)) => {
+                self.count_incomplete(skipped);
+                points.into()
+            }
+            Err(reason) => {
+                tracing::warn!(writer = %c.writer, points = c.points, %reason, "a write in the write log is unreadable; its points are skipped");
+                self.count_incomplete(u64::try_from(c.points).unwrap_or(0));
+                Arc::new([])
+            }
+        }
     }
 
     /// The commits since `since`, of every writer.
@@ -233,36 +429,31 @@ impl InfluxStore {
 
     /// The `feed` points of `commits`, per writer with their log times: their ranges merged per writer, a
     /// bounded number per request.
-    async fn feed_ranges(
-        &self,
-        commits: &[&Commit],
-        keys: &mut SeriesKeys,
-    ) -> Result<HashMap<String, Vec<(Nanos, ProbePoint)>>, StoreError> {
-        let mut ranges: Vec<(&str, Nanos, Nanos, bool)> = commits.iter().map(|c| (c.writer.as_str(), c.from, c.to, c.segmented)).collect();
+    async fn feed_ranges(&self, commits: &[&Commit], keys: &mut SeriesKeys) -> Result<HashMap<String, Vec<(Nanos, LogRow)>>, StoreError> {
+        let mut ranges: Vec<(&str, Nanos, Nanos, bool, bool)> =
+            commits.iter().map(|c| (c.writer.as_str(), c.from, c.to, c.segmented, c.packed)).collect();
         ranges.sort_unstable_by_key(|r| (r.0, r.1, r.2));
-        let mut merged: Vec<(&str, Nanos, Nanos, bool)> = Vec::with_capacity(ranges.len());
-        for (w, from, to, segmented) in ranges {
+        let mut merged: Vec<(&str, Nanos, Nanos, bool, bool)> = Vec::with_capacity(ranges.len());
+        for (w, from, to, segmented, packed) in ranges {
             match merged.last_mut() {
-                // Consecutive writes of one writer are one range (a commit's own time sits between them).
-                Some((lw, _, lto, lseg)) if *lw == w && from <= *lto + 2 => {
+                // Consecutive writes of one writer are one range (a commit's own time sits between them), and one
+                // writer writes one way.
+                Some((lw, _, lto, lseg, lpacked)) if *lw == w && from <= *lto + 2 && *lpacked == packed => {
                     *lto = (*lto).max(to);
                     *lseg &= segmented;
                 }
-                _ => merged.push((w, from, to, segmented)),
+                _ => merged.push((w, from, to, segmented, packed)),
             }
         }
         let statements: Vec<String> = merged
             .iter()
-            .map(|(w, from, to, segmented)| {
+            .map(|(w, from, to, segmented, packed)| {
                 let segments = if *segmented { segments_condition(*from, *to) } else { String::new() };
-                format!(
-                    "SELECT {} FROM \"feed\" WHERE \"writer\" = {} AND {segments}time >= {from} AND time <= {to}",
-                    feed_fields(),
-                    lit(w)
-                )
+                let fields = if *packed { PART_FIELDS.to_string() } else { point_fields() };
+                format!("SELECT {fields} FROM \"feed\" WHERE \"writer\" = {} AND {segments}time >= {from} AND time <= {to}", lit(w))
             })
             .collect();
-        let mut out: HashMap<String, Vec<(Nanos, ProbePoint)>> = HashMap::new();
+        let mut out: HashMap<String, Vec<(Nanos, LogRow)>> = HashMap::new();
         for (chunk, writers) in statements.chunks(RANGES_PER_REQUEST).zip(merged.chunks(RANGES_PER_REQUEST)) {
             for (r, (w, ..)) in self.query(&chunk.join("; ")).await?.into_iter().zip(writers) {
                 out.entry(w.to_string()).or_default().extend(self.feed_rows(r, keys));
@@ -271,18 +462,25 @@ impl InfluxStore {
         Ok(out)
     }
 
-    /// The probe points of one statement over `feed`, each with its log time; rows without the fields a
-    /// point needs are counted as incomplete.
-    fn feed_rows(&self, r: StatementResult, keys: &mut SeriesKeys) -> Vec<(Nanos, ProbePoint)> {
+    /// The rows of one statement over `feed`, each with its log time: parts of packed writes, or points of
+    /// an older version's (rows without the fields a point needs are counted as incomplete). The points read
+    /// are counted: a part's share, a point one.
+    fn feed_rows(&self, r: StatementResult, keys: &mut SeriesKeys) -> Vec<(Nanos, LogRow)> {
         let mut out = Vec::new();
         for s in r.series.unwrap_or_default() {
-            super::super::reads::count(s.values.len());
-            self.feed_rows_read.fetch_add(s.values.len() as u64, Ordering::Relaxed);
             let cols = ProbeColumns::of(&s, "probed_at");
-            let time = s.col("time");
+            let [time, data, share] = ["time", "data", "points"].map(|c| s.col(c));
             let names = ["endpoint", "region", "component", "environment"].map(|c| s.col(c));
-            let mut skipped = 0;
+            let (mut read, mut skipped) = (0u64, 0);
             for row in &s.values {
+                let Some(at) = time.and_then(|i| row.get(i)).and_then(serde_json::Value::as_i64) else { continue };
+                if let Some(d) = data.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str) {
+                    let points = share.and_then(|i| row.get(i)).and_then(serde_json::Value::as_i64).unwrap_or(0);
+                    read += u64::try_from(points).unwrap_or(0);
+                    out.push((at, LogRow::Part { data: d.to_string() }));
+                    continue;
+                }
+                read += 1;
                 let name = names.map(|i| i.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str).unwrap_or_default().to_string());
                 let key = keys
                     .entry(name)
@@ -295,13 +493,14 @@ impl InfluxStore {
                         })
                     })
                     .clone();
-                let at = time.and_then(|i| row.get(i)).and_then(serde_json::Value::as_i64);
-                match (cols.point(row, &key), at) {
-                    (Some(Some(p)), Some(at)) if !key.endpoint.is_empty() => out.push((at, p)),
-                    (Some(_), _) => skipped += 1,
-                    (None, _) => {}
+                match cols.point(row, &key) {
+                    Some(Some(p)) if !key.endpoint.is_empty() => out.push((at, LogRow::Point(p))),
+                    Some(_) => skipped += 1,
+                    None => {}
                 }
             }
+            super::super::reads::count(read as usize);
+            self.feed_points_read.fetch_add(read, Ordering::Relaxed);
             self.count_incomplete(skipped);
         }
         out
@@ -312,11 +511,15 @@ impl InfluxStore {
 type SeriesKeys = HashMap<[String; 4], Arc<SeriesKey>>;
 
 fn commits_statement(since: Nanos) -> String {
-    format!("SELECT \"from\", \"to\", \"segments\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"")
+    format!("SELECT \"from\", \"to\", \"points\", \"segments\", \"encoding\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"")
 }
 
-/// The `feed` fields a read selects (not `*`: the tags would come back as columns of every row).
-fn feed_fields() -> String {
+/// The `feed` fields a read of packed writes selects (not `*`: the tags would come back as columns of every
+/// row).
+const PART_FIELDS: &str = "\"data\", \"points\"";
+
+/// The `feed` fields a read of an older version's writes selects: a row per point.
+fn point_fields() -> String {
     crate::lineproto::FEED_FIELDS.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ")
 }
 
@@ -337,13 +540,16 @@ fn parse_commits(r: StatementResult) -> Vec<Commit> {
     let mut out = Vec::new();
     for s in r.series.unwrap_or_default() {
         let writer = s.tag("writer");
-        let cols = ["time", "from", "to", "segments"].map(|c| s.col(c));
+        let cols = ["time", "from", "to", "points", "segments", "encoding"].map(|c| s.col(c));
         for row in &s.values {
             let v = |i: usize| cols[i].and_then(|c| row.get(c)).and_then(serde_json::Value::as_i64);
             // Only the segmenting this version reads counts: another count would name other segments.
-            let segmented = v(3) == Some(crate::lineproto::FEED_SEGMENTS);
+            let segmented = v(4) == Some(crate::lineproto::FEED_SEGMENTS);
+            let encoding = cols[5].and_then(|c| row.get(c)).and_then(serde_json::Value::as_str);
             if let (Some(time), Some(from), Some(to)) = (v(0), v(1), v(2)) {
-                out.push(Commit { writer: writer.clone(), time, from, to, segmented });
+                let (packed, points) = (encoding.is_some(), v(3).unwrap_or(to - from + 1));
+                let encoding = encoding.map(Box::from);
+                out.push(Commit { writer: writer.clone(), time, from, to, points, segmented, packed, encoding });
             }
         }
     }
@@ -361,8 +567,12 @@ pub(super) fn cursor_after(position: Nanos, commits: impl IntoIterator<Item = Co
 }
 
 impl FeedCursor {
-    /// Notes that `c` was followed: its writer's log is read past the newest range followed.
+    /// Notes that `c` was followed: its writer's log is read past the newest range followed. Only a writer
+    /// that packs its writes: tails read only parts, so an older version's writes are read by range.
     fn followed_to(&mut self, c: &Commit) {
+        if !c.packed {
+            return;
+        }
         let upto = self.upto.entry(c.writer.clone()).or_insert(c.to);
         *upto = (*upto).max(c.to);
     }
@@ -383,8 +593,8 @@ impl Commit {
     }
 }
 
-/// The points of `sorted` (by log time) that `c` wrote.
-fn within<'a>(sorted: &'a [(Nanos, ProbePoint)], c: &Commit) -> &'a [(Nanos, ProbePoint)] {
+/// The rows of `sorted` (by log time) that `c` wrote.
+fn within<'a, T>(sorted: &'a [(Nanos, T)], c: &Commit) -> &'a [(Nanos, T)] {
     let start = sorted.partition_point(|(t, _)| *t < c.from);
     let end = sorted.partition_point(|(t, _)| *t <= c.to);
     &sorted[start..end.max(start)]
@@ -436,6 +646,66 @@ mod tests {
         let far = FeedClock(AtomicI64::new(now_nanos() + 1_000_000_000_000));
         let x = far.take(2);
         assert_eq!(far.take(1), x + 2);
+    }
+
+    fn probe(endpoint: &str, ts: Nanos) -> ProbePoint {
+        ProbePoint {
+            series: Arc::new(SeriesKey {
+                endpoint: endpoint.into(),
+                region: "eu".into(),
+                component: "c".into(),
+                environment: "prod".into(),
+            }),
+            ts,
+            availability: 100.0,
+            ok: true,
+            latency_ms: 1.5,
+            dns_ms: Some(0.1),
+            connect_ms: None,
+            tls_ms: Some(0.3),
+            ttfb_ms: None,
+            status_code: Some(200),
+            cert_days_left: Some(-2.0),
+            error: Some(ErrorClass::Status),
+            confirmed_down: true,
+            failed_step: Some("log \"in\"".into()),
+        }
+    }
+
+    #[test]
+    fn packed_writes_read_back_as_written_sharing_series_and_split_into_parts() {
+        // Values as varied as real probes' (latencies with many digits, times a few milliseconds apart).
+        let mut points: Vec<ProbePoint> = (0..20_000i64)
+            .map(|i| ProbePoint { latency_ms: (i * 7919 % 100_003) as f64 / 997.0, ..probe(&format!("api-{}", i % 700), i * 2_500_017) })
+            .collect();
+        points[1].series = Arc::new(SeriesKey { endpoint: "é, \\ \"€\"".into(), ..(*points[1].series).clone() });
+        (points[2].dns_ms, points[2].error, points[2].failed_step) = (None, None, None);
+        let parts = feed_parts(&points);
+        assert!(parts.len() > 1, "20,000 points do not fit one part: {}", parts.len());
+        assert!(parts.iter().all(|(p, _)| p.len() <= PART_CHARS));
+        assert_eq!(parts.iter().map(|(_, n)| n).sum::<i64>(), 20_000, "the shares add up to the points");
+        let mut keys = SeriesKeys::new();
+        let (read, skipped) = unpack(parts.iter().map(|(p, _)| p.as_str()).collect(), &mut keys).unwrap();
+        assert_eq!((read.len(), skipped), (20_000, 0));
+        assert_eq!(read, points);
+        assert_eq!(keys.len(), 701, "one series key per series, shared by its points");
+        assert!(Arc::ptr_eq(&read[0].series, &read[700].series));
+    }
+
+    #[test]
+    fn a_packed_point_without_what_every_point_has_is_skipped_and_damage_is_an_error() {
+        let mut bad = vec![probe("a", 1), probe("b", 2), probe("", 3)];
+        bad[0].availability = f64::NAN; // not writable in line protocol either
+        bad[1].latency_ms = 12.0;
+        bad[1].tls_ms = Some(f64::INFINITY);
+        let stored: String = feed_parts(&bad).into_iter().map(|(p, _)| p).collect();
+        let (read, skipped) = unpack(stored.clone(), &mut SeriesKeys::new()).unwrap();
+        assert_eq!(skipped, 2, "no availability, no endpoint");
+        assert_eq!((read.len(), read[0].latency_ms, read[0].tls_ms), (1, 12.0, None));
+        assert!(unpack(stored[..stored.len() / 2].into(), &mut SeriesKeys::new()).is_err(), "a part missing");
+        assert!(unpack("not base64!".into(), &mut SeriesKeys::new()).is_err());
+        let not_points = base64::engine::general_purpose::STANDARD.encode(super::super::write::gzip(b"[{\"a\": 1}]"));
+        assert!(unpack(not_points, &mut SeriesKeys::new()).unwrap_err().contains("points"));
     }
 
     #[test]

@@ -32,10 +32,11 @@ mod latest;
 mod query;
 mod write;
 
+pub use feed::{feed_parts, PACKED as FEED_ENCODING};
 use latest::*;
 use query::*;
-pub use write::encode_batches;
 use write::*;
+pub use write::{encode_batches, FeedParts};
 
 /// InfluxDB's advice for one write: at most 5,000 lines and 10 MB.
 pub const MAX_LINES: usize = 5_000;
@@ -69,10 +70,10 @@ pub struct InfluxStore {
     /// This store's name in the write log, and the log's clock (see `feed`).
     writer: String,
     feed_clock: feed::FeedClock,
-    /// The one reader of the write log that every cursor of this store follows (see `feed`), and the rows
+    /// The one reader of the write log that every cursor of this store follows (see `feed`), and the points
     /// it has read from `feed` (tests and benchmarks).
     shared_feed: tokio::sync::Mutex<feed::SharedFeed>,
-    feed_rows_read: std::sync::atomic::AtomicU64,
+    feed_points_read: std::sync::atomic::AtomicU64,
     /// The server refused MessagePack answers (406): reads ask for JSON (see `query`); and how many answers
     /// came in MessagePack (tests and benchmarks).
     msgpack_refused: std::sync::atomic::AtomicBool,
@@ -109,7 +110,7 @@ impl InfluxStore {
             writer: feed::writer_id(),
             feed_clock: feed::FeedClock::default(),
             shared_feed: tokio::sync::Mutex::new(feed::SharedFeed::default()),
-            feed_rows_read: std::sync::atomic::AtomicU64::new(0),
+            feed_points_read: std::sync::atomic::AtomicU64::new(0),
             msgpack_refused: std::sync::atomic::AtomicBool::new(false),
             msgpack_answers: std::sync::atomic::AtomicU64::new(0),
             derived: std::sync::atomic::AtomicU64::new(0),
@@ -156,9 +157,10 @@ impl InfluxStore {
         self.msgpack_answers.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Rows this store has read from the write log (`feed`) since it was made (tests and benchmarks).
-    pub fn feed_rows_read(&self) -> u64 {
-        self.feed_rows_read.load(std::sync::atomic::Ordering::Relaxed)
+    /// Points this store has read from the write log (`feed`) since it was made, counting a packed part as
+    /// its share of its write's points (tests and benchmarks).
+    pub fn feed_points_read(&self) -> u64 {
+        self.feed_points_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many times this store derived the latest states from raw points, and restored them from states
@@ -203,10 +205,11 @@ impl Store for InfluxStore {
     async fn write(&self, batch: &[Point]) -> Result<(), StoreError> {
         // The write log (see `feed`) travels with the points; its commit follows once all of them are in, so
         // a consumer following the log never reads a half-written batch.
-        let feed = self.reserve_feed(batch);
-        let rejected = self.send(encode_batches(batch, feed.map(|(first, _)| (self.writer.as_str(), first))), "write").await?;
-        if let Some((from, to)) = feed {
-            self.commit_feed(from, to).await?;
+        let feed = self.pack_feed(batch);
+        let parts = feed.as_ref().map(|f| (self.writer.as_str(), f.first, &f.parts[..]));
+        let rejected = self.send(encode_batches(batch, parts), "write").await?;
+        if let Some(f) = &feed {
+            self.commit_feed(f).await?;
         }
         match rejected {
             Some((points, message)) => Err(StoreError::Rejected { points, message }),
@@ -566,6 +569,20 @@ mod tests {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bodies[2].0[..]), &mut text).unwrap();
         assert_eq!(text.lines().count(), 2001);
+    }
+
+    #[test]
+    fn the_write_logs_parts_follow_the_points_in_the_same_body_when_they_fit() {
+        let points: Vec<Point> = (0..7_000).map(|i| Point::Probe(crate::model::tests::point(i, 100.0, true))).collect();
+        let parts = vec![("AAAA".to_string(), 3), ("BBBB".to_string(), 4)];
+        let bodies = encode_batches(&points, Some(("w1", 1_000, &parts)));
+        assert_eq!(bodies.iter().map(|b| b.1).collect::<Vec<_>>(), vec![5000, 2002]);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bodies[1].0[..]), &mut text).unwrap();
+        let tail: Vec<&str> = text.lines().rev().take(2).collect();
+        assert!(tail[1].starts_with("feed,seg=0,writer=w1 data=\"AAAA\",points=3i 1000"), "{tail:?}");
+        assert!(tail[0].starts_with("feed,seg=0,writer=w1 data=\"BBBB\",points=4i 1001"), "{tail:?}");
+        assert!(encode_batches(&[], Some(("w1", 1, &[]))).is_empty());
     }
 
     /// Issue 17, defect 18: a row answered while a write was being applied lacked `availability`, which was

@@ -64,49 +64,45 @@ pub(super) fn gzip(buf: &[u8]) -> Vec<u8> {
 /// Gzip bodies of line protocol, each with its number of lines.
 pub type Bodies = Vec<(Vec<u8>, u64)>;
 
-/// Where a batch's probe points go in the write log: the writer's name and the log time of the first (the
-/// others follow one nanosecond apart, in batch order; see `feed`).
-pub type FeedPlace<'a> = (&'a str, Nanos);
+/// A write's packed parts in the write log: the writer's name, the log time of the first part (the others
+/// follow one nanosecond apart), and each part with its share of the points (see `feed`).
+pub type FeedParts<'a> = (&'a str, Nanos, &'a [(String, i64)]);
 
-/// Encodes points into gzip bodies of at most [`MAX_LINES`] lines (about: a probe point and its write-log
-/// line stay together) and [`MAX_BYTES`] uncompressed bytes. With `feed`, each probe point's write-log line
-/// follows its own, in the same body: one request carries both.
-pub fn encode_batches(points: &[Point], feed: Option<FeedPlace<'_>>) -> Bodies {
-    let mut bodies = Vec::new();
-    let mut buf = Vec::with_capacity(points.len().min(MAX_LINES) * if feed.is_some() { 500 } else { 200 });
+/// Encodes points into gzip bodies of at most [`MAX_LINES`] lines and [`MAX_BYTES`] uncompressed bytes.
+/// With `feed`, the write log's parts follow the points, in the same body when they fit: one request
+/// usually carries both.
+pub fn encode_batches(points: &[Point], feed: Option<FeedParts<'_>>) -> Bodies {
+    let mut bodies = Bodies::new();
+    let mut buf = Vec::with_capacity(points.len().min(MAX_LINES) * 200);
     let mut lines = 0u64;
-    let flush = |buf: &mut Vec<u8>, lines: &mut u64, bodies: &mut Bodies| {
-        if *lines > 0 {
-            bodies.push((gzip(buf), *lines));
+    let mut push = |write: &mut dyn FnMut(&mut Vec<u8>) -> bool, last: bool| {
+        let before = buf.len();
+        if write(&mut buf) {
+            lines += 1;
+            if buf.len() > MAX_BYTES && lines > 1 {
+                // This line would overflow the body: send what came before, start the next with it.
+                let tail = buf.split_off(before);
+                bodies.push((gzip(&buf), lines - 1));
+                buf = tail;
+                lines = 1;
+            }
+        }
+        if (last || lines as usize >= MAX_LINES) && lines > 0 {
+            bodies.push((gzip(&buf), lines));
             buf.clear();
-            *lines = 0;
+            lines = 0;
         }
     };
-    let mut next_feed = feed.map(|(_, first)| first);
-    for p in points {
-        let before = buf.len();
-        let mut written = u64::from(crate::lineproto::write_point(&mut buf, p));
-        if let (Point::Probe(probe), Some((writer, _)), Some(ts)) = (p, feed, next_feed.as_mut()) {
-            written += u64::from(crate::lineproto::write_feed(&mut buf, probe, writer, *ts));
-            *ts += 1;
-        }
-        if written == 0 {
-            continue;
-        }
-        lines += written;
-        if buf.len() > MAX_BYTES {
-            // These lines would overflow the body: send what came before, start the next with them.
-            let tail = buf.split_off(before);
-            lines -= written;
-            flush(&mut buf, &mut lines, &mut bodies);
-            buf.extend_from_slice(&tail);
-            lines = written;
-        }
-        if lines as usize >= MAX_LINES {
-            flush(&mut buf, &mut lines, &mut bodies);
+    let parts = feed.map_or(&[][..], |(_, _, parts)| parts);
+    let total = points.len() + parts.len();
+    for (i, p) in points.iter().enumerate() {
+        push(&mut |buf| crate::lineproto::write_point(buf, p), i + 1 == total);
+    }
+    if let Some((writer, first, _)) = feed {
+        for (i, ((data, share), ts)) in parts.iter().zip(first..).enumerate() {
+            push(&mut |buf| crate::lineproto::write_feed_part(buf, writer, ts, data, *share), points.len() + i + 1 == total);
         }
     }
-    flush(&mut buf, &mut lines, &mut bodies);
     bodies
 }
 
