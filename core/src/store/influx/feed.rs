@@ -203,10 +203,11 @@ fn parts_of(packed: &[PackedPoint<'_>]) -> Vec<(String, i64)> {
 
 /// A write's probe points as the text a [`PACKED`] write stores.
 fn pack(points: &[PackedPoint<'_>]) -> String {
-    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(points.len() * 24 + 64), flate2::Compression::fast());
-    // Writing into a Vec does not fail, nor does serializing these types.
-    let _ = serde_json::to_writer(&mut gz, points);
-    base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap_or_default())
+    // Serialized whole, then compressed in one call: the serializer writes token by token, and each small
+    // write into a gzip stream costs a deflate call (18 µs a point in `bench/influx.py`, against about 1).
+    // Serializing these types into a Vec does not fail.
+    let json = serde_json::to_vec(points).unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(super::write::gzip(&json))
 }
 
 /// The points of a [`PACKED`] write from its text, and how many of them lacked what a point needs.
