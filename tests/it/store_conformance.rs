@@ -712,6 +712,61 @@ async fn influxdb_write_log_reads_writers_ahead_of_its_clock_and_of_older_versio
     assert!(reader.feed(&mut cursor).await.unwrap().is_empty(), "nothing new, nothing read");
 }
 
+/// Issue 19: a packed write that cannot be read whole (a part missing: refused, or deleted by hand; a part
+/// damaged; an encoding of a newer version) is skipped, its points counted as incomplete, while the writes
+/// around it are read as usual, and nothing panics.
+#[tokio::test]
+async fn influxdb_write_log_skips_a_damaged_packed_write_and_reads_the_rest() {
+    use std::collections::HashSet as Set;
+    use watchpost_core::store::influx::{feed_parts, FEED_ENCODING};
+    let server = Influxd::start();
+    let (writer, reader) = (server.store(), server.store());
+    let mut cursor = reader.feed_start().await.unwrap();
+    let before = reader.incomplete_rows();
+    let now = now_nanos() / S * S;
+    let batch = |name: &str| -> Vec<Point> {
+        (0..20i64).map(|i| point(&series(&format!("{name}-{i}"), "eu", "c"), now + i, true, false)).collect()
+    };
+    writer.write(&batch("before")).await.unwrap();
+    let probes = |b: Vec<Point>| -> Vec<ProbePoint> {
+        b.into_iter()
+            .map(|p| match p {
+                Point::Probe(p) => p,
+                _ => unreachable!("`point` makes probe points"),
+            })
+            .collect()
+    };
+    let (data, _) = feed_parts(&probes(batch("lost"))).remove(0);
+    let from = now_nanos();
+    // (writer, its rows, the parts its commit names, its encoding)
+    let damaged = [
+        ("cut", format!("data=\"{data}\",points=10i"), 2, FEED_ENCODING),
+        ("garbage", "data=\"bm90IGd6aXAh\",points=20i".to_string(), 1, FEED_ENCODING),
+        ("newer", format!("data=\"{data}\",points=20i"), 1, "zstd+v9"),
+    ];
+    for (i, (name, fields, parts, encoding)) in damaged.iter().enumerate() {
+        let t = from + 10 * i as i64;
+        let line = format!("feed,seg={},writer={name} {fields} {t}\n", watchpost_core::lineproto::feed_segment(t));
+        assert_eq!(server.write_raw(&line).as_deref(), Some("HTTP/1.1 204 No Content"));
+        let commit = format!(
+            "feed_commit,writer={name} from={t}i,to={}i,points=20i,segments=60i,encoding=\"{encoding}\" {}\n",
+            t + parts - 1,
+            now_nanos()
+        );
+        assert_eq!(server.write_raw(&commit).as_deref(), Some("HTTP/1.1 204 No Content"));
+    }
+    writer.write(&batch("after")).await.unwrap();
+    let mut got = Set::new();
+    for _ in 0..2 {
+        for p in reader.feed(&mut cursor).await.unwrap() {
+            assert!(got.insert(p.series.endpoint.clone()), "{} read twice", p.series.endpoint);
+        }
+    }
+    let want: Set<String> = ["before", "after"].iter().flat_map(|n| (0..20).map(move |i| format!("{n}-{i}"))).collect();
+    assert_eq!(got, want, "the writes around the damaged ones, each once, and nothing of those");
+    assert_eq!(reader.incomplete_rows() - before, 60, "the damaged writes' points are counted as incomplete, once each");
+}
+
 /// Issue 19: deriving every latest state from a day of raw points costs influxd seconds at 20,000 series, so
 /// a process starts from the states another saved (the aggregator, once a minute) and follows the write log
 /// from where they were current: the same states as the process that derived them, including what was

@@ -154,18 +154,7 @@ impl<'a> PackedPoint<'a> {
             return None;
         }
         let (ts, ok) = (*ts, *ok);
-        let name = [endpoint, region, component, environment].map(|c| c.to_string());
-        let series = keys
-            .entry(name)
-            .or_insert_with_key(|[endpoint, region, component, environment]| {
-                Arc::new(SeriesKey {
-                    endpoint: endpoint.clone(),
-                    region: region.clone(),
-                    component: component.clone(),
-                    environment: environment.clone(),
-                })
-            })
-            .clone();
+        let series = series_key(keys, [endpoint, region, component, environment].map(|c| c.to_string()));
         let PackedPoint(.., dns_ms, connect_ms, tls_ms, ttfb_ms, status_code, cert_days_left, error, confirmed_down, failed_step) = self;
         Some(ProbePoint {
             series,
@@ -483,17 +472,7 @@ impl InfluxStore {
                 }
                 read += 1;
                 let name = names.map(|i| i.and_then(|i| row.get(i)).and_then(serde_json::Value::as_str).unwrap_or_default().to_string());
-                let key = keys
-                    .entry(name)
-                    .or_insert_with_key(|[endpoint, region, component, environment]| {
-                        Arc::new(SeriesKey {
-                            endpoint: endpoint.clone(),
-                            region: region.clone(),
-                            component: component.clone(),
-                            environment: environment.clone(),
-                        })
-                    })
-                    .clone();
+                let key = series_key(keys, name);
                 match cols.point(row, &key) {
                     Some(Some(p)) if !key.endpoint.is_empty() => out.push((at, LogRow::Point(p))),
                     Some(_) => skipped += 1,
@@ -510,6 +489,20 @@ impl InfluxStore {
 
 /// Series keys shared by the points of one read.
 type SeriesKeys = HashMap<[String; 4], Arc<SeriesKey>>;
+
+/// The shared key of the series named `[endpoint, region, component, environment]`.
+fn series_key(keys: &mut SeriesKeys, name: [String; 4]) -> Arc<SeriesKey> {
+    keys.entry(name)
+        .or_insert_with_key(|[endpoint, region, component, environment]| {
+            Arc::new(SeriesKey {
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                component: component.clone(),
+                environment: environment.clone(),
+            })
+        })
+        .clone()
+}
 
 fn commits_statement(since: Nanos) -> String {
     format!("SELECT \"from\", \"to\", \"points\", \"segments\", \"encoding\" FROM \"feed_commit\" WHERE time > {since} GROUP BY \"writer\"")
