@@ -164,7 +164,8 @@ fn probe_fields(p: &ProbePoint) -> [(&'static str, Option<Field<'_>>); 12] {
 /// The write log's segments: each `feed` point carries a `seg` tag, its log time's second modulo
 /// [`FEED_SEGMENTS`]. Why: influxd 1.6 answers a read of a series by copying (and, when needed, sorting)
 /// every value its cache holds for that series, whatever the time range asked, so a read of a writer's
-/// newest points cost it a copy of all it wrote since the last cache snapshot, for each of 17 fields, and
+/// newest points cost it a copy of all it wrote since the last cache snapshot, for each field (17 when the
+/// log held a line per point; now packed, two), and
 /// the consumers read it several times a second (`bench/fullstack.py --profile`, issue 19). With segments a
 /// read of the last second or two touches one or two sixtieths of that; the series stay bounded (60 per
 /// writer).
