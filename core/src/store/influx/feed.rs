@@ -67,7 +67,7 @@ pub(super) fn writer_id() -> String {
 
 /// One followed write: `feed` times `from..=to` of `writer`, committed at `time`, holding `points` probe
 /// points; `segmented` when its rows carry the `seg` tag (see [`crate::lineproto::FEED_SEGMENTS`]; a writer
-/// of an older version wrote none); `packed` when they are parts of the packed points (see [`pack`]; an older
+/// of an older version wrote none); packed when it names an `encoding` (see [`pack`]; an older
 /// version wrote a row per point, with the fields of [`crate::lineproto::FEED_FIELDS`]).
 pub(super) struct Commit {
     pub(super) writer: String,
@@ -76,8 +76,7 @@ pub(super) struct Commit {
     to: Nanos,
     points: i64,
     segmented: bool,
-    packed: bool,
-    /// The commit's `encoding`: [`PACKED`] when `packed`; another is a newer version's.
+    /// The commit's `encoding`: [`PACKED`], another (a newer version's), or none (a row per point).
     encoding: Option<Box<str>>,
 }
 
@@ -385,7 +384,7 @@ impl InfluxStore {
     /// The points of write `c` from its rows. A packed write missing a part (one influxd refused, or deleted
     /// by hand) or damaged cannot be decoded: its points are counted as incomplete, with a warning.
     fn points_of(&self, c: &Commit, rows: &[(Nanos, LogRow)], keys: &mut SeriesKeys) -> Arc<[ProbePoint]> {
-        if !c.packed {
+        if !c.packed() {
             return rows.iter().filter_map(|(_, r)| if let LogRow::Point(p) = r { Some(p.clone()) } else { None }).collect();
         }
         let mut stored = String::new();
@@ -421,7 +420,7 @@ impl InfluxStore {
     /// bounded number per request.
     async fn feed_ranges(&self, commits: &[&Commit], keys: &mut SeriesKeys) -> Result<HashMap<String, Vec<(Nanos, LogRow)>>, StoreError> {
         let mut ranges: Vec<(&str, Nanos, Nanos, bool, bool)> =
-            commits.iter().map(|c| (c.writer.as_str(), c.from, c.to, c.segmented, c.packed)).collect();
+            commits.iter().map(|c| (c.writer.as_str(), c.from, c.to, c.segmented, c.packed())).collect();
         ranges.sort_unstable_by_key(|r| (r.0, r.1, r.2));
         let mut merged: Vec<(&str, Nanos, Nanos, bool, bool)> = Vec::with_capacity(ranges.len());
         for (w, from, to, segmented, packed) in ranges {
@@ -541,9 +540,8 @@ fn parse_commits(r: StatementResult) -> Vec<Commit> {
             let segmented = v(4) == Some(crate::lineproto::FEED_SEGMENTS);
             let encoding = cols[5].and_then(|c| row.get(c)).and_then(serde_json::Value::as_str);
             if let (Some(time), Some(from), Some(to)) = (v(0), v(1), v(2)) {
-                let (packed, points) = (encoding.is_some(), v(3).unwrap_or(to - from + 1));
-                let encoding = encoding.map(Box::from);
-                out.push(Commit { writer: writer.clone(), time, from, to, points, segmented, packed, encoding });
+                let (points, encoding) = (v(3).unwrap_or(to - from + 1), encoding.map(Box::from));
+                out.push(Commit { writer: writer.clone(), time, from, to, points, segmented, encoding });
             }
         }
     }
@@ -564,7 +562,7 @@ impl FeedCursor {
     /// Notes that `c` was followed: its writer's log is read past the newest range followed. Only a writer
     /// that packs its writes: tails read only parts, so an older version's writes are read by range.
     fn followed_to(&mut self, c: &Commit) {
-        if !c.packed {
+        if !c.packed() {
             return;
         }
         let upto = self.upto.entry(c.writer.clone()).or_insert(c.to);
@@ -581,7 +579,12 @@ impl FeedCursor {
 }
 
 impl Commit {
-    /// Whether `n` points are all the write's.
+    /// Whether its rows are parts of packed points rather than a point each.
+    fn packed(&self) -> bool {
+        self.encoding.is_some()
+    }
+
+    /// Whether `n` rows are all the write's: its points, or its packed parts.
     fn whole(&self, n: usize) -> bool {
         i64::try_from(n).is_ok_and(|n| n == self.to - self.from + 1)
     }
