@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watchpost_core::config::{Config, Shard};
 use watchpost_core::model::{Availability, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::{Select, Store, StoreError};
+use watchpost_core::store::{closed, Select, Store, StoreError};
 use watchpost_core::time::{duration_nanos, format_rfc3339, now_nanos, Nanos, TimeRange};
 
 /// Minutes read from the store at once while catching up: at most an hour, and about [`CHUNK_POINTS`].
@@ -188,6 +188,7 @@ impl Aggregator {
         };
         let max_slot = self.params.max_slot();
         let moved_windows_from = self.windows.upto();
+        let (cycle_from, mut closed_all) = (wm, Vec::new());
         let (behind, mut said) = (closable - wm, Instant::now());
         while wm < closable {
             // A first start (or one after a long stop) may have hours to catch up: say how far it is.
@@ -215,6 +216,9 @@ impl Aggregator {
             stats.minutes += ((to - wm) / Resolution::Minute.nanos()) as u64;
             stats.rollups_written += rollups.len() as u64;
             let closed = windows::minute_sums(&rollups);
+            if closable - cycle_from <= closed::MAX_MINUTES * Resolution::Minute.nanos() {
+                closed_all.extend(closed::rows(&rollups));
+            }
             self.store.write(&rollups.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
             // Before this aggregator's first point, empty history is skipped to the next point at once (there
             // is no series yet whose missing minutes would be gaps).
@@ -226,6 +230,13 @@ impl Aggregator {
             self.store.set_watermark(&self.watermark(Resolution::Minute), next).await?;
             self.move_windows(closed, wm, next, closable).await;
             wm = next;
+        }
+        // For the status page, which shows the current hour minute by minute (see `store::closed`); a reader
+        // without it reads the rollups.
+        if wm > cycle_from {
+            if let Err(e) = closed::save(&*self.store, self.shard, TimeRange::new(cycle_from, wm), &closed_all).await {
+                tracing::debug!(error = %e, "cannot save the closed minutes; the status page reads the rollups");
+            }
         }
         if moved_windows_from != self.windows.upto() {
             if let Err(e) = self.windows.save(&*self.store).await {

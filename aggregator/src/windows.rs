@@ -306,12 +306,8 @@ pub async fn saved(
     saved_after: Nanos,
     upto_after: Nanos,
 ) -> Result<Option<SavedWindows>, StoreError> {
-    let shards: Vec<Option<Shard>> = match shard {
-        None => vec![None],
-        Some(s) => (1..=s.count).map(|index| Some(Shard { index, count: s.count })).collect(),
-    };
     let mut out = SavedWindows { upto: Nanos::MAX, periods: Default::default() };
-    for s in shards {
+    for s in Shard::every(shard) {
         let Some((saved_at, body)) = store.document(&Shard::watermark(s, DOCUMENT)).await? else { return Ok(None) };
         let Ok(saved) = serde_json::from_str::<Saved>(&body) else {
             tracing::warn!(shard = ?s, "the saved availability windows are unreadable; summing the rollups instead");

@@ -35,6 +35,11 @@ impl TimeRange {
         Self { from, to }
     }
 
+    /// Whether `ts` is in the range (`from` included, `to` not).
+    pub fn contains(&self, ts: Nanos) -> bool {
+        self.from <= ts && ts < self.to
+    }
+
     /// The range that ends now and lasts `d`.
     pub fn last(d: Duration) -> Self {
         let to = now_nanos();

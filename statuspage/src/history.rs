@@ -12,8 +12,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use watchpost_core::config::Shard;
 use watchpost_core::model::{Resolution, ALL_REGIONS};
-use watchpost_core::store::{Select, Store, StoreError};
+use watchpost_core::store::{closed, RollupSums, Select, Store, StoreError};
 use watchpost_core::time::{Nanos, TimeRange};
 
 pub const MINUTE: Nanos = 60_000_000_000;
@@ -49,6 +50,8 @@ pub struct History {
     pub version: u64,
     /// How far back a refresh re-reads minute windows (see [`REREAD`]); `None`: as far as hours.
     pub minute_reread: Option<Nanos>,
+    /// How the aggregator is sharded: whose closed minutes to read (`store::closed`).
+    pub shard: Option<Shard>,
 }
 
 /// The aggregator's watermarks, the lowest over its shards: every window that starts before them is written,
@@ -68,10 +71,28 @@ pub struct Marks {
 /// every other read together).
 const REREAD: Nanos = 2 * HOUR;
 
+/// The all-regions rollups of `resolution` in `range`. Only the all-regions merges (the page shows endpoints,
+/// not their regions), only the six fields a cell needs (`rollup_sums`: on influxd a read costs per series
+/// and field it opens; `SELECT *` of a minute of 10,000 series cost 0.9 CPU-s against 0.66), and a first
+/// read of a day of minutes an hour per request: in one it outlasts the store timeout at 10,000 endpoints on
+/// influxd, and a first refresh that always times out never shows anything.
+async fn read_rollups(store: &dyn Store, resolution: Resolution, range: TimeRange) -> Result<Vec<RollupSums>, StoreError> {
+    let step = if resolution == Resolution::Minute { HOUR } else { 7 * DAY };
+    let mut rows = Vec::new();
+    let mut a = range.from;
+    while a < range.to {
+        let b = (a + step).min(range.to);
+        rows.extend(store.rollup_sums(resolution, TimeRange::new(a, b), Select::Region(ALL_REGIONS)).await?);
+        a = b;
+    }
+    Ok(rows)
+}
+
 impl History {
-    /// An empty history whose refreshes re-read minute windows `minute_reread` back.
-    pub fn new(minute_reread: Nanos) -> History {
-        History { minute_reread: Some(minute_reread), ..History::default() }
+    /// An empty history whose refreshes re-read minute windows `minute_reread` back, of an aggregator
+    /// sharded as `shard` says.
+    pub fn new(minute_reread: Nanos, shard: Option<Shard>) -> History {
+        History { minute_reread: Some(minute_reread), shard, ..History::default() }
     }
 
     /// Reads the windows that may have changed since the last refresh and forgets those older than the page
@@ -88,7 +109,7 @@ impl History {
         let mut read = 0;
         let mut changed = false;
         let minute_reread = self.minute_reread.unwrap_or(REREAD);
-        let by_marks = self.by_marks;
+        let (by_marks, shard) = (self.by_marks, self.shard);
         if let Some(m) = marks.filter(|m| m.backfilled != self.backfilled) {
             (self.hours_until, self.minutes_until, self.backfilled) = (None, None, m.backfilled);
         }
@@ -99,37 +120,39 @@ impl History {
             let before = windows.len();
             windows.retain(|ts, _| *ts >= oldest);
             changed |= windows.len() != before;
-            let from = match *until {
-                Some(u) if by_marks && mark.is_some() => u.max(oldest),
-                Some(u) => (u - reread).max(oldest),
-                None => oldest,
+            let (from, next) = match *until {
+                Some(u) if by_marks && mark.is_some() => (u.max(oldest), true),
+                Some(u) => ((u - reread).max(oldest), false),
+                None => (oldest, false),
             };
             let to = mark.map_or(now + MINUTE, |m| m.min(now + MINUTE));
             if from >= to {
                 continue; // nothing written since the last refresh
             }
-            // Only the all-regions merges (the page shows endpoints, not their regions), and a first read of
-            // a day of minutes an hour per request: in one it outlasts the store timeout at 10,000 endpoints
-            // on influxd, and a first refresh that always times out never shows anything.
-            let step = if resolution == Resolution::Minute { HOUR } else { 7 * DAY };
-            let mut rows = Vec::new();
-            let mut a = from;
-            while a < to {
-                let b = (a + step).min(to);
-                rows.extend(store.rollups(resolution, TimeRange::new(a, b), Select::Region(ALL_REGIONS)).await?);
-                a = b;
-            }
+            // The minutes the aggregator just closed, from the document it saves of them when that covers
+            // them (`store::closed`: one series to read, not every endpoint's).
+            let saved = match resolution == Resolution::Minute && next {
+                true => closed::read(store, shard, TimeRange::new(from, to)).await.unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "cannot read the closed minutes; reading the rollups");
+                    None
+                }),
+                false => None,
+            };
+            let rows = match saved {
+                Some(rows) => rows,
+                None => read_rollups(store, resolution, TimeRange::new(from, to)).await?,
+            };
             read += rows.len();
             windows.retain(|ts, _| *ts < from);
             changed = true;
             let mut names: HashMap<String, Arc<str>> = HashMap::new();
             for r in rows.iter().filter(|r| r.series.region == ALL_REGIONS) {
                 let name = names.entry(r.series.endpoint.clone()).or_insert_with(|| Arc::from(r.series.endpoint.as_str())).clone();
-                let ok = r.samples.saturating_sub(r.failures);
+                let ok = r.sums.samples.saturating_sub(r.sums.failures);
                 let cell = windows.entry(r.ts).or_default().entry(name).or_default();
                 // One endpoint may run in several environments (a check): their windows add up.
-                cell.up_s += r.up_s;
-                cell.down_s += r.down_s;
+                cell.up_s += r.sums.up_s;
+                cell.down_s += r.sums.down_s;
                 cell.maintenance_s += r.maintenance_s;
                 if let Some(mean) = r.latency_mean_ms {
                     cell.ok += ok;
@@ -343,7 +366,7 @@ mod tests {
         store.write(&(0..6).map(minute).collect::<Vec<_>>()).await.unwrap();
         let hour = base - base.rem_euclid(HOUR) - HOUR;
         let marks = |m: i64, backfilled: Option<Nanos>| Some(Marks { minute: base + m * MINUTE, hour, backfilled });
-        let mut h = History::new(3 * MINUTE);
+        let mut h = History::new(3 * MINUTE, None);
         assert_eq!(h.refresh(&store, now, 90, marks(3, None)).await.unwrap(), 3, "the windows before the watermark");
         assert_eq!(h.minutes.len(), 3);
         let version = h.version;
@@ -359,6 +382,64 @@ mod tests {
         // No watermark (the aggregator's state gone): back to re-reading the last minutes.
         assert_eq!(h.refresh(&store, now, 90, None).await.unwrap(), 3, "windows within the re-read span of the last watermark");
         assert_eq!(h.minutes.len(), 6);
+    }
+
+    /// Issue 19: the minutes the aggregator just closed come from its closed-minutes document when that
+    /// covers them (its rows here differ from the rollups, to tell which was read); from the rollups when it
+    /// does not, or is damaged.
+    #[tokio::test]
+    async fn new_minutes_come_from_the_closed_minutes_document_when_it_covers_them() {
+        use watchpost_core::model::{Point, RollupPoint, SeriesKey};
+        let dir = tempfile::tempdir().unwrap();
+        let store = watchpost_core::store::sqlite::SqliteStore::open(&watchpost_core::config::SqliteConfig {
+            path: dir.path().join("c.db"),
+            retention: std::time::Duration::from_secs(400 * 86_400),
+            check_history: std::time::Duration::from_secs(86_400),
+        })
+        .await
+        .unwrap();
+        let now = watchpost_core::time::now_nanos();
+        let base = now - now.rem_euclid(MINUTE) - 10 * MINUTE;
+        let series =
+            Arc::new(SeriesKey { endpoint: "a".into(), region: ALL_REGIONS.into(), component: "c".into(), environment: String::new() });
+        let minute = |i: i64, down_s: f64| RollupPoint {
+            resolution: Resolution::Minute,
+            series: series.clone(),
+            ts: base + i * MINUTE,
+            up_s: 60.0 - down_s,
+            down_s,
+            maintenance_s: 0.0,
+            down_from_s: None,
+            down_until_s: None,
+            samples: 12,
+            failures: 0,
+            under_threshold: 12,
+            latency_mean_ms: Some(10.0),
+            latency_p50_ms: None,
+            latency_p90_ms: None,
+            latency_p95_ms: None,
+            latency_p99_ms: None,
+            latency_max_ms: None,
+            hist: String::new(),
+        };
+        store.write(&(0..8).map(|i| Point::Rollup(minute(i, 1.0))).collect::<Vec<_>>()).await.unwrap();
+        let hour = base - base.rem_euclid(HOUR) - HOUR;
+        let marks = |m: i64| Some(Marks { minute: base + m * MINUTE, hour, backfilled: None });
+        let down = |h: &History, i: i64| h.minutes[&(base + i * MINUTE)][&Arc::from("a")].down_s;
+        let saved = closed::rows(&[minute(3, 30.0), minute(4, 40.0)]);
+        closed::save(&store, None, TimeRange::new(base + 3 * MINUTE, base + 5 * MINUTE), &saved).await.unwrap();
+
+        let mut h = History::new(3 * MINUTE, None);
+        h.refresh(&store, now, 90, marks(3)).await.unwrap();
+        assert_eq!(down(&h, 2), 1.0, "a first read reads the rollups");
+        assert_eq!(h.refresh(&store, now, 90, marks(5)).await.unwrap(), 2);
+        assert_eq!((down(&h, 3), down(&h, 4)), (30.0, 40.0), "covered: from the document");
+        closed::save(&store, None, TimeRange::new(base + 6 * MINUTE, base + 7 * MINUTE), &[]).await.unwrap();
+        h.refresh(&store, now, 90, marks(7)).await.unwrap();
+        assert_eq!((down(&h, 5), down(&h, 6)), (1.0, 1.0), "a minute missed by the document: from the rollups");
+        store.save_document(closed::DOCUMENT, "{damaged").await.unwrap();
+        h.refresh(&store, now, 90, marks(8)).await.unwrap();
+        assert_eq!(down(&h, 7), 1.0, "a damaged document: from the rollups");
     }
 
     #[test]

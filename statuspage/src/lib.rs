@@ -198,7 +198,10 @@ impl StatusPage {
             oncall: config.oncall.clone(),
             targets,
             logo,
-            history: tokio::sync::Mutex::new((History::new(duration_nanos(config.aggregator.lateness) + 2 * history::MINUTE), None)),
+            history: tokio::sync::Mutex::new((
+                History::new(duration_nanos(config.aggregator.lateness) + 2 * history::MINUTE, config.aggregator.shard),
+                None,
+            )),
             shard: config.aggregator.shard,
             published: RwLock::new(Arc::new(Published::render(page, empty_snapshot(config, page), false))),
             fingerprint: std::sync::Mutex::new(None),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use watchpost_aggregator::{metrics::AggregatorMetrics, Aggregator};
 use watchpost_core::config::{Config, Format};
 use watchpost_core::model::{MaintenancePoint, Point, ProbePoint, Resolution, RollupPoint, SeriesKey, ALL_REGIONS};
-use watchpost_core::store::{Select, Store};
+use watchpost_core::store::{closed, Select, Store};
 use watchpost_core::time::TimeRange;
 
 const S: i64 = 1_000_000_000;
@@ -289,7 +289,7 @@ async fn shards_write_the_rollups_of_one(sharded: Arc<dyn Store>) {
                 component: String::new(),
                 environment: "production".into(),
             });
-            for t in (0..2 * 3600).step_by(5) {
+            for t in (0..2 * 3600 + 180).step_by(5) {
                 let down = region == "eu" && (t as usize / 600) % 8 == i; // ten minutes down, a different slot each
                 pts.push(Point::Probe(ProbePoint {
                     series: series.clone(),
@@ -311,6 +311,9 @@ async fn shards_write_the_rollups_of_one(sharded: Arc<dyn Store>) {
         }
     }
     let end = base + 2 * 3600 * S + 91 * S;
+    // The first cycles catch up two hours; the last three minutes are for a cycle in the steady state.
+    let later: Vec<Point> = pts.iter().filter(|p| p.ts() >= base + 2 * 3600 * S).cloned().collect();
+    pts.retain(|p| p.ts() < base + 2 * 3600 * S);
     let rollups = |store: Arc<dyn Store>| async move {
         let range = TimeRange::new(base, end);
         let mut out = Vec::new();
@@ -354,7 +357,7 @@ async fn shards_write_the_rollups_of_one(sharded: Arc<dyn Store>) {
         let minutes = sharded.rollups(Resolution::Minute, range, Select::Shard(shard)).await.unwrap();
         assert!(!minutes.is_empty() && minutes.iter().all(|r| shard.owns(&r.series.endpoint)), "{shard:?}: its rollups only");
     }
-    let (a, b) = (rollups(single).await, rollups(sharded).await);
+    let (a, b) = (rollups(single).await, rollups(sharded.clone()).await);
     assert!(a[0].len() > 8 * 3 * 100 && a[1].len() == 8 * 3 * 2, "{} minutes, {} hours", a[0].len(), a[1].len());
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.len(), y.len(), "as many rollups from the shards as from one");
@@ -362,6 +365,25 @@ async fn shards_write_the_rollups_of_one(sharded: Arc<dyn Store>) {
             panic!("two shards wrote {y:?}\nwhere one wrote {x:?}");
         }
     }
+
+    // Issue 19: a catch-up saves no closed minutes; a cycle in the steady state saves, per shard, exactly the
+    // all-regions minute rollups it wrote (what the status page reads instead of them).
+    let shard = two[0].aggregator.shard;
+    let caught_up = TimeRange::new(base + 3600 * S, base + 3600 * S + 60 * S);
+    assert_eq!(closed::read(&*sharded, shard, caught_up).await.unwrap(), None, "a catch-up saves no closed minutes");
+    sharded.write(&later).await.unwrap();
+    for c in &two {
+        Aggregator::new(c, sharded.clone(), Arc::new(AggregatorMetrics::default())).cycle(end + 180 * S).await.unwrap();
+    }
+    let steady = TimeRange::new(base + 2 * 3600 * S, base + 2 * 3600 * S + 180 * S);
+    let sorted = |mut v: Vec<watchpost_core::store::RollupSums>| {
+        v.sort_by(|a, b| (a.ts, &a.series).cmp(&(b.ts, &b.series)));
+        v
+    };
+    let saved = sorted(closed::read(&*sharded, shard, steady).await.unwrap().expect("both shards saved the three minutes"));
+    let written = sorted(sharded.rollup_sums(Resolution::Minute, steady, Select::Region(ALL_REGIONS)).await.unwrap());
+    assert_eq!(saved.len(), 8 * 3, "every endpoint's three minutes");
+    assert_eq!(saved, written, "the closed minutes are the all-regions rollups written");
 }
 
 /// Issue 19: `watchpost status`'s availability over the last hour and the last 2 h 20 min, read from hour

@@ -115,8 +115,10 @@ fn fixture() -> Fixture {
         }
     }
     // Minute rollups of api/eu and web/eu (the aggregator's rows; only their sums are read back here).
-    for (i, (s, up, down, samples, failures)) in
-        [(&api_eu, 50.0, 10.0, 6, 1), (&api_eu, 60.0, 0.0, 6, 0), (&web, 0.5, 59.5, 6, 6)].into_iter().enumerate()
+    for (i, (s, up, down, maintenance_s, samples, failures, mean)) in
+        [(&api_eu, 50.0, 10.0, 0.0, 6, 1, Some(10.0)), (&api_eu, 60.0, 0.0, 5.0, 6, 0, Some(12.5)), (&web, 0.5, 59.5, 0.0, 6, 6, None)]
+            .into_iter()
+            .enumerate()
     {
         points.push(Point::Rollup(RollupPoint {
             resolution: Resolution::Minute,
@@ -124,13 +126,13 @@ fn fixture() -> Fixture {
             ts: base / (60 * S) * 60 * S + if i == 1 { 60 * S } else { 0 },
             up_s: up,
             down_s: down,
-            maintenance_s: 0.0,
+            maintenance_s,
             down_from_s: None,
             down_until_s: None,
             samples,
             failures,
             under_threshold: 0,
-            latency_mean_ms: Some(10.0),
+            latency_mean_ms: mean,
             latency_p50_ms: Some(10.0),
             latency_p90_ms: Some(10.0),
             latency_p95_ms: Some(10.0),
@@ -163,7 +165,7 @@ struct Answers {
     steps_all: usize,
     rollup_sums: Vec<(SeriesKey, Availability)>,
     /// Per rollup (`Store::rollup_sums`): every series, then one endpoint's.
-    per_rollup: Vec<(SeriesKey, i64, Availability)>,
+    per_rollup: Vec<(SeriesKey, i64, Availability, f64, Option<f64>)>,
     per_rollup_web: usize,
     documents: Vec<Option<String>>,
 }
@@ -214,7 +216,7 @@ async fn answers(store: &dyn Store, f: &Fixture) -> Answers {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|r| ((*r.series).clone(), r.ts, r.sums))
+                .map(|r| ((*r.series).clone(), r.ts, r.sums, r.maintenance_s, r.latency_mean_ms))
                 .collect();
             v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
             v
@@ -306,12 +308,14 @@ async fn conforms(store: &dyn Store, f: &Fixture) -> Answers {
     let want = |up_s, down_s, samples, failures| Availability { up_s, down_s, samples, failures };
     assert_eq!(sums, vec![("api", want(110.0, 10.0, 12, 1)), ("web", want(0.5, 59.5, 6, 6))], "rollups summed per series");
     let mut summed: HashMap<&str, Availability> = HashMap::new();
-    for (k, _, v) in &a.per_rollup {
+    for (k, _, v, _, _) in &a.per_rollup {
         let s = summed.entry(k.endpoint.as_str()).or_default();
         (s.up_s, s.down_s, s.samples, s.failures) = (s.up_s + v.up_s, s.down_s + v.down_s, s.samples + v.samples, s.failures + v.failures);
     }
     assert_eq!(summed.len(), 2, "{:?}", a.per_rollup);
     assert_eq!((summed["api"], summed["web"]), (want(110.0, 10.0, 12, 1), want(0.5, 59.5, 6, 6)), "per rollup, the same sums");
+    let extras: Vec<(&str, f64, Option<f64>)> = a.per_rollup.iter().map(|r| (r.0.endpoint.as_str(), r.3, r.4)).collect();
+    assert_eq!(extras, vec![("api", 0.0, Some(10.0)), ("web", 0.0, None), ("api", 5.0, Some(12.5))], "maintenance and mean latency");
     assert_eq!(a.per_rollup_web, a.per_rollup.iter().filter(|r| r.0.endpoint == "web").count(), "one endpoint selected");
     let big = a.documents[0].as_deref().unwrap_or_default();
     assert!(big.len() > 200_000 && big.starts_with("\"q\\0é€\"") && big.ends_with("\"q\\19999é€\""), "a large document, whole");

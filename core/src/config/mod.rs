@@ -143,6 +143,14 @@ impl Shard {
         (0..parts).map(|j| Shard { index: index + count * j, count: count * parts }).collect()
     }
 
+    /// Every shard of an aggregator sharded as `shard` says: all `count` of them, or the one unsharded.
+    pub fn every(shard: Option<Shard>) -> Vec<Option<Shard>> {
+        match shard {
+            None => vec![None],
+            Some(s) => (1..=s.count).map(|index| Some(Shard { index, count: s.count })).collect(),
+        }
+    }
+
     /// The watermark of `measurement` (`rollup_1m`) for this shard.
     pub fn watermark(shard: Option<Shard>, measurement: &str) -> String {
         match shard {

@@ -5,6 +5,7 @@
 //!
 //! Architecture invariant: only this module knows the store's schema.
 
+pub mod closed;
 pub mod influx;
 pub mod reads;
 pub mod sqlite;
@@ -198,9 +199,10 @@ pub trait Store: Send + Sync + 'static {
     /// whose window starts in `range`: what availability over a period needs, summed where the rows are.
     async fn rollup_availability(&self, resolution: Resolution, range: TimeRange) -> Result<Vec<(SeriesKey, Availability)>, StoreError>;
 
-    /// Up and down seconds, samples and failures of each rollup of one resolution whose window starts in
-    /// `range`, for the selected series: what the aggregator's availability windows load
-    /// (`aggregator::windows`). Lighter than [`Store::rollups`]: no latency fields, no histogram. Rows of one
+    /// Up, down and maintenance seconds, samples, failures and mean latency of each rollup of one resolution
+    /// whose window starts in `range`, for the selected series: what the aggregator's availability windows
+    /// (`aggregator::windows`) and the status page's history load. Lighter than [`Store::rollups`]: six of
+    /// the fourteen fields, no histogram (on influxd a read costs per series and field it opens). Rows of one
     /// series share one `Arc<SeriesKey>`; the order is the backend's.
     async fn rollup_sums(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupSums>, StoreError>;
 
@@ -236,12 +238,15 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// One rollup's availability counts (see [`Store::rollup_sums`]).
+/// One rollup's availability counts, maintenance and mean latency (see [`Store::rollup_sums`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollupSums {
     pub series: Arc<SeriesKey>,
     pub ts: Nanos,
     pub sums: Availability,
+    pub maintenance_s: f64,
+    /// Mean latency of the ok attempts; `None` when there were none.
+    pub latency_mean_ms: Option<f64>,
 }
 
 /// A watermark the aggregator's backfill sets (to when it ran) after writing rollups beneath its watermarks:
@@ -256,12 +261,8 @@ pub async fn shard_watermarks<const N: usize>(
     shard: Option<Shard>,
     names: [&str; N],
 ) -> Result<Option<Vec<[Nanos; N]>>, StoreError> {
-    let shards: Vec<Option<Shard>> = match shard {
-        None => vec![None],
-        Some(s) => (1..=s.count).map(|index| Some(Shard { index, count: s.count })).collect(),
-    };
-    let mut out = Vec::with_capacity(shards.len());
-    for s in shards {
+    let mut out = Vec::new();
+    for s in Shard::every(shard) {
         let mut marks = [0; N];
         for (mark, name) in marks.iter_mut().zip(names) {
             match store.watermark(&Shard::watermark(s, name)).await? {

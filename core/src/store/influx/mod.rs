@@ -375,7 +375,9 @@ impl Store for InfluxStore {
     }
 
     async fn rollup_sums(&self, resolution: Resolution, range: TimeRange, select: Select<'_>) -> Result<Vec<RollupSums>, StoreError> {
-        let q = self.rollup_statements(resolution, range, select, "\"up_s\", \"down_s\", \"samples\", \"failures\"").await?;
+        const FIELDS: [&str; 7] = ["time", "up_s", "down_s", "samples", "failures", "maintenance_s", "latency_mean_ms"];
+        let fields = FIELDS[1..].iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ");
+        let q = self.rollup_statements(resolution, range, select, &fields).await?;
         let mut out = Vec::new();
         if q.is_empty() {
             return Ok(out);
@@ -383,19 +385,25 @@ impl Store for InfluxStore {
         for r in self.query(&q).await? {
             for s in r.series.unwrap_or_default() {
                 let series = Arc::new(s.key());
-                let cols = ["time", "up_s", "down_s", "samples", "failures"].map(|c| s.col(c));
+                let cols = FIELDS.map(|c| s.col(c));
                 for row in &s.values {
                     let get = |i: usize| cols[i].and_then(|c| row.get(c)).filter(|v| !v.is_null());
                     let f = |i: usize| get(i).and_then(serde_json::Value::as_f64);
                     // A row read while influxd applies it may lack fields: skipped, as in `rollups`.
-                    let (Some(ts), Some(up_s), Some(down_s), Some(samples)) =
-                        (get(0).and_then(serde_json::Value::as_i64), f(1), f(2), get(3).and_then(serde_json::Value::as_u64))
+                    let (Some(ts), Some(up_s), Some(down_s), Some(samples), Some(maintenance_s)) =
+                        (get(0).and_then(serde_json::Value::as_i64), f(1), f(2), get(3).and_then(serde_json::Value::as_u64), f(5))
                     else {
                         self.count_incomplete(1);
                         continue;
                     };
                     let failures = get(4).and_then(serde_json::Value::as_u64).unwrap_or(0);
-                    out.push(RollupSums { series: series.clone(), ts, sums: Availability { up_s, down_s, samples, failures } });
+                    out.push(RollupSums {
+                        series: series.clone(),
+                        ts,
+                        sums: Availability { up_s, down_s, samples, failures },
+                        maintenance_s,
+                        latency_mean_ms: f(6),
+                    });
                 }
             }
         }

@@ -430,7 +430,8 @@ impl Store for SqliteStore {
         self.run(&self.reader, "read rollup sums", move |c| {
             let series = select.series(c)?;
             let mut stmt = c.prepare_cached(
-                "SELECT series, ts, up_s, down_s, samples, failures FROM rollup WHERE resolution = ?1 AND ts >= ?2 AND ts < ?3",
+                "SELECT series, ts, up_s, down_s, samples, failures, maintenance_s, latency_mean_ms FROM rollup \
+                 WHERE resolution = ?1 AND ts >= ?2 AND ts < ?3",
             )?;
             let mut rows = stmt.query(params![resolution.measurement(), range.from, range.to])?;
             let mut out = Vec::new();
@@ -438,7 +439,7 @@ impl Store for SqliteStore {
                 let Some(s) = series.get(&r.get::<_, i64>(0)?) else { continue };
                 let count = |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
                 let sums = Availability { up_s: r.get(2)?, down_s: r.get(3)?, samples: count(4)?, failures: count(5)? };
-                out.push(RollupSums { series: s.clone(), ts: r.get(1)?, sums });
+                out.push(RollupSums { series: s.clone(), ts: r.get(1)?, sums, maintenance_s: r.get(6)?, latency_mean_ms: r.get(7)? });
             }
             Ok(out)
         })
