@@ -188,7 +188,9 @@ impl Aggregator {
         };
         let max_slot = self.params.max_slot();
         let moved_windows_from = self.windows.upto();
+        // The all-regions minutes this cycle closes, for the status page (`store::closed`); none in a catch-up.
         let (cycle_from, mut closed_all) = (wm, Vec::new());
+        let keep_closed = closable - cycle_from <= closed::MAX_MINUTES * Resolution::Minute.nanos();
         let (behind, mut said) = (closable - wm, Instant::now());
         while wm < closable {
             // A first start (or one after a long stop) may have hours to catch up: say how far it is.
@@ -216,7 +218,7 @@ impl Aggregator {
             stats.minutes += ((to - wm) / Resolution::Minute.nanos()) as u64;
             stats.rollups_written += rollups.len() as u64;
             let closed = windows::minute_sums(&rollups);
-            if closable - cycle_from <= closed::MAX_MINUTES * Resolution::Minute.nanos() {
+            if keep_closed {
                 closed_all.extend(closed::rows(&rollups));
             }
             self.store.write(&rollups.into_iter().map(Point::Rollup).collect::<Vec<_>>()).await?;
@@ -227,16 +229,16 @@ impl Aggregator {
                 false => to,
             };
             stats.minutes += ((next - to) / Resolution::Minute.nanos()) as u64; // closed, empty
+                                                                                // Saved before the watermark moves, so a page that sees it moved finds them; a page without them
+                                                                                // reads the rollups.
+            if keep_closed {
+                if let Err(e) = closed::save(&*self.store, self.shard, TimeRange::new(cycle_from, next), &closed_all).await {
+                    tracing::debug!(error = %e, "cannot save the closed minutes; the status page reads the rollups");
+                }
+            }
             self.store.set_watermark(&self.watermark(Resolution::Minute), next).await?;
             self.move_windows(closed, wm, next, closable).await;
             wm = next;
-        }
-        // For the status page, which shows the current hour minute by minute (see `store::closed`); a reader
-        // without it reads the rollups.
-        if wm > cycle_from {
-            if let Err(e) = closed::save(&*self.store, self.shard, TimeRange::new(cycle_from, wm), &closed_all).await {
-                tracing::debug!(error = %e, "cannot save the closed minutes; the status page reads the rollups");
-            }
         }
         if moved_windows_from != self.windows.upto() {
             if let Err(e) = self.windows.save(&*self.store).await {
