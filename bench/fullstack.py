@@ -19,11 +19,16 @@ point divides between its parts (writes, query planning, JSON answers, compactio
 requests cost what. With --trace, every InfluxDB request the consumers make is logged and each window's
 are summarised per consumer by shape (count, answer time, bytes).
 
+With --compactions, influxd logs at info level and the report counts its cache snapshots and TSM compactions
+(kind, files taken in, wall time) started in each window.
+
 Usage: bench/fullstack.py [--endpoints 10000] [--window 90] [--warmup 60] [--settle 240] [--reps 2] [--components 100] [--each]
-                          [--profile] [--trace] [--binary PATH]
+                          [--profile] [--trace] [--compactions] [--binary PATH]
 """
 import argparse
+import datetime
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -174,12 +179,49 @@ def window(influxd, agent_ports, seconds, consumers=None, profile_url=None):
         thread = threading.Thread(target=take)
         thread.start()
     c0, w0, r0, p0 = snap()
+    t0 = time.time()
     time.sleep(seconds)
     c1, w1, r1, p1 = snap()
+    t1 = time.time()
     if thread:
         thread.join()
     return {"influxd_cpu": c1 - c0, "written": w1 - w0, "parts": profiled.get("parts", {}), "profile": profiled.get("data"),
-            "read": {k: r1[k] - r0[k] for k in r1}, "cpu": {k: p1[k] - p0[k] for k in p1}}
+            "read": {k: r1[k] - r0[k] for k in r1}, "cpu": {k: p1[k] - p0[k] for k in p1}, "span": (t0, t1)}
+
+
+def compactions(log_path, windows):
+    """influxd's cache snapshots and TSM compactions started in each window, from its info-level log (one
+    `op_event=start` line and one `op_event=end` line with `op_elapsed` per operation, joined by trace_id):
+    how many of each kind, how many files they took in, and their wall time."""
+    ops = {}
+    field = lambda line, key: (re.search(rf'\b{key}=("[^"]*"|\S+)', line) or [None, None])[1]
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            name, trace = field(line, "op_name"), field(line, "trace_id")
+            if name not in ("tsm1_compact_group", "tsm1_cache_snapshot") or not trace:
+                continue
+            op = ops.setdefault(trace, {"files": 0, "ms": 0.0})
+            event = field(line, "op_event")
+            if event == "start":
+                ts = datetime.datetime.strptime(field(line, "ts")[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+                op["at"] = ts.replace(tzinfo=datetime.timezone.utc).timestamp()
+                op["kind"] = "snapshot" if name == "tsm1_cache_snapshot" else \
+                    f"{field(line, 'tsm1_strategy')} {field(line, 'tsm1_level') or ''}".strip()
+            elif event == "end":
+                elapsed = field(line, "op_elapsed") or "0ms"
+                op["ms"] = float(elapsed.rstrip("ms")) * (1000 if elapsed.endswith("s") and not elapsed.endswith("ms") else 1)
+            elif "Compacting file" in line:
+                op["files"] += 1
+    kinds = sorted({o["kind"] for o in ops.values() if "kind" in o})
+    print("\n| window | " + " | ".join(f"{k}: count, files, s" for k in kinds) + " |")
+    print("|---|" + "---|" * len(kinds))
+    for label, w in windows:
+        t0, t1 = w["span"]
+        cells = []
+        for k in kinds:
+            mine = [o for o in ops.values() if o.get("kind") == k and t0 <= o["at"] < t1]
+            cells.append(f"{len(mine)}, {sum(o['files'] for o in mine)}, {sum(o['ms'] for o in mine) / 1000:.1f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 def print_parts(windows):
@@ -208,6 +250,8 @@ def main():
     ap.add_argument("--trace", action="store_true",
                     help="log every InfluxDB request of the consumers and summarise those of each window by shape")
     ap.add_argument("--binary", help=benchlib.BINARY_HELP)
+    ap.add_argument("--compactions", action="store_true",
+                    help="log influxd at info level and count its cache snapshots and compactions in each window")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (configurations, logs) and say where")
     a = ap.parse_args()
     binary = benchlib.release_binary(a.binary)
@@ -217,7 +261,7 @@ def main():
     work = tempfile.mkdtemp(prefix="watchpost-fullstack-")
     procs = []
     try:
-        influxd, url = start_influxd(work)
+        influxd, url = start_influxd(work, "info" if a.compactions else "warn")
         procs.append(influxd)
         create_db(url, "watchpost")
         target = Listener()
@@ -305,6 +349,11 @@ def main():
                     with open(os.path.join(work, "influxd-" + label.replace(" ", "-") + ".pprof"), "wb") as f:
                         f.write(w["profile"])
             A.log(f"influxd's profiles are in {work} (bench/pprof.py --file PROFILE; kept with --keep)")
+        if a.compactions:
+            labelled = [(f"alone {i + 1}", w) for i, w in enumerate(alone)]
+            labelled += [(f"rep {i + 1} with every consumer", full) for i, (_, full, _) in enumerate(rows)]
+            labelled += [(f"{name} alone", full) for name, _, full, _ in each]
+            compactions(os.path.join(work, "influxd.log"), sorted(labelled, key=lambda lw: lw[1]["span"]))
         if a.trace:
             for names, tag, t0, t1 in traced:
                 trace_summary(work, names, tag, t0, t1)

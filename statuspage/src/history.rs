@@ -323,46 +323,54 @@ mod tests {
         assert_eq!((d.observed_s, d.major_s), (3660.0, 60.0));
     }
 
-    /// Issue 19: with the aggregator's watermarks a refresh reads each minute window once (a page used to
-    /// re-read the last minutes and two hours every 30 s), reads nothing when the watermarks have not moved,
-    /// reads everything again after a backfill wrote beneath them, and without watermarks re-reads as before.
-    #[tokio::test]
-    async fn with_watermarks_each_window_is_read_once_and_a_backfill_reads_again() {
-        use watchpost_core::model::{Point, RollupPoint, SeriesKey};
-        let dir = tempfile::tempdir().unwrap();
+    /// An empty SQLite store in `dir`, and a minute ten minutes ago (window starts `base + i` minutes).
+    async fn store_and_base(dir: &tempfile::TempDir) -> (watchpost_core::store::sqlite::SqliteStore, Nanos, Nanos) {
         let store = watchpost_core::store::sqlite::SqliteStore::open(&watchpost_core::config::SqliteConfig {
-            path: dir.path().join("w.db"),
+            path: dir.path().join("h.db"),
             retention: std::time::Duration::from_secs(400 * 86_400),
             check_history: std::time::Duration::from_secs(86_400),
         })
         .await
         .unwrap();
         let now = watchpost_core::time::now_nanos();
-        let base = now - now.rem_euclid(MINUTE) - 10 * MINUTE;
-        let series =
-            Arc::new(SeriesKey { endpoint: "a".into(), region: ALL_REGIONS.into(), component: "c".into(), environment: String::new() });
-        let minute = |i: i64| {
-            Point::Rollup(RollupPoint {
-                resolution: Resolution::Minute,
-                series: series.clone(),
-                ts: base + i * MINUTE,
-                up_s: 60.0 - i as f64,
-                down_s: i as f64,
-                maintenance_s: 0.0,
-                down_from_s: None,
-                down_until_s: None,
-                samples: 12,
-                failures: 0,
-                under_threshold: 12,
-                latency_mean_ms: Some(10.0),
-                latency_p50_ms: None,
-                latency_p90_ms: None,
-                latency_p95_ms: None,
-                latency_p99_ms: None,
-                latency_max_ms: None,
-                hist: String::new(),
-            })
-        };
+        (store, now, now - now.rem_euclid(MINUTE) - 10 * MINUTE)
+    }
+
+    /// Endpoint `a`'s all-regions rollup of the minute at `ts`, down `down_s` of it.
+    fn minute_rollup(ts: Nanos, down_s: f64) -> watchpost_core::model::RollupPoint {
+        use watchpost_core::model::SeriesKey;
+        let series = SeriesKey { endpoint: "a".into(), region: ALL_REGIONS.into(), component: "c".into(), environment: String::new() };
+        watchpost_core::model::RollupPoint {
+            resolution: Resolution::Minute,
+            series: Arc::new(series),
+            ts,
+            up_s: 60.0 - down_s,
+            down_s,
+            maintenance_s: 0.0,
+            down_from_s: None,
+            down_until_s: None,
+            samples: 12,
+            failures: 0,
+            under_threshold: 12,
+            latency_mean_ms: Some(10.0),
+            latency_p50_ms: None,
+            latency_p90_ms: None,
+            latency_p95_ms: None,
+            latency_p99_ms: None,
+            latency_max_ms: None,
+            hist: String::new(),
+        }
+    }
+
+    /// Issue 19: with the aggregator's watermarks a refresh reads each minute window once (a page used to
+    /// re-read the last minutes and two hours every 30 s), reads nothing when the watermarks have not moved,
+    /// reads everything again after a backfill wrote beneath them, and without watermarks re-reads as before.
+    #[tokio::test]
+    async fn with_watermarks_each_window_is_read_once_and_a_backfill_reads_again() {
+        use watchpost_core::model::Point;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, now, base) = store_and_base(&dir).await;
+        let minute = |i: i64| Point::Rollup(minute_rollup(base + i * MINUTE, i as f64));
         store.write(&(0..6).map(minute).collect::<Vec<_>>()).await.unwrap();
         let hour = base - base.rem_euclid(HOUR) - HOUR;
         let marks = |m: i64, backfilled: Option<Nanos>| Some(Marks { minute: base + m * MINUTE, hour, backfilled });
@@ -389,39 +397,10 @@ mod tests {
     /// does not, or is damaged.
     #[tokio::test]
     async fn new_minutes_come_from_the_closed_minutes_document_when_it_covers_them() {
-        use watchpost_core::model::{Point, RollupPoint, SeriesKey};
+        use watchpost_core::model::Point;
         let dir = tempfile::tempdir().unwrap();
-        let store = watchpost_core::store::sqlite::SqliteStore::open(&watchpost_core::config::SqliteConfig {
-            path: dir.path().join("c.db"),
-            retention: std::time::Duration::from_secs(400 * 86_400),
-            check_history: std::time::Duration::from_secs(86_400),
-        })
-        .await
-        .unwrap();
-        let now = watchpost_core::time::now_nanos();
-        let base = now - now.rem_euclid(MINUTE) - 10 * MINUTE;
-        let series =
-            Arc::new(SeriesKey { endpoint: "a".into(), region: ALL_REGIONS.into(), component: "c".into(), environment: String::new() });
-        let minute = |i: i64, down_s: f64| RollupPoint {
-            resolution: Resolution::Minute,
-            series: series.clone(),
-            ts: base + i * MINUTE,
-            up_s: 60.0 - down_s,
-            down_s,
-            maintenance_s: 0.0,
-            down_from_s: None,
-            down_until_s: None,
-            samples: 12,
-            failures: 0,
-            under_threshold: 12,
-            latency_mean_ms: Some(10.0),
-            latency_p50_ms: None,
-            latency_p90_ms: None,
-            latency_p95_ms: None,
-            latency_p99_ms: None,
-            latency_max_ms: None,
-            hist: String::new(),
-        };
+        let (store, now, base) = store_and_base(&dir).await;
+        let minute = |i: i64, down_s: f64| minute_rollup(base + i * MINUTE, down_s);
         store.write(&(0..8).map(|i| Point::Rollup(minute(i, 1.0))).collect::<Vec<_>>()).await.unwrap();
         let hour = base - base.rem_euclid(HOUR) - HOUR;
         let marks = |m: i64| Some(Marks { minute: base + m * MINUTE, hour, backfilled: None });
