@@ -23,7 +23,7 @@ With --compactions, influxd logs at info level and the report counts its cache s
 (kind, files taken in, wall time) started in each window.
 
 Usage: bench/fullstack.py [--endpoints 10000] [--window 90] [--warmup 60] [--settle 240] [--reps 2] [--components 100] [--each]
-                          [--profile] [--trace] [--compactions] [--binary PATH]
+                          [--profile] [--trace] [--compactions] [--snapshot-size 25m] [--binary PATH]
 """
 import argparse
 import datetime
@@ -252,6 +252,8 @@ def main():
     ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     ap.add_argument("--compactions", action="store_true",
                     help="log influxd at info level and count its cache snapshots and compactions in each window")
+    ap.add_argument("--snapshot-size", help="influxd's cache-snapshot-memory-size (default 25m): how much it caches "
+                    "before writing a TSM file; it pays per key in each snapshot")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (configurations, logs) and say where")
     a = ap.parse_args()
     binary = benchlib.release_binary(a.binary)
@@ -261,7 +263,7 @@ def main():
     work = tempfile.mkdtemp(prefix="watchpost-fullstack-")
     procs = []
     try:
-        influxd, url = start_influxd(work, "info" if a.compactions else "warn")
+        influxd, url = start_influxd(work, "info" if a.compactions else "warn", a.snapshot_size)
         procs.append(influxd)
         create_db(url, "watchpost")
         target = Listener()
@@ -322,7 +324,8 @@ def main():
         # One consumer at a time, to see what each costs influxd (the aggregator process includes the publishers).
         each = [(name, *measure([name], f"{name} alone", a.settle if name == "aggregator" else a.warmup))
                 for name in (CONSUMERS if a.each else [])]
-        print(f"\n### `bench/fullstack.py --endpoints {a.endpoints} --window {a.window} --warmup {a.warmup} --settle {a.settle} --reps {a.reps}`\n")
+        snapshot = f" --snapshot-size {a.snapshot_size}" if a.snapshot_size else ""
+        print(f"\n### `bench/fullstack.py --endpoints {a.endpoints} --window {a.window} --warmup {a.warmup} --settle {a.settle} --reps {a.reps}{snapshot}`\n")
         print("| rep | influxd CPU-µs per point, agents alone (before / after) | with every consumer | ratio to the mean alone (target ≤ 2) | "
               "amplification: aggregator / publishers / alerting / status page (target ≤ 1.5) | consumers' CPU-s (agg / alert / page) |")
         print("|---|---|---|---|---|---|")

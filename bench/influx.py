@@ -46,14 +46,16 @@ def free_port():
     return p
 
 
-def start_influxd(d, log_level="warn"):
+def start_influxd(d, log_level="warn", snapshot_size=None):
     """influxd on free loopback ports with its data in `d`; `log_level` "info" logs each compaction and
-    cache snapshot (what `bench/fullstack.py --compactions` reads)."""
+    cache snapshot (what `bench/fullstack.py --compactions` reads); `snapshot_size` ("128m") sets
+    `cache-snapshot-memory-size` (influxd's default is 25m)."""
+    snapshot = f'  cache-snapshot-memory-size = "{snapshot_size}"\n' if snapshot_size else ""
     port, rpc = free_port(), free_port()
     conf = os.path.join(d, "influxd.conf")
     with open(conf, "w") as f:
         f.write(f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n[meta]\n  dir = "{d}/meta"\n'
-                f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n  query-log-enabled = false\n'
+                f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n  query-log-enabled = false\n{snapshot}'
                 f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
                 f'[monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n[logging]\n  level = "{log_level}"\n')
     proc = subprocess.Popen(["influxd", "run", "-config", conf], stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "influxd.log"), "w"))
