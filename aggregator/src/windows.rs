@@ -338,26 +338,7 @@ mod tests {
     const T0: Nanos = 1_800_000_000 * 1_000_000_000 - 1_800_000_000 * 1_000_000_000 % HOUR + 7 * MINUTE;
 
     fn rollup(resolution: Resolution, series: &Arc<SeriesKey>, ts: Nanos, a: &Availability) -> RollupPoint {
-        RollupPoint {
-            resolution,
-            series: series.clone(),
-            ts,
-            up_s: a.up_s,
-            down_s: a.down_s,
-            maintenance_s: 0.0,
-            down_from_s: None,
-            down_until_s: None,
-            samples: a.samples,
-            failures: a.failures,
-            under_threshold: 0,
-            latency_mean_ms: None,
-            latency_p50_ms: None,
-            latency_p90_ms: None,
-            latency_p95_ms: None,
-            latency_p99_ms: None,
-            latency_max_ms: None,
-            hist: String::new(),
-        }
+        RollupPoint::counts(resolution, series.clone(), ts, *a)
     }
 
     fn key(endpoint: &str, region: &str) -> Arc<SeriesKey> {

@@ -219,6 +219,31 @@ pub struct RollupPoint {
 }
 
 impl RollupPoint {
+    /// A window of `resolution` with the counts of `a` and nothing else: no maintenance, no down stretch,
+    /// no latency figures or histogram (what a window without ok attempts has). Fixtures start from it.
+    pub fn counts(resolution: Resolution, series: std::sync::Arc<SeriesKey>, ts: Nanos, a: Availability) -> RollupPoint {
+        RollupPoint {
+            resolution,
+            series,
+            ts,
+            up_s: a.up_s,
+            down_s: a.down_s,
+            maintenance_s: 0.0,
+            down_from_s: None,
+            down_until_s: None,
+            samples: a.samples,
+            failures: a.failures,
+            under_threshold: 0,
+            latency_mean_ms: None,
+            latency_p50_ms: None,
+            latency_p90_ms: None,
+            latency_p95_ms: None,
+            latency_p99_ms: None,
+            latency_max_ms: None,
+            hist: String::new(),
+        }
+    }
+
     /// Percentage of confirmed-up time, maintenance excluded; `None` without probed time.
     pub fn availability(&self) -> Option<f64> {
         let total = self.up_s + self.down_s;

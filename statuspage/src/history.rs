@@ -340,25 +340,11 @@ mod tests {
     fn minute_rollup(ts: Nanos, down_s: f64) -> watchpost_core::model::RollupPoint {
         use watchpost_core::model::SeriesKey;
         let series = SeriesKey { endpoint: "a".into(), region: ALL_REGIONS.into(), component: "c".into(), environment: String::new() };
+        let counts = watchpost_core::model::Availability { up_s: 60.0 - down_s, down_s, samples: 12, failures: 0 };
         watchpost_core::model::RollupPoint {
-            resolution: Resolution::Minute,
-            series: Arc::new(series),
-            ts,
-            up_s: 60.0 - down_s,
-            down_s,
-            maintenance_s: 0.0,
-            down_from_s: None,
-            down_until_s: None,
-            samples: 12,
-            failures: 0,
             under_threshold: 12,
             latency_mean_ms: Some(10.0),
-            latency_p50_ms: None,
-            latency_p90_ms: None,
-            latency_p95_ms: None,
-            latency_p99_ms: None,
-            latency_max_ms: None,
-            hist: String::new(),
+            ..watchpost_core::model::RollupPoint::counts(Resolution::Minute, Arc::new(series), ts, counts)
         }
     }
 

@@ -152,25 +152,12 @@ mod tests {
     fn rollup(endpoint: &str, region: &str, ts: Nanos, down_s: f64, mean: Option<f64>) -> RollupPoint {
         let series =
             Arc::new(SeriesKey { endpoint: endpoint.into(), region: region.into(), component: "c".into(), environment: "prod".into() });
+        let counts = Availability { up_s: 60.0 - down_s, down_s, samples: 12, failures: 2 };
         RollupPoint {
-            resolution: Resolution::Minute,
-            series,
-            ts,
-            up_s: 60.0 - down_s,
-            down_s,
             maintenance_s: 1.5,
-            down_from_s: None,
-            down_until_s: None,
-            samples: 12,
-            failures: 2,
             under_threshold: 10,
             latency_mean_ms: mean,
-            latency_p50_ms: None,
-            latency_p90_ms: None,
-            latency_p95_ms: None,
-            latency_p99_ms: None,
-            latency_max_ms: None,
-            hist: String::new(),
+            ..RollupPoint::counts(Resolution::Minute, series, ts, counts)
         }
     }
 
