@@ -60,22 +60,24 @@ impl InfluxStore {
     /// The body of [`Store::document`].
     pub(super) async fn read_document(&self, name: &str) -> Result<Option<(Nanos, String)>, StoreError> {
         // The newest commit, whole: one series, a row a save. (Not `last()` of each field: a commit of an older
-        // version has no `encoding`, and `last("encoding")` would take it from an earlier commit.)
+        // version has no `encoding`, and `last("encoding")` would take it from an earlier commit.) influxd
+        // applies a point's fields one at a time, so the newest row can be a commit caught half applied: then
+        // the one before it, a whole earlier save, is the document.
         let q = format!(
             "SELECT \"writer\", \"from\", \"to\", \"saved_at\", \"encoding\" FROM \"document_commit\" \
-             WHERE \"name\" = {} ORDER BY time DESC LIMIT 1",
+             WHERE \"name\" = {} ORDER BY time DESC LIMIT 2",
             lit(name)
         );
         let mut commit = None;
         for r in self.query(&q).await? {
             for s in r.series.unwrap_or_default() {
                 let cols = ["writer", "from", "to", "saved_at", "encoding"].map(|c| s.col(c));
-                if let Some(row) = s.values.first() {
+                for row in &s.values {
                     let v = |i: usize| cols[i].and_then(|c| row.get(c));
                     let int = |i: usize| v(i).and_then(serde_json::Value::as_i64);
                     if let (Some(w), Some(from), Some(to), Some(at)) = (v(0).and_then(serde_json::Value::as_str), int(1), int(2), int(3)) {
                         let encoding = v(4).and_then(serde_json::Value::as_str).map(str::to_string);
-                        commit = Some((w.to_string(), from, to, at, encoding));
+                        commit = commit.or(Some((w.to_string(), from, to, at, encoding)));
                     }
                 }
             }
@@ -118,7 +120,12 @@ impl InfluxStore {
 }
 
 /// A stored body back as the text saved: as it is without an encoding (older versions), else decoded.
+///
+/// A body without an encoding that is gzip in base64 (it begins `H4sI`, the base64 of gzip's magic bytes)
+/// is decoded all the same: its commit was read while influxd was still applying its fields, `encoding`
+/// not yet among them. An older version's body is JSON, which never begins so.
 pub(super) fn decode(stored: String, encoding: Option<&str>) -> Result<String, String> {
+    let encoding = encoding.or(stored.starts_with("H4sI").then_some(GZIP_BASE64));
     match encoding {
         None => Ok(stored),
         Some(GZIP_BASE64) => {
@@ -162,6 +169,7 @@ mod tests {
         assert!(stored.len() < body.len() / 4, "stored compressed: {} of {}", stored.len(), body.len());
         assert_eq!(decode(stored.clone(), Some(GZIP_BASE64)).unwrap(), body);
         assert_eq!(decode(body.clone(), None).unwrap(), body, "older saves hold the body as it is");
+        assert_eq!(decode(stored.clone(), None).unwrap(), body, "a commit read before influxd applied its encoding");
         assert!(decode("not base64!".into(), Some(GZIP_BASE64)).unwrap_err().contains("base64"));
         let not_gzip = base64::engine::general_purpose::STANDARD.encode(b"plain");
         assert!(decode(not_gzip, Some(GZIP_BASE64)).unwrap_err().contains("gzip"));

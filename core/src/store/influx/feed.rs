@@ -383,19 +383,28 @@ impl InfluxStore {
 
     /// The points of write `c` from its rows. A packed write missing a part (one influxd refused, or deleted
     /// by hand) or damaged cannot be decoded: its points are counted as incomplete, with a warning.
+    ///
+    /// Why the rows, not only the commit, say whether a write is packed: influxd applies a point's fields one
+    /// at a time, so a read can catch a commit with `from` and `to` but not yet its `encoding`. Read as an
+    /// older version's commit, its points were lost (its parts are not rows of points), and the commit was
+    /// followed, never to be read again: one write in a few thousand under CPU pressure
+    /// (`store_conformance::influxdb_write_log_with_many_writers_and_writes_in_flight_gives_every_point_once`).
+    /// A write whose rows are parts is packed, and [`PACKED`] is the one packing a commit without an
+    /// `encoding` can have had.
     fn points_of(&self, c: &Commit, rows: &[(Nanos, LogRow)], keys: &mut SeriesKeys) -> Arc<[ProbePoint]> {
-        if !c.packed() {
+        let parts = rows.iter().any(|(_, r)| matches!(r, LogRow::Part { .. }));
+        let Some(encoding) = c.encoding.as_deref().or(parts.then_some(PACKED)) else {
             return rows.iter().filter_map(|(_, r)| if let LogRow::Point(p) = r { Some(p.clone()) } else { None }).collect();
-        }
+        };
         let mut stored = String::new();
         for (_, r) in rows {
             if let LogRow::Part { data } = r {
                 stored.push_str(data);
             }
         }
-        let decoded = match (c.encoding.as_deref(), c.whole(rows.len())) {
-            (Some(PACKED), true) => unpack(stored, keys),
-            (Some(PACKED), false) => Err(format!("{} of its {} parts found", rows.len(), c.to - c.from + 1)),
+        let decoded = match (encoding, c.whole(rows.len())) {
+            (PACKED, true) => unpack(stored, keys),
+            (PACKED, false) => Err(format!("{} of its {} parts found", rows.len(), c.to - c.from + 1)),
             (other, _) => Err(format!("encoding {other:?} is not one this version reads (upgrade Watchpost)")),
         };
         match decoded {
@@ -438,7 +447,8 @@ impl InfluxStore {
             .iter()
             .map(|(w, from, to, segmented, packed)| {
                 let segments = if *segmented { segments_condition(*from, *to) } else { String::new() };
-                let fields = if *packed { PART_FIELDS.to_string() } else { point_fields() };
+                // Without an encoding, the rows say what the write is (see `points_of`): both kinds of field.
+                let fields = if *packed { PART_FIELDS.to_string() } else { format!("{}, {PART_FIELDS}", point_fields()) };
                 format!("SELECT {fields} FROM \"feed\" WHERE \"writer\" = {} AND {segments}time >= {from} AND time <= {to}", lit(w))
             })
             .collect();
