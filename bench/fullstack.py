@@ -19,11 +19,14 @@ point divides between its parts (writes, query planning, JSON answers, compactio
 requests cost what. With --trace, every InfluxDB request the consumers make is logged and each window's
 are summarised per consumer by shape (count, answer time, bytes).
 
+With --rollup-rp NAME, the rollups go to a retention policy of their own (the store's
+`rollup_retention_policy`), so influxd caches and snapshots them apart from the raw points.
+
 With --compactions, influxd logs at info level and the report counts its cache snapshots and TSM compactions
 (kind, files taken in, wall time) started in each window.
 
 Usage: bench/fullstack.py [--endpoints 10000] [--window 90] [--warmup 60] [--settle 240] [--reps 2] [--components 100] [--each]
-                          [--profile] [--trace] [--compactions] [--snapshot-size 25m] [--binary PATH]
+                          [--profile] [--trace] [--compactions] [--snapshot-size 25m] [--rollup-rp NAME] [--binary PATH]
 """
 import argparse
 import datetime
@@ -44,7 +47,7 @@ sys.path.insert(0, os.path.join(ROOT, "..", "shared", "bench-anchors"))
 import anchorlib as A  # noqa: E402
 import benchlib  # noqa: E402
 from alerting import Listener  # noqa: E402
-from influx import create_db, free_port, start_influxd  # noqa: E402
+from influx import admin, create_db, free_port, start_influxd  # noqa: E402
 import pprof  # noqa: E402
 from publish import serve  # noqa: E402
 
@@ -52,9 +55,10 @@ TOKEN = "fullstack-bench-admin-token"
 RULES = 20
 
 
-def shared(work, n, components, target, influx, sink, page_port):
+def shared(work, n, components, target, influx, sink, page_port, rollup_rp=None):
     """Configuration every process reads (each adds its [agent] region and [server] listen)."""
-    t = [f'[store]\ntype = "influxdb"\nurl = "{influx}"\ndatabase = "watchpost"\n',
+    rollups = f'rollup_retention_policy = "{rollup_rp}"\n' if rollup_rp else ""
+    t = [f'[store]\ntype = "influxdb"\nurl = "{influx}"\ndatabase = "watchpost"\n{rollups}',
          f'[state]\npath = "{work}/state.db"\n',
          '[aggregator]\nlateness = "5s"\n',
          f'[statuspage]\nlisten = "127.0.0.1:{page_port}"\nurl = "http://127.0.0.1:{page_port}"\nadmin_token = "{TOKEN}"\n']
@@ -254,6 +258,8 @@ def main():
                     help="log influxd at info level and count its cache snapshots and compactions in each window")
     ap.add_argument("--snapshot-size", help="influxd's cache-snapshot-memory-size (default 25m): how much it caches "
                     "before writing a TSM file; it pays per key in each snapshot")
+    ap.add_argument("--rollup-rp", metavar="NAME", help="write the rollups into a retention policy of their own "
+                    "(created here; the store's rollup_retention_policy): a shard, and so an influxd cache, apart from the raw points'")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (configurations, logs) and say where")
     a = ap.parse_args()
     binary = benchlib.release_binary(a.binary)
@@ -266,11 +272,13 @@ def main():
         influxd, url = start_influxd(work, "info" if a.compactions else "warn", a.snapshot_size)
         procs.append(influxd)
         create_db(url, "watchpost")
+        if a.rollup_rp:
+            admin(url, f'CREATE RETENTION POLICY "{a.rollup_rp}" ON "watchpost" DURATION INF REPLICATION 1')
         target = Listener()
         sink_port = free_port()
         serve(sink_port)
         page_port = free_port()
-        base = shared(work, a.endpoints, a.components, target.port, url, sink_port, page_port)
+        base = shared(work, a.endpoints, a.components, target.port, url, sink_port, page_port, a.rollup_rp)
         agent_ports = []
         for region in ["eu", "us"]:
             port = free_port()
@@ -325,6 +333,7 @@ def main():
         each = [(name, *measure([name], f"{name} alone", a.settle if name == "aggregator" else a.warmup))
                 for name in (CONSUMERS if a.each else [])]
         snapshot = f" --snapshot-size {a.snapshot_size}" if a.snapshot_size else ""
+        snapshot += f" --rollup-rp {a.rollup_rp}" if a.rollup_rp else ""
         print(f"\n### `bench/fullstack.py --endpoints {a.endpoints} --window {a.window} --warmup {a.warmup} --settle {a.settle} --reps {a.reps}{snapshot}`\n")
         print("| rep | influxd CPU-µs per point, agents alone (before / after) | with every consumer | ratio to the mean alone (target ≤ 2) | "
               "amplification: aggregator / publishers / alerting / status page (target ≤ 1.5) | consumers' CPU-s (agg / alert / page) |")

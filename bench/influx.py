@@ -69,8 +69,13 @@ def start_influxd(d, log_level="warn", snapshot_size=None):
     sys.exit("influxd did not start (apt-get install influxdb)")
 
 
+def admin(url, statement):
+    """Runs an administrative InfluxQL statement (they need a POST)."""
+    urllib.request.urlopen(urllib.request.Request(f"{url}/query?q=" + urllib.parse.quote(statement), method="POST"), timeout=30)
+
+
 def create_db(url, name):
-    urllib.request.urlopen(urllib.request.Request(f"{url}/query?q=" + urllib.parse.quote(f"CREATE DATABASE {name}"), method="POST"), timeout=30)
+    admin(url, f"CREATE DATABASE {name}")
 
 
 def count(url, db):

@@ -13,6 +13,7 @@ pub fn influx_store(url: &str, database: &str) -> Result<watchpost_core::store::
         api: InfluxApi::V1,
         database: database.into(),
         retention_policy: None,
+        rollup_retention_policy: None,
         org: None,
         bucket: None,
         auth: InfluxAuth::None,

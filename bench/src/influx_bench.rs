@@ -39,6 +39,7 @@ fn influx_store(url: &str, db: &str) -> influx::InfluxStore {
         api: InfluxApi::V1,
         database: db.into(),
         retention_policy: None,
+        rollup_retention_policy: None,
         org: None,
         bucket: None,
         auth: InfluxAuth::None,

@@ -63,6 +63,7 @@ async fn main() {
         api: InfluxApi::V1,
         database: db.clone(),
         retention_policy: None,
+        rollup_retention_policy: None,
         org: None,
         bucket: None,
         auth: InfluxAuth::None,

@@ -53,6 +53,27 @@ fn regression_out_of_range_port_is_refused() {
     assert_one(&text, 7, "store.url", "out of range");
 }
 
+/// Issue 19: `rollup_retention_policy` names a retention policy of the v1 API.
+#[test]
+fn rollup_retention_policy_is_a_v1_name() {
+    let store = "[store]\ntype = \"influxdb\"\nurl = \"http://influx:8086\"\n";
+    assert_one(
+        &format!("{HEAD}{store}database = \"w\"\nrollup_retention_policy = \"\"\n"),
+        8,
+        "store.rollup_retention_policy",
+        "must not be empty",
+    );
+    let v2 = "api = \"v2\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"\n";
+    assert_one(
+        &format!("{HEAD}{store}{v2}rollup_retention_policy = \"r\"\n"),
+        11,
+        "store.rollup_retention_policy",
+        "does not apply to api = \"v2\"",
+    );
+    load(&format!("{HEAD}{store}database = \"w\"\nretention_policy = \"raw\"\nrollup_retention_policy = \"rollups\"\n"))
+        .expect("both policies");
+}
+
 /// Issue 17, defect 8: an invalid URL was echoed with its userinfo, values from `${ENV}` included.
 #[test]
 fn regression_url_errors_never_show_credentials() {

@@ -116,10 +116,22 @@ fn every_dashboard_query_runs_against_influxd_and_returns_data() {
             }
         }
     }
+    // The rollups also in a retention policy of their own (`rollup_retention_policy`), which the
+    // dashboards read when their `rollup_rp` variable names it.
+    influxd.post_query("CREATE RETENTION POLICY \"rollups\" ON \"watchpost\" DURATION INF REPLICATION 1");
+    let apart = watchpost_core::store::influx::InfluxStore::new(&watchpost_core::config::InfluxConfig {
+        rollup_retention_policy: Some("rollups".into()),
+        ..influxd.config()
+    })
+    .unwrap();
+    let rollups: Vec<Point> = points.iter().filter(|p| matches!(p, Point::Rollup(_))).cloned().collect();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         for chunk in points.chunks(2000) {
             store.write(chunk).await.expect("write the data set");
+        }
+        for chunk in rollups.chunks(2000) {
+            apart.write(chunk).await.expect("write the rollups apart");
         }
     });
 
@@ -128,7 +140,9 @@ fn every_dashboard_query_runs_against_influxd_and_returns_data() {
     let mut failures = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
     files.sort();
-    for file in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+    for (file, rollup_rp) in
+        files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")).flat_map(|f| [(f, ""), (f, "\"rollups\".")])
+    {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let d: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(d["uid"].as_str().is_some_and(|u| u.starts_with("watchpost-")), "{name}: a stable uid");
@@ -140,6 +154,13 @@ fn every_dashboard_query_runs_against_influxd_and_returns_data() {
         let mut vars: Vec<(String, String)> = Vec::new();
         for v in d["templating"]["list"].as_array().cloned().unwrap_or_default() {
             let vname = v["name"].as_str().unwrap().to_string();
+            if v["type"] == "textbox" {
+                // Typed by the operator: blank reads the database's default retention policy.
+                assert_eq!(vname, "rollup_rp", "{name}: the one textbox");
+                assert_eq!(v["query"], "", "{name}: blank by default");
+                vars.push((vname, rollup_rp.to_string()));
+                continue;
+            }
             assert_eq!(v["datasource"]["uid"], "watchpost-influxdb", "{name}: variable {vname}");
             let q = substitute(v["query"].as_str().unwrap(), &vars, &time);
             let answer = influxd.query(&q);

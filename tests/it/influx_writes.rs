@@ -103,6 +103,7 @@ fn store(port: u16, api: InfluxApi) -> InfluxStore {
         api,
         database,
         retention_policy: None,
+        rollup_retention_policy: None,
         org,
         bucket,
         auth,

@@ -339,6 +339,46 @@ async fn influxdb_conforms_and_answers_like_sqlite() {
     assert_eq!(from_influx, from_sqlite, "the same points give the same answers in both stores");
 }
 
+/// Issue 19: on InfluxDB 1.x the points may go to a retention policy that is not the database's default
+/// (`retention_policy`), and the rollups to one of their own (`rollup_retention_policy`): shards, and so
+/// influxd caches, of their own, kept as long as wanted. Every read finds them there: the whole conformance
+/// suite passes with the answers of SQLite, and nothing lands in the default policy. (A store with
+/// `retention_policy` used to write there and read the default: it read nothing back.)
+#[tokio::test]
+async fn influxdb_conforms_with_points_and_rollups_in_retention_policies_of_their_own() {
+    use watchpost_core::config::{InfluxConfig, Shard};
+    let server = Influxd::start();
+    server.post_query("CREATE RETENTION POLICY \"raw\" ON \"watchpost\" DURATION 30d REPLICATION 1");
+    server.post_query("CREATE RETENTION POLICY \"long \\\"term\\\"\" ON \"watchpost\" DURATION INF REPLICATION 1");
+    let cfg =
+        InfluxConfig { retention_policy: Some("raw".into()), rollup_retention_policy: Some("long \"term\"".into()), ..server.config() };
+    let store = InfluxStore::new(&cfg).unwrap();
+    let f = fixture();
+    let placed = conforms(&store, &f).await;
+    let count = |source: &str, field: &str| -> u64 {
+        let v = server.query(&format!("SELECT count(\"{field}\") FROM {source}"));
+        v["results"][0]["series"][0]["values"][0][1].as_u64().unwrap_or(0)
+    };
+    let rollups = f.points.iter().filter(|p| matches!(p, Point::Rollup(r) if r.resolution == Resolution::Minute)).count() as u64;
+    assert!(count("\"raw\".\"probe\"", "latency_ms") > 0, "the points are in `raw`");
+    assert_eq!(count("\"long \\\"term\\\"\".\"rollup_1m\"", "samples"), rollups, "the rollups in their own policy");
+    assert_eq!(count("\"raw\".\"rollup_1m\"", "samples"), 0, "and only there");
+    for m in ["probe", "rollup_1m", "feed", "document"] {
+        let v = server.query(&format!("SELECT * FROM \"autogen\".\"{m}\" LIMIT 1"));
+        assert!(v["results"][0]["series"].is_null(), "nothing in the default policy's {m}: {v}");
+    }
+    // A shard's read lists its endpoints from the rollups' own policy.
+    let range = minutes(&f);
+    let mut sharded = 0;
+    for shard in Shard::every(Shard::parse("1/2")) {
+        sharded += store.rollups(Resolution::Minute, range, shard.map_or(Select::All, Select::Shard)).await.unwrap().len();
+    }
+    assert_eq!(sharded, store.rollups(Resolution::Minute, range, Select::All).await.unwrap().len());
+    assert!(sharded > 0);
+    let (_dir, sqlite) = sqlite_store().await;
+    assert_eq!(placed, conforms(&sqlite, &f).await, "the same answers as SQLite");
+}
+
 #[tokio::test]
 async fn influxdb_rejects_a_type_conflict_and_keeps_the_rest() {
     let server = Influxd::start();

@@ -210,6 +210,8 @@ pub struct InfluxConfig {
     /// The database InfluxQL queries read (v1: also the one written).
     pub database: String,
     pub retention_policy: Option<String>,
+    /// v1: where rollups are written and read, when not with the raw points (see `influx`).
+    pub rollup_retention_policy: Option<String>,
     pub org: Option<String>,
     pub bucket: Option<String>,
     pub auth: InfluxAuth,

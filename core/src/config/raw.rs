@@ -78,6 +78,8 @@ pub enum RawStore {
         database: Option<String>,
         /// v1: retention policy to write into (default: the database's default).
         retention_policy: Option<String>,
+        /// v1: retention policy the rollups are written into and read from (default: `retention_policy`).
+        rollup_retention_policy: Option<String>,
         /// v2: organization.
         org: Option<String>,
         /// v2: bucket.

@@ -68,18 +68,23 @@ impl Influxd {
 
     /// A Watchpost store on this server (v1 API, database [`DATABASE`], no authentication).
     pub fn store(&self) -> watchpost_core::store::influx::InfluxStore {
+        watchpost_core::store::influx::InfluxStore::new(&self.config()).expect("an InfluxDB store for the test server")
+    }
+
+    /// The configuration of [`Self::store`], for tests that change a setting.
+    pub fn config(&self) -> watchpost_core::config::InfluxConfig {
         use watchpost_core::config::{InfluxApi, InfluxAuth, InfluxConfig};
-        watchpost_core::store::influx::InfluxStore::new(&InfluxConfig {
+        InfluxConfig {
             url: self.url(),
             api: InfluxApi::V1,
             database: DATABASE.into(),
             retention_policy: None,
+            rollup_retention_policy: None,
             org: None,
             bucket: None,
             auth: InfluxAuth::None,
             timeout: Duration::from_secs(30),
-        })
-        .expect("an InfluxDB store for the test server")
+        }
     }
 
     pub fn url(&self) -> String {
@@ -124,7 +129,8 @@ impl Influxd {
         out.lines().next().map(str::to_string)
     }
 
-    fn post_query(&self, q: &str) {
+    /// Runs an administrative InfluxQL statement (`CREATE RETENTION POLICY …`), which needs a POST.
+    pub fn post_query(&self, q: &str) {
         request(self.port, "POST", &format!("/query?q={}", super::url_encode(q))).expect("POST /query");
     }
 

@@ -91,6 +91,7 @@ pub(super) fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigEr
             api,
             database,
             retention_policy,
+            rollup_retention_policy,
             org,
             bucket,
             token,
@@ -140,6 +141,7 @@ pub(super) fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigEr
                 }
                 InfluxApi::V2 => {
                     not_for("retention_policy", retention_policy.is_some(), errors);
+                    not_for("rollup_retention_policy", rollup_retention_policy.is_some(), errors);
                     not_for("username", username.is_some(), errors);
                     not_for("password", password.is_some(), errors);
                     for (k, v) in [("org", &org), ("bucket", &bucket)] {
@@ -174,7 +176,22 @@ pub(super) fn store(doc: &Document, raw: Option<RawStore>, errors: &mut ConfigEr
             if timeout.is_zero() {
                 errors.push(doc.error("store.timeout", "must be longer than zero"));
             }
-            StoreConfig::Influxdb(InfluxConfig { url, api, database, retention_policy, org, bucket, auth, timeout })
+            for (key, name) in [("retention_policy", &retention_policy), ("rollup_retention_policy", &rollup_retention_policy)] {
+                if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                    errors.push(doc.error(&format!("store.{key}"), "must not be empty (leave it out for the database's default)"));
+                }
+            }
+            StoreConfig::Influxdb(InfluxConfig {
+                url,
+                api,
+                database,
+                retention_policy,
+                rollup_retention_policy,
+                org,
+                bucket,
+                auth,
+                timeout,
+            })
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::template::percent_encode;
 use crate::time::{now_nanos, Nanos, TimeRange};
 use backon::{ExponentialBuilder, Retryable};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -63,6 +64,12 @@ pub struct InfluxStore {
     client: reqwest::Client,
     cfg: InfluxConfig,
     write_url: String,
+    /// v1 with `rollup_retention_policy`: where rollups are written (see [`Self::rollup_source`]).
+    rollup_write_url: Option<String>,
+    /// Where reads go: the database, and on v1 the retention policy written into (statements that name no
+    /// policy read it; without `rp` influxd reads the database's default, and a store writing elsewhere read
+    /// nothing back).
+    query_url: String,
     /// The last answer of `latest_states`, kept current from the points written since (see there).
     states: tokio::sync::Mutex<StateSlot>,
     /// Rows read back without a field every writer sets (see [`probe_rows`]), skipped.
@@ -88,12 +95,16 @@ impl InfluxStore {
         let client =
             crate::http::client(cfg.timeout).build().map_err(|e| StoreError::Open { path: cfg.url.clone(), reason: e.to_string() })?;
         let enc = |s: &str| percent_encode(s);
+        let rp = |rp: Option<&str>| rp.map(|rp| format!("&rp={}", enc(rp))).unwrap_or_default();
+        // The 1.x API documents `n` for nanoseconds (v2 documents `ns`).
+        let v1_write = |policy: Option<&str>| format!("{}/write?db={}{}&precision=n", cfg.url, enc(&cfg.database), rp(policy));
+        let (query_rp, rollup_write_url) = match cfg.api {
+            InfluxApi::V1 => (rp(cfg.retention_policy.as_deref()), cfg.rollup_retention_policy.as_deref().map(|p| v1_write(Some(p)))),
+            InfluxApi::V2 => (String::new(), None),
+        };
+        let query_url = format!("{}/query?db={}{query_rp}&epoch=ns", cfg.url, enc(&cfg.database));
         let write_url = match cfg.api {
-            InfluxApi::V1 => {
-                let rp = cfg.retention_policy.as_deref().map(|rp| format!("&rp={}", enc(rp))).unwrap_or_default();
-                // The 1.x API documents `n` for nanoseconds (v2 documents `ns`).
-                format!("{}/write?db={}{rp}&precision=n", cfg.url, enc(&cfg.database))
-            }
+            InfluxApi::V1 => v1_write(cfg.retention_policy.as_deref()),
             InfluxApi::V2 => format!(
                 "{}/api/v2/write?org={}&bucket={}&precision=ns",
                 cfg.url,
@@ -105,6 +116,8 @@ impl InfluxStore {
             client,
             cfg: cfg.clone(),
             write_url,
+            rollup_write_url,
+            query_url,
             states: tokio::sync::Mutex::new(StateSlot::default()),
             incomplete: std::sync::atomic::AtomicU64::new(0),
             writer: feed::writer_id(),
@@ -118,12 +131,30 @@ impl InfluxStore {
         })
     }
 
-    /// Posts bodies in order, each retried a few times on 429/5xx; returns the lines refused as invalid (the
-    /// bodies after a refused one are still sent: one bad line must not hold back the rest).
+    /// Writes points where the store writes (rollups too, unless they have a place of their own).
+    async fn write_points(&self, batch: &[Point]) -> Result<(), StoreError> {
+        // The write log (see `feed`) travels with the points; its commit follows once all of them are in, so
+        // a consumer following the log never reads a half-written batch.
+        let feed = self.pack_feed(batch);
+        let parts = feed.as_ref().map(|f| (self.writer.as_str(), f.first, &f.parts[..]));
+        let rejected = self.send(encode_batches(batch, parts), "write").await?;
+        if let Some(f) = &feed {
+            self.commit_feed(f).await?;
+        }
+        refused(rejected)
+    }
+
+    /// [`Self::send_to`] where the store writes.
     async fn send(&self, bodies: Bodies, op: &'static str) -> Result<Option<(u64, String)>, StoreError> {
+        self.send_to(&self.write_url, bodies, op).await
+    }
+
+    /// Posts bodies in order to `url`, each retried a few times on 429/5xx; returns the lines refused as
+    /// invalid (the bodies after a refused one are still sent: one bad line must not hold back the rest).
+    async fn send_to(&self, url: &str, bodies: Bodies, op: &'static str) -> Result<Option<(u64, String)>, StoreError> {
         let mut rejected: Option<(u64, String)> = None;
         for (body, lines) in bodies {
-            let attempt = || self.post(body.clone(), lines);
+            let attempt = || self.post(url, body.clone(), lines);
             let result = attempt
                 .retry(
                     ExponentialBuilder::default()
@@ -170,6 +201,24 @@ impl InfluxStore {
         (self.derived.load(Relaxed), self.restored.load(Relaxed))
     }
 
+    /// What a `FROM` names to read `resolution`'s rollups: in their own retention policy when the store has
+    /// one for them (`rollup_retention_policy`).
+    ///
+    /// Why rollups may live apart: influxd keeps an in-memory cache per shard and snapshots it to disk at a
+    /// size (`cache-snapshot-memory-size`, 25 MB by default), and it counts every series × field key in the
+    /// cache. A minute of rollups at 10,000 endpoints and two regions is 30,000 series × 14 fields, about
+    /// 38 MB of keys on its own, so beside the raw points it tripled the snapshots (each encodes every key in
+    /// the cache) and the compactions after them: the largest part of what the consumers cost influxd
+    /// (`bench/fullstack.py --compactions`, issue 19). A retention policy has shards, and so caches, of its
+    /// own. Users want it anyway, to keep rollups longer than raw points.
+    fn rollup_source(&self, resolution: Resolution) -> String {
+        let m = ident(resolution.measurement());
+        match (&self.rollup_write_url, &self.cfg.rollup_retention_policy) {
+            (Some(_), Some(rp)) => format!("{}.{m}", ident(rp)),
+            _ => m,
+        }
+    }
+
     /// The statements that read `fields` of the selected series' rollups of `resolution` in `range`, one per
     /// condition of [`Self::filters`], joined; empty when the selection covers no series.
     async fn rollup_statements(
@@ -179,13 +228,13 @@ impl InfluxStore {
         select: Select<'_>,
         fields: &str,
     ) -> Result<String, StoreError> {
-        let m = resolution.measurement();
+        let m = self.rollup_source(resolution);
         let statements: Vec<String> = self
-            .filters(m, select)
+            .filters(&m, select)
             .await?
             .iter()
             .map(|filter| {
-                format!("SELECT {fields} FROM \"{m}\" WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}", range.from, range.to)
+                format!("SELECT {fields} FROM {m} WHERE {filter}time >= {} AND time < {} GROUP BY {PROBE_TAGS}", range.from, range.to)
             })
             .collect();
         Ok(statements.join("; "))
@@ -203,18 +252,20 @@ impl InfluxStore {
 #[async_trait::async_trait]
 impl Store for InfluxStore {
     async fn write(&self, batch: &[Point]) -> Result<(), StoreError> {
-        // The write log (see `feed`) travels with the points; its commit follows once all of them are in, so
-        // a consumer following the log never reads a half-written batch.
-        let feed = self.pack_feed(batch);
-        let parts = feed.as_ref().map(|f| (self.writer.as_str(), f.first, &f.parts[..]));
-        let rejected = self.send(encode_batches(batch, parts), "write").await?;
-        if let Some(f) = &feed {
-            self.commit_feed(f).await?;
-        }
-        match rejected {
-            Some((points, message)) => Err(StoreError::Rejected { points, message }),
-            None => Ok(()),
-        }
+        let rollup = |p: &Point| matches!(p, Point::Rollup(_));
+        let Some(url) = self.rollup_write_url.as_deref().filter(|_| batch.iter().any(rollup)) else {
+            return self.write_points(batch).await;
+        };
+        // Rollups in a retention policy of their own (see `rollup_source`) go in requests of their own. The
+        // aggregator writes them alone; a mixed batch is split.
+        let rollups: Cow<'_, [Point]> = if batch.iter().all(rollup) {
+            Cow::Borrowed(batch)
+        } else {
+            let (rollups, rest): (Vec<Point>, Vec<Point>) = batch.iter().cloned().partition(rollup);
+            self.write_points(&rest).await?;
+            Cow::Owned(rollups)
+        };
+        refused(self.send_to(url, encode_batches(&rollups, None), "write rollups").await?)
     }
 
     async fn first_probe_time(&self, since: Nanos) -> Result<Option<Nanos>, StoreError> {
@@ -296,7 +347,7 @@ impl Store for InfluxStore {
 
     async fn maintenance_points_all(&self, range: TimeRange, select: Select<'_>) -> Result<Vec<MaintenancePoint>, StoreError> {
         let mut out = Vec::new();
-        for filter in self.filters("maintenance", select).await? {
+        for filter in self.filters("\"maintenance\"", select).await? {
             out.extend(self.maintenance_where(&filter, range).await?);
         }
         out.sort_by(|a, b| (a.ts, &a.endpoint, &a.region).cmp(&(b.ts, &b.endpoint, &b.region)));
@@ -422,8 +473,8 @@ impl Store for InfluxStore {
         // Summed by influxd: one row per series comes back, whatever the range holds.
         let q = format!(
             "SELECT SUM(\"up_s\") AS \"up\", SUM(\"down_s\") AS \"down\", SUM(\"samples\") AS \"samples\", SUM(\"failures\") AS \"failures\" \
-             FROM \"{}\" WHERE time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
-            resolution.measurement(),
+             FROM {} WHERE time >= {} AND time < {} GROUP BY {PROBE_TAGS}",
+            self.rollup_source(resolution),
             range.from,
             range.to
         );
@@ -465,7 +516,7 @@ impl Store for InfluxStore {
             now_nanos(),
         );
         let body = gzip(&line);
-        match self.post(body, 1).await {
+        match self.post(&self.write_url, body, 1).await {
             Ok(()) => Ok(()),
             Err(Failure::Retry { reason, .. } | Failure::Unreachable { reason }) => {
                 Err(StoreError::Io { op: "write watermark", reason, retryable: true })
@@ -562,6 +613,14 @@ impl InfluxStore {
             self.incomplete.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
             tracing::debug!(rows = n, "incomplete rows read back (a write still being applied); skipped until the next read");
         }
+    }
+}
+
+/// A write's outcome from the lines refused as invalid, if any.
+fn refused(rejected: Option<(u64, String)>) -> Result<(), StoreError> {
+    match rejected {
+        Some((points, message)) => Err(StoreError::Rejected { points, message }),
+        None => Ok(()),
     }
 }
 

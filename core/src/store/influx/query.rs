@@ -7,7 +7,7 @@ impl InfluxStore {
     pub(super) async fn query(&self, q: &str) -> Result<Vec<StatementResult>, StoreError> {
         let io = |reason: String, retryable: bool| StoreError::Io { op: "query", reason, retryable };
         // POST with a form body: many statements do not fit in a URL, and 1.x, 2.x and 3.x all take it.
-        let url = format!("{}/query?db={}&epoch=ns", self.cfg.url, percent_encode(&self.cfg.database));
+        let url = &self.query_url;
         // MessagePack when the server speaks it (influxd 1.4+): encoding the answer as JSON was influxd's
         // largest single cost of the consumers' reads (`bench/fullstack.py --profile`: `encoding/json` by
         // reflection, then compacted), and it is dearer for us to parse. influxd compares the `Accept` header
@@ -19,7 +19,7 @@ impl InfluxStore {
             let accept = if ask_msgpack { "application/x-msgpack" } else { "application/json" };
             let req = self
                 .client
-                .post(&url)
+                .post(url)
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .header("Accept", accept)
                 .body(format!("q={}", percent_encode(q)));
@@ -72,20 +72,22 @@ impl InfluxStore {
     /// The `WHERE` prefixes (`"endpoint" = 'a' OR … AND `) that read the series `select` covers in
     /// `measurement`, each a statement's worth; none when it covers no series. A shard's endpoints are those
     /// of the tag index (`SHOW TAG VALUES`, no data read) that hash to it, so influxd reads only their points.
-    pub(super) async fn filters(&self, measurement: &str, select: Select<'_>) -> Result<Vec<String>, StoreError> {
+    ///
+    /// `source` is what a `FROM` names: a quoted measurement, with its retention policy when it has its own.
+    pub(super) async fn filters(&self, source: &str, select: Select<'_>) -> Result<Vec<String>, StoreError> {
         let shard = match select {
             Select::All => return Ok(vec![String::new()]),
             Select::Endpoint(e) => return Ok(vec![format!("\"endpoint\" = {} AND ", lit(e))]),
             Select::Region(r) => return Ok(vec![format!("\"region\" = {} AND ", lit(r))]),
             Select::Shard(s) => s,
         };
-        let owned: Vec<String> = self.endpoints(measurement).await?.into_iter().filter(|e| shard.owns(e)).collect();
+        let owned: Vec<String> = self.endpoints(source).await?.into_iter().filter(|e| shard.owns(e)).collect();
         Ok(conditions(&owned))
     }
 
-    /// The endpoints of `measurement`, from the tag index (`SHOW TAG VALUES`: no data read).
-    async fn endpoints(&self, measurement: &str) -> Result<Vec<String>, StoreError> {
-        let q = format!("SHOW TAG VALUES FROM {} WITH KEY = \"endpoint\"", ident(measurement));
+    /// The endpoints of `source` (see [`Self::filters`]), from the tag index (`SHOW TAG VALUES`: no data read).
+    async fn endpoints(&self, source: &str) -> Result<Vec<String>, StoreError> {
+        let q = format!("SHOW TAG VALUES FROM {source} WITH KEY = \"endpoint\"");
         let mut out = Vec::new();
         for r in self.query(&q).await? {
             for s in r.series.unwrap_or_default() {
@@ -129,7 +131,7 @@ impl InfluxStore {
         select: Select<'_>,
         fields: &str,
     ) -> Result<Vec<ProbePoint>, StoreError> {
-        let filters = self.filters("probe", select).await?;
+        let filters = self.filters("\"probe\"", select).await?;
         if let [filter] = filters.as_slice() {
             return self.probe_points_where(filter, range, fields).await;
         }

@@ -24,11 +24,11 @@ pub(super) enum Failure {
 }
 
 impl InfluxStore {
-    /// Posts one gzip body of `lines` lines, once.
-    pub(super) async fn post(&self, body: Vec<u8>, lines: u64) -> Result<(), Failure> {
+    /// Posts one gzip body of `lines` lines to the write `url`, once.
+    pub(super) async fn post(&self, url: &str, body: Vec<u8>, lines: u64) -> Result<(), Failure> {
         let req = self
             .client
-            .post(&self.write_url)
+            .post(url)
             .header("Content-Encoding", "gzip")
             .header("Content-Type", "text/plain; charset=utf-8")
             .header("Accept", "application/json")
