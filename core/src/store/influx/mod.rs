@@ -208,9 +208,11 @@ impl InfluxStore {
     /// size (`cache-snapshot-memory-size`, 25 MB by default), and it counts every series × field key in the
     /// cache. A minute of rollups at 10,000 endpoints and two regions is 30,000 series × 14 fields, about
     /// 38 MB of keys on its own, so beside the raw points it tripled the snapshots (each encodes every key in
-    /// the cache) and the compactions after them: the largest part of what the consumers cost influxd
-    /// (`bench/fullstack.py --compactions`, issue 19). A retention policy has shards, and so caches, of its
-    /// own. Users want it anyway, to keep rollups longer than raw points.
+    /// the cache) and the compactions after them (`bench/fullstack.py --compactions`, issue 19). A retention
+    /// policy has shards, and so caches, of its own: the raw points' snapshots are again as few as with the
+    /// agents alone, though the rollups' own shard still snapshots every minute (about a quarter less
+    /// snapshot time in all, `bench/README.md` session 7). Users want it anyway, to keep rollups longer than
+    /// raw points.
     fn rollup_source(&self, resolution: Resolution) -> String {
         let m = ident(resolution.measurement());
         match (&self.rollup_write_url, &self.cfg.rollup_retention_policy) {

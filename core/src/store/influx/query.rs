@@ -70,7 +70,7 @@ impl InfluxStore {
     }
 
     /// The `WHERE` prefixes (`"endpoint" = 'a' OR … AND `) that read the series `select` covers in
-    /// `measurement`, each a statement's worth; none when it covers no series. A shard's endpoints are those
+    /// `source`, each a statement's worth; none when it covers no series. A shard's endpoints are those
     /// of the tag index (`SHOW TAG VALUES`, no data read) that hash to it, so influxd reads only their points.
     ///
     /// `source` is what a `FROM` names: a quoted measurement, with its retention policy when it has its own.
