@@ -11,6 +11,8 @@ Measures, in one sitting and interleaved (floor, peer, ours, ours, floor):
     scheduling lateness p50/p99/max (the agent's 10 s HDR windows, sampled during the measurement; the table
     gives the worst window's p99) and the whole measurement's p99 and share of probes over 100 ms late (from
     the lateness histogram's buckets, read at its start and end).
+With `--stalls K` the agent is then starved K more times (both cores spun for 3 s, as measure_pid.py's first spin
+does) and the RSS peak and the probes in flight while it catches up are reported for each.
 All traffic stays on 127.0.0.1; every run is bounded in time. Prints a markdown report (also written to
 bench/results/agent-<time>.md) with the command that produced each figure.
 
@@ -20,7 +22,7 @@ at several rates (`--floor-rates 2000 10000`): at 10,000/s it says whether this 
 endpoints' probes every 5 s on time at all, whatever the prober.
 
 Usage: bench/agent.py [--sizes 1000 10000] [--warmup 20] [--window 30] [--reps 3] [--no-peers] [--command run|agent]
-                      [--floor-rates 2000 10000] [--no-blackbox] [--scrape-every 15]
+                      [--floor-rates 2000 10000] [--no-blackbox] [--scrape-every 15] [--stalls 3] [--binary PATH]
 """
 import argparse
 import glob
@@ -128,10 +130,14 @@ def blackbox(rates, duration, reps):
     return out, " ".join(os.path.relpath(a, ROOT) if a.startswith("/") and "bench-anchors" in a else a for a in argv[1:])
 
 
-def watchpost(n, warmup, window, reps, command="run", scrape_every=0):
+# The build measured (`--binary`): target/release/watchpost unless another is named.
+BINARY = os.path.join(ROOT, "target", "release", "watchpost")
+
+
+def watchpost(n, warmup, window, reps, command="run", scrape_every=0, stall_count=0):
     body = "".join(f'[[endpoints]]\nid = "e{k}"\nurl = "http://127.0.0.1:18080/?id={k}"\n\n' for k in range(n))
     r = measure_run('[agent]\nregion = "bench"\ninterval = "5s"\ntimeout = "2s"\n\n', body, n / 5, warmup, window, reps, command,
-                    scrape_every)
+                    scrape_every, stall_count)
     r.update(endpoints=n, target_rate=n / 5,
              command=f"watchpost {command} --config <{n} endpoints, 5 s> + measure_pid.py --rate {n / 5:g} --window {window} --reps {reps}")
     return r
@@ -162,17 +168,44 @@ def late_p99_bound(m0, m1):
     return next((le * 1e3 for le, n in b if total and n >= 0.99 * total), float("nan"))
 
 
-def measure_run(agent_section, body, rate, warmup, window, reps, command="run", scrape_every=0):
+def stalls(pid, count, seconds=3.0, watch=12.0):
+    """The memory a stall costs: `count` times, both cores spun for `seconds` (measure_pid.py's noise probe,
+    the same starvation as its first spin), then RSS and the probes in flight sampled every 0.1 s for `watch`
+    seconds, as the agent catches up. Returns one dict per stall."""
+    out = []
+    for _ in range(count):
+        m0, before = metrics(), anchorlib.rss_kb(pid) / 1024
+        peak, in_flight = before, 0
+        spin = threading.Thread(target=anchorlib.spin_calibrate, args=(2, seconds))
+        spin.start()
+        t0 = time.time()
+        while time.time() - t0 < seconds + watch:
+            peak = max(peak, anchorlib.rss_kb(pid) / 1024)
+            try:
+                in_flight = max(in_flight, metrics().get("watchpost_probes_in_flight", 0))
+            except OSError:
+                pass
+            time.sleep(0.1)
+        spin.join()
+        m1 = metrics()
+        out.append({"rss_before_mb": before, "peak_mb": peak, "rss_after_mb": anchorlib.rss_kb(pid) / 1024,
+                    "in_flight_peak": in_flight,
+                    "shed": m1.get("watchpost_scheduler_shed_slots_total", 0) - m0.get("watchpost_scheduler_shed_slots_total", 0)})
+        log(f"stall: RSS {before:.0f} -> peak {peak:.0f} MiB, {in_flight:.0f} probes in flight at most")
+    return out
+
+
+def measure_run(agent_section, body, rate, warmup, window, reps, command="run", scrape_every=0, stall_count=0):
     """Runs `watchpost run` on a SQLite store with `body` (endpoints and checks) and measures it at `rate`
     probes (or check runs) per second: achieved rate from /metrics, CPU-ms per probe and RSS from
     measure_pid.py, lateness from the agent's own 10 s windows. With `scrape_every`, the whole /metrics is
-    also scraped that often from the start, as a Prometheus would (its cost is in the agent's CPU and RSS)."""
+    also scraped that often from the start, as a Prometheus would (its cost is in the agent's CPU and RSS).
+    With `stall_count`, that many more stalls follow the measurement ([`stalls`])."""
     d = tempfile.mkdtemp(prefix="watchpost-bench-")
     cfg = os.path.join(d, "bench.toml")
     with open(cfg, "w") as f:
         f.write(agent_section + f'[store]\ntype = "sqlite"\npath = "{d}/bench.db"\n\n[server]\nlisten = "127.0.0.1:{LISTEN}"\n\n' + body)
-    binary = os.path.join(ROOT, "target", "release", "watchpost")
-    argv = [binary, command, "--config", cfg]
+    argv = [BINARY, command, "--config", cfg]
     log("$", " ".join(argv))
     proc = subprocess.Popen(argv, stderr=open(os.path.join(d, "watchpost.log"), "w"))
     scrapes, scrape_stop = [], threading.Event()
@@ -226,7 +259,9 @@ def measure_run(agent_section, body, rate, warmup, window, reps, command="run", 
         probes = m1["watchpost_probes_total"] - m0["watchpost_probes_total"]
         failures = benchlib.probe_failures(m1, m0)
         q = [s for s in samples[1:] if s["0.99"] is not None]
+        after = stalls(proc.pid, stall_count) if stall_count else []
         return {
+            "stalls": after,
             "achieved": probes / (t1 - t0),
             "failures": failures,
             "cpu_ms_per_probe": mp["cpu_ms_per_item"]["median"],
@@ -271,14 +306,22 @@ def main():
                     help="also scrape the whole /metrics (every endpoint's families) every S seconds, as a Prometheus would")
     ap.add_argument("--command", choices=["run", "agent"], default="run",
                     help="`watchpost run` (every part in one process, the default) or `watchpost agent` (the agent alone)")
+    ap.add_argument("--stalls", type=int, default=0, metavar="K",
+                    help="after the measurement, starve the agent K more times (both cores spun for 3 s) and report the RSS peak and the probes in flight as it catches up")
+    ap.add_argument("--binary", metavar="PATH",
+                    help="measure this watchpost binary (an absolute path; another build, for an A/B sitting) instead of building target/release/watchpost")
     a = ap.parse_args()
-    sh(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=ROOT)
+    global BINARY
+    if a.binary:
+        BINARY = os.path.abspath(a.binary)
+    else:
+        sh(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=ROOT)
     sh([sys.executable, os.path.join(ANCHORS, "target.py"), "start"], stdout=subprocess.DEVNULL)
     floor = []
     if not a.no_peers:
         floor += [bare_probe(r, 20) for r in a.floor_rates]
         peer, peer_cmd = ({}, "") if a.no_blackbox else blackbox([200, 2000], 10, 3)
-    ours = [watchpost(n, a.warmup, a.window, a.reps, a.command, a.scrape_every) for n in a.sizes]
+    ours = [watchpost(n, a.warmup, a.window, a.reps, a.command, a.scrape_every, a.stalls) for n in a.sizes]
     if not a.no_peers:
         floor += [bare_probe(r, 20) for r in a.floor_rates]
     noise = subprocess.run([sys.executable, os.path.join(ANCHORS, "machine_noise.py"), "--samples", "1", "--pause", "0"],
@@ -286,7 +329,8 @@ def main():
 
     lines = [f"## Agent benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Command: `bench/agent.py --sizes {' '.join(map(str, a.sizes))} --warmup {a.warmup:g} --window {a.window:g} --reps {a.reps} --command {a.command}"
-             + (f" --scrape-every {a.scrape_every:g}" if a.scrape_every else "") + "`", "",
+             + (f" --scrape-every {a.scrape_every:g}" if a.scrape_every else "") + (f" --stalls {a.stalls}" if a.stalls else "") + "`"
+             + (f" (binary {BINARY})" if a.binary else ""), "",
              "| endpoints | target probes/s | achieved probes/s | failures | CPU ms/probe (median, min-max) | % of a core (nginx's) | machine busy, cores of " + str(os.cpu_count()) + " | RSS MiB (peak; before the spin: RSS, peak) | lateness p50 / worst window's p99 / max ms | whole run: p99 at most, ms (share over 100 ms) | points dropped | whole /metrics: MB, median s (scrapes) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in ours:
@@ -296,6 +340,13 @@ def main():
                      f"{r['late_p50_ms']:.2f} / {r['late_p99_ms']:.1f} / {r['late_max_ms']:.1f} ({r['windows']} windows) | "
                      f"≤ {r['late_p99_bound_ms']:g} ({r['late_over_100ms_pct']:.2f} %) | {r['dropped']:.0f} | "
                      + (f"{r['scrape_mb']:.1f}, {r['scrape_s']:.2f} ({r['scrapes']}) |" if r["scrapes"] else "not scraped |"))
+    if a.stalls:
+        lines += ["", f"After the measurement, {a.stalls} stall{'s' if a.stalls > 1 else ''} of 3 s (both cores spun), each watched for 12 s:", "",
+                  "| endpoints | RSS MiB before each stall | peak while catching up | 12 s after | probes in flight at most | slots shed |",
+                  "|---|---|---|---|---|---|"]
+        for r in ours:
+            col = lambda k, f="{:.0f}": ", ".join(f.format(x[k]) for x in r["stalls"])
+            lines.append(f"| {r['endpoints']:,} | {col('rss_before_mb')} | {col('peak_mb')} | {col('rss_after_mb')} | {col('in_flight_peak')} | {col('shed')} |")
     if not a.no_peers:
         lines += ["", "Peers in the same sitting:", "",
                   "| engine | rate | CPU ms/probe | ratio Watchpost / engine (at the nearest size) |", "|---|---|---|---|"]

@@ -71,8 +71,11 @@ impl Shared {
         }
         let resolver = self.resolver.as_ref().map_err(|e| ProbeFailure::new(ErrorClass::Dns, e.clone()))?;
         let t = Instant::now();
-        let lookup =
-            resolver.lookup_ip(bare).await.map_err(|e| ProbeFailure::new(ErrorClass::Dns, format!("cannot resolve {bare}: {e}")))?;
+        // Boxed: hickory's lookup future is 1 KiB, and inline it would size every probe's future,
+        // IP literals' included (see `HttpProbe::hop`).
+        let lookup = Box::pin(resolver.lookup_ip(bare))
+            .await
+            .map_err(|e| ProbeFailure::new(ErrorClass::Dns, format!("cannot resolve {bare}: {e}")))?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let addrs: Vec<IpAddr> = lookup.iter().collect();
         if addrs.is_empty() {

@@ -36,8 +36,14 @@ use read::*;
 use schema::*;
 use write::*;
 
-/// Page cache per connection, in KiB: enough for `series_state` and the hot end of `probe` at 10,000 series.
-const CACHE_KIB: i64 = 64 * 1024;
+/// The reader's page cache, in KiB: the rollup and report reads walk many pages.
+const READER_CACHE_KIB: i64 = 64 * 1024;
+/// The writer's page cache, in KiB. Why smaller than the reader's: every table it writes is keyed so that
+/// inserts append (`probe` and `rollup` by time first, `feed` by sequence), so what it rereads is the tables'
+/// right edges plus `series` and `series_state` (about 120 bytes a series: 6 MiB at 50,000). At 64 MiB the
+/// cache filled with appended pages it never read again and held about 50 MiB more of the agent's memory at
+/// 50,000 endpoints, for the same CPU per point (bench/README.md, figure 4).
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
 /// Retention deletes this much time per transaction, so the writer is never held for long.
 const RETENTION_SLICE: Nanos = 3_600_000_000_000;
 /// How long rows of the write log (`Store::feed`) are kept.
@@ -60,9 +66,9 @@ fn io_err<'a>(path: &'a std::path::Path, op: &'static str) -> impl Fn(rusqlite::
     }
 }
 
-/// Both connections of the store: no foreign keys (the tables reference nothing), a large page cache (the
-/// rollup and report reads walk many pages).
-const OPTIONS: crate::sqlite::Options = crate::sqlite::Options { foreign_keys: false, cache_kib: Some(CACHE_KIB) };
+/// The store's connections: no foreign keys (the tables reference nothing), and their page caches.
+const WRITER_OPTIONS: crate::sqlite::Options = crate::sqlite::Options { foreign_keys: false, cache_kib: Some(WRITER_CACHE_KIB) };
+const READER_OPTIONS: crate::sqlite::Options = crate::sqlite::Options { foreign_keys: false, cache_kib: Some(READER_CACHE_KIB) };
 
 impl SqliteStore {
     /// Opens (creating if needed) the database, migrating its schema to the current version, and refuses a
@@ -84,8 +90,8 @@ impl SqliteStore {
         let path = config.path.clone();
         let p = path.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<(Connection, Connection), String> {
-            let writer = open(&p, MIGRATIONS, OPTIONS)?;
-            let reader = crate::sqlite::connect(&p, OPTIONS).map_err(|e| crate::sqlite::explain_open_error(&e))?;
+            let writer = open(&p, MIGRATIONS, WRITER_OPTIONS)?;
+            let reader = crate::sqlite::connect(&p, READER_OPTIONS).map_err(|e| crate::sqlite::explain_open_error(&e))?;
             Ok((writer, reader))
         })
         .await
