@@ -130,7 +130,8 @@ def blackbox(rates, duration, reps):
     return out, " ".join(os.path.relpath(a, ROOT) if a.startswith("/") and "bench-anchors" in a else a for a in argv[1:])
 
 
-# The build measured (`--binary`): target/release/watchpost unless another is named.
+# The build `measure_run` runs: target/release/watchpost unless a script names another (`--binary`, through
+# `benchlib.release_binary`).
 BINARY = os.path.join(ROOT, "target", "release", "watchpost")
 
 
@@ -308,14 +309,10 @@ def main():
                     help="`watchpost run` (every part in one process, the default) or `watchpost agent` (the agent alone)")
     ap.add_argument("--stalls", type=int, default=0, metavar="K",
                     help="after the measurement, starve the agent K more times (both cores spun for 3 s) and report the RSS peak and the probes in flight as it catches up")
-    ap.add_argument("--binary", metavar="PATH",
-                    help="measure this watchpost binary (an absolute path; another build, for an A/B sitting) instead of building target/release/watchpost")
+    ap.add_argument("--binary", metavar="PATH", help=benchlib.BINARY_HELP + "; another build, for an A/B sitting")
     a = ap.parse_args()
     global BINARY
-    if a.binary:
-        BINARY = os.path.abspath(a.binary)
-    else:
-        sh(["cargo", "build", "--release", "-q", "--bin", "watchpost"], cwd=ROOT)
+    BINARY = os.path.abspath(benchlib.release_binary(a.binary))
     sh([sys.executable, os.path.join(ANCHORS, "target.py"), "start"], stdout=subprocess.DEVNULL)
     floor = []
     if not a.no_peers:
@@ -345,7 +342,7 @@ def main():
                   "| endpoints | RSS MiB before each stall | peak while catching up | 12 s after | probes in flight at most | slots shed |",
                   "|---|---|---|---|---|---|"]
         for r in ours:
-            col = lambda k, f="{:.0f}": ", ".join(f.format(x[k]) for x in r["stalls"])
+            col = lambda k: ", ".join(f"{x[k]:.0f}" for x in r["stalls"])
             lines.append(f"| {r['endpoints']:,} | {col('rss_before_mb')} | {col('peak_mb')} | {col('rss_after_mb')} | {col('in_flight_peak')} | {col('shed')} |")
     if not a.no_peers:
         lines += ["", "Peers in the same sitting:", "",

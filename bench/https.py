@@ -32,6 +32,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "..", "shared", "bench-anchors"))
 import anchorlib as A  # noqa: E402
+import agent  # noqa: E402
 import benchlib  # noqa: E402
 import blackbox_rate  # noqa: E402
 from agent import ANCHORS, bare_probe, measure_run, sh  # noqa: E402
@@ -95,7 +96,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     a = ap.parse_args()
-    benchlib.release_binary(a.binary)
+    # measure_run (agent.py) runs this build.
+    agent.BINARY = benchlib.release_binary(a.binary)
     sh(["cargo", "build", "--release", "-q", "-p", "watchpost-bench", "--bin", "bare_tls"], cwd=ROOT)
     A.apt_install(["wrk", "prometheus-blackbox-exporter"])
     sh([sys.executable, os.path.join(ANCHORS, "target.py"), "start"], stdout=subprocess.DEVNULL)

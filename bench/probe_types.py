@@ -31,6 +31,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "..", "shared", "bench-anchors"))
 import anchorlib as A  # noqa: E402
+import agent  # noqa: E402
 import benchlib  # noqa: E402
 from agent import measure_run  # noqa: E402
 from https import blackbox as blackbox_at  # noqa: E402
@@ -114,7 +115,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--binary", help=benchlib.BINARY_HELP)
     a = ap.parse_args()
-    benchlib.release_binary(a.binary)
+    # measure_run (agent.py) runs this build.
+    agent.BINARY = benchlib.release_binary(a.binary)
     A.apt_install(["wrk", "prometheus-blackbox-exporter", "dnsmasq-base"])
     d = tempfile.mkdtemp(prefix="watchpost-types-")
     nginx = start_nginx(d)
